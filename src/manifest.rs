@@ -1,0 +1,513 @@
+//! Loads a static Pod manifest: finds the component's container and reads its flags, volumes,
+//! mounts and probes together with where each of them sits in the text.
+
+use crate::model::{Flag, Handler, Model, Mount, Probe, Volume};
+use crate::profile::{FlagType, Registry};
+use crate::version::Version;
+use crate::yaml::{self, Kind, Node, Span};
+
+/// Why a manifest cannot be read or cannot be edited safely. `offset` is a byte offset in the
+/// text; the caller turns it into line:column with the file name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadError {
+    pub offset: Option<usize>,
+    pub line_col: Option<(usize, usize)>,
+    pub message: String,
+}
+
+impl LoadError {
+    fn at(node: &Node, message: impl Into<String>) -> Self {
+        LoadError {
+            offset: Some(node.span.start),
+            line_col: None,
+            message: message.into(),
+        }
+    }
+    fn whole(message: impl Into<String>) -> Self {
+        LoadError {
+            offset: None,
+            line_col: None,
+            message: message.into(),
+        }
+    }
+}
+
+/// Where an argument list lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArgList {
+    Command,
+    Args,
+}
+
+/// How a flag is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Form {
+    /// `--name=value` in one item.
+    Joined,
+    /// `--name` and `value` in two items.
+    Split,
+    /// `--name` alone (a boolean set to true).
+    Bare,
+}
+
+#[derive(Clone, Debug)]
+pub struct FlagItem {
+    pub name: String,
+    pub value: Option<String>,
+    pub list: ArgList,
+    /// Index of the item holding `--name` in its list.
+    pub index: usize,
+    pub form: Form,
+    /// Span of the `--name...` item.
+    pub span: Span,
+    /// Span of the value item for `Form::Split`.
+    pub value_span: Option<Span>,
+}
+
+/// A probe and where it is.
+#[derive(Clone, Debug)]
+pub struct ProbeNode {
+    pub kind: String,
+    pub node: Node,
+}
+
+/// A loaded manifest: the text, the tree, and the parts kubeharden reads and edits.
+#[derive(Debug)]
+pub struct Manifest {
+    pub text: String,
+    pub component: String,
+    pub container_name: String,
+    pub image: Option<String>,
+    pub spec: Node,
+    pub container: Node,
+    pub command: Option<Node>,
+    pub args: Option<Node>,
+    /// Number of leading items of `command` that name the program (`kube-apiserver`, or
+    /// `hyperkube kube-apiserver`).
+    pub program_items: usize,
+    pub flags: Vec<FlagItem>,
+    pub probes: Vec<ProbeNode>,
+    pub model: Model,
+    /// `\r\n` when the file uses CRLF line endings.
+    pub newline: &'static str,
+    /// Path of keys from the document root to the container, for error messages.
+    pub container_index: usize,
+    pub root: Node,
+}
+
+const SHELLS: &[&str] = &["sh", "bash", "ash", "dash", "busybox"];
+
+fn basename(s: &str) -> &str {
+    s.rsplit('/').next().unwrap_or(s)
+}
+
+/// The repository name of an image reference without registry, tag or digest:
+/// `registry.k8s.io/kube-apiserver:v1.31.0` → `kube-apiserver`.
+fn image_name(image: &str) -> &str {
+    let no_digest = image.split('@').next().unwrap_or(image);
+    let last = basename(no_digest);
+    last.split(':').next().unwrap_or(last)
+}
+
+/// The version in an image tag: `registry.k8s.io/kube-apiserver:v1.31.0` → 1.31.0.
+pub fn image_version(image: &str) -> Option<Version> {
+    let no_digest = image.split('@').next().unwrap_or(image);
+    let last = basename(no_digest);
+    let tag = last.split_once(':')?.1;
+    Version::parse(tag)
+}
+
+enum Role {
+    /// The component itself; the number of items naming the program.
+    Component(usize),
+    /// A shell whose script starts the component.
+    Shell,
+    Other,
+}
+
+fn scalar_items(node: Option<&Node>) -> Vec<&str> {
+    node.map(|n| n.items().iter().filter_map(|i| i.as_str()).collect())
+        .unwrap_or_default()
+}
+
+fn role(container: &Node, component: &str) -> Role {
+    let command = container.get("command");
+    let cmd = scalar_items(command);
+    let image = container.get("image").and_then(|n| n.as_str()).unwrap_or("");
+    let short = component.strip_prefix("kube-").unwrap_or(component);
+    match cmd.first().map(|c| basename(c)) {
+        Some(c) if c == component => Role::Component(1),
+        Some("hyperkube") if cmd.get(1).is_some_and(|s| *s == component || *s == short) => {
+            Role::Component(2)
+        }
+        Some(c) if SHELLS.contains(&c) => {
+            let all = scalar_items(command).join(" ") + " " + &scalar_items(container.get("args")).join(" ");
+            if all.contains(component) {
+                Role::Shell
+            } else {
+                Role::Other
+            }
+        }
+        Some(_) => Role::Other,
+        None if image_name(image) == component => Role::Component(0),
+        None => Role::Other,
+    }
+}
+
+/// Loads `text` as a static Pod manifest for `component`.
+pub fn load(text: &str, component: &str, registry: &Registry) -> Result<Manifest, LoadError> {
+    if text.trim().is_empty() {
+        return Err(LoadError::whole("the file is empty"));
+    }
+    let docs = yaml::parse(text).map_err(|e| LoadError {
+        offset: None,
+        line_col: Some((e.line, e.column)),
+        message: e.message,
+    })?;
+    let docs: Vec<_> = docs.into_iter().filter(|d| !d.root.is_null()).collect();
+    let root = match docs.len() {
+        0 => return Err(LoadError::whole("the file holds no YAML document")),
+        1 => docs.into_iter().next().map(|d| d.root).ok_or_else(|| LoadError::whole("no document"))?,
+        n => {
+            return Err(LoadError::whole(format!(
+                "the file holds {n} YAML documents; a static pod manifest holds exactly one Pod"
+            )))
+        }
+    };
+    if !root.is_map() {
+        return Err(LoadError::at(&root, "the document is not a mapping, so it is not a Pod"));
+    }
+    let kind = root.get("kind").and_then(|k| k.as_str()).unwrap_or("");
+    if kind != "Pod" {
+        let what = if kind.is_empty() { "has no `kind`".to_string() } else { format!("is a {kind}") };
+        let hint = if kind.ends_with("Configuration") {
+            " (kubeadm and component configuration files are not supported yet)"
+        } else {
+            ""
+        };
+        return Err(LoadError::at(
+            root.get("kind").unwrap_or(&root),
+            format!("the document {what}, not a Pod{hint}"),
+        ));
+    }
+    let spec = root
+        .get("spec")
+        .filter(|s| s.is_map())
+        .ok_or_else(|| LoadError::at(&root, "the Pod has no `spec` mapping"))?
+        .clone();
+    let containers = spec
+        .get("containers")
+        .filter(|c| c.is_seq())
+        .ok_or_else(|| LoadError::at(&spec, "the Pod has no `spec.containers` list"))?;
+
+    let mut found: Option<(usize, usize)> = None;
+    for (i, c) in containers.items().iter().enumerate() {
+        match role(c, component) {
+            Role::Component(n) => {
+                if found.is_some() {
+                    return Err(LoadError::at(c, format!("the Pod has more than one {component} container")));
+                }
+                found = Some((i, n));
+            }
+            Role::Shell => {
+                return Err(LoadError::at(
+                    c,
+                    format!(
+                        "the {component} flags are folded into a shell command (`sh -c ...`); kubeharden cannot edit them safely: list each flag as its own `command` or `args` item"
+                    ),
+                ))
+            }
+            Role::Other => {}
+        }
+    }
+    let Some((container_index, program_items)) = found else {
+        return Err(LoadError::at(
+            containers,
+            format!("the Pod has no {component} container (none runs `{component}`)"),
+        ));
+    };
+    let container = containers.items()[container_index].clone();
+    for key in ["command", "args"] {
+        if let Some(n) = container.get(key) {
+            if !n.is_seq() || n.decorated {
+                return Err(LoadError::at(n, format!("`{key}` must be a plain YAML list")));
+            }
+        }
+    }
+    let command = container.get("command").cloned();
+    let args = container.get("args").cloned();
+    let container_name = container
+        .get("name")
+        .and_then(|n| n.as_str())
+        .unwrap_or(component)
+        .to_string();
+    let image = container.get("image").and_then(|n| n.as_str()).map(str::to_string);
+
+    let flags = read_flags(component, command.as_ref(), args.as_ref(), program_items, registry)?;
+    let (mounts, volumes) = read_volumes(&container, &spec)?;
+    let probes: Vec<ProbeNode> = ["livenessProbe", "readinessProbe", "startupProbe"]
+        .iter()
+        .filter_map(|k| container.get(k).map(|n| ProbeNode { kind: (*k).to_string(), node: n.clone() }))
+        .collect();
+    let model = Model {
+        component: component.to_string(),
+        flags: flags
+            .iter()
+            .map(|f| Flag {
+                name: f.name.clone(),
+                value: f.value.clone(),
+            })
+            .collect(),
+        mounts,
+        volumes,
+        probes: probes
+            .iter()
+            .map(|p| Probe {
+                kind: p.kind.clone(),
+                handler: probe_handler(&p.node),
+            })
+            .collect(),
+    };
+    let newline = if text.contains("\r\n") { "\r\n" } else { "\n" };
+    Ok(Manifest {
+        text: text.to_string(),
+        component: component.to_string(),
+        container_name,
+        image,
+        spec,
+        container,
+        command,
+        args,
+        program_items,
+        flags,
+        probes,
+        model,
+        newline,
+        container_index,
+        root,
+    })
+}
+
+fn probe_handler(node: &Node) -> Handler {
+    if let Some(h) = node.get("httpGet") {
+        let authenticated = h.get("httpHeaders").is_some_and(|hs| {
+            hs.items().iter().any(|i| {
+                i.get("name")
+                    .and_then(|n| n.as_str())
+                    .is_some_and(|n| n.eq_ignore_ascii_case("authorization"))
+            })
+        });
+        return Handler::HttpGet {
+            path: h.get("path").and_then(|p| p.as_str()).map(str::to_string),
+            authenticated,
+        };
+    }
+    if node.get("tcpSocket").is_some() {
+        return Handler::TcpSocket;
+    }
+    Handler::Other
+}
+
+fn read_flags(
+    component: &str,
+    command: Option<&Node>,
+    args: Option<&Node>,
+    program_items: usize,
+    registry: &Registry,
+) -> Result<Vec<FlagItem>, LoadError> {
+    // argv after the program name: the rest of `command`, then `args`.
+    let mut items: Vec<(ArgList, usize, &Node)> = Vec::new();
+    if let Some(c) = command {
+        for (i, n) in c.items().iter().enumerate().skip(program_items) {
+            items.push((ArgList::Command, i, n));
+        }
+    }
+    if let Some(a) = args {
+        for (i, n) in a.items().iter().enumerate() {
+            items.push((ArgList::Args, i, n));
+        }
+    }
+    let mut flags = Vec::new();
+    let mut k = 0;
+    while k < items.len() {
+        let (list, index, node) = items[k];
+        let Some(text) = node.as_str() else {
+            return Err(LoadError::at(node, "an argument must be a string, not a list or mapping"));
+        };
+        if node.decorated {
+            return Err(LoadError::at(
+                node,
+                "an argument carries a YAML anchor, alias or tag; kubeharden does not edit those",
+            ));
+        }
+        if matches!(&node.kind, Kind::Scalar { style: yaml::Style::Literal | yaml::Style::Folded, .. }) {
+            return Err(LoadError::at(node, "an argument is a block scalar (`|` or `>`); write it as a plain or quoted string"));
+        }
+        let Some(body) = text.strip_prefix("--").or_else(|| text.strip_prefix('-').filter(|b| !b.is_empty())) else {
+            return Err(LoadError::at(
+                node,
+                format!("`{text}` is not a flag, and {component} takes no positional arguments"),
+            ));
+        };
+        if let Some((name, value)) = body.split_once('=') {
+            flags.push(FlagItem {
+                name: name.to_string(),
+                value: Some(value.to_string()),
+                list,
+                index,
+                form: Form::Joined,
+                span: node.span,
+                value_span: None,
+            });
+            k += 1;
+            continue;
+        }
+        let is_bool = registry
+            .flag(component, body)
+            .is_some_and(|s| s.kind == FlagType::Bool);
+        let next = items.get(k + 1).filter(|(l, _, n)| {
+            *l == list && n.as_str().is_some_and(|s| !s.starts_with('-'))
+        });
+        match next {
+            Some((_, _, vnode)) if !is_bool => {
+                flags.push(FlagItem {
+                    name: body.to_string(),
+                    value: vnode.as_str().map(str::to_string),
+                    list,
+                    index,
+                    form: Form::Split,
+                    span: node.span,
+                    value_span: Some(vnode.span),
+                });
+                k += 2;
+            }
+            Some((_, _, vnode)) => {
+                // pflag never takes a boolean's value from the next item: `--profiling false`
+                // leaves profiling on and makes `false` a positional argument, which the
+                // component rejects at start-up.
+                return Err(LoadError::at(
+                    vnode,
+                    format!(
+                        "`{}` follows the boolean flag `--{body}` as a separate item: {component} reads it as a positional argument and refuses to start; write `--{body}={}`",
+                        vnode.as_str().unwrap_or(""),
+                        vnode.as_str().unwrap_or("")
+                    ),
+                ));
+            }
+            None => {
+                flags.push(FlagItem {
+                    name: body.to_string(),
+                    value: None,
+                    list,
+                    index,
+                    form: Form::Bare,
+                    span: node.span,
+                    value_span: None,
+                });
+                k += 1;
+            }
+        }
+    }
+    Ok(flags)
+}
+
+fn str_field(n: &Node, key: &str) -> Option<String> {
+    n.get(key).and_then(|v| v.as_str()).map(str::to_string)
+}
+
+fn read_volumes(container: &Node, spec: &Node) -> Result<(Vec<Mount>, Vec<Volume>), LoadError> {
+    let mut mounts = Vec::new();
+    if let Some(vm) = container.get("volumeMounts") {
+        if !vm.is_seq() && !vm.is_null() {
+            return Err(LoadError::at(vm, "`volumeMounts` must be a list"));
+        }
+        for m in vm.items() {
+            mounts.push(Mount {
+                name: str_field(m, "name").unwrap_or_default(),
+                mount_path: str_field(m, "mountPath").unwrap_or_default(),
+                read_only: m.get("readOnly").and_then(|r| r.as_str()) == Some("true"),
+            });
+        }
+    }
+    let mut volumes = Vec::new();
+    if let Some(vs) = spec.get("volumes") {
+        if !vs.is_seq() && !vs.is_null() {
+            return Err(LoadError::at(vs, "`volumes` must be a list"));
+        }
+        for v in vs.items() {
+            let hp = v.get("hostPath");
+            volumes.push(Volume {
+                name: str_field(v, "name").unwrap_or_default(),
+                host_path: hp.and_then(|h| str_field(h, "path")),
+                path_type: hp.and_then(|h| str_field(h, "type")),
+            });
+        }
+    }
+    Ok((mounts, volumes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reg() -> Registry {
+        Registry::builtin().expect("registry")
+    }
+
+    const POD: &str = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: kube-apiserver\nspec:\n  containers:\n  - name: sidecar\n    image: busybox\n    command: [sleep, \"3600\"]\n  - command:\n    - kube-apiserver\n    # a comment between items\n    - --profiling=true\n    - \"--authorization-mode=Node,RBAC\"\n    - --audit-log-maxage\n    - '30'\n    - --anonymous-auth\n    args: [\"--secure-port=6443\", --v=2]\n    image: registry.k8s.io/kube-apiserver:v1.29.3\n    name: kube-apiserver\n";
+
+    #[test]
+    fn finds_the_container_by_command_and_reads_every_form() {
+        let m = load(POD, "kube-apiserver", &reg()).expect("loads");
+        assert_eq!(m.container_index, 1);
+        let names: Vec<_> = m.flags.iter().map(|f| (f.name.as_str(), f.value.as_deref(), f.form)).collect();
+        assert_eq!(
+            names,
+            vec![
+                ("profiling", Some("true"), Form::Joined),
+                ("authorization-mode", Some("Node,RBAC"), Form::Joined),
+                ("audit-log-maxage", Some("30"), Form::Split),
+                ("anonymous-auth", None, Form::Bare),
+                ("secure-port", Some("6443"), Form::Joined),
+                ("v", Some("2"), Form::Joined),
+            ]
+        );
+        assert_eq!(m.flags[4].list, ArgList::Args);
+        assert_eq!(image_version(m.image.as_deref().unwrap_or("")), Some(Version { minor: 29, patch: Some(3) }));
+    }
+
+    #[test]
+    fn refuses_shell_wrapped_flags() {
+        let text = "kind: Pod\nspec:\n  containers:\n  - name: a\n    command: [\"/bin/sh\", \"-c\", \"kube-apiserver --profiling=true\"]\n";
+        let err = load(text, "kube-apiserver", &reg()).expect_err("shell");
+        assert!(err.message.contains("shell"), "{}", err.message);
+    }
+
+    #[test]
+    fn refuses_non_pods_and_missing_containers() {
+        let err = load("kind: Deployment\nspec: {}\n", "kube-apiserver", &reg()).expect_err("not a pod");
+        assert!(err.message.contains("is a Deployment, not a Pod"));
+        let err = load("kind: Pod\nspec:\n  containers:\n  - name: x\n    command: [etcd]\n", "kube-apiserver", &reg())
+            .expect_err("no container");
+        assert!(err.message.contains("no kube-apiserver container"));
+    }
+
+    #[test]
+    fn refuses_boolean_with_separate_value() {
+        let text = "kind: Pod\nspec:\n  containers:\n  - command:\n    - kube-apiserver\n    - --profiling\n    - \"false\"\n";
+        let err = load(text, "kube-apiserver", &reg()).expect_err("stray value");
+        assert!(err.message.contains("positional"), "{}", err.message);
+    }
+
+    #[test]
+    fn hyperkube_and_image_only_containers() {
+        let text = "kind: Pod\nspec:\n  containers:\n  - command: [/hyperkube, kube-apiserver, --profiling=false]\n";
+        let m = load(text, "kube-apiserver", &reg()).expect("hyperkube");
+        assert_eq!(m.program_items, 2);
+        assert_eq!(m.model.value("profiling").as_deref(), Some("false"));
+        let text = "kind: Pod\nspec:\n  containers:\n  - image: registry.k8s.io/kube-apiserver:v1.30.1\n    args: [--profiling=false]\n";
+        let m = load(text, "kube-apiserver", &reg()).expect("args only");
+        assert_eq!(m.program_items, 0);
+        assert_eq!(m.flags.len(), 1);
+    }
+}

@@ -1,0 +1,161 @@
+//! The meaning of a manifest, as the checker and the verifier see it: the component's flags in
+//! argv order, its volumes and mounts, and its probes. Spans and formatting live in `manifest`.
+
+use crate::profile::{FlagType, Registry};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Flag {
+    pub name: String,
+    /// `None` for a bare boolean flag (`--x`, meaning true).
+    pub value: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mount {
+    pub name: String,
+    pub mount_path: String,
+    pub read_only: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Volume {
+    pub name: String,
+    /// `None` for volumes that are not hostPath volumes.
+    pub host_path: Option<String>,
+    pub path_type: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Handler {
+    HttpGet {
+        path: Option<String>,
+        /// The probe sends an Authorization header.
+        authenticated: bool,
+    },
+    TcpSocket,
+    Other,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Probe {
+    /// `livenessProbe`, `readinessProbe` or `startupProbe`.
+    pub kind: String,
+    pub handler: Handler,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Model {
+    pub component: String,
+    pub flags: Vec<Flag>,
+    pub mounts: Vec<Mount>,
+    pub volumes: Vec<Volume>,
+    pub probes: Vec<Probe>,
+}
+
+impl Model {
+    pub fn occurrences<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Flag> + 'a {
+        self.flags.iter().filter(move |f| f.name == name)
+    }
+
+    pub fn present(&self, name: &str) -> bool {
+        self.occurrences(name).next().is_some()
+    }
+
+    /// The value the component uses: the last occurrence wins (pflag), a bare flag means true.
+    pub fn value(&self, name: &str) -> Option<String> {
+        self.occurrences(name)
+            .last()
+            .map(|f| f.value.clone().unwrap_or_else(|| "true".to_string()))
+    }
+
+    /// The items of a list flag: every occurrence's comma-separated items, in order
+    /// (pflag slices append across repeated flags).
+    pub fn list(&self, name: &str) -> Option<Vec<String>> {
+        let mut found = false;
+        let mut out = Vec::new();
+        for f in self.occurrences(name) {
+            found = true;
+            if let Some(v) = &f.value {
+                out.extend(split_list(v));
+            }
+        }
+        found.then_some(out)
+    }
+
+    /// Values of a flag as the component reads them, according to its type.
+    pub fn values(&self, registry: &Registry, name: &str) -> Option<Vec<String>> {
+        match registry.flag(&self.component, name).map(|s| s.kind) {
+            Some(FlagType::List) => self.list(name),
+            Some(FlagType::Files) => {
+                let v: Vec<String> = self
+                    .occurrences(name)
+                    .filter_map(|f| f.value.clone())
+                    .collect();
+                (!v.is_empty()).then_some(v)
+            }
+            _ => self.value(name).map(|v| vec![v]),
+        }
+    }
+
+    /// Whether a path inside the container is visible through a hostPath mount, and whether
+    /// that mount is writable.
+    pub fn mount_covering(&self, path: &str) -> Option<&Mount> {
+        self.mounts
+            .iter()
+            .filter(|m| path_within(path, &m.mount_path))
+            .filter(|m| {
+                self.volumes
+                    .iter()
+                    .any(|v| v.name == m.name && v.host_path.is_some())
+            })
+            .max_by_key(|m| m.mount_path.len())
+    }
+}
+
+pub fn split_list(v: &str) -> Vec<String> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// `path` equals `dir` or lies below it.
+pub fn path_within(path: &str, dir: &str) -> bool {
+    let dir = dir.trim_end_matches('/');
+    if dir.is_empty() {
+        return path.starts_with('/');
+    }
+    path == dir || (path.starts_with(dir) && path[dir.len()..].starts_with('/'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn effective_values_follow_pflag() {
+        let m = Model {
+            component: "kube-apiserver".into(),
+            flags: vec![
+                Flag { name: "profiling".into(), value: Some("true".into()) },
+                Flag { name: "profiling".into(), value: Some("false".into()) },
+                Flag { name: "enable-admission-plugins".into(), value: Some("A,B".into()) },
+                Flag { name: "enable-admission-plugins".into(), value: Some("C".into()) },
+                Flag { name: "anonymous-auth".into(), value: None },
+            ],
+            ..Model::default()
+        };
+        assert_eq!(m.value("profiling").as_deref(), Some("false"));
+        assert_eq!(m.value("anonymous-auth").as_deref(), Some("true"));
+        assert_eq!(m.list("enable-admission-plugins"), Some(vec!["A".into(), "B".into(), "C".into()]));
+        assert_eq!(m.list("nope"), None);
+    }
+
+    #[test]
+    fn paths() {
+        assert!(path_within("/etc/kubernetes/pki/ca.crt", "/etc/kubernetes/pki"));
+        assert!(path_within("/etc/kubernetes/pki", "/etc/kubernetes/pki/"));
+        assert!(!path_within("/etc/kubernetes/pki2/x", "/etc/kubernetes/pki"));
+    }
+}

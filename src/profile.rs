@@ -1,0 +1,911 @@
+//! Profiles and the lifecycle registry: rule data read strictly from YAML, then validated into
+//! the types the checker uses. Built-in profiles are compiled into the binary.
+
+use crate::version::{Version, VersionReq};
+use serde::Deserialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+const REGISTRY_YAML: &str = include_str!("../profiles/registry.yaml");
+
+/// Built-in profiles: (name, source text).
+pub const BUILTIN: &[(&str, &str)] = &[
+    ("baseline", include_str!("../profiles/baseline.yaml")),
+    ("strict", include_str!("../profiles/strict.yaml")),
+];
+
+/// Templates for the supporting files flags refer to: (name, source text).
+pub const TEMPLATES: &[(&str, &str)] = &[
+    (
+        "audit-policy",
+        include_str!("../profiles/templates/audit-policy.yaml"),
+    ),
+    (
+        "admission-config",
+        include_str!("../profiles/templates/admission-config.yaml"),
+    ),
+    (
+        "authentication-config",
+        include_str!("../profiles/templates/authentication-config.yaml"),
+    ),
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    #[error("{origin}:{line}:{column}: {message}")]
+    At {
+        origin: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{origin}: {message}")]
+    Invalid { origin: String, message: String },
+    #[error("{0}: cannot read profile: {1}")]
+    Io(String, std::io::Error),
+    #[error("unknown profile `{0}` (built-in profiles: baseline, strict; or give a path to a profile file)")]
+    Unknown(String),
+}
+
+fn yaml_err(origin: &str, e: yaml_serde::Error) -> ProfileError {
+    let message = e.to_string();
+    // The library appends " at line L column C" to its messages; keep the message plain
+    // and put the position in front, the way every other error of ours reads.
+    let plain = message
+        .split(" at line ")
+        .next()
+        .unwrap_or(&message)
+        .to_string();
+    match e.location() {
+        Some(loc) => ProfileError::At {
+            origin: origin.to_string(),
+            line: loc.line(),
+            column: loc.column(),
+            message: plain,
+        },
+        None => ProfileError::Invalid {
+            origin: origin.to_string(),
+            message,
+        },
+    }
+}
+
+// ---------------------------------------------------------------- registry
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FlagType {
+    Bool,
+    String,
+    Int,
+    List,
+    File,
+    Files,
+    Logpath,
+}
+
+impl FlagType {
+    /// Flags whose repeated occurrences add up rather than override each other.
+    pub fn accumulates(self) -> bool {
+        matches!(self, FlagType::List | FlagType::Files)
+    }
+
+    pub fn references_file(self) -> bool {
+        matches!(self, FlagType::File | FlagType::Files | FlagType::Logpath)
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlagSpec {
+    #[serde(rename = "type")]
+    pub kind: FlagType,
+    #[serde(default)]
+    pub since: Option<u32>,
+    #[serde(default)]
+    pub removed: Option<u32>,
+    #[serde(default)]
+    pub deprecated: Option<u32>,
+    pub source: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lifecycle {
+    #[serde(default)]
+    pub since: Option<u32>,
+    #[serde(default)]
+    pub removed: Option<u32>,
+    pub source: String,
+}
+
+impl Lifecycle {
+    pub fn accepted_in(&self, v: Version) -> bool {
+        self.since.is_none_or(|s| v.minor >= s) && self.removed.is_none_or(|r| v.minor < r)
+    }
+}
+
+impl FlagSpec {
+    pub fn accepted_in(&self, v: Version) -> bool {
+        self.since.is_none_or(|s| v.minor >= s) && self.removed.is_none_or(|r| v.minor < r)
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiVersionStep {
+    pub since: u32,
+    pub value: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VersionBounds {
+    pub oldest: u32,
+    pub newest: u32,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Registry {
+    pub versions: VersionBounds,
+    pub flags: BTreeMap<String, BTreeMap<String, FlagSpec>>,
+    pub admission_plugins: BTreeMap<String, Lifecycle>,
+    #[serde(default)]
+    pub config_api_versions: BTreeMap<String, Vec<ApiVersionStep>>,
+}
+
+impl Registry {
+    pub fn builtin() -> Result<Registry, ProfileError> {
+        yaml_serde::from_str(REGISTRY_YAML).map_err(|e| yaml_err("profiles/registry.yaml", e))
+    }
+
+    pub fn flag(&self, component: &str, name: &str) -> Option<&FlagSpec> {
+        self.flags.get(component).and_then(|m| m.get(name))
+    }
+
+    pub fn newest(&self) -> Version {
+        Version::minor(self.versions.newest)
+    }
+
+    /// The apiVersion a configuration kind has in Kubernetes `v`, newest first.
+    pub fn api_version(&self, kind: &str, v: Version) -> Option<&str> {
+        self.config_api_versions
+            .get(kind)?
+            .iter()
+            .filter(|s| v.minor >= s.since)
+            .max_by_key(|s| s.since)
+            .map(|s| s.value.as_str())
+    }
+}
+
+// ---------------------------------------------------------------- profile files (raw)
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProfile {
+    name: String,
+    description: String,
+    #[serde(default)]
+    extends: Option<String>,
+    #[serde(default)]
+    parameters: BTreeMap<String, String>,
+    #[serde(default)]
+    disable: Vec<String>,
+    #[serde(default)]
+    rules: Vec<RawRule>,
+    #[serde(default)]
+    files: Vec<RawFile>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    flag: String,
+    template: String,
+    description: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    id: String,
+    component: String,
+    #[serde(default)]
+    cis: Vec<String>,
+    severity: Severity,
+    title: String,
+    rationale: String,
+    risk: String,
+    #[serde(default)]
+    versions: Option<String>,
+    check: RawCond,
+    #[serde(default)]
+    fix: Vec<RawVariant>,
+    #[serde(default)]
+    manual: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCond {
+    #[serde(default)]
+    flag: Option<String>,
+    #[serde(default)]
+    equals: Option<String>,
+    #[serde(default)]
+    one_of: Option<Vec<String>>,
+    #[serde(default)]
+    present: Option<bool>,
+    #[serde(default)]
+    absent: Option<bool>,
+    #[serde(default)]
+    contains: Option<Vec<String>>,
+    #[serde(default)]
+    excludes: Option<Vec<String>>,
+    #[serde(default)]
+    at_least: Option<i64>,
+    #[serde(default)]
+    subset_of: Option<Vec<String>>,
+    #[serde(default)]
+    any: Option<Vec<RawCond>>,
+    #[serde(default)]
+    all: Option<Vec<RawCond>>,
+    #[serde(default)]
+    no_removed_flags: Option<bool>,
+    #[serde(default)]
+    no_removed_plugins: Option<bool>,
+    #[serde(default)]
+    probes_without_anonymous: Option<bool>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVariant {
+    #[serde(default)]
+    versions: Option<String>,
+    #[serde(default)]
+    unless: Option<RawCond>,
+    steps: Vec<RawStep>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStep {
+    #[serde(default)]
+    set: Option<RawSet>,
+    #[serde(default)]
+    remove: Option<String>,
+    #[serde(default)]
+    add_to_list: Option<RawList>,
+    #[serde(default)]
+    remove_from_list: Option<RawList>,
+    #[serde(default)]
+    probes: Option<ProbeFix>,
+    #[serde(default)]
+    remove_removed: Option<bool>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSet {
+    flag: String,
+    value: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawList {
+    flag: String,
+    items: Vec<String>,
+}
+
+// ---------------------------------------------------------------- validated types
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Op {
+    Equals(String),
+    OneOf(Vec<String>),
+    Present,
+    Absent,
+    Contains(Vec<String>),
+    Excludes(Vec<String>),
+    AtLeast(i64),
+    SubsetOf(Vec<String>),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Cond {
+    Flag { flag: String, op: Op },
+    Any(Vec<Cond>),
+    All(Vec<Cond>),
+    /// No flag is present that the target version no longer accepts.
+    NoRemovedFlags,
+    /// No admission plugin is named that the target version no longer has.
+    NoRemovedPlugins,
+    /// When anonymous requests are rejected, no probe depends on them.
+    ProbesWithoutAnonymous,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProbeFix {
+    /// Turn HTTP GET probes into TCP socket probes on the same host and port.
+    TcpSocket,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Step {
+    Set { flag: String, value: String },
+    Remove { flag: String },
+    AddToList { flag: String, items: Vec<String> },
+    RemoveFromList { flag: String, items: Vec<String> },
+    Probes(ProbeFix),
+    RemoveRemoved,
+}
+
+#[derive(Clone, Debug)]
+pub struct Variant {
+    pub versions: VersionReq,
+    pub unless: Option<Cond>,
+    pub steps: Vec<Step>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Rule {
+    pub id: String,
+    pub component: String,
+    pub cis: Vec<String>,
+    pub severity: Severity,
+    pub title: String,
+    pub rationale: String,
+    pub risk: String,
+    pub versions: VersionReq,
+    pub check: Cond,
+    pub fix: Vec<Variant>,
+    pub manual: Option<String>,
+    /// The profile that defined the rule.
+    pub origin: String,
+}
+
+impl Rule {
+    /// The fix that applies to version `v`, if any.
+    pub fn variant_for(&self, v: Version, holds: impl Fn(&Cond) -> bool) -> Option<&Variant> {
+        self.fix
+            .iter()
+            .find(|var| var.versions.matches(v) && !var.unless.as_ref().is_some_and(&holds))
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct SupportFile {
+    pub flag: String,
+    pub template: String,
+    pub description: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct Profile {
+    pub name: String,
+    pub description: String,
+    /// The chain of profiles this one is built from, base first.
+    pub lineage: Vec<String>,
+    pub parameters: BTreeMap<String, String>,
+    pub rules: Vec<Rule>,
+    pub files: Vec<SupportFile>,
+}
+
+impl Profile {
+    /// Loads a built-in profile by name, or a profile file by path.
+    pub fn load(spec: &str, registry: &Registry) -> Result<Profile, ProfileError> {
+        let (origin, text) = if let Some((name, text)) = BUILTIN.iter().find(|(n, _)| *n == spec) {
+            (format!("profiles/{name}.yaml"), (*text).to_string())
+        } else if spec.contains('/') || spec.ends_with(".yaml") || spec.ends_with(".yml") || Path::new(spec).exists() {
+            let text = std::fs::read_to_string(spec).map_err(|e| ProfileError::Io(spec.to_string(), e))?;
+            (spec.to_string(), text)
+        } else {
+            return Err(ProfileError::Unknown(spec.to_string()));
+        };
+        let merged = resolve(&origin, &text, 0)?;
+        finish(merged, registry)
+    }
+
+    pub fn rule(&self, id: &str) -> Option<&Rule> {
+        self.rules.iter().find(|r| r.id == id)
+    }
+
+    pub fn support_file(&self, flag: &str) -> Option<&SupportFile> {
+        self.files.iter().find(|f| f.flag == flag)
+    }
+}
+
+/// Finds a rule in any built-in profile (for `explain`).
+pub fn find_builtin_rule(id: &str, registry: &Registry) -> Result<Option<Rule>, ProfileError> {
+    for (name, _) in BUILTIN.iter().rev() {
+        let p = Profile::load(name, registry)?;
+        if let Some(r) = p.rule(id) {
+            return Ok(Some(r.clone()));
+        }
+    }
+    Ok(None)
+}
+
+pub fn template(name: &str) -> Option<&'static str> {
+    TEMPLATES.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
+}
+
+struct Merged {
+    name: String,
+    description: String,
+    lineage: Vec<String>,
+    parameters: BTreeMap<String, String>,
+    rules: Vec<(String, RawRule)>,
+    files: Vec<RawFile>,
+}
+
+fn resolve(origin: &str, text: &str, depth: usize) -> Result<Merged, ProfileError> {
+    if depth > 8 {
+        return Err(ProfileError::Invalid {
+            origin: origin.to_string(),
+            message: "`extends` chain is longer than 8 profiles (a cycle?)".into(),
+        });
+    }
+    let raw: RawProfile = yaml_serde::from_str(text).map_err(|e| yaml_err(origin, e))?;
+    let invalid = |message: String| ProfileError::Invalid {
+        origin: origin.to_string(),
+        message,
+    };
+    let mut seen = BTreeSet::new();
+    for r in &raw.rules {
+        if !seen.insert(r.id.clone()) {
+            return Err(invalid(format!("rule id `{}` is defined twice", r.id)));
+        }
+    }
+    let mut merged = match &raw.extends {
+        None => Merged {
+            name: raw.name.clone(),
+            description: raw.description.clone(),
+            lineage: Vec::new(),
+            parameters: BTreeMap::new(),
+            rules: Vec::new(),
+            files: Vec::new(),
+        },
+        Some(parent) => {
+            let Some((pname, ptext)) = BUILTIN.iter().find(|(n, _)| n == parent) else {
+                return Err(invalid(format!(
+                    "`extends: {parent}`: only built-in profiles (baseline, strict) can be extended"
+                )));
+            };
+            resolve(&format!("profiles/{pname}.yaml"), ptext, depth + 1)?
+        }
+    };
+    merged.lineage.push(raw.name.clone());
+    merged.name = raw.name;
+    merged.description = raw.description;
+    for (k, v) in raw.parameters {
+        merged.parameters.insert(k, v);
+    }
+    for id in &raw.disable {
+        let before = merged.rules.len();
+        merged.rules.retain(|(_, r)| &r.id != id);
+        if merged.rules.len() == before {
+            return Err(invalid(format!(
+                "`disable` names rule `{id}`, which the profiles it extends do not define"
+            )));
+        }
+    }
+    for rule in raw.rules {
+        if let Some(slot) = merged.rules.iter_mut().find(|(_, r)| r.id == rule.id) {
+            *slot = (origin.to_string(), rule);
+        } else {
+            merged.rules.push((origin.to_string(), rule));
+        }
+    }
+    for f in raw.files {
+        merged.files.retain(|x| x.flag != f.flag);
+        merged.files.push(f);
+    }
+    Ok(merged)
+}
+
+fn finish(m: Merged, registry: &Registry) -> Result<Profile, ProfileError> {
+    let mut rules = Vec::new();
+    for (origin, raw) in m.rules {
+        rules.push(build_rule(&origin, raw, &m.parameters, registry)?);
+    }
+    let mut files = Vec::new();
+    for f in m.files {
+        if template(&f.template).is_none() {
+            return Err(ProfileError::Invalid {
+                origin: m.name.clone(),
+                message: format!("file for --{}: unknown template `{}`", f.flag, f.template),
+            });
+        }
+        files.push(SupportFile {
+            flag: f.flag,
+            template: f.template,
+            description: f.description,
+        });
+    }
+    Ok(Profile {
+        name: m.name,
+        description: m.description,
+        lineage: m.lineage,
+        parameters: m.parameters,
+        rules,
+        files,
+    })
+}
+
+fn is_kebab(id: &str) -> bool {
+    !id.is_empty()
+        && id
+            .split('-')
+            .all(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()))
+}
+
+fn build_rule(
+    origin: &str,
+    raw: RawRule,
+    params: &BTreeMap<String, String>,
+    registry: &Registry,
+) -> Result<Rule, ProfileError> {
+    let id = raw.id.clone();
+    let invalid = |message: String| ProfileError::Invalid {
+        origin: origin.to_string(),
+        message: format!("rule `{id}`: {message}"),
+    };
+    if !is_kebab(&raw.id) {
+        return Err(invalid("ids are kebab-case (a-z, 0-9, `-`)".into()));
+    }
+    if registry.flags.get(&raw.component).is_none() {
+        return Err(invalid(format!("unknown component `{}`", raw.component)));
+    }
+    let versions = match &raw.versions {
+        Some(v) => VersionReq::parse(v).map_err(&invalid)?,
+        None => VersionReq::ANY,
+    };
+    let ctx = Ctx {
+        component: &raw.component,
+        params,
+        registry,
+    };
+    let check = ctx.cond(&raw.check).map_err(&invalid)?;
+    let mut fix = Vec::new();
+    for var in &raw.fix {
+        let vr = match &var.versions {
+            Some(v) => VersionReq::parse(v).map_err(&invalid)?,
+            None => VersionReq::ANY,
+        };
+        let unless = match &var.unless {
+            Some(c) => Some(ctx.cond(c).map_err(&invalid)?),
+            None => None,
+        };
+        let mut steps = Vec::new();
+        for s in &var.steps {
+            steps.push(ctx.step(s).map_err(&invalid)?);
+        }
+        if steps.is_empty() {
+            return Err(invalid("a fix variant needs at least one step".into()));
+        }
+        fix.push(Variant {
+            versions: vr,
+            unless,
+            steps,
+        });
+    }
+    if fix.is_empty() && raw.manual.is_none() {
+        return Err(invalid(
+            "needs either `fix` or `manual` (why it cannot be fixed automatically)".into(),
+        ));
+    }
+    Ok(Rule {
+        id: raw.id,
+        component: raw.component,
+        cis: raw.cis,
+        severity: raw.severity,
+        title: raw.title,
+        rationale: raw.rationale.trim().to_string(),
+        risk: raw.risk.trim().to_string(),
+        versions,
+        check,
+        fix,
+        manual: raw.manual.map(|m| m.trim().to_string()),
+        origin: origin.to_string(),
+    })
+}
+
+struct Ctx<'a> {
+    component: &'a str,
+    params: &'a BTreeMap<String, String>,
+    registry: &'a Registry,
+}
+
+impl Ctx<'_> {
+    fn subst(&self, text: &str) -> Result<String, String> {
+        let mut out = String::new();
+        let mut rest = text;
+        while let Some(i) = rest.find("${") {
+            out.push_str(&rest[..i]);
+            let after = &rest[i + 2..];
+            let Some(j) = after.find('}') else {
+                return Err(format!("unclosed `${{` in `{text}`"));
+            };
+            let key = &after[..j];
+            let val = self
+                .params
+                .get(key)
+                .ok_or_else(|| format!("`{text}` uses parameter `{key}`, which no profile defines"))?;
+            out.push_str(val);
+            rest = &after[j + 1..];
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+
+    fn flag(&self, name: &str) -> Result<String, String> {
+        let name = name.strip_prefix("--").unwrap_or(name);
+        if self.registry.flag(self.component, name).is_none() {
+            return Err(format!(
+                "flag `--{name}` is not in the lifecycle registry for {} (profiles/registry.yaml)",
+                self.component
+            ));
+        }
+        Ok(name.to_string())
+    }
+
+    fn list(&self, items: &[String]) -> Result<Vec<String>, String> {
+        let mut out = Vec::new();
+        for i in items {
+            for part in self.subst(i)?.split(',') {
+                let p = part.trim();
+                if !p.is_empty() {
+                    out.push(p.to_string());
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn cond(&self, c: &RawCond) -> Result<Cond, String> {
+        let mut found: Vec<Cond> = Vec::new();
+        if let Some(any) = &c.any {
+            found.push(Cond::Any(any.iter().map(|x| self.cond(x)).collect::<Result<_, _>>()?));
+        }
+        if let Some(all) = &c.all {
+            found.push(Cond::All(all.iter().map(|x| self.cond(x)).collect::<Result<_, _>>()?));
+        }
+        if c.no_removed_flags == Some(true) {
+            found.push(Cond::NoRemovedFlags);
+        }
+        if c.no_removed_plugins == Some(true) {
+            found.push(Cond::NoRemovedPlugins);
+        }
+        if c.probes_without_anonymous == Some(true) {
+            found.push(Cond::ProbesWithoutAnonymous);
+        }
+        let mut ops = Vec::new();
+        if let Some(v) = &c.equals {
+            ops.push(Op::Equals(self.subst(v)?));
+        }
+        if let Some(v) = &c.one_of {
+            ops.push(Op::OneOf(self.list(v)?));
+        }
+        if c.present == Some(true) {
+            ops.push(Op::Present);
+        }
+        if c.absent == Some(true) {
+            ops.push(Op::Absent);
+        }
+        if let Some(v) = &c.contains {
+            ops.push(Op::Contains(self.list(v)?));
+        }
+        if let Some(v) = &c.excludes {
+            ops.push(Op::Excludes(self.list(v)?));
+        }
+        if let Some(v) = c.at_least {
+            ops.push(Op::AtLeast(v));
+        }
+        if let Some(v) = &c.subset_of {
+            ops.push(Op::SubsetOf(self.list(v)?));
+        }
+        match (&c.flag, ops.len()) {
+            (Some(f), 1) => found.push(Cond::Flag {
+                flag: self.flag(f)?,
+                op: ops.remove(0),
+            }),
+            (Some(f), n) => {
+                return Err(format!(
+                    "condition on `{f}` needs exactly one operator (equals, one_of, present, absent, contains, excludes, at_least, subset_of), found {n}"
+                ))
+            }
+            (None, 0) => {}
+            (None, _) => return Err("an operator needs a `flag`".into()),
+        }
+        if found.len() != 1 {
+            return Err(format!(
+                "each condition has exactly one form (a flag test, any, all, no_removed_flags, no_removed_plugins, probes_without_anonymous), found {}",
+                found.len()
+            ));
+        }
+        Ok(found.remove(0))
+    }
+
+    fn step(&self, s: &RawStep) -> Result<Step, String> {
+        let mut found = Vec::new();
+        if let Some(set) = &s.set {
+            let flag = self.flag(&set.flag)?;
+            let value = self.subst(&set.value)?;
+            self.check_value(&flag, &value)?;
+            found.push(Step::Set { flag, value });
+        }
+        if let Some(f) = &s.remove {
+            found.push(Step::Remove { flag: self.flag(f)? });
+        }
+        if let Some(l) = &s.add_to_list {
+            found.push(Step::AddToList {
+                flag: self.list_flag(&l.flag)?,
+                items: self.list(&l.items)?,
+            });
+        }
+        if let Some(l) = &s.remove_from_list {
+            found.push(Step::RemoveFromList {
+                flag: self.list_flag(&l.flag)?,
+                items: self.list(&l.items)?,
+            });
+        }
+        if let Some(p) = s.probes {
+            found.push(Step::Probes(p));
+        }
+        if s.remove_removed == Some(true) {
+            found.push(Step::RemoveRemoved);
+        }
+        if found.len() != 1 {
+            return Err(format!(
+                "each fix step has exactly one action (set, remove, add_to_list, remove_from_list, probes, remove_removed), found {}",
+                found.len()
+            ));
+        }
+        Ok(found.remove(0))
+    }
+
+    fn list_flag(&self, name: &str) -> Result<String, String> {
+        let f = self.flag(name)?;
+        match self.registry.flag(self.component, &f).map(|s| s.kind) {
+            Some(FlagType::List) => Ok(f),
+            _ => Err(format!("`--{f}` is not a list flag")),
+        }
+    }
+
+    fn check_value(&self, flag: &str, value: &str) -> Result<(), String> {
+        let kind = self.registry.flag(self.component, flag).map(|s| s.kind);
+        match kind {
+            Some(FlagType::Bool) if value != "true" && value != "false" => {
+                Err(format!("`--{flag}` is a boolean: `{value}` must be true or false"))
+            }
+            Some(FlagType::Int) if value.parse::<i64>().is_err() => {
+                Err(format!("`--{flag}` takes an integer, not `{value}`"))
+            }
+            Some(FlagType::File | FlagType::Files | FlagType::Logpath) if !value.starts_with('/') => {
+                Err(format!("`--{flag}` needs an absolute path, not `{value}`"))
+            }
+            _ if value.is_empty() => Err(format!("`--{flag}` would be set to an empty value")),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reg() -> Registry {
+        Registry::builtin().expect("registry parses")
+    }
+
+    #[test]
+    fn builtin_profiles_load() {
+        let r = reg();
+        let b = Profile::load("baseline", &r).expect("baseline");
+        let s = Profile::load("strict", &r).expect("strict");
+        assert_eq!(s.lineage, vec!["baseline".to_string(), "strict".to_string()]);
+        assert!(s.rules.len() > b.rules.len());
+    }
+
+    #[test]
+    fn rule_ids_are_unique_across_builtins() {
+        let r = reg();
+        let s = Profile::load("strict", &r).expect("strict");
+        let mut ids = BTreeSet::new();
+        for rule in &s.rules {
+            assert!(ids.insert(rule.id.clone()), "duplicate id {}", rule.id);
+        }
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_with_line_numbers() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("mine.yaml");
+        std::fs::write(
+            &p,
+            "name: mine\ndescription: x\nextends: strict\nparameters:\n  audit_log_maxage: \"60\"\nsevrity: high\n",
+        )
+        .expect("write");
+        let err = Profile::load(p.to_str().expect("utf8"), &reg()).expect_err("unknown key");
+        let msg = err.to_string();
+        assert!(msg.contains(":6:1:"), "{msg}");
+        assert!(msg.contains("sevrity"), "{msg}");
+    }
+
+    #[test]
+    fn user_profile_extends_overrides_and_disables() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("mine.yaml");
+        std::fs::write(
+            &p,
+            "name: mine\ndescription: x\nextends: baseline\nparameters:\n  tls_min_version: VersionTLS13\ndisable: [apiserver-profiling]\n",
+        )
+        .expect("write");
+        let prof = Profile::load(p.to_str().expect("utf8"), &reg()).expect("loads");
+        assert!(prof.rule("apiserver-profiling").is_none());
+        let tls = prof.rule("apiserver-tls-min-version").expect("tls rule");
+        assert!(tls.fix[0].steps.contains(&Step::Set {
+            flag: "tls-min-version".into(),
+            value: "VersionTLS13".into()
+        }));
+    }
+
+    #[test]
+    fn disabling_an_unknown_rule_is_an_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("mine.yaml");
+        std::fs::write(&p, "name: m\ndescription: x\nextends: baseline\ndisable: [no-such-rule]\n")
+            .expect("write");
+        let err = Profile::load(p.to_str().expect("utf8"), &reg()).expect_err("unknown rule");
+        assert!(err.to_string().contains("no-such-rule"));
+    }
+
+    #[test]
+    fn unknown_flag_in_rule_is_an_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("mine.yaml");
+        std::fs::write(
+            &p,
+            "name: m\ndescription: x\nrules:\n- id: my-rule\n  component: kube-apiserver\n  severity: low\n  title: t\n  rationale: r\n  risk: none\n  check: {flag: profilin, equals: \"false\"}\n  manual: no\n",
+        )
+        .expect("write");
+        let err = Profile::load(p.to_str().expect("utf8"), &reg()).expect_err("bad flag");
+        assert!(err.to_string().contains("--profilin"), "{err}");
+    }
+
+    #[test]
+    fn registry_lifecycles() {
+        let r = reg();
+        let kh = r.flag("kube-apiserver", "kubelet-https").expect("flag");
+        assert!(kh.accepted_in(Version::minor(21)));
+        assert!(!kh.accepted_in(Version::minor(22)));
+        let scd = &r.admission_plugins["SecurityContextDeny"];
+        assert!(scd.accepted_in(Version::minor(29)));
+        assert!(!scd.accepted_in(Version::minor(30)));
+    }
+}

@@ -1,0 +1,2 @@
+//! The single integration-test binary (one link for every CLI and conformance test).
+mod kube_bench;
