@@ -1,6 +1,20 @@
 //! kubeharden: audit and harden Kubernetes control-plane configuration.
-pub mod yaml;
+//!
+//! Data flows one way: [`manifest`] loads a file into a [`model::Model`] with source spans,
+//! [`check`] evaluates a [`profile::Profile`] against it, [`plan`] turns findings into symbolic
+//! changes, [`edit`] turns those into byte splices, and [`verify`] re-reads the result before
+//! anything is written. [`engine`] runs the pipeline for one file; only the binary touches files.
+
+pub mod app;
+pub mod check;
+pub mod cli;
+pub mod edit;
+pub mod engine;
 pub mod manifest;
 pub mod model;
+pub mod plan;
 pub mod profile;
+pub mod render;
+pub mod verify;
 pub mod version;
+pub mod yaml;

@@ -1,1 +1,22 @@
-fn main() {}
+//! The `kubeharden` binary: parse, run, map the result to an exit code.
+
+use clap::Parser;
+use std::io::Write;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = kubeharden::cli::Cli::parse();
+    let mut stdout = anstream::stdout();
+    let mut stderr = anstream::stderr();
+    match kubeharden::app::run(cli, &mut stdout, &mut stderr) {
+        Ok(exit) => {
+            let _ = stdout.flush();
+            ExitCode::from(exit.code())
+        }
+        Err(e) => {
+            let _ = stdout.flush();
+            let _ = writeln!(stderr, "kubeharden: error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

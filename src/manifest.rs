@@ -13,6 +13,9 @@ pub struct LoadError {
     pub offset: Option<usize>,
     pub line_col: Option<(usize, usize)>,
     pub message: String,
+    /// The document is well-formed but not a manifest of the component (another kind, or a Pod
+    /// without the component's container): inside a directory such files are skipped.
+    pub unrecognized: bool,
 }
 
 impl LoadError {
@@ -21,6 +24,7 @@ impl LoadError {
             offset: Some(node.span.start),
             line_col: None,
             message: message.into(),
+            unrecognized: false,
         }
     }
     fn whole(message: impl Into<String>) -> Self {
@@ -28,7 +32,12 @@ impl LoadError {
             offset: None,
             line_col: None,
             message: message.into(),
+            unrecognized: false,
         }
+    }
+    fn unrecognized(mut self) -> Self {
+        self.unrecognized = true;
+        self
     }
 }
 
@@ -163,6 +172,7 @@ pub fn load(text: &str, component: &str, registry: &Registry) -> Result<Manifest
         offset: None,
         line_col: Some((e.line, e.column)),
         message: e.message,
+        unrecognized: false,
     })?;
     let docs: Vec<_> = docs.into_iter().filter(|d| !d.root.is_null()).collect();
     let root = match docs.len() {
@@ -188,7 +198,8 @@ pub fn load(text: &str, component: &str, registry: &Registry) -> Result<Manifest
         return Err(LoadError::at(
             root.get("kind").unwrap_or(&root),
             format!("the document {what}, not a Pod{hint}"),
-        ));
+        )
+        .unrecognized());
     }
     let spec = root
         .get("spec")
@@ -224,7 +235,8 @@ pub fn load(text: &str, component: &str, registry: &Registry) -> Result<Manifest
         return Err(LoadError::at(
             containers,
             format!("the Pod has no {component} container (none runs `{component}`)"),
-        ));
+        )
+        .unrecognized());
     };
     let container = containers.items()[container_index].clone();
     for key in ["command", "args"] {

@@ -1,0 +1,289 @@
+//! The binary's glue: validated settings from arguments, inputs read, renderers called, the
+//! output file written. Everything else is in the library's pure layers.
+
+use crate::cli::{Cli, Command, Common, Format, ProfilesAction};
+use crate::engine::{self, FileError, Options};
+use crate::profile::{self, Profile, Registry};
+use crate::render::{self, Outcome};
+use crate::version::Version;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Where the kubelet reads static pod manifests on a kubeadm node.
+pub const DEFAULT_MANIFESTS_DIR: &str = "/etc/kubernetes/manifests";
+
+/// Larger files are refused unread: real manifests are a few kilobytes.
+pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// A usage or set-up error (exit 2), reported as one line.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+pub enum Exit {
+    Ok,
+    Findings,
+    Error,
+}
+
+impl Exit {
+    pub fn code(&self) -> u8 {
+        match self {
+            Exit::Ok => 0,
+            Exit::Findings => 1,
+            Exit::Error => 2,
+        }
+    }
+}
+
+struct Settings {
+    registry: Registry,
+    profile: Profile,
+    version: Option<Version>,
+    inputs: Vec<Input>,
+}
+
+struct Input {
+    path: PathBuf,
+    /// Found inside a directory rather than named.
+    from_dir: bool,
+}
+
+fn settings(common: &Common) -> Result<Settings, UsageError> {
+    let registry = Registry::builtin().map_err(|e| UsageError(e.to_string()))?;
+    let profile = Profile::load(&common.profile, &registry).map_err(|e| UsageError(e.to_string()))?;
+    let version = match &common.kubernetes_version {
+        None => None,
+        Some(v) => Some(Version::parse(v).ok_or_else(|| {
+            UsageError(format!("--kubernetes-version: `{v}` is not a Kubernetes 1.x version (e.g. 1.30 or v1.30.4)"))
+        })?),
+    };
+    let paths = if common.paths.is_empty() {
+        vec![PathBuf::from(DEFAULT_MANIFESTS_DIR)]
+    } else {
+        common.paths.clone()
+    };
+    let mut inputs = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let entries = std::fs::read_dir(&p)
+                .map_err(|e| UsageError(format!("{}: cannot read directory: {e}", p.display())))?;
+            let mut found: Vec<PathBuf> = entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|f| {
+                    let name = f.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                    !name.starts_with('.')
+                        && f.is_file()
+                        && matches!(f.extension().and_then(|e| e.to_str()), Some("yaml" | "yml" | "json"))
+                })
+                .collect();
+            found.sort();
+            inputs.extend(found.into_iter().map(|path| Input { path, from_dir: true }));
+        } else {
+            inputs.push(Input { path: p, from_dir: false });
+        }
+    }
+    Ok(Settings {
+        registry,
+        profile,
+        version,
+        inputs,
+    })
+}
+
+fn read_input(path: &Path) -> Result<String, FileError> {
+    let err = |message: String| FileError {
+        path: path.display().to_string(),
+        line_col: None,
+        message,
+        unrecognized: false,
+    };
+    let meta = std::fs::metadata(path).map_err(|e| err(format!("cannot read: {e}")))?;
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(err(format!(
+            "the file is {} bytes; kubeharden reads manifests of at most {MAX_FILE_BYTES} bytes",
+            meta.len()
+        )));
+    }
+    let bytes = std::fs::read(path).map_err(|e| err(format!("cannot read: {e}")))?;
+    String::from_utf8(bytes).map_err(|e| err(format!("the file is not valid UTF-8 (byte {})", e.utf8_error().valid_up_to())))
+}
+
+fn process_all(s: &Settings) -> Vec<Outcome> {
+    let opts = Options {
+        registry: &s.registry,
+        profile: &s.profile,
+        version: s.version,
+    };
+    s.inputs
+        .iter()
+        .map(|input| {
+            let shown = input.path.display().to_string();
+            let result = read_input(&input.path).and_then(|text| engine::process(&shown, &text, &opts));
+            match result {
+                Ok(r) => Outcome::Report(Box::new(r)),
+                Err(e) if e.unrecognized && input.from_dir => Outcome::Skipped {
+                    path: shown,
+                    reason: e.message,
+                },
+                Err(e) => Outcome::Error(e),
+            }
+        })
+        .collect()
+}
+
+fn errors_to(stderr: &mut dyn Write, outcomes: &[Outcome]) {
+    for o in outcomes {
+        if let Outcome::Error(e) = o {
+            let _ = writeln!(stderr, "kubeharden: error: {e}");
+        }
+    }
+}
+
+fn required_files_to(stderr: &mut dyn Write, outcomes: &[Outcome]) {
+    for o in outcomes {
+        if let Outcome::Report(r) = o {
+            for rf in &r.required_files {
+                let what = if rf.directory { "directory" } else { "file" };
+                let tmpl = rf
+                    .template
+                    .as_ref()
+                    .map(|t| format!(", template `{t}` in profiles/templates"))
+                    .unwrap_or_default();
+                let _ = writeln!(stderr, "kubeharden: {}: needs the {what} {} on the node (--{}{tmpl})", r.path, rf.path, rf.flag);
+            }
+        }
+    }
+}
+
+/// Runs a parsed command line. Output goes to `stdout`; messages to `stderr`.
+pub fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<Exit, UsageError> {
+    match cli.command {
+        Command::Check(args) => {
+            let s = settings(&args.common)?;
+            let outcomes = process_all(&s);
+            let res = match args.format {
+                Format::Text => render::text(stdout, &outcomes, &s.profile),
+                Format::Json => render::json(stdout, &outcomes, &s.profile),
+            };
+            res.map_err(|e| UsageError(format!("cannot write the report: {e}")))?;
+            if args.format == Format::Json {
+                errors_to(stderr, &outcomes);
+            }
+            Ok(summarise(&outcomes, |r| !r.findings.is_empty()))
+        }
+        Command::Diff(common) => {
+            let s = settings(&common)?;
+            let outcomes = process_all(&s);
+            for o in &outcomes {
+                match o {
+                    Outcome::Report(r) => {
+                        render::diff(stdout, r).map_err(|e| UsageError(format!("cannot write the diff: {e}")))?;
+                        for n in &r.notes {
+                            let _ = writeln!(stderr, "kubeharden: {}: note: {n}", r.path);
+                        }
+                    }
+                    Outcome::Skipped { path, reason } => {
+                        let _ = writeln!(stderr, "kubeharden: {path}: skipped: {reason}");
+                    }
+                    Outcome::Error(_) => {}
+                }
+            }
+            errors_to(stderr, &outcomes);
+            required_files_to(stderr, &outcomes);
+            Ok(summarise(&outcomes, |r| r.edited.is_some()))
+        }
+        Command::Fix(args) => {
+            let Some(output) = args.output.clone() else {
+                return Err(UsageError(
+                    "fix: in-place editing of node manifests is not available in this version; use --output FILE (or - for standard output)".into(),
+                ));
+            };
+            let s = settings(&args.common)?;
+            if s.inputs.len() != 1 {
+                return Err(UsageError(format!(
+                    "fix --output takes exactly one input manifest, got {}",
+                    s.inputs.len()
+                )));
+            }
+            let outcomes = process_all(&s);
+            errors_to(stderr, &outcomes);
+            let Some(Outcome::Report(r)) = outcomes.first() else {
+                if let Some(Outcome::Skipped { path, reason }) = outcomes.first() {
+                    let _ = writeln!(stderr, "kubeharden: {path}: {reason}");
+                }
+                return Ok(Exit::Error);
+            };
+            let text = r.edited.as_deref().unwrap_or(&r.original);
+            if output.as_os_str() == "-" {
+                stdout
+                    .write_all(text.as_bytes())
+                    .map_err(|e| UsageError(format!("cannot write to standard output: {e}")))?;
+            } else {
+                write_output(&output, text)?;
+                let n = r.changes.len();
+                let _ = writeln!(stderr, "kubeharden: wrote {} ({n} change(s) to {})", output.display(), r.path);
+            }
+            required_files_to(stderr, &outcomes);
+            Ok(Exit::Ok)
+        }
+        Command::Profiles { action } => {
+            let registry = Registry::builtin().map_err(|e| UsageError(e.to_string()))?;
+            let res = match action.unwrap_or(ProfilesAction::List) {
+                ProfilesAction::List => {
+                    let mut r = Ok(());
+                    for (name, _) in profile::BUILTIN {
+                        let p = Profile::load(name, &registry).map_err(|e| UsageError(e.to_string()))?;
+                        r = r.and(writeln!(stdout, "{:<10} {:>3} rules  {}", p.name, p.rules.len(), p.description));
+                    }
+                    r
+                }
+                ProfilesAction::Show { name } => {
+                    let p = Profile::load(&name, &registry).map_err(|e| UsageError(e.to_string()))?;
+                    render::profile_show(stdout, &p)
+                }
+            };
+            res.map_err(|e| UsageError(format!("cannot write: {e}")))?;
+            Ok(Exit::Ok)
+        }
+        Command::Explain { rule } => {
+            let registry = Registry::builtin().map_err(|e| UsageError(e.to_string()))?;
+            let found = profile::find_builtin_rule(&rule, &registry).map_err(|e| UsageError(e.to_string()))?;
+            match found {
+                Some(r) => {
+                    render::explain(stdout, &r).map_err(|e| UsageError(format!("cannot write: {e}")))?;
+                    Ok(Exit::Ok)
+                }
+                None => Err(UsageError(format!(
+                    "unknown rule `{rule}`; `kubeharden profiles show strict` lists every rule"
+                ))),
+            }
+        }
+    }
+}
+
+fn summarise(outcomes: &[Outcome], pending: impl Fn(&engine::FileReport) -> bool) -> Exit {
+    if outcomes.iter().any(|o| matches!(o, Outcome::Error(_))) {
+        Exit::Error
+    } else if outcomes.iter().any(|o| matches!(o, Outcome::Report(r) if pending(r))) {
+        Exit::Findings
+    } else {
+        Exit::Ok
+    }
+}
+
+/// Writes `text` to `path` through a temporary file in the same directory and a rename, so a
+/// reader never sees half a manifest.
+fn write_output(path: &Path, text: &str) -> Result<(), UsageError> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let fail = |e: std::io::Error| UsageError(format!("{}: cannot write: {e}", path.display()));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".kubeharden-")
+        .tempfile_in(dir)
+        .map_err(fail)?;
+    tmp.write_all(text.as_bytes()).map_err(fail)?;
+    tmp.as_file().sync_all().map_err(fail)?;
+    tmp.persist(path).map_err(|e| fail(e.error))?;
+    Ok(())
+}

@@ -1,0 +1,234 @@
+//! Pure evaluation: a model, a version and a profile give findings.
+
+use crate::model::{Handler, Model};
+use crate::profile::{Cond, Op, Profile, Registry, Rule};
+use crate::version::Version;
+
+/// Everything a condition needs besides the model.
+#[derive(Clone, Copy)]
+pub struct Env<'a> {
+    pub registry: &'a Registry,
+    pub version: Version,
+}
+
+/// A rule that does not hold, with what was found and what is wanted.
+#[derive(Clone, Debug)]
+pub struct Finding {
+    pub rule_id: String,
+    /// The flag the finding is about, when there is one (for locating it in the file).
+    pub flag: Option<String>,
+    pub current: String,
+    pub desired: String,
+}
+
+fn op_holds(model: &Model, env: Env, flag: &str, op: &Op) -> bool {
+    let values = model.values(env.registry, flag);
+    match op {
+        Op::Present => values.is_some(),
+        Op::Absent => values.is_none(),
+        Op::Equals(want) => model.value(flag).as_deref() == Some(want.as_str()),
+        Op::OneOf(set) => model.value(flag).is_some_and(|v| set.contains(&v)),
+        Op::Contains(items) => values.is_some_and(|vs| items.iter().all(|i| vs.contains(i))),
+        Op::Excludes(items) => values.is_none_or(|vs| !items.iter().any(|i| vs.contains(i))),
+        Op::AtLeast(n) => model
+            .value(flag)
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .is_some_and(|v| v >= *n),
+        Op::SubsetOf(allowed) => values.is_some_and(|vs| !vs.is_empty() && vs.iter().all(|v| allowed.contains(v))),
+    }
+}
+
+/// Flags present in the model that the version does not accept.
+pub fn rejected_flags(model: &Model, env: Env) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for f in &model.flags {
+        if let Some(spec) = env.registry.flag(&model.component, &f.name) {
+            if !spec.accepted_in(env.version) && !out.contains(&f.name) {
+                out.push(f.name.clone());
+            }
+        }
+    }
+    out
+}
+
+/// The admission-plugin list flags, and the plugins named in them that the version does not have.
+pub fn rejected_plugins(model: &Model, env: Env) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for flag in ["enable-admission-plugins", "disable-admission-plugins", "admission-control"] {
+        for p in model.list(flag).unwrap_or_default() {
+            if let Some(l) = env.registry.admission_plugins.get(&p) {
+                if !l.accepted_in(env.version) {
+                    out.push((flag.to_string(), p));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Anonymous requests are rejected outright (`--anonymous-auth=false`).
+pub fn anonymous_rejected(model: &Model) -> bool {
+    model.value("anonymous-auth").as_deref() == Some("false")
+}
+
+/// Probes that send no credentials, which fail with 401 once anonymous requests are rejected.
+pub fn unauthenticated_http_probes(model: &Model) -> Vec<String> {
+    model
+        .probes
+        .iter()
+        .filter(|p| matches!(p.handler, Handler::HttpGet { authenticated: false, .. }))
+        .map(|p| p.kind.clone())
+        .collect()
+}
+
+pub fn holds(cond: &Cond, model: &Model, env: Env) -> bool {
+    match cond {
+        Cond::Flag { flag, op } => op_holds(model, env, flag, op),
+        Cond::Any(cs) => cs.iter().any(|c| holds(c, model, env)),
+        Cond::All(cs) => cs.iter().all(|c| holds(c, model, env)),
+        Cond::NoRemovedFlags => rejected_flags(model, env).is_empty(),
+        Cond::NoRemovedPlugins => rejected_plugins(model, env).is_empty(),
+        Cond::ProbesWithoutAnonymous => {
+            !anonymous_rejected(model) || unauthenticated_http_probes(model).is_empty()
+        }
+    }
+}
+
+fn show_flag(model: &Model, env: Env, flag: &str) -> String {
+    match model.values(env.registry, flag) {
+        None => format!("--{flag} not set"),
+        Some(vs) => format!("--{flag}={}", vs.join(",")),
+    }
+}
+
+fn want(flag: &str, op: &Op) -> String {
+    match op {
+        Op::Present => format!("--{flag} set"),
+        Op::Absent => format!("--{flag} not set"),
+        Op::Equals(v) => format!("--{flag}={v}"),
+        Op::OneOf(vs) => format!("--{flag} one of {}", vs.join(", ")),
+        Op::Contains(vs) => format!("--{flag} including {}", vs.join(",")),
+        Op::Excludes(vs) => format!("--{flag} without {}", vs.join(",")),
+        Op::AtLeast(n) => format!("--{flag} at least {n}"),
+        Op::SubsetOf(vs) => format!("--{flag} limited to {}", vs.join(",")),
+    }
+}
+
+/// The first failing leaf of a condition, described as (flag, current, desired).
+fn describe(cond: &Cond, model: &Model, env: Env) -> (Option<String>, String, String) {
+    match cond {
+        Cond::Flag { flag, op } => (Some(flag.clone()), show_flag(model, env, flag), want(flag, op)),
+        Cond::All(cs) => cs
+            .iter()
+            .find(|c| !holds(c, model, env))
+            .map(|c| describe(c, model, env))
+            .unwrap_or((None, String::new(), String::new())),
+        Cond::Any(cs) => {
+            let first = cs.first().map(|c| describe(c, model, env));
+            let wants: Vec<String> = cs.iter().map(|c| describe(c, model, env).2).collect();
+            let (flag, current, _) = first.unwrap_or((None, String::new(), String::new()));
+            (flag, current, wants.join(" or "))
+        }
+        Cond::NoRemovedFlags => {
+            let names = rejected_flags(model, env);
+            (
+                names.first().cloned(),
+                names.iter().map(|n| format!("--{n}")).collect::<Vec<_>>().join(", "),
+                format!("no flag that {} rejects", env.version),
+            )
+        }
+        Cond::NoRemovedPlugins => {
+            let found = rejected_plugins(model, env);
+            (
+                found.first().map(|(f, _)| f.clone()),
+                found.iter().map(|(f, p)| format!("{p} in --{f}")).collect::<Vec<_>>().join(", "),
+                format!("no admission plugin that {} lacks", env.version),
+            )
+        }
+        Cond::ProbesWithoutAnonymous => (
+            Some("anonymous-auth".into()),
+            format!(
+                "--anonymous-auth=false with unauthenticated HTTP probes ({})",
+                unauthenticated_http_probes(model).join(", ")
+            ),
+            "probes that do not need anonymous access".into(),
+        ),
+    }
+}
+
+/// Whether a rule applies to the component and version.
+pub fn applies(rule: &Rule, model: &Model, version: Version) -> bool {
+    rule.component == model.component && rule.versions.matches(version)
+}
+
+/// Evaluates one rule.
+pub fn evaluate(rule: &Rule, model: &Model, env: Env) -> Option<Finding> {
+    if !applies(rule, model, env.version) || holds(&rule.check, model, env) {
+        return None;
+    }
+    let (flag, current, desired) = describe(&rule.check, model, env);
+    Some(Finding {
+        rule_id: rule.id.clone(),
+        flag,
+        current,
+        desired,
+    })
+}
+
+/// Evaluates every rule of the profile, in profile order.
+pub fn check(profile: &Profile, model: &Model, env: Env) -> Vec<Finding> {
+    profile
+        .rules
+        .iter()
+        .filter_map(|r| evaluate(r, model, env))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Flag;
+
+    fn model(flags: &[(&str, Option<&str>)]) -> Model {
+        Model {
+            component: "kube-apiserver".into(),
+            flags: flags
+                .iter()
+                .map(|(n, v)| Flag { name: (*n).into(), value: v.map(str::to_string) })
+                .collect(),
+            ..Model::default()
+        }
+    }
+
+    #[test]
+    fn operators() {
+        let reg = Registry::builtin().expect("registry");
+        let env = Env { registry: &reg, version: Version::minor(30) };
+        let m = model(&[
+            ("profiling", Some("false")),
+            ("authorization-mode", Some("Node,RBAC")),
+            ("audit-log-maxage", Some("30d")),
+            ("audit-log-maxbackup", Some("10")),
+            ("insecure-port", Some("0")),
+            ("enable-admission-plugins", Some("NodeRestriction,SecurityContextDeny")),
+        ]);
+        let f = |flag: &str, op: Op| holds(&Cond::Flag { flag: flag.into(), op }, &m, env);
+        assert!(f("profiling", Op::Equals("false".into())));
+        assert!(f("authorization-mode", Op::Contains(vec!["Node".into(), "RBAC".into()])));
+        assert!(!f("authorization-mode", Op::Contains(vec!["Webhook".into()])));
+        assert!(f("authorization-mode", Op::Excludes(vec!["AlwaysAllow".into()])));
+        assert!(f("token-auth-file", Op::Absent));
+        assert!(f("token-auth-file", Op::Excludes(vec!["x".into()])));
+        assert!(!f("audit-log-maxage", Op::AtLeast(30)), "30d is not an integer");
+        assert!(f("audit-log-maxbackup", Op::AtLeast(10)));
+        assert!(!f("tls-cipher-suites", Op::SubsetOf(vec!["A".into()])));
+        assert_eq!(rejected_flags(&m, env), vec!["insecure-port".to_string()]);
+        assert_eq!(
+            rejected_plugins(&m, env),
+            vec![("enable-admission-plugins".to_string(), "SecurityContextDeny".to_string())]
+        );
+        let old = Env { registry: &reg, version: Version::minor(23) };
+        assert!(rejected_flags(&m, old).is_empty());
+        assert!(rejected_plugins(&m, old).is_empty());
+    }
+}

@@ -1,0 +1,86 @@
+//! Command-line arguments. clap types stay here; `app` turns them into settings.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kubeharden",
+    version,
+    about = "Audit and harden Kubernetes control-plane configuration with minimal, verified edits",
+    long_about = "Audit and harden Kubernetes control-plane configuration.\n\n\
+kubeharden reads kube-apiserver static pod manifests, checks them against a hardening profile \
+(baseline, strict, or your own) and produces the edited manifest and a unified diff that keeps \
+every comment and formatting choice. Every edit is re-read and verified before it is written.\n\n\
+Exit codes: 0 compliant / nothing to change / done; 1 findings (check) or pending changes (diff); \
+2 error (bad input, bad usage, I/O failure, a change that could not be made safely).",
+    after_help = "Examples:\n  kubeharden check kube-apiserver.yaml --profile strict\n  kubeharden diff kube-apiserver.yaml --profile strict > harden.patch\n  kubeharden fix kube-apiserver.yaml --profile strict --output hardened.yaml\n  kubeharden explain apiserver-anonymous-auth"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Report what a profile finds in manifests (exit 1 when anything is found)
+    Check(CheckArgs),
+    /// Print a unified diff of the changes, for `git apply` or `patch -p1` (exit 1 when there are changes)
+    Diff(Common),
+    /// Write the hardened manifest (to --output, leaving the input untouched)
+    Fix(FixArgs),
+    /// List the built-in profiles or show one
+    Profiles {
+        #[command(subcommand)]
+        action: Option<ProfilesAction>,
+    },
+    /// Explain a rule: what it checks, why, what it risks, and its CIS ids
+    Explain {
+        /// The rule id, e.g. apiserver-profiling
+        rule: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProfilesAction {
+    /// List the built-in profiles
+    List,
+    /// Show a profile's parameters and rules (a built-in name or a profile file)
+    Show { name: String },
+}
+
+#[derive(Debug, Args)]
+pub struct Common {
+    /// Manifest files or directories (every *.yaml, *.yml, *.json in them) [default: /etc/kubernetes/manifests]
+    pub paths: Vec<PathBuf>,
+    /// Profile: a built-in name (baseline, strict) or a path to a profile file
+    #[arg(long, short = 'p', default_value = "baseline")]
+    pub profile: String,
+    /// Kubernetes version to check against (1.30, v1.30.4) instead of the image tag's
+    #[arg(long, value_name = "VERSION")]
+    pub kubernetes_version: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct FixArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Write the hardened manifest to FILE (`-` for standard output); the input stays untouched
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}

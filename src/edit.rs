@@ -1,0 +1,590 @@
+//! Turns a plan into byte splices of the original text. Nothing is re-serialised: the output
+//! is the untouched text with the planned lines replaced, inserted or removed, in the style
+//! (indentation, quoting, flow or block) of their neighbours.
+
+use crate::manifest::{ArgList, FlagItem, Form, Manifest};
+use crate::model::{Mount, Volume};
+use crate::plan::{Change, Plan};
+use crate::yaml::{self, line_end_inclusive, line_start, Kind, Node, Style};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Splice {
+    pub start: usize,
+    pub end: usize,
+    pub text: String,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{message}")]
+pub struct EditError {
+    pub offset: Option<usize>,
+    pub message: String,
+}
+
+fn refuse(offset: Option<usize>, message: impl Into<String>) -> EditError {
+    EditError {
+        offset,
+        message: message.into(),
+    }
+}
+
+/// Applies splices to `text`; they must not overlap.
+pub fn apply(text: &str, mut splices: Vec<Splice>) -> Result<String, EditError> {
+    // Stable: splices at one offset keep the order they were made in.
+    splices.sort_by_key(|s| (s.start, s.end));
+    let mut out = String::with_capacity(text.len() + 256);
+    let mut pos = 0;
+    for s in &splices {
+        if s.start < pos || s.end < s.start || s.end > text.len() {
+            return Err(refuse(Some(s.start), "two planned edits overlap; nothing was changed"));
+        }
+        out.push_str(&text[pos..s.start]);
+        out.push_str(&s.text);
+        pos = s.end;
+    }
+    out.push_str(&text[pos..]);
+    Ok(out)
+}
+
+struct Editor<'a> {
+    m: &'a Manifest,
+    text: &'a str,
+    nl: &'a str,
+    splices: Vec<Splice>,
+}
+
+/// Produces the splices that carry out `plan` on `m`.
+pub fn edits(m: &Manifest, plan: &Plan) -> Result<Vec<Splice>, EditError> {
+    let mut ed = Editor {
+        m,
+        text: &m.text,
+        nl: m.newline,
+        splices: Vec::new(),
+    };
+    // New flags are inserted in name order so that several insertions at one place stay sorted.
+    let mut sets: Vec<(&String, &String)> = Vec::new();
+    for p in &plan.changes {
+        match &p.change {
+            Change::SetFlag { flag, value } => sets.push((flag, value)),
+            Change::RemoveFlag { flag } => {
+                for occ in m.flags.iter().filter(|f| &f.name == flag) {
+                    ed.delete_flag(occ)?;
+                }
+            }
+            Change::ProbeToTcp { probe } => ed.probe_to_tcp(probe)?,
+            Change::AddVolume { .. } => {}
+        }
+    }
+    sets.sort();
+    for (flag, value) in sets {
+        ed.set_flag(flag, value)?;
+    }
+    let mut mounts = Vec::new();
+    let mut volumes = Vec::new();
+    for p in &plan.changes {
+        if let Change::AddVolume { volume, mount } = &p.change {
+            mounts.push(mount.clone());
+            volumes.push(volume.clone());
+        }
+    }
+    if !mounts.is_empty() {
+        ed.add_mounts(&mounts)?;
+        ed.add_volumes(&volumes)?;
+    }
+    Ok(ed.splices)
+}
+
+impl Editor<'_> {
+    fn push(&mut self, start: usize, end: usize, text: String) {
+        self.splices.push(Splice { start, end, text });
+    }
+
+    fn list_node(&self, list: ArgList) -> Option<&Node> {
+        match list {
+            ArgList::Command => self.m.command.as_ref(),
+            ArgList::Args => self.m.args.as_ref(),
+        }
+    }
+
+    /// Renders a scalar in the style of `like`, falling back to double quotes.
+    fn scalar(&self, value: &str, like: Option<&Node>, flow: bool) -> String {
+        let style = match like.map(|n| &n.kind) {
+            Some(Kind::Scalar { style, .. }) => *style,
+            _ => Style::Plain,
+        };
+        yaml::render_scalar(value, style, flow)
+            .or_else(|| yaml::render_scalar(value, Style::Plain, flow))
+            .unwrap_or_else(|| yaml::double_quote(value))
+    }
+
+    /// Checks that a block item sits alone on its line(s) and returns (line start, line end).
+    fn own_lines(&self, node: &Node) -> Result<(usize, usize), EditError> {
+        let ls = line_start(self.text, node.span.start);
+        let before = &self.text[ls..node.span.start];
+        let after_end = line_end_inclusive(self.text, node.content_end());
+        let after = self.text[node.content_end()..after_end].trim_end_matches(['\n', '\r']);
+        let dash_only = before.trim_start().trim_end() == "-" || before.trim().is_empty();
+        let tail_ok = after.trim().is_empty() || after.trim_start().starts_with('#');
+        if !dash_only || !tail_ok {
+            return Err(refuse(
+                Some(node.span.start),
+                "an item shares its line with other YAML content; kubeharden only edits items that stand on their own line",
+            ));
+        }
+        Ok((ls, after_end))
+    }
+
+    fn delete_item(&mut self, seq: &Node, index: usize) -> Result<(), EditError> {
+        let items = seq.items();
+        let item = &items[index];
+        if seq.is_flow() {
+            let (start, end) = if let Some(next) = items.get(index + 1) {
+                (item.span.start, next.span.start)
+            } else if index > 0 {
+                (items[index - 1].span.end, item.span.end)
+            } else {
+                (item.span.start, item.span.end)
+            };
+            self.push(start, end, String::new());
+        } else {
+            let (s, e) = self.own_lines(item)?;
+            self.push(s, e, String::new());
+        }
+        Ok(())
+    }
+
+    fn delete_flag(&mut self, occ: &FlagItem) -> Result<(), EditError> {
+        let Some(seq) = self.list_node(occ.list).cloned() else {
+            return Ok(());
+        };
+        self.delete_item(&seq, occ.index)?;
+        if occ.form == Form::Split {
+            self.delete_item(&seq, occ.index + 1)?;
+        }
+        Ok(())
+    }
+
+    fn set_flag(&mut self, flag: &str, value: &str) -> Result<(), EditError> {
+        let m = self.m;
+        let occs: Vec<&FlagItem> = m.flags.iter().filter(|f| f.name == flag).collect();
+        let item_text = format!("--{flag}={value}");
+        let Some(first) = occs.first() else {
+            return self.insert_flag(flag, &item_text);
+        };
+        let seq = self
+            .list_node(first.list)
+            .cloned()
+            .ok_or_else(|| refuse(None, "argument list vanished"))?;
+        let node = &seq.items()[first.index];
+        let unchanged = first.form == Form::Joined && first.value.as_deref() == Some(value);
+        if !unchanged {
+            if matches!(&node.kind, Kind::Scalar { value: v, .. } if v.contains('\n')) {
+                return Err(refuse(Some(node.span.start), format!("--{flag} spans several lines; kubeharden will not rewrite it")));
+            }
+            let rendered = self.scalar(&item_text, Some(node), seq.is_flow());
+            self.push(node.span.start, node.span.end, rendered);
+            if first.form == Form::Split {
+                self.delete_item(&seq, first.index + 1)?;
+            }
+        }
+        for occ in occs.iter().skip(1) {
+            self.delete_flag(occ)?;
+        }
+        Ok(())
+    }
+
+    /// Where new flags go: the list that already holds flags, `args` before `command`.
+    fn target_list(&self) -> Result<(ArgList, Node), EditError> {
+        let has_flags = |l: ArgList| self.m.flags.iter().any(|f| f.list == l);
+        let pick = if has_flags(ArgList::Args) {
+            ArgList::Args
+        } else if has_flags(ArgList::Command) {
+            ArgList::Command
+        } else if self.m.args.as_ref().is_some_and(|a| a.is_seq()) {
+            ArgList::Args
+        } else {
+            ArgList::Command
+        };
+        match self.list_node(pick) {
+            Some(n) if n.is_seq() => Ok((pick, n.clone())),
+            _ => Err(refuse(
+                Some(self.m.container.span.start),
+                "the container has no `command` or `args` list to add flags to",
+            )),
+        }
+    }
+
+    fn insert_flag(&mut self, flag: &str, item_text: &str) -> Result<(), EditError> {
+        let (list, seq) = self.target_list()?;
+        let skip = if list == ArgList::Command { self.m.program_items } else { 0 };
+        let flag_items: Vec<(&FlagItem, &Node)> = self
+            .m
+            .flags
+            .iter()
+            .filter(|f| f.list == list)
+            .map(|f| (f, &seq.items()[f.index]))
+            .collect();
+        let sorted = flag_items.windows(2).all(|w| w[0].0.name <= w[1].0.name);
+        let before: Option<&Node> = if sorted {
+            flag_items
+                .iter()
+                .find(|(f, _)| f.name.as_str() > flag)
+                .map(|(_, n)| *n)
+        } else {
+            None
+        };
+        let items = seq.items();
+        let like = before.or(flag_items.last().map(|(_, n)| *n)).or(items.last());
+        if seq.is_flow() {
+            let rendered = self.scalar(item_text, like, true);
+            match (before, items.last()) {
+                (Some(b), _) => self.push(b.span.start, b.span.start, format!("{rendered}, ")),
+                (None, Some(last)) => self.push(last.span.end, last.span.end, format!(", {rendered}")),
+                (None, None) => {
+                    let at = seq.span.start + 1;
+                    self.push(at, at, rendered)
+                }
+            }
+            return Ok(());
+        }
+        let _ = skip;
+        let rendered = self.scalar(item_text, like, false);
+        match before {
+            Some(b) => {
+                let prefix = self.item_prefix(b)?;
+                let at = self.comment_block_start(line_start(self.text, b.span.start));
+                self.push(at, at, format!("{prefix}{rendered}{}", self.nl));
+            }
+            None => {
+                let last = items
+                    .last()
+                    .ok_or_else(|| refuse(Some(seq.span.start), "an empty block list cannot be extended"))?;
+                let prefix = self.item_prefix(last)?;
+                self.append_lines_after(last, &[format!("{prefix}{rendered}")]);
+            }
+        }
+        Ok(())
+    }
+
+    /// The indentation and dash in front of a block item (`    - `).
+    fn item_prefix(&self, item: &Node) -> Result<String, EditError> {
+        let ls = line_start(self.text, item.span.start);
+        let before = &self.text[ls..item.span.start];
+        let t = before.trim();
+        if t == "-" && before.chars().all(|c| c == ' ' || c == '-') {
+            Ok(before.to_string())
+        } else {
+            Err(refuse(
+                Some(item.span.start),
+                "cannot tell the indentation of this list item; kubeharden only edits lists with one item per line",
+            ))
+        }
+    }
+
+    /// The first of the comment lines directly above `ls` (comments above an item belong to it).
+    fn comment_block_start(&self, mut ls: usize) -> usize {
+        while ls > 0 {
+            let prev = line_start(self.text, ls - 1);
+            let line = self.text[prev..ls].trim();
+            if line.starts_with('#') {
+                ls = prev;
+            } else {
+                break;
+            }
+        }
+        ls
+    }
+
+    /// Inserts whole lines after the line where `node` ends.
+    fn append_lines_after(&mut self, node: &Node, lines: &[String]) {
+        let end = line_end_inclusive(self.text, node.content_end());
+        let ends_with_nl = self.text[..end].ends_with('\n');
+        let mut text = String::new();
+        for (i, l) in lines.iter().enumerate() {
+            if !ends_with_nl && i == 0 {
+                text.push_str(self.nl);
+            }
+            text.push_str(l);
+            if ends_with_nl || i + 1 < lines.len() {
+                text.push_str(self.nl);
+            }
+        }
+        self.push(end, end, text);
+    }
+
+    fn probe_to_tcp(&mut self, kind: &str) -> Result<(), EditError> {
+        let probe = self
+            .m
+            .probes
+            .iter()
+            .find(|p| p.kind == kind)
+            .map(|p| p.node.clone())
+            .ok_or_else(|| refuse(None, format!("no {kind} to change")))?;
+        let Some((key, value)) = probe.entry("httpGet") else {
+            return Ok(());
+        };
+        if !value.is_map() || key.decorated || value.decorated {
+            return Err(refuse(Some(key.span.start), format!("{kind}.httpGet is not a plain mapping")));
+        }
+        self.push(key.span.start, key.span.end, "tcpSocket".to_string());
+        let entries = value.entries();
+        for (i, (k, v)) in entries.iter().enumerate() {
+            let name = k.as_str().unwrap_or("");
+            if !matches!(name, "path" | "scheme" | "httpHeaders") {
+                continue;
+            }
+            if value.is_flow() {
+                let (start, end) = if let Some((nk, _)) = entries.get(i + 1) {
+                    (k.span.start, nk.span.start)
+                } else if i > 0 {
+                    (entries[i - 1].1.span.end, v.span.end)
+                } else {
+                    (k.span.start, v.span.end)
+                };
+                self.push(start, end, String::new());
+            } else {
+                let ls = line_start(self.text, k.span.start);
+                if !self.text[ls..k.span.start].trim().is_empty() {
+                    return Err(refuse(Some(k.span.start), format!("{kind}.httpGet.{name} shares its line with other content")));
+                }
+                let end = line_end_inclusive(self.text, v.content_end());
+                self.push(ls, end, String::new());
+            }
+        }
+        Ok(())
+    }
+
+    fn add_mounts(&mut self, mounts: &[Mount]) -> Result<(), EditError> {
+        let container = self.m.container.clone();
+        let rows: Vec<Vec<(&str, String)>> = mounts
+            .iter()
+            .map(|m| {
+                vec![
+                    ("mountPath", m.mount_path.clone()),
+                    ("name", m.name.clone()),
+                    ("readOnly", m.read_only.to_string()),
+                ]
+            })
+            .collect();
+        self.add_items(&container, "volumeMounts", &rows, &[])
+    }
+
+    fn add_volumes(&mut self, volumes: &[Volume]) -> Result<(), EditError> {
+        let spec = self.m.spec.clone();
+        let rows: Vec<Vec<(&str, String)>> = volumes
+            .iter()
+            .map(|v| vec![("name", v.name.clone())])
+            .collect();
+        let nested: Vec<Vec<(&str, String)>> = volumes
+            .iter()
+            .map(|v| {
+                vec![
+                    ("path", v.host_path.clone().unwrap_or_default()),
+                    ("type", v.path_type.clone().unwrap_or_default()),
+                ]
+            })
+            .collect();
+        self.add_items(&spec, "volumes", &rows, &nested)
+    }
+
+    /// Appends mapping items to the list `key` of `parent`, creating the key when needed.
+    /// `nested[i]`, when given, becomes a `hostPath` mapping inside item `i`.
+    fn add_items(
+        &mut self,
+        parent: &Node,
+        key: &str,
+        rows: &[Vec<(&str, String)>],
+        nested: &[Vec<(&str, String)>],
+    ) -> Result<(), EditError> {
+        // Items as ordered key lists: kubeadm's order is alphabetical (hostPath, mountPath, name, readOnly).
+        let build = |i: usize| -> Vec<(String, Value)> {
+            let mut kv: Vec<(String, Value)> = rows[i]
+                .iter()
+                .map(|(k, v)| ((*k).to_string(), Value::Scalar(v.clone())))
+                .collect();
+            if let Some(n) = nested.get(i) {
+                kv.push((
+                    "hostPath".to_string(),
+                    Value::Map(n.iter().map(|(k, v)| ((*k).to_string(), v.clone())).collect()),
+                ));
+            }
+            kv.sort_by(|a, b| a.0.cmp(&b.0));
+            kv
+        };
+        match parent.entry(key) {
+            Some((_, list)) if list.is_seq() && !list.items().is_empty() => {
+                let last = list.items().last().cloned().ok_or_else(|| refuse(None, "empty list"))?;
+                if list.is_flow() {
+                    let mut text = String::new();
+                    for i in 0..rows.len() {
+                        text.push_str(", ");
+                        text.push_str(&flow_map(&build(i)));
+                    }
+                    self.push(last.span.end, last.span.end, text);
+                } else if last.is_flow() || !last.is_map() {
+                    let prefix = self.item_prefix(&last)?;
+                    let lines: Vec<String> = (0..rows.len()).map(|i| format!("{prefix}{}", flow_map(&build(i)))).collect();
+                    self.append_lines_after(&last, &lines);
+                } else {
+                    let prefix = self.item_prefix(&last)?;
+                    let key_col = prefix.len();
+                    let nested_indent = last
+                        .get("hostPath")
+                        .filter(|h| h.is_map() && !h.is_flow())
+                        .and_then(|h| h.entries().first())
+                        .map(|(k, _)| k.span.start - line_start(self.text, k.span.start))
+                        .unwrap_or(key_col + 2);
+                    let mut lines = Vec::new();
+                    for i in 0..rows.len() {
+                        block_map(&build(i), &prefix, key_col, nested_indent, &mut lines);
+                    }
+                    self.append_lines_after(&last, &lines);
+                }
+                Ok(())
+            }
+            Some((_, list)) if list.is_seq() && list.is_flow() => {
+                let items: Vec<String> = (0..rows.len()).map(|i| flow_map(&build(i))).collect();
+                let at = list.span.start + 1;
+                self.push(at, at, items.join(", "));
+                Ok(())
+            }
+            Some((k, list)) if list.is_null() && !parent.is_flow() => {
+                // `key:` with no value: put the items below it.
+                let key_col = k.span.start - line_start(self.text, k.span.start);
+                let lines = self.block_items(key_col, rows.len(), &build);
+                let end = line_end_inclusive(self.text, k.span.end.max(list.span.end));
+                self.insert_lines_at(end, &lines);
+                Ok(())
+            }
+            Some((k, _)) => Err(refuse(Some(k.span.start), format!("`{key}` is not a list kubeharden can extend"))),
+            None => {
+                if parent.is_flow() {
+                    return Err(refuse(Some(parent.span.start), format!("cannot add `{key}` to a flow-style mapping")));
+                }
+                let first_key = parent
+                    .entries()
+                    .first()
+                    .map(|(k, _)| k)
+                    .ok_or_else(|| refuse(Some(parent.span.start), "empty mapping"))?;
+                let key_col = first_key.span.start - line_start(self.text, first_key.span.start);
+                let mut lines = vec![format!("{}{key}:", " ".repeat(key_col))];
+                lines.extend(self.block_items(key_col, rows.len(), &build));
+                let last_value = parent
+                    .entries()
+                    .last()
+                    .map(|(_, v)| v.clone())
+                    .ok_or_else(|| refuse(None, "empty mapping"))?;
+                self.append_lines_after(&last_value, &lines);
+                Ok(())
+            }
+        }
+    }
+
+    /// Block items for a new list under a key at `key_col`, indented like the pod's `command`.
+    fn block_items(&self, key_col: usize, n: usize, build: &dyn Fn(usize) -> Vec<(String, Value)>) -> Vec<String> {
+        let dash_offset = self
+            .m
+            .container
+            .entry("command")
+            .or_else(|| self.m.container.entry("args"))
+            .filter(|(_, v)| !v.is_flow())
+            .and_then(|(k, v)| {
+                let kc = k.span.start - line_start(self.text, k.span.start);
+                let first = v.items().first()?;
+                let ic = first.span.start - line_start(self.text, first.span.start);
+                ic.checked_sub(kc + 2)
+            })
+            .unwrap_or(0);
+        let prefix = format!("{}- ", " ".repeat(key_col + dash_offset));
+        let mut lines = Vec::new();
+        for i in 0..n {
+            block_map(&build(i), &prefix, prefix.len(), prefix.len() + 2, &mut lines);
+        }
+        lines
+    }
+
+    fn insert_lines_at(&mut self, at: usize, lines: &[String]) {
+        let needs_nl = at > 0 && !self.text[..at].ends_with('\n');
+        let mut text = String::new();
+        if needs_nl {
+            text.push_str(self.nl);
+        }
+        for (i, l) in lines.iter().enumerate() {
+            text.push_str(l);
+            if !needs_nl || i + 1 < lines.len() {
+                text.push_str(self.nl);
+            }
+        }
+        self.push(at, at, text);
+    }
+}
+
+enum Value {
+    Scalar(String),
+    Map(Vec<(String, String)>),
+}
+
+fn scalar_text(v: &str, flow: bool) -> String {
+    if v == "true" || v == "false" {
+        return v.to_string();
+    }
+    yaml::render_scalar(v, Style::Plain, flow).unwrap_or_else(|| yaml::double_quote(v))
+}
+
+fn flow_map(kv: &[(String, Value)]) -> String {
+    let parts: Vec<String> = kv
+        .iter()
+        .map(|(k, v)| match v {
+            Value::Scalar(s) => format!("{k}: {}", scalar_text(s, true)),
+            Value::Map(m) => format!(
+                "{k}: {{{}}}",
+                m.iter()
+                    .map(|(a, b)| format!("{a}: {}", scalar_text(b, true)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        })
+        .collect();
+    format!("{{{}}}", parts.join(", "))
+}
+
+fn block_map(kv: &[(String, Value)], prefix: &str, key_col: usize, nested_col: usize, out: &mut Vec<String>) {
+    for (i, (k, v)) in kv.iter().enumerate() {
+        let lead = if i == 0 { prefix.to_string() } else { " ".repeat(key_col) };
+        match v {
+            Value::Scalar(s) => out.push(format!("{lead}{k}: {}", scalar_text(s, false))),
+            Value::Map(m) => {
+                out.push(format!("{lead}{k}:"));
+                for (a, b) in m {
+                    out.push(format!("{}{a}: {}", " ".repeat(nested_col), scalar_text(b, false)));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overlapping_splices_are_refused() {
+        let r = apply(
+            "abcdef",
+            vec![
+                Splice { start: 1, end: 3, text: "X".into() },
+                Splice { start: 2, end: 4, text: "Y".into() },
+            ],
+        );
+        assert!(r.is_err());
+        let ok = apply(
+            "abcdef",
+            vec![
+                Splice { start: 3, end: 3, text: "+".into() },
+                Splice { start: 0, end: 1, text: "A".into() },
+            ],
+        )
+        .expect("disjoint");
+        assert_eq!(ok, "Abc+def");
+    }
+}

@@ -1,0 +1,205 @@
+//! The pipeline for one file: load → model → check → plan → edit → verify. Pure: it takes text
+//! and returns a report; reading and writing files is the caller's business.
+
+use crate::check::{self, Env};
+use crate::edit;
+use crate::manifest::{self, image_version, Manifest};
+use crate::plan::{self, Planned, RequiredFile};
+use crate::profile::{Profile, Registry, Rule};
+use crate::verify;
+use crate::version::Version;
+use crate::yaml::line_col;
+use std::fmt;
+
+/// The component kubeharden handles in this release.
+pub const COMPONENT: &str = "kube-apiserver";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VersionSource {
+    /// `--kubernetes-version`.
+    Option,
+    /// The container image tag.
+    Image,
+    /// Nothing said: the newest version kubeharden knows.
+    Assumed,
+}
+
+impl VersionSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VersionSource::Option => "option",
+            VersionSource::Image => "image",
+            VersionSource::Assumed => "assumed",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct ReportFinding {
+    pub rule: Rule,
+    pub current: String,
+    pub desired: String,
+    pub line: usize,
+    pub column: usize,
+    /// The plan changes something for this rule.
+    pub fixed: bool,
+    /// Why the profile leaves it to the user, when it does.
+    pub manual: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct FileReport {
+    pub path: String,
+    pub component: String,
+    pub version: Version,
+    pub version_source: VersionSource,
+    pub notes: Vec<String>,
+    pub findings: Vec<ReportFinding>,
+    pub changes: Vec<Planned>,
+    pub required_files: Vec<RequiredFile>,
+    pub original: String,
+    /// The hardened text, when the plan changes anything.
+    pub edited: Option<String>,
+}
+
+/// An error for one file: bad input, or a change that cannot be made safely.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileError {
+    pub path: String,
+    pub line_col: Option<(usize, usize)>,
+    pub message: String,
+    /// Not a manifest of the component at all (see `manifest::LoadError::unrecognized`).
+    pub unrecognized: bool,
+}
+
+impl fmt::Display for FileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line_col {
+            Some((l, c)) => write!(f, "{}:{l}:{c}: {}", self.path, self.message),
+            None => write!(f, "{}: {}", self.path, self.message),
+        }
+    }
+}
+
+impl std::error::Error for FileError {}
+
+pub struct Options<'a> {
+    pub registry: &'a Registry,
+    pub profile: &'a Profile,
+    pub version: Option<Version>,
+}
+
+fn file_error(path: &str, text: &str, offset: Option<usize>, line_col: Option<(usize, usize)>, message: String) -> FileError {
+    FileError {
+        path: path.to_string(),
+        line_col: line_col.or_else(|| offset.map(|o| line_col_of(text, o))),
+        message,
+        unrecognized: false,
+    }
+}
+
+fn line_col_of(text: &str, offset: usize) -> (usize, usize) {
+    line_col(text, offset)
+}
+
+/// Where a finding points: the flag's first occurrence, else the container's argument list.
+fn locate(m: &Manifest, flag: Option<&str>) -> (usize, usize) {
+    let offset = flag
+        .and_then(|f| m.flags.iter().find(|x| x.name == f))
+        .map(|x| x.span.start)
+        .or_else(|| m.args.as_ref().filter(|_| m.flags.iter().any(|f| f.list == manifest::ArgList::Args)).map(|a| a.span.start))
+        .or_else(|| m.command.as_ref().map(|c| c.span.start))
+        .unwrap_or(m.container.span.start);
+    line_col(&m.text, offset)
+}
+
+/// Runs the whole pipeline on one file's text.
+pub fn process(path: &str, full_text: &str, opts: &Options) -> Result<FileReport, FileError> {
+    // A byte-order mark is kept as it is; only the text after it is YAML.
+    let bom = if full_text.starts_with('\u{feff}') { "\u{feff}" } else { "" };
+    let text = &full_text[bom.len()..];
+    if text.contains('\0') {
+        return Err(file_error(path, text, None, None, "the file contains NUL bytes; it is not a YAML manifest".into()));
+    }
+    let m = manifest::load(text, COMPONENT, opts.registry)
+        .map_err(|e| FileError {
+            unrecognized: e.unrecognized,
+            ..file_error(path, text, e.offset, e.line_col, e.message)
+        })?;
+
+    let mut notes = Vec::new();
+    let (version, version_source) = match (opts.version, m.image.as_deref().and_then(image_version)) {
+        (Some(v), _) => (v, VersionSource::Option),
+        (None, Some(v)) => (v, VersionSource::Image),
+        (None, None) => {
+            let v = opts.registry.newest();
+            notes.push(format!(
+                "no Kubernetes version in the image tag and no --kubernetes-version: assuming {v}, the newest kubeharden knows"
+            ));
+            (v, VersionSource::Assumed)
+        }
+    };
+    let known = &opts.registry.versions;
+    if version.minor > known.newest || version.minor < known.oldest {
+        notes.push(format!(
+            "Kubernetes {version} is outside the versions kubeharden has lifecycle facts for (1.{}–1.{}); flags and plugins may be misjudged",
+            known.oldest, known.newest
+        ));
+    }
+    let env = Env {
+        registry: opts.registry,
+        version,
+    };
+    let plan = plan::plan(opts.profile, &m.model, env).map_err(|e| {
+        let loc = locate(&m, None);
+        file_error(path, text, None, Some(loc), format!("cannot plan a safe change: {e}; nothing was written"))
+    })?;
+
+    let mut findings = Vec::new();
+    for f in check::check(opts.profile, &m.model, env) {
+        let Some(rule) = opts.profile.rule(&f.rule_id) else { continue };
+        let (line, column) = locate(&m, f.flag.as_deref());
+        let fixed = plan.changes.iter().any(|c| c.rules.contains(&rule.id));
+        let manual = if fixed {
+            None
+        } else {
+            Some(rule.manual.clone().unwrap_or_else(|| {
+                "no automatic fix applies to this manifest and version".to_string()
+            }))
+        };
+        findings.push(ReportFinding {
+            rule: rule.clone(),
+            current: f.current,
+            desired: f.desired,
+            line,
+            column,
+            fixed,
+            manual,
+        });
+    }
+
+    let edited = if plan.is_empty() {
+        None
+    } else {
+        let splices = edit::edits(&m, &plan)
+            .map_err(|e| file_error(path, text, e.offset, None, format!("cannot edit safely: {}; nothing was written", e.message)))?;
+        let new_text = edit::apply(text, splices)
+            .map_err(|e| file_error(path, text, e.offset, None, e.message))?;
+        verify::verify(&m, &plan, &new_text, opts.profile, env)
+            .map_err(|e| file_error(path, text, None, None, e.to_string()))?;
+        Some(format!("{bom}{new_text}"))
+    };
+
+    Ok(FileReport {
+        path: path.to_string(),
+        component: m.component.clone(),
+        version,
+        version_source,
+        notes,
+        findings,
+        changes: plan.changes,
+        required_files: plan.required_files,
+        original: full_text.to_string(),
+        edited,
+    })
+}

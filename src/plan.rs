@@ -1,0 +1,365 @@
+//! Planning: findings become symbolic changes to the model. Conflicts between rules and fixes
+//! that do not satisfy their own rule are found here, before any text is touched.
+
+use crate::check::{self, Env, Finding};
+use crate::model::{path_within, Flag, Handler, Model, Mount, Volume};
+use crate::profile::{FlagType, Profile, Step};
+use std::collections::BTreeMap;
+
+/// A symbolic change to a manifest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// The flag ends up with exactly one occurrence, `--flag=value`.
+    SetFlag { flag: String, value: String },
+    /// Every occurrence of the flag goes.
+    RemoveFlag { flag: String },
+    /// A hostPath volume and its mount in the component's container.
+    AddVolume { volume: Volume, mount: Mount },
+    /// An HTTP GET probe becomes a TCP socket probe on the same host and port.
+    ProbeToTcp { probe: String },
+}
+
+#[derive(Clone, Debug)]
+pub struct Planned {
+    pub change: Change,
+    /// The rules that asked for it.
+    pub rules: Vec<String>,
+    /// The flag's value before, for display (`None` when it was not set).
+    pub before: Option<String>,
+}
+
+/// A file a planned flag refers to, which must exist on the node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequiredFile {
+    pub flag: String,
+    pub path: String,
+    /// A directory the component writes into, rather than a file it reads.
+    pub directory: bool,
+    pub template: Option<String>,
+    pub description: Option<String>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Plan {
+    pub changes: Vec<Planned>,
+    pub required_files: Vec<RequiredFile>,
+    /// The model after the plan.
+    pub after: Model,
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PlanError {
+    #[error("rule {rule}: its fix would write --{flag}, which Kubernetes {version} does not accept")]
+    RejectedFlag { rule: String, flag: String, version: String },
+    #[error("rule {rule}: its fix does not satisfy the rule ({detail})")]
+    Unsatisfied { rule: String, detail: String },
+    #[error("rules {rules} keep undoing each other's changes; disable one of them in a profile")]
+    Conflict { rules: String },
+    #[error("--{flag}: {path} needs a writable mount at {dir}, but a read-only mount already uses that path")]
+    MountConflict { flag: String, path: String, dir: String },
+}
+
+/// Applies one fix step to the working model. Returns the flags it touched.
+fn apply_step(step: &Step, work: &mut Model, env: Env, rule: &str) -> Result<Vec<String>, PlanError> {
+    let emit_ok = |flag: &str| -> Result<(), PlanError> {
+        match env.registry.flag(&work.component, flag) {
+            Some(spec) if spec.accepted_in(env.version) => Ok(()),
+            _ => Err(PlanError::RejectedFlag {
+                rule: rule.to_string(),
+                flag: flag.to_string(),
+                version: env.version.to_string(),
+            }),
+        }
+    };
+    match step {
+        Step::Set { flag, value } => {
+            emit_ok(flag)?;
+            set_flag(work, flag, value);
+            Ok(vec![flag.clone()])
+        }
+        Step::Remove { flag } => {
+            work.flags.retain(|f| &f.name != flag);
+            Ok(vec![flag.clone()])
+        }
+        Step::AddToList { flag, items } => {
+            let mut list = work.list(flag).unwrap_or_default();
+            let mut changed = false;
+            for item in items {
+                // Never write an admission plugin the version does not have.
+                if flag.ends_with("admission-plugins") {
+                    match env.registry.admission_plugins.get(item) {
+                        Some(l) if l.accepted_in(env.version) => {}
+                        _ => continue,
+                    }
+                }
+                if !list.contains(item) {
+                    list.push(item.clone());
+                    changed = true;
+                }
+            }
+            if changed {
+                emit_ok(flag)?;
+                set_flag(work, flag, &list.join(","));
+                Ok(vec![flag.clone()])
+            } else {
+                Ok(vec![])
+            }
+        }
+        Step::RemoveFromList { flag, items } => remove_items(work, flag, items),
+        Step::Probes(_) => {
+            for p in &mut work.probes {
+                if matches!(p.handler, Handler::HttpGet { .. }) {
+                    p.handler = Handler::TcpSocket;
+                }
+            }
+            Ok(vec![])
+        }
+        Step::RemoveRemoved => {
+            let mut touched = Vec::new();
+            for flag in check::rejected_flags(work, env) {
+                work.flags.retain(|f| f.name != flag);
+                touched.push(flag);
+            }
+            let mut by_flag: BTreeMap<String, Vec<String>> = BTreeMap::new();
+            for (flag, plugin) in check::rejected_plugins(work, env) {
+                by_flag.entry(flag).or_default().push(plugin);
+            }
+            for (flag, plugins) in by_flag {
+                touched.extend(remove_items(work, &flag, &plugins)?);
+            }
+            Ok(touched)
+        }
+    }
+}
+
+fn remove_items(work: &mut Model, flag: &str, items: &[String]) -> Result<Vec<String>, PlanError> {
+    let Some(list) = work.list(flag) else {
+        return Ok(vec![]);
+    };
+    let kept: Vec<String> = list.iter().filter(|i| !items.contains(i)).cloned().collect();
+    if kept.len() == list.len() {
+        return Ok(vec![]);
+    }
+    if kept.is_empty() {
+        work.flags.retain(|f| f.name != flag);
+    } else {
+        set_flag(work, flag, &kept.join(","));
+    }
+    Ok(vec![flag.to_string()])
+}
+
+/// Leaves exactly one occurrence of `flag`, with `value`, where the first one was.
+fn set_flag(work: &mut Model, flag: &str, value: &str) {
+    let first = work.flags.iter().position(|f| f.name == flag);
+    work.flags.retain(|f| f.name != flag);
+    let new = Flag {
+        name: flag.to_string(),
+        value: Some(value.to_string()),
+    };
+    match first {
+        Some(i) => work.flags.insert(i.min(work.flags.len()), new),
+        None => work.flags.push(new),
+    }
+}
+
+/// The occurrences of each flag, in order: what the component makes of its arguments.
+pub fn flag_meaning(m: &Model) -> BTreeMap<String, Vec<Option<String>>> {
+    let mut out: BTreeMap<String, Vec<Option<String>>> = BTreeMap::new();
+    for f in &m.flags {
+        out.entry(f.name.clone()).or_default().push(f.value.clone());
+    }
+    out
+}
+
+/// A DNS-1123 label for a volume that mounts `dir`, unique among `taken`.
+fn volume_name(dir: &str, taken: &[Volume]) -> String {
+    let mut base: String = dir
+        .trim_matches('/')
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .collect();
+    while base.contains("--") {
+        base = base.replace("--", "-");
+    }
+    let base = base.trim_matches('-');
+    let base: String = if base.is_empty() { "host".to_string() } else { base.chars().take(55).collect() };
+    let mut name = base.clone();
+    let mut n = 2;
+    while taken.iter().any(|v| v.name == name) {
+        name = format!("{base}-{n}");
+        n += 1;
+    }
+    name
+}
+
+fn parent_dir(path: &str) -> String {
+    match path.rfind('/') {
+        Some(0) | None => "/".to_string(),
+        Some(i) => path[..i].to_string(),
+    }
+}
+
+/// Plans the changes that make `model` satisfy every fixable rule of `profile`.
+pub fn plan(profile: &Profile, model: &Model, env: Env) -> Result<Plan, PlanError> {
+    const ROUNDS: usize = 4;
+    let mut work = model.clone();
+    let mut touched: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut probe_rules: Vec<String> = Vec::new();
+    let mut applied: Vec<String> = Vec::new();
+    for round in 0..=ROUNDS {
+        let fixable: Vec<Finding> = check::check(profile, &work, env)
+            .into_iter()
+            .filter(|f| {
+                profile
+                    .rule(&f.rule_id)
+                    .is_some_and(|r| r.variant_for(env.version, |c| check::holds(c, &work, env)).is_some())
+            })
+            .collect();
+        if fixable.is_empty() {
+            break;
+        }
+        if round == ROUNDS {
+            let mut rules: Vec<String> = fixable.iter().map(|f| f.rule_id.clone()).collect();
+            rules.extend(applied.iter().cloned());
+            rules.sort();
+            rules.dedup();
+            return Err(PlanError::Conflict { rules: rules.join(", ") });
+        }
+        for f in fixable {
+            let Some(rule) = profile.rule(&f.rule_id) else { continue };
+            // A previous fix in this round may already have satisfied the rule.
+            if check::holds(&rule.check, &work, env) {
+                continue;
+            }
+            let snapshot = work.clone();
+            let Some(variant) = rule.variant_for(env.version, |c| check::holds(c, &snapshot, env)) else {
+                continue;
+            };
+            for step in &variant.steps {
+                for flag in apply_step(step, &mut work, env, &rule.id)? {
+                    let rules = touched.entry(flag).or_default();
+                    if !rules.contains(&rule.id) {
+                        rules.push(rule.id.clone());
+                    }
+                }
+                if matches!(step, Step::Probes(_)) && !probe_rules.contains(&rule.id) {
+                    probe_rules.push(rule.id.clone());
+                }
+            }
+            if !check::holds(&rule.check, &work, env) {
+                let (_, current, desired) = check::evaluate(rule, &work, env)
+                    .map(|f| (f.flag, f.current, f.desired))
+                    .unwrap_or_default();
+                return Err(PlanError::Unsatisfied {
+                    rule: rule.id.clone(),
+                    detail: format!("after the fix: {current}; wanted {desired}"),
+                });
+            }
+            applied.push(rule.id.clone());
+        }
+    }
+
+    let mut changes = Vec::new();
+    let before = flag_meaning(model);
+    let after = flag_meaning(&work);
+    for (flag, rules) in &touched {
+        let b = before.get(flag);
+        let a = after.get(flag);
+        if b == a {
+            continue;
+        }
+        let shown_before = model.values(env.registry, flag).map(|v| v.join(","));
+        let change = match a {
+            None => Change::RemoveFlag { flag: flag.clone() },
+            Some(occ) => Change::SetFlag {
+                flag: flag.clone(),
+                value: occ.last().cloned().flatten().unwrap_or_default(),
+            },
+        };
+        changes.push(Planned {
+            change,
+            rules: rules.clone(),
+            before: shown_before,
+        });
+    }
+    for (p_before, p_after) in model.probes.iter().zip(work.probes.iter()) {
+        if p_before != p_after {
+            changes.push(Planned {
+                change: Change::ProbeToTcp { probe: p_before.kind.clone() },
+                rules: probe_rules.clone(),
+                before: None,
+            });
+        }
+    }
+
+    // Files the new flag values name: make them visible inside the container.
+    let mut required = Vec::new();
+    let mut volumes = Vec::new();
+    for p in &changes {
+        let Change::SetFlag { flag, value } = &p.change else { continue };
+        let Some(spec) = env.registry.flag(&work.component, flag) else { continue };
+        if !spec.kind.references_file() {
+            continue;
+        }
+        let writable = spec.kind == FlagType::Logpath;
+        if writable && value == "-" {
+            continue;
+        }
+        let dir = parent_dir(value);
+        let support = profile.support_file(flag);
+        required.push(RequiredFile {
+            flag: flag.clone(),
+            path: if writable { dir.clone() } else { value.clone() },
+            directory: writable,
+            template: support.map(|s| s.template.clone()),
+            description: support.map(|s| s.description.clone()),
+        });
+        let covered = work
+            .mount_covering(value)
+            .is_some_and(|m| !writable || !m.read_only);
+        if covered {
+            continue;
+        }
+        if work.mounts.iter().any(|m| m.mount_path.trim_end_matches('/') == dir) {
+            return Err(PlanError::MountConflict {
+                flag: flag.clone(),
+                path: value.clone(),
+                dir,
+            });
+        }
+        let volume = Volume {
+            name: volume_name(&dir, &work.volumes),
+            host_path: Some(dir.clone()),
+            path_type: Some("DirectoryOrCreate".to_string()),
+        };
+        let mount = Mount {
+            name: volume.name.clone(),
+            mount_path: dir.clone(),
+            read_only: !writable,
+        };
+        work.volumes.push(volume.clone());
+        work.mounts.push(mount.clone());
+        volumes.push(Planned {
+            change: Change::AddVolume { volume, mount },
+            rules: p.rules.clone(),
+            before: None,
+        });
+    }
+    changes.extend(volumes);
+    Ok(Plan {
+        changes,
+        required_files: required,
+        after: work,
+    })
+}
+
+/// Whether `path` would be visible through the given mounts (used by tests and verify).
+pub fn visible(path: &str, mounts: &[Mount]) -> bool {
+    mounts.iter().any(|m| path_within(path, &m.mount_path))
+}

@@ -1,0 +1,428 @@
+//! Renderers: pure functions of a report and a writer.
+
+use crate::engine::{FileError, FileReport};
+use crate::plan::Change;
+use crate::profile::{Profile, Rule, Severity};
+use anstyle::{AnsiColor, Style};
+use serde::Serialize;
+use std::io::{self, Write};
+
+/// The JSON report's schema version; see docs/json-output.md.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// One input's outcome.
+pub enum Outcome {
+    Report(Box<FileReport>),
+    Error(FileError),
+    /// A file inside a directory that is not a kube-apiserver manifest.
+    Skipped { path: String, reason: String },
+}
+
+fn severity_style(s: Severity) -> Style {
+    let color = match s {
+        Severity::Critical | Severity::High => AnsiColor::Red,
+        Severity::Medium => AnsiColor::Yellow,
+        Severity::Low => AnsiColor::Cyan,
+    };
+    Style::new().fg_color(Some(color.into())).bold()
+}
+
+fn cis(rule: &Rule) -> String {
+    if rule.cis.is_empty() {
+        String::new()
+    } else {
+        format!(" [CIS {}]", rule.cis.join(", "))
+    }
+}
+
+/// Human report. Colour codes are written unconditionally; the caller's stream strips them
+/// when the output is not a terminal or NO_COLOR is set.
+pub fn text(out: &mut dyn Write, outcomes: &[Outcome], profile: &Profile) -> io::Result<()> {
+    let bold = Style::new().bold();
+    let dim = Style::new().dimmed();
+    let (mut findings, mut fixable, mut errors, mut files) = (0, 0, 0, 0);
+    for o in outcomes {
+        match o {
+            Outcome::Skipped { path, reason } => {
+                writeln!(out, "{dim}{path}: skipped: {reason}{dim:#}")?;
+            }
+            Outcome::Error(e) => {
+                errors += 1;
+                writeln!(out, "{}error{:#}: {e}", severity_style(Severity::High), severity_style(Severity::High))?;
+            }
+            Outcome::Report(r) => {
+                files += 1;
+                writeln!(
+                    out,
+                    "{bold}{}{bold:#}: {} {} ({}), profile {}",
+                    r.path,
+                    r.component,
+                    r.version,
+                    match r.version_source {
+                        crate::engine::VersionSource::Option => "from --kubernetes-version",
+                        crate::engine::VersionSource::Image => "from the image tag",
+                        crate::engine::VersionSource::Assumed => "assumed",
+                    },
+                    profile.name
+                )?;
+                for n in &r.notes {
+                    writeln!(out, "  note: {n}")?;
+                }
+                if r.findings.is_empty() {
+                    writeln!(out, "  no findings")?;
+                }
+                for f in &r.findings {
+                    findings += 1;
+                    if f.fixed {
+                        fixable += 1;
+                    }
+                    let sev = severity_style(f.rule.severity);
+                    writeln!(
+                        out,
+                        "  {}:{:<4} {sev}{:<8}{sev:#} {}{}: {} → {}",
+                        f.line,
+                        f.column,
+                        f.rule.severity.as_str(),
+                        f.rule.id,
+                        cis(&f.rule),
+                        f.current,
+                        f.desired
+                    )?;
+                    let how = if f.fixed { "fixable".to_string() } else { "manual".to_string() };
+                    writeln!(out, "         {dim}{} ({how}){dim:#}", f.rule.title)?;
+                }
+                if !r.required_files.is_empty() {
+                    writeln!(out, "  files the fix needs on the node:")?;
+                    for rf in &r.required_files {
+                        let what = if rf.directory { "directory, created if missing" } else { "file" };
+                        let tmpl = rf
+                            .template
+                            .as_ref()
+                            .map(|t| format!("; kubeharden template `{t}`"))
+                            .unwrap_or_default();
+                        writeln!(out, "    {} ({what}, --{}{tmpl})", rf.path, rf.flag)?;
+                    }
+                }
+            }
+        }
+    }
+    writeln!(
+        out,
+        "{files} file(s) checked, {findings} finding(s) ({fixable} fixable with `kubeharden fix`), {errors} error(s)"
+    )
+}
+
+/// Unified diff with `a/` and `b/` headers that `git apply` and `patch -p1` accept.
+pub fn diff(out: &mut dyn Write, report: &FileReport) -> io::Result<()> {
+    let Some(edited) = &report.edited else {
+        return Ok(());
+    };
+    let p = diff_path(&report.path);
+    let d = similar::TextDiff::from_lines(report.original.as_str(), edited.as_str());
+    write!(
+        out,
+        "{}",
+        d.unified_diff()
+            .context_radius(3)
+            .missing_newline_hint(true)
+            .header(&format!("a/{p}"), &format!("b/{p}"))
+    )
+}
+
+/// The path in diff headers: as given, without a leading `./` or `/`.
+pub fn diff_path(path: &str) -> String {
+    let mut p = path;
+    while let Some(rest) = p.strip_prefix("./") {
+        p = rest;
+    }
+    p.trim_start_matches('/').replace('\\', "/")
+}
+
+// ---------------------------------------------------------------- JSON (schema version 1)
+
+#[derive(Serialize)]
+struct JsonReport<'a> {
+    schema_version: u32,
+    tool: JsonTool,
+    profile: &'a str,
+    files: Vec<JsonFile<'a>>,
+    summary: JsonSummary,
+}
+
+#[derive(Serialize)]
+struct JsonTool {
+    name: &'static str,
+    version: &'static str,
+}
+
+#[derive(Serialize)]
+struct JsonSummary {
+    files: usize,
+    findings: usize,
+    fixable: usize,
+    errors: usize,
+    skipped: usize,
+}
+
+#[derive(Serialize)]
+struct JsonError<'a> {
+    message: &'a str,
+    line: Option<usize>,
+    column: Option<usize>,
+}
+
+#[derive(Serialize)]
+struct JsonFile<'a> {
+    path: &'a str,
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<JsonError<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    skipped_reason: Option<&'a str>,
+    component: Option<&'a str>,
+    kubernetes_version: Option<String>,
+    version_source: Option<&'static str>,
+    notes: Vec<&'a str>,
+    findings: Vec<JsonFinding<'a>>,
+    changes: Vec<JsonChange<'a>>,
+    required_files: Vec<JsonRequiredFile<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonFinding<'a> {
+    rule_id: &'a str,
+    title: &'a str,
+    severity: &'static str,
+    cis: &'a [String],
+    line: usize,
+    column: usize,
+    current: &'a str,
+    desired: &'a str,
+    rationale: &'a str,
+    risk: &'a str,
+    fixable: bool,
+    manual: Option<&'a str>,
+    docs: String,
+}
+
+#[derive(Serialize)]
+struct JsonChange<'a> {
+    kind: &'static str,
+    rules: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    flag: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    before: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    after: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    volume: Option<JsonVolume<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    probe: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct JsonVolume<'a> {
+    name: &'a str,
+    host_path: Option<&'a str>,
+    mount_path: &'a str,
+    read_only: bool,
+}
+
+#[derive(Serialize)]
+struct JsonRequiredFile<'a> {
+    flag: &'a str,
+    path: &'a str,
+    directory: bool,
+    template: Option<&'a str>,
+}
+
+fn json_change(p: &crate::plan::Planned) -> JsonChange<'_> {
+    let mut c = JsonChange {
+        kind: "",
+        rules: &p.rules,
+        flag: None,
+        before: p.before.as_deref(),
+        after: None,
+        volume: None,
+        probe: None,
+    };
+    match &p.change {
+        Change::SetFlag { flag, value } => {
+            c.kind = "set_flag";
+            c.flag = Some(flag);
+            c.after = Some(value);
+        }
+        Change::RemoveFlag { flag } => {
+            c.kind = "remove_flag";
+            c.flag = Some(flag);
+        }
+        Change::AddVolume { volume, mount } => {
+            c.kind = "add_volume";
+            c.volume = Some(JsonVolume {
+                name: &volume.name,
+                host_path: volume.host_path.as_deref(),
+                mount_path: &mount.mount_path,
+                read_only: mount.read_only,
+            });
+        }
+        Change::ProbeToTcp { probe } => {
+            c.kind = "probe_to_tcp";
+            c.probe = Some(probe);
+        }
+    }
+    c
+}
+
+pub fn json(out: &mut dyn Write, outcomes: &[Outcome], profile: &Profile) -> io::Result<()> {
+    let mut files = Vec::new();
+    let mut summary = JsonSummary {
+        files: 0,
+        findings: 0,
+        fixable: 0,
+        errors: 0,
+        skipped: 0,
+    };
+    for o in outcomes {
+        let empty = |path, status| JsonFile {
+            path,
+            status,
+            error: None,
+            skipped_reason: None,
+            component: None,
+            kubernetes_version: None,
+            version_source: None,
+            notes: vec![],
+            findings: vec![],
+            changes: vec![],
+            required_files: vec![],
+        };
+        match o {
+            Outcome::Skipped { path, reason } => {
+                summary.skipped += 1;
+                let mut f = empty(path, "skipped");
+                f.skipped_reason = Some(reason);
+                files.push(f);
+            }
+            Outcome::Error(e) => {
+                summary.errors += 1;
+                let mut f = empty(&e.path, "error");
+                f.error = Some(JsonError {
+                    message: &e.message,
+                    line: e.line_col.map(|x| x.0),
+                    column: e.line_col.map(|x| x.1),
+                });
+                files.push(f);
+            }
+            Outcome::Report(r) => {
+                summary.files += 1;
+                summary.findings += r.findings.len();
+                summary.fixable += r.findings.iter().filter(|f| f.fixed).count();
+                let mut f = empty(&r.path, "ok");
+                f.component = Some(&r.component);
+                f.kubernetes_version = Some(r.version.to_string());
+                f.version_source = Some(r.version_source.as_str());
+                f.notes = r.notes.iter().map(String::as_str).collect();
+                f.findings = r
+                    .findings
+                    .iter()
+                    .map(|x| JsonFinding {
+                        rule_id: &x.rule.id,
+                        title: &x.rule.title,
+                        severity: x.rule.severity.as_str(),
+                        cis: &x.rule.cis,
+                        line: x.line,
+                        column: x.column,
+                        current: &x.current,
+                        desired: &x.desired,
+                        rationale: &x.rule.rationale,
+                        risk: &x.rule.risk,
+                        fixable: x.fixed,
+                        manual: x.manual.as_deref(),
+                        docs: format!("docs/rules.md#{}", x.rule.id),
+                    })
+                    .collect();
+                f.changes = r.changes.iter().map(json_change).collect();
+                f.required_files = r
+                    .required_files
+                    .iter()
+                    .map(|x| JsonRequiredFile {
+                        flag: &x.flag,
+                        path: &x.path,
+                        directory: x.directory,
+                        template: x.template.as_deref(),
+                    })
+                    .collect();
+                files.push(f);
+            }
+        }
+    }
+    let report = JsonReport {
+        schema_version: SCHEMA_VERSION,
+        tool: JsonTool {
+            name: env!("CARGO_PKG_NAME"),
+            version: env!("CARGO_PKG_VERSION"),
+        },
+        profile: &profile.name,
+        files,
+        summary,
+    };
+    serde_json::to_writer_pretty(&mut *out, &report).map_err(io::Error::other)?;
+    writeln!(out)
+}
+
+/// `kubeharden explain` and the per-rule sections of docs/rules.md.
+pub fn explain(out: &mut dyn Write, rule: &Rule) -> io::Result<()> {
+    writeln!(out, "{} — {}", rule.id, rule.title)?;
+    writeln!(out)?;
+    writeln!(out, "component: {}", rule.component)?;
+    writeln!(out, "severity:  {}", rule.severity.as_str())?;
+    writeln!(
+        out,
+        "CIS:       {}",
+        if rule.cis.is_empty() { "none (kubeharden safety rule)".to_string() } else { rule.cis.join(", ") }
+    )?;
+    writeln!(out, "versions:  {}", rule.versions)?;
+    writeln!(out, "profile:   {}", rule.origin)?;
+    writeln!(out)?;
+    writeln!(out, "Why: {}", rule.rationale)?;
+    writeln!(out)?;
+    writeln!(out, "Risk: {}", rule.risk)?;
+    if let Some(m) = &rule.manual {
+        writeln!(out)?;
+        writeln!(out, "Not fixed automatically: {m}")?;
+    }
+    Ok(())
+}
+
+pub fn profile_show(out: &mut dyn Write, p: &Profile) -> io::Result<()> {
+    writeln!(out, "{} (extends: {})", p.name, p.lineage.join(" → "))?;
+    writeln!(out, "{}", p.description)?;
+    writeln!(out)?;
+    writeln!(out, "parameters:")?;
+    for (k, v) in &p.parameters {
+        writeln!(out, "  {k}: {v}")?;
+    }
+    writeln!(out)?;
+    writeln!(out, "rules ({}):", p.rules.len())?;
+    for r in &p.rules {
+        let how = if r.fix.is_empty() { "report" } else { "fix" };
+        writeln!(
+            out,
+            "  {:<48} {:<8} {:<6} {:<16} {}",
+            r.id,
+            r.severity.as_str(),
+            how,
+            r.versions.to_string(),
+            r.cis.join(",")
+        )?;
+    }
+    if !p.files.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "supporting files:")?;
+        for f in &p.files {
+            writeln!(out, "  --{} → template {}: {}", f.flag, f.template, f.description)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,151 @@
+//! The invariants every edit must keep, checked on the edited text before anything is written.
+
+use crate::check::{self, Env};
+use crate::manifest::{self, Manifest};
+use crate::model::Model;
+use crate::plan::{self, flag_meaning, Change, Plan};
+use crate::profile::{FlagType, Profile};
+use crate::yaml::{Kind, Node};
+use serde_json::Value;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("verification failed: {0}; nothing was written")]
+pub struct VerifyError(pub String);
+
+fn fail(msg: impl Into<String>) -> VerifyError {
+    VerifyError(msg.into())
+}
+
+/// The document's meaning, without spans, comments or quoting.
+pub fn value_of(node: &Node) -> Value {
+    match &node.kind {
+        Kind::Scalar { value, .. } => Value::String(value.clone()),
+        Kind::Alias => Value::String("*alias".into()),
+        Kind::Seq { items, .. } => Value::Array(items.iter().map(value_of).collect()),
+        Kind::Map { entries, .. } => Value::Object(
+            entries
+                .iter()
+                .map(|(k, v)| (k.as_str().map_or_else(|| value_of(k).to_string(), str::to_string), value_of(v)))
+                .collect(),
+        ),
+    }
+}
+
+/// The document with the parts kubeharden may edit blanked out.
+fn untouchable(m: &Manifest) -> Value {
+    let mut v = value_of(&m.root);
+    if let Some(spec) = v.get_mut("spec").and_then(Value::as_object_mut) {
+        spec.remove("volumes");
+        if let Some(c) = spec
+            .get_mut("containers")
+            .and_then(Value::as_array_mut)
+            .and_then(|cs| cs.get_mut(m.container_index))
+            .and_then(Value::as_object_mut)
+        {
+            for key in ["command", "args", "volumeMounts", "livenessProbe", "readinessProbe", "startupProbe"] {
+                c.remove(key);
+            }
+        }
+    }
+    v
+}
+
+/// Probes without the handler fields a TCP conversion removes.
+fn probe_rest(m: &Manifest) -> Vec<Value> {
+    m.probes
+        .iter()
+        .map(|p| {
+            let mut v = value_of(&p.node);
+            if let Some(o) = v.as_object_mut() {
+                let handler = o.remove("httpGet").or_else(|| o.remove("tcpSocket"));
+                if let Some(mut h) = handler {
+                    if let Some(ho) = h.as_object_mut() {
+                        ho.remove("path");
+                        ho.remove("scheme");
+                        ho.remove("httpHeaders");
+                    }
+                    o.insert("handler".into(), h);
+                }
+            }
+            v
+        })
+        .collect()
+}
+
+fn sorted<T: Clone + Ord>(v: &[T]) -> Vec<T> {
+    let mut v = v.to_vec();
+    v.sort();
+    v
+}
+
+fn mounts_key(m: &Model) -> (Vec<(String, String, bool)>, Vec<(String, Option<String>, Option<String>)>) {
+    (
+        sorted(&m.mounts.iter().map(|x| (x.name.clone(), x.mount_path.clone(), x.read_only)).collect::<Vec<_>>()),
+        sorted(&m.volumes.iter().map(|x| (x.name.clone(), x.host_path.clone(), x.path_type.clone())).collect::<Vec<_>>()),
+    )
+}
+
+/// Checks the edited text against the original and the plan.
+pub fn verify(
+    orig: &Manifest,
+    plan: &Plan,
+    edited: &str,
+    profile: &Profile,
+    env: Env,
+) -> Result<(), VerifyError> {
+    let after = manifest::load(edited, &orig.component, env.registry).map_err(|e| {
+        fail(format!("the edited manifest no longer loads ({})", e.message))
+    })?;
+    // 1. The flags mean exactly what the plan says.
+    if flag_meaning(&after.model) != flag_meaning(&plan.after) {
+        return Err(fail("the edited flags differ from the planned ones"));
+    }
+    // 2. Volumes, mounts and probes changed exactly as planned.
+    if mounts_key(&after.model) != mounts_key(&plan.after) {
+        return Err(fail("the edited volumes or mounts differ from the planned ones"));
+    }
+    if after.model.probes != plan.after.probes || probe_rest(&after) != probe_rest(orig) {
+        return Err(fail("the edited probes differ from the planned ones"));
+    }
+    // 3. Nothing else in the document changed.
+    if untouchable(&after) != untouchable(orig) {
+        return Err(fail("a part of the document outside the planned changes differs"));
+    }
+    // 4. Never write what the version rejects.
+    for flag in check::rejected_flags(&after.model, env) {
+        if !orig.model.present(&flag) {
+            return Err(fail(format!("--{flag} would be added, but Kubernetes {} rejects it", env.version)));
+        }
+    }
+    let had = check::rejected_plugins(&orig.model, env);
+    for p in check::rejected_plugins(&after.model, env) {
+        if !had.contains(&p) {
+            return Err(fail(format!("admission plugin {} would be added, but Kubernetes {} does not have it", p.1, env.version)));
+        }
+    }
+    // 5. Every file a changed flag names is visible inside the container.
+    for p in &plan.changes {
+        let Change::SetFlag { flag, value } = &p.change else { continue };
+        let Some(spec) = env.registry.flag(&orig.component, flag) else { continue };
+        if spec.kind.references_file() && !(spec.kind == FlagType::Logpath && value == "-") {
+            match after.model.mount_covering(value) {
+                None => return Err(fail(format!("--{flag}={value} names a file no volume mounts"))),
+                Some(m) if spec.kind == FlagType::Logpath && m.read_only => {
+                    return Err(fail(format!("--{flag}={value} is written to a read-only mount")))
+                }
+                _ => {}
+            }
+        }
+    }
+    // 6. Probes keep passing.
+    let broke = |m: &Model| check::anonymous_rejected(m) && !check::unauthenticated_http_probes(m).is_empty();
+    if broke(&after.model) && !broke(&orig.model) {
+        return Err(fail("anonymous requests would be rejected while HTTP probes still depend on them"));
+    }
+    // 7. Idempotence: planning again changes nothing.
+    let again = plan::plan(profile, &after.model, env).map_err(|e| fail(format!("re-planning the result failed: {e}")))?;
+    if !again.is_empty() {
+        return Err(fail("a second run would still change the result (the edit is not idempotent)"));
+    }
+    Ok(())
+}
