@@ -51,7 +51,8 @@ struct Input {
 
 fn settings(common: &Common) -> Result<Settings, UsageError> {
     let registry = Registry::builtin().map_err(|e| UsageError(e.to_string()))?;
-    let profile = Profile::load(&common.profile, &registry).map_err(|e| UsageError(e.to_string()))?;
+    let profile =
+        Profile::load(&common.profile, &registry).map_err(|e| UsageError(e.to_string()))?;
     let version = match &common.kubernetes_version {
         None => None,
         Some(v) => Some(Version::parse(v).ok_or_else(|| {
@@ -75,13 +76,22 @@ fn settings(common: &Common) -> Result<Settings, UsageError> {
                     let name = f.file_name().and_then(|n| n.to_str()).unwrap_or("");
                     !name.starts_with('.')
                         && f.is_file()
-                        && matches!(f.extension().and_then(|e| e.to_str()), Some("yaml" | "yml" | "json"))
+                        && matches!(
+                            f.extension().and_then(|e| e.to_str()),
+                            Some("yaml" | "yml" | "json")
+                        )
                 })
                 .collect();
             found.sort();
-            inputs.extend(found.into_iter().map(|path| Input { path, from_dir: true }));
+            inputs.extend(found.into_iter().map(|path| Input {
+                path,
+                from_dir: true,
+            }));
         } else {
-            inputs.push(Input { path: p, from_dir: false });
+            inputs.push(Input {
+                path: p,
+                from_dir: false,
+            });
         }
     }
     Ok(Settings {
@@ -107,7 +117,12 @@ fn read_input(path: &Path) -> Result<String, FileError> {
         )));
     }
     let bytes = std::fs::read(path).map_err(|e| err(format!("cannot read: {e}")))?;
-    String::from_utf8(bytes).map_err(|e| err(format!("the file is not valid UTF-8 (byte {})", e.utf8_error().valid_up_to())))
+    String::from_utf8(bytes).map_err(|e| {
+        err(format!(
+            "the file is not valid UTF-8 (byte {})",
+            e.utf8_error().valid_up_to()
+        ))
+    })
 }
 
 fn process_all(s: &Settings) -> Vec<Outcome> {
@@ -120,7 +135,8 @@ fn process_all(s: &Settings) -> Vec<Outcome> {
         .iter()
         .map(|input| {
             let shown = input.path.display().to_string();
-            let result = read_input(&input.path).and_then(|text| engine::process(&shown, &text, &opts));
+            let result =
+                read_input(&input.path).and_then(|text| engine::process(&shown, &text, &opts));
             match result {
                 Ok(r) => Outcome::Report(Box::new(r)),
                 Err(e) if e.unrecognized && input.from_dir => Outcome::Skipped {
@@ -151,7 +167,11 @@ fn required_files_to(stderr: &mut dyn Write, outcomes: &[Outcome]) {
                     .as_ref()
                     .map(|t| format!(", template `{t}` in profiles/templates"))
                     .unwrap_or_default();
-                let _ = writeln!(stderr, "kubeharden: {}: needs the {what} {} on the node (--{}{tmpl})", r.path, rf.path, rf.flag);
+                let _ = writeln!(
+                    stderr,
+                    "kubeharden: {}: needs the {what} {} on the node (--{}{tmpl})",
+                    r.path, rf.path, rf.flag
+                );
             }
         }
     }
@@ -168,9 +188,7 @@ pub fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<E
                 Format::Json => render::json(stdout, &outcomes, &s.profile),
             };
             res.map_err(|e| UsageError(format!("cannot write the report: {e}")))?;
-            if args.format == Format::Json {
-                errors_to(stderr, &outcomes);
-            }
+            errors_to(stderr, &outcomes);
             Ok(summarise(&outcomes, |r| !r.findings.is_empty()))
         }
         Command::Diff(common) => {
@@ -179,7 +197,8 @@ pub fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<E
             for o in &outcomes {
                 match o {
                     Outcome::Report(r) => {
-                        render::diff(stdout, r).map_err(|e| UsageError(format!("cannot write the diff: {e}")))?;
+                        render::diff(stdout, r)
+                            .map_err(|e| UsageError(format!("cannot write the diff: {e}")))?;
                         for n in &r.notes {
                             let _ = writeln!(stderr, "kubeharden: {}: note: {n}", r.path);
                         }
@@ -223,7 +242,12 @@ pub fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<E
             } else {
                 write_output(&output, text)?;
                 let n = r.changes.len();
-                let _ = writeln!(stderr, "kubeharden: wrote {} ({n} change(s) to {})", output.display(), r.path);
+                let _ = writeln!(
+                    stderr,
+                    "kubeharden: wrote {} ({n} change(s) to {})",
+                    output.display(),
+                    r.path
+                );
             }
             required_files_to(stderr, &outcomes);
             Ok(Exit::Ok)
@@ -234,13 +258,21 @@ pub fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<E
                 ProfilesAction::List => {
                     let mut r = Ok(());
                     for (name, _) in profile::BUILTIN {
-                        let p = Profile::load(name, &registry).map_err(|e| UsageError(e.to_string()))?;
-                        r = r.and(writeln!(stdout, "{:<10} {:>3} rules  {}", p.name, p.rules.len(), p.description));
+                        let p = Profile::load(name, &registry)
+                            .map_err(|e| UsageError(e.to_string()))?;
+                        r = r.and(writeln!(
+                            stdout,
+                            "{:<10} {:>3} rules  {}",
+                            p.name,
+                            p.rules.len(),
+                            p.description
+                        ));
                     }
                     r
                 }
                 ProfilesAction::Show { name } => {
-                    let p = Profile::load(&name, &registry).map_err(|e| UsageError(e.to_string()))?;
+                    let p =
+                        Profile::load(&name, &registry).map_err(|e| UsageError(e.to_string()))?;
                     render::profile_show(stdout, &p)
                 }
             };
@@ -249,10 +281,12 @@ pub fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<E
         }
         Command::Explain { rule } => {
             let registry = Registry::builtin().map_err(|e| UsageError(e.to_string()))?;
-            let found = profile::find_builtin_rule(&rule, &registry).map_err(|e| UsageError(e.to_string()))?;
+            let found = profile::find_builtin_rule(&rule, &registry)
+                .map_err(|e| UsageError(e.to_string()))?;
             match found {
                 Some(r) => {
-                    render::explain(stdout, &r).map_err(|e| UsageError(format!("cannot write: {e}")))?;
+                    render::explain(stdout, &r)
+                        .map_err(|e| UsageError(format!("cannot write: {e}")))?;
                     Ok(Exit::Ok)
                 }
                 None => Err(UsageError(format!(
@@ -266,7 +300,10 @@ pub fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<E
 fn summarise(outcomes: &[Outcome], pending: impl Fn(&engine::FileReport) -> bool) -> Exit {
     if outcomes.iter().any(|o| matches!(o, Outcome::Error(_))) {
         Exit::Error
-    } else if outcomes.iter().any(|o| matches!(o, Outcome::Report(r) if pending(r))) {
+    } else if outcomes
+        .iter()
+        .any(|o| matches!(o, Outcome::Report(r) if pending(r)))
+    {
         Exit::Findings
     } else {
         Exit::Ok
@@ -276,7 +313,10 @@ fn summarise(outcomes: &[Outcome], pending: impl Fn(&engine::FileReport) -> bool
 /// Writes `text` to `path` through a temporary file in the same directory and a rename, so a
 /// reader never sees half a manifest.
 fn write_output(path: &Path, text: &str) -> Result<(), UsageError> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let fail = |e: std::io::Error| UsageError(format!("{}: cannot write: {e}", path.display()));
     let mut tmp = tempfile::Builder::new()
         .prefix(".kubeharden-")

@@ -34,7 +34,9 @@ fn op_holds(model: &Model, env: Env, flag: &str, op: &Op) -> bool {
             .value(flag)
             .and_then(|v| v.trim().parse::<i64>().ok())
             .is_some_and(|v| v >= *n),
-        Op::SubsetOf(allowed) => values.is_some_and(|vs| !vs.is_empty() && vs.iter().all(|v| allowed.contains(v))),
+        Op::SubsetOf(allowed) => {
+            values.is_some_and(|vs| !vs.is_empty() && vs.iter().all(|v| allowed.contains(v)))
+        }
     }
 }
 
@@ -54,7 +56,11 @@ pub fn rejected_flags(model: &Model, env: Env) -> Vec<String> {
 /// The admission-plugin list flags, and the plugins named in them that the version does not have.
 pub fn rejected_plugins(model: &Model, env: Env) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    for flag in ["enable-admission-plugins", "disable-admission-plugins", "admission-control"] {
+    for flag in [
+        "enable-admission-plugins",
+        "disable-admission-plugins",
+        "admission-control",
+    ] {
         for p in model.list(flag).unwrap_or_default() {
             if let Some(l) = env.registry.admission_plugins.get(&p) {
                 if !l.accepted_in(env.version) {
@@ -76,7 +82,15 @@ pub fn unauthenticated_http_probes(model: &Model) -> Vec<String> {
     model
         .probes
         .iter()
-        .filter(|p| matches!(p.handler, Handler::HttpGet { authenticated: false, .. }))
+        .filter(|p| {
+            matches!(
+                p.handler,
+                Handler::HttpGet {
+                    authenticated: false,
+                    ..
+                }
+            )
+        })
         .map(|p| p.kind.clone())
         .collect()
 }
@@ -117,7 +131,11 @@ fn want(flag: &str, op: &Op) -> String {
 /// The first failing leaf of a condition, described as (flag, current, desired).
 fn describe(cond: &Cond, model: &Model, env: Env) -> (Option<String>, String, String) {
     match cond {
-        Cond::Flag { flag, op } => (Some(flag.clone()), show_flag(model, env, flag), want(flag, op)),
+        Cond::Flag { flag, op } => (
+            Some(flag.clone()),
+            show_flag(model, env, flag),
+            want(flag, op),
+        ),
         Cond::All(cs) => cs
             .iter()
             .find(|c| !holds(c, model, env))
@@ -133,7 +151,11 @@ fn describe(cond: &Cond, model: &Model, env: Env) -> (Option<String>, String, St
             let names = rejected_flags(model, env);
             (
                 names.first().cloned(),
-                names.iter().map(|n| format!("--{n}")).collect::<Vec<_>>().join(", "),
+                names
+                    .iter()
+                    .map(|n| format!("--{n}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 format!("no flag that {} rejects", env.version),
             )
         }
@@ -141,7 +163,11 @@ fn describe(cond: &Cond, model: &Model, env: Env) -> (Option<String>, String, St
             let found = rejected_plugins(model, env);
             (
                 found.first().map(|(f, _)| f.clone()),
-                found.iter().map(|(f, p)| format!("{p} in --{f}")).collect::<Vec<_>>().join(", "),
+                found
+                    .iter()
+                    .map(|(f, p)| format!("{p} in --{f}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 format!("no admission plugin that {} lacks", env.version),
             )
         }
@@ -194,7 +220,10 @@ mod tests {
             component: "kube-apiserver".into(),
             flags: flags
                 .iter()
-                .map(|(n, v)| Flag { name: (*n).into(), value: v.map(str::to_string) })
+                .map(|(n, v)| Flag {
+                    name: (*n).into(),
+                    value: v.map(str::to_string),
+                })
                 .collect(),
             ..Model::default()
         }
@@ -203,31 +232,64 @@ mod tests {
     #[test]
     fn operators() {
         let reg = Registry::builtin().expect("registry");
-        let env = Env { registry: &reg, version: Version::minor(30) };
+        let env = Env {
+            registry: &reg,
+            version: Version::minor(30),
+        };
         let m = model(&[
             ("profiling", Some("false")),
             ("authorization-mode", Some("Node,RBAC")),
             ("audit-log-maxage", Some("30d")),
             ("audit-log-maxbackup", Some("10")),
             ("insecure-port", Some("0")),
-            ("enable-admission-plugins", Some("NodeRestriction,SecurityContextDeny")),
+            (
+                "enable-admission-plugins",
+                Some("NodeRestriction,SecurityContextDeny"),
+            ),
         ]);
-        let f = |flag: &str, op: Op| holds(&Cond::Flag { flag: flag.into(), op }, &m, env);
+        let f = |flag: &str, op: Op| {
+            holds(
+                &Cond::Flag {
+                    flag: flag.into(),
+                    op,
+                },
+                &m,
+                env,
+            )
+        };
         assert!(f("profiling", Op::Equals("false".into())));
-        assert!(f("authorization-mode", Op::Contains(vec!["Node".into(), "RBAC".into()])));
-        assert!(!f("authorization-mode", Op::Contains(vec!["Webhook".into()])));
-        assert!(f("authorization-mode", Op::Excludes(vec!["AlwaysAllow".into()])));
+        assert!(f(
+            "authorization-mode",
+            Op::Contains(vec!["Node".into(), "RBAC".into()])
+        ));
+        assert!(!f(
+            "authorization-mode",
+            Op::Contains(vec!["Webhook".into()])
+        ));
+        assert!(f(
+            "authorization-mode",
+            Op::Excludes(vec!["AlwaysAllow".into()])
+        ));
         assert!(f("token-auth-file", Op::Absent));
         assert!(f("token-auth-file", Op::Excludes(vec!["x".into()])));
-        assert!(!f("audit-log-maxage", Op::AtLeast(30)), "30d is not an integer");
+        assert!(
+            !f("audit-log-maxage", Op::AtLeast(30)),
+            "30d is not an integer"
+        );
         assert!(f("audit-log-maxbackup", Op::AtLeast(10)));
         assert!(!f("tls-cipher-suites", Op::SubsetOf(vec!["A".into()])));
         assert_eq!(rejected_flags(&m, env), vec!["insecure-port".to_string()]);
         assert_eq!(
             rejected_plugins(&m, env),
-            vec![("enable-admission-plugins".to_string(), "SecurityContextDeny".to_string())]
+            vec![(
+                "enable-admission-plugins".to_string(),
+                "SecurityContextDeny".to_string()
+            )]
         );
-        let old = Env { registry: &reg, version: Version::minor(23) };
+        let old = Env {
+            registry: &reg,
+            version: Version::minor(23),
+        };
         assert!(rejected_flags(&m, old).is_empty());
         assert!(rejected_plugins(&m, old).is_empty());
     }

@@ -36,7 +36,10 @@ pub fn apply(text: &str, mut splices: Vec<Splice>) -> Result<String, EditError> 
     let mut pos = 0;
     for s in &splices {
         if s.start < pos || s.end < s.start || s.end > text.len() {
-            return Err(refuse(Some(s.start), "two planned edits overlap; nothing was changed"));
+            return Err(refuse(
+                Some(s.start),
+                "two planned edits overlap; nothing was changed",
+            ));
         }
         out.push_str(&text[pos..s.start]);
         out.push_str(&s.text);
@@ -179,7 +182,10 @@ impl Editor<'_> {
         let unchanged = first.form == Form::Joined && first.value.as_deref() == Some(value);
         if !unchanged {
             if matches!(&node.kind, Kind::Scalar { value: v, .. } if v.contains('\n')) {
-                return Err(refuse(Some(node.span.start), format!("--{flag} spans several lines; kubeharden will not rewrite it")));
+                return Err(refuse(
+                    Some(node.span.start),
+                    format!("--{flag} spans several lines; kubeharden will not rewrite it"),
+                ));
             }
             let rendered = self.scalar(&item_text, Some(node), seq.is_flow());
             self.push(node.span.start, node.span.end, rendered);
@@ -216,7 +222,11 @@ impl Editor<'_> {
 
     fn insert_flag(&mut self, flag: &str, item_text: &str) -> Result<(), EditError> {
         let (list, seq) = self.target_list()?;
-        let skip = if list == ArgList::Command { self.m.program_items } else { 0 };
+        let skip = if list == ArgList::Command {
+            self.m.program_items
+        } else {
+            0
+        };
         let flag_items: Vec<(&FlagItem, &Node)> = self
             .m
             .flags
@@ -234,12 +244,16 @@ impl Editor<'_> {
             None
         };
         let items = seq.items();
-        let like = before.or(flag_items.last().map(|(_, n)| *n)).or(items.last());
+        let like = before
+            .or(flag_items.last().map(|(_, n)| *n))
+            .or(items.last());
         if seq.is_flow() {
             let rendered = self.scalar(item_text, like, true);
             match (before, items.last()) {
                 (Some(b), _) => self.push(b.span.start, b.span.start, format!("{rendered}, ")),
-                (None, Some(last)) => self.push(last.span.end, last.span.end, format!(", {rendered}")),
+                (None, Some(last)) => {
+                    self.push(last.span.end, last.span.end, format!(", {rendered}"))
+                }
                 (None, None) => {
                     let at = seq.span.start + 1;
                     self.push(at, at, rendered)
@@ -256,9 +270,12 @@ impl Editor<'_> {
                 self.push(at, at, format!("{prefix}{rendered}{}", self.nl));
             }
             None => {
-                let last = items
-                    .last()
-                    .ok_or_else(|| refuse(Some(seq.span.start), "an empty block list cannot be extended"))?;
+                let last = items.last().ok_or_else(|| {
+                    refuse(
+                        Some(seq.span.start),
+                        "an empty block list cannot be extended",
+                    )
+                })?;
                 let prefix = self.item_prefix(last)?;
                 self.append_lines_after(last, &[format!("{prefix}{rendered}")]);
             }
@@ -324,7 +341,10 @@ impl Editor<'_> {
             return Ok(());
         };
         if !value.is_map() || key.decorated || value.decorated {
-            return Err(refuse(Some(key.span.start), format!("{kind}.httpGet is not a plain mapping")));
+            return Err(refuse(
+                Some(key.span.start),
+                format!("{kind}.httpGet is not a plain mapping"),
+            ));
         }
         self.push(key.span.start, key.span.end, "tcpSocket".to_string());
         let entries = value.entries();
@@ -345,7 +365,10 @@ impl Editor<'_> {
             } else {
                 let ls = line_start(self.text, k.span.start);
                 if !self.text[ls..k.span.start].trim().is_empty() {
-                    return Err(refuse(Some(k.span.start), format!("{kind}.httpGet.{name} shares its line with other content")));
+                    return Err(refuse(
+                        Some(k.span.start),
+                        format!("{kind}.httpGet.{name} shares its line with other content"),
+                    ));
                 }
                 let end = line_end_inclusive(self.text, v.content_end());
                 self.push(ls, end, String::new());
@@ -405,7 +428,11 @@ impl Editor<'_> {
             if let Some(n) = nested.get(i) {
                 kv.push((
                     "hostPath".to_string(),
-                    Value::Map(n.iter().map(|(k, v)| ((*k).to_string(), v.clone())).collect()),
+                    Value::Map(
+                        n.iter()
+                            .map(|(k, v)| ((*k).to_string(), v.clone()))
+                            .collect(),
+                    ),
                 ));
             }
             kv.sort_by(|a, b| a.0.cmp(&b.0));
@@ -413,7 +440,11 @@ impl Editor<'_> {
         };
         match parent.entry(key) {
             Some((_, list)) if list.is_seq() && !list.items().is_empty() => {
-                let last = list.items().last().cloned().ok_or_else(|| refuse(None, "empty list"))?;
+                let last = list
+                    .items()
+                    .last()
+                    .cloned()
+                    .ok_or_else(|| refuse(None, "empty list"))?;
                 if list.is_flow() {
                     let mut text = String::new();
                     for i in 0..rows.len() {
@@ -423,7 +454,9 @@ impl Editor<'_> {
                     self.push(last.span.end, last.span.end, text);
                 } else if last.is_flow() || !last.is_map() {
                     let prefix = self.item_prefix(&last)?;
-                    let lines: Vec<String> = (0..rows.len()).map(|i| format!("{prefix}{}", flow_map(&build(i)))).collect();
+                    let lines: Vec<String> = (0..rows.len())
+                        .map(|i| format!("{prefix}{}", flow_map(&build(i))))
+                        .collect();
                     self.append_lines_after(&last, &lines);
                 } else {
                     let prefix = self.item_prefix(&last)?;
@@ -456,10 +489,16 @@ impl Editor<'_> {
                 self.insert_lines_at(end, &lines);
                 Ok(())
             }
-            Some((k, _)) => Err(refuse(Some(k.span.start), format!("`{key}` is not a list kubeharden can extend"))),
+            Some((k, _)) => Err(refuse(
+                Some(k.span.start),
+                format!("`{key}` is not a list kubeharden can extend"),
+            )),
             None => {
                 if parent.is_flow() {
-                    return Err(refuse(Some(parent.span.start), format!("cannot add `{key}` to a flow-style mapping")));
+                    return Err(refuse(
+                        Some(parent.span.start),
+                        format!("cannot add `{key}` to a flow-style mapping"),
+                    ));
                 }
                 let first_key = parent
                     .entries()
@@ -481,7 +520,12 @@ impl Editor<'_> {
     }
 
     /// Block items for a new list under a key at `key_col`, indented like the pod's `command`.
-    fn block_items(&self, key_col: usize, n: usize, build: &dyn Fn(usize) -> Vec<(String, Value)>) -> Vec<String> {
+    fn block_items(
+        &self,
+        key_col: usize,
+        n: usize,
+        build: &dyn Fn(usize) -> Vec<(String, Value)>,
+    ) -> Vec<String> {
         let dash_offset = self
             .m
             .container
@@ -498,7 +542,13 @@ impl Editor<'_> {
         let prefix = format!("{}- ", " ".repeat(key_col + dash_offset));
         let mut lines = Vec::new();
         for i in 0..n {
-            block_map(&build(i), &prefix, prefix.len(), prefix.len() + 2, &mut lines);
+            block_map(
+                &build(i),
+                &prefix,
+                prefix.len(),
+                prefix.len() + 2,
+                &mut lines,
+            );
         }
         lines
     }
@@ -548,15 +598,29 @@ fn flow_map(kv: &[(String, Value)]) -> String {
     format!("{{{}}}", parts.join(", "))
 }
 
-fn block_map(kv: &[(String, Value)], prefix: &str, key_col: usize, nested_col: usize, out: &mut Vec<String>) {
+fn block_map(
+    kv: &[(String, Value)],
+    prefix: &str,
+    key_col: usize,
+    nested_col: usize,
+    out: &mut Vec<String>,
+) {
     for (i, (k, v)) in kv.iter().enumerate() {
-        let lead = if i == 0 { prefix.to_string() } else { " ".repeat(key_col) };
+        let lead = if i == 0 {
+            prefix.to_string()
+        } else {
+            " ".repeat(key_col)
+        };
         match v {
             Value::Scalar(s) => out.push(format!("{lead}{k}: {}", scalar_text(s, false))),
             Value::Map(m) => {
                 out.push(format!("{lead}{k}:"));
                 for (a, b) in m {
-                    out.push(format!("{}{a}: {}", " ".repeat(nested_col), scalar_text(b, false)));
+                    out.push(format!(
+                        "{}{a}: {}",
+                        " ".repeat(nested_col),
+                        scalar_text(b, false)
+                    ));
                 }
             }
         }
@@ -572,16 +636,32 @@ mod tests {
         let r = apply(
             "abcdef",
             vec![
-                Splice { start: 1, end: 3, text: "X".into() },
-                Splice { start: 2, end: 4, text: "Y".into() },
+                Splice {
+                    start: 1,
+                    end: 3,
+                    text: "X".into(),
+                },
+                Splice {
+                    start: 2,
+                    end: 4,
+                    text: "Y".into(),
+                },
             ],
         );
         assert!(r.is_err());
         let ok = apply(
             "abcdef",
             vec![
-                Splice { start: 3, end: 3, text: "+".into() },
-                Splice { start: 0, end: 1, text: "A".into() },
+                Splice {
+                    start: 3,
+                    end: 3,
+                    text: "+".into(),
+                },
+                Splice {
+                    start: 0,
+                    end: 1,
+                    text: "A".into(),
+                },
             ],
         )
         .expect("disjoint");

@@ -89,7 +89,13 @@ pub struct Options<'a> {
     pub version: Option<Version>,
 }
 
-fn file_error(path: &str, text: &str, offset: Option<usize>, line_col: Option<(usize, usize)>, message: String) -> FileError {
+fn file_error(
+    path: &str,
+    text: &str,
+    offset: Option<usize>,
+    line_col: Option<(usize, usize)>,
+    message: String,
+) -> FileError {
     FileError {
         path: path.to_string(),
         line_col: line_col.or_else(|| offset.map(|o| line_col_of(text, o))),
@@ -107,7 +113,12 @@ fn locate(m: &Manifest, flag: Option<&str>) -> (usize, usize) {
     let offset = flag
         .and_then(|f| m.flags.iter().find(|x| x.name == f))
         .map(|x| x.span.start)
-        .or_else(|| m.args.as_ref().filter(|_| m.flags.iter().any(|f| f.list == manifest::ArgList::Args)).map(|a| a.span.start))
+        .or_else(|| {
+            m.args
+                .as_ref()
+                .filter(|_| m.flags.iter().any(|f| f.list == manifest::ArgList::Args))
+                .map(|a| a.span.start)
+        })
         .or_else(|| m.command.as_ref().map(|c| c.span.start))
         .unwrap_or(m.container.span.start);
     line_col(&m.text, offset)
@@ -116,19 +127,29 @@ fn locate(m: &Manifest, flag: Option<&str>) -> (usize, usize) {
 /// Runs the whole pipeline on one file's text.
 pub fn process(path: &str, full_text: &str, opts: &Options) -> Result<FileReport, FileError> {
     // A byte-order mark is kept as it is; only the text after it is YAML.
-    let bom = if full_text.starts_with('\u{feff}') { "\u{feff}" } else { "" };
+    let bom = if full_text.starts_with('\u{feff}') {
+        "\u{feff}"
+    } else {
+        ""
+    };
     let text = &full_text[bom.len()..];
     if text.contains('\0') {
-        return Err(file_error(path, text, None, None, "the file contains NUL bytes; it is not a YAML manifest".into()));
+        return Err(file_error(
+            path,
+            text,
+            None,
+            None,
+            "the file contains NUL bytes; it is not a YAML manifest".into(),
+        ));
     }
-    let m = manifest::load(text, COMPONENT, opts.registry)
-        .map_err(|e| FileError {
-            unrecognized: e.unrecognized,
-            ..file_error(path, text, e.offset, e.line_col, e.message)
-        })?;
+    let m = manifest::load(text, COMPONENT, opts.registry).map_err(|e| FileError {
+        unrecognized: e.unrecognized,
+        ..file_error(path, text, e.offset, e.line_col, e.message)
+    })?;
 
     let mut notes = Vec::new();
-    let (version, version_source) = match (opts.version, m.image.as_deref().and_then(image_version)) {
+    let (version, version_source) = match (opts.version, m.image.as_deref().and_then(image_version))
+    {
         (Some(v), _) => (v, VersionSource::Option),
         (None, Some(v)) => (v, VersionSource::Image),
         (None, None) => {
@@ -152,12 +173,20 @@ pub fn process(path: &str, full_text: &str, opts: &Options) -> Result<FileReport
     };
     let plan = plan::plan(opts.profile, &m.model, env).map_err(|e| {
         let loc = locate(&m, None);
-        file_error(path, text, None, Some(loc), format!("cannot plan a safe change: {e}; nothing was written"))
+        file_error(
+            path,
+            text,
+            None,
+            Some(loc),
+            format!("cannot plan a safe change: {e}; nothing was written"),
+        )
     })?;
 
     let mut findings = Vec::new();
     for f in check::check(opts.profile, &m.model, env) {
-        let Some(rule) = opts.profile.rule(&f.rule_id) else { continue };
+        let Some(rule) = opts.profile.rule(&f.rule_id) else {
+            continue;
+        };
         let (line, column) = locate(&m, f.flag.as_deref());
         let fixed = plan.changes.iter().any(|c| c.rules.contains(&rule.id));
         let manual = if fixed {
@@ -181,8 +210,15 @@ pub fn process(path: &str, full_text: &str, opts: &Options) -> Result<FileReport
     let edited = if plan.is_empty() {
         None
     } else {
-        let splices = edit::edits(&m, &plan)
-            .map_err(|e| file_error(path, text, e.offset, None, format!("cannot edit safely: {}; nothing was written", e.message)))?;
+        let splices = edit::edits(&m, &plan).map_err(|e| {
+            file_error(
+                path,
+                text,
+                e.offset,
+                None,
+                format!("cannot edit safely: {}; nothing was written", e.message),
+            )
+        })?;
         let new_text = edit::apply(text, splices)
             .map_err(|e| file_error(path, text, e.offset, None, e.message))?;
         verify::verify(&m, &plan, &new_text, opts.profile, env)

@@ -142,7 +142,10 @@ fn scalar_items(node: Option<&Node>) -> Vec<&str> {
 fn role(container: &Node, component: &str) -> Role {
     let command = container.get("command");
     let cmd = scalar_items(command);
-    let image = container.get("image").and_then(|n| n.as_str()).unwrap_or("");
+    let image = container
+        .get("image")
+        .and_then(|n| n.as_str())
+        .unwrap_or("");
     let short = component.strip_prefix("kube-").unwrap_or(component);
     match cmd.first().map(|c| basename(c)) {
         Some(c) if c == component => Role::Component(1),
@@ -150,7 +153,9 @@ fn role(container: &Node, component: &str) -> Role {
             Role::Component(2)
         }
         Some(c) if SHELLS.contains(&c) => {
-            let all = scalar_items(command).join(" ") + " " + &scalar_items(container.get("args")).join(" ");
+            let all = scalar_items(command).join(" ")
+                + " "
+                + &scalar_items(container.get("args")).join(" ");
             if all.contains(component) {
                 Role::Shell
             } else {
@@ -177,7 +182,11 @@ pub fn load(text: &str, component: &str, registry: &Registry) -> Result<Manifest
     let docs: Vec<_> = docs.into_iter().filter(|d| !d.root.is_null()).collect();
     let root = match docs.len() {
         0 => return Err(LoadError::whole("the file holds no YAML document")),
-        1 => docs.into_iter().next().map(|d| d.root).ok_or_else(|| LoadError::whole("no document"))?,
+        1 => docs
+            .into_iter()
+            .next()
+            .map(|d| d.root)
+            .ok_or_else(|| LoadError::whole("no document"))?,
         n => {
             return Err(LoadError::whole(format!(
                 "the file holds {n} YAML documents; a static pod manifest holds exactly one Pod"
@@ -185,11 +194,18 @@ pub fn load(text: &str, component: &str, registry: &Registry) -> Result<Manifest
         }
     };
     if !root.is_map() {
-        return Err(LoadError::at(&root, "the document is not a mapping, so it is not a Pod"));
+        return Err(LoadError::at(
+            &root,
+            "the document is not a mapping, so it is not a Pod",
+        ));
     }
     let kind = root.get("kind").and_then(|k| k.as_str()).unwrap_or("");
     if kind != "Pod" {
-        let what = if kind.is_empty() { "has no `kind`".to_string() } else { format!("is a {kind}") };
+        let what = if kind.is_empty() {
+            "has no `kind`".to_string()
+        } else {
+            format!("is a {kind}")
+        };
         let hint = if kind.ends_with("Configuration") {
             " (kubeadm and component configuration files are not supported yet)"
         } else {
@@ -242,7 +258,10 @@ pub fn load(text: &str, component: &str, registry: &Registry) -> Result<Manifest
     for key in ["command", "args"] {
         if let Some(n) = container.get(key) {
             if !n.is_seq() || n.decorated {
-                return Err(LoadError::at(n, format!("`{key}` must be a plain YAML list")));
+                return Err(LoadError::at(
+                    n,
+                    format!("`{key}` must be a plain YAML list"),
+                ));
             }
         }
     }
@@ -253,13 +272,27 @@ pub fn load(text: &str, component: &str, registry: &Registry) -> Result<Manifest
         .and_then(|n| n.as_str())
         .unwrap_or(component)
         .to_string();
-    let image = container.get("image").and_then(|n| n.as_str()).map(str::to_string);
+    let image = container
+        .get("image")
+        .and_then(|n| n.as_str())
+        .map(str::to_string);
 
-    let flags = read_flags(component, command.as_ref(), args.as_ref(), program_items, registry)?;
+    let flags = read_flags(
+        component,
+        command.as_ref(),
+        args.as_ref(),
+        program_items,
+        registry,
+    )?;
     let (mounts, volumes) = read_volumes(&container, &spec)?;
     let probes: Vec<ProbeNode> = ["livenessProbe", "readinessProbe", "startupProbe"]
         .iter()
-        .filter_map(|k| container.get(k).map(|n| ProbeNode { kind: (*k).to_string(), node: n.clone() }))
+        .filter_map(|k| {
+            container.get(k).map(|n| ProbeNode {
+                kind: (*k).to_string(),
+                node: n.clone(),
+            })
+        })
         .collect();
     let model = Model {
         component: component.to_string(),
@@ -344,7 +377,10 @@ fn read_flags(
     while k < items.len() {
         let (list, index, node) = items[k];
         let Some(text) = node.as_str() else {
-            return Err(LoadError::at(node, "an argument must be a string, not a list or mapping"));
+            return Err(LoadError::at(
+                node,
+                "an argument must be a string, not a list or mapping",
+            ));
         };
         if node.decorated {
             return Err(LoadError::at(
@@ -352,10 +388,22 @@ fn read_flags(
                 "an argument carries a YAML anchor, alias or tag; kubeharden does not edit those",
             ));
         }
-        if matches!(&node.kind, Kind::Scalar { style: yaml::Style::Literal | yaml::Style::Folded, .. }) {
-            return Err(LoadError::at(node, "an argument is a block scalar (`|` or `>`); write it as a plain or quoted string"));
+        if matches!(
+            &node.kind,
+            Kind::Scalar {
+                style: yaml::Style::Literal | yaml::Style::Folded,
+                ..
+            }
+        ) {
+            return Err(LoadError::at(
+                node,
+                "an argument is a block scalar (`|` or `>`); write it as a plain or quoted string",
+            ));
         }
-        let Some(body) = text.strip_prefix("--").or_else(|| text.strip_prefix('-').filter(|b| !b.is_empty())) else {
+        let Some(body) = text
+            .strip_prefix("--")
+            .or_else(|| text.strip_prefix('-').filter(|b| !b.is_empty()))
+        else {
             return Err(LoadError::at(
                 node,
                 format!("`{text}` is not a flag, and {component} takes no positional arguments"),
@@ -377,9 +425,9 @@ fn read_flags(
         let is_bool = registry
             .flag(component, body)
             .is_some_and(|s| s.kind == FlagType::Bool);
-        let next = items.get(k + 1).filter(|(l, _, n)| {
-            *l == list && n.as_str().is_some_and(|s| !s.starts_with('-'))
-        });
+        let next = items
+            .get(k + 1)
+            .filter(|(l, _, n)| *l == list && n.as_str().is_some_and(|s| !s.starts_with('-')));
         match next {
             Some((_, _, vnode)) if !is_bool => {
                 flags.push(FlagItem {
@@ -472,7 +520,11 @@ mod tests {
     fn finds_the_container_by_command_and_reads_every_form() {
         let m = load(POD, "kube-apiserver", &reg()).expect("loads");
         assert_eq!(m.container_index, 1);
-        let names: Vec<_> = m.flags.iter().map(|f| (f.name.as_str(), f.value.as_deref(), f.form)).collect();
+        let names: Vec<_> = m
+            .flags
+            .iter()
+            .map(|f| (f.name.as_str(), f.value.as_deref(), f.form))
+            .collect();
         assert_eq!(
             names,
             vec![
@@ -485,7 +537,13 @@ mod tests {
             ]
         );
         assert_eq!(m.flags[4].list, ArgList::Args);
-        assert_eq!(image_version(m.image.as_deref().unwrap_or("")), Some(Version { minor: 29, patch: Some(3) }));
+        assert_eq!(
+            image_version(m.image.as_deref().unwrap_or("")),
+            Some(Version {
+                minor: 29,
+                patch: Some(3)
+            })
+        );
     }
 
     #[test]
@@ -497,10 +555,15 @@ mod tests {
 
     #[test]
     fn refuses_non_pods_and_missing_containers() {
-        let err = load("kind: Deployment\nspec: {}\n", "kube-apiserver", &reg()).expect_err("not a pod");
+        let err =
+            load("kind: Deployment\nspec: {}\n", "kube-apiserver", &reg()).expect_err("not a pod");
         assert!(err.message.contains("is a Deployment, not a Pod"));
-        let err = load("kind: Pod\nspec:\n  containers:\n  - name: x\n    command: [etcd]\n", "kube-apiserver", &reg())
-            .expect_err("no container");
+        let err = load(
+            "kind: Pod\nspec:\n  containers:\n  - name: x\n    command: [etcd]\n",
+            "kube-apiserver",
+            &reg(),
+        )
+        .expect_err("no container");
         assert!(err.message.contains("no kube-apiserver container"));
     }
 

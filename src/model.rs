@@ -138,24 +138,48 @@ mod tests {
         let m = Model {
             component: "kube-apiserver".into(),
             flags: vec![
-                Flag { name: "profiling".into(), value: Some("true".into()) },
-                Flag { name: "profiling".into(), value: Some("false".into()) },
-                Flag { name: "enable-admission-plugins".into(), value: Some("A,B".into()) },
-                Flag { name: "enable-admission-plugins".into(), value: Some("C".into()) },
-                Flag { name: "anonymous-auth".into(), value: None },
+                Flag {
+                    name: "profiling".into(),
+                    value: Some("true".into()),
+                },
+                Flag {
+                    name: "profiling".into(),
+                    value: Some("false".into()),
+                },
+                Flag {
+                    name: "enable-admission-plugins".into(),
+                    value: Some("A,B".into()),
+                },
+                Flag {
+                    name: "enable-admission-plugins".into(),
+                    value: Some("C".into()),
+                },
+                Flag {
+                    name: "anonymous-auth".into(),
+                    value: None,
+                },
             ],
             ..Model::default()
         };
         assert_eq!(m.value("profiling").as_deref(), Some("false"));
         assert_eq!(m.value("anonymous-auth").as_deref(), Some("true"));
-        assert_eq!(m.list("enable-admission-plugins"), Some(vec!["A".into(), "B".into(), "C".into()]));
+        assert_eq!(
+            m.list("enable-admission-plugins"),
+            Some(vec!["A".into(), "B".into(), "C".into()])
+        );
         assert_eq!(m.list("nope"), None);
     }
 
     #[test]
     fn paths() {
-        assert!(path_within("/etc/kubernetes/pki/ca.crt", "/etc/kubernetes/pki"));
+        assert!(path_within(
+            "/etc/kubernetes/pki/ca.crt",
+            "/etc/kubernetes/pki"
+        ));
         assert!(path_within("/etc/kubernetes/pki", "/etc/kubernetes/pki/"));
-        assert!(!path_within("/etc/kubernetes/pki2/x", "/etc/kubernetes/pki"));
+        assert!(!path_within(
+            "/etc/kubernetes/pki2/x",
+            "/etc/kubernetes/pki"
+        ));
     }
 }

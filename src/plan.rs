@@ -55,18 +55,33 @@ impl Plan {
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PlanError {
-    #[error("rule {rule}: its fix would write --{flag}, which Kubernetes {version} does not accept")]
-    RejectedFlag { rule: String, flag: String, version: String },
+    #[error(
+        "rule {rule}: its fix would write --{flag}, which Kubernetes {version} does not accept"
+    )]
+    RejectedFlag {
+        rule: String,
+        flag: String,
+        version: String,
+    },
     #[error("rule {rule}: its fix does not satisfy the rule ({detail})")]
     Unsatisfied { rule: String, detail: String },
     #[error("rules {rules} keep undoing each other's changes; disable one of them in a profile")]
     Conflict { rules: String },
     #[error("--{flag}: {path} needs a writable mount at {dir}, but a read-only mount already uses that path")]
-    MountConflict { flag: String, path: String, dir: String },
+    MountConflict {
+        flag: String,
+        path: String,
+        dir: String,
+    },
 }
 
 /// Applies one fix step to the working model. Returns the flags it touched.
-fn apply_step(step: &Step, work: &mut Model, env: Env, rule: &str) -> Result<Vec<String>, PlanError> {
+fn apply_step(
+    step: &Step,
+    work: &mut Model,
+    env: Env,
+    rule: &str,
+) -> Result<Vec<String>, PlanError> {
     let emit_ok = |flag: &str| -> Result<(), PlanError> {
         match env.registry.flag(&work.component, flag) {
             Some(spec) if spec.accepted_in(env.version) => Ok(()),
@@ -142,7 +157,11 @@ fn remove_items(work: &mut Model, flag: &str, items: &[String]) -> Result<Vec<St
     let Some(list) = work.list(flag) else {
         return Ok(vec![]);
     };
-    let kept: Vec<String> = list.iter().filter(|i| !items.contains(i)).cloned().collect();
+    let kept: Vec<String> = list
+        .iter()
+        .filter(|i| !items.contains(i))
+        .cloned()
+        .collect();
     if kept.len() == list.len() {
         return Ok(vec![]);
     }
@@ -182,13 +201,23 @@ fn volume_name(dir: &str, taken: &[Volume]) -> String {
     let mut base: String = dir
         .trim_matches('/')
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
         .collect();
     while base.contains("--") {
         base = base.replace("--", "-");
     }
     let base = base.trim_matches('-');
-    let base: String = if base.is_empty() { "host".to_string() } else { base.chars().take(55).collect() };
+    let base: String = if base.is_empty() {
+        "host".to_string()
+    } else {
+        base.chars().take(55).collect()
+    };
     let mut name = base.clone();
     let mut n = 2;
     while taken.iter().any(|v| v.name == name) {
@@ -216,9 +245,10 @@ pub fn plan(profile: &Profile, model: &Model, env: Env) -> Result<Plan, PlanErro
         let fixable: Vec<Finding> = check::check(profile, &work, env)
             .into_iter()
             .filter(|f| {
-                profile
-                    .rule(&f.rule_id)
-                    .is_some_and(|r| r.variant_for(env.version, |c| check::holds(c, &work, env)).is_some())
+                profile.rule(&f.rule_id).is_some_and(|r| {
+                    r.variant_for(env.version, |c| check::holds(c, &work, env))
+                        .is_some()
+                })
             })
             .collect();
         if fixable.is_empty() {
@@ -229,16 +259,21 @@ pub fn plan(profile: &Profile, model: &Model, env: Env) -> Result<Plan, PlanErro
             rules.extend(applied.iter().cloned());
             rules.sort();
             rules.dedup();
-            return Err(PlanError::Conflict { rules: rules.join(", ") });
+            return Err(PlanError::Conflict {
+                rules: rules.join(", "),
+            });
         }
         for f in fixable {
-            let Some(rule) = profile.rule(&f.rule_id) else { continue };
+            let Some(rule) = profile.rule(&f.rule_id) else {
+                continue;
+            };
             // A previous fix in this round may already have satisfied the rule.
             if check::holds(&rule.check, &work, env) {
                 continue;
             }
             let snapshot = work.clone();
-            let Some(variant) = rule.variant_for(env.version, |c| check::holds(c, &snapshot, env)) else {
+            let Some(variant) = rule.variant_for(env.version, |c| check::holds(c, &snapshot, env))
+            else {
                 continue;
             };
             for step in &variant.steps {
@@ -291,7 +326,9 @@ pub fn plan(profile: &Profile, model: &Model, env: Env) -> Result<Plan, PlanErro
     for (p_before, p_after) in model.probes.iter().zip(work.probes.iter()) {
         if p_before != p_after {
             changes.push(Planned {
-                change: Change::ProbeToTcp { probe: p_before.kind.clone() },
+                change: Change::ProbeToTcp {
+                    probe: p_before.kind.clone(),
+                },
                 rules: probe_rules.clone(),
                 before: None,
             });
@@ -302,8 +339,12 @@ pub fn plan(profile: &Profile, model: &Model, env: Env) -> Result<Plan, PlanErro
     let mut required = Vec::new();
     let mut volumes = Vec::new();
     for p in &changes {
-        let Change::SetFlag { flag, value } = &p.change else { continue };
-        let Some(spec) = env.registry.flag(&work.component, flag) else { continue };
+        let Change::SetFlag { flag, value } = &p.change else {
+            continue;
+        };
+        let Some(spec) = env.registry.flag(&work.component, flag) else {
+            continue;
+        };
         if !spec.kind.references_file() {
             continue;
         }
@@ -326,7 +367,11 @@ pub fn plan(profile: &Profile, model: &Model, env: Env) -> Result<Plan, PlanErro
         if covered {
             continue;
         }
-        if work.mounts.iter().any(|m| m.mount_path.trim_end_matches('/') == dir) {
+        if work
+            .mounts
+            .iter()
+            .any(|m| m.mount_path.trim_end_matches('/') == dir)
+        {
             return Err(PlanError::MountConflict {
                 flag: flag.clone(),
                 path: value.clone(),

@@ -336,7 +336,10 @@ pub enum Op {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Cond {
-    Flag { flag: String, op: Op },
+    Flag {
+        flag: String,
+        op: Op,
+    },
     Any(Vec<Cond>),
     All(Vec<Cond>),
     /// No flag is present that the target version no longer accepts.
@@ -420,8 +423,13 @@ impl Profile {
     pub fn load(spec: &str, registry: &Registry) -> Result<Profile, ProfileError> {
         let (origin, text) = if let Some((name, text)) = BUILTIN.iter().find(|(n, _)| *n == spec) {
             (format!("profiles/{name}.yaml"), (*text).to_string())
-        } else if spec.contains('/') || spec.ends_with(".yaml") || spec.ends_with(".yml") || Path::new(spec).exists() {
-            let text = std::fs::read_to_string(spec).map_err(|e| ProfileError::Io(spec.to_string(), e))?;
+        } else if spec.contains('/')
+            || spec.ends_with(".yaml")
+            || spec.ends_with(".yml")
+            || Path::new(spec).exists()
+        {
+            let text =
+                std::fs::read_to_string(spec).map_err(|e| ProfileError::Io(spec.to_string(), e))?;
             (spec.to_string(), text)
         } else {
             return Err(ProfileError::Unknown(spec.to_string()));
@@ -559,9 +567,11 @@ fn finish(m: Merged, registry: &Registry) -> Result<Profile, ProfileError> {
 
 fn is_kebab(id: &str) -> bool {
     !id.is_empty()
-        && id
-            .split('-')
-            .all(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()))
+        && id.split('-').all(|w| {
+            !w.is_empty()
+                && w.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        })
 }
 
 fn build_rule(
@@ -578,7 +588,7 @@ fn build_rule(
     if !is_kebab(&raw.id) {
         return Err(invalid("ids are kebab-case (a-z, 0-9, `-`)".into()));
     }
-    if registry.flags.get(&raw.component).is_none() {
+    if !registry.flags.contains_key(&raw.component) {
         return Err(invalid(format!("unknown component `{}`", raw.component)));
     }
     let versions = match &raw.versions {
@@ -652,10 +662,9 @@ impl Ctx<'_> {
                 return Err(format!("unclosed `${{` in `{text}`"));
             };
             let key = &after[..j];
-            let val = self
-                .params
-                .get(key)
-                .ok_or_else(|| format!("`{text}` uses parameter `{key}`, which no profile defines"))?;
+            let val = self.params.get(key).ok_or_else(|| {
+                format!("`{text}` uses parameter `{key}`, which no profile defines")
+            })?;
             out.push_str(val);
             rest = &after[j + 1..];
         }
@@ -690,10 +699,14 @@ impl Ctx<'_> {
     fn cond(&self, c: &RawCond) -> Result<Cond, String> {
         let mut found: Vec<Cond> = Vec::new();
         if let Some(any) = &c.any {
-            found.push(Cond::Any(any.iter().map(|x| self.cond(x)).collect::<Result<_, _>>()?));
+            found.push(Cond::Any(
+                any.iter().map(|x| self.cond(x)).collect::<Result<_, _>>()?,
+            ));
         }
         if let Some(all) = &c.all {
-            found.push(Cond::All(all.iter().map(|x| self.cond(x)).collect::<Result<_, _>>()?));
+            found.push(Cond::All(
+                all.iter().map(|x| self.cond(x)).collect::<Result<_, _>>()?,
+            ));
         }
         if c.no_removed_flags == Some(true) {
             found.push(Cond::NoRemovedFlags);
@@ -760,7 +773,9 @@ impl Ctx<'_> {
             found.push(Step::Set { flag, value });
         }
         if let Some(f) = &s.remove {
-            found.push(Step::Remove { flag: self.flag(f)? });
+            found.push(Step::Remove {
+                flag: self.flag(f)?,
+            });
         }
         if let Some(l) = &s.add_to_list {
             found.push(Step::AddToList {
@@ -800,13 +815,15 @@ impl Ctx<'_> {
     fn check_value(&self, flag: &str, value: &str) -> Result<(), String> {
         let kind = self.registry.flag(self.component, flag).map(|s| s.kind);
         match kind {
-            Some(FlagType::Bool) if value != "true" && value != "false" => {
-                Err(format!("`--{flag}` is a boolean: `{value}` must be true or false"))
-            }
+            Some(FlagType::Bool) if value != "true" && value != "false" => Err(format!(
+                "`--{flag}` is a boolean: `{value}` must be true or false"
+            )),
             Some(FlagType::Int) if value.parse::<i64>().is_err() => {
                 Err(format!("`--{flag}` takes an integer, not `{value}`"))
             }
-            Some(FlagType::File | FlagType::Files | FlagType::Logpath) if !value.starts_with('/') => {
+            Some(FlagType::File | FlagType::Files | FlagType::Logpath)
+                if !value.starts_with('/') =>
+            {
                 Err(format!("`--{flag}` needs an absolute path, not `{value}`"))
             }
             _ if value.is_empty() => Err(format!("`--{flag}` would be set to an empty value")),
@@ -828,7 +845,10 @@ mod tests {
         let r = reg();
         let b = Profile::load("baseline", &r).expect("baseline");
         let s = Profile::load("strict", &r).expect("strict");
-        assert_eq!(s.lineage, vec!["baseline".to_string(), "strict".to_string()]);
+        assert_eq!(
+            s.lineage,
+            vec!["baseline".to_string(), "strict".to_string()]
+        );
         assert!(s.rules.len() > b.rules.len());
     }
 
@@ -879,8 +899,11 @@ mod tests {
     fn disabling_an_unknown_rule_is_an_error() {
         let dir = tempfile::tempdir().expect("tempdir");
         let p = dir.path().join("mine.yaml");
-        std::fs::write(&p, "name: m\ndescription: x\nextends: baseline\ndisable: [no-such-rule]\n")
-            .expect("write");
+        std::fs::write(
+            &p,
+            "name: m\ndescription: x\nextends: baseline\ndisable: [no-such-rule]\n",
+        )
+        .expect("write");
         let err = Profile::load(p.to_str().expect("utf8"), &reg()).expect_err("unknown rule");
         assert!(err.to_string().contains("no-such-rule"));
     }

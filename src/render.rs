@@ -15,7 +15,10 @@ pub enum Outcome {
     Report(Box<FileReport>),
     Error(FileError),
     /// A file inside a directory that is not a kube-apiserver manifest.
-    Skipped { path: String, reason: String },
+    Skipped {
+        path: String,
+        reason: String,
+    },
 }
 
 fn severity_style(s: Severity) -> Style {
@@ -46,10 +49,8 @@ pub fn text(out: &mut dyn Write, outcomes: &[Outcome], profile: &Profile) -> io:
             Outcome::Skipped { path, reason } => {
                 writeln!(out, "{dim}{path}: skipped: {reason}{dim:#}")?;
             }
-            Outcome::Error(e) => {
-                errors += 1;
-                writeln!(out, "{}error{:#}: {e}", severity_style(Severity::High), severity_style(Severity::High))?;
-            }
+            // Errors are the caller's to print, on standard error.
+            Outcome::Error(_) => errors += 1,
             Outcome::Report(r) => {
                 files += 1;
                 writeln!(
@@ -88,13 +89,21 @@ pub fn text(out: &mut dyn Write, outcomes: &[Outcome], profile: &Profile) -> io:
                         f.current,
                         f.desired
                     )?;
-                    let how = if f.fixed { "fixable".to_string() } else { "manual".to_string() };
+                    let how = if f.fixed {
+                        "fixable".to_string()
+                    } else {
+                        "manual".to_string()
+                    };
                     writeln!(out, "         {dim}{} ({how}){dim:#}", f.rule.title)?;
                 }
                 if !r.required_files.is_empty() {
                     writeln!(out, "  files the fix needs on the node:")?;
                     for rf in &r.required_files {
-                        let what = if rf.directory { "directory, created if missing" } else { "file" };
+                        let what = if rf.directory {
+                            "directory, created if missing"
+                        } else {
+                            "file"
+                        };
                         let tmpl = rf
                             .template
                             .as_ref()
@@ -380,7 +389,11 @@ pub fn explain(out: &mut dyn Write, rule: &Rule) -> io::Result<()> {
     writeln!(
         out,
         "CIS:       {}",
-        if rule.cis.is_empty() { "none (kubeharden safety rule)".to_string() } else { rule.cis.join(", ") }
+        if rule.cis.is_empty() {
+            "none (kubeharden safety rule)".to_string()
+        } else {
+            rule.cis.join(", ")
+        }
     )?;
     writeln!(out, "versions:  {}", rule.versions)?;
     writeln!(out, "profile:   {}", rule.origin)?;
@@ -421,8 +434,82 @@ pub fn profile_show(out: &mut dyn Write, p: &Profile) -> io::Result<()> {
         writeln!(out)?;
         writeln!(out, "supporting files:")?;
         for f in &p.files {
-            writeln!(out, "  --{} → template {}: {}", f.flag, f.template, f.description)?;
+            writeln!(
+                out,
+                "  --{} → template {}: {}",
+                f.flag, f.template, f.description
+            )?;
         }
     }
     Ok(())
+}
+
+/// `docs/rules.md`: one section per rule of the built-in profiles, generated from the data.
+pub fn rules_markdown(baseline: &Profile, strict: &Profile) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let _ = writeln!(s, "# kubeharden rules\n");
+    let _ = writeln!(
+        s,
+        "Generated from `profiles/baseline.yaml` and `profiles/strict.yaml` by `KUBEHARDEN_BLESS=1 cargo test --test it rules_doc`; a test fails when this file is stale. `kubeharden explain RULE-ID` prints the same text.\n"
+    );
+    let _ = writeln!(s, "CIS ids use the numbering of the CIS Kubernetes Benchmark v1.10 to v1.12 (kube-bench `cis-1.10`, `cis-1.11`, `cis-1.12`).\n");
+    let _ = writeln!(s, "| rule | severity | CIS | baseline | strict |\n|---|---|---|---|---|");
+    let mode = |p: &Profile, id: &str| match p.rule(id) {
+        None => "—",
+        Some(r) if r.fix.is_empty() => "reports",
+        Some(_) => "fixes",
+    };
+    for r in &strict.rules {
+        let _ = writeln!(
+            s,
+            "| [{id}](#{id}) | {} | {} | {} | {} |",
+            r.severity.as_str(),
+            r.cis.join(", "),
+            mode(baseline, &r.id),
+            mode(strict, &r.id),
+            id = r.id
+        );
+    }
+    for r in &strict.rules {
+        let _ = writeln!(s, "\n## {}\n", r.id);
+        let _ = writeln!(s, "**{}**\n", r.title);
+        let _ = writeln!(s, "- component: {}", r.component);
+        let _ = writeln!(s, "- severity: {}", r.severity.as_str());
+        let cis = if r.cis.is_empty() { "none (a kubeharden safety rule)".to_string() } else { r.cis.join(", ") };
+        let _ = writeln!(s, "- CIS: {cis}");
+        let _ = writeln!(s, "- versions: {}", r.versions);
+        let _ = writeln!(s, "- baseline: {}; strict: {}", mode(baseline, &r.id), mode(strict, &r.id));
+        let _ = writeln!(s, "\nWhy: {}\n", r.rationale);
+        let _ = writeln!(s, "Risk: {}", r.risk);
+        for p in [baseline, strict] {
+            if let Some(m) = p.rule(&r.id).and_then(|x| x.manual.as_ref()) {
+                let _ = writeln!(s, "\nNot fixed by {}: {m}", p.name);
+            }
+        }
+        if !r.fix.is_empty() {
+            let _ = writeln!(s, "\nFix ({}):\n", strict.name);
+            for v in &r.fix {
+                let when = match &v.unless {
+                    Some(_) => format!("{} (unless the conditions in the profile rule it out)", v.versions),
+                    None => v.versions.to_string(),
+                };
+                let steps: Vec<String> = v.steps.iter().map(describe_step).collect();
+                let _ = writeln!(s, "- {when}: {}", steps.join("; "));
+            }
+        }
+    }
+    s
+}
+
+fn describe_step(step: &crate::profile::Step) -> String {
+    use crate::profile::{ProbeFix, Step};
+    match step {
+        Step::Set { flag, value } => format!("set `--{flag}={value}`"),
+        Step::Remove { flag } => format!("remove `--{flag}`"),
+        Step::AddToList { flag, items } => format!("add {} to `--{flag}` (only names the version has)", items.join(", ")),
+        Step::RemoveFromList { flag, items } => format!("remove {} from `--{flag}`", items.join(", ")),
+        Step::Probes(ProbeFix::TcpSocket) => "turn HTTP GET probes into TCP socket probes on the same host and port".to_string(),
+        Step::RemoveRemoved => "remove the flags and admission plugins the version no longer accepts".to_string(),
+    }
 }

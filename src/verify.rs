@@ -25,7 +25,13 @@ pub fn value_of(node: &Node) -> Value {
         Kind::Map { entries, .. } => Value::Object(
             entries
                 .iter()
-                .map(|(k, v)| (k.as_str().map_or_else(|| value_of(k).to_string(), str::to_string), value_of(v)))
+                .map(|(k, v)| {
+                    (
+                        k.as_str()
+                            .map_or_else(|| value_of(k).to_string(), str::to_string),
+                        value_of(v),
+                    )
+                })
                 .collect(),
         ),
     }
@@ -42,7 +48,14 @@ fn untouchable(m: &Manifest) -> Value {
             .and_then(|cs| cs.get_mut(m.container_index))
             .and_then(Value::as_object_mut)
         {
-            for key in ["command", "args", "volumeMounts", "livenessProbe", "readinessProbe", "startupProbe"] {
+            for key in [
+                "command",
+                "args",
+                "volumeMounts",
+                "livenessProbe",
+                "readinessProbe",
+                "startupProbe",
+            ] {
                 c.remove(key);
             }
         }
@@ -78,10 +91,23 @@ fn sorted<T: Clone + Ord>(v: &[T]) -> Vec<T> {
     v
 }
 
-fn mounts_key(m: &Model) -> (Vec<(String, String, bool)>, Vec<(String, Option<String>, Option<String>)>) {
+type MountRow = (String, String, bool);
+type VolumeRow = (String, Option<String>, Option<String>);
+
+fn mounts_key(m: &Model) -> (Vec<MountRow>, Vec<VolumeRow>) {
     (
-        sorted(&m.mounts.iter().map(|x| (x.name.clone(), x.mount_path.clone(), x.read_only)).collect::<Vec<_>>()),
-        sorted(&m.volumes.iter().map(|x| (x.name.clone(), x.host_path.clone(), x.path_type.clone())).collect::<Vec<_>>()),
+        sorted(
+            &m.mounts
+                .iter()
+                .map(|x| (x.name.clone(), x.mount_path.clone(), x.read_only))
+                .collect::<Vec<_>>(),
+        ),
+        sorted(
+            &m.volumes
+                .iter()
+                .map(|x| (x.name.clone(), x.host_path.clone(), x.path_type.clone()))
+                .collect::<Vec<_>>(),
+        ),
     )
 }
 
@@ -94,7 +120,10 @@ pub fn verify(
     env: Env,
 ) -> Result<(), VerifyError> {
     let after = manifest::load(edited, &orig.component, env.registry).map_err(|e| {
-        fail(format!("the edited manifest no longer loads ({})", e.message))
+        fail(format!(
+            "the edited manifest no longer loads ({})",
+            e.message
+        ))
     })?;
     // 1. The flags mean exactly what the plan says.
     if flag_meaning(&after.model) != flag_meaning(&plan.after) {
@@ -102,50 +131,77 @@ pub fn verify(
     }
     // 2. Volumes, mounts and probes changed exactly as planned.
     if mounts_key(&after.model) != mounts_key(&plan.after) {
-        return Err(fail("the edited volumes or mounts differ from the planned ones"));
+        return Err(fail(
+            "the edited volumes or mounts differ from the planned ones",
+        ));
     }
     if after.model.probes != plan.after.probes || probe_rest(&after) != probe_rest(orig) {
         return Err(fail("the edited probes differ from the planned ones"));
     }
     // 3. Nothing else in the document changed.
     if untouchable(&after) != untouchable(orig) {
-        return Err(fail("a part of the document outside the planned changes differs"));
+        return Err(fail(
+            "a part of the document outside the planned changes differs",
+        ));
     }
     // 4. Never write what the version rejects.
     for flag in check::rejected_flags(&after.model, env) {
         if !orig.model.present(&flag) {
-            return Err(fail(format!("--{flag} would be added, but Kubernetes {} rejects it", env.version)));
+            return Err(fail(format!(
+                "--{flag} would be added, but Kubernetes {} rejects it",
+                env.version
+            )));
         }
     }
     let had = check::rejected_plugins(&orig.model, env);
     for p in check::rejected_plugins(&after.model, env) {
         if !had.contains(&p) {
-            return Err(fail(format!("admission plugin {} would be added, but Kubernetes {} does not have it", p.1, env.version)));
+            return Err(fail(format!(
+                "admission plugin {} would be added, but Kubernetes {} does not have it",
+                p.1, env.version
+            )));
         }
     }
     // 5. Every file a changed flag names is visible inside the container.
     for p in &plan.changes {
-        let Change::SetFlag { flag, value } = &p.change else { continue };
-        let Some(spec) = env.registry.flag(&orig.component, flag) else { continue };
+        let Change::SetFlag { flag, value } = &p.change else {
+            continue;
+        };
+        let Some(spec) = env.registry.flag(&orig.component, flag) else {
+            continue;
+        };
         if spec.kind.references_file() && !(spec.kind == FlagType::Logpath && value == "-") {
             match after.model.mount_covering(value) {
-                None => return Err(fail(format!("--{flag}={value} names a file no volume mounts"))),
+                None => {
+                    return Err(fail(format!(
+                        "--{flag}={value} names a file no volume mounts"
+                    )))
+                }
                 Some(m) if spec.kind == FlagType::Logpath && m.read_only => {
-                    return Err(fail(format!("--{flag}={value} is written to a read-only mount")))
+                    return Err(fail(format!(
+                        "--{flag}={value} is written to a read-only mount"
+                    )))
                 }
                 _ => {}
             }
         }
     }
     // 6. Probes keep passing.
-    let broke = |m: &Model| check::anonymous_rejected(m) && !check::unauthenticated_http_probes(m).is_empty();
+    let broke = |m: &Model| {
+        check::anonymous_rejected(m) && !check::unauthenticated_http_probes(m).is_empty()
+    };
     if broke(&after.model) && !broke(&orig.model) {
-        return Err(fail("anonymous requests would be rejected while HTTP probes still depend on them"));
+        return Err(fail(
+            "anonymous requests would be rejected while HTTP probes still depend on them",
+        ));
     }
     // 7. Idempotence: planning again changes nothing.
-    let again = plan::plan(profile, &after.model, env).map_err(|e| fail(format!("re-planning the result failed: {e}")))?;
+    let again = plan::plan(profile, &after.model, env)
+        .map_err(|e| fail(format!("re-planning the result failed: {e}")))?;
     if !again.is_empty() {
-        return Err(fail("a second run would still change the result (the edit is not idempotent)"));
+        return Err(fail(
+            "a second run would still change the result (the edit is not idempotent)",
+        ));
     }
     Ok(())
 }

@@ -129,6 +129,8 @@ mod tests {
         assert_eq!(r.to_string(), ">=1.23,<1.30");
         assert!(VersionReq::parse("=1.2").is_err());
         assert!(VersionReq::parse(">=1.30,<1.20").is_err());
-        assert!(VersionReq::parse("").expect("empty is any").matches(Version::minor(5)));
+        assert!(VersionReq::parse("")
+            .expect("empty is any")
+            .matches(Version::minor(5)));
     }
 }

@@ -32,9 +32,18 @@ pub enum Style {
 
 #[derive(Clone, Debug)]
 pub enum Kind {
-    Scalar { value: String, style: Style },
-    Seq { items: Vec<Node>, flow: bool },
-    Map { entries: Vec<(Node, Node)>, flow: bool },
+    Scalar {
+        value: String,
+        style: Style,
+    },
+    Seq {
+        items: Vec<Node>,
+        flow: bool,
+    },
+    Map {
+        entries: Vec<(Node, Node)>,
+        flow: bool,
+    },
     Alias,
 }
 
@@ -132,7 +141,10 @@ impl Node {
             Kind::Seq { items, flow: false } => {
                 items.last().map_or(self.span.end, |n| n.content_end())
             }
-            Kind::Map { entries, flow: false } => entries
+            Kind::Map {
+                entries,
+                flow: false,
+            } => entries
                 .last()
                 .map_or(self.span.end, |(_, v)| v.content_end()),
             _ => self.span.end,
@@ -360,7 +372,9 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = text.get(..offset).unwrap_or("");
     let line = before.bytes().filter(|&b| b == b'\n').count() + 1;
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let column = text.get(line_start..offset).map_or(1, |s| s.chars().count() + 1);
+    let column = text
+        .get(line_start..offset)
+        .map_or(1, |s| s.chars().count() + 1);
     (line, column)
 }
 
@@ -383,7 +397,9 @@ pub fn line_end_inclusive(text: &str, offset: usize) -> usize {
 pub fn render_scalar(value: &str, style: Style, flow: bool) -> Option<String> {
     match style {
         Style::Plain => plain_ok(value, flow).then(|| value.to_string()),
-        Style::SingleQuoted => (!value.contains('\n')).then(|| format!("'{}'", value.replace('\'', "''"))),
+        Style::SingleQuoted => {
+            (!value.contains('\n')).then(|| format!("'{}'", value.replace('\'', "''")))
+        }
         Style::DoubleQuoted => Some(double_quote(value)),
         Style::Literal | Style::Folded => None,
     }

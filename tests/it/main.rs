@@ -1,2 +1,6 @@
 //! The single integration-test binary (one link for every CLI and conformance test).
+mod cli;
+mod conformance;
+mod docs;
 mod kube_bench;
+mod schema;

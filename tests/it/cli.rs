@@ -1,0 +1,466 @@
+//! The command line as a user meets it: exit codes, output streams, files written or not.
+
+use crate::conformance::fixture_dir;
+use assert_cmd::Command;
+use std::path::{Path, PathBuf};
+
+pub fn kubeharden() -> Command {
+    let mut c = Command::cargo_bin("kubeharden").expect("binary");
+    c.env_remove("NO_COLOR");
+    c
+}
+
+fn fixture(version: &str) -> PathBuf {
+    fixture_dir().join(version).join("kube-apiserver.yaml")
+}
+
+#[allow(dead_code)]
+pub fn styles_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/styles")
+}
+
+/// A scratch directory holding `name` with the given bytes.
+pub fn scratch(name: &str, bytes: &[u8]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join(name), bytes).expect("write");
+    dir
+}
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).to_string()
+}
+
+/// Runs `kubeharden diff` in a scratch copy, then `git apply` on the patch, and returns
+/// (patched bytes, the `fix --output` bytes).
+pub fn diff_apply_and_fix(name: &str, bytes: &[u8], args: &[&str]) -> (Vec<u8>, Vec<u8>) {
+    let dir = scratch(name, bytes);
+    let out = kubeharden()
+        .current_dir(dir.path())
+        .arg("diff")
+        .arg(name)
+        .args(args)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1), "diff {name}: {}", stderr(&out));
+    let patch = dir.path().join("p.patch");
+    std::fs::write(&patch, &out.stdout).expect("patch");
+    let check = std::process::Command::new("git")
+        .current_dir(dir.path())
+        .args(["apply", "--check", "p.patch"])
+        .output()
+        .expect("git runs");
+    assert!(
+        check.status.success(),
+        "git apply --check {name}: {}\n{}",
+        stderr(&check),
+        stdout(&out)
+    );
+    let fixed = dir.path().join("fixed.out");
+    let fix = kubeharden()
+        .current_dir(dir.path())
+        .arg("fix")
+        .arg(name)
+        .args(args)
+        .arg("--output")
+        .arg(&fixed)
+        .output()
+        .expect("runs");
+    assert_eq!(fix.status.code(), Some(0), "fix {name}: {}", stderr(&fix));
+    assert_eq!(
+        std::fs::read(dir.path().join(name)).expect("input"),
+        bytes,
+        "fix --output touched the input"
+    );
+    let apply = std::process::Command::new("git")
+        .current_dir(dir.path())
+        .args(["apply", "p.patch"])
+        .output()
+        .expect("git runs");
+    assert!(
+        apply.status.success(),
+        "git apply {name}: {}",
+        stderr(&apply)
+    );
+    (
+        std::fs::read(dir.path().join(name)).expect("patched"),
+        std::fs::read(fixed).expect("fixed"),
+    )
+}
+
+#[test]
+fn check_reports_findings_with_exit_1_and_a_hardened_file_with_exit_0() {
+    let out = kubeharden()
+        .args(["check", "--profile", "strict"])
+        .arg(fixture("v1.30"))
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(text.contains("apiserver-profiling [CIS 1.2.15]"), "{text}");
+    assert!(
+        text.contains("--profiling not set → --profiling=false"),
+        "{text}"
+    );
+    assert!(
+        !text.contains('\u{1b}'),
+        "no colour when stdout is not a terminal"
+    );
+
+    let hardened = kubeharden()
+        .args(["fix", "--profile", "strict", "-o", "-"])
+        .arg(fixture("v1.30"))
+        .output()
+        .expect("runs");
+    assert_eq!(hardened.status.code(), Some(0));
+    let dir = scratch("kube-apiserver.yaml", &hardened.stdout);
+    let again = kubeharden()
+        .current_dir(dir.path())
+        .args(["check", "--profile", "strict", "kube-apiserver.yaml"])
+        .output()
+        .expect("runs");
+    assert_eq!(again.status.code(), Some(0), "{}", stdout(&again));
+    let diff = kubeharden()
+        .current_dir(dir.path())
+        .args(["diff", "--profile", "strict", "kube-apiserver.yaml"])
+        .output()
+        .expect("runs");
+    assert_eq!(diff.status.code(), Some(0));
+    assert!(diff.stdout.is_empty(), "nothing left to change");
+}
+
+#[test]
+fn diff_applies_with_git_and_matches_fix_output() {
+    for v in ["v1.19", "v1.25", "v1.31", "v1.34", "v1.30-rhel"] {
+        let bytes = std::fs::read(fixture(v)).expect("fixture");
+        for profile in ["baseline", "strict"] {
+            let (patched, fixed) =
+                diff_apply_and_fix("kube-apiserver.yaml", &bytes, &["--profile", profile]);
+            assert_eq!(
+                patched, fixed,
+                "{v} {profile}: git apply result differs from fix --output"
+            );
+        }
+    }
+}
+
+#[test]
+fn diff_headers_use_the_path_as_given() {
+    let out = kubeharden()
+        .args(["diff", "--profile", "strict"])
+        .arg(fixture("v1.31"))
+        .output()
+        .expect("runs");
+    let text = stdout(&out);
+    let first = text.lines().next().unwrap_or("");
+    assert!(
+        first.starts_with("--- a/")
+            && first.ends_with("tests/fixtures/kubeadm/v1.31/kube-apiserver.yaml"),
+        "{first}"
+    );
+    assert!(!first.contains("a//"), "{first}");
+    // Required files go to stderr, so stdout stays a clean patch.
+    assert!(stderr(&out).contains("/etc/kubernetes/audit/policy.yaml"));
+    assert!(!text.contains("kubeharden:"));
+}
+
+#[test]
+fn json_output_follows_schema_version_1() {
+    let out = kubeharden()
+        .args(["check", "--profile", "strict", "--format", "json"])
+        .arg(fixture("v1.28"))
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+    assert_eq!(v["schema_version"], 1);
+    assert_eq!(v["profile"], "strict");
+    let file = &v["files"][0];
+    assert_eq!(file["status"], "ok");
+    assert_eq!(file["kubernetes_version"], "1.28.0");
+    assert_eq!(file["version_source"], "image");
+    let f = file["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .find(|f| f["rule_id"] == "apiserver-profiling")
+        .expect("profiling finding");
+    assert_eq!(f["cis"][0], "1.2.15");
+    assert_eq!(f["severity"], "medium");
+    assert_eq!(f["fixable"], true);
+    assert!(f["line"].as_u64().expect("line") > 10);
+    assert!(file["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .any(|c| c["kind"] == "add_volume"));
+    assert_eq!(v["summary"]["errors"], 0);
+    assert_eq!(
+        v["summary"]["findings"].as_u64(),
+        file["findings"].as_array().map(|a| a.len() as u64)
+    );
+}
+
+#[test]
+fn fix_output_leaves_the_input_untouched() {
+    let bytes = std::fs::read(fixture("v1.29")).expect("fixture");
+    let dir = scratch("kube-apiserver.yaml", &bytes);
+    let out = kubeharden()
+        .current_dir(dir.path())
+        .args([
+            "fix",
+            "kube-apiserver.yaml",
+            "--profile",
+            "strict",
+            "--output",
+            "hardened.yaml",
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read(dir.path().join("kube-apiserver.yaml")).expect("input"),
+        bytes
+    );
+    let hardened = std::fs::read_to_string(dir.path().join("hardened.yaml")).expect("output");
+    assert!(hardened.contains("- --profiling=false"));
+    assert!(stderr(&out).contains("wrote hardened.yaml"));
+    // No temporary file is left behind.
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("dir")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+}
+
+#[test]
+fn fix_without_output_refuses_for_now() {
+    let out = kubeharden()
+        .args(["fix"])
+        .arg(fixture("v1.29"))
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--output"));
+}
+
+#[test]
+fn bad_inputs_exit_2_name_the_file_and_write_nothing() {
+    let cases: &[(&str, &[u8], &str)] = &[
+        ("syntax.yaml", b"apiVersion: v1\nkind: Pod\nspec: [\n", "syntax.yaml:"),
+        ("deploy.yaml", b"apiVersion: apps/v1\nkind: Deployment\nspec: {}\n", "is a Deployment, not a Pod"),
+        ("empty.yaml", b"", "empty"),
+        ("binary.yaml", b"\xff\xfe\x00garbage", "not valid UTF-8"),
+        ("dup.yaml", b"kind: Pod\nspec:\n  containers: []\n  containers: []\n", "dup.yaml:4:3: duplicate mapping key"),
+        ("shell.yaml", b"kind: Pod\nspec:\n  containers:\n  - name: a\n    command: [sh, -c, \"exec kube-apiserver --profiling=true\"]\n", "shell"),
+        ("stray.yaml", b"kind: Pod\nspec:\n  containers:\n  - command:\n    - kube-apiserver\n    - --profiling\n    - \"false\"\n", "stray.yaml:7:7:"),
+        ("nope.yaml", b"kind: Pod\nspec:\n  containers:\n  - name: etcd\n    command: [etcd]\n", "no kube-apiserver container"),
+        ("two.yaml", b"kind: Pod\n---\nkind: Pod\n", "2 YAML documents"),
+    ];
+    for (name, bytes, expect) in cases {
+        let dir = scratch(name, bytes);
+        for args in [
+            vec!["check"],
+            vec!["diff"],
+            vec!["fix", "--output", "out.yaml"],
+        ] {
+            let out = kubeharden()
+                .current_dir(dir.path())
+                .args(&args)
+                .arg(name)
+                .output()
+                .expect("runs");
+            assert_eq!(
+                out.status.code(),
+                Some(2),
+                "{name} {args:?}: {}",
+                stderr(&out)
+            );
+            let err = stderr(&out);
+            assert!(err.contains(name), "{name}: {err}");
+            assert!(
+                err.contains(expect),
+                "{name} {args:?}: expected `{expect}` in {err}"
+            );
+            assert!(!err.contains("panicked"), "{err}");
+            assert!(
+                !dir.path().join("out.yaml").exists(),
+                "{name}: fix wrote output"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_directory_skips_other_manifests_and_keeps_going_after_an_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::copy(fixture("v1.30"), dir.path().join("kube-apiserver.yaml")).expect("copy");
+    std::fs::write(
+        dir.path().join("etcd.yaml"),
+        "apiVersion: v1\nkind: Pod\nspec:\n  containers:\n  - command: [etcd]\n    name: etcd\n",
+    )
+    .expect("write");
+    std::fs::write(dir.path().join("broken.yaml"), "kind: Pod\nspec: [\n").expect("write");
+    std::fs::write(dir.path().join("notes.txt"), "not yaml").expect("write");
+    std::fs::write(dir.path().join(".hidden.yaml"), "kind: Pod\n").expect("write");
+    let out = kubeharden()
+        .args(["check", "--profile", "strict"])
+        .arg(dir.path())
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "an error in one file makes the run fail"
+    );
+    let text = stdout(&out);
+    assert!(text.contains("etcd.yaml: skipped"), "{text}");
+    assert!(
+        text.contains("apiserver-profiling"),
+        "the good file is still checked: {text}"
+    );
+    assert!(stderr(&out).contains("broken.yaml:3:1"), "{}", stderr(&out));
+    assert!(
+        !text.contains("notes.txt") && !text.contains(".hidden"),
+        "{text}"
+    );
+}
+
+#[test]
+fn kubernetes_version_override_and_bad_values() {
+    let out = kubeharden()
+        .args([
+            "check",
+            "--format",
+            "json",
+            "--kubernetes-version",
+            "v1.23.4",
+        ])
+        .arg(fixture("v1.30"))
+        .output()
+        .expect("runs");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["files"][0]["kubernetes_version"], "1.23.4");
+    assert_eq!(v["files"][0]["version_source"], "option");
+    let out = kubeharden()
+        .args(["check", "--kubernetes-version", "latest"])
+        .arg(fixture("v1.30"))
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("not a Kubernetes 1.x version"));
+}
+
+#[test]
+fn no_version_anywhere_assumes_the_newest_and_says_so() {
+    let text = "apiVersion: v1\nkind: Pod\nspec:\n  containers:\n  - command:\n    - kube-apiserver\n    - --profiling=false\n    image: example.com/kube-apiserver\n    name: kube-apiserver\n";
+    let dir = scratch("m.yaml", text.as_bytes());
+    let out = kubeharden()
+        .current_dir(dir.path())
+        .args(["check", "m.yaml"])
+        .output()
+        .expect("runs");
+    assert!(stdout(&out).contains("assuming 1.35"), "{}", stdout(&out));
+}
+
+#[test]
+fn profiles_and_explain() {
+    let out = kubeharden()
+        .args(["profiles", "list"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0));
+    let text = stdout(&out);
+    assert!(
+        text.contains("baseline") && text.contains("strict"),
+        "{text}"
+    );
+    let out = kubeharden()
+        .args(["profiles", "show", "strict"])
+        .output()
+        .expect("runs");
+    let text = stdout(&out);
+    assert!(
+        text.contains("apiserver-audit-policy") && text.contains("audit_log_maxage: 30"),
+        "{text}"
+    );
+    let out = kubeharden()
+        .args(["explain", "apiserver-anonymous-auth"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0));
+    let text = stdout(&out);
+    assert!(
+        text.contains("CIS:       1.2.1") && text.contains("Risk:"),
+        "{text}"
+    );
+    let out = kubeharden()
+        .args(["explain", "no-such-rule"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("unknown rule `no-such-rule`"));
+}
+
+#[test]
+fn user_profile_errors_point_at_the_line() {
+    let dir = scratch(
+        "mine.yaml",
+        b"name: mine\ndescription: mine\nextends: strict\nparamters:\n  x: y\n",
+    );
+    let out = kubeharden()
+        .current_dir(dir.path())
+        .args(["check", "--profile", "mine.yaml"])
+        .arg(fixture("v1.30"))
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("mine.yaml:4:1") && err.contains("paramters"),
+        "{err}"
+    );
+}
+
+#[test]
+fn user_profile_disables_and_overrides() {
+    let dir = scratch(
+        "mine.yaml",
+        b"name: mine\ndescription: strict without AlwaysPullImages, longer audit retention\nextends: strict\nparameters:\n  audit_log_maxage: \"90\"\ndisable: [apiserver-admission-always-pull-images]\n",
+    );
+    std::fs::copy(fixture("v1.30"), dir.path().join("kube-apiserver.yaml")).expect("copy");
+    let out = kubeharden()
+        .current_dir(dir.path())
+        .args([
+            "fix",
+            "kube-apiserver.yaml",
+            "--profile",
+            "mine.yaml",
+            "-o",
+            "-",
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("--audit-log-maxage=90"));
+    assert!(!text.contains("AlwaysPullImages"));
+}
+
+#[test]
+fn help_describes_the_commands_and_exit_codes() {
+    let out = kubeharden().arg("--help").output().expect("runs");
+    let text = stdout(&out);
+    for word in ["check", "diff", "fix", "profiles", "explain", "Exit codes"] {
+        assert!(text.contains(word), "--help lacks {word}: {text}");
+    }
+    let out = kubeharden()
+        .args(["check", "--bogus"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2), "bad usage is exit 2");
+}
