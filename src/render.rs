@@ -454,7 +454,10 @@ pub fn rules_markdown(baseline: &Profile, strict: &Profile) -> String {
         "Generated from `profiles/baseline.yaml` and `profiles/strict.yaml` by `KUBEHARDEN_BLESS=1 cargo test --test it rules_doc`; a test fails when this file is stale. `kubeharden explain RULE-ID` prints the same text.\n"
     );
     let _ = writeln!(s, "CIS ids use the numbering of the CIS Kubernetes Benchmark v1.10 to v1.12 (kube-bench `cis-1.10`, `cis-1.11`, `cis-1.12`).\n");
-    let _ = writeln!(s, "| rule | severity | CIS | baseline | strict |\n|---|---|---|---|---|");
+    let _ = writeln!(
+        s,
+        "| rule | severity | CIS | baseline | strict |\n|---|---|---|---|---|"
+    );
     let mode = |p: &Profile, id: &str| match p.rule(id) {
         None => "—",
         Some(r) if r.fix.is_empty() => "reports",
@@ -476,10 +479,19 @@ pub fn rules_markdown(baseline: &Profile, strict: &Profile) -> String {
         let _ = writeln!(s, "**{}**\n", r.title);
         let _ = writeln!(s, "- component: {}", r.component);
         let _ = writeln!(s, "- severity: {}", r.severity.as_str());
-        let cis = if r.cis.is_empty() { "none (a kubeharden safety rule)".to_string() } else { r.cis.join(", ") };
+        let cis = if r.cis.is_empty() {
+            "none (a kubeharden safety rule)".to_string()
+        } else {
+            r.cis.join(", ")
+        };
         let _ = writeln!(s, "- CIS: {cis}");
         let _ = writeln!(s, "- versions: {}", r.versions);
-        let _ = writeln!(s, "- baseline: {}; strict: {}", mode(baseline, &r.id), mode(strict, &r.id));
+        let _ = writeln!(
+            s,
+            "- baseline: {}; strict: {}",
+            mode(baseline, &r.id),
+            mode(strict, &r.id)
+        );
         let _ = writeln!(s, "\nWhy: {}\n", r.rationale);
         let _ = writeln!(s, "Risk: {}", r.risk);
         for p in [baseline, strict] {
@@ -491,7 +503,10 @@ pub fn rules_markdown(baseline: &Profile, strict: &Profile) -> String {
             let _ = writeln!(s, "\nFix ({}):\n", strict.name);
             for v in &r.fix {
                 let when = match &v.unless {
-                    Some(_) => format!("{} (unless the conditions in the profile rule it out)", v.versions),
+                    Some(_) => format!(
+                        "{} (unless the conditions in the profile rule it out)",
+                        v.versions
+                    ),
                     None => v.versions.to_string(),
                 };
                 let steps: Vec<String> = v.steps.iter().map(describe_step).collect();
@@ -507,9 +522,18 @@ fn describe_step(step: &crate::profile::Step) -> String {
     match step {
         Step::Set { flag, value } => format!("set `--{flag}={value}`"),
         Step::Remove { flag } => format!("remove `--{flag}`"),
-        Step::AddToList { flag, items } => format!("add {} to `--{flag}` (only names the version has)", items.join(", ")),
-        Step::RemoveFromList { flag, items } => format!("remove {} from `--{flag}`", items.join(", ")),
-        Step::Probes(ProbeFix::TcpSocket) => "turn HTTP GET probes into TCP socket probes on the same host and port".to_string(),
-        Step::RemoveRemoved => "remove the flags and admission plugins the version no longer accepts".to_string(),
+        Step::AddToList { flag, items } => format!(
+            "add {} to `--{flag}` (only names the version has)",
+            items.join(", ")
+        ),
+        Step::RemoveFromList { flag, items } => {
+            format!("remove {} from `--{flag}`", items.join(", "))
+        }
+        Step::Probes(ProbeFix::TcpSocket) => {
+            "turn HTTP GET probes into TCP socket probes on the same host and port".to_string()
+        }
+        Step::RemoveRemoved => {
+            "remove the flags and admission plugins the version no longer accepts".to_string()
+        }
     }
 }

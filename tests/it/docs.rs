@@ -22,6 +22,10 @@ fn rules_doc_is_current() {
     let mut seen = std::collections::BTreeSet::new();
     for r in &strict.rules {
         assert!(seen.insert(r.id.clone()), "duplicate rule id {}", r.id);
-        assert!(have.contains(&format!("\n## {}\n", r.id)), "no section for {}", r.id);
+        assert!(
+            have.contains(&format!("\n## {}\n", r.id)),
+            "no section for {}",
+            r.id
+        );
     }
 }

@@ -35,8 +35,16 @@ fn validate(schema: &Value, v: &Value, at: &str, errors: &mut Vec<String>) {
             errors.push(format!("{at}: {v} is not one of {allowed:?}"));
         }
     }
-    if let (Some(obj), Some(props)) = (v.as_object(), schema.get("properties").and_then(Value::as_object)) {
-        for r in schema.get("required").and_then(Value::as_array).into_iter().flatten() {
+    if let (Some(obj), Some(props)) = (
+        v.as_object(),
+        schema.get("properties").and_then(Value::as_object),
+    ) {
+        for r in schema
+            .get("required")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             let key = r.as_str().unwrap_or("");
             if !obj.contains_key(key) {
                 errors.push(format!("{at}: missing required `{key}`"));
@@ -62,14 +70,23 @@ fn validate(schema: &Value, v: &Value, at: &str, errors: &mut Vec<String>) {
 #[test]
 fn json_reports_validate_against_the_documented_schema() {
     let schema: Value = serde_json::from_str(
-        &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/report.schema.json")).expect("schema"),
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/report.schema.json"),
+        )
+        .expect("schema"),
     )
     .expect("schema is JSON");
     let dir = scratch("broken.yaml", b"kind: Pod\nspec: [\n");
-    std::fs::write(dir.path().join("etcd.yaml"), "kind: Pod\nspec:\n  containers:\n  - command: [etcd]\n").expect("write");
+    std::fs::write(
+        dir.path().join("etcd.yaml"),
+        "kind: Pod\nspec:\n  containers:\n  - command: [etcd]\n",
+    )
+    .expect("write");
     for fixture in ["v1.19", "v1.30", "v1.34"] {
         std::fs::copy(
-            crate::conformance::fixture_dir().join(fixture).join("kube-apiserver.yaml"),
+            crate::conformance::fixture_dir()
+                .join(fixture)
+                .join("kube-apiserver.yaml"),
             dir.path().join(format!("{fixture}.yaml")),
         )
         .expect("copy");
@@ -84,11 +101,26 @@ fn json_reports_validate_against_the_documented_schema() {
         let mut errors = Vec::new();
         validate(&schema, &v, "$", &mut errors);
         assert!(errors.is_empty(), "{profile}: {errors:#?}");
-        let statuses: Vec<&str> = v["files"].as_array().expect("files").iter().filter_map(|f| f["status"].as_str()).collect();
-        assert!(statuses.contains(&"error") && statuses.contains(&"skipped") && statuses.contains(&"ok"), "{statuses:?}");
+        let statuses: Vec<&str> = v["files"]
+            .as_array()
+            .expect("files")
+            .iter()
+            .filter_map(|f| f["status"].as_str())
+            .collect();
+        assert!(
+            statuses.contains(&"error")
+                && statuses.contains(&"skipped")
+                && statuses.contains(&"ok"),
+            "{statuses:?}"
+        );
     }
     // The validator itself rejects what the schema forbids.
     let mut errors = Vec::new();
-    validate(&schema, &serde_json::json!({"schema_version": 2, "extra": true}), "$", &mut errors);
+    validate(
+        &schema,
+        &serde_json::json!({"schema_version": 2, "extra": true}),
+        "$",
+        &mut errors,
+    );
     assert!(errors.len() >= 3, "{errors:?}");
 }
