@@ -72,6 +72,21 @@ pub fn rejected_plugins(model: &Model, env: Env) -> Vec<(String, String)> {
     out
 }
 
+/// Single-valued flags given more than once.
+pub fn duplicated_flags(model: &Model, env: Env) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for f in &model.flags {
+        let accumulates = env
+            .registry
+            .flag(&model.component, &f.name)
+            .is_some_and(|s| s.kind.accumulates());
+        if !accumulates && model.occurrences(&f.name).count() > 1 && !out.contains(&f.name) {
+            out.push(f.name.clone());
+        }
+    }
+    out
+}
+
 /// Anonymous requests are rejected outright (`--anonymous-auth=false`).
 pub fn anonymous_rejected(model: &Model) -> bool {
     model.value("anonymous-auth").as_deref() == Some("false")
@@ -105,6 +120,7 @@ pub fn holds(cond: &Cond, model: &Model, env: Env) -> bool {
         Cond::ProbesWithoutAnonymous => {
             !anonymous_rejected(model) || unauthenticated_http_probes(model).is_empty()
         }
+        Cond::NoDuplicateFlags => duplicated_flags(model, env).is_empty(),
     }
 }
 
@@ -169,6 +185,18 @@ fn describe(cond: &Cond, model: &Model, env: Env) -> (Option<String>, String, St
                     .collect::<Vec<_>>()
                     .join(", "),
                 format!("no admission plugin that {} lacks", env.version),
+            )
+        }
+        Cond::NoDuplicateFlags => {
+            let names = duplicated_flags(model, env);
+            (
+                names.first().cloned(),
+                names
+                    .iter()
+                    .map(|n| format!("--{n} given {} times", model.occurrences(n).count()))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                "each single-valued flag once".into(),
             )
         }
         Cond::ProbesWithoutAnonymous => (

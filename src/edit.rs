@@ -53,6 +53,8 @@ struct Editor<'a> {
     m: &'a Manifest,
     text: &'a str,
     nl: &'a str,
+    /// The document is JSON: everything inserted is written as JSON too.
+    json: bool,
     splices: Vec<Splice>,
 }
 
@@ -62,6 +64,7 @@ pub fn edits(m: &Manifest, plan: &Plan) -> Result<Vec<Splice>, EditError> {
         m,
         text: &m.text,
         nl: m.newline,
+        json: m.text.trim_start().starts_with('{'),
         splices: Vec::new(),
     };
     // New flags are inserted in name order so that several insertions at one place stay sorted.
@@ -449,13 +452,13 @@ impl Editor<'_> {
                     let mut text = String::new();
                     for i in 0..rows.len() {
                         text.push_str(", ");
-                        text.push_str(&flow_map(&build(i)));
+                        text.push_str(&flow_map(&build(i), self.json));
                     }
                     self.push(last.span.end, last.span.end, text);
                 } else if last.is_flow() || !last.is_map() {
                     let prefix = self.item_prefix(&last)?;
                     let lines: Vec<String> = (0..rows.len())
-                        .map(|i| format!("{prefix}{}", flow_map(&build(i))))
+                        .map(|i| format!("{prefix}{}", flow_map(&build(i), self.json)))
                         .collect();
                     self.append_lines_after(&last, &lines);
                 } else {
@@ -476,7 +479,9 @@ impl Editor<'_> {
                 Ok(())
             }
             Some((_, list)) if list.is_seq() && list.is_flow() => {
-                let items: Vec<String> = (0..rows.len()).map(|i| flow_map(&build(i))).collect();
+                let items: Vec<String> = (0..rows.len())
+                    .map(|i| flow_map(&build(i), self.json))
+                    .collect();
                 let at = list.span.start + 1;
                 self.push(at, at, items.join(", "));
                 Ok(())
@@ -493,13 +498,21 @@ impl Editor<'_> {
                 Some(k.span.start),
                 format!("`{key}` is not a list kubeharden can extend"),
             )),
+            None if parent.is_flow() => {
+                // `{..., key: [item, ...]}`, after the mapping's last entry.
+                let last_value = parent
+                    .entries()
+                    .last()
+                    .map(|(_, v)| v.span.end)
+                    .ok_or_else(|| refuse(Some(parent.span.start), "empty mapping"))?;
+                let items: Vec<String> = (0..rows.len())
+                    .map(|i| flow_map(&build(i), self.json))
+                    .collect();
+                let text = format!(", {}: [{}]", key_text(key, self.json), items.join(", "));
+                self.push(last_value, last_value, text);
+                Ok(())
+            }
             None => {
-                if parent.is_flow() {
-                    return Err(refuse(
-                        Some(parent.span.start),
-                        format!("cannot add `{key}` to a flow-style mapping"),
-                    ));
-                }
                 let first_key = parent
                     .entries()
                     .first()
@@ -574,22 +587,34 @@ enum Value {
     Map(Vec<(String, String)>),
 }
 
-fn scalar_text(v: &str, flow: bool) -> String {
+fn scalar_text(v: &str, flow: bool, json: bool) -> String {
     if v == "true" || v == "false" {
         return v.to_string();
+    }
+    if json {
+        return yaml::double_quote(v);
     }
     yaml::render_scalar(v, Style::Plain, flow).unwrap_or_else(|| yaml::double_quote(v))
 }
 
-fn flow_map(kv: &[(String, Value)]) -> String {
+fn key_text(k: &str, json: bool) -> String {
+    if json {
+        yaml::double_quote(k)
+    } else {
+        k.to_string()
+    }
+}
+
+fn flow_map(kv: &[(String, Value)], json: bool) -> String {
     let parts: Vec<String> = kv
         .iter()
         .map(|(k, v)| match v {
-            Value::Scalar(s) => format!("{k}: {}", scalar_text(s, true)),
+            Value::Scalar(s) => format!("{}: {}", key_text(k, json), scalar_text(s, true, json)),
             Value::Map(m) => format!(
-                "{k}: {{{}}}",
+                "{}: {{{}}}",
+                key_text(k, json),
                 m.iter()
-                    .map(|(a, b)| format!("{a}: {}", scalar_text(b, true)))
+                    .map(|(a, b)| format!("{}: {}", key_text(a, json), scalar_text(b, true, json)))
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
@@ -612,14 +637,14 @@ fn block_map(
             " ".repeat(key_col)
         };
         match v {
-            Value::Scalar(s) => out.push(format!("{lead}{k}: {}", scalar_text(s, false))),
+            Value::Scalar(s) => out.push(format!("{lead}{k}: {}", scalar_text(s, false, false))),
             Value::Map(m) => {
                 out.push(format!("{lead}{k}:"));
                 for (a, b) in m {
                     out.push(format!(
                         "{}{a}: {}",
                         " ".repeat(nested_col),
-                        scalar_text(b, false)
+                        scalar_text(b, false, false)
                     ));
                 }
             }

@@ -135,6 +135,15 @@ fn apply_step(
             }
             Ok(vec![])
         }
+        Step::Dedupe => {
+            let names = check::duplicated_flags(work, env);
+            for name in &names {
+                if let Some(v) = work.value(name) {
+                    set_flag(work, name, &v);
+                }
+            }
+            Ok(names)
+        }
         Step::RemoveRemoved => {
             let mut touched = Vec::new();
             for flag in check::rejected_flags(work, env) {

@@ -257,6 +257,8 @@ struct RawCond {
     no_removed_plugins: Option<bool>,
     #[serde(default)]
     probes_without_anonymous: Option<bool>,
+    #[serde(default)]
+    no_duplicate_flags: Option<bool>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -284,6 +286,8 @@ struct RawStep {
     probes: Option<ProbeFix>,
     #[serde(default)]
     remove_removed: Option<bool>,
+    #[serde(default)]
+    dedupe: Option<bool>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -348,6 +352,8 @@ pub enum Cond {
     NoRemovedPlugins,
     /// When anonymous requests are rejected, no probe depends on them.
     ProbesWithoutAnonymous,
+    /// No single-valued flag is given more than once.
+    NoDuplicateFlags,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -359,12 +365,25 @@ pub enum ProbeFix {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Step {
-    Set { flag: String, value: String },
-    Remove { flag: String },
-    AddToList { flag: String, items: Vec<String> },
-    RemoveFromList { flag: String, items: Vec<String> },
+    Set {
+        flag: String,
+        value: String,
+    },
+    Remove {
+        flag: String,
+    },
+    AddToList {
+        flag: String,
+        items: Vec<String>,
+    },
+    RemoveFromList {
+        flag: String,
+        items: Vec<String>,
+    },
     Probes(ProbeFix),
     RemoveRemoved,
+    /// Leaves one occurrence of each repeated single-valued flag, with the value in effect.
+    Dedupe,
 }
 
 #[derive(Clone, Debug)]
@@ -629,18 +648,25 @@ fn build_rule(
             "needs either `fix` or `manual` (why it cannot be fixed automatically)".into(),
         ));
     }
+    let title = ctx.subst(&raw.title).map_err(&invalid)?;
+    let rationale = ctx.subst(raw.rationale.trim()).map_err(&invalid)?;
+    let risk = ctx.subst(raw.risk.trim()).map_err(&invalid)?;
+    let manual = match &raw.manual {
+        Some(m) => Some(ctx.subst(m.trim()).map_err(&invalid)?),
+        None => None,
+    };
     Ok(Rule {
         id: raw.id,
         component: raw.component,
         cis: raw.cis,
         severity: raw.severity,
-        title: raw.title,
-        rationale: raw.rationale.trim().to_string(),
-        risk: raw.risk.trim().to_string(),
+        title,
+        rationale,
+        risk,
         versions,
         check,
         fix,
-        manual: raw.manual.map(|m| m.trim().to_string()),
+        manual,
         origin: origin.to_string(),
     })
 }
@@ -717,6 +743,9 @@ impl Ctx<'_> {
         if c.probes_without_anonymous == Some(true) {
             found.push(Cond::ProbesWithoutAnonymous);
         }
+        if c.no_duplicate_flags == Some(true) {
+            found.push(Cond::NoDuplicateFlags);
+        }
         let mut ops = Vec::new();
         if let Some(v) = &c.equals {
             ops.push(Op::Equals(self.subst(v)?));
@@ -757,7 +786,7 @@ impl Ctx<'_> {
         }
         if found.len() != 1 {
             return Err(format!(
-                "each condition has exactly one form (a flag test, any, all, no_removed_flags, no_removed_plugins, probes_without_anonymous), found {}",
+                "each condition has exactly one form (a flag test, any, all, no_removed_flags, no_removed_plugins, probes_without_anonymous, no_duplicate_flags), found {}",
                 found.len()
             ));
         }
@@ -795,9 +824,12 @@ impl Ctx<'_> {
         if s.remove_removed == Some(true) {
             found.push(Step::RemoveRemoved);
         }
+        if s.dedupe == Some(true) {
+            found.push(Step::Dedupe);
+        }
         if found.len() != 1 {
             return Err(format!(
-                "each fix step has exactly one action (set, remove, add_to_list, remove_from_list, probes, remove_removed), found {}",
+                "each fix step has exactly one action (set, remove, add_to_list, remove_from_list, probes, remove_removed, dedupe), found {}",
                 found.len()
             ));
         }

@@ -532,6 +532,10 @@ fn describe_step(step: &crate::profile::Step) -> String {
         Step::Probes(ProbeFix::TcpSocket) => {
             "turn HTTP GET probes into TCP socket probes on the same host and port".to_string()
         }
+        Step::Dedupe => {
+            "keep one occurrence of each repeated single-valued flag, with the value in effect"
+                .to_string()
+        }
         Step::RemoveRemoved => {
             "remove the flags and admission plugins the version no longer accepts".to_string()
         }

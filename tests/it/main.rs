@@ -4,3 +4,4 @@ mod conformance;
 mod docs;
 mod kube_bench;
 mod schema;
+mod styles;
