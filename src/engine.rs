@@ -192,9 +192,14 @@ pub fn process(path: &str, full_text: &str, opts: &Options) -> Result<FileReport
         let manual = if fixed {
             None
         } else {
-            Some(rule.manual.clone().unwrap_or_else(|| {
-                "no automatic fix applies to this manifest and version".to_string()
-            }))
+            Some(
+                rule.manual
+                    .clone()
+                    .or_else(|| rule.blocked_because(version, |c| check::holds(c, &m.model, env)))
+                    .unwrap_or_else(|| {
+                        "no automatic fix applies to this manifest and version".to_string()
+                    }),
+            )
         };
         findings.push(ReportFinding {
             rule: rule.clone(),

@@ -67,6 +67,12 @@ pub enum PlanError {
     Unsatisfied { rule: String, detail: String },
     #[error("rules {rules} keep undoing each other's changes; disable one of them in a profile")]
     Conflict { rules: String },
+    #[error("rule {rule}: --{flag} cannot be combined with --{other}, which the manifest sets; the component would refuse to start")]
+    Exclusive {
+        rule: String,
+        flag: String,
+        other: String,
+    },
     #[error("--{flag}: {path} needs a writable mount at {dir}, but a read-only mount already uses that path")]
     MountConflict {
         flag: String,
@@ -309,6 +315,35 @@ pub fn plan(profile: &Profile, model: &Model, env: Env) -> Result<Plan, PlanErro
         }
     }
 
+    // Never combine flags the component refuses together (e.g. --admission-control with
+    // --enable-admission-plugins): the safety net under the profiles' own `unless` conditions.
+    for (flag, rules) in &touched {
+        if !work.present(flag) {
+            continue;
+        }
+        let Some(spec) = env.registry.flag(&work.component, flag) else {
+            continue;
+        };
+        let others = spec.conflicts_with.iter().cloned().chain(
+            env.registry
+                .flags
+                .get(&work.component)
+                .into_iter()
+                .flat_map(|m| m.iter())
+                .filter(|(_, s)| s.conflicts_with.contains(flag))
+                .map(|(n, _)| n.clone()),
+        );
+        for other in others {
+            if work.present(&other) {
+                return Err(PlanError::Exclusive {
+                    rule: rules.join(", "),
+                    flag: flag.clone(),
+                    other,
+                });
+            }
+        }
+    }
+
     let mut changes = Vec::new();
     let before = flag_meaning(model);
     let after = flag_meaning(&work);
@@ -416,4 +451,176 @@ pub fn plan(profile: &Profile, model: &Model, env: Env) -> Result<Plan, PlanErro
 /// Whether `path` would be visible through the given mounts (used by tests and verify).
 pub fn visible(path: &str, mounts: &[Mount]) -> bool {
     mounts.iter().any(|m| path_within(path, &m.mount_path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::Registry;
+    use crate::version::Version;
+
+    fn profile(rules: &str) -> Profile {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("p.yaml");
+        std::fs::write(&p, format!("name: t\ndescription: t\nrules:\n{rules}")).expect("write");
+        Profile::load(
+            p.to_str().expect("utf8"),
+            &Registry::builtin().expect("registry"),
+        )
+        .expect("profile")
+    }
+
+    fn model(flags: &[&str]) -> Model {
+        Model {
+            component: "kube-apiserver".into(),
+            flags: flags
+                .iter()
+                .map(|f| {
+                    let (n, v) = f.split_once('=').expect("name=value");
+                    Flag {
+                        name: n.into(),
+                        value: Some(v.into()),
+                    }
+                })
+                .collect(),
+            ..Model::default()
+        }
+    }
+
+    const RULE: &str = "- id: ID\n  component: kube-apiserver\n  severity: low\n  title: t\n  rationale: r\n  risk: r\n";
+
+    #[test]
+    fn rules_that_undo_each_other_are_a_conflict() {
+        let p = profile(&format!(
+            "{}  check: {{flag: profiling, equals: \"false\"}}\n  fix: [{{steps: [{{set: {{flag: profiling, value: \"false\"}}}}]}}]\n{}  check: {{flag: profiling, equals: \"true\"}}\n  fix: [{{steps: [{{set: {{flag: profiling, value: \"true\"}}}}]}}]\n",
+            RULE.replace("ID", "off"),
+            RULE.replace("ID", "on")
+        ));
+        let reg = Registry::builtin().expect("registry");
+        let env = Env {
+            registry: &reg,
+            version: Version::minor(30),
+        };
+        let err = plan(&p, &model(&[]), env).expect_err("conflict");
+        assert!(
+            matches!(&err, PlanError::Conflict { rules } if rules.contains("off") && rules.contains("on")),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_fix_that_cannot_satisfy_its_rule_is_refused() {
+        // PodSecurityPolicy does not exist in 1.30, so adding it is skipped and the rule still fails.
+        let p = profile(&format!(
+            "{}  check: {{flag: enable-admission-plugins, contains: [PodSecurityPolicy]}}\n  fix: [{{steps: [{{add_to_list: {{flag: enable-admission-plugins, items: [PodSecurityPolicy]}}}}]}}]\n",
+            RULE.replace("ID", "psp")
+        ));
+        let reg = Registry::builtin().expect("registry");
+        let env = Env {
+            registry: &reg,
+            version: Version::minor(30),
+        };
+        let err = plan(
+            &p,
+            &model(&["enable-admission-plugins=NodeRestriction"]),
+            env,
+        )
+        .expect_err("unsatisfiable");
+        assert!(matches!(err, PlanError::Unsatisfied { .. }), "{err}");
+        // In 1.24 the plugin exists and the same fix works.
+        let env = Env {
+            registry: &reg,
+            version: Version::minor(24),
+        };
+        let ok = plan(
+            &p,
+            &model(&["enable-admission-plugins=NodeRestriction"]),
+            env,
+        )
+        .expect("plan");
+        assert_eq!(
+            ok.after.list("enable-admission-plugins"),
+            Some(vec!["NodeRestriction".into(), "PodSecurityPolicy".into()])
+        );
+    }
+
+    #[test]
+    fn flags_the_component_refuses_together_are_never_combined() {
+        let p = profile(&format!(
+            "{}  check: {{flag: authorization-mode, contains: [RBAC]}}\n  fix: [{{steps: [{{add_to_list: {{flag: authorization-mode, items: [RBAC]}}}}]}}]\n",
+            RULE.replace("ID", "rbac")
+        ));
+        let reg = Registry::builtin().expect("registry");
+        let env = Env {
+            registry: &reg,
+            version: Version::minor(31),
+        };
+        let err = plan(
+            &p,
+            &model(&["authorization-config=/etc/kubernetes/authz.yaml"]),
+            env,
+        )
+        .expect_err("exclusive");
+        assert!(
+            matches!(&err, PlanError::Exclusive { other, .. } if other == "authorization-config"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn writing_a_flag_the_version_rejects_is_refused() {
+        let p = profile(&format!(
+            "{}  check: {{flag: kubelet-https, equals: \"true\"}}\n  fix: [{{steps: [{{set: {{flag: kubelet-https, value: \"true\"}}}}]}}]\n",
+            RULE.replace("ID", "https")
+        ));
+        let reg = Registry::builtin().expect("registry");
+        let env = Env {
+            registry: &reg,
+            version: Version::minor(25),
+        };
+        let err = plan(&p, &model(&[]), env).expect_err("rejected");
+        assert!(matches!(err, PlanError::RejectedFlag { .. }), "{err}");
+    }
+
+    #[test]
+    fn volumes_follow_new_file_flags_and_existing_mounts_are_reused() {
+        let p = profile(&format!(
+            "{}  check: {{flag: audit-policy-file, present: true}}\n  fix: [{{steps: [{{set: {{flag: audit-policy-file, value: /etc/kubernetes/pki/audit.yaml}}}}]}}]\n{}  check: {{flag: audit-log-path, present: true}}\n  fix: [{{steps: [{{set: {{flag: audit-log-path, value: /var/log/audit/a.log}}}}]}}]\n",
+            RULE.replace("ID", "policy"),
+            RULE.replace("ID", "log")
+        ));
+        let reg = Registry::builtin().expect("registry");
+        let env = Env {
+            registry: &reg,
+            version: Version::minor(30),
+        };
+        let mut m = model(&[]);
+        m.mounts.push(Mount {
+            name: "k8s-certs".into(),
+            mount_path: "/etc/kubernetes/pki".into(),
+            read_only: true,
+        });
+        m.volumes.push(Volume {
+            name: "k8s-certs".into(),
+            host_path: Some("/etc/kubernetes/pki".into()),
+            path_type: None,
+        });
+        let pl = plan(&p, &m, env).expect("plan");
+        let added: Vec<_> = pl
+            .changes
+            .iter()
+            .filter_map(|c| match &c.change {
+                Change::AddVolume { mount, .. } => {
+                    Some((mount.mount_path.clone(), mount.read_only))
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            added,
+            vec![("/var/log/audit".to_string(), false)],
+            "the pki mount already covers the policy"
+        );
+        assert_eq!(pl.required_files.len(), 2);
+    }
 }

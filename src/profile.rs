@@ -106,6 +106,9 @@ pub struct FlagSpec {
     pub removed: Option<u32>,
     #[serde(default)]
     pub deprecated: Option<u32>,
+    /// Flags the component refuses to start with alongside this one.
+    #[serde(default)]
+    pub conflicts_with: Vec<String>,
     pub source: String,
 }
 
@@ -268,6 +271,9 @@ struct RawVariant {
     versions: Option<String>,
     #[serde(default)]
     unless: Option<RawCond>,
+    /// Why the fix is left out when `unless` holds.
+    #[serde(default)]
+    because: Option<String>,
     steps: Vec<RawStep>,
 }
 
@@ -390,6 +396,7 @@ pub enum Step {
 pub struct Variant {
     pub versions: VersionReq,
     pub unless: Option<Cond>,
+    pub because: Option<String>,
     pub steps: Vec<Step>,
 }
 
@@ -411,6 +418,23 @@ pub struct Rule {
 }
 
 impl Rule {
+    /// Why no fix applies to version `v` although the rule has fixes: the `because` of the
+    /// first variant for that version whose `unless` holds.
+    pub fn blocked_because(&self, v: Version, holds: impl Fn(&Cond) -> bool) -> Option<String> {
+        if self.variant_for(v, &holds).is_some() {
+            return None;
+        }
+        self.fix
+            .iter()
+            .filter(|var| var.versions.matches(v))
+            .find(|var| var.unless.as_ref().is_some_and(&holds))
+            .map(|var| {
+                var.because
+                    .clone()
+                    .unwrap_or_else(|| "the fix does not apply to this manifest".to_string())
+            })
+    }
+
     /// The fix that applies to version `v`, if any.
     pub fn variant_for(&self, v: Version, holds: impl Fn(&Cond) -> bool) -> Option<&Variant> {
         self.fix
@@ -640,6 +664,7 @@ fn build_rule(
         fix.push(Variant {
             versions: vr,
             unless,
+            because: var.because.as_ref().map(|b| b.trim().to_string()),
             steps,
         });
     }

@@ -261,3 +261,51 @@ fn json_manifest() {
         }
     }
 }
+
+#[test]
+fn legacy_admission_control_is_left_alone_with_a_reason() {
+    let text = format!(
+        "{HEAD}  - command:\n    - kube-apiserver\n    - --admission-control=NamespaceLifecycle,ServiceAccount,NodeRestriction\n    - --authorization-mode=Node,RBAC\n    image: registry.k8s.io/kube-apiserver:v1.27.4\n    name: kube-apiserver\n"
+    );
+    let r = run(&text, "strict", None);
+    let edited = r.edited.as_deref().expect("other rules still apply");
+    assert!(
+        !edited.contains("--enable-admission-plugins"),
+        "never combined with --admission-control"
+    );
+    let apull = r
+        .findings
+        .iter()
+        .find(|f| f.rule.id == "apiserver-admission-always-pull-images")
+        .expect("finding");
+    assert!(!apull.fixed);
+    assert!(
+        apull
+            .manual
+            .as_deref()
+            .unwrap_or("")
+            .contains("--admission-control"),
+        "{:?}",
+        apull.manual
+    );
+    // NodeRestriction listed in --admission-control counts as enabled.
+    assert!(!r
+        .findings
+        .iter()
+        .any(|f| f.rule.id == "apiserver-admission-node-restriction"));
+}
+
+#[test]
+fn authorization_config_replaces_authorization_mode() {
+    let text = format!(
+        "{HEAD}  - command:\n    - kube-apiserver\n    - --authorization-config=/etc/kubernetes/pki/authz.yaml\n    - --profiling=false\n    image: registry.k8s.io/kube-apiserver:v1.31.0\n    name: kube-apiserver\n    volumeMounts:\n    - mountPath: /etc/kubernetes/pki\n      name: k8s-certs\n      readOnly: true\n  volumes:\n  - hostPath:\n      path: /etc/kubernetes/pki\n      type: DirectoryOrCreate\n    name: k8s-certs\n"
+    );
+    for profile in ["baseline", "strict"] {
+        let r = run(&text, profile, None);
+        let edited = r.edited.expect("changes");
+        assert!(
+            !edited.contains("--authorization-mode"),
+            "{profile}: --authorization-mode next to --authorization-config stops the API server"
+        );
+    }
+}
