@@ -125,28 +125,62 @@ fn read_input(path: &Path) -> Result<String, FileError> {
     })
 }
 
-fn process_all(s: &Settings) -> Vec<Outcome> {
+fn process_one(input: &Input, opts: &Options) -> Outcome {
+    let shown = input.path.display().to_string();
+    let result = read_input(&input.path).and_then(|text| engine::process(&shown, &text, opts));
+    match result {
+        Ok(r) => Outcome::Report(Box::new(r)),
+        Err(e) if e.unrecognized && input.from_dir => Outcome::Skipped {
+            path: shown,
+            reason: e.message,
+        },
+        Err(e) => Outcome::Error(e),
+    }
+}
+
+/// Processes every input, in parallel across the available cores; the outcomes keep the
+/// order of the inputs.
+fn process_all(s: &Settings, report_only: bool) -> Vec<Outcome> {
     let opts = Options {
         registry: &s.registry,
         profile: &s.profile,
         version: s.version,
+        report_only,
     };
-    s.inputs
-        .iter()
-        .map(|input| {
-            let shown = input.path.display().to_string();
-            let result =
-                read_input(&input.path).and_then(|text| engine::process(&shown, &text, &opts));
-            match result {
-                Ok(r) => Outcome::Report(Box::new(r)),
-                Err(e) if e.unrecognized && input.from_dir => Outcome::Skipped {
-                    path: shown,
-                    reason: e.message,
-                },
-                Err(e) => Outcome::Error(e),
-            }
-        })
-        .collect()
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(s.inputs.len().max(1));
+    if workers <= 1 {
+        return s.inputs.iter().map(|i| process_one(i, &opts)).collect();
+    }
+    let chunk = s.inputs.len().div_ceil(workers);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = s
+            .inputs
+            .chunks(chunk)
+            .map(|part| {
+                let opts = &opts;
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|i| process_one(i, opts))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    vec![Outcome::Error(FileError {
+                        path: String::from("(worker)"),
+                        line_col: None,
+                        message: "internal error while processing a file".into(),
+                        unrecognized: false,
+                    })]
+                })
+            })
+            .collect()
+    })
 }
 
 fn errors_to(stderr: &mut dyn Write, outcomes: &[Outcome]) {
@@ -182,7 +216,7 @@ pub fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<E
     match cli.command {
         Command::Check(args) => {
             let s = settings(&args.common)?;
-            let outcomes = process_all(&s);
+            let outcomes = process_all(&s, true);
             let res = match args.format {
                 Format::Text => render::text(stdout, &outcomes, &s.profile),
                 Format::Json => render::json(stdout, &outcomes, &s.profile),
@@ -193,7 +227,7 @@ pub fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<E
         }
         Command::Diff(common) => {
             let s = settings(&common)?;
-            let outcomes = process_all(&s);
+            let outcomes = process_all(&s, false);
             for o in &outcomes {
                 match o {
                     Outcome::Report(r) => {
@@ -226,7 +260,7 @@ pub fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<E
                     s.inputs.len()
                 )));
             }
-            let outcomes = process_all(&s);
+            let outcomes = process_all(&s, false);
             errors_to(stderr, &outcomes);
             let Some(Outcome::Report(r)) = outcomes.first() else {
                 if let Some(Outcome::Skipped { path, reason }) = outcomes.first() {

@@ -100,15 +100,16 @@ pub fn edits(m: &Manifest, plan: &Plan) -> Result<Vec<Splice>, EditError> {
     Ok(ed.splices)
 }
 
-impl Editor<'_> {
+impl<'a> Editor<'a> {
     fn push(&mut self, start: usize, end: usize, text: String) {
         self.splices.push(Splice { start, end, text });
     }
 
-    fn list_node(&self, list: ArgList) -> Option<&Node> {
+    fn list_node(&self, list: ArgList) -> Option<&'a Node> {
+        let m: &'a Manifest = self.m;
         match list {
-            ArgList::Command => self.m.command.as_ref(),
-            ArgList::Args => self.m.args.as_ref(),
+            ArgList::Command => m.command(),
+            ArgList::Args => m.args(),
         }
     }
 
@@ -160,12 +161,12 @@ impl Editor<'_> {
     }
 
     fn delete_flag(&mut self, occ: &FlagItem) -> Result<(), EditError> {
-        let Some(seq) = self.list_node(occ.list).cloned() else {
+        let Some(seq) = self.list_node(occ.list) else {
             return Ok(());
         };
-        self.delete_item(&seq, occ.index)?;
+        self.delete_item(seq, occ.index)?;
         if occ.form == Form::Split {
-            self.delete_item(&seq, occ.index + 1)?;
+            self.delete_item(seq, occ.index + 1)?;
         }
         Ok(())
     }
@@ -179,7 +180,6 @@ impl Editor<'_> {
         };
         let seq = self
             .list_node(first.list)
-            .cloned()
             .ok_or_else(|| refuse(None, "argument list vanished"))?;
         let node = &seq.items()[first.index];
         let unchanged = first.form == Form::Joined && first.value.as_deref() == Some(value);
@@ -193,7 +193,7 @@ impl Editor<'_> {
             let rendered = self.scalar(&item_text, Some(node), seq.is_flow());
             self.push(node.span.start, node.span.end, rendered);
             if first.form == Form::Split {
-                self.delete_item(&seq, first.index + 1)?;
+                self.delete_item(seq, first.index + 1)?;
             }
         }
         for occ in occs.iter().skip(1) {
@@ -209,7 +209,7 @@ impl Editor<'_> {
             ArgList::Args
         } else if has_flags(ArgList::Command) {
             ArgList::Command
-        } else if self.m.args.as_ref().is_some_and(|a| a.is_seq()) {
+        } else if self.m.args().is_some_and(|a| a.is_seq()) {
             ArgList::Args
         } else {
             ArgList::Command
@@ -217,7 +217,7 @@ impl Editor<'_> {
         match self.list_node(pick) {
             Some(n) if n.is_seq() => Ok((pick, n.clone())),
             _ => Err(refuse(
-                Some(self.m.container.span.start),
+                Some(self.m.container().span.start),
                 "the container has no `command` or `args` list to add flags to",
             )),
         }
@@ -333,12 +333,9 @@ impl Editor<'_> {
     }
 
     fn probe_to_tcp(&mut self, kind: &str) -> Result<(), EditError> {
-        let probe = self
-            .m
-            .probes
-            .iter()
-            .find(|p| p.kind == kind)
-            .map(|p| p.node.clone())
+        let m: &'a Manifest = self.m;
+        let probe = m
+            .probe(kind)
             .ok_or_else(|| refuse(None, format!("no {kind} to change")))?;
         let Some((key, value)) = probe.entry("httpGet") else {
             return Ok(());
@@ -381,7 +378,8 @@ impl Editor<'_> {
     }
 
     fn add_mounts(&mut self, mounts: &[Mount]) -> Result<(), EditError> {
-        let container = self.m.container.clone();
+        let m: &'a Manifest = self.m;
+        let container = m.container();
         let rows: Vec<Vec<(&str, String)>> = mounts
             .iter()
             .map(|m| {
@@ -392,11 +390,12 @@ impl Editor<'_> {
                 ]
             })
             .collect();
-        self.add_items(&container, "volumeMounts", &rows, &[])
+        self.add_items(container, "volumeMounts", &rows, &[])
     }
 
     fn add_volumes(&mut self, volumes: &[Volume]) -> Result<(), EditError> {
-        let spec = self.m.spec.clone();
+        let m: &'a Manifest = self.m;
+        let spec = m.spec();
         let rows: Vec<Vec<(&str, String)>> = volumes
             .iter()
             .map(|v| vec![("name", v.name.clone())])
@@ -410,7 +409,7 @@ impl Editor<'_> {
                 ]
             })
             .collect();
-        self.add_items(&spec, "volumes", &rows, &nested)
+        self.add_items(spec, "volumes", &rows, &nested)
     }
 
     /// Appends mapping items to the list `key` of `parent`, creating the key when needed.
@@ -541,9 +540,9 @@ impl Editor<'_> {
     ) -> Vec<String> {
         let dash_offset = self
             .m
-            .container
+            .container()
             .entry("command")
-            .or_else(|| self.m.container.entry("args"))
+            .or_else(|| self.m.container().entry("args"))
             .filter(|(_, v)| !v.is_flow())
             .and_then(|(k, v)| {
                 let kc = k.span.start - line_start(self.text, k.span.start);

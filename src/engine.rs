@@ -87,6 +87,9 @@ pub struct Options<'a> {
     pub registry: &'a Registry,
     pub profile: &'a Profile,
     pub version: Option<Version>,
+    /// `check`: report findings even when no safe fix can be made (the reason becomes a note),
+    /// and skip the final verification, which only matters before writing.
+    pub report_only: bool,
 }
 
 fn file_error(
@@ -114,13 +117,13 @@ fn locate(m: &Manifest, flag: Option<&str>) -> (usize, usize) {
         .and_then(|f| m.flags.iter().find(|x| x.name == f))
         .map(|x| x.span.start)
         .or_else(|| {
-            m.args
+            m.args()
                 .as_ref()
                 .filter(|_| m.flags.iter().any(|f| f.list == manifest::ArgList::Args))
                 .map(|a| a.span.start)
         })
-        .or_else(|| m.command.as_ref().map(|c| c.span.start))
-        .unwrap_or(m.container.span.start);
+        .or_else(|| m.command().map(|c| c.span.start))
+        .unwrap_or(m.container().span.start);
     line_col(&m.text, offset)
 }
 
@@ -171,16 +174,49 @@ pub fn process(path: &str, full_text: &str, opts: &Options) -> Result<FileReport
         registry: opts.registry,
         version,
     };
-    let plan = plan::plan(opts.profile, &m.model, env).map_err(|e| {
-        let loc = locate(&m, None);
-        file_error(
-            path,
-            text,
-            None,
-            Some(loc),
-            format!("cannot plan a safe change: {e}; nothing was written"),
-        )
-    })?;
+    // Plan and render the change; a failure is an error for diff and fix, a note for check.
+    let attempt = (|| -> Result<(plan::Plan, Option<String>), FileError> {
+        let plan = plan::plan(opts.profile, &m.model, env).map_err(|e| {
+            let loc = locate(&m, None);
+            file_error(
+                path,
+                text,
+                None,
+                Some(loc),
+                format!("cannot plan a safe change: {e}; nothing was written"),
+            )
+        })?;
+        if plan.is_empty() {
+            return Ok((plan, None));
+        }
+        let splices = edit::edits(&m, &plan).map_err(|e| {
+            file_error(
+                path,
+                text,
+                e.offset,
+                None,
+                format!("cannot edit safely: {}; nothing was written", e.message),
+            )
+        })?;
+        let new_text = edit::apply(text, splices)
+            .map_err(|e| file_error(path, text, e.offset, None, e.message))?;
+        if !opts.report_only {
+            verify::verify(&m, &plan, &new_text, opts.profile, env)
+                .map_err(|e| file_error(path, text, None, None, e.to_string()))?;
+        }
+        Ok((plan, Some(format!("{bom}{new_text}"))))
+    })();
+    let (plan, edited) = match attempt {
+        Ok(x) => x,
+        Err(e) if opts.report_only => {
+            notes.push(format!(
+                "kubeharden cannot fix this file automatically: {}",
+                e.message
+            ));
+            (plan::Plan::default(), None)
+        }
+        Err(e) => return Err(e),
+    };
 
     let mut findings = Vec::new();
     for f in check::check(opts.profile, &m.model, env) {
@@ -211,25 +247,6 @@ pub fn process(path: &str, full_text: &str, opts: &Options) -> Result<FileReport
             manual,
         });
     }
-
-    let edited = if plan.is_empty() {
-        None
-    } else {
-        let splices = edit::edits(&m, &plan).map_err(|e| {
-            file_error(
-                path,
-                text,
-                e.offset,
-                None,
-                format!("cannot edit safely: {}; nothing was written", e.message),
-            )
-        })?;
-        let new_text = edit::apply(text, splices)
-            .map_err(|e| file_error(path, text, e.offset, None, e.message))?;
-        verify::verify(&m, &plan, &new_text, opts.profile, env)
-            .map_err(|e| file_error(path, text, None, None, e.to_string()))?;
-        Some(format!("{bom}{new_text}"))
-    };
 
     Ok(FileReport {
         path: path.to_string(),

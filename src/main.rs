@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = kubeharden::cli::Cli::parse();
-    let mut stdout = anstream::stdout();
+    // Buffered: the reports are written in many small pieces.
+    let mut stdout = std::io::BufWriter::with_capacity(1 << 16, anstream::stdout());
     let mut stderr = anstream::stderr();
     match kubeharden::app::run(cli, &mut stdout, &mut stderr) {
         Ok(exit) => {

@@ -73,12 +73,8 @@ pub struct FlagItem {
     pub value_span: Option<Span>,
 }
 
-/// A probe and where it is.
-#[derive(Clone, Debug)]
-pub struct ProbeNode {
-    pub kind: String,
-    pub node: Node,
-}
+/// The probes kubeharden reads and may rewrite.
+pub const PROBES: [&str; 3] = ["livenessProbe", "readinessProbe", "startupProbe"];
 
 /// A loaded manifest: the text, the tree, and the parts kubeharden reads and edits.
 #[derive(Debug)]
@@ -87,21 +83,43 @@ pub struct Manifest {
     pub component: String,
     pub container_name: String,
     pub image: Option<String>,
-    pub spec: Node,
-    pub container: Node,
-    pub command: Option<Node>,
-    pub args: Option<Node>,
     /// Number of leading items of `command` that name the program (`kube-apiserver`, or
     /// `hyperkube kube-apiserver`).
     pub program_items: usize,
     pub flags: Vec<FlagItem>,
-    pub probes: Vec<ProbeNode>,
     pub model: Model,
     /// `\r\n` when the file uses CRLF line endings.
     pub newline: &'static str,
-    /// Path of keys from the document root to the container, for error messages.
+    /// Index of the component's container in `spec.containers`.
     pub container_index: usize,
     pub root: Node,
+}
+
+impl Manifest {
+    /// The Pod's `spec` (checked to be a mapping when loading).
+    pub fn spec(&self) -> &Node {
+        self.root.get("spec").unwrap_or(&self.root)
+    }
+
+    /// The component's container.
+    pub fn container(&self) -> &Node {
+        self.spec()
+            .get("containers")
+            .and_then(|c| c.items().get(self.container_index))
+            .unwrap_or(&self.root)
+    }
+
+    pub fn command(&self) -> Option<&Node> {
+        self.container().get("command")
+    }
+
+    pub fn args(&self) -> Option<&Node> {
+        self.container().get("args")
+    }
+
+    pub fn probe(&self, kind: &str) -> Option<&Node> {
+        self.container().get(kind)
+    }
 }
 
 const SHELLS: &[&str] = &["sh", "bash", "ash", "dash", "busybox"];
@@ -220,8 +238,7 @@ pub fn load(text: &str, component: &str, registry: &Registry) -> Result<Manifest
     let spec = root
         .get("spec")
         .filter(|s| s.is_map())
-        .ok_or_else(|| LoadError::at(&root, "the Pod has no `spec` mapping"))?
-        .clone();
+        .ok_or_else(|| LoadError::at(&root, "the Pod has no `spec` mapping"))?;
     let containers = spec
         .get("containers")
         .filter(|c| c.is_seq())
@@ -254,7 +271,7 @@ pub fn load(text: &str, component: &str, registry: &Registry) -> Result<Manifest
         )
         .unrecognized());
     };
-    let container = containers.items()[container_index].clone();
+    let container = &containers.items()[container_index];
     for key in ["command", "args"] {
         if let Some(n) = container.get(key) {
             if !n.is_seq() || n.decorated {
@@ -265,8 +282,8 @@ pub fn load(text: &str, component: &str, registry: &Registry) -> Result<Manifest
             }
         }
     }
-    let command = container.get("command").cloned();
-    let args = container.get("args").cloned();
+    let command = container.get("command");
+    let args = container.get("args");
     let container_name = container
         .get("name")
         .and_then(|n| n.as_str())
@@ -277,23 +294,8 @@ pub fn load(text: &str, component: &str, registry: &Registry) -> Result<Manifest
         .and_then(|n| n.as_str())
         .map(str::to_string);
 
-    let flags = read_flags(
-        component,
-        command.as_ref(),
-        args.as_ref(),
-        program_items,
-        registry,
-    )?;
-    let (mounts, volumes) = read_volumes(&container, &spec)?;
-    let probes: Vec<ProbeNode> = ["livenessProbe", "readinessProbe", "startupProbe"]
-        .iter()
-        .filter_map(|k| {
-            container.get(k).map(|n| ProbeNode {
-                kind: (*k).to_string(),
-                node: n.clone(),
-            })
-        })
-        .collect();
+    let flags = read_flags(component, command, args, program_items, registry)?;
+    let (mounts, volumes) = read_volumes(container, spec)?;
     let model = Model {
         component: component.to_string(),
         flags: flags
@@ -305,11 +307,13 @@ pub fn load(text: &str, component: &str, registry: &Registry) -> Result<Manifest
             .collect(),
         mounts,
         volumes,
-        probes: probes
+        probes: PROBES
             .iter()
-            .map(|p| Probe {
-                kind: p.kind.clone(),
-                handler: probe_handler(&p.node),
+            .filter_map(|k| {
+                container.get(k).map(|n| Probe {
+                    kind: (*k).to_string(),
+                    handler: probe_handler(n),
+                })
             })
             .collect(),
     };
@@ -319,13 +323,8 @@ pub fn load(text: &str, component: &str, registry: &Registry) -> Result<Manifest
         component: component.to_string(),
         container_name,
         image,
-        spec,
-        container,
-        command,
-        args,
         program_items,
         flags,
-        probes,
         model,
         newline,
         container_index,

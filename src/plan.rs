@@ -286,8 +286,7 @@ pub fn plan(profile: &Profile, model: &Model, env: Env) -> Result<Plan, PlanErro
             if check::holds(&rule.check, &work, env) {
                 continue;
             }
-            let snapshot = work.clone();
-            let Some(variant) = rule.variant_for(env.version, |c| check::holds(c, &snapshot, env))
+            let Some(variant) = rule.variant_for(env.version, |c| check::holds(c, &work, env))
             else {
                 continue;
             };

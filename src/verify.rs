@@ -37,38 +37,81 @@ pub fn value_of(node: &Node) -> Value {
     }
 }
 
-/// The document with the parts kubeharden may edit blanked out.
-fn untouchable(m: &Manifest) -> Value {
-    let mut v = value_of(&m.root);
-    if let Some(spec) = v.get_mut("spec").and_then(Value::as_object_mut) {
-        spec.remove("volumes");
-        if let Some(c) = spec
-            .get_mut("containers")
-            .and_then(Value::as_array_mut)
-            .and_then(|cs| cs.get_mut(m.container_index))
-            .and_then(Value::as_object_mut)
-        {
-            for key in [
-                "command",
-                "args",
-                "volumeMounts",
-                "livenessProbe",
-                "readinessProbe",
-                "startupProbe",
-            ] {
-                c.remove(key);
-            }
+/// Whether two nodes mean the same, ignoring spans, comments and quoting.
+fn same(a: &Node, b: &Node) -> bool {
+    match (&a.kind, &b.kind) {
+        (Kind::Scalar { value: x, .. }, Kind::Scalar { value: y, .. }) => x == y,
+        (Kind::Alias, Kind::Alias) => true,
+        (Kind::Seq { items: x, .. }, Kind::Seq { items: y, .. }) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same(p, q))
         }
+        (Kind::Map { entries: x, .. }, Kind::Map { entries: y, .. }) => {
+            x.len() == y.len()
+                && x.iter()
+                    .zip(y)
+                    .all(|((k1, v1), (k2, v2))| same(k1, k2) && same(v1, v2))
+        }
+        _ => false,
     }
-    v
+}
+
+/// Like `same` for mappings, but entries whose key is in `skip` are ignored and the entry
+/// named `descend` is compared with `inner`.
+fn same_map_except(
+    a: &Node,
+    b: &Node,
+    skip: &[&str],
+    descend: Option<(&str, &dyn Fn(&Node, &Node) -> bool)>,
+) -> bool {
+    let keep = |e: &&(Node, Node)| !e.0.as_str().is_some_and(|k| skip.contains(&k));
+    let x: Vec<_> = a.entries().iter().filter(keep).collect();
+    let y: Vec<_> = b.entries().iter().filter(keep).collect();
+    a.is_map() == b.is_map()
+        && x.len() == y.len()
+        && x.iter().zip(&y).all(|((k1, v1), (k2, v2))| {
+            if !same(k1, k2) {
+                return false;
+            }
+            match descend {
+                Some((key, inner)) if k1.as_str() == Some(key) => inner(v1, v2),
+                _ => same(v1, v2),
+            }
+        })
+}
+
+/// The documents agree everywhere except in the parts kubeharden may edit: the container's
+/// command, args, volumeMounts and probes, and the Pod's volumes.
+fn same_outside_edits(a: &Manifest, b: &Manifest) -> bool {
+    let index = a.container_index;
+    let containers = |x: &Node, y: &Node| {
+        x.items().len() == y.items().len()
+            && x.items()
+                .iter()
+                .zip(y.items())
+                .enumerate()
+                .all(|(i, (c1, c2))| {
+                    if i == index {
+                        let mut skip = vec!["command", "args", "volumeMounts"];
+                        skip.extend(crate::manifest::PROBES);
+                        same_map_except(c1, c2, &skip, None)
+                    } else {
+                        same(c1, c2)
+                    }
+                })
+    };
+    let spec =
+        |x: &Node, y: &Node| same_map_except(x, y, &["volumes"], Some(("containers", &containers)));
+    a.container_index == b.container_index
+        && same_map_except(&a.root, &b.root, &[], Some(("spec", &spec)))
 }
 
 /// Probes without the handler fields a TCP conversion removes.
 fn probe_rest(m: &Manifest) -> Vec<Value> {
-    m.probes
+    crate::manifest::PROBES
         .iter()
-        .map(|p| {
-            let mut v = value_of(&p.node);
+        .filter_map(|k| m.probe(k))
+        .map(|node| {
+            let mut v = value_of(node);
             if let Some(o) = v.as_object_mut() {
                 let handler = o.remove("httpGet").or_else(|| o.remove("tcpSocket"));
                 if let Some(mut h) = handler {
@@ -139,7 +182,7 @@ pub fn verify(
         return Err(fail("the edited probes differ from the planned ones"));
     }
     // 3. Nothing else in the document changed.
-    if untouchable(&after) != untouchable(orig) {
+    if !same_outside_edits(orig, &after) {
         return Err(fail(
             "a part of the document outside the planned changes differs",
         ));

@@ -47,6 +47,7 @@ pub fn run(text: &str, profile: &str, version: Option<&str>) -> FileReport {
         registry: &registry,
         profile: &profile,
         version: version.map(|v| Version::parse(v).expect("version")),
+        report_only: false,
     };
     engine::process("kube-apiserver.yaml", text, &opts).expect("processes")
 }
