@@ -242,7 +242,7 @@ pub fn load(text: &str, component: &str, registry: &Registry) -> Result<Manifest
     let containers = spec
         .get("containers")
         .filter(|c| c.is_seq())
-        .ok_or_else(|| LoadError::at(&spec, "the Pod has no `spec.containers` list"))?;
+        .ok_or_else(|| LoadError::at(spec, "the Pod has no `spec.containers` list"))?;
 
     let mut found: Option<(usize, usize)> = None;
     for (i, c) in containers.items().iter().enumerate() {

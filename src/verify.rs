@@ -55,13 +55,16 @@ fn same(a: &Node, b: &Node) -> bool {
     }
 }
 
+/// Compares the value of one mapping entry.
+type EntryCmp<'a> = &'a dyn Fn(&Node, &Node) -> bool;
+
 /// Like `same` for mappings, but entries whose key is in `skip` are ignored and the entry
 /// named `descend` is compared with `inner`.
 fn same_map_except(
     a: &Node,
     b: &Node,
     skip: &[&str],
-    descend: Option<(&str, &dyn Fn(&Node, &Node) -> bool)>,
+    descend: Option<(&str, EntryCmp<'_>)>,
 ) -> bool {
     let keep = |e: &&(Node, Node)| !e.0.as_str().is_some_and(|k| skip.contains(&k));
     let x: Vec<_> = a.entries().iter().filter(keep).collect();
