@@ -221,7 +221,12 @@ pub fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<E
                 Format::Text => render::text(stdout, &outcomes, &s.profile),
                 Format::Json => render::json(stdout, &outcomes, &s.profile),
             };
-            res.map_err(|e| UsageError(format!("cannot write the report: {e}")))?;
+            if let Err(e) = res {
+                // A reader that stops early (`| head`) is not an error worth a message.
+                if e.kind() != std::io::ErrorKind::BrokenPipe {
+                    return Err(UsageError(format!("cannot write the report: {e}")));
+                }
+            }
             errors_to(stderr, &outcomes);
             Ok(summarise(&outcomes, |r| !r.findings.is_empty()))
         }
@@ -231,8 +236,13 @@ pub fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<E
             for o in &outcomes {
                 match o {
                     Outcome::Report(r) => {
-                        render::diff(stdout, r)
-                            .map_err(|e| UsageError(format!("cannot write the diff: {e}")))?;
+                        if let Err(e) = render::diff(stdout, r) {
+                            // A reader that stops early (`| head`) is not an error worth a message.
+                            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                                break;
+                            }
+                            return Err(UsageError(format!("cannot write the diff: {e}")));
+                        }
                         for n in &r.notes {
                             let _ = writeln!(stderr, "kubeharden: {}: note: {n}", r.path);
                         }
@@ -268,6 +278,9 @@ pub fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<E
                 }
                 return Ok(Exit::Error);
             };
+            for n in &r.notes {
+                let _ = writeln!(stderr, "kubeharden: {}: note: {n}", r.path);
+            }
             let text = r.edited.as_deref().unwrap_or(&r.original);
             if output.as_os_str() == "-" {
                 stdout

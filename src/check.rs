@@ -1,7 +1,7 @@
 //! Pure evaluation: a model, a version and a profile give findings.
 
 use crate::model::{Handler, Model};
-use crate::profile::{Cond, Op, Profile, Registry, Rule};
+use crate::profile::{Cond, FlagType, Op, Profile, Registry, Rule};
 use crate::version::Version;
 
 /// Everything a condition needs besides the model.
@@ -72,16 +72,58 @@ pub fn rejected_plugins(model: &Model, env: Env) -> Vec<(String, String)> {
     out
 }
 
-/// Single-valued flags given more than once.
+/// Flags written more than once where that is ambiguous or wrong: single-valued flags given
+/// more than once (the last wins, scanners read the first), and list flags that are repeated
+/// or name an item twice (kube-apiserver refuses a repeated authorization mode).
 pub fn duplicated_flags(model: &Model, env: Env) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for f in &model.flags {
-        let accumulates = env
-            .registry
-            .flag(&model.component, &f.name)
-            .is_some_and(|s| s.kind.accumulates());
-        if !accumulates && model.occurrences(&f.name).count() > 1 && !out.contains(&f.name) {
+        if out.contains(&f.name) {
+            continue;
+        }
+        let kind = env.registry.flag(&model.component, &f.name).map(|s| s.kind);
+        let repeated = model.occurrences(&f.name).count() > 1;
+        let dup = match kind {
+            Some(FlagType::Files) => false,
+            Some(FlagType::List) => {
+                let items = model.list(&f.name).unwrap_or_default();
+                repeated
+                    || items
+                        .iter()
+                        .enumerate()
+                        .any(|(i, x)| items[..i].contains(x))
+            }
+            _ => repeated,
+        };
+        if dup {
             out.push(f.name.clone());
+        }
+    }
+    out
+}
+
+/// File-referencing flags whose path no hostPath mount makes visible in the container
+/// (or, for a log path, no writable one).
+pub fn unmounted_files(model: &Model, env: Env) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for f in &model.flags {
+        let Some(spec) = env.registry.flag(&model.component, &f.name) else {
+            continue;
+        };
+        if !spec.kind.references_file() {
+            continue;
+        }
+        let Some(path) = f.value.as_deref() else {
+            continue;
+        };
+        if spec.kind == FlagType::Logpath && path == "-" {
+            continue;
+        }
+        let ok = model
+            .mount_covering(path)
+            .is_some_and(|m| spec.kind != FlagType::Logpath || !m.read_only);
+        if !ok && path.starts_with('/') {
+            out.push((f.name.clone(), path.to_string()));
         }
     }
     out
@@ -90,6 +132,24 @@ pub fn duplicated_flags(model: &Model, env: Env) -> Vec<String> {
 /// Anonymous requests are rejected outright (`--anonymous-auth=false`).
 pub fn anonymous_rejected(model: &Model) -> bool {
     model.value("anonymous-auth").as_deref() == Some("false")
+}
+
+/// The paths of the HTTP probes that send no credentials, without any query string.
+pub fn http_probe_paths(model: &Model) -> Vec<String> {
+    model
+        .probes
+        .iter()
+        .filter_map(|p| match &p.handler {
+            Handler::HttpGet {
+                path,
+                authenticated: false,
+            } => {
+                let p = path.as_deref().unwrap_or("/");
+                Some(p.split('?').next().unwrap_or(p).to_string())
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// Probes that send no credentials, which fail with 401 once anonymous requests are rejected.
@@ -121,6 +181,11 @@ pub fn holds(cond: &Cond, model: &Model, env: Env) -> bool {
             !anonymous_rejected(model) || unauthenticated_http_probes(model).is_empty()
         }
         Cond::NoDuplicateFlags => duplicated_flags(model, env).is_empty(),
+        Cond::FilesMounted => unmounted_files(model, env).is_empty(),
+        Cond::Not(c) => !holds(c, model, env),
+        Cond::HttpProbesWithin(paths) => http_probe_paths(model)
+            .iter()
+            .all(|p| paths.iter().any(|allowed| allowed == p)),
     }
 }
 
@@ -187,6 +252,27 @@ fn describe(cond: &Cond, model: &Model, env: Env) -> (Option<String>, String, St
                 format!("no admission plugin that {} lacks", env.version),
             )
         }
+        Cond::FilesMounted => {
+            let found = unmounted_files(model, env);
+            (
+                found.first().map(|(f, _)| f.clone()),
+                found
+                    .iter()
+                    .map(|(f, p)| format!("--{f}={p} not mounted"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                "a hostPath mount for every file a flag names".into(),
+            )
+        }
+        Cond::Not(c) => {
+            let (flag, current, desired) = describe(c, model, env);
+            (flag, current, format!("not ({desired})"))
+        }
+        Cond::HttpProbesWithin(paths) => (
+            None,
+            format!("HTTP probes on {}", http_probe_paths(model).join(", ")),
+            format!("HTTP probes only on {}", paths.join(", ")),
+        ),
         Cond::NoDuplicateFlags => {
             let names = duplicated_flags(model, env);
             (

@@ -32,9 +32,20 @@ fn refuse(offset: Option<usize>, message: impl Into<String>) -> EditError {
 pub fn apply(text: &str, mut splices: Vec<Splice>) -> Result<String, EditError> {
     // Stable: splices at one offset keep the order they were made in.
     splices.sort_by_key(|s| (s.start, s.end));
+    // Deletions that overlap (a removed line next to a removed line at the end of a file
+    // without a final newline) are one deletion.
+    let mut merged: Vec<Splice> = Vec::with_capacity(splices.len());
+    for s in splices {
+        match merged.last_mut() {
+            Some(prev) if prev.text.is_empty() && s.text.is_empty() && s.start < prev.end => {
+                prev.end = prev.end.max(s.end);
+            }
+            _ => merged.push(s),
+        }
+    }
     let mut out = String::with_capacity(text.len() + 256);
     let mut pos = 0;
-    for s in &splices {
+    for s in &merged {
         if s.start < pos || s.end < s.start || s.end > text.len() {
             return Err(refuse(
                 Some(s.start),
@@ -56,6 +67,34 @@ struct Editor<'a> {
     /// The document is JSON: everything inserted is written as JSON too.
     json: bool,
     splices: Vec<Splice>,
+    /// Items to delete from flow sequences, applied together so that neighbouring deletions
+    /// share their commas correctly.
+    flow_deletes: Vec<(&'a Node, usize)>,
+}
+
+/// Byte ranges that delete the marked items of a flow collection with their separators.
+fn flow_ranges(items: &[(usize, usize)], delete: &[bool]) -> Vec<(usize, usize)> {
+    let n = items.len();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < n {
+        if !delete[i] {
+            i += 1;
+            continue;
+        }
+        let first = i;
+        while i < n && delete[i] {
+            i += 1;
+        }
+        if i < n {
+            out.push((items[first].0, items[i].0));
+        } else if first > 0 {
+            out.push((items[first - 1].1, items[n - 1].1));
+        } else {
+            out.push((items[0].0, items[n - 1].1));
+        }
+    }
+    out
 }
 
 /// Produces the splices that carry out `plan` on `m`.
@@ -66,6 +105,7 @@ pub fn edits(m: &Manifest, plan: &Plan) -> Result<Vec<Splice>, EditError> {
         nl: m.newline,
         json: m.text.trim_start().starts_with('{'),
         splices: Vec::new(),
+        flow_deletes: Vec::new(),
     };
     // New flags are inserted in name order so that several insertions at one place stay sorted.
     let mut sets: Vec<(&String, &String)> = Vec::new();
@@ -97,6 +137,7 @@ pub fn edits(m: &Manifest, plan: &Plan) -> Result<Vec<Splice>, EditError> {
         ed.add_mounts(&mounts)?;
         ed.add_volumes(&volumes)?;
     }
+    ed.flush_flow_deletes();
     Ok(ed.splices)
 }
 
@@ -141,23 +182,51 @@ impl<'a> Editor<'a> {
         Ok((ls, after_end))
     }
 
-    fn delete_item(&mut self, seq: &Node, index: usize) -> Result<(), EditError> {
-        let items = seq.items();
-        let item = &items[index];
+    fn delete_item(&mut self, seq: &'a Node, index: usize) -> Result<(), EditError> {
         if seq.is_flow() {
-            let (start, end) = if let Some(next) = items.get(index + 1) {
-                (item.span.start, next.span.start)
-            } else if index > 0 {
-                (items[index - 1].span.end, item.span.end)
-            } else {
-                (item.span.start, item.span.end)
-            };
-            self.push(start, end, String::new());
-        } else {
-            let (s, e) = self.own_lines(item)?;
-            self.push(s, e, String::new());
+            self.flow_deletes.push((seq, index));
+            return Ok(());
         }
+        let item = &seq.items()[index];
+        let (s, e) = self.own_lines(item)?;
+        // Comment lines directly above an item belong to it (insertions keep them with it too).
+        let mut s = self.comment_block_start(s);
+        // Removing the last line of a file without a final newline: take the newline before it,
+        // so the file still ends without one.
+        if e == self.text.len() && !self.text.ends_with('\n') && s > 0 {
+            s -= if self.text[..s].ends_with("\r\n") {
+                2
+            } else {
+                1
+            };
+        }
+        self.push(s, e, String::new());
         Ok(())
+    }
+
+    fn flush_flow_deletes(&mut self) {
+        let mut seqs: Vec<&'a Node> = Vec::new();
+        for (seq, _) in &self.flow_deletes {
+            if !seqs.iter().any(|s| s.span == seq.span) {
+                seqs.push(seq);
+            }
+        }
+        for seq in seqs {
+            let items: Vec<(usize, usize)> = seq
+                .items()
+                .iter()
+                .map(|n| (n.span.start, n.span.end))
+                .collect();
+            let mut delete = vec![false; items.len()];
+            for (s, i) in &self.flow_deletes {
+                if s.span == seq.span {
+                    delete[*i] = true;
+                }
+            }
+            for (a, b) in flow_ranges(&items, &delete) {
+                self.push(a, b, String::new());
+            }
+        }
     }
 
     fn delete_flag(&mut self, occ: &FlagItem) -> Result<(), EditError> {
@@ -253,13 +322,29 @@ impl<'a> Editor<'a> {
         if seq.is_flow() {
             let rendered = self.scalar(item_text, like, true);
             match (before, items.last()) {
-                (Some(b), _) => self.push(b.span.start, b.span.start, format!("{rendered}, ")),
+                (Some(b), _) => {
+                    let text = match self.own_line_indent(b) {
+                        Some(indent) => format!("{rendered},{}{indent}", self.nl),
+                        None => format!("{rendered}, "),
+                    };
+                    self.push(b.span.start, b.span.start, text)
+                }
                 (None, Some(last)) => {
-                    self.push(last.span.end, last.span.end, format!(", {rendered}"))
+                    let text = match self.own_line_indent(last) {
+                        Some(indent) => format!(",{}{indent}{rendered}", self.nl),
+                        None => format!(", {rendered}"),
+                    };
+                    self.push(last.span.end, last.span.end, text)
                 }
                 (None, None) => {
                     let at = seq.span.start + 1;
-                    self.push(at, at, rendered)
+                    let earlier = self.splices.iter().any(|s| s.start == at && s.end == at);
+                    let text = if earlier {
+                        format!(", {rendered}")
+                    } else {
+                        rendered
+                    };
+                    self.push(at, at, text)
                 }
             }
             return Ok(());
@@ -284,6 +369,17 @@ impl<'a> Editor<'a> {
             }
         }
         Ok(())
+    }
+
+    /// The indentation in front of a node that starts its own line, if it does.
+    fn own_line_indent(&self, node: &Node) -> Option<&'a str> {
+        let text: &'a str = self.text;
+        let ls = line_start(text, node.span.start);
+        let before = &text[ls..node.span.start];
+        before
+            .chars()
+            .all(|c| c == ' ' || c == '\t')
+            .then_some(before)
     }
 
     /// The indentation and dash in front of a block item (`    - `).
@@ -346,33 +442,39 @@ impl<'a> Editor<'a> {
                 format!("{kind}.httpGet is not a plain mapping"),
             ));
         }
-        self.push(key.span.start, key.span.end, "tcpSocket".to_string());
+        let renamed = self.scalar("tcpSocket", Some(key), value.is_flow());
+        self.push(key.span.start, key.span.end, renamed);
         let entries = value.entries();
-        for (i, (k, v)) in entries.iter().enumerate() {
-            let name = k.as_str().unwrap_or("");
-            if !matches!(name, "path" | "scheme" | "httpHeaders") {
+        let doomed: Vec<bool> = entries
+            .iter()
+            .map(|(k, _)| matches!(k.as_str(), Some("path" | "scheme" | "httpHeaders")))
+            .collect();
+        if value.is_flow() {
+            let spans: Vec<(usize, usize)> = entries
+                .iter()
+                .map(|(k, v)| (k.span.start, v.span.end))
+                .collect();
+            for (a, b) in flow_ranges(&spans, &doomed) {
+                self.push(a, b, String::new());
+            }
+            return Ok(());
+        }
+        for ((k, v), gone) in entries.iter().zip(doomed) {
+            if !gone {
                 continue;
             }
-            if value.is_flow() {
-                let (start, end) = if let Some((nk, _)) = entries.get(i + 1) {
-                    (k.span.start, nk.span.start)
-                } else if i > 0 {
-                    (entries[i - 1].1.span.end, v.span.end)
-                } else {
-                    (k.span.start, v.span.end)
-                };
-                self.push(start, end, String::new());
-            } else {
-                let ls = line_start(self.text, k.span.start);
-                if !self.text[ls..k.span.start].trim().is_empty() {
-                    return Err(refuse(
-                        Some(k.span.start),
-                        format!("{kind}.httpGet.{name} shares its line with other content"),
-                    ));
-                }
-                let end = line_end_inclusive(self.text, v.content_end());
-                self.push(ls, end, String::new());
+            let ls = line_start(self.text, k.span.start);
+            if !self.text[ls..k.span.start].trim().is_empty() {
+                return Err(refuse(
+                    Some(k.span.start),
+                    format!(
+                        "{kind}.httpGet.{} shares its line with other content",
+                        k.as_str().unwrap_or("")
+                    ),
+                ));
             }
+            let end = line_end_inclusive(self.text, v.content_end());
+            self.push(ls, end, String::new());
         }
         Ok(())
     }

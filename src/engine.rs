@@ -174,6 +174,37 @@ pub fn process(path: &str, full_text: &str, opts: &Options) -> Result<FileReport
         registry: opts.registry,
         version,
     };
+    // A guessed version that the manifest contradicts (it has flags or plugins that version
+    // rejects) must not steer edits: the fix could write flags the real version lacks.
+    if version_source == VersionSource::Assumed {
+        let mut evidence: Vec<String> = check::rejected_flags(&m.model, env)
+            .iter()
+            .map(|f| format!("--{f}"))
+            .collect();
+        evidence.extend(
+            check::rejected_plugins(&m.model, env)
+                .into_iter()
+                .map(|(_, p)| p),
+        );
+        if !evidence.is_empty() {
+            let message = format!(
+                "the image tag names no version and the manifest uses {}, which {version} rejects, so it is older than {version}; pass --kubernetes-version",
+                evidence.join(", ")
+            );
+            if opts.report_only {
+                notes.push(message);
+            } else {
+                return Err(file_error(
+                    path,
+                    text,
+                    None,
+                    None,
+                    format!("{message}; nothing was written"),
+                ));
+            }
+        }
+    }
+
     // Plan and render the change; a failure is an error for diff and fix, a note for check.
     let attempt = (|| -> Result<(plan::Plan, Option<String>), FileError> {
         let plan = plan::plan(opts.profile, &m.model, env).map_err(|e| {

@@ -10,10 +10,16 @@ fn main() -> ExitCode {
     let mut stdout = std::io::BufWriter::with_capacity(1 << 16, anstream::stdout());
     let mut stderr = anstream::stderr();
     match kubeharden::app::run(cli, &mut stdout, &mut stderr) {
-        Ok(exit) => {
-            let _ = stdout.flush();
-            ExitCode::from(exit.code())
-        }
+        Ok(exit) => match stdout.flush() {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                let _ = writeln!(
+                    stderr,
+                    "kubeharden: error: cannot write to standard output: {e}"
+                );
+                ExitCode::from(2)
+            }
+            _ => ExitCode::from(exit.code()),
+        },
         Err(e) => {
             let _ = stdout.flush();
             let _ = writeln!(stderr, "kubeharden: error: {e}");

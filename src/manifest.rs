@@ -421,12 +421,17 @@ fn read_flags(
             k += 1;
             continue;
         }
-        let is_bool = registry
-            .flag(component, body)
-            .is_some_and(|s| s.kind == FlagType::Bool);
-        let next = items
-            .get(k + 1)
-            .filter(|(l, _, n)| *l == list && n.as_str().is_some_and(|s| !s.starts_with('-')));
+        let spec = registry.flag(component, body);
+        let is_bool = spec.is_some_and(|s| s.kind == FlagType::Bool);
+        // pflag gives a non-boolean flag written without `=` the next argument as its value,
+        // whatever it looks like (`--audit-log-path -` logs to stdout). For flags the registry
+        // does not know, an item that looks like another flag is taken as one.
+        let next = items.get(k + 1).filter(|(l, _, n)| {
+            *l == list
+                && n.as_str().is_some_and(|s| {
+                    (spec.is_some() && !is_bool) || !s.starts_with('-') || s == "-"
+                })
+        });
         match next {
             Some((_, _, vnode)) if !is_bool => {
                 flags.push(FlagItem {

@@ -63,6 +63,13 @@ pub enum PlanError {
         flag: String,
         version: String,
     },
+    #[error("rule {rule}: rewriting --{flag} would keep {plugin}, which Kubernetes {version} does not have; remove it first (the strict profile does) or give the right --kubernetes-version")]
+    RejectedPlugin {
+        rule: String,
+        flag: String,
+        plugin: String,
+        version: String,
+    },
     #[error("rule {rule}: its fix does not satisfy the rule ({detail})")]
     Unsatisfied { rule: String, detail: String },
     #[error("rules {rules} keep undoing each other's changes; disable one of them in a profile")]
@@ -87,6 +94,7 @@ fn apply_step(
     work: &mut Model,
     env: Env,
     rule: &str,
+    volumes: &mut Vec<String>,
 ) -> Result<Vec<String>, PlanError> {
     let emit_ok = |flag: &str| -> Result<(), PlanError> {
         match env.registry.flag(&work.component, flag) {
@@ -103,6 +111,29 @@ fn apply_step(
             emit_ok(flag)?;
             set_flag(work, flag, value);
             Ok(vec![flag.clone()])
+        }
+        Step::SetFrom { flag, from } => {
+            let Some(value) = work.value(from) else {
+                return Err(PlanError::Unsatisfied {
+                    rule: rule.to_string(),
+                    detail: format!("--{from} is not set, so --{flag} cannot take its value"),
+                });
+            };
+            emit_ok(flag)?;
+            set_flag(work, flag, &value);
+            Ok(vec![flag.clone()])
+        }
+        Step::MountFiles => {
+            for (flag, path) in check::unmounted_files(work, env) {
+                let writable = env
+                    .registry
+                    .flag(&work.component, &flag)
+                    .is_some_and(|s| s.kind == FlagType::Logpath);
+                if let Some(name) = ensure_mount(work, &flag, &path, writable)? {
+                    volumes.push(name);
+                }
+            }
+            Ok(vec![])
         }
         Step::Remove { flag } => {
             work.flags.retain(|f| &f.name != flag);
@@ -124,6 +155,11 @@ fn apply_step(
                     changed = true;
                 }
             }
+            let before = list.len();
+            dedup(&mut list);
+            if list.len() != before {
+                changed = true;
+            }
             if changed {
                 emit_ok(flag)?;
                 set_flag(work, flag, &list.join(","));
@@ -144,7 +180,19 @@ fn apply_step(
         Step::Dedupe => {
             let names = check::duplicated_flags(work, env);
             for name in &names {
-                if let Some(v) = work.value(name) {
+                let is_list = env
+                    .registry
+                    .flag(&work.component, name)
+                    .is_some_and(|s| s.kind == FlagType::List);
+                let value = if is_list {
+                    work.list(name).map(|mut l| {
+                        dedup(&mut l);
+                        l.join(",")
+                    })
+                } else {
+                    work.value(name)
+                };
+                if let Some(v) = value {
                     set_flag(work, name, &v);
                 }
             }
@@ -166,6 +214,59 @@ fn apply_step(
             Ok(touched)
         }
     }
+}
+
+/// Drops repeated items, keeping the first of each.
+fn dedup(list: &mut Vec<String>) {
+    let mut seen: Vec<String> = Vec::with_capacity(list.len());
+    list.retain(|x| {
+        if seen.contains(x) {
+            false
+        } else {
+            seen.push(x.clone());
+            true
+        }
+    });
+}
+
+/// Makes `path` visible in the container with a hostPath volume for its directory, unless a
+/// mount already covers it. Returns the new volume's name.
+fn ensure_mount(
+    work: &mut Model,
+    flag: &str,
+    path: &str,
+    writable: bool,
+) -> Result<Option<String>, PlanError> {
+    let covered = work
+        .mount_covering(path)
+        .is_some_and(|m| !writable || !m.read_only);
+    if covered {
+        return Ok(None);
+    }
+    let dir = parent_dir(path);
+    if work
+        .mounts
+        .iter()
+        .any(|m| m.mount_path.trim_end_matches('/') == dir)
+    {
+        return Err(PlanError::MountConflict {
+            flag: flag.to_string(),
+            path: path.to_string(),
+            dir,
+        });
+    }
+    let name = volume_name(&dir, &work.volumes);
+    work.volumes.push(Volume {
+        name: name.clone(),
+        host_path: Some(dir.clone()),
+        path_type: Some("DirectoryOrCreate".to_string()),
+    });
+    work.mounts.push(Mount {
+        name: name.clone(),
+        mount_path: dir,
+        read_only: !writable,
+    });
+    Ok(Some(name))
 }
 
 fn remove_items(work: &mut Model, flag: &str, items: &[String]) -> Result<Vec<String>, PlanError> {
@@ -254,6 +355,8 @@ pub fn plan(profile: &Profile, model: &Model, env: Env) -> Result<Plan, PlanErro
     const ROUNDS: usize = 4;
     let mut work = model.clone();
     let mut touched: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    // Volumes added by fix steps, with the rules that added them.
+    let mut volume_rules: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut probe_rules: Vec<String> = Vec::new();
     let mut applied: Vec<String> = Vec::new();
     for round in 0..=ROUNDS {
@@ -291,7 +394,12 @@ pub fn plan(profile: &Profile, model: &Model, env: Env) -> Result<Plan, PlanErro
                 continue;
             };
             for step in &variant.steps {
-                for flag in apply_step(step, &mut work, env, &rule.id)? {
+                let mut added = Vec::new();
+                let flags = apply_step(step, &mut work, env, &rule.id, &mut added)?;
+                for name in added {
+                    volume_rules.entry(name).or_default().push(rule.id.clone());
+                }
+                for flag in flags {
                     let rules = touched.entry(flag).or_default();
                     if !rules.contains(&rule.id) {
                         rules.push(rule.id.clone());
@@ -343,6 +451,23 @@ pub fn plan(profile: &Profile, model: &Model, env: Env) -> Result<Plan, PlanErro
         }
     }
 
+    // A list kubeharden rewrites must not name what the version rejects.
+    for (flag, rules) in &touched {
+        if !flag.contains("admission") {
+            continue;
+        }
+        for (f, plugin) in check::rejected_plugins(&work, env) {
+            if &f == flag {
+                return Err(PlanError::RejectedPlugin {
+                    rule: rules.join(", "),
+                    flag: f,
+                    plugin,
+                    version: env.version.to_string(),
+                });
+            }
+        }
+    }
+
     let mut changes = Vec::new();
     let before = flag_meaning(model);
     let after = flag_meaning(&work);
@@ -380,7 +505,6 @@ pub fn plan(profile: &Profile, model: &Model, env: Env) -> Result<Plan, PlanErro
 
     // Files the new flag values name: make them visible inside the container.
     let mut required = Vec::new();
-    let mut volumes = Vec::new();
     for p in &changes {
         let Change::SetFlag { flag, value } = &p.change else {
             continue;
@@ -395,47 +519,39 @@ pub fn plan(profile: &Profile, model: &Model, env: Env) -> Result<Plan, PlanErro
         if writable && value == "-" {
             continue;
         }
-        let dir = parent_dir(value);
         let support = profile.support_file(flag);
         required.push(RequiredFile {
             flag: flag.clone(),
-            path: if writable { dir.clone() } else { value.clone() },
+            path: if writable {
+                parent_dir(value)
+            } else {
+                value.clone()
+            },
             directory: writable,
             template: support.map(|s| s.template.clone()),
             description: support.map(|s| s.description.clone()),
         });
-        let covered = work
-            .mount_covering(value)
-            .is_some_and(|m| !writable || !m.read_only);
-        if covered {
+        if let Some(name) = ensure_mount(&mut work, flag, value, writable)? {
+            volume_rules
+                .entry(name)
+                .or_default()
+                .extend(p.rules.iter().cloned());
+        }
+    }
+    let mut volumes = Vec::new();
+    for v in &work.volumes {
+        if model.volumes.iter().any(|o| o.name == v.name) {
             continue;
         }
-        if work
-            .mounts
-            .iter()
-            .any(|m| m.mount_path.trim_end_matches('/') == dir)
-        {
-            return Err(PlanError::MountConflict {
-                flag: flag.clone(),
-                path: value.clone(),
-                dir,
-            });
-        }
-        let volume = Volume {
-            name: volume_name(&dir, &work.volumes),
-            host_path: Some(dir.clone()),
-            path_type: Some("DirectoryOrCreate".to_string()),
+        let Some(mount) = work.mounts.iter().find(|m| m.name == v.name) else {
+            continue;
         };
-        let mount = Mount {
-            name: volume.name.clone(),
-            mount_path: dir.clone(),
-            read_only: !writable,
-        };
-        work.volumes.push(volume.clone());
-        work.mounts.push(mount.clone());
         volumes.push(Planned {
-            change: Change::AddVolume { volume, mount },
-            rules: p.rules.clone(),
+            change: Change::AddVolume {
+                volume: v.clone(),
+                mount: mount.clone(),
+            },
+            rules: volume_rules.get(&v.name).cloned().unwrap_or_default(),
             before: None,
         });
     }

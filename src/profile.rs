@@ -262,6 +262,12 @@ struct RawCond {
     probes_without_anonymous: Option<bool>,
     #[serde(default)]
     no_duplicate_flags: Option<bool>,
+    #[serde(default)]
+    files_mounted: Option<bool>,
+    #[serde(default)]
+    not: Option<Box<RawCond>>,
+    #[serde(default)]
+    http_probes_within: Option<Vec<String>>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -294,13 +300,19 @@ struct RawStep {
     remove_removed: Option<bool>,
     #[serde(default)]
     dedupe: Option<bool>,
+    #[serde(default)]
+    mount_files: Option<bool>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawSet {
     flag: String,
-    value: String,
+    #[serde(default)]
+    value: Option<String>,
+    /// Take the value from another flag of the manifest (`value_from: client-ca-file`).
+    #[serde(default)]
+    value_from: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -358,8 +370,14 @@ pub enum Cond {
     NoRemovedPlugins,
     /// When anonymous requests are rejected, no probe depends on them.
     ProbesWithoutAnonymous,
-    /// No single-valued flag is given more than once.
+    /// No flag is written more than once where that is ambiguous or wrong.
     NoDuplicateFlags,
+    /// Every file a flag names is visible through a hostPath mount.
+    FilesMounted,
+    /// The inner condition does not hold.
+    Not(Box<Cond>),
+    /// Every unauthenticated HTTP probe uses one of these paths.
+    HttpProbesWithin(Vec<String>),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -375,6 +393,11 @@ pub enum Step {
         flag: String,
         value: String,
     },
+    /// Set `flag` to the value `from` has in the manifest.
+    SetFrom {
+        flag: String,
+        from: String,
+    },
     Remove {
         flag: String,
     },
@@ -388,8 +411,10 @@ pub enum Step {
     },
     Probes(ProbeFix),
     RemoveRemoved,
-    /// Leaves one occurrence of each repeated single-valued flag, with the value in effect.
+    /// Leaves one occurrence of each repeated flag, with the value in effect.
     Dedupe,
+    /// Adds hostPath volumes for the files flags name that no mount makes visible.
+    MountFiles,
 }
 
 #[derive(Clone, Debug)]
@@ -771,6 +796,15 @@ impl Ctx<'_> {
         if c.no_duplicate_flags == Some(true) {
             found.push(Cond::NoDuplicateFlags);
         }
+        if c.files_mounted == Some(true) {
+            found.push(Cond::FilesMounted);
+        }
+        if let Some(inner) = &c.not {
+            found.push(Cond::Not(Box::new(self.cond(inner)?)));
+        }
+        if let Some(paths) = &c.http_probes_within {
+            found.push(Cond::HttpProbesWithin(paths.clone()));
+        }
         let mut ops = Vec::new();
         if let Some(v) = &c.equals {
             ops.push(Op::Equals(self.subst(v)?));
@@ -811,7 +845,7 @@ impl Ctx<'_> {
         }
         if found.len() != 1 {
             return Err(format!(
-                "each condition has exactly one form (a flag test, any, all, no_removed_flags, no_removed_plugins, probes_without_anonymous, no_duplicate_flags), found {}",
+                "each condition has exactly one form (a flag test, any, all, no_removed_flags, no_removed_plugins, probes_without_anonymous, no_duplicate_flags, files_mounted, not, http_probes_within), found {}",
                 found.len()
             ));
         }
@@ -822,9 +856,22 @@ impl Ctx<'_> {
         let mut found = Vec::new();
         if let Some(set) = &s.set {
             let flag = self.flag(&set.flag)?;
-            let value = self.subst(&set.value)?;
-            self.check_value(&flag, &value)?;
-            found.push(Step::Set { flag, value });
+            match (&set.value, &set.value_from) {
+                (Some(v), None) => {
+                    let value = self.subst(v)?;
+                    self.check_value(&flag, &value)?;
+                    found.push(Step::Set { flag, value });
+                }
+                (None, Some(from)) => found.push(Step::SetFrom {
+                    flag,
+                    from: self.flag(from)?,
+                }),
+                _ => {
+                    return Err(format!(
+                        "`set` of --{flag} needs exactly one of `value` and `value_from`"
+                    ))
+                }
+            }
         }
         if let Some(f) = &s.remove {
             found.push(Step::Remove {
@@ -852,9 +899,12 @@ impl Ctx<'_> {
         if s.dedupe == Some(true) {
             found.push(Step::Dedupe);
         }
+        if s.mount_files == Some(true) {
+            found.push(Step::MountFiles);
+        }
         if found.len() != 1 {
             return Err(format!(
-                "each fix step has exactly one action (set, remove, add_to_list, remove_from_list, probes, remove_removed, dedupe), found {}",
+                "each fix step has exactly one action (set, remove, add_to_list, remove_from_list, probes, remove_removed, dedupe, mount_files), found {}",
                 found.len()
             ));
         }

@@ -521,6 +521,11 @@ fn describe_step(step: &crate::profile::Step) -> String {
     use crate::profile::{ProbeFix, Step};
     match step {
         Step::Set { flag, value } => format!("set `--{flag}={value}`"),
+        Step::SetFrom { flag, from } => format!("set `--{flag}` to the value of `--{from}`"),
+        Step::MountFiles => {
+            "add hostPath volumes and mounts for the files flags name that no mount makes visible"
+                .to_string()
+        }
         Step::Remove { flag } => format!("remove `--{flag}`"),
         Step::AddToList { flag, items } => format!(
             "add {} to `--{flag}` (only names the version has)",

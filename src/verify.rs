@@ -251,3 +251,73 @@ pub fn verify(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::Registry;
+    use crate::version::Version;
+
+    const POD: &str = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: kube-apiserver\nspec:\n  containers:\n  - command:\n    - kube-apiserver\n    - --authorization-mode=Node,RBAC\n    - --enable-admission-plugins=NodeRestriction\n    - --profiling=true\n    image: registry.k8s.io/kube-apiserver:v1.30.0\n    name: kube-apiserver\n";
+
+    fn setup() -> (Registry, Profile) {
+        let r = Registry::builtin().expect("registry");
+        let p = Profile::load("baseline", &r).expect("profile");
+        (r, p)
+    }
+
+    fn edited(m: &Manifest, p: &Plan) -> String {
+        crate::edit::apply(&m.text, crate::edit::edits(m, p).expect("edits")).expect("apply")
+    }
+
+    #[test]
+    fn the_real_edit_passes_and_tampering_is_caught() {
+        let (reg, prof) = setup();
+        let env = Env {
+            registry: &reg,
+            version: Version::minor(30),
+        };
+        let m = manifest::load(POD, "kube-apiserver", &reg).expect("loads");
+        let p = plan::plan(&prof, &m.model, env).expect("plan");
+        let good = edited(&m, &p);
+        verify(&m, &p, &good, &prof, env).expect("the real edit verifies");
+
+        let renamed = good.replace("name: kube-apiserver\nspec", "name: other\nspec");
+        let err = verify(&m, &p, &renamed, &prof, env).expect_err("metadata changed");
+        assert!(err.0.contains("outside the planned changes"), "{err}");
+
+        let dropped = good.replace("    - --profiling=false\n", "");
+        let err = verify(&m, &p, &dropped, &prof, env).expect_err("a planned flag is missing");
+        assert!(err.0.contains("flags differ"), "{err}");
+
+        let extra = good.replace(
+            "    - --profiling=false\n",
+            "    - --profiling=false\n    - --v=4\n",
+        );
+        assert!(
+            verify(&m, &p, &extra, &prof, env).is_err(),
+            "an unplanned flag"
+        );
+
+        let broken = good.replace("kind: Pod", "kind: [Pod");
+        let err = verify(&m, &p, &broken, &prof, env).expect_err("unparseable");
+        assert!(err.0.contains("no longer loads"), "{err}");
+    }
+
+    #[test]
+    fn a_plan_that_leaves_work_behind_is_not_idempotent() {
+        let (reg, prof) = setup();
+        let env = Env {
+            registry: &reg,
+            version: Version::minor(30),
+        };
+        let m = manifest::load(POD, "kube-apiserver", &reg).expect("loads");
+        // An empty plan checked against the unchanged text: re-planning still finds work.
+        let empty = Plan {
+            after: m.model.clone(),
+            ..Plan::default()
+        };
+        let err = verify(&m, &empty, POD, &prof, env).expect_err("not idempotent");
+        assert!(err.0.contains("second run"), "{err}");
+    }
+}

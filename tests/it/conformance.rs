@@ -41,15 +41,25 @@ pub fn kubeadm_fixtures() -> Vec<(String, u32, String)> {
 }
 
 pub fn run(text: &str, profile: &str, version: Option<&str>) -> FileReport {
+    try_run(text, profile, version, false).expect("processes")
+}
+
+/// The pipeline as `check` runs it (report_only) or as `diff`/`fix` run it.
+pub fn try_run(
+    text: &str,
+    profile: &str,
+    version: Option<&str>,
+    report_only: bool,
+) -> Result<FileReport, kubeharden::engine::FileError> {
     let registry = Registry::builtin().expect("registry");
     let profile = Profile::load(profile, &registry).expect("profile");
     let opts = Options {
         registry: &registry,
         profile: &profile,
         version: version.map(|v| Version::parse(v).expect("version")),
-        report_only: false,
+        report_only,
     };
-    engine::process("kube-apiserver.yaml", text, &opts).expect("processes")
+    engine::process("kube-apiserver.yaml", text, &opts)
 }
 
 #[test]

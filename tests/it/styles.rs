@@ -2,7 +2,7 @@
 //! everything outside the changed lines stays byte for byte.
 
 use crate::cli::diff_apply_and_fix;
-use crate::conformance::run;
+use crate::conformance::{run, try_run};
 use kubeharden::engine::FileReport;
 
 fn diff_of(report: &FileReport) -> String {
@@ -199,8 +199,9 @@ fn insecure_flags_are_removed_and_lists_fixed() {
             && !edited.contains("insecure-port")
     );
     assert!(!edited.contains("token-auth-file"));
-    // baseline reports the removed flag and plugin but leaves them.
-    let b = run(&text, "baseline", None);
+    // baseline reports the removed flag and plugin but leaves them; it will not rewrite the
+    // admission list while it names a plugin 1.26 lacks, so diff and fix refuse the file.
+    let b = try_run(&text, "baseline", None, true).expect("check reports");
     let ids: Vec<_> = b
         .findings
         .iter()
@@ -210,6 +211,17 @@ fn insecure_flags_are_removed_and_lists_fixed() {
     assert!(
         ids.contains(&("apiserver-removed-admission-plugins", false)),
         "{ids:?}"
+    );
+    assert!(
+        b.notes.iter().any(|n| n.contains("PodSecurityPolicy")),
+        "{:?}",
+        b.notes
+    );
+    let err = try_run(&text, "baseline", None, false).expect_err("diff refuses");
+    assert!(
+        err.message.contains("would keep PodSecurityPolicy"),
+        "{}",
+        err.message
     );
 }
 
