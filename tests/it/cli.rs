@@ -14,7 +14,6 @@ fn fixture(version: &str) -> PathBuf {
     fixture_dir().join(version).join("kube-apiserver.yaml")
 }
 
-#[allow(dead_code)]
 pub fn styles_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/styles")
 }

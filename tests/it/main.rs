@@ -2,6 +2,7 @@
 mod cli;
 mod conformance;
 mod docs;
+mod fixtures;
 mod kube_bench;
 mod schema;
 mod styles;

@@ -1,0 +1,140 @@
+//! Every hand-written manifest style under tests/fixtures/styles: the patch applies with git,
+//! equals `fix --output`, keeps line endings and the final newline, and a second run changes
+//! nothing. Every file under tests/fixtures/styles/bad is refused with exit 2.
+
+use crate::cli::{diff_apply_and_fix, kubeharden, styles_dir};
+use crate::conformance::try_run;
+use std::path::PathBuf;
+
+/// Fixtures kubeharden must refuse to change, with the reason it gives.
+const REFUSED: &[(&str, &str, &str)] = &[
+    // No version in the tag and a flag 1.35 rejects: the version must be given.
+    (
+        "image-latest-old.yaml",
+        "baseline",
+        "pass --kubernetes-version",
+    ),
+    (
+        "image-latest-old.yaml",
+        "strict",
+        "pass --kubernetes-version",
+    ),
+    // baseline does not remove plugins the version lacks, and will not rewrite a list naming one.
+    (
+        "security-context-deny-only-1.31.yaml",
+        "baseline",
+        "would keep SecurityContextDeny",
+    ),
+];
+
+fn files(dir: &PathBuf) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("fixtures")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn every_style_fixture_patches_cleanly_or_is_refused_for_a_stated_reason() {
+    let mut checked = 0;
+    for path in files(&styles_dir()) {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("")
+            .to_string();
+        let bytes = std::fs::read(&path).expect("read");
+        let text = String::from_utf8(bytes.clone()).expect("fixtures are UTF-8");
+        for profile in ["baseline", "strict"] {
+            let refused = REFUSED.iter().find(|(f, p, _)| *f == name && *p == profile);
+            match (try_run(&text, profile, None, false), refused) {
+                (Err(e), Some((_, _, why))) => {
+                    assert!(e.message.contains(why), "{name} {profile}: {}", e.message);
+                    continue;
+                }
+                (Err(e), None) => panic!("{name} {profile}: refused: {}", e.message),
+                (Ok(_), Some(_)) => panic!("{name} {profile}: expected a refusal"),
+                (Ok(r), None) => {
+                    let Some(edited) = r.edited else { continue };
+                    checked += 1;
+                    let again = try_run(&edited, profile, None, false).expect("second run");
+                    assert!(
+                        again.edited.is_none(),
+                        "{name} {profile}: second run changes {:?}",
+                        again.changes
+                    );
+                    if text.contains("\r\n") {
+                        assert_eq!(
+                            edited.matches('\n').count(),
+                            edited.matches("\r\n").count(),
+                            "{name}: CRLF kept"
+                        );
+                    }
+                    assert_eq!(
+                        text.ends_with('\n'),
+                        edited.ends_with('\n'),
+                        "{name} {profile}: final newline"
+                    );
+                    let ext = if name.ends_with(".json") {
+                        "json"
+                    } else {
+                        "yaml"
+                    };
+                    if ext == "json" {
+                        serde_json::from_str::<serde_json::Value>(&edited)
+                            .unwrap_or_else(|e| panic!("{name} {profile}: not JSON: {e}"));
+                    }
+                    let (patched, fixed) =
+                        diff_apply_and_fix(&format!("m.{ext}"), &bytes, &["--profile", profile]);
+                    assert_eq!(
+                        patched, fixed,
+                        "{name} {profile}: git apply and fix --output differ"
+                    );
+                    assert_eq!(fixed, edited.into_bytes(), "{name} {profile}");
+                }
+            }
+        }
+    }
+    assert!(checked > 50, "only {checked} fixtures produced changes");
+}
+
+#[test]
+fn every_bad_fixture_exits_2_naming_the_file_and_writes_nothing() {
+    let dir = styles_dir().join("bad");
+    let bad = files(&dir);
+    assert!(bad.len() >= 10);
+    for path in bad {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("")
+            .to_string();
+        let work = tempfile::tempdir().expect("tempdir");
+        std::fs::copy(&path, work.path().join(&name)).expect("copy");
+        for args in [
+            vec!["check"],
+            vec!["diff"],
+            vec!["fix", "--output", "out.yaml"],
+        ] {
+            let out = kubeharden()
+                .current_dir(work.path())
+                .args(&args)
+                .arg(&name)
+                .output()
+                .expect("runs");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{name} {args:?}: {err}");
+            let first = err.lines().find(|l| l.contains("error")).unwrap_or("");
+            assert!(first.contains(&name), "{name} {args:?}: {err}");
+            assert!(!err.contains("panicked"), "{name}: {err}");
+            assert!(
+                !work.path().join("out.yaml").exists(),
+                "{name}: output written"
+            );
+        }
+    }
+}
