@@ -125,7 +125,7 @@ fn read_input(path: &Path) -> Result<String, FileError> {
     })
 }
 
-fn process_one(input: &Input, opts: &Options) -> Outcome {
+fn process_one<'p>(input: &Input, opts: &Options<'p>) -> Outcome<'p> {
     let shown = input.path.display().to_string();
     let result = read_input(&input.path).and_then(|text| engine::process(&shown, &text, opts));
     match result {
@@ -140,7 +140,7 @@ fn process_one(input: &Input, opts: &Options) -> Outcome {
 
 /// Processes every input, in parallel across the available cores; the outcomes keep the
 /// order of the inputs.
-fn process_all(s: &Settings, report_only: bool) -> Vec<Outcome> {
+fn process_all(s: &Settings, report_only: bool) -> Vec<Outcome<'_>> {
     let opts = Options {
         registry: &s.registry,
         profile: &s.profile,

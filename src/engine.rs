@@ -35,8 +35,9 @@ impl VersionSource {
 }
 
 #[derive(Clone, Debug)]
-pub struct ReportFinding {
-    pub rule: Rule,
+pub struct ReportFinding<'p> {
+    /// The rule, borrowed from the profile.
+    pub rule: &'p Rule,
     pub current: String,
     pub desired: String,
     pub line: usize,
@@ -48,17 +49,18 @@ pub struct ReportFinding {
 }
 
 #[derive(Clone, Debug)]
-pub struct FileReport {
+pub struct FileReport<'p> {
     pub path: String,
     pub component: String,
     pub version: Version,
     pub version_source: VersionSource,
     pub notes: Vec<String>,
-    pub findings: Vec<ReportFinding>,
+    pub findings: Vec<ReportFinding<'p>>,
     pub changes: Vec<Planned>,
     pub required_files: Vec<RequiredFile>,
+    /// The file's text (empty in `report_only` mode, which keeps no texts).
     pub original: String,
-    /// The hardened text, when the plan changes anything.
+    /// The hardened text, when the plan changes anything (`None` in `report_only` mode).
     pub edited: Option<String>,
 }
 
@@ -128,7 +130,11 @@ fn locate(m: &Manifest, flag: Option<&str>) -> (usize, usize) {
 }
 
 /// Runs the whole pipeline on one file's text.
-pub fn process(path: &str, full_text: &str, opts: &Options) -> Result<FileReport, FileError> {
+pub fn process<'p>(
+    path: &str,
+    full_text: &str,
+    opts: &Options<'p>,
+) -> Result<FileReport<'p>, FileError> {
     // A byte-order mark is kept as it is; only the text after it is YAML.
     let bom = if full_text.starts_with('\u{feff}') {
         "\u{feff}"
@@ -269,7 +275,7 @@ pub fn process(path: &str, full_text: &str, opts: &Options) -> Result<FileReport
             )
         };
         findings.push(ReportFinding {
-            rule: rule.clone(),
+            rule,
             current: f.current,
             desired: f.desired,
             line,
@@ -279,6 +285,8 @@ pub fn process(path: &str, full_text: &str, opts: &Options) -> Result<FileReport
         });
     }
 
+    // `check` needs to know that a safe edit exists, not to keep it.
+    let edited = if opts.report_only { None } else { edited };
     Ok(FileReport {
         path: path.to_string(),
         component: m.component.clone(),
@@ -288,7 +296,11 @@ pub fn process(path: &str, full_text: &str, opts: &Options) -> Result<FileReport
         findings,
         changes: plan.changes,
         required_files: plan.required_files,
-        original: full_text.to_string(),
+        original: if opts.report_only {
+            String::new()
+        } else {
+            full_text.to_string()
+        },
         edited,
     })
 }

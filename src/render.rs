@@ -11,8 +11,8 @@ use std::io::{self, Write};
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// One input's outcome.
-pub enum Outcome {
-    Report(Box<FileReport>),
+pub enum Outcome<'p> {
+    Report(Box<FileReport<'p>>),
     Error(FileError),
     /// A file inside a directory that is not a kube-apiserver manifest.
     Skipped {
@@ -85,7 +85,7 @@ pub fn text(out: &mut dyn Write, outcomes: &[Outcome], profile: &Profile) -> io:
                         f.column,
                         f.rule.severity.as_str(),
                         f.rule.id,
-                        cis(&f.rule),
+                        cis(f.rule),
                         f.current,
                         f.desired
                     )?;

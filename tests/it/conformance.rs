@@ -40,7 +40,18 @@ pub fn kubeadm_fixtures() -> Vec<(String, u32, String)> {
     out
 }
 
-pub fn run(text: &str, profile: &str, version: Option<&str>) -> FileReport {
+/// The registry and the built-in profiles, loaded once for every test.
+pub fn builtins() -> &'static (Registry, Profile, Profile) {
+    static CELL: std::sync::OnceLock<(Registry, Profile, Profile)> = std::sync::OnceLock::new();
+    CELL.get_or_init(|| {
+        let registry = Registry::builtin().expect("registry");
+        let baseline = Profile::load("baseline", &registry).expect("baseline");
+        let strict = Profile::load("strict", &registry).expect("strict");
+        (registry, baseline, strict)
+    })
+}
+
+pub fn run(text: &str, profile: &str, version: Option<&str>) -> FileReport<'static> {
     try_run(text, profile, version, false).expect("processes")
 }
 
@@ -50,12 +61,16 @@ pub fn try_run(
     profile: &str,
     version: Option<&str>,
     report_only: bool,
-) -> Result<FileReport, kubeharden::engine::FileError> {
-    let registry = Registry::builtin().expect("registry");
-    let profile = Profile::load(profile, &registry).expect("profile");
+) -> Result<FileReport<'static>, kubeharden::engine::FileError> {
+    let (registry, baseline, strict) = builtins();
+    let profile = match profile {
+        "baseline" => baseline,
+        "strict" => strict,
+        other => panic!("unknown built-in profile {other}"),
+    };
     let opts = Options {
-        registry: &registry,
-        profile: &profile,
+        registry,
+        profile,
         version: version.map(|v| Version::parse(v).expect("version")),
         report_only,
     };

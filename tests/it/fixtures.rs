@@ -59,7 +59,9 @@ fn every_style_fixture_patches_cleanly_or_is_refused_for_a_stated_reason() {
                 (Err(e), None) => panic!("{name} {profile}: refused: {}", e.message),
                 (Ok(_), Some(_)) => panic!("{name} {profile}: expected a refusal"),
                 (Ok(r), None) => {
-                    let Some(edited) = r.edited else { continue };
+                    let Some(edited) = r.edited.clone() else {
+                        continue;
+                    };
                     checked += 1;
                     let again = try_run(&edited, profile, None, false).expect("second run");
                     assert!(
