@@ -264,6 +264,14 @@ pub fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<E
                 ));
             };
             let s = settings(&args.common)?;
+            if let (Some(input), Ok(out)) = (s.inputs.first(), std::fs::canonicalize(&output)) {
+                if std::fs::canonicalize(&input.path).is_ok_and(|i| i == out) {
+                    return Err(UsageError(format!(
+                        "fix --output {} is the input file; in-place editing of node manifests is not available in this version",
+                        output.display()
+                    )));
+                }
+            }
             if s.inputs.len() != 1 {
                 return Err(UsageError(format!(
                     "fix --output takes exactly one input manifest, got {}",

@@ -237,6 +237,32 @@ fn fix_output_leaves_the_input_untouched() {
 }
 
 #[test]
+fn fix_refuses_to_write_over_its_input() {
+    let bytes = std::fs::read(fixture("v1.29")).expect("fixture");
+    let dir = scratch("kube-apiserver.yaml", &bytes);
+    let out = kubeharden()
+        .current_dir(dir.path())
+        .args([
+            "fix",
+            "kube-apiserver.yaml",
+            "--output",
+            "./kube-apiserver.yaml",
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("is the input file"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("kube-apiserver.yaml")).expect("input"),
+        bytes
+    );
+}
+
+#[test]
 fn fix_without_output_refuses_for_now() {
     let out = kubeharden()
         .args(["fix"])
