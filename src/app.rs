@@ -199,7 +199,7 @@ fn required_files_to(stderr: &mut dyn Write, outcomes: &[Outcome]) {
                 let tmpl = rf
                     .template
                     .as_ref()
-                    .map(|t| format!(", template `{t}` in profiles/templates"))
+                    .map(|t| format!(", template profiles/templates/{t}.yaml"))
                     .unwrap_or_default();
                 let _ = writeln!(
                     stderr,
