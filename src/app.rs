@@ -47,6 +47,8 @@ struct Input {
     path: PathBuf,
     /// Found inside a directory rather than named.
     from_dir: bool,
+    /// Not processed; this is said instead.
+    note: Option<String>,
 }
 
 fn settings(common: &Common) -> Result<Settings, UsageError> {
@@ -64,34 +66,57 @@ fn settings(common: &Common) -> Result<Settings, UsageError> {
     } else {
         common.paths.clone()
     };
-    let mut inputs = Vec::new();
+    let mut inputs: Vec<Input> = Vec::new();
+    let mut seen: Vec<PathBuf> = Vec::new();
+    let mut push = |inputs: &mut Vec<Input>, path: PathBuf, from_dir: bool| {
+        // The same file named twice, or reached through a link, is processed once: two
+        // patches for one file would not apply.
+        let key = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+        if !seen.contains(&key) {
+            seen.push(key);
+            inputs.push(Input {
+                path,
+                from_dir,
+                note: None,
+            });
+        }
+    };
     for p in paths {
         if p.is_dir() {
             let entries = std::fs::read_dir(&p)
                 .map_err(|e| UsageError(format!("{}: cannot read directory: {e}", p.display())))?;
-            let mut found: Vec<PathBuf> = entries
-                .filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|f| {
-                    let name = f.file_name().and_then(|n| n.to_str()).unwrap_or("");
-                    !name.starts_with('.')
-                        && f.is_file()
-                        && matches!(
-                            f.extension().and_then(|e| e.to_str()),
-                            Some("yaml" | "yml" | "json")
-                        )
-                })
-                .collect();
+            let mut found: Vec<PathBuf> =
+                entries.filter_map(Result::ok).map(|e| e.path()).collect();
             found.sort();
-            inputs.extend(found.into_iter().map(|path| Input {
-                path,
-                from_dir: true,
-            }));
+            for f in found {
+                let name = f
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or("")
+                    .to_string();
+                if name.starts_with('.') || !f.is_file() {
+                    continue;
+                }
+                let ext = f.extension().and_then(|e| e.to_str()).unwrap_or("");
+                if matches!(ext, "yaml" | "yml" | "json") {
+                    push(&mut inputs, f, true);
+                } else if [".yaml", ".yml", ".json"]
+                    .iter()
+                    .any(|x| name.contains(&format!("{x}.")))
+                {
+                    // `kube-apiserver.yaml.bak`: in a static pod directory the kubelet runs it
+                    // too (it reads every file whose name does not start with a dot).
+                    inputs.push(Input {
+                        path: f,
+                        from_dir: true,
+                        note: Some(
+                            "skipped: not *.yaml, *.yml or *.json; if this is a static pod directory, the kubelet still runs this file (it reads every file not starting with a dot): move it elsewhere".into(),
+                        ),
+                    });
+                }
+            }
         } else {
-            inputs.push(Input {
-                path: p,
-                from_dir: false,
-            });
+            push(&mut inputs, p, false);
         }
     }
     Ok(Settings {
@@ -110,13 +135,27 @@ fn read_input(path: &Path) -> Result<String, FileError> {
         unrecognized: false,
     };
     let meta = std::fs::metadata(path).map_err(|e| err(format!("cannot read: {e}")))?;
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(err(format!(
-            "the file is {} bytes; kubeharden reads manifests of at most {MAX_FILE_BYTES} bytes",
-            meta.len()
-        )));
+    if !meta.is_file() {
+        return Err(err("not a regular file".into()));
     }
-    let bytes = std::fs::read(path).map_err(|e| err(format!("cannot read: {e}")))?;
+    let too_big = || {
+        err(format!(
+            "the file is larger than {MAX_FILE_BYTES} bytes, the most kubeharden reads"
+        ))
+    };
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(too_big());
+    }
+    // Bounded even if the file grows while it is read.
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    std::fs::File::open(path)
+        .and_then(|f| {
+            std::io::Read::read_to_end(&mut std::io::Read::take(f, MAX_FILE_BYTES + 1), &mut bytes)
+        })
+        .map_err(|e| err(format!("cannot read: {e}")))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_big());
+    }
     String::from_utf8(bytes).map_err(|e| {
         err(format!(
             "the file is not valid UTF-8 (byte {})",
@@ -127,6 +166,12 @@ fn read_input(path: &Path) -> Result<String, FileError> {
 
 fn process_one<'p>(input: &Input, opts: &Options<'p>) -> Outcome<'p> {
     let shown = input.path.display().to_string();
+    if let Some(note) = &input.note {
+        return Outcome::Skipped {
+            path: shown,
+            reason: note.clone(),
+        };
+    }
     let result = read_input(&input.path).and_then(|text| engine::process(&shown, &text, opts));
     match result {
         Ok(r) => Outcome::Report(Box::new(r)),

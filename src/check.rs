@@ -32,10 +32,21 @@ fn op_holds(model: &Model, env: Env, flag: &str, op: &Op) -> bool {
         Op::Excludes(items) => values.is_none_or(|vs| !items.iter().any(|i| vs.contains(i))),
         Op::AtLeast(n) => model
             .value(flag)
-            .and_then(|v| v.trim().parse::<i64>().ok())
+            .and_then(|v| parse_go_int(&v))
             .is_some_and(|v| v >= *n),
         Op::SubsetOf(allowed) => {
             values.is_some_and(|vs| !vs.is_empty() && vs.iter().all(|v| allowed.contains(v)))
+        }
+        // The last setting of the key wins, as when the component merges repeated maps.
+        Op::GateOff(key) => {
+            values
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|kv| kv.split_once('='))
+                .filter(|(k, _)| k.trim() == key)
+                .next_back()
+                .and_then(|(_, v)| parse_bool(v.trim()))
+                == Some(false)
         }
     }
 }
@@ -119,19 +130,57 @@ pub fn unmounted_files(model: &Model, env: Env) -> Vec<(String, String)> {
         if spec.kind == FlagType::Logpath && path == "-" {
             continue;
         }
-        let ok = model
-            .mount_covering(path)
-            .is_some_and(|m| spec.kind != FlagType::Logpath || !m.read_only);
-        if !ok && path.starts_with('/') {
+        // A relative path or one with `..` is not what a mount check can vouch for.
+        let ok = crate::plan::clean_path(path)
+            && model
+                .mount_covering(path)
+                .is_some_and(|m| spec.kind != FlagType::Logpath || !m.read_only);
+        if !ok {
             out.push((f.name.clone(), path.to_string()));
         }
     }
     out
 }
 
-/// Anonymous requests are rejected outright (`--anonymous-auth=false`).
+/// A boolean flag value as Go's `strconv.ParseBool` (which pflag uses) reads it.
+pub fn parse_bool(v: &str) -> Option<bool> {
+    match v {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+/// An integer flag value as pflag reads it (`strconv.ParseInt(s, 0, 64)`): `0x`, `0o`, `0b`
+/// prefixes, and a leading `0` means octal, so `010` is 8.
+pub fn parse_go_int(v: &str) -> Option<i64> {
+    let (neg, digits) = match v.strip_prefix('-') {
+        Some(d) => (true, d),
+        None => (false, v.strip_prefix('+').unwrap_or(v)),
+    };
+    let digits = digits.replace('_', "");
+    let lower = digits.to_ascii_lowercase();
+    let n = if let Some(h) = lower.strip_prefix("0x") {
+        i64::from_str_radix(h, 16).ok()?
+    } else if let Some(o) = lower.strip_prefix("0o") {
+        i64::from_str_radix(o, 8).ok()?
+    } else if let Some(b) = lower.strip_prefix("0b") {
+        i64::from_str_radix(b, 2).ok()?
+    } else if lower.len() > 1 && lower.starts_with('0') {
+        i64::from_str_radix(&lower[1..], 8).ok()?
+    } else {
+        lower.parse::<i64>().ok()?
+    };
+    Some(if neg { -n } else { n })
+}
+
+/// Anonymous requests are rejected outright (`--anonymous-auth=false`, as pflag reads it).
 pub fn anonymous_rejected(model: &Model) -> bool {
-    model.value("anonymous-auth").as_deref() == Some("false")
+    model
+        .value("anonymous-auth")
+        .as_deref()
+        .and_then(parse_bool)
+        == Some(false)
 }
 
 /// The paths of the HTTP probes that send no credentials, without any query string.
@@ -206,6 +255,7 @@ fn want(flag: &str, op: &Op) -> String {
         Op::Excludes(vs) => format!("--{flag} without {}", vs.join(",")),
         Op::AtLeast(n) => format!("--{flag} at least {n}"),
         Op::SubsetOf(vs) => format!("--{flag} limited to {}", vs.join(",")),
+        Op::GateOff(k) => format!("--{flag} turning {k} off"),
     }
 }
 
@@ -341,6 +391,18 @@ mod tests {
                 .collect(),
             ..Model::default()
         }
+    }
+
+    #[test]
+    fn go_number_and_bool_parsing() {
+        assert_eq!(parse_go_int("30"), Some(30));
+        assert_eq!(parse_go_int("010"), Some(8));
+        assert_eq!(parse_go_int("0x1e"), Some(30));
+        assert_eq!(parse_go_int("30d"), None);
+        assert_eq!(parse_go_int("0"), Some(0));
+        assert_eq!(parse_bool("F"), Some(false));
+        assert_eq!(parse_bool("0"), Some(false));
+        assert_eq!(parse_bool("no"), None);
     }
 
     #[test]

@@ -189,8 +189,25 @@ impl<'a> Editor<'a> {
         }
         let item = &seq.items()[index];
         let (s, e) = self.own_lines(item)?;
-        // Comment lines directly above an item belong to it (insertions keep them with it too).
-        let mut s = self.comment_block_start(s);
+        // Comment lines directly above the item go with it when they name the flag it sets;
+        // other comments may head a group of flags and stay.
+        let mut s = s;
+        let block = self.comment_block_start(s);
+        if block < s {
+            let name = item
+                .as_str()
+                .map(|t| {
+                    t.trim_start_matches('-')
+                        .split('=')
+                        .next()
+                        .unwrap_or("")
+                        .to_string()
+                })
+                .unwrap_or_default();
+            if !name.is_empty() && self.text[block..s].contains(name.as_str()) {
+                s = block;
+            }
+        }
         // Removing the last line of a file without a final newline: take the newline before it,
         // so the file still ends without one.
         if e == self.text.len() && !self.text.ends_with('\n') && s > 0 {
@@ -234,8 +251,15 @@ impl<'a> Editor<'a> {
             return Ok(());
         };
         self.delete_item(seq, occ.index)?;
-        if occ.form == Form::Split {
-            self.delete_item(seq, occ.index + 1)?;
+        self.delete_split_value(occ)
+    }
+
+    /// Deletes the separate value item of a `--flag value` pair, wherever it is.
+    fn delete_split_value(&mut self, occ: &FlagItem) -> Result<(), EditError> {
+        if let Some((list, index)) = occ.value_at {
+            if let Some(seq) = self.list_node(list) {
+                self.delete_item(seq, index)?;
+            }
         }
         Ok(())
     }
@@ -261,9 +285,7 @@ impl<'a> Editor<'a> {
             }
             let rendered = self.scalar(&item_text, Some(node), seq.is_flow());
             self.push(node.span.start, node.span.end, rendered);
-            if first.form == Form::Split {
-                self.delete_item(seq, first.index + 1)?;
-            }
+            self.delete_split_value(first)?;
         }
         for occ in occs.iter().skip(1) {
             self.delete_flag(occ)?;
@@ -324,14 +346,18 @@ impl<'a> Editor<'a> {
             match (before, items.last()) {
                 (Some(b), _) => {
                     let text = match self.own_line_indent(b) {
-                        Some(indent) => format!("{rendered},{}{indent}", self.nl),
+                        Some(indent) => {
+                            format!("{rendered},{}{indent}", self.nl_near(b.span.start))
+                        }
                         None => format!("{rendered}, "),
                     };
                     self.push(b.span.start, b.span.start, text)
                 }
                 (None, Some(last)) => {
                     let text = match self.own_line_indent(last) {
-                        Some(indent) => format!(",{}{indent}{rendered}", self.nl),
+                        Some(indent) => {
+                            format!(",{}{indent}{rendered}", self.nl_near(last.span.end))
+                        }
                         None => format!(", {rendered}"),
                     };
                     self.push(last.span.end, last.span.end, text)
@@ -355,7 +381,11 @@ impl<'a> Editor<'a> {
             Some(b) => {
                 let prefix = self.item_prefix(b)?;
                 let at = self.comment_block_start(line_start(self.text, b.span.start));
-                self.push(at, at, format!("{prefix}{rendered}{}", self.nl));
+                self.push(
+                    at,
+                    at,
+                    format!("{prefix}{rendered}{}", self.nl_near(b.span.start)),
+                );
             }
             None => {
                 let last = items.last().ok_or_else(|| {
@@ -369,6 +399,25 @@ impl<'a> Editor<'a> {
             }
         }
         Ok(())
+    }
+
+    /// The line ending of the line holding `offset` (the previous line's for a last line
+    /// without one), so that inserted lines match their neighbours even in a mixed file.
+    fn nl_near(&self, offset: usize) -> &'static str {
+        let text = self.text;
+        let mut end = line_end_inclusive(text, offset.min(text.len()));
+        if !text[..end].ends_with('\n') {
+            let ls = line_start(text, offset.min(text.len()));
+            if ls == 0 {
+                return if self.nl == "\r\n" { "\r\n" } else { "\n" };
+            }
+            end = ls;
+        }
+        if text[..end].ends_with("\r\n") {
+            "\r\n"
+        } else {
+            "\n"
+        }
     }
 
     /// The indentation in front of a node that starts its own line, if it does.
@@ -414,15 +463,16 @@ impl<'a> Editor<'a> {
     /// Inserts whole lines after the line where `node` ends.
     fn append_lines_after(&mut self, node: &Node, lines: &[String]) {
         let end = line_end_inclusive(self.text, node.content_end());
+        let nl = self.nl_near(node.content_end());
         let ends_with_nl = self.text[..end].ends_with('\n');
         let mut text = String::new();
         for (i, l) in lines.iter().enumerate() {
             if !ends_with_nl && i == 0 {
-                text.push_str(self.nl);
+                text.push_str(nl);
             }
             text.push_str(l);
             if ends_with_nl || i + 1 < lines.len() {
-                text.push_str(self.nl);
+                text.push_str(nl);
             }
         }
         self.push(end, end, text);
@@ -542,6 +592,17 @@ impl<'a> Editor<'a> {
             kv.sort_by(|a, b| a.0.cmp(&b.0));
             kv
         };
+        if let Some((k, list)) = parent.entry(key) {
+            if list.decorated
+                || k.decorated
+                || list.items().iter().any(|i| matches!(i.kind, Kind::Alias))
+            {
+                return Err(refuse(
+                    Some(k.span.start),
+                    format!("`{key}` carries a YAML anchor, alias or tag; kubeharden does not extend such lists"),
+                ));
+            }
+        }
         match parent.entry(key) {
             Some((_, list)) if list.is_seq() && !list.items().is_empty() => {
                 let last = list
@@ -669,14 +730,15 @@ impl<'a> Editor<'a> {
 
     fn insert_lines_at(&mut self, at: usize, lines: &[String]) {
         let needs_nl = at > 0 && !self.text[..at].ends_with('\n');
+        let nl = self.nl_near(at.saturating_sub(1));
         let mut text = String::new();
         if needs_nl {
-            text.push_str(self.nl);
+            text.push_str(nl);
         }
         for (i, l) in lines.iter().enumerate() {
             text.push_str(l);
             if !needs_nl || i + 1 < lines.len() {
-                text.push_str(self.nl);
+                text.push_str(nl);
             }
         }
         self.push(at, at, text);

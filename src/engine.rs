@@ -169,6 +169,15 @@ pub fn process<'p>(
             (v, VersionSource::Assumed)
         }
     };
+    if let (VersionSource::Option, Some(tag)) =
+        (version_source, m.image.as_deref().and_then(image_version))
+    {
+        if tag.minor != version.minor {
+            notes.push(format!(
+                "--kubernetes-version {version} differs from the image tag ({tag}); kubeharden follows the option"
+            ));
+        }
+    }
     let known = &opts.registry.versions;
     if version.minor > known.newest || version.minor < known.oldest {
         notes.push(format!(

@@ -69,8 +69,9 @@ pub struct FlagItem {
     pub form: Form,
     /// Span of the `--name...` item.
     pub span: Span,
-    /// Span of the value item for `Form::Split`.
-    pub value_span: Option<Span>,
+    /// Where the value item of `Form::Split` is: its list (pflag reads `command` and `args` as
+    /// one argv, so the value may start `args`) and index.
+    pub value_at: Option<(ArgList, usize)>,
 }
 
 /// The probes kubeharden reads and may rewrite.
@@ -245,24 +246,31 @@ pub fn load(text: &str, component: &str, registry: &Registry) -> Result<Manifest
         .ok_or_else(|| LoadError::at(spec, "the Pod has no `spec.containers` list"))?;
 
     let mut found: Option<(usize, usize)> = None;
+    let mut shell: Option<&Node> = None;
     for (i, c) in containers.items().iter().enumerate() {
         match role(c, component) {
             Role::Component(n) => {
                 if found.is_some() {
-                    return Err(LoadError::at(c, format!("the Pod has more than one {component} container")));
+                    return Err(LoadError::at(
+                        c,
+                        format!("the Pod has more than one {component} container"),
+                    ));
                 }
                 found = Some((i, n));
             }
             Role::Shell => {
-                return Err(LoadError::at(
-                    c,
-                    format!(
-                        "the {component} flags are folded into a shell command (`sh -c ...`); kubeharden cannot edit them safely: list each flag as its own `command` or `args` item"
-                    ),
-                ))
+                shell.get_or_insert(c);
             }
             Role::Other => {}
         }
+    }
+    if let (None, Some(c)) = (found, shell) {
+        return Err(LoadError::at(
+            c,
+            format!(
+                "the {component} flags are folded into a shell command (`sh -c ...`); kubeharden cannot edit them safely: list each flag as its own `command` or `args` item"
+            ),
+        ));
     }
     let Some((container_index, program_items)) = found else {
         return Err(LoadError::at(
@@ -399,6 +407,14 @@ fn read_flags(
                 "an argument is a block scalar (`|` or `>`); write it as a plain or quoted string",
             ));
         }
+        if text == "--" {
+            // pflag stops reading flags here; anything kubeharden added after it would be a
+            // positional argument, which the component refuses.
+            return Err(LoadError::at(
+                node,
+                "`--` ends the flags in this argument list; kubeharden does not edit such lists (remove the `--`)",
+            ));
+        }
         let Some(body) = text
             .strip_prefix("--")
             .or_else(|| text.strip_prefix('-').filter(|b| !b.is_empty()))
@@ -416,7 +432,7 @@ fn read_flags(
                 index,
                 form: Form::Joined,
                 span: node.span,
-                value_span: None,
+                value_at: None,
             });
             k += 1;
             continue;
@@ -426,14 +442,14 @@ fn read_flags(
         // pflag gives a non-boolean flag written without `=` the next argument as its value,
         // whatever it looks like (`--audit-log-path -` logs to stdout). For flags the registry
         // does not know, an item that looks like another flag is taken as one.
-        let next = items.get(k + 1).filter(|(l, _, n)| {
-            *l == list
+        let next = items.get(k + 1).filter(|(_, _, n)| {
+            !n.decorated
                 && n.as_str().is_some_and(|s| {
                     (spec.is_some() && !is_bool) || !s.starts_with('-') || s == "-"
                 })
         });
         match next {
-            Some((_, _, vnode)) if !is_bool => {
+            Some((vlist, vindex, vnode)) if !is_bool => {
                 flags.push(FlagItem {
                     name: body.to_string(),
                     value: vnode.as_str().map(str::to_string),
@@ -441,7 +457,7 @@ fn read_flags(
                     index,
                     form: Form::Split,
                     span: node.span,
-                    value_span: Some(vnode.span),
+                    value_at: Some((*vlist, *vindex)),
                 });
                 k += 2;
             }
@@ -466,7 +482,7 @@ fn read_flags(
                     index,
                     form: Form::Bare,
                     span: node.span,
-                    value_span: None,
+                    value_at: None,
                 });
                 k += 1;
             }

@@ -85,8 +85,8 @@ impl Model {
     /// Values of a flag as the component reads them, according to its type.
     pub fn values(&self, registry: &Registry, name: &str) -> Option<Vec<String>> {
         match registry.flag(&self.component, name).map(|s| s.kind) {
-            Some(FlagType::List) => self.list(name),
-            Some(FlagType::Files) => {
+            Some(FlagType::List | FlagType::Map) => self.list(name),
+            Some(FlagType::Files | FlagType::Array) => {
                 let v: Vec<String> = self
                     .occurrences(name)
                     .filter_map(|f| f.value.clone())

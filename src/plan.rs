@@ -170,8 +170,15 @@ fn apply_step(
         }
         Step::RemoveFromList { flag, items } => remove_items(work, flag, items),
         Step::Probes(_) => {
+            // Probes that already authenticate keep working without anonymous access.
             for p in &mut work.probes {
-                if matches!(p.handler, Handler::HttpGet { .. }) {
+                if matches!(
+                    p.handler,
+                    Handler::HttpGet {
+                        authenticated: false,
+                        ..
+                    }
+                ) {
                     p.handler = Handler::TcpSocket;
                 }
             }
@@ -214,6 +221,33 @@ fn apply_step(
             Ok(touched)
         }
     }
+}
+
+/// An absolute path without `.` or `..` components, empty components or a trailing `/`.
+pub fn clean_path(path: &str) -> bool {
+    path.len() > 1
+        && path.starts_with('/')
+        && !path.ends_with('/')
+        && path[1..]
+            .split('/')
+            .all(|c| !c.is_empty() && c != "." && c != "..")
+}
+
+/// Where a path inside the container lives on the node, through the mount that covers it.
+pub fn host_path(work: &Model, path: &str) -> String {
+    let Some(m) = work.mount_covering(path) else {
+        return path.to_string();
+    };
+    let Some(host) = work
+        .volumes
+        .iter()
+        .find(|v| v.name == m.name)
+        .and_then(|v| v.host_path.as_deref())
+    else {
+        return path.to_string();
+    };
+    let rest = &path[m.mount_path.trim_end_matches('/').len()..];
+    format!("{}{rest}", host.trim_end_matches('/'))
 }
 
 /// Drops repeated items, keeping the first of each.
@@ -343,7 +377,7 @@ fn volume_name(dir: &str, taken: &[Volume]) -> String {
     name
 }
 
-fn parent_dir(path: &str) -> String {
+pub fn parent_dir(path: &str) -> String {
     match path.rfind('/') {
         Some(0) | None => "/".to_string(),
         Some(i) => path[..i].to_string(),

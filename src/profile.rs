@@ -79,6 +79,10 @@ pub enum FlagType {
     String,
     Int,
     List,
+    /// One value per occurrence, repeatable (pflag StringArray and the like).
+    Array,
+    /// `key=value` pairs, comma-separated; repeated occurrences merge.
+    Map,
     File,
     Files,
     Logpath,
@@ -87,7 +91,10 @@ pub enum FlagType {
 impl FlagType {
     /// Flags whose repeated occurrences add up rather than override each other.
     pub fn accumulates(self) -> bool {
-        matches!(self, FlagType::List | FlagType::Files)
+        matches!(
+            self,
+            FlagType::List | FlagType::Files | FlagType::Array | FlagType::Map
+        )
     }
 
     pub fn references_file(self) -> bool {
@@ -251,6 +258,8 @@ struct RawCond {
     #[serde(default)]
     subset_of: Option<Vec<String>>,
     #[serde(default)]
+    gate_off: Option<String>,
+    #[serde(default)]
     any: Option<Vec<RawCond>>,
     #[serde(default)]
     all: Option<Vec<RawCond>>,
@@ -280,7 +289,17 @@ struct RawVariant {
     /// Why the fix is left out when `unless` holds.
     #[serde(default)]
     because: Option<String>,
+    /// More conditions that rule the variant out, each with its own reason.
+    #[serde(default)]
+    refuse: Vec<RawRefusal>,
     steps: Vec<RawStep>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRefusal {
+    when: RawCond,
+    because: String,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -354,6 +373,8 @@ pub enum Op {
     Excludes(Vec<String>),
     AtLeast(i64),
     SubsetOf(Vec<String>),
+    /// A `key=value` map flag (`--feature-gates`) turns this key off.
+    GateOff(String),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -422,6 +443,8 @@ pub struct Variant {
     pub versions: VersionReq,
     pub unless: Option<Cond>,
     pub because: Option<String>,
+    /// Conditions that rule the variant out, with the reason for each.
+    pub refuse: Vec<(Cond, String)>,
     pub steps: Vec<Step>,
 }
 
@@ -443,8 +466,8 @@ pub struct Rule {
 }
 
 impl Rule {
-    /// Why no fix applies to version `v` although the rule has fixes: the `because` of the
-    /// first variant for that version whose `unless` holds.
+    /// Why no fix applies to version `v` although the rule has fixes: the reason of the first
+    /// variant for that version that a condition rules out.
     pub fn blocked_because(&self, v: Version, holds: impl Fn(&Cond) -> bool) -> Option<String> {
         if self.variant_for(v, &holds).is_some() {
             return None;
@@ -452,19 +475,28 @@ impl Rule {
         self.fix
             .iter()
             .filter(|var| var.versions.matches(v))
-            .find(|var| var.unless.as_ref().is_some_and(&holds))
-            .map(|var| {
-                var.because
-                    .clone()
-                    .unwrap_or_else(|| "the fix does not apply to this manifest".to_string())
-            })
+            .find_map(|var| var.ruled_out(&holds))
     }
 
     /// The fix that applies to version `v`, if any.
     pub fn variant_for(&self, v: Version, holds: impl Fn(&Cond) -> bool) -> Option<&Variant> {
         self.fix
             .iter()
-            .find(|var| var.versions.matches(v) && !var.unless.as_ref().is_some_and(&holds))
+            .find(|var| var.versions.matches(v) && var.ruled_out(&holds).is_none())
+    }
+}
+
+impl Variant {
+    /// Why this variant does not apply, if a condition rules it out.
+    pub fn ruled_out(&self, holds: &impl Fn(&Cond) -> bool) -> Option<String> {
+        if let Some((_, why)) = self.refuse.iter().find(|(c, _)| holds(c)) {
+            return Some(why.clone());
+        }
+        self.unless.as_ref().filter(|c| holds(c)).map(|_| {
+            self.because
+                .clone()
+                .unwrap_or_else(|| "the fix does not apply to this manifest".to_string())
+        })
     }
 }
 
@@ -535,6 +567,8 @@ struct Merged {
     description: String,
     lineage: Vec<String>,
     parameters: BTreeMap<String, String>,
+    /// The file that last set each parameter.
+    param_origin: BTreeMap<String, String>,
     rules: Vec<(String, RawRule)>,
     files: Vec<RawFile>,
 }
@@ -563,6 +597,7 @@ fn resolve(origin: &str, text: &str, depth: usize) -> Result<Merged, ProfileErro
             description: raw.description.clone(),
             lineage: Vec::new(),
             parameters: BTreeMap::new(),
+            param_origin: BTreeMap::new(),
             rules: Vec::new(),
             files: Vec::new(),
         },
@@ -579,6 +614,7 @@ fn resolve(origin: &str, text: &str, depth: usize) -> Result<Merged, ProfileErro
     merged.name = raw.name;
     merged.description = raw.description;
     for (k, v) in raw.parameters {
+        merged.param_origin.insert(k.clone(), origin.to_string());
         merged.parameters.insert(k, v);
     }
     for id in &raw.disable {
@@ -606,8 +642,40 @@ fn resolve(origin: &str, text: &str, depth: usize) -> Result<Merged, ProfileErro
 
 fn finish(m: Merged, registry: &Registry) -> Result<Profile, ProfileError> {
     let mut rules = Vec::new();
+    let used = std::cell::RefCell::new(BTreeSet::new());
     for (origin, raw) in m.rules {
-        rules.push(build_rule(&origin, raw, &m.parameters, registry)?);
+        let rule = build_rule(&origin, raw, &m.parameters, registry, &used).map_err(|e| {
+            // Point at the file that set a parameter the rule could not use.
+            match e {
+                ProfileError::Invalid { origin, message } => {
+                    let set_in: Vec<String> = m
+                        .param_origin
+                        .iter()
+                        .filter(|(k, o)| {
+                            **o != origin && message.contains(&format!("`{}`", m.parameters[*k]))
+                        })
+                        .map(|(k, o)| format!("parameter `{k}` is set in {o}"))
+                        .collect();
+                    let message = if set_in.is_empty() {
+                        message
+                    } else {
+                        format!("{message} ({})", set_in.join("; "))
+                    };
+                    ProfileError::Invalid { origin, message }
+                }
+                other => other,
+            }
+        })?;
+        rules.push(rule);
+    }
+    // A parameter no rule uses is a typo or a leftover: say so rather than ignore it.
+    for (k, origin) in &m.param_origin {
+        if !used.borrow().contains(k) {
+            return Err(ProfileError::Invalid {
+                origin: origin.clone(),
+                message: format!("parameter `{k}` is not used by any rule"),
+            });
+        }
     }
     let mut files = Vec::new();
     for f in m.files {
@@ -647,6 +715,7 @@ fn build_rule(
     raw: RawRule,
     params: &BTreeMap<String, String>,
     registry: &Registry,
+    used: &std::cell::RefCell<BTreeSet<String>>,
 ) -> Result<Rule, ProfileError> {
     let id = raw.id.clone();
     let invalid = |message: String| ProfileError::Invalid {
@@ -667,6 +736,7 @@ fn build_rule(
         component: &raw.component,
         params,
         registry,
+        used,
     };
     let check = ctx.cond(&raw.check).map_err(&invalid)?;
     let mut fix = Vec::new();
@@ -690,6 +760,12 @@ fn build_rule(
             versions: vr,
             unless,
             because: var.because.as_ref().map(|b| b.trim().to_string()),
+            refuse: var
+                .refuse
+                .iter()
+                .map(|r| Ok((ctx.cond(&r.when)?, ctx.subst(r.because.trim())?)))
+                .collect::<Result<Vec<_>, String>>()
+                .map_err(&invalid)?,
             steps,
         });
     }
@@ -725,6 +801,7 @@ struct Ctx<'a> {
     component: &'a str,
     params: &'a BTreeMap<String, String>,
     registry: &'a Registry,
+    used: &'a std::cell::RefCell<BTreeSet<String>>,
 }
 
 impl Ctx<'_> {
@@ -738,6 +815,7 @@ impl Ctx<'_> {
                 return Err(format!("unclosed `${{` in `{text}`"));
             };
             let key = &after[..j];
+            self.used.borrow_mut().insert(key.to_string());
             let val = self.params.get(key).ok_or_else(|| {
                 format!("`{text}` uses parameter `{key}`, which no profile defines")
             })?;
@@ -830,6 +908,9 @@ impl Ctx<'_> {
         if let Some(v) = &c.subset_of {
             ops.push(Op::SubsetOf(self.list(v)?));
         }
+        if let Some(v) = &c.gate_off {
+            ops.push(Op::GateOff(v.clone()));
+        }
         match (&c.flag, ops.len()) {
             (Some(f), 1) => found.push(Cond::Flag {
                 flag: self.flag(f)?,
@@ -837,7 +918,7 @@ impl Ctx<'_> {
             }),
             (Some(f), n) => {
                 return Err(format!(
-                    "condition on `{f}` needs exactly one operator (equals, one_of, present, absent, contains, excludes, at_least, subset_of), found {n}"
+                    "condition on `{f}` needs exactly one operator (equals, one_of, present, absent, contains, excludes, at_least, subset_of, gate_off), found {n}"
                 ))
             }
             (None, 0) => {}
@@ -925,14 +1006,17 @@ impl Ctx<'_> {
             Some(FlagType::Bool) if value != "true" && value != "false" => Err(format!(
                 "`--{flag}` is a boolean: `{value}` must be true or false"
             )),
-            Some(FlagType::Int) if value.parse::<i64>().is_err() => {
+            Some(FlagType::Int) if crate::check::parse_go_int(value).is_none() => {
                 Err(format!("`--{flag}` takes an integer, not `{value}`"))
             }
-            Some(FlagType::File | FlagType::Files | FlagType::Logpath)
-                if !value.starts_with('/') =>
-            {
-                Err(format!("`--{flag}` needs an absolute path, not `{value}`"))
+            // The audit log may go to standard output.
+            Some(FlagType::Logpath) if value == "-" => Ok(()),
+            Some(FlagType::Logpath) if crate::plan::clean_path(value) && crate::plan::parent_dir(value) == "/" => {
+                Err(format!("`--{flag}` needs a file below a directory of its own, not `{value}` (the whole root would be mounted)"))
             }
+            Some(FlagType::File | FlagType::Files | FlagType::Logpath) if !crate::plan::clean_path(value) => Err(format!(
+                "`--{flag}` needs an absolute path without `.`, `..` or a trailing `/`, not `{value}`"
+            )),
             _ if value.is_empty() => Err(format!("`--{flag}` would be set to an empty value")),
             _ => Ok(()),
         }
