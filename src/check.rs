@@ -43,8 +43,7 @@ fn op_holds(model: &Model, env: Env, flag: &str, op: &Op) -> bool {
                 .unwrap_or_default()
                 .iter()
                 .filter_map(|kv| kv.split_once('='))
-                .filter(|(k, _)| k.trim() == key)
-                .next_back()
+                .rfind(|(k, _)| k.trim() == key)
                 .and_then(|(_, v)| parse_bool(v.trim()))
                 == Some(false)
         }
@@ -94,8 +93,9 @@ pub fn duplicated_flags(model: &Model, env: Env) -> Vec<String> {
         }
         let kind = env.registry.flag(&model.component, &f.name).map(|s| s.kind);
         let repeated = model.occurrences(&f.name).count() > 1;
+        // Flags the registry does not know may add up when repeated: leave them alone.
         let dup = match kind {
-            Some(FlagType::Files) => false,
+            None | Some(FlagType::Files | FlagType::Array | FlagType::Map) => false,
             Some(FlagType::List) => {
                 let items = model.list(&f.name).unwrap_or_default();
                 repeated
@@ -104,7 +104,7 @@ pub fn duplicated_flags(model: &Model, env: Env) -> Vec<String> {
                         .enumerate()
                         .any(|(i, x)| items[..i].contains(x))
             }
-            _ => repeated,
+            Some(_) => repeated,
         };
         if dup {
             out.push(f.name.clone());

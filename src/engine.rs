@@ -235,6 +235,15 @@ pub fn process<'p>(
         if plan.is_empty() {
             return Ok((plan, None));
         }
+        if text.replace("\r\n", "").contains('\r') {
+            return Err(file_error(
+                path,
+                text,
+                None,
+                None,
+                "the file ends lines with bare carriage returns; kubeharden edits files with LF or CRLF line endings; nothing was written".into(),
+            ));
+        }
         let splices = edit::edits(&m, &plan).map_err(|e| {
             file_error(
                 path,

@@ -419,9 +419,26 @@ fn read_flags(
             .strip_prefix("--")
             .or_else(|| text.strip_prefix('-').filter(|b| !b.is_empty()))
         else {
+            // Say so when the previous flag swallowed a flag as its value, which is how a
+            // value usually ends up stranded.
+            let hint = flags
+                .iter()
+                .find(|f: &&FlagItem| {
+                    f.form == Form::Split && f.value.as_deref().is_some_and(|v| v.starts_with('-'))
+                })
+                .map(|f| {
+                    format!(
+                        " (`--{}` took `{}` as its value)",
+                        f.name,
+                        f.value.as_deref().unwrap_or("")
+                    )
+                })
+                .unwrap_or_default();
             return Err(LoadError::at(
                 node,
-                format!("`{text}` is not a flag, and {component} takes no positional arguments"),
+                format!(
+                    "`{text}` is not a flag, and {component} takes no positional arguments{hint}"
+                ),
             ));
         };
         if let Some((name, value)) = body.split_once('=') {

@@ -80,12 +80,15 @@ pub enum PlanError {
         flag: String,
         other: String,
     },
-    #[error("--{flag}: {path} needs a writable mount at {dir}, but a read-only mount already uses that path")]
+    #[error("--{flag}: {path} needs a {need} hostPath mount at {dir}, but the container already mounts something else there")]
     MountConflict {
         flag: String,
         path: String,
         dir: String,
+        need: &'static str,
     },
+    #[error("--{flag}={path}: kubeharden only mounts absolute paths without `.`, `..` or a trailing `/`")]
+    BadPath { flag: String, path: String },
 }
 
 /// Applies one fix step to the working model. Returns the flags it touched.
@@ -271,6 +274,12 @@ fn ensure_mount(
     path: &str,
     writable: bool,
 ) -> Result<Option<String>, PlanError> {
+    if !clean_path(path) {
+        return Err(PlanError::BadPath {
+            flag: flag.to_string(),
+            path: path.to_string(),
+        });
+    }
     let covered = work
         .mount_covering(path)
         .is_some_and(|m| !writable || !m.read_only);
@@ -278,15 +287,17 @@ fn ensure_mount(
         return Ok(None);
     }
     let dir = parent_dir(path);
-    if work
-        .mounts
-        .iter()
-        .any(|m| m.mount_path.trim_end_matches('/') == dir)
+    if dir == "/"
+        || work
+            .mounts
+            .iter()
+            .any(|m| m.mount_path.trim_end_matches('/') == dir)
     {
         return Err(PlanError::MountConflict {
             flag: flag.to_string(),
             path: path.to_string(),
             dir,
+            need: if writable { "writable" } else { "read-only" },
         });
     }
     let name = volume_name(&dir, &work.volumes);
@@ -392,7 +403,6 @@ pub fn plan(profile: &Profile, model: &Model, env: Env) -> Result<Plan, PlanErro
     // Volumes added by fix steps, with the rules that added them.
     let mut volume_rules: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut probe_rules: Vec<String> = Vec::new();
-    let mut applied: Vec<String> = Vec::new();
     for round in 0..=ROUNDS {
         let fixable: Vec<Finding> = check::check(profile, &work, env)
             .into_iter()
@@ -407,8 +417,14 @@ pub fn plan(profile: &Profile, model: &Model, env: Env) -> Result<Plan, PlanErro
             break;
         }
         if round == ROUNDS {
-            let mut rules: Vec<String> = fixable.iter().map(|f| f.rule_id.clone()).collect();
-            rules.extend(applied.iter().cloned());
+            // The rules still failing, and the rules that changed the same flags.
+            let mut rules: Vec<String> = Vec::new();
+            for f in &fixable {
+                rules.push(f.rule_id.clone());
+                if let Some(flag) = &f.flag {
+                    rules.extend(touched.get(flag).into_iter().flatten().cloned());
+                }
+            }
             rules.sort();
             rules.dedup();
             return Err(PlanError::Conflict {
@@ -452,7 +468,6 @@ pub fn plan(profile: &Profile, model: &Model, env: Env) -> Result<Plan, PlanErro
                     detail: format!("after the fix: {current}; wanted {desired}"),
                 });
             }
-            applied.push(rule.id.clone());
         }
     }
 
@@ -553,24 +568,26 @@ pub fn plan(profile: &Profile, model: &Model, env: Env) -> Result<Plan, PlanErro
         if writable && value == "-" {
             continue;
         }
-        let support = profile.support_file(flag);
-        required.push(RequiredFile {
-            flag: flag.clone(),
-            path: if writable {
-                parent_dir(value)
-            } else {
-                value.clone()
-            },
-            directory: writable,
-            template: support.map(|s| s.template.clone()),
-            description: support.map(|s| s.description.clone()),
-        });
         if let Some(name) = ensure_mount(&mut work, flag, value, writable)? {
             volume_rules
                 .entry(name)
                 .or_default()
                 .extend(p.rules.iter().cloned());
         }
+        // The node's path: a mount may show a host directory under another name.
+        let on_host = host_path(&work, value);
+        let support = profile.support_file(flag);
+        required.push(RequiredFile {
+            flag: flag.clone(),
+            path: if writable {
+                parent_dir(&on_host)
+            } else {
+                on_host
+            },
+            directory: writable,
+            template: support.map(|s| s.template.clone()),
+            description: support.map(|s| s.description.clone()),
+        });
     }
     let mut volumes = Vec::new();
     for v in &work.volumes {
@@ -641,7 +658,7 @@ mod tests {
     #[test]
     fn rules_that_undo_each_other_are_a_conflict() {
         let p = profile(&format!(
-            "{}  check: {{flag: profiling, equals: \"false\"}}\n  fix: [{{steps: [{{set: {{flag: profiling, value: \"false\"}}}}]}}]\n{}  check: {{flag: profiling, equals: \"true\"}}\n  fix: [{{steps: [{{set: {{flag: profiling, value: \"true\"}}}}]}}]\n",
+            "{}  check: {{flag: enable-admission-plugins, excludes: [AlwaysAdmit]}}\n  fix: [{{steps: [{{remove_from_list: {{flag: enable-admission-plugins, items: [AlwaysAdmit]}}}}]}}]\n{}  check: {{flag: enable-admission-plugins, contains: [AlwaysAdmit]}}\n  fix: [{{steps: [{{add_to_list: {{flag: enable-admission-plugins, items: [AlwaysAdmit]}}}}]}}]\n",
             RULE.replace("ID", "off"),
             RULE.replace("ID", "on")
         ));
@@ -650,9 +667,14 @@ mod tests {
             registry: &reg,
             version: Version::minor(30),
         };
-        let err = plan(&p, &model(&[]), env).expect_err("conflict");
+        let err = plan(
+            &p,
+            &model(&["enable-admission-plugins=NodeRestriction"]),
+            env,
+        )
+        .expect_err("conflict");
         assert!(
-            matches!(&err, PlanError::Conflict { rules } if rules.contains("off") && rules.contains("on")),
+            matches!(&err, PlanError::Conflict { rules } if rules == "off, on"),
             "{err}"
         );
     }

@@ -567,8 +567,8 @@ struct Merged {
     description: String,
     lineage: Vec<String>,
     parameters: BTreeMap<String, String>,
-    /// The file that last set each parameter.
-    param_origin: BTreeMap<String, String>,
+    /// The file that last set each parameter, and whether it is a built-in profile.
+    param_origin: BTreeMap<String, (String, bool)>,
     rules: Vec<(String, RawRule)>,
     files: Vec<RawFile>,
 }
@@ -614,7 +614,12 @@ fn resolve(origin: &str, text: &str, depth: usize) -> Result<Merged, ProfileErro
     merged.name = raw.name;
     merged.description = raw.description;
     for (k, v) in raw.parameters {
-        merged.param_origin.insert(k.clone(), origin.to_string());
+        let builtin = BUILTIN
+            .iter()
+            .any(|(n, _)| origin == format!("profiles/{n}.yaml"));
+        merged
+            .param_origin
+            .insert(k.clone(), (origin.to_string(), builtin));
         merged.parameters.insert(k, v);
     }
     for id in &raw.disable {
@@ -651,10 +656,10 @@ fn finish(m: Merged, registry: &Registry) -> Result<Profile, ProfileError> {
                     let set_in: Vec<String> = m
                         .param_origin
                         .iter()
-                        .filter(|(k, o)| {
-                            **o != origin && message.contains(&format!("`{}`", m.parameters[*k]))
+                        .filter(|(k, (o, _))| {
+                            *o != origin && message.contains(&format!("`{}`", m.parameters[*k]))
                         })
-                        .map(|(k, o)| format!("parameter `{k}` is set in {o}"))
+                        .map(|(k, (o, _))| format!("parameter `{k}` is set in {o}"))
                         .collect();
                     let message = if set_in.is_empty() {
                         message
@@ -668,9 +673,78 @@ fn finish(m: Merged, registry: &Registry) -> Result<Profile, ProfileError> {
         })?;
         rules.push(rule);
     }
+    // Two rules that set one flag to different values for overlapping versions can never both
+    // hold: refuse the profile rather than every manifest.
+    let sets = |r: &Rule| -> Vec<(String, String, VersionReq)> {
+        r.fix
+            .iter()
+            .flat_map(|v| {
+                v.steps.iter().filter_map(move |s| match s {
+                    Step::Set { flag, value } => Some((flag.clone(), value.clone(), v.versions)),
+                    _ => None,
+                })
+            })
+            .collect()
+    };
+    for (i, a) in rules.iter().enumerate() {
+        for b in &rules[i + 1..] {
+            for (fa, va, ra) in sets(a) {
+                for (fb, vb, rb) in sets(b) {
+                    let overlap = |x: VersionReq, y: VersionReq| {
+                        let lo = x.min.unwrap_or(0).max(y.min.unwrap_or(0));
+                        let hi = x.below.unwrap_or(u32::MAX).min(y.below.unwrap_or(u32::MAX));
+                        lo < hi
+                    };
+                    if fa == fb && va != vb && overlap(ra, rb) && overlap(a.versions, b.versions) {
+                        return Err(ProfileError::Invalid {
+                            origin: b.origin.clone(),
+                            message: format!(
+                                "rules `{}` ({}) and `{}` ({}) set --{fa} to `{va}` and `{vb}`; disable one of them",
+                                a.id, a.origin, b.id, b.origin
+                            ),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    // A fix must satisfy its own rule: a parameter such as `audit_log_maxage: "5"` under an
+    // `at_least: 30` check would fail on every manifest, so refuse the profile instead.
+    for r in &rules {
+        let leaves: Vec<&Cond> = match &r.check {
+            Cond::All(cs) => cs.iter().collect(),
+            c => vec![c],
+        };
+        for v in &r.fix {
+            for step in &v.steps {
+                let Step::Set { flag, value } = step else {
+                    continue;
+                };
+                for leaf in &leaves {
+                    if let Cond::Flag { flag: f, op } = leaf {
+                        if f == flag && !op_accepts(op, value) {
+                            return Err(ProfileError::Invalid {
+                                origin: r.origin.clone(),
+                                message: format!(
+                                    "rule `{}`: its fix sets --{flag}={value}, which its own check rejects{}",
+                                    r.id,
+                                    m.param_origin
+                                        .iter()
+                                        .filter(|(k, _)| m.parameters.get(*k) == Some(value))
+                                        .map(|(k, (o, _))| format!(" (parameter `{k}` is set in {o})"))
+                                        .collect::<String>()
+                                ),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+    }
     // A parameter no rule uses is a typo or a leftover: say so rather than ignore it.
-    for (k, origin) in &m.param_origin {
-        if !used.borrow().contains(k) {
+    // (Built-in parameters of disabled rules are fine.)
+    for (k, (origin, builtin)) in &m.param_origin {
+        if !builtin && !used.borrow().contains(k) {
             return Err(ProfileError::Invalid {
                 origin: origin.clone(),
                 message: format!("parameter `{k}` is not used by any rule"),
@@ -699,6 +773,26 @@ fn finish(m: Merged, registry: &Registry) -> Result<Profile, ProfileError> {
         rules,
         files,
     })
+}
+
+/// Whether a flag set to `value` alone satisfies `op`.
+fn op_accepts(op: &Op, value: &str) -> bool {
+    let items: Vec<&str> = value
+        .split(',')
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
+        .collect();
+    match op {
+        Op::Present => true,
+        Op::Absent => false,
+        Op::Equals(v) => value == v,
+        Op::OneOf(vs) => vs.iter().any(|v| v == value),
+        Op::Contains(vs) => vs.iter().all(|v| items.contains(&v.as_str())),
+        Op::Excludes(vs) => !vs.iter().any(|v| items.contains(&v.as_str())),
+        Op::AtLeast(n) => crate::check::parse_go_int(value).is_some_and(|x| x >= *n),
+        Op::SubsetOf(vs) => !items.is_empty() && items.iter().all(|i| vs.iter().any(|v| v == i)),
+        Op::GateOff(_) => true,
+    }
 }
 
 fn is_kebab(id: &str) -> bool {
@@ -960,16 +1054,16 @@ impl Ctx<'_> {
             });
         }
         if let Some(l) = &s.add_to_list {
-            found.push(Step::AddToList {
-                flag: self.list_flag(&l.flag)?,
-                items: self.list(&l.items)?,
-            });
+            let flag = self.list_flag(&l.flag)?;
+            let items = self.list(&l.items)?;
+            self.known_plugins(&flag, &items)?;
+            found.push(Step::AddToList { flag, items });
         }
         if let Some(l) = &s.remove_from_list {
-            found.push(Step::RemoveFromList {
-                flag: self.list_flag(&l.flag)?,
-                items: self.list(&l.items)?,
-            });
+            let flag = self.list_flag(&l.flag)?;
+            let items = self.list(&l.items)?;
+            self.known_plugins(&flag, &items)?;
+            found.push(Step::RemoveFromList { flag, items });
         }
         if let Some(p) = s.probes {
             found.push(Step::Probes(p));
@@ -990,6 +1084,21 @@ impl Ctx<'_> {
             ));
         }
         Ok(found.remove(0))
+    }
+
+    /// Admission plugin names must be ones kube-apiserver has had (a typo would be fatal).
+    fn known_plugins(&self, flag: &str, items: &[String]) -> Result<(), String> {
+        if flag.contains("admission") {
+            if let Some(bad) = items
+                .iter()
+                .find(|p| !self.registry.admission_plugins.contains_key(*p))
+            {
+                return Err(format!(
+                    "`{bad}` is not an admission plugin kube-apiserver knows (profiles/registry.yaml)"
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn list_flag(&self, name: &str) -> Result<String, String> {
@@ -1084,6 +1193,38 @@ mod tests {
             flag: "tls-min-version".into(),
             value: "VersionTLS13".into()
         }));
+    }
+
+    #[test]
+    fn rules_setting_one_flag_two_ways_are_refused_at_load() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("mine.yaml");
+        std::fs::write(
+            &p,
+            "name: m\ndescription: x\nextends: baseline\nrules:\n- id: my-profiling\n  component: kube-apiserver\n  severity: low\n  title: t\n  rationale: r\n  risk: none\n  check: {flag: profiling, equals: \"true\"}\n  fix: [{steps: [{set: {flag: profiling, value: \"true\"}}]}]\n",
+        )
+        .expect("write");
+        let err = Profile::load(p.to_str().expect("utf8"), &reg()).expect_err("conflict");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("apiserver-profiling")
+                && msg.contains("my-profiling")
+                && msg.contains("mine.yaml"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn unknown_admission_plugins_in_a_rule_are_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("mine.yaml");
+        std::fs::write(
+            &p,
+            "name: m\ndescription: x\nrules:\n- id: my-plugin\n  component: kube-apiserver\n  severity: low\n  title: t\n  rationale: r\n  risk: none\n  check: {flag: enable-admission-plugins, contains: [NodeRestrictoin]}\n  fix: [{steps: [{add_to_list: {flag: enable-admission-plugins, items: [NodeRestrictoin]}}]}]\n",
+        )
+        .expect("write");
+        let err = Profile::load(p.to_str().expect("utf8"), &reg()).expect_err("typo");
+        assert!(err.to_string().contains("NodeRestrictoin"), "{err}");
     }
 
     #[test]

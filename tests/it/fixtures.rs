@@ -25,9 +25,71 @@ const REFUSED: &[(&str, &str, &str)] = &[
         "baseline",
         "would keep SecurityContextDeny",
     ),
+    // strict must extend volume lists that carry anchors or tags.
+    (
+        "anchor-on-volumemounts.yaml",
+        "strict",
+        "anchor, alias or tag",
+    ),
+    ("anchor-on-volumes.yaml", "strict", "anchor, alias or tag"),
+    ("mounts-tagged.yaml", "strict", "anchor, alias or tag"),
+    ("volumes-tagged.yaml", "strict", "anchor, alias or tag"),
+    // strict must mount files that flags name by relative paths, `..` or $(VAR) references.
+    (
+        "audit-log-relative.yaml",
+        "strict",
+        "only mounts absolute paths",
+    ),
+    (
+        "audit-policy-dotdot.yaml",
+        "strict",
+        "only mounts absolute paths",
+    ),
+    (
+        "audit-policy-relative.yaml",
+        "strict",
+        "only mounts absolute paths",
+    ),
+    (
+        "client-ca-dotdot.yaml",
+        "strict",
+        "only mounts absolute paths",
+    ),
+    (
+        "client-ca-relative.yaml",
+        "strict",
+        "only mounts absolute paths",
+    ),
+    (
+        "encryption-dotdot.yaml",
+        "strict",
+        "only mounts absolute paths",
+    ),
+    (
+        "encryption-relative.yaml",
+        "strict",
+        "only mounts absolute paths",
+    ),
+    ("env-ref.yaml", "strict", "only mounts absolute paths"),
+    // A mount that is not a writable hostPath already sits where strict needs one.
+    (
+        "audit-emptydir.yaml",
+        "strict",
+        "already mounts something else there",
+    ),
+    (
+        "audit-mount-readonly.yaml",
+        "strict",
+        "already mounts something else there",
+    ),
+    // The probe strict must change is an alias.
+    ("probe-alias.yaml", "strict", "not a plain mapping"),
+    // Old Mac line endings: lines cannot be edited one by one.
+    ("cr-only.yaml", "baseline", "carriage returns"),
+    ("cr-only.yaml", "strict", "carriage returns"),
 ];
 
-fn files(dir: &PathBuf) -> Vec<PathBuf> {
+fn files(dir: &std::path::Path) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
         .expect("fixtures")
         .filter_map(Result::ok)
@@ -69,7 +131,10 @@ fn every_style_fixture_patches_cleanly_or_is_refused_for_a_stated_reason() {
                         "{name} {profile}: second run changes {:?}",
                         again.changes
                     );
-                    if text.contains("\r\n") {
+                    // A file that ends every line with CRLF keeps doing so.
+                    if text.contains("\r\n")
+                        && text.matches('\n').count() == text.matches("\r\n").count()
+                    {
                         assert_eq!(
                             edited.matches('\n').count(),
                             edited.matches("\r\n").count(),
@@ -139,4 +204,39 @@ fn every_bad_fixture_exits_2_naming_the_file_and_writes_nothing() {
             );
         }
     }
+}
+
+#[test]
+fn user_profiles_load_or_fail_naming_their_file() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/profiles");
+    let manifest = crate::conformance::fixture_dir().join("v1.30/kube-apiserver.yaml");
+    let mut loaded = 0;
+    for path in files(&dir) {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("")
+            .to_string();
+        let out = kubeharden()
+            .current_dir(&dir)
+            .args(["diff", "--profile", &name])
+            .arg(&manifest)
+            .output()
+            .expect("runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{name}: {err}");
+        match out.status.code() {
+            Some(0 | 1) => loaded += 1,
+            // A profile error names the file; a rule that cannot apply to this manifest's
+            // version is named in the manifest's error instead.
+            Some(2) => assert!(
+                err.lines()
+                    .next()
+                    .is_some_and(|l| l.contains(&name) || l.contains("rule x-")),
+                "{name}: the error must name the profile file or its rule: {err}"
+            ),
+            other => panic!("{name}: exit {other:?}"),
+        }
+    }
+    assert!(loaded >= 5, "only {loaded} profiles loaded");
 }
