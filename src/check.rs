@@ -66,11 +66,7 @@ pub fn rejected_flags(model: &Model, env: Env) -> Vec<String> {
 /// The admission-plugin list flags, and the plugins named in them that the version does not have.
 pub fn rejected_plugins(model: &Model, env: Env) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    for flag in [
-        "enable-admission-plugins",
-        "disable-admission-plugins",
-        "admission-control",
-    ] {
+    for flag in env.registry.plugin_list_flags(&model.component) {
         for p in model.list(flag).unwrap_or_default() {
             if let Some(l) = env.registry.admission_plugins.get(&p) {
                 if !l.accepted_in(env.version) {

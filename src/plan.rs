@@ -147,7 +147,7 @@ fn apply_step(
             let mut changed = false;
             for item in items {
                 // Never write an admission plugin the version does not have.
-                if flag.ends_with("admission-plugins") {
+                if env.registry.names_plugins(&work.component, flag) {
                     match env.registry.admission_plugins.get(item) {
                         Some(l) if l.accepted_in(env.version) => {}
                         _ => continue,
@@ -502,7 +502,7 @@ pub fn plan(profile: &Profile, model: &Model, env: Env) -> Result<Plan, PlanErro
 
     // A list kubeharden rewrites must not name what the version rejects.
     for (flag, rules) in &touched {
-        if !flag.contains("admission") {
+        if !env.registry.names_plugins(&work.component, flag) {
             continue;
         }
         for (f, plugin) in check::rejected_plugins(&work, env) {

@@ -116,6 +116,9 @@ pub struct FlagSpec {
     /// Flags the component refuses to start with alongside this one.
     #[serde(default)]
     pub conflicts_with: Vec<String>,
+    /// The values are admission plugin names (checked against `admission_plugins`).
+    #[serde(default)]
+    pub names_admission_plugins: bool,
     pub source: String,
 }
 
@@ -172,6 +175,21 @@ impl Registry {
 
     pub fn flag(&self, component: &str, name: &str) -> Option<&FlagSpec> {
         self.flags.get(component).and_then(|m| m.get(name))
+    }
+
+    /// The flags of `component` whose values name admission plugins.
+    pub fn plugin_list_flags<'a>(&'a self, component: &str) -> impl Iterator<Item = &'a str> + 'a {
+        self.flags
+            .get(component)
+            .into_iter()
+            .flat_map(|m| m.iter())
+            .filter(|(_, s)| s.names_admission_plugins)
+            .map(|(n, _)| n.as_str())
+    }
+
+    pub fn names_plugins(&self, component: &str, flag: &str) -> bool {
+        self.flag(component, flag)
+            .is_some_and(|s| s.names_admission_plugins)
     }
 
     pub fn newest(&self) -> Version {
@@ -1088,7 +1106,7 @@ impl Ctx<'_> {
 
     /// Admission plugin names must be ones kube-apiserver has had (a typo would be fatal).
     fn known_plugins(&self, flag: &str, items: &[String]) -> Result<(), String> {
-        if flag.contains("admission") {
+        if self.registry.names_plugins(self.component, flag) {
             if let Some(bad) = items
                 .iter()
                 .find(|p| !self.registry.admission_plugins.contains_key(*p))
