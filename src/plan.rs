@@ -625,6 +625,14 @@ mod tests {
     use crate::profile::Registry;
     use crate::version::Version;
 
+    fn env(minor: u32) -> Env<'static> {
+        static REGISTRY: std::sync::OnceLock<Registry> = std::sync::OnceLock::new();
+        Env {
+            registry: REGISTRY.get_or_init(|| Registry::builtin().expect("registry")),
+            version: Version::minor(minor),
+        }
+    }
+
     fn profile(rules: &str) -> Profile {
         let dir = tempfile::tempdir().expect("tempdir");
         let p = dir.path().join("p.yaml");
@@ -662,11 +670,7 @@ mod tests {
             RULE.replace("ID", "off"),
             RULE.replace("ID", "on")
         ));
-        let reg = Registry::builtin().expect("registry");
-        let env = Env {
-            registry: &reg,
-            version: Version::minor(30),
-        };
+        let env = env(30);
         let err = plan(
             &p,
             &model(&["enable-admission-plugins=NodeRestriction"]),
@@ -686,11 +690,7 @@ mod tests {
             "{}  check: {{flag: enable-admission-plugins, contains: [PodSecurityPolicy]}}\n  fix: [{{steps: [{{add_to_list: {{flag: enable-admission-plugins, items: [PodSecurityPolicy]}}}}]}}]\n",
             RULE.replace("ID", "psp")
         ));
-        let reg = Registry::builtin().expect("registry");
-        let env = Env {
-            registry: &reg,
-            version: Version::minor(30),
-        };
+        let env = env(30);
         let err = plan(
             &p,
             &model(&["enable-admission-plugins=NodeRestriction"]),
@@ -699,10 +699,7 @@ mod tests {
         .expect_err("unsatisfiable");
         assert!(matches!(err, PlanError::Unsatisfied { .. }), "{err}");
         // In 1.24 the plugin exists and the same fix works.
-        let env = Env {
-            registry: &reg,
-            version: Version::minor(24),
-        };
+        let env = self::env(24);
         let ok = plan(
             &p,
             &model(&["enable-admission-plugins=NodeRestriction"]),
@@ -721,11 +718,7 @@ mod tests {
             "{}  check: {{flag: authorization-mode, contains: [RBAC]}}\n  fix: [{{steps: [{{add_to_list: {{flag: authorization-mode, items: [RBAC]}}}}]}}]\n",
             RULE.replace("ID", "rbac")
         ));
-        let reg = Registry::builtin().expect("registry");
-        let env = Env {
-            registry: &reg,
-            version: Version::minor(31),
-        };
+        let env = env(31);
         let err = plan(
             &p,
             &model(&["authorization-config=/etc/kubernetes/authz.yaml"]),
@@ -744,11 +737,7 @@ mod tests {
             "{}  check: {{flag: kubelet-https, equals: \"true\"}}\n  fix: [{{steps: [{{set: {{flag: kubelet-https, value: \"true\"}}}}]}}]\n",
             RULE.replace("ID", "https")
         ));
-        let reg = Registry::builtin().expect("registry");
-        let env = Env {
-            registry: &reg,
-            version: Version::minor(25),
-        };
+        let env = env(25);
         let err = plan(&p, &model(&[]), env).expect_err("rejected");
         assert!(matches!(err, PlanError::RejectedFlag { .. }), "{err}");
     }
@@ -760,11 +749,7 @@ mod tests {
             RULE.replace("ID", "policy"),
             RULE.replace("ID", "log")
         ));
-        let reg = Registry::builtin().expect("registry");
-        let env = Env {
-            registry: &reg,
-            version: Version::minor(30),
-        };
+        let env = env(30);
         let mut m = model(&[]);
         m.mounts.push(Mount {
             name: "k8s-certs".into(),
