@@ -235,7 +235,12 @@ pub fn process<'p>(
         if plan.is_empty() {
             return Ok((plan, None));
         }
-        if text.replace("\r\n", "").contains('\r') {
+        let bytes = text.as_bytes();
+        let bare_cr = bytes
+            .iter()
+            .enumerate()
+            .any(|(i, b)| *b == b'\r' && bytes.get(i + 1) != Some(&b'\n'));
+        if bare_cr {
             return Err(file_error(
                 path,
                 text,
