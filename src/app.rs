@@ -236,6 +236,22 @@ fn errors_to(stderr: &mut dyn Write, outcomes: &[Outcome]) {
     }
 }
 
+/// For diff and fix: the findings the change leaves for the user, with the reason.
+fn left_over_to(stderr: &mut dyn Write, outcomes: &[Outcome]) {
+    for o in outcomes {
+        if let Outcome::Report(r) = o {
+            for f in r.findings.iter().filter(|f| !f.fixed) {
+                let why = f.manual.as_deref().unwrap_or("");
+                let _ = writeln!(
+                    stderr,
+                    "kubeharden: {}: not changed: {}: {why}",
+                    r.path, f.rule.id
+                );
+            }
+        }
+    }
+}
+
 fn required_files_to(stderr: &mut dyn Write, outcomes: &[Outcome]) {
     for o in outcomes {
         if let Outcome::Report(r) = o {
@@ -299,6 +315,7 @@ pub fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<E
                 }
             }
             errors_to(stderr, &outcomes);
+            left_over_to(stderr, &outcomes);
             required_files_to(stderr, &outcomes);
             Ok(summarise(&outcomes, |r| r.edited.is_some()))
         }
@@ -349,6 +366,7 @@ pub fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<E
                     r.path
                 );
             }
+            left_over_to(stderr, &outcomes);
             required_files_to(stderr, &outcomes);
             Ok(Exit::Ok)
         }

@@ -123,7 +123,8 @@ pub fn unmounted_files(model: &Model, env: Env) -> Vec<(String, String)> {
         let Some(path) = f.value.as_deref() else {
             continue;
         };
-        if spec.kind == FlagType::Logpath && path == "-" {
+        if (spec.kind == FlagType::Logpath && path == "-") || crate::plan::container_provided(path)
+        {
             continue;
         }
         // A relative path or one with `..` is not what a mount check can vouch for.
@@ -133,6 +134,29 @@ pub fn unmounted_files(model: &Model, env: Env) -> Vec<(String, String)> {
                 .is_some_and(|m| spec.kind != FlagType::Logpath || !m.read_only);
         if !ok {
             out.push((f.name.clone(), path.to_string()));
+        }
+    }
+    out
+}
+
+/// Pairs of flags present together that the component refuses together
+/// (`conflicts_with` in the registry).
+pub fn conflicting_flags(model: &Model, env: Env) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (name, spec) in env
+        .registry
+        .flags
+        .get(&model.component)
+        .into_iter()
+        .flatten()
+    {
+        if !model.present(name) {
+            continue;
+        }
+        for other in &spec.conflicts_with {
+            if model.present(other) {
+                out.push((name.clone(), other.clone()));
+            }
         }
     }
     out
@@ -192,6 +216,11 @@ pub fn http_probe_paths(model: &Model) -> Vec<String> {
                 let p = path.as_deref().unwrap_or("/");
                 Some(p.split('?').next().unwrap_or(p).to_string())
             }
+            // A command fetching a URL: its path is not something kubeharden can vouch for.
+            Handler::Exec {
+                http: true,
+                authenticated: false,
+            } => Some(format!("{} (exec)", p.kind)),
             _ => None,
         })
         .collect()
@@ -208,6 +237,9 @@ pub fn unauthenticated_http_probes(model: &Model) -> Vec<String> {
                 Handler::HttpGet {
                     authenticated: false,
                     ..
+                } | Handler::Exec {
+                    http: true,
+                    authenticated: false
                 }
             )
         })
@@ -227,6 +259,7 @@ pub fn holds(cond: &Cond, model: &Model, env: Env) -> bool {
         }
         Cond::NoDuplicateFlags => duplicated_flags(model, env).is_empty(),
         Cond::FilesMounted => unmounted_files(model, env).is_empty(),
+        Cond::NoConflictingFlags => conflicting_flags(model, env).is_empty(),
         Cond::Not(c) => !holds(c, model, env),
         Cond::HttpProbesWithin(paths) => http_probe_paths(model)
             .iter()
@@ -308,6 +341,18 @@ fn describe(cond: &Cond, model: &Model, env: Env) -> (Option<String>, String, St
                     .collect::<Vec<_>>()
                     .join(", "),
                 "a hostPath mount for every file a flag names".into(),
+            )
+        }
+        Cond::NoConflictingFlags => {
+            let found = conflicting_flags(model, env);
+            (
+                found.first().map(|(a, _)| a.clone()),
+                found
+                    .iter()
+                    .map(|(a, b)| format!("--{a} with --{b}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                "never both".into(),
             )
         }
         Cond::Not(c) => {

@@ -72,6 +72,38 @@ struct Editor<'a> {
     flow_deletes: Vec<(&'a Node, usize)>,
 }
 
+/// Whether a comment line is about the flag `name`: it spells `--name`, or starts with the
+/// name, or names a multi-word flag (`token-auth-file`) as a word. A short name used as
+/// ordinary prose (`port`, `profiling` mid-sentence) does not count.
+fn names_flag(comment: &str, name: &str) -> bool {
+    let body = comment.trim_start_matches('#').trim_start();
+    let starts = body.starts_with(name)
+        && !body[name.len()..]
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    starts
+        || names_word(comment, &format!("--{name}"))
+        || (name.contains('-') && names_word(comment, name))
+}
+
+/// Whether `word` appears in `text` with no letter, digit or `-` joined to either side.
+fn names_word(text: &str, word: &str) -> bool {
+    let joined =
+        |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    text.match_indices(word).any(|(i, _)| {
+        let before = text[..i].chars().next_back();
+        let after = text[i + word.len()..].chars().next();
+        // `--word` counts: the dashes are the flag's own.
+        let before = if text[..i].ends_with("--") {
+            text[..i - 2].chars().next_back()
+        } else {
+            before
+        };
+        !joined(before) && !joined(after)
+    })
+}
+
 /// Byte ranges that delete the marked items of a flow collection with their separators.
 fn flow_ranges(items: &[(usize, usize)], delete: &[bool]) -> Vec<(usize, usize)> {
     let n = items.len();
@@ -189,23 +221,28 @@ impl<'a> Editor<'a> {
         }
         let item = &seq.items()[index];
         let (s, e) = self.own_lines(item)?;
-        // Comment lines directly above the item go with it when they name the flag it sets;
-        // other comments may head a group of flags and stay.
+        // Comment lines directly above the item go with it while they name the flag it sets
+        // (as a word); a comment that does not, such as a section header, stays with the rest.
         let mut s = s;
-        let block = self.comment_block_start(s);
-        if block < s {
-            let name = item
-                .as_str()
-                .map(|t| {
-                    t.trim_start_matches('-')
-                        .split('=')
-                        .next()
-                        .unwrap_or("")
-                        .to_string()
-                })
-                .unwrap_or_default();
-            if !name.is_empty() && self.text[block..s].contains(name.as_str()) {
-                s = block;
+        let name = item
+            .as_str()
+            .map(|t| {
+                t.trim_start_matches('-')
+                    .split('=')
+                    .next()
+                    .unwrap_or("")
+                    .to_string()
+            })
+            .unwrap_or_default();
+        if !name.is_empty() {
+            while s > 0 {
+                let prev = line_start(self.text, s - 1);
+                let line = self.text[prev..s].trim();
+                if line.starts_with('#') && names_flag(line, &name) {
+                    s = prev;
+                } else {
+                    break;
+                }
             }
         }
         // Removing the last line of a file without a final newline: take the newline before it,
@@ -268,9 +305,16 @@ impl<'a> Editor<'a> {
         let m = self.m;
         let occs: Vec<&FlagItem> = m.flags.iter().filter(|f| f.name == flag).collect();
         let item_text = format!("--{flag}={value}");
-        let Some(first) = occs.first() else {
+        if occs.is_empty() {
             return self.insert_flag(flag, &item_text);
-        };
+        }
+        // Keep the occurrence that already says the right thing (the one in effect, when
+        // duplicates are removed), else rewrite the first; the others go.
+        let keep = occs
+            .iter()
+            .rposition(|o| o.form == Form::Joined && o.value.as_deref() == Some(value))
+            .unwrap_or(0);
+        let first = occs[keep];
         let seq = self
             .list_node(first.list)
             .ok_or_else(|| refuse(None, "argument list vanished"))?;
@@ -287,8 +331,10 @@ impl<'a> Editor<'a> {
             self.push(node.span.start, node.span.end, rendered);
             self.delete_split_value(first)?;
         }
-        for occ in occs.iter().skip(1) {
-            self.delete_flag(occ)?;
+        for (i, occ) in occs.iter().enumerate() {
+            if i != keep {
+                self.delete_flag(occ)?;
+            }
         }
         Ok(())
     }

@@ -179,6 +179,20 @@ pub fn process<'p>(
         }
     }
     let known = &opts.registry.versions;
+    // Older than anything kubeharden has facts for (or a typo such as 1.3): editing could write
+    // what that version lacks, so only report.
+    if version.minor < known.oldest && !opts.report_only {
+        return Err(file_error(
+            path,
+            text,
+            None,
+            None,
+            format!(
+                "Kubernetes {version} is older than 1.{}, the oldest version kubeharden has lifecycle facts for; nothing was written",
+                known.oldest
+            ),
+        ));
+    }
     if version.minor > known.newest || version.minor < known.oldest {
         notes.push(format!(
             "Kubernetes {version} is outside the versions kubeharden has lifecycle facts for (1.{}–1.{}); flags and plugins may be misjudged",

@@ -357,7 +357,33 @@ fn probe_handler(node: &Node) -> Handler {
     if node.get("tcpSocket").is_some() {
         return Handler::TcpSocket;
     }
+    if let Some(e) = node.get("exec") {
+        let cmd = e
+            .get("command")
+            .map(|c| {
+                c.items()
+                    .iter()
+                    .filter_map(|i| i.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default();
+        let lower = cmd.to_ascii_lowercase();
+        return Handler::Exec {
+            http: lower.contains("http://") || lower.contains("https://"),
+            authenticated: lower.contains("--cert")
+                || lower.contains("authorization")
+                || lower.contains("--oauth2-bearer"),
+        };
+    }
     Handler::Other
+}
+
+/// A plain scalar that the kubelet's YAML reader (YAML 1.1 booleans, sigs.k8s.io/yaml) takes
+/// for `true`. Quoted `"true"` is a string, which the Pod schema rejects for a boolean.
+fn yaml_true(n: &Node) -> bool {
+    matches!(&n.kind, Kind::Scalar { value, style: yaml::Style::Plain }
+        if matches!(value.as_str(), "true" | "True" | "TRUE" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" | "y" | "Y"))
 }
 
 fn read_flags(
@@ -377,6 +403,22 @@ fn read_flags(
     if let Some(a) = args {
         for (i, n) in a.items().iter().enumerate() {
             items.push((ArgList::Args, i, n));
+        }
+    }
+    // `- 6443` or `- true` is a number or boolean, which the Pod schema refuses in a list of
+    // strings (the kubelet cannot decode the manifest).
+    for (_, _, node) in &items {
+        if let Kind::Scalar {
+            value: text,
+            style: yaml::Style::Plain,
+        } = &node.kind
+        {
+            if !text.is_empty() && !text.starts_with('-') && !yaml::plain_ok(text, false) {
+                return Err(LoadError::at(
+                    node,
+                    format!("`{text}` is not a string in this list of arguments; quote it"),
+                ));
+            }
         }
     }
     let mut flags = Vec::new();
@@ -441,6 +483,12 @@ fn read_flags(
                 ),
             ));
         };
+        if body.is_empty() || body.starts_with('=') {
+            return Err(LoadError::at(
+                node,
+                format!("`{text}` is a flag without a name"),
+            ));
+        }
         if let Some((name, value)) = body.split_once('=') {
             flags.push(FlagItem {
                 name: name.to_string(),
@@ -522,7 +570,8 @@ fn read_volumes(container: &Node, spec: &Node) -> Result<(Vec<Mount>, Vec<Volume
             mounts.push(Mount {
                 name: str_field(m, "name").unwrap_or_default(),
                 mount_path: str_field(m, "mountPath").unwrap_or_default(),
-                read_only: m.get("readOnly").and_then(|r| r.as_str()) == Some("true"),
+                read_only: m.get("readOnly").is_some_and(yaml_true),
+                sub_path: str_field(m, "subPath").filter(|s| !s.is_empty()),
             });
         }
     }

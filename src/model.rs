@@ -15,6 +15,8 @@ pub struct Mount {
     pub name: String,
     pub mount_path: String,
     pub read_only: bool,
+    /// The part of the volume mounted (`subPath`), if not all of it.
+    pub sub_path: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,6 +35,11 @@ pub enum Handler {
         authenticated: bool,
     },
     TcpSocket,
+    /// A command run in the container; `http` when it fetches an HTTP(S) URL (curl, wget).
+    Exec {
+        http: bool,
+        authenticated: bool,
+    },
     Other,
 }
 

@@ -70,6 +70,15 @@ pub enum PlanError {
         plugin: String,
         version: String,
     },
+    #[error(
+        "rule {rule}: --{flag} would get `{value}`, which Kubernetes {version} does not accept"
+    )]
+    RejectedValue {
+        rule: String,
+        flag: String,
+        value: String,
+        version: String,
+    },
     #[error("rule {rule}: its fix does not satisfy the rule ({detail})")]
     Unsatisfied { rule: String, detail: String },
     #[error("rules {rules} keep undoing each other's changes; disable one of them in a profile")]
@@ -87,7 +96,7 @@ pub enum PlanError {
         dir: String,
         need: &'static str,
     },
-    #[error("--{flag}={path}: kubeharden only mounts absolute paths without `.`, `..` or a trailing `/`")]
+    #[error("--{flag}={path}: kubeharden only mounts absolute paths without `.`, `..` or a trailing `/`, below a directory other than `/`")]
     BadPath { flag: String, path: String },
 }
 
@@ -97,7 +106,7 @@ fn apply_step(
     work: &mut Model,
     env: Env,
     rule: &str,
-    volumes: &mut Vec<String>,
+    volumes: &mut Vec<(String, String, String)>,
 ) -> Result<Vec<String>, PlanError> {
     let emit_ok = |flag: &str| -> Result<(), PlanError> {
         match env.registry.flag(&work.component, flag) {
@@ -133,7 +142,7 @@ fn apply_step(
                     .flag(&work.component, &flag)
                     .is_some_and(|s| s.kind == FlagType::Logpath);
                 if let Some(name) = ensure_mount(work, &flag, &path, writable)? {
-                    volumes.push(name);
+                    volumes.push((name, flag.clone(), path.clone()));
                 }
             }
             Ok(vec![])
@@ -226,6 +235,14 @@ fn apply_step(
     }
 }
 
+/// Paths the container runtime provides inside every container (`/dev/stdout`, `/proc/...`):
+/// never hostPath-mounted, and nothing the node needs.
+pub fn container_provided(path: &str) -> bool {
+    ["/dev", "/proc", "/sys"]
+        .iter()
+        .any(|d| path == *d || path.starts_with(&format!("{d}/")))
+}
+
 /// An absolute path without `.` or `..` components, empty components or a trailing `/`.
 pub fn clean_path(path: &str) -> bool {
     path.len() > 1
@@ -250,7 +267,12 @@ pub fn host_path(work: &Model, path: &str) -> String {
         return path.to_string();
     };
     let rest = &path[m.mount_path.trim_end_matches('/').len()..];
-    format!("{}{rest}", host.trim_end_matches('/'))
+    let sub = m
+        .sub_path
+        .as_deref()
+        .map(|s| format!("/{}", s.trim_matches('/')))
+        .unwrap_or_default();
+    format!("{}{sub}{rest}", host.trim_end_matches('/'))
 }
 
 /// Drops repeated items, keeping the first of each.
@@ -274,6 +296,9 @@ fn ensure_mount(
     path: &str,
     writable: bool,
 ) -> Result<Option<String>, PlanError> {
+    if container_provided(path) {
+        return Ok(None);
+    }
     if !clean_path(path) {
         return Err(PlanError::BadPath {
             flag: flag.to_string(),
@@ -287,11 +312,16 @@ fn ensure_mount(
         return Ok(None);
     }
     let dir = parent_dir(path);
-    if dir == "/"
-        || work
-            .mounts
-            .iter()
-            .any(|m| m.mount_path.trim_end_matches('/') == dir)
+    if dir == "/" {
+        return Err(PlanError::BadPath {
+            flag: flag.to_string(),
+            path: path.to_string(),
+        });
+    }
+    if work
+        .mounts
+        .iter()
+        .any(|m| m.mount_path.trim_end_matches('/') == dir)
     {
         return Err(PlanError::MountConflict {
             flag: flag.to_string(),
@@ -310,6 +340,7 @@ fn ensure_mount(
         name: name.clone(),
         mount_path: dir,
         read_only: !writable,
+        sub_path: None,
     });
     Ok(Some(name))
 }
@@ -402,6 +433,8 @@ pub fn plan(profile: &Profile, model: &Model, env: Env) -> Result<Plan, PlanErro
     let mut touched: BTreeMap<String, Vec<String>> = BTreeMap::new();
     // Volumes added by fix steps, with the rules that added them.
     let mut volume_rules: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    // Files of existing flags that a fix step made visible with a new mount.
+    let mut mounted_files: Vec<(String, String)> = Vec::new();
     let mut probe_rules: Vec<String> = Vec::new();
     for round in 0..=ROUNDS {
         let fixable: Vec<Finding> = check::check(profile, &work, env)
@@ -446,8 +479,9 @@ pub fn plan(profile: &Profile, model: &Model, env: Env) -> Result<Plan, PlanErro
             for step in &variant.steps {
                 let mut added = Vec::new();
                 let flags = apply_step(step, &mut work, env, &rule.id, &mut added)?;
-                for name in added {
+                for (name, flag, path) in added {
                     volume_rules.entry(name).or_default().push(rule.id.clone());
+                    mounted_files.push((flag, path));
                 }
                 for flag in flags {
                     let rules = touched.entry(flag).or_default();
@@ -495,6 +529,26 @@ pub fn plan(profile: &Profile, model: &Model, env: Env) -> Result<Plan, PlanErro
                     rule: rules.join(", "),
                     flag: flag.clone(),
                     other,
+                });
+            }
+        }
+    }
+
+    // A value kubeharden writes must be one the version accepts (a cipher suite name, say).
+    for (flag, rules) in &touched {
+        for occ in work.occurrences(flag) {
+            let Some(value) = &occ.value else { continue };
+            let bad = env.registry.rejected_values(flag, value, Some(env.version));
+            let had = model.values(env.registry, flag).unwrap_or_default();
+            if let Some(v) = bad
+                .into_iter()
+                .find(|v| !had.iter().any(|h| h.split(',').any(|x| x == v)))
+            {
+                return Err(PlanError::RejectedValue {
+                    rule: rules.join(", "),
+                    flag: flag.clone(),
+                    value: v,
+                    version: env.version.to_string(),
                 });
             }
         }
@@ -565,7 +619,12 @@ pub fn plan(profile: &Profile, model: &Model, env: Env) -> Result<Plan, PlanErro
             continue;
         }
         let writable = spec.kind == FlagType::Logpath;
-        if writable && value == "-" {
+        // Only a new value can name a file the node lacks (a deduplicated flag keeps the value
+        // the component already uses); standard output and /dev paths need nothing.
+        if (writable && value == "-")
+            || container_provided(value)
+            || model.value(flag).as_deref() == Some(value.as_str())
+        {
             continue;
         }
         if let Some(name) = ensure_mount(&mut work, flag, value, writable)? {
@@ -589,6 +648,36 @@ pub fn plan(profile: &Profile, model: &Model, env: Env) -> Result<Plan, PlanErro
             description: support.map(|s| s.description.clone()),
         });
     }
+    for (flag, path) in mounted_files {
+        let writable = env
+            .registry
+            .flag(&work.component, &flag)
+            .is_some_and(|s| s.kind == FlagType::Logpath);
+        let on_host = host_path(&work, &path);
+        let support = profile.support_file(&flag);
+        required.push(RequiredFile {
+            flag,
+            path: if writable {
+                parent_dir(&on_host)
+            } else {
+                on_host
+            },
+            directory: writable,
+            template: support.map(|s| s.template.clone()),
+            description: support.map(|s| s.description.clone()),
+        });
+    }
+    // A file can be both newly named and newly mounted: list it once.
+    let mut seen_required: Vec<(String, String)> = Vec::new();
+    required.retain(|r: &RequiredFile| {
+        let key = (r.flag.clone(), r.path.clone());
+        if seen_required.contains(&key) {
+            false
+        } else {
+            seen_required.push(key);
+            true
+        }
+    });
     let mut volumes = Vec::new();
     for v in &work.volumes {
         if model.volumes.iter().any(|o| o.name == v.name) {
@@ -755,6 +844,7 @@ mod tests {
             name: "k8s-certs".into(),
             mount_path: "/etc/kubernetes/pki".into(),
             read_only: true,
+            sub_path: None,
         });
         m.volumes.push(Volume {
             name: "k8s-certs".into(),

@@ -166,6 +166,42 @@ pub struct Registry {
     pub admission_plugins: BTreeMap<String, Lifecycle>,
     #[serde(default)]
     pub config_api_versions: BTreeMap<String, Vec<ApiVersionStep>>,
+    /// Accepted values of some flags, with the versions that accept them.
+    #[serde(default)]
+    pub value_sets: BTreeMap<String, Vec<KnownValue>>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KnownValue {
+    pub value: String,
+    #[serde(default)]
+    pub since: Option<u32>,
+    #[serde(default)]
+    pub removed: Option<u32>,
+}
+
+impl Registry {
+    /// Values of `flag` (one value, or the items of a list) that Kubernetes `v` rejects,
+    /// or that are unknown altogether (with `v` = None: unknown in every version).
+    pub fn rejected_values(&self, flag: &str, value: &str, v: Option<Version>) -> Vec<String> {
+        let Some(set) = self.value_sets.get(flag) else {
+            return Vec::new();
+        };
+        value
+            .split(',')
+            .filter(|item| {
+                !set.iter().any(|k| {
+                    k.value == *item
+                        && v.is_none_or(|v| {
+                            k.since.is_none_or(|s| v.minor >= s)
+                                && k.removed.is_none_or(|r| v.minor < r)
+                        })
+                })
+            })
+            .map(str::to_string)
+            .collect()
+    }
 }
 
 impl Registry {
@@ -292,6 +328,8 @@ struct RawCond {
     #[serde(default)]
     files_mounted: Option<bool>,
     #[serde(default)]
+    no_conflicting_flags: Option<bool>,
+    #[serde(default)]
     not: Option<Box<RawCond>>,
     #[serde(default)]
     http_probes_within: Option<Vec<String>>,
@@ -413,6 +451,8 @@ pub enum Cond {
     NoDuplicateFlags,
     /// Every file a flag names is visible through a hostPath mount.
     FilesMounted,
+    /// No two flags are set that the component refuses together.
+    NoConflictingFlags,
     /// The inner condition does not hold.
     Not(Box<Cond>),
     /// Every unauthenticated HTTP probe uses one of these paths.
@@ -640,7 +680,10 @@ fn resolve(origin: &str, text: &str, depth: usize) -> Result<Merged, ProfileErro
             .insert(k.clone(), (origin.to_string(), builtin));
         merged.parameters.insert(k, v);
     }
-    for id in &raw.disable {
+    for (i, id) in raw.disable.iter().enumerate() {
+        if raw.disable[..i].contains(id) {
+            return Err(invalid(format!("`disable` names rule `{id}` twice")));
+        }
         let before = merged.rules.len();
         merged.rules.retain(|(_, r)| &r.id != id);
         if merged.rules.len() == before {
@@ -989,6 +1032,9 @@ impl Ctx<'_> {
         if c.files_mounted == Some(true) {
             found.push(Cond::FilesMounted);
         }
+        if c.no_conflicting_flags == Some(true) {
+            found.push(Cond::NoConflictingFlags);
+        }
         if let Some(inner) = &c.not {
             found.push(Cond::Not(Box::new(self.cond(inner)?)));
         }
@@ -1038,7 +1084,7 @@ impl Ctx<'_> {
         }
         if found.len() != 1 {
             return Err(format!(
-                "each condition has exactly one form (a flag test, any, all, no_removed_flags, no_removed_plugins, probes_without_anonymous, no_duplicate_flags, files_mounted, not, http_probes_within), found {}",
+                "each condition has exactly one form (a flag test, any, all, no_removed_flags, no_removed_plugins, probes_without_anonymous, no_duplicate_flags, files_mounted, no_conflicting_flags, not, http_probes_within), found {}",
                 found.len()
             ));
         }
@@ -1049,16 +1095,32 @@ impl Ctx<'_> {
         let mut found = Vec::new();
         if let Some(set) = &s.set {
             let flag = self.flag(&set.flag)?;
+            let kind = self.registry.flag(self.component, &flag).map(|s| s.kind);
+            if matches!(
+                kind,
+                Some(FlagType::Array | FlagType::Files | FlagType::Map)
+            ) {
+                return Err(format!(
+                    "`set` would replace every occurrence of the repeatable --{flag}; use a flag that takes one value"
+                ));
+            }
             match (&set.value, &set.value_from) {
                 (Some(v), None) => {
                     let value = self.subst(v)?;
                     self.check_value(&flag, &value)?;
                     found.push(Step::Set { flag, value });
                 }
-                (None, Some(from)) => found.push(Step::SetFrom {
-                    flag,
-                    from: self.flag(from)?,
-                }),
+                (None, Some(from)) => {
+                    let from = self.flag(from)?;
+                    let file = |k: Option<FlagType>| k.is_some_and(|k| k.references_file());
+                    let from_kind = self.registry.flag(self.component, &from).map(|s| s.kind);
+                    if from_kind != kind && !(file(kind) && file(from_kind)) {
+                        return Err(format!(
+                            "--{flag} cannot take its value from --{from}: their types differ"
+                        ));
+                    }
+                    found.push(Step::SetFrom { flag, from })
+                }
                 _ => {
                     return Err(format!(
                         "`set` of --{flag} needs exactly one of `value` and `value_from`"
@@ -1075,6 +1137,9 @@ impl Ctx<'_> {
             let flag = self.list_flag(&l.flag)?;
             let items = self.list(&l.items)?;
             self.known_plugins(&flag, &items)?;
+            for item in &items {
+                self.check_value(&flag, item)?;
+            }
             found.push(Step::AddToList { flag, items });
         }
         if let Some(l) = &s.remove_from_list {
@@ -1145,6 +1210,10 @@ impl Ctx<'_> {
                 "`--{flag}` needs an absolute path without `.`, `..` or a trailing `/`, not `{value}`"
             )),
             _ if value.is_empty() => Err(format!("`--{flag}` would be set to an empty value")),
+            _ if !self.registry.rejected_values(flag, value, None).is_empty() => Err(format!(
+                "`--{flag}` does not accept `{}` (profiles/registry.yaml lists what it takes)",
+                self.registry.rejected_values(flag, value, None).join("`, `")
+            )),
             _ => Ok(()),
         }
     }
@@ -1243,6 +1312,44 @@ mod tests {
         .expect("write");
         let err = Profile::load(p.to_str().expect("utf8"), &reg()).expect_err("typo");
         assert!(err.to_string().contains("NodeRestrictoin"), "{err}");
+    }
+
+    #[test]
+    fn values_a_flag_does_not_accept_are_refused_at_load() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (value, bad) in [
+            ("TLS_FOO_BAR", "TLS_FOO_BAR"),
+            (
+                "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+                " TLS_ECDHE",
+            ),
+        ] {
+            let p = dir.path().join("mine.yaml");
+            std::fs::write(
+                &p,
+                format!("name: m\ndescription: x\nextends: baseline\nparameters:\n  tls_cipher_suites: \"{value}\"\n"),
+            )
+            .expect("write");
+            let err = Profile::load(p.to_str().expect("utf8"), &reg()).expect_err("bad cipher");
+            assert!(err.to_string().contains(bad), "{err}");
+        }
+        // Known names that some versions reject are a matter for the planner.
+        let r = reg();
+        assert_eq!(
+            r.rejected_values(
+                "tls-cipher-suites",
+                "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+                Some(Version::minor(22))
+            ),
+            vec!["TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256".to_string()]
+        );
+        assert!(r
+            .rejected_values(
+                "tls-cipher-suites",
+                "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+                Some(Version::minor(23))
+            )
+            .is_empty());
     }
 
     #[test]

@@ -208,11 +208,17 @@ pub fn verify(
             )));
         }
     }
-    // 5. Every file a changed flag names is visible inside the container.
+    // 5. Every file a changed flag newly names is visible inside the container (a value the
+    //    component already used, kept while duplicates go, is the unmounted-files rule's business).
     for p in &plan.changes {
         let Change::SetFlag { flag, value } = &p.change else {
             continue;
         };
+        if orig.model.value(flag).as_deref() == Some(value.as_str())
+            || crate::plan::container_provided(value)
+        {
+            continue;
+        }
         let Some(spec) = env.registry.flag(&orig.component, flag) else {
             continue;
         };

@@ -8,85 +8,152 @@ use std::path::PathBuf;
 
 /// Fixtures kubeharden must refuse to change, with the reason it gives.
 const REFUSED: &[(&str, &str, &str)] = &[
-    // No version in the tag and a flag 1.35 rejects: the version must be given.
-    (
-        "image-latest-old.yaml",
-        "baseline",
-        "pass --kubernetes-version",
-    ),
-    (
-        "image-latest-old.yaml",
-        "strict",
-        "pass --kubernetes-version",
-    ),
-    // baseline does not remove plugins the version lacks, and will not rewrite a list naming one.
-    (
-        "security-context-deny-only-1.31.yaml",
-        "baseline",
-        "would keep SecurityContextDeny",
-    ),
-    // strict must extend volume lists that carry anchors or tags.
     (
         "anchor-on-volumemounts.yaml",
         "strict",
         "anchor, alias or tag",
-    ),
-    ("anchor-on-volumes.yaml", "strict", "anchor, alias or tag"),
-    ("mounts-tagged.yaml", "strict", "anchor, alias or tag"),
-    ("volumes-tagged.yaml", "strict", "anchor, alias or tag"),
-    // strict must mount files that flags name by relative paths, `..` or $(VAR) references.
+    ), // extends volume lists that carry anchors or tags
+    ("anchor-on-volumes.yaml", "strict", "anchor, alias or tag"), // extends volume lists that carry anchors or tags
+    (
+        "audit-dir-readonly-True.yaml",
+        "strict",
+        "needs a writable hostPath mount",
+    ), // the audit log directory is mounted read-only
+    (
+        "audit-dir-readonly-yes.yaml",
+        "strict",
+        "needs a writable hostPath mount",
+    ), // the audit log directory is mounted read-only
+    (
+        "audit-emptydir-r3.yaml",
+        "strict",
+        "needs a read-only hostPath mount",
+    ), // another volume already sits at the directory
+    (
+        "audit-emptydir.yaml",
+        "strict",
+        "needs a read-only hostPath mount",
+    ), // another volume already sits at the directory
     (
         "audit-log-relative.yaml",
         "strict",
         "only mounts absolute paths",
-    ),
+    ), // a file flag names a relative, `..`, `/` or $(VAR) path
+    (
+        "audit-log-root-file.yaml",
+        "strict",
+        "only mounts absolute paths",
+    ), // a file flag names a relative, `..`, `/` or $(VAR) path
+    (
+        "audit-mount-readonly.yaml",
+        "strict",
+        "needs a writable hostPath mount",
+    ), // the audit log directory is mounted read-only
     (
         "audit-policy-dotdot.yaml",
         "strict",
         "only mounts absolute paths",
-    ),
+    ), // a file flag names a relative, `..`, `/` or $(VAR) path
     (
         "audit-policy-relative.yaml",
         "strict",
         "only mounts absolute paths",
-    ),
+    ), // a file flag names a relative, `..`, `/` or $(VAR) path
     (
         "client-ca-dotdot.yaml",
         "strict",
         "only mounts absolute paths",
-    ),
+    ), // a file flag names a relative, `..`, `/` or $(VAR) path
+    (
+        "client-ca-empty.yaml",
+        "strict",
+        "only mounts absolute paths",
+    ), // a file flag names a relative, `..`, `/` or $(VAR) path
     (
         "client-ca-relative.yaml",
         "strict",
         "only mounts absolute paths",
-    ),
+    ), // a file flag names a relative, `..`, `/` or $(VAR) path
+    ("cr-only.yaml", "baseline", "bare carriage returns"),        // old Mac line endings
+    ("cr-only.yaml", "strict", "bare carriage returns"),          // old Mac line endings
+    (
+        "dup-enc-relative.yaml",
+        "strict",
+        "only mounts absolute paths",
+    ), // a file flag names a relative, `..`, `/` or $(VAR) path
+    ("enc-relative.yaml", "strict", "only mounts absolute paths"), // a file flag names a relative, `..`, `/` or $(VAR) path
     (
         "encryption-dotdot.yaml",
         "strict",
         "only mounts absolute paths",
-    ),
+    ), // a file flag names a relative, `..`, `/` or $(VAR) path
     (
         "encryption-relative.yaml",
         "strict",
         "only mounts absolute paths",
-    ),
-    ("env-ref.yaml", "strict", "only mounts absolute paths"),
-    // A mount that is not a writable hostPath already sits where strict needs one.
+    ), // a file flag names a relative, `..`, `/` or $(VAR) path
+    ("env-ref.yaml", "strict", "only mounts absolute paths"), // a file flag names a relative, `..`, `/` or $(VAR) path
     (
-        "audit-emptydir.yaml",
-        "strict",
-        "already mounts something else there",
-    ),
+        "image-latest-old.yaml",
+        "baseline",
+        "pass --kubernetes-version",
+    ), // no version in the tag, contradicted by the flags
     (
-        "audit-mount-readonly.yaml",
+        "image-latest-old.yaml",
         "strict",
-        "already mounts something else there",
-    ),
-    // The probe strict must change is an alias.
-    ("probe-alias.yaml", "strict", "not a plain mapping"),
-    // Old Mac line endings: lines cannot be edited one by one.
-    ("cr-only.yaml", "baseline", "carriage returns"),
-    ("cr-only.yaml", "strict", "carriage returns"),
+        "pass --kubernetes-version",
+    ), // no version in the tag, contradicted by the flags
+    ("mounts-tagged.yaml", "strict", "anchor, alias or tag"), // extends volume lists that carry anchors or tags
+    (
+        "podpreset-missing-noderestriction-1.21-baseline.yaml",
+        "baseline",
+        "would keep",
+    ), // baseline will not rewrite a list naming a plugin the version lacks
+    ("probe-alias.yaml", "strict", "not a plain mapping"),    // the probe to change is an alias
+    (
+        "probe-exec-curl.yaml",
+        "strict",
+        "unauthenticated HTTP probes",
+    ), // an exec probe fetches a URL without credentials
+    (
+        "probe-exec-version-29.yaml",
+        "strict",
+        "unauthenticated HTTP probes",
+    ), // an exec probe fetches a URL without credentials
+    (
+        "probe-exec-version-33.yaml",
+        "strict",
+        "unauthenticated HTTP probes",
+    ), // an exec probe fetches a URL without credentials
+    ("psp-dup-items-1.25-baseline.yaml", "baseline", "would keep"), // baseline will not rewrite a list naming a plugin the version lacks
+    (
+        "psp-in-disable-with-sa-1.26-baseline.yaml",
+        "baseline",
+        "would keep",
+    ), // baseline will not rewrite a list naming a plugin the version lacks
+    (
+        "pvl-repeated-flag-1.31-baseline.yaml",
+        "baseline",
+        "would keep",
+    ), // baseline will not rewrite a list naming a plugin the version lacks
+    (
+        "scd-with-always-admit-1.30-baseline.yaml",
+        "baseline",
+        "would keep",
+    ), // baseline will not rewrite a list naming a plugin the version lacks
+    (
+        "security-context-deny-only-1.31.yaml",
+        "baseline",
+        "would keep",
+    ), // baseline will not rewrite a list naming a plugin the version lacks
+    (
+        "tls-cert-dotdot.yaml",
+        "strict",
+        "only mounts absolute paths",
+    ), // a file flag names a relative, `..`, `/` or $(VAR) path
+    ("v1.18.yaml", "baseline", "older than 1.19"), // older than the versions kubeharden knows
+    ("v1.18.yaml", "strict", "older than 1.19"),   // older than the versions kubeharden knows
+    ("volumes-tagged.yaml", "strict", "anchor, alias or tag"), // extends volume lists that carry anchors or tags
 ];
 
 fn files(dir: &std::path::Path) -> Vec<PathBuf> {
