@@ -229,6 +229,16 @@ fn process_all(s: &Settings, report_only: bool) -> Vec<Outcome<'_>> {
 }
 
 fn errors_to(stderr: &mut dyn Write, outcomes: &[Outcome]) {
+    if !outcomes
+        .iter()
+        .any(|o| matches!(o, Outcome::Report(_) | Outcome::Error(_)))
+    {
+        let _ = writeln!(
+            stderr,
+            "kubeharden: error: no kube-apiserver manifest found among the inputs ({} skipped); directories are read one level deep",
+            outcomes.len()
+        );
+    }
     for o in outcomes {
         if let Outcome::Error(e) = o {
             let _ = writeln!(stderr, "kubeharden: error: {e}");
@@ -260,7 +270,12 @@ fn required_files_to(stderr: &mut dyn Write, outcomes: &[Outcome]) {
                 let tmpl = rf
                     .template
                     .as_ref()
-                    .map(|t| format!(", template profiles/templates/{t}.yaml"))
+                    .map(|t| {
+                        format!(
+                            "; print it with `kubeharden profiles template {t} --kubernetes-version {}`",
+                            r.version
+                        )
+                    })
                     .unwrap_or_default();
                 let _ = writeln!(
                     stderr,
@@ -297,7 +312,15 @@ pub fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<E
             for o in &outcomes {
                 match o {
                     Outcome::Report(r) => {
-                        if let Err(e) = render::diff(stdout, r) {
+                        // git refuses `..` in patch paths: a file above the current directory
+                        // is named by its absolute path (without the leading `/`).
+                        let mut header = r.path.clone();
+                        if render::diff_path(&header).starts_with("..") {
+                            if let Ok(abs) = std::fs::canonicalize(&r.path) {
+                                header = abs.display().to_string();
+                            }
+                        }
+                        if let Err(e) = render::diff(stdout, r, &header) {
                             // A reader that stops early (`| head`) is not an error worth a message.
                             if e.kind() == std::io::ErrorKind::BrokenPipe {
                                 break;
@@ -393,6 +416,32 @@ pub fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<E
                         Profile::load(&name, &registry).map_err(|e| UsageError(e.to_string()))?;
                     render::profile_show(stdout, &p)
                 }
+                ProfilesAction::Template {
+                    name,
+                    kubernetes_version,
+                    profile,
+                } => {
+                    let p = Profile::load(&profile, &registry)
+                        .map_err(|e| UsageError(e.to_string()))?;
+                    let v = match kubernetes_version {
+                        Some(v) => Version::parse(&v).ok_or_else(|| {
+                            UsageError(format!(
+                                "--kubernetes-version: `{v}` is not a Kubernetes 1.x version"
+                            ))
+                        })?,
+                        None => {
+                            let v = registry.newest();
+                            let _ = writeln!(
+                                stderr,
+                                "kubeharden: no --kubernetes-version: rendering for {v}, the newest kubeharden knows"
+                            );
+                            v
+                        }
+                    };
+                    let text = profile::render_template(&name, v, &registry, &p.parameters)
+                        .map_err(UsageError)?;
+                    stdout.write_all(text.as_bytes())
+                }
             };
             res.map_err(|e| UsageError(format!("cannot write: {e}")))?;
             Ok(Exit::Ok)
@@ -416,6 +465,10 @@ pub fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<E
 }
 
 fn summarise(outcomes: &[Outcome], pending: impl Fn(&engine::FileReport) -> bool) -> Exit {
+    // Nothing checked is no success: a CI gate must not pass on an empty or wrong directory.
+    if !outcomes.iter().any(|o| matches!(o, Outcome::Report(_))) {
+        return Exit::Error;
+    }
     if outcomes.iter().any(|o| matches!(o, Outcome::Error(_))) {
         Exit::Error
     } else if outcomes

@@ -47,6 +47,18 @@ pub enum ProfilesAction {
     List,
     /// Show a profile's parameters and rules (a built-in name or a profile file)
     Show { name: String },
+    /// Print a supporting file (audit-policy, admission-config, authentication-config) as the
+    /// profile fills it for a Kubernetes version
+    Template {
+        /// The template's name, as the required-files list gives it
+        name: String,
+        /// Kubernetes version the file is for (1.31, v1.31.2) [default: the newest kubeharden knows]
+        #[arg(long, value_name = "VERSION")]
+        kubernetes_version: Option<String>,
+        /// Profile whose parameters fill the template
+        #[arg(long, short = 'p', default_value = "strict")]
+        profile: String,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -43,13 +43,29 @@ pub fn apply(text: &str, mut splices: Vec<Splice>) -> Result<String, EditError> 
             _ => merged.push(s),
         }
     }
+    // Deleting the last lines of a file without a final newline: take the line break before
+    // them too, so the file still ends without one.
+    if let Some(last) = merged.last_mut() {
+        if last.text.is_empty()
+            && last.end == text.len()
+            && !text.ends_with('\n')
+            && last.start > 0
+            && text[..last.start].ends_with('\n')
+        {
+            last.start -= if text[..last.start].ends_with("\r\n") {
+                2
+            } else {
+                1
+            };
+        }
+    }
     let mut out = String::with_capacity(text.len() + 256);
     let mut pos = 0;
     for s in &merged {
         if s.start < pos || s.end < s.start || s.end > text.len() {
             return Err(refuse(
                 Some(s.start),
-                "two planned edits overlap; nothing was changed",
+                "cannot edit safely: two planned edits overlap; nothing was written",
             ));
         }
         out.push_str(&text[pos..s.start]);
@@ -188,6 +204,9 @@ impl<'a> Editor<'a> {
 
     /// Renders a scalar in the style of `like`, falling back to double quotes.
     fn scalar(&self, value: &str, like: Option<&Node>, flow: bool) -> String {
+        if self.json {
+            return yaml::double_quote(value);
+        }
         let style = match like.map(|n| &n.kind) {
             Some(Kind::Scalar { style, .. }) => *style,
             _ => Style::Plain,
@@ -342,6 +361,17 @@ impl<'a> Editor<'a> {
     /// Where new flags go: the list that already holds flags, `args` before `command`.
     fn target_list(&self) -> Result<(ArgList, Node), EditError> {
         let has_flags = |l: ArgList| self.m.flags.iter().any(|f| f.list == l);
+        // Without a program in `command` (an empty or missing one), the image's entrypoint
+        // runs, and flags belong in `args`: anything put in `command` would replace it.
+        if self.m.program_items == 0 {
+            return match self.m.args() {
+                Some(n) if n.is_seq() => Ok((ArgList::Args, n.clone())),
+                _ => Err(refuse(
+                    Some(self.m.container().span.start),
+                    "the container runs its image's entrypoint and has no `args` list to add flags to; add `args: []`",
+                )),
+            };
+        }
         let pick = if has_flags(ArgList::Args) {
             ArgList::Args
         } else if has_flags(ArgList::Command) {
@@ -367,11 +397,19 @@ impl<'a> Editor<'a> {
         } else {
             0
         };
+        // Items being deleted from a flow list are no place to insert before.
+        let doomed = |f: &FlagItem| {
+            seq.is_flow()
+                && self
+                    .flow_deletes
+                    .iter()
+                    .any(|(s, i)| s.span == seq.span && *i == f.index)
+        };
         let flag_items: Vec<(&FlagItem, &Node)> = self
             .m
             .flags
             .iter()
-            .filter(|f| f.list == list)
+            .filter(|f| f.list == list && !doomed(f))
             .map(|f| (f, &seq.items()[f.index]))
             .collect();
         let sorted = flag_items.windows(2).all(|w| w[0].0.name <= w[1].0.name);
@@ -508,7 +546,15 @@ impl<'a> Editor<'a> {
 
     /// Inserts whole lines after the line where `node` ends.
     fn append_lines_after(&mut self, node: &Node, lines: &[String]) {
-        let end = line_end_inclusive(self.text, node.content_end());
+        // A block scalar's content ends with its line break, so its end marker sits at the
+        // start (or in the indentation) of the next line: insert at that line's start.
+        let ce = node.content_end();
+        let ls = line_start(self.text, ce);
+        let end = if ce > 0 && self.text[ls..ce].trim().is_empty() {
+            ls
+        } else {
+            line_end_inclusive(self.text, ce)
+        };
         let nl = self.nl_near(node.content_end());
         let ends_with_nl = self.text[..end].ends_with('\n');
         let mut text = String::new();
@@ -570,6 +616,14 @@ impl<'a> Editor<'a> {
                 ));
             }
             let end = line_end_inclusive(self.text, v.content_end());
+            let mut ls = ls;
+            if end == self.text.len() && !self.text.ends_with('\n') && ls > 0 {
+                ls -= if self.text[..ls].ends_with("\r\n") {
+                    2
+                } else {
+                    1
+                };
+            }
             self.push(ls, end, String::new());
         }
         Ok(())

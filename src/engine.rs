@@ -151,6 +151,18 @@ pub fn process<'p>(
             "the file contains NUL bytes; it is not a YAML manifest".into(),
         ));
     }
+    // YAML 1.1, which the kubelet reads manifests with (sigs.k8s.io/yaml on go-yaml v2), breaks
+    // lines at U+0085, U+2028 and U+2029; YAML 1.2, which kubeharden reads, does not. Where
+    // the two disagree kubeharden would check a different manifest than the kubelet runs.
+    if let Some(offset) = text.find(['\u{85}', '\u{2028}', '\u{2029}']) {
+        return Err(file_error(
+            path,
+            text,
+            Some(offset),
+            None,
+            "the file contains a Unicode line or paragraph separator (U+0085, U+2028 or U+2029), which the kubelet's YAML reader takes for a line break and kubeharden's does not; replace it".into(),
+        ));
+    }
     let m = manifest::load(text, COMPONENT, opts.registry).map_err(|e| FileError {
         unrecognized: e.unrecognized,
         ..file_error(path, text, e.offset, e.line_col, e.message)
@@ -179,18 +191,15 @@ pub fn process<'p>(
         }
     }
     let known = &opts.registry.versions;
+    // Why no change can be made to this file at all, when that is known before planning:
+    // `diff` and `fix` refuse the file, `check` reports the findings as not fixable.
+    let mut cannot: Option<String> = None;
     // Older than anything kubeharden has facts for (or a typo such as 1.3): editing could write
     // what that version lacks, so only report.
-    if version.minor < known.oldest && !opts.report_only {
-        return Err(file_error(
-            path,
-            text,
-            None,
-            None,
-            format!(
-                "Kubernetes {version} is older than 1.{}, the oldest version kubeharden has lifecycle facts for; nothing was written",
-                known.oldest
-            ),
+    if version.minor < known.oldest {
+        cannot = Some(format!(
+            "Kubernetes {version} is older than 1.{}, the oldest version kubeharden has lifecycle facts for",
+            known.oldest
         ));
     }
     if version.minor > known.newest || version.minor < known.oldest {
@@ -220,18 +229,22 @@ pub fn process<'p>(
                 "the image tag names no version and the manifest uses {}, which {version} rejects, so it is older than {version}; pass --kubernetes-version",
                 evidence.join(", ")
             );
-            if opts.report_only {
-                notes.push(message);
-            } else {
-                return Err(file_error(
-                    path,
-                    text,
-                    None,
-                    None,
-                    format!("{message}; nothing was written"),
-                ));
-            }
+            cannot.get_or_insert(message);
         }
+    }
+    if let Some(why) = &cannot {
+        if !opts.report_only {
+            return Err(file_error(
+                path,
+                text,
+                None,
+                None,
+                format!("{why}; nothing was written"),
+            ));
+        }
+        notes.push(format!(
+            "kubeharden cannot fix this file automatically: {why}"
+        ));
     }
 
     // Plan and render the change; a failure is an error for diff and fix, a note for check.
@@ -281,12 +294,18 @@ pub fn process<'p>(
         Ok((plan, Some(format!("{bom}{new_text}"))))
     })();
     let (plan, edited) = match attempt {
+        _ if cannot.is_some() => (plan::Plan::default(), None),
         Ok(x) => x,
         Err(e) if opts.report_only => {
             notes.push(format!(
                 "kubeharden cannot fix this file automatically: {}",
                 e.message
             ));
+            cannot = Some(
+                e.message
+                    .trim_end_matches("; nothing was written")
+                    .to_string(),
+            );
             (plan::Plan::default(), None)
         }
         Err(e) => return Err(e),
@@ -306,6 +325,7 @@ pub fn process<'p>(
                 rule.manual
                     .clone()
                     .or_else(|| rule.blocked_because(version, |c| check::holds(c, &m.model, env)))
+                    .or_else(|| cannot.clone())
                     .unwrap_or_else(|| {
                         "no automatic fix applies to this manifest and version".to_string()
                     }),

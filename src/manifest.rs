@@ -282,6 +282,10 @@ pub fn load(text: &str, component: &str, registry: &Registry) -> Result<Manifest
     let container = &containers.items()[container_index];
     for key in ["command", "args"] {
         if let Some(n) = container.get(key) {
+            // `args: ~` (or `args:` with nothing) is an empty list to the Pod schema.
+            if n.is_null() && !n.decorated {
+                continue;
+            }
             if !n.is_seq() || n.decorated {
                 return Err(LoadError::at(
                     n,

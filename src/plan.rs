@@ -136,7 +136,10 @@ fn apply_step(
             Ok(vec![flag.clone()])
         }
         Step::MountFiles => {
-            for (flag, path) in check::unmounted_files(work, env) {
+            // Shallow directories first, so that one mount covers the files below it.
+            let mut files = check::unmounted_files(work, env);
+            files.sort_by_key(|(_, p)| p.matches('/').count());
+            for (flag, path) in files {
                 let writable = env
                     .registry
                     .flag(&work.component, &flag)

@@ -43,10 +43,11 @@ fn cis(rule: &Rule) -> String {
 pub fn text(out: &mut dyn Write, outcomes: &[Outcome], profile: &Profile) -> io::Result<()> {
     let bold = Style::new().bold();
     let dim = Style::new().dimmed();
-    let (mut findings, mut fixable, mut errors, mut files) = (0, 0, 0, 0);
+    let (mut findings, mut fixable, mut errors, mut files, mut skipped) = (0, 0, 0, 0, 0);
     for o in outcomes {
         match o {
             Outcome::Skipped { path, reason } => {
+                skipped += 1;
                 writeln!(out, "{dim}{path}: skipped: {reason}{dim:#}")?;
             }
             // Errors are the caller's to print, on standard error.
@@ -117,16 +118,16 @@ pub fn text(out: &mut dyn Write, outcomes: &[Outcome], profile: &Profile) -> io:
     }
     writeln!(
         out,
-        "{files} file(s) checked, {findings} finding(s) ({fixable} fixable with `kubeharden fix`), {errors} error(s)"
+        "{files} file(s) checked, {findings} finding(s) ({fixable} fixable with `kubeharden fix`), {errors} error(s), {skipped} skipped"
     )
 }
 
 /// Unified diff with `a/` and `b/` headers that `git apply` and `patch -p1` accept.
-pub fn diff(out: &mut dyn Write, report: &FileReport) -> io::Result<()> {
+pub fn diff(out: &mut dyn Write, report: &FileReport, header_path: &str) -> io::Result<()> {
     let Some(edited) = &report.edited else {
         return Ok(());
     };
-    let p = diff_path(&report.path);
+    let p = diff_path(header_path);
     let d = similar::TextDiff::from_lines(report.original.as_str(), edited.as_str());
     write!(
         out,
@@ -139,12 +140,22 @@ pub fn diff(out: &mut dyn Write, report: &FileReport) -> io::Result<()> {
 }
 
 /// The path in diff headers: as given, without a leading `./` or `/`.
+/// The path in diff headers: as given, with `.` and `..` resolved lexically, without a leading
+/// `/` (git refuses `..` in patch paths). A path that climbs above the current directory keeps
+/// its leading `..`; the caller gives the absolute path for those.
 pub fn diff_path(path: &str) -> String {
-    let mut p = path;
-    while let Some(rest) = p.strip_prefix("./") {
-        p = rest;
+    let path = path.replace('\\', "/");
+    let mut parts: Vec<&str> = Vec::new();
+    for c in path.split('/') {
+        match c {
+            "" | "." => {}
+            ".." if parts.last().is_some_and(|p| *p != "..") => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
     }
-    p.trim_start_matches('/').replace('\\', "/")
+    parts.join("/")
 }
 
 // ---------------------------------------------------------------- JSON (schema version 1)
@@ -544,5 +555,21 @@ fn describe_step(step: &crate::profile::Step) -> String {
         Step::RemoveRemoved => {
             "remove the flags and admission plugins the version no longer accepts".to_string()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::diff_path;
+
+    #[test]
+    fn diff_paths_are_what_git_apply_takes() {
+        assert_eq!(diff_path("./kube-apiserver.yaml"), "kube-apiserver.yaml");
+        assert_eq!(
+            diff_path("/etc/kubernetes/manifests/kube-apiserver.yaml"),
+            "etc/kubernetes/manifests/kube-apiserver.yaml"
+        );
+        assert_eq!(diff_path("m/../m/sub/./a.yaml"), "m/sub/a.yaml");
+        assert_eq!(diff_path("../x/a.yaml"), "../x/a.yaml");
     }
 }

@@ -489,3 +489,72 @@ fn help_describes_the_commands_and_exit_codes() {
         .expect("runs");
     assert_eq!(out.status.code(), Some(2), "bad usage is exit 2");
 }
+
+#[test]
+fn profiles_template_prints_the_supporting_file_for_a_version() {
+    let out = kubeharden()
+        .args([
+            "profiles",
+            "template",
+            "authentication-config",
+            "--kubernetes-version",
+            "1.34",
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0));
+    let text = stdout(&out);
+    let v: serde_json::Value = yaml_serde::from_str(&text).expect("renders to YAML");
+    assert_eq!(v["apiVersion"], "apiserver.config.k8s.io/v1");
+    assert_eq!(v["anonymous"]["conditions"][0]["path"], "/livez");
+    let out = kubeharden()
+        .args([
+            "profiles",
+            "template",
+            "admission-config",
+            "--kubernetes-version",
+            "1.22",
+        ])
+        .output()
+        .expect("runs");
+    assert!(
+        !stdout(&out).contains("PodSecurity"),
+        "no Pod Security configuration before 1.23"
+    );
+    let out = kubeharden()
+        .args(["profiles", "template", "nope"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    // diff points at the command that prints each template it relies on.
+    let out = kubeharden()
+        .args(["diff", "--profile", "strict"])
+        .arg(fixture("v1.31"))
+        .output()
+        .expect("runs");
+    assert!(
+        stderr(&out)
+            .contains("kubeharden profiles template audit-policy --kubernetes-version 1.31.0"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn nothing_to_check_is_an_error() {
+    let out = kubeharden()
+        .args(["check"])
+        .arg(fixture_dir())
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "the kubeadm fixtures sit one level deeper"
+    );
+    assert!(
+        stderr(&out).contains("no kube-apiserver manifest found"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -7,7 +7,7 @@ use kubeharden::engine::FileReport;
 
 fn diff_of(report: &FileReport) -> String {
     let mut out = Vec::new();
-    kubeharden::render::diff(&mut out, report).expect("diff");
+    kubeharden::render::diff(&mut out, report, &report.path).expect("diff");
     String::from_utf8(out).expect("utf8")
 }
 
