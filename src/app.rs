@@ -452,7 +452,16 @@ pub fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<E
                 .map_err(|e| UsageError(e.to_string()))?;
             match found {
                 Some(r) => {
-                    render::explain(stdout, &r)
+                    let mut modes = Vec::new();
+                    for (name, _) in profile::BUILTIN {
+                        let p = Profile::load(name, &registry)
+                            .map_err(|e| UsageError(e.to_string()))?;
+                        if let Some(x) = p.rule(&rule) {
+                            let mode = if x.fix.is_empty() { "reports" } else { "fixes" };
+                            modes.push((name.to_string(), mode));
+                        }
+                    }
+                    render::explain(stdout, &r, &modes)
                         .map_err(|e| UsageError(format!("cannot write: {e}")))?;
                     Ok(Exit::Ok)
                 }

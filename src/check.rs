@@ -260,6 +260,7 @@ pub fn holds(cond: &Cond, model: &Model, env: Env) -> bool {
         Cond::NoDuplicateFlags => duplicated_flags(model, env).is_empty(),
         Cond::FilesMounted => unmounted_files(model, env).is_empty(),
         Cond::NoConflictingFlags => conflicting_flags(model, env).is_empty(),
+        Cond::NoSplitFlags => model.split_flags.is_empty(),
         Cond::Not(c) => !holds(c, model, env),
         Cond::HttpProbesWithin(paths) => http_probe_paths(model)
             .iter()
@@ -343,6 +344,16 @@ fn describe(cond: &Cond, model: &Model, env: Env) -> (Option<String>, String, St
                 "a hostPath mount for every file a flag names".into(),
             )
         }
+        Cond::NoSplitFlags => (
+            model.split_flags.first().cloned(),
+            model
+                .split_flags
+                .iter()
+                .map(|f| format!("--{f} VALUE over two items"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            "--flag=VALUE in one item".into(),
+        ),
         Cond::NoConflictingFlags => {
             let found = conflicting_flags(model, env);
             (

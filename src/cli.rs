@@ -29,7 +29,7 @@ pub enum Command {
     Diff(Common),
     /// Write the hardened manifest (to --output, leaving the input untouched)
     Fix(FixArgs),
-    /// List the built-in profiles or show one
+    /// List the built-in profiles, show one, or print a supporting-file template
     Profiles {
         #[command(subcommand)]
         action: Option<ProfilesAction>,
@@ -46,7 +46,10 @@ pub enum ProfilesAction {
     /// List the built-in profiles
     List,
     /// Show a profile's parameters and rules (a built-in name or a profile file)
-    Show { name: String },
+    Show {
+        /// A built-in profile (baseline, strict) or the path of a profile file
+        name: String,
+    },
     /// Print a supporting file (audit-policy, admission-config, authentication-config) as the
     /// profile fills it for a Kubernetes version
     Template {
@@ -68,7 +71,7 @@ pub struct Common {
     /// Profile: a built-in name (baseline, strict) or a path to a profile file
     #[arg(long, short = 'p', default_value = "baseline")]
     pub profile: String,
-    /// Kubernetes version to check against (1.30, v1.30.4) instead of the image tag's
+    /// Kubernetes version the manifest is for (1.30, v1.30.4), instead of the image tag's
     #[arg(long, value_name = "VERSION")]
     pub kubernetes_version: Option<String>,
 }

@@ -166,6 +166,15 @@ pub fn edits(m: &Manifest, plan: &Plan) -> Result<Vec<Splice>, EditError> {
                 }
             }
             Change::ProbeToTcp { probe } => ed.probe_to_tcp(probe)?,
+            Change::JoinFlag { flag } => {
+                for occ in m
+                    .flags
+                    .iter()
+                    .filter(|f| &f.name == flag && f.form == Form::Split)
+                {
+                    ed.join_flag(occ)?;
+                }
+            }
             Change::AddVolume { .. } => {}
         }
     }
@@ -307,6 +316,18 @@ impl<'a> Editor<'a> {
             return Ok(());
         };
         self.delete_item(seq, occ.index)?;
+        self.delete_split_value(occ)
+    }
+
+    /// Rewrites a `--flag value` pair as one `--flag=value` item; the value stays.
+    fn join_flag(&mut self, occ: &FlagItem) -> Result<(), EditError> {
+        let seq = self
+            .list_node(occ.list)
+            .ok_or_else(|| refuse(None, "argument list vanished"))?;
+        let node = &seq.items()[occ.index];
+        let text = format!("--{}={}", occ.name, occ.value.as_deref().unwrap_or(""));
+        let rendered = self.scalar(&text, Some(node), seq.is_flow());
+        self.push(node.span.start, node.span.end, rendered);
         self.delete_split_value(occ)
     }
 

@@ -317,7 +317,10 @@ pub fn process<'p>(
             continue;
         };
         let (line, column) = locate(&m, f.flag.as_deref());
-        let fixed = plan.changes.iter().any(|c| c.rules.contains(&rule.id));
+        // Fixed: a change was made for the rule, or the changes made for others satisfy it.
+        let planned = plan.after.component == m.model.component && !plan.is_empty();
+        let fixed = plan.changes.iter().any(|c| c.rules.contains(&rule.id))
+            || (planned && check::evaluate(rule, &plan.after, env).is_none());
         let manual = if fixed {
             None
         } else {

@@ -308,8 +308,15 @@ pub fn load(text: &str, component: &str, registry: &Registry) -> Result<Manifest
 
     let flags = read_flags(component, command, args, program_items, registry)?;
     let (mounts, volumes) = read_volumes(container, spec)?;
+    let mut split_flags: Vec<String> = Vec::new();
+    for f in flags.iter().filter(|f| f.form == Form::Split) {
+        if !split_flags.contains(&f.name) {
+            split_flags.push(f.name.clone());
+        }
+    }
     let model = Model {
         component: component.to_string(),
+        split_flags,
         flags: flags
             .iter()
             .map(|f| Flag {

@@ -57,6 +57,9 @@ pub struct Model {
     pub mounts: Vec<Mount>,
     pub volumes: Vec<Volume>,
     pub probes: Vec<Probe>,
+    /// Flags written at least once as `--flag value` over two items, which scanners such as
+    /// kube-bench misread (they take the value to be `true`).
+    pub split_flags: Vec<String>,
 }
 
 impl Model {

@@ -17,6 +17,8 @@ pub enum Change {
     AddVolume { volume: Volume, mount: Mount },
     /// An HTTP GET probe becomes a TCP socket probe on the same host and port.
     ProbeToTcp { probe: String },
+    /// Every `--flag value` pair of this flag is written `--flag=value`; the values stay.
+    JoinFlag { flag: String },
 }
 
 #[derive(Clone, Debug)]
@@ -107,6 +109,7 @@ fn apply_step(
     env: Env,
     rule: &str,
     volumes: &mut Vec<(String, String, String)>,
+    joined: &mut Vec<String>,
 ) -> Result<Vec<String>, PlanError> {
     let emit_ok = |flag: &str| -> Result<(), PlanError> {
         match env.registry.flag(&work.component, flag) {
@@ -135,6 +138,11 @@ fn apply_step(
             set_flag(work, flag, &value);
             Ok(vec![flag.clone()])
         }
+        Step::JoinSplit => {
+            let names = std::mem::take(&mut work.split_flags);
+            *joined = names.clone();
+            Ok(vec![])
+        }
         Step::MountFiles => {
             // Shallow directories first, so that one mount covers the files below it.
             let mut files = check::unmounted_files(work, env);
@@ -152,6 +160,7 @@ fn apply_step(
         }
         Step::Remove { flag } => {
             work.flags.retain(|f| &f.name != flag);
+            work.split_flags.retain(|n| n != flag);
             Ok(vec![flag.clone()])
         }
         Step::AddToList { flag, items } => {
@@ -370,6 +379,8 @@ fn remove_items(work: &mut Model, flag: &str, items: &[String]) -> Result<Vec<St
 
 /// Leaves exactly one occurrence of `flag`, with `value`, where the first one was.
 fn set_flag(work: &mut Model, flag: &str, value: &str) {
+    // Written anew, the flag is one `--flag=value` item.
+    work.split_flags.retain(|n| n != flag);
     let first = work.flags.iter().position(|f| f.name == flag);
     work.flags.retain(|f| f.name != flag);
     let new = Flag {
@@ -436,6 +447,8 @@ pub fn plan(profile: &Profile, model: &Model, env: Env) -> Result<Plan, PlanErro
     let mut touched: BTreeMap<String, Vec<String>> = BTreeMap::new();
     // Volumes added by fix steps, with the rules that added them.
     let mut volume_rules: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    // Flags whose `--flag value` pairs a fix step joined, with the rules that did it.
+    let mut join_rules: BTreeMap<String, Vec<String>> = BTreeMap::new();
     // Files of existing flags that a fix step made visible with a new mount.
     let mut mounted_files: Vec<(String, String)> = Vec::new();
     let mut probe_rules: Vec<String> = Vec::new();
@@ -481,7 +494,11 @@ pub fn plan(profile: &Profile, model: &Model, env: Env) -> Result<Plan, PlanErro
             };
             for step in &variant.steps {
                 let mut added = Vec::new();
-                let flags = apply_step(step, &mut work, env, &rule.id, &mut added)?;
+                let mut joined = Vec::new();
+                let flags = apply_step(step, &mut work, env, &rule.id, &mut added, &mut joined)?;
+                for flag in joined {
+                    join_rules.entry(flag).or_default().push(rule.id.clone());
+                }
                 for (name, flag, path) in added {
                     volume_rules.entry(name).or_default().push(rule.id.clone());
                     mounted_files.push((flag, path));
@@ -595,6 +612,17 @@ pub fn plan(profile: &Profile, model: &Model, env: Env) -> Result<Plan, PlanErro
             change,
             rules: rules.clone(),
             before: shown_before,
+        });
+    }
+    for (flag, rules) in &join_rules {
+        // A flag that is set or removed anyway is rewritten by that change.
+        if touched.contains_key(flag) && before.get(flag) != after.get(flag) {
+            continue;
+        }
+        changes.push(Planned {
+            change: Change::JoinFlag { flag: flag.clone() },
+            rules: rules.clone(),
+            before: model.values(env.registry, flag).map(|v| v.join(",")),
         });
     }
     for (p_before, p_after) in model.probes.iter().zip(work.probes.iter()) {

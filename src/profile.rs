@@ -330,6 +330,8 @@ struct RawCond {
     #[serde(default)]
     no_conflicting_flags: Option<bool>,
     #[serde(default)]
+    no_split_flags: Option<bool>,
+    #[serde(default)]
     not: Option<Box<RawCond>>,
     #[serde(default)]
     http_probes_within: Option<Vec<String>>,
@@ -377,6 +379,8 @@ struct RawStep {
     dedupe: Option<bool>,
     #[serde(default)]
     mount_files: Option<bool>,
+    #[serde(default)]
+    join_split: Option<bool>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -453,6 +457,8 @@ pub enum Cond {
     FilesMounted,
     /// No two flags are set that the component refuses together.
     NoConflictingFlags,
+    /// No flag is written as `--flag value` over two items.
+    NoSplitFlags,
     /// The inner condition does not hold.
     Not(Box<Cond>),
     /// Every unauthenticated HTTP probe uses one of these paths.
@@ -494,6 +500,8 @@ pub enum Step {
     Dedupe,
     /// Adds hostPath volumes for the files flags name that no mount makes visible.
     MountFiles,
+    /// Rewrites every `--flag value` pair as `--flag=value`.
+    JoinSplit,
 }
 
 #[derive(Clone, Debug)]
@@ -1035,6 +1043,9 @@ impl Ctx<'_> {
         if c.no_conflicting_flags == Some(true) {
             found.push(Cond::NoConflictingFlags);
         }
+        if c.no_split_flags == Some(true) {
+            found.push(Cond::NoSplitFlags);
+        }
         if let Some(inner) = &c.not {
             found.push(Cond::Not(Box::new(self.cond(inner)?)));
         }
@@ -1084,7 +1095,7 @@ impl Ctx<'_> {
         }
         if found.len() != 1 {
             return Err(format!(
-                "each condition has exactly one form (a flag test, any, all, no_removed_flags, no_removed_plugins, probes_without_anonymous, no_duplicate_flags, files_mounted, no_conflicting_flags, not, http_probes_within), found {}",
+                "each condition has exactly one form (a flag test, any, all, no_removed_flags, no_removed_plugins, probes_without_anonymous, no_duplicate_flags, files_mounted, no_conflicting_flags, no_split_flags, not, http_probes_within), found {}",
                 found.len()
             ));
         }
@@ -1160,9 +1171,12 @@ impl Ctx<'_> {
         if s.mount_files == Some(true) {
             found.push(Step::MountFiles);
         }
+        if s.join_split == Some(true) {
+            found.push(Step::JoinSplit);
+        }
         if found.len() != 1 {
             return Err(format!(
-                "each fix step has exactly one action (set, remove, add_to_list, remove_from_list, probes, remove_removed, dedupe, mount_files), found {}",
+                "each fix step has exactly one action (set, remove, add_to_list, remove_from_list, probes, remove_removed, dedupe, mount_files, join_split), found {}",
                 found.len()
             ));
         }
@@ -1404,6 +1418,17 @@ pub fn render_template(
     let mut keep = vec![true];
     for line in text.split_inclusive('\n') {
         let t = line.trim();
+        if let Some(req) = t.strip_prefix("#% requires version >=") {
+            let (ver, why) = req.split_once(':').unwrap_or((req, ""));
+            let min = Version::parse(ver.trim())
+                .ok_or_else(|| format!("template `{name}`: bad requirement `{t}`"))?;
+            if v.minor < min.minor {
+                return Err(format!(
+                    "template `{name}` is for Kubernetes {min} or later, not {v}:{why}"
+                ));
+            }
+            continue;
+        }
         if let Some(cond) = t.strip_prefix("#% if version >=") {
             let min = Version::parse(cond.trim())
                 .ok_or_else(|| format!("template `{name}`: bad condition `{t}`"))?;

@@ -73,7 +73,10 @@ pub fn text(out: &mut dyn Write, outcomes: &[Outcome], profile: &Profile) -> io:
                 if r.findings.is_empty() {
                     writeln!(out, "  no findings")?;
                 }
-                for f in &r.findings {
+                // In file order, as a reader goes through the manifest.
+                let mut ordered: Vec<_> = r.findings.iter().collect();
+                ordered.sort_by_key(|f| (f.line, f.column));
+                for f in ordered {
                     findings += 1;
                     if f.fixed {
                         fixable += 1;
@@ -93,7 +96,7 @@ pub fn text(out: &mut dyn Write, outcomes: &[Outcome], profile: &Profile) -> io:
                     let how = if f.fixed {
                         "fixable".to_string()
                     } else {
-                        "manual".to_string()
+                        "not fixed, see `kubeharden explain`".to_string()
                     };
                     writeln!(out, "         {dim}{} ({how}){dim:#}", f.rule.title)?;
                 }
@@ -290,6 +293,10 @@ fn json_change(p: &crate::plan::Planned) -> JsonChange<'_> {
             c.kind = "probe_to_tcp";
             c.probe = Some(probe);
         }
+        Change::JoinFlag { flag } => {
+            c.kind = "join_flag";
+            c.flag = Some(flag);
+        }
     }
     c
 }
@@ -392,7 +399,8 @@ pub fn json(out: &mut dyn Write, outcomes: &[Outcome], profile: &Profile) -> io:
 }
 
 /// `kubeharden explain` and the per-rule sections of docs/rules.md.
-pub fn explain(out: &mut dyn Write, rule: &Rule) -> io::Result<()> {
+/// `modes`: each built-in profile that has the rule, and whether it fixes or only reports it.
+pub fn explain(out: &mut dyn Write, rule: &Rule, modes: &[(String, &str)]) -> io::Result<()> {
     writeln!(out, "{} — {}", rule.id, rule.title)?;
     writeln!(out)?;
     writeln!(out, "component: {}", rule.component)?;
@@ -407,7 +415,8 @@ pub fn explain(out: &mut dyn Write, rule: &Rule) -> io::Result<()> {
         }
     )?;
     writeln!(out, "versions:  {}", rule.versions)?;
-    writeln!(out, "profile:   {}", rule.origin)?;
+    let modes: Vec<String> = modes.iter().map(|(p, m)| format!("{p} ({m})")).collect();
+    writeln!(out, "profiles:  {}", modes.join(", "))?;
     writeln!(out)?;
     writeln!(out, "Why: {}", rule.rationale)?;
     writeln!(out)?;
@@ -420,7 +429,12 @@ pub fn explain(out: &mut dyn Write, rule: &Rule) -> io::Result<()> {
 }
 
 pub fn profile_show(out: &mut dyn Write, p: &Profile) -> io::Result<()> {
-    writeln!(out, "{} (extends: {})", p.name, p.lineage.join(" → "))?;
+    match p.lineage.split_last() {
+        Some((_, parents)) if !parents.is_empty() => {
+            writeln!(out, "{} (extends {})", p.name, parents.join(" → "))?
+        }
+        _ => writeln!(out, "{}", p.name)?,
+    }
     writeln!(out, "{}", p.description)?;
     writeln!(out)?;
     writeln!(out, "parameters:")?;
@@ -537,6 +551,7 @@ fn describe_step(step: &crate::profile::Step) -> String {
             "add hostPath volumes and mounts for the files flags name that no mount makes visible"
                 .to_string()
         }
+        Step::JoinSplit => "write each `--flag value` pair as `--flag=value`".to_string(),
         Step::Remove { flag } => format!("remove `--{flag}`"),
         Step::AddToList { flag, items } => format!(
             "add {} to `--{flag}` (only names the version has)",

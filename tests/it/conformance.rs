@@ -290,3 +290,44 @@ fn every_builtin_rule_plans_cleanly_for_every_known_version() {
         }
     }
 }
+
+#[test]
+fn flags_split_over_two_items_are_joined_so_kube_bench_reads_them() {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/styles/split-value-flags-kube-bench-1.31.yaml"),
+    )
+    .expect("fixture");
+    // kube-bench reads `--authorization-mode Node,RBAC` as `true`: the unmodified file fails.
+    let checks = kube_bench::load_own(kube_bench::benchmark_for_minor(31), "1.2");
+    let before = kube_bench::cmdline_from_manifest(&text);
+    let failed = kube_bench::ids_with(
+        &checks,
+        &Inputs {
+            cmdline: &before,
+            ..Inputs::default()
+        },
+        Outcome::Fail,
+    );
+    assert!(failed.contains(&"1.2.7".to_string()), "{failed:?}");
+    for profile in ["baseline", "strict"] {
+        let report = run(&text, profile, None);
+        let after = report.edited.expect("changes");
+        assert!(
+            after.contains("- --authorization-mode=Node,RBAC"),
+            "{profile}"
+        );
+        if profile == "strict" {
+            let cmdline = kube_bench::cmdline_from_manifest(&after);
+            let failed = kube_bench::ids_with(
+                &checks,
+                &Inputs {
+                    cmdline: &cmdline,
+                    ..Inputs::default()
+                },
+                Outcome::Fail,
+            );
+            assert!(failed.is_empty(), "{failed:?}");
+        }
+    }
+}
