@@ -67,13 +67,12 @@ fn settings(common: &Common) -> Result<Settings, UsageError> {
         common.paths.clone()
     };
     let mut inputs: Vec<Input> = Vec::new();
-    let mut seen: Vec<PathBuf> = Vec::new();
+    let mut seen: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
     let mut push = |inputs: &mut Vec<Input>, path: PathBuf, from_dir: bool| {
         // The same file named twice, or reached through a link, is processed once: two
         // patches for one file would not apply.
         let key = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
-        if !seen.contains(&key) {
-            seen.push(key);
+        if seen.insert(key) {
             inputs.push(Input {
                 path,
                 from_dir,
