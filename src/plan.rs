@@ -440,6 +440,31 @@ pub fn parent_dir(path: &str) -> String {
     }
 }
 
+/// What the node must have for a flag naming `path` inside the container: the file, or for a
+/// log the directory, at its path on the node (a mount may show a host directory under another
+/// name), with the profile's template for it.
+fn required_file(
+    profile: &Profile,
+    work: &Model,
+    flag: &str,
+    path: &str,
+    writable: bool,
+) -> RequiredFile {
+    let on_host = host_path(work, path);
+    let support = profile.support_file(flag);
+    RequiredFile {
+        flag: flag.to_string(),
+        path: if writable {
+            parent_dir(&on_host)
+        } else {
+            on_host
+        },
+        directory: writable,
+        template: support.map(|s| s.template.clone()),
+        description: support.map(|s| s.description.clone()),
+    }
+}
+
 /// Plans the changes that make `model` satisfy every fixable rule of `profile`.
 pub fn plan(profile: &Profile, model: &Model, env: Env) -> Result<Plan, PlanError> {
     const ROUNDS: usize = 4;
@@ -664,39 +689,14 @@ pub fn plan(profile: &Profile, model: &Model, env: Env) -> Result<Plan, PlanErro
                 .or_default()
                 .extend(p.rules.iter().cloned());
         }
-        // The node's path: a mount may show a host directory under another name.
-        let on_host = host_path(&work, value);
-        let support = profile.support_file(flag);
-        required.push(RequiredFile {
-            flag: flag.clone(),
-            path: if writable {
-                parent_dir(&on_host)
-            } else {
-                on_host
-            },
-            directory: writable,
-            template: support.map(|s| s.template.clone()),
-            description: support.map(|s| s.description.clone()),
-        });
+        required.push(required_file(profile, &work, flag, value, writable));
     }
     for (flag, path) in mounted_files {
         let writable = env
             .registry
             .flag(&work.component, &flag)
             .is_some_and(|s| s.kind == FlagType::Logpath);
-        let on_host = host_path(&work, &path);
-        let support = profile.support_file(&flag);
-        required.push(RequiredFile {
-            flag,
-            path: if writable {
-                parent_dir(&on_host)
-            } else {
-                on_host
-            },
-            directory: writable,
-            template: support.map(|s| s.template.clone()),
-            description: support.map(|s| s.description.clone()),
-        });
+        required.push(required_file(profile, &work, &flag, &path, writable));
     }
     // A file can be both newly named and newly mounted: list it once.
     let mut seen_required: Vec<(String, String)> = Vec::new();
