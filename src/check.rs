@@ -243,7 +243,10 @@ pub fn unauthenticated_http_probes(model: &Model) -> Vec<String> {
                 }
             )
         })
-        .map(|p| p.kind.clone())
+        .map(|p| match p.handler {
+            Handler::Exec { .. } => format!("{} (an exec command fetching a URL)", p.kind),
+            _ => p.kind.clone(),
+        })
         .collect()
 }
 
