@@ -109,7 +109,7 @@ fn settings(common: &Common) -> Result<Settings, UsageError> {
                         path: f,
                         from_dir: true,
                         note: Some(
-                            "skipped: not *.yaml, *.yml or *.json; if this is a static pod directory, the kubelet still runs this file (it reads every file not starting with a dot): move it elsewhere".into(),
+                            "named like a copy of a manifest; in a static pod directory the kubelet runs such a file too (it reads every file whose name does not start with a dot): move it elsewhere".into(),
                         ),
                     });
                 }

@@ -264,6 +264,7 @@ pub fn holds(cond: &Cond, model: &Model, env: Env) -> bool {
         Cond::FilesMounted => unmounted_files(model, env).is_empty(),
         Cond::NoConflictingFlags => conflicting_flags(model, env).is_empty(),
         Cond::NoSplitFlags => model.split_flags.is_empty(),
+        Cond::VersionAtLeast(m) => env.version.minor >= *m,
         Cond::Not(c) => !holds(c, model, env),
         Cond::HttpProbesWithin(paths) => http_probe_paths(model)
             .iter()
@@ -306,6 +307,13 @@ fn describe(cond: &Cond, model: &Model, env: Env) -> (Option<String>, String, St
             .map(|c| describe(c, model, env))
             .unwrap_or((None, String::new(), String::new())),
         Cond::Any(cs) => {
+            // Only the alternatives the target version can have.
+            let possible: Vec<&Cond> = cs.iter().filter(|c| version_possible(c, env)).collect();
+            let cs: Vec<&Cond> = if possible.is_empty() {
+                cs.iter().collect()
+            } else {
+                possible
+            };
             let first = cs.first().map(|c| describe(c, model, env));
             let wants: Vec<String> = cs.iter().map(|c| describe(c, model, env).2).collect();
             let (flag, current, _) = first.unwrap_or((None, String::new(), String::new()));
@@ -347,6 +355,11 @@ fn describe(cond: &Cond, model: &Model, env: Env) -> (Option<String>, String, St
                 "a hostPath mount for every file a flag names".into(),
             )
         }
+        Cond::VersionAtLeast(m) => (
+            None,
+            format!("Kubernetes {}", env.version),
+            format!("Kubernetes 1.{m} or later"),
+        ),
         Cond::NoSplitFlags => (
             model.split_flags.first().cloned(),
             model
@@ -398,6 +411,21 @@ fn describe(cond: &Cond, model: &Model, env: Env) -> (Option<String>, String, St
             ),
             "probes that do not need anonymous access".into(),
         ),
+    }
+}
+
+/// False when a condition needs a newer version than the target, so it cannot hold.
+fn version_possible(c: &Cond, env: Env) -> bool {
+    match c {
+        Cond::VersionAtLeast(m) => env.version.minor >= *m,
+        Cond::All(cs) => cs.iter().all(|c| version_possible(c, env)),
+        Cond::Flag { flag, .. } => env
+            .registry
+            .flags
+            .values()
+            .find_map(|m| m.get(flag))
+            .is_none_or(|s| s.accepted_in(env.version)),
+        _ => true,
     }
 }
 

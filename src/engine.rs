@@ -299,7 +299,7 @@ pub fn process<'p>(
         Err(e) if opts.report_only => {
             notes.push(format!(
                 "kubeharden cannot fix this file automatically: {}",
-                e.message
+                e.message.trim_end_matches("; nothing was written")
             ));
             cannot = Some(
                 e.message

@@ -91,12 +91,13 @@ pub enum PlanError {
         flag: String,
         other: String,
     },
-    #[error("--{flag}: {path} needs a {need} hostPath mount at {dir}, but the container already mounts something else there")]
+    #[error("--{flag}: {path} needs a {need} hostPath mount at {dir}, but the container already mounts {what} there")]
     MountConflict {
         flag: String,
         path: String,
         dir: String,
         need: &'static str,
+        what: &'static str,
     },
     #[error("--{flag}={path}: kubeharden only mounts absolute paths without `.`, `..` or a trailing `/`, below a directory other than `/`")]
     BadPath { flag: String, path: String },
@@ -330,16 +331,25 @@ fn ensure_mount(
             path: path.to_string(),
         });
     }
-    if work
+    if let Some(m) = work
         .mounts
         .iter()
-        .any(|m| m.mount_path.trim_end_matches('/') == dir)
+        .find(|m| m.mount_path.trim_end_matches('/') == dir)
     {
+        let host = work
+            .volumes
+            .iter()
+            .any(|v| v.name == m.name && v.host_path.is_some());
         return Err(PlanError::MountConflict {
             flag: flag.to_string(),
             path: path.to_string(),
             dir,
             need: if writable { "writable" } else { "read-only" },
+            what: if host && m.read_only && writable {
+                "a read-only hostPath volume, which the audit log cannot be written to,"
+            } else {
+                "a volume that is not a hostPath"
+            },
         });
     }
     let name = volume_name(&dir, &work.volumes);

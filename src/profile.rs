@@ -332,6 +332,8 @@ struct RawCond {
     #[serde(default)]
     no_split_flags: Option<bool>,
     #[serde(default)]
+    version_at_least: Option<String>,
+    #[serde(default)]
     not: Option<Box<RawCond>>,
     #[serde(default)]
     http_probes_within: Option<Vec<String>>,
@@ -459,6 +461,8 @@ pub enum Cond {
     NoConflictingFlags,
     /// No flag is written as `--flag value` over two items.
     NoSplitFlags,
+    /// The target version is at least 1.N.
+    VersionAtLeast(u32),
     /// The inner condition does not hold.
     Not(Box<Cond>),
     /// Every unauthenticated HTTP probe uses one of these paths.
@@ -1046,6 +1050,11 @@ impl Ctx<'_> {
         if c.no_split_flags == Some(true) {
             found.push(Cond::NoSplitFlags);
         }
+        if let Some(v) = &c.version_at_least {
+            let v = Version::parse(v)
+                .ok_or_else(|| format!("`version_at_least: {v}` is not a 1.N version"))?;
+            found.push(Cond::VersionAtLeast(v.minor));
+        }
         if let Some(inner) = &c.not {
             found.push(Cond::Not(Box::new(self.cond(inner)?)));
         }
@@ -1095,7 +1104,7 @@ impl Ctx<'_> {
         }
         if found.len() != 1 {
             return Err(format!(
-                "each condition has exactly one form (a flag test, any, all, no_removed_flags, no_removed_plugins, probes_without_anonymous, no_duplicate_flags, files_mounted, no_conflicting_flags, no_split_flags, not, http_probes_within), found {}",
+                "each condition has exactly one form (a flag test, any, all, no_removed_flags, no_removed_plugins, probes_without_anonymous, no_duplicate_flags, files_mounted, no_conflicting_flags, no_split_flags, version_at_least, not, http_probes_within), found {}",
                 found.len()
             ));
         }

@@ -159,6 +159,11 @@ const REFUSED: &[(&str, &str, &str)] = &[
         "baseline",
         "would keep",
     ), // baseline will not rewrite a list naming a plugin the version lacks
+    (
+        "auditlog-dir-mounted-readonly-1.33.yaml",
+        "strict",
+        "needs a writable hostPath mount",
+    ), // the audit log directory is mounted read-only
 ];
 
 fn files(dir: &std::path::Path) -> Vec<PathBuf> {

@@ -321,3 +321,36 @@ fn authorization_config_replaces_authorization_mode() {
         );
     }
 }
+
+#[test]
+fn an_authentication_config_before_1_32_does_not_restrict_anonymous_access() {
+    let text =
+        std::fs::read_to_string(crate::cli::styles_dir().join("authn-default-path-1.30.yaml"))
+            .expect("fixture");
+    let r = try_run(&text, "strict", None, true).expect("check");
+    let f = r
+        .findings
+        .iter()
+        .find(|f| f.rule.id == "apiserver-anonymous-auth")
+        .expect("before 1.32 the file cannot limit anonymous requests");
+    assert!(
+        !f.fixed,
+        "kubeharden does not read the admin's AuthenticationConfiguration"
+    );
+    // Before 1.29 the flag does not exist at all, so the report does not offer it.
+    let old = std::fs::read_to_string(
+        crate::conformance::fixture_dir().join("v1.23/kube-apiserver.yaml"),
+    )
+    .expect("fixture");
+    let r = try_run(&old, "strict", None, true).expect("check");
+    let f = r
+        .findings
+        .iter()
+        .find(|f| f.rule.id == "apiserver-anonymous-auth")
+        .expect("finding");
+    assert!(
+        !f.desired.contains("authentication-config"),
+        "{}",
+        f.desired
+    );
+}
