@@ -103,14 +103,10 @@ fn file_error(
 ) -> FileError {
     FileError {
         path: path.to_string(),
-        line_col: line_col.or_else(|| offset.map(|o| line_col_of(text, o))),
+        line_col: line_col.or_else(|| offset.map(|o| crate::yaml::line_col(text, o))),
         message,
         unrecognized: false,
     }
-}
-
-fn line_col_of(text: &str, offset: usize) -> (usize, usize) {
-    line_col(text, offset)
 }
 
 /// Where a finding points: the flag's first occurrence, else the container's argument list.
@@ -248,7 +244,7 @@ pub fn process<'p>(
     }
 
     // Plan and render the change; a failure is an error for diff and fix, a note for check.
-    let attempt = (|| -> Result<(plan::Plan, Option<String>), FileError> {
+    let attempt = || -> Result<(plan::Plan, Option<String>), FileError> {
         let plan = plan::plan(opts.profile, &m.model, env).map_err(|e| {
             let loc = locate(&m, None);
             file_error(
@@ -292,9 +288,13 @@ pub fn process<'p>(
                 .map_err(|e| file_error(path, text, None, None, e.to_string()))?;
         }
         Ok((plan, Some(format!("{bom}{new_text}"))))
-    })();
-    let (plan, edited) = match attempt {
-        _ if cannot.is_some() => (plan::Plan::default(), None),
+    };
+    // Nothing is planned for a file already known to be unfixable.
+    let result = match cannot {
+        Some(_) => Ok((plan::Plan::default(), None)),
+        None => attempt(),
+    };
+    let (plan, edited) = match result {
         Ok(x) => x,
         Err(e) if opts.report_only => {
             notes.push(format!(

@@ -82,7 +82,6 @@ pub const PROBES: [&str; 3] = ["livenessProbe", "readinessProbe", "startupProbe"
 pub struct Manifest {
     pub text: String,
     pub component: String,
-    pub container_name: String,
     pub image: Option<String>,
     /// Number of leading items of `command` that name the program (`kube-apiserver`, or
     /// `hyperkube kube-apiserver`).
@@ -296,11 +295,6 @@ pub fn load(text: &str, component: &str, registry: &Registry) -> Result<Manifest
     }
     let command = container.get("command");
     let args = container.get("args");
-    let container_name = container
-        .get("name")
-        .and_then(|n| n.as_str())
-        .unwrap_or(component)
-        .to_string();
     let image = container
         .get("image")
         .and_then(|n| n.as_str())
@@ -340,7 +334,6 @@ pub fn load(text: &str, component: &str, registry: &Registry) -> Result<Manifest
     Ok(Manifest {
         text: text.to_string(),
         component: component.to_string(),
-        container_name,
         image,
         program_items,
         flags,

@@ -2,7 +2,7 @@
 //! that do not satisfy their own rule are found here, before any text is touched.
 
 use crate::check::{self, Env, Finding};
-use crate::model::{path_within, Flag, Handler, Model, Mount, Volume};
+use crate::model::{Flag, Handler, Model, Mount, Volume};
 use crate::profile::{FlagType, Profile, Step};
 use std::collections::BTreeMap;
 
@@ -742,11 +742,6 @@ pub fn plan(profile: &Profile, model: &Model, env: Env) -> Result<Plan, PlanErro
         required_files: required,
         after: work,
     })
-}
-
-/// Whether `path` would be visible through the given mounts (used by tests and verify).
-pub fn visible(path: &str, mounts: &[Mount]) -> bool {
-    mounts.iter().any(|m| path_within(path, &m.mount_path))
 }
 
 #[cfg(test)]

@@ -25,6 +25,11 @@ pub fn scratch(name: &str, bytes: &[u8]) -> tempfile::TempDir {
     dir
 }
 
+/// Runs kubeharden with `args` in the current directory.
+fn run(args: &[&str]) -> std::process::Output {
+    kubeharden().args(args).output().expect("runs")
+}
+
 fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).to_string()
 }
@@ -394,39 +399,27 @@ fn no_version_anywhere_assumes_the_newest_and_says_so() {
 
 #[test]
 fn profiles_and_explain() {
-    let out = kubeharden()
-        .args(["profiles", "list"])
-        .output()
-        .expect("runs");
+    let out = run(&["profiles", "list"]);
     assert_eq!(out.status.code(), Some(0));
     let text = stdout(&out);
     assert!(
         text.contains("baseline") && text.contains("strict"),
         "{text}"
     );
-    let out = kubeharden()
-        .args(["profiles", "show", "strict"])
-        .output()
-        .expect("runs");
+    let out = run(&["profiles", "show", "strict"]);
     let text = stdout(&out);
     assert!(
         text.contains("apiserver-audit-policy") && text.contains("audit_log_maxage: 30"),
         "{text}"
     );
-    let out = kubeharden()
-        .args(["explain", "apiserver-anonymous-auth"])
-        .output()
-        .expect("runs");
+    let out = run(&["explain", "apiserver-anonymous-auth"]);
     assert_eq!(out.status.code(), Some(0));
     let text = stdout(&out);
     assert!(
         text.contains("CIS:       1.2.1") && text.contains("Risk:"),
         "{text}"
     );
-    let out = kubeharden()
-        .args(["explain", "no-such-rule"])
-        .output()
-        .expect("runs");
+    let out = run(&["explain", "no-such-rule"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("unknown rule `no-such-rule`"));
 }
@@ -483,48 +476,36 @@ fn help_describes_the_commands_and_exit_codes() {
     for word in ["check", "diff", "fix", "profiles", "explain", "Exit codes"] {
         assert!(text.contains(word), "--help lacks {word}: {text}");
     }
-    let out = kubeharden()
-        .args(["check", "--bogus"])
-        .output()
-        .expect("runs");
+    let out = run(&["check", "--bogus"]);
     assert_eq!(out.status.code(), Some(2), "bad usage is exit 2");
 }
 
 #[test]
 fn profiles_template_prints_the_supporting_file_for_a_version() {
-    let out = kubeharden()
-        .args([
-            "profiles",
-            "template",
-            "authentication-config",
-            "--kubernetes-version",
-            "1.34",
-        ])
-        .output()
-        .expect("runs");
+    let out = run(&[
+        "profiles",
+        "template",
+        "authentication-config",
+        "--kubernetes-version",
+        "1.34",
+    ]);
     assert_eq!(out.status.code(), Some(0));
     let text = stdout(&out);
     let v: serde_json::Value = yaml_serde::from_str(&text).expect("renders to YAML");
     assert_eq!(v["apiVersion"], "apiserver.config.k8s.io/v1");
     assert_eq!(v["anonymous"]["conditions"][0]["path"], "/livez");
-    let out = kubeharden()
-        .args([
-            "profiles",
-            "template",
-            "admission-config",
-            "--kubernetes-version",
-            "1.22",
-        ])
-        .output()
-        .expect("runs");
+    let out = run(&[
+        "profiles",
+        "template",
+        "admission-config",
+        "--kubernetes-version",
+        "1.22",
+    ]);
     assert!(
         !stdout(&out).contains("PodSecurity"),
         "no Pod Security configuration before 1.23"
     );
-    let out = kubeharden()
-        .args(["profiles", "template", "nope"])
-        .output()
-        .expect("runs");
+    let out = run(&["profiles", "template", "nope"]);
     assert_eq!(out.status.code(), Some(2));
     // diff points at the command that prints each template it relies on.
     let out = kubeharden()

@@ -9,6 +9,18 @@ use kubeharden::profile::{Profile, Registry};
 use kubeharden::version::Version;
 use std::path::{Path, PathBuf};
 
+/// The scored kube-bench checks that fail on a `ps`-style command line.
+fn scored_failures(checks: &[kube_bench::Check], cmdline: &str) -> Vec<String> {
+    kube_bench::ids_with(
+        checks,
+        &Inputs {
+            cmdline,
+            ..Inputs::default()
+        },
+        Outcome::Fail,
+    )
+}
+
 pub fn fixture_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/kubeadm")
 }
@@ -115,14 +127,7 @@ fn the_unmodified_kubeadm_manifests_fail_some_scored_checks() {
     for (name, minor, text) in kubeadm_fixtures() {
         let cmdline = kube_bench::cmdline_from_manifest(&text);
         let checks = kube_bench::load_own(kube_bench::benchmark_for_minor(minor), "1.2");
-        let failed = kube_bench::ids_with(
-            &checks,
-            &Inputs {
-                cmdline: &cmdline,
-                ..Inputs::default()
-            },
-            Outcome::Fail,
-        );
+        let failed = scored_failures(&checks, &cmdline);
         assert!(failed.contains(&"1.2.15".to_string()), "{name}: {failed:?}");
     }
 }
@@ -301,14 +306,7 @@ fn flags_split_over_two_items_are_joined_so_kube_bench_reads_them() {
     // kube-bench reads `--authorization-mode Node,RBAC` as `true`: the unmodified file fails.
     let checks = kube_bench::load_own(kube_bench::benchmark_for_minor(31), "1.2");
     let before = kube_bench::cmdline_from_manifest(&text);
-    let failed = kube_bench::ids_with(
-        &checks,
-        &Inputs {
-            cmdline: &before,
-            ..Inputs::default()
-        },
-        Outcome::Fail,
-    );
+    let failed = scored_failures(&checks, &before);
     assert!(failed.contains(&"1.2.7".to_string()), "{failed:?}");
     for profile in ["baseline", "strict"] {
         let report = run(&text, profile, None);
@@ -319,14 +317,7 @@ fn flags_split_over_two_items_are_joined_so_kube_bench_reads_them() {
         );
         if profile == "strict" {
             let cmdline = kube_bench::cmdline_from_manifest(&after);
-            let failed = kube_bench::ids_with(
-                &checks,
-                &Inputs {
-                    cmdline: &cmdline,
-                    ..Inputs::default()
-                },
-                Outcome::Fail,
-            );
+            let failed = scored_failures(&checks, &cmdline);
             assert!(failed.is_empty(), "{failed:?}");
         }
     }
