@@ -36,22 +36,24 @@ impl Exit {
     }
 }
 
-struct Settings {
-    registry: Registry,
-    profile: Profile,
-    version: Option<Version>,
-    inputs: Vec<Input>,
+pub(crate) struct Settings {
+    pub registry: Registry,
+    pub profile: Profile,
+    pub version: Option<Version>,
+    pub inputs: Vec<Input>,
 }
 
-struct Input {
-    path: PathBuf,
+pub(crate) struct Input {
+    pub path: PathBuf,
     /// Found inside a directory rather than named.
-    from_dir: bool,
+    pub from_dir: bool,
     /// Not processed; this is said instead.
-    note: Option<String>,
+    pub note: Option<String>,
 }
 
-fn settings(common: &Common) -> Result<Settings, UsageError> {
+/// The settings shared by the commands that read manifests; `default_dir` is read when no
+/// path is given.
+pub(crate) fn settings(common: &Common, default_dir: &Path) -> Result<Settings, UsageError> {
     let registry = Registry::builtin().map_err(|e| UsageError(e.to_string()))?;
     let profile =
         Profile::load(&common.profile, &registry).map_err(|e| UsageError(e.to_string()))?;
@@ -62,7 +64,7 @@ fn settings(common: &Common) -> Result<Settings, UsageError> {
         })?),
     };
     let paths = if common.paths.is_empty() {
-        vec![PathBuf::from(DEFAULT_MANIFESTS_DIR)]
+        vec![default_dir.to_path_buf()]
     } else {
         common.paths.clone()
     };
@@ -126,7 +128,7 @@ fn settings(common: &Common) -> Result<Settings, UsageError> {
     })
 }
 
-fn read_input(path: &Path) -> Result<String, FileError> {
+pub(crate) fn read_input(path: &Path) -> Result<String, FileError> {
     let err = |message: String| FileError {
         path: path.display().to_string(),
         line_col: None,
@@ -290,7 +292,7 @@ fn required_files_to(stderr: &mut dyn Write, outcomes: &[Outcome]) {
 pub fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<Exit, UsageError> {
     match cli.command {
         Command::Check(args) => {
-            let s = settings(&args.common)?;
+            let s = settings(&args.common, Path::new(DEFAULT_MANIFESTS_DIR))?;
             let outcomes = process_all(&s, true);
             let res = match args.format {
                 Format::Text => render::text(stdout, &outcomes, &s.profile),
@@ -306,7 +308,7 @@ pub fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<E
             Ok(summarise(&outcomes, |r| !r.findings.is_empty()))
         }
         Command::Diff(common) => {
-            let s = settings(&common)?;
+            let s = settings(&common, Path::new(DEFAULT_MANIFESTS_DIR))?;
             let outcomes = process_all(&s, false);
             for o in &outcomes {
                 match o {
@@ -343,15 +345,13 @@ pub fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<E
         }
         Command::Fix(args) => {
             let Some(output) = args.output.clone() else {
-                return Err(UsageError(
-                    "fix: in-place editing of node manifests is not available in this version; use --output FILE (or - for standard output)".into(),
-                ));
+                return crate::nodecmd::fix_in_place(&args, stdout, stderr);
             };
-            let s = settings(&args.common)?;
+            let s = settings(&args.common, &crate::nodecmd::fix_default_dir(&args)?)?;
             if let (Some(input), Ok(out)) = (s.inputs.first(), std::fs::canonicalize(&output)) {
                 if std::fs::canonicalize(&input.path).is_ok_and(|i| i == out) {
                     return Err(UsageError(format!(
-                        "fix --output {} is the input file; in-place editing of node manifests is not available in this version",
+                        "fix --output {} is the input file; leave out --output to edit it in place (with backups)",
                         output.display()
                     )));
                 }
@@ -392,6 +392,7 @@ pub fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<E
             required_files_to(stderr, &outcomes);
             Ok(Exit::Ok)
         }
+        Command::Rollback(args) => crate::nodecmd::rollback(&args, stdout, stderr),
         Command::Profiles { action } => {
             let registry = Registry::builtin().map_err(|e| UsageError(e.to_string()))?;
             let res = match action.unwrap_or(ProfilesAction::List) {

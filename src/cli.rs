@@ -27,8 +27,11 @@ pub enum Command {
     Check(CheckArgs),
     /// Print a unified diff of the changes, for `git apply` or `patch -p1` (exit 1 when there are changes)
     Diff(Common),
-    /// Write the hardened manifest (to --output, leaving the input untouched)
+    /// Harden manifests in place on a node, asking about each change, with backups (or write
+    /// the result to --output)
     Fix(FixArgs),
+    /// Undo a fix: restore a backup set (the newest, or the one named), or list them
+    Rollback(RollbackArgs),
     /// List the built-in profiles, show one, or print a supporting-file template
     Profiles {
         #[command(subcommand)]
@@ -86,12 +89,62 @@ pub struct CheckArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Without --output, fix edits the manifests in place: on a terminal it shows each change \
+(rule, reason, risk, diff) and asks; --yes makes every change without asking. Without a terminal and \
+without --yes it refuses. Before writing, the original bytes go to a backup set outside the static pod \
+directory; `kubeharden rollback` restores them."
+)]
 pub struct FixArgs {
     #[command(flatten)]
     pub common: Common,
     /// Write the hardened manifest to FILE (`-` for standard output); the input stays untouched
-    #[arg(long, short = 'o', value_name = "FILE")]
+    #[arg(long, short = 'o', value_name = "FILE", conflicts_with_all = ["interactive", "yes", "backup_dir", "wait_healthy"])]
     pub output: Option<PathBuf>,
+    /// Ask about every change (needs a terminal); the default on a terminal
+    #[arg(long, short = 'i', conflicts_with = "yes")]
+    pub interactive: bool,
+    /// Make every change without asking
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    #[command(flatten)]
+    pub node: NodeArgs,
+    /// The static pod directory on the node, used when no PATH is given [default: /etc/kubernetes/manifests]
+    #[arg(long, value_name = "DIR")]
+    pub manifests_dir: Option<PathBuf>,
+    /// After writing, wait until the API server answers on /readyz again; roll back if it does not
+    #[arg(long)]
+    pub wait_healthy: bool,
+    /// How long --wait-healthy waits, in seconds
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 180,
+        requires = "wait_healthy"
+    )]
+    pub wait_timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct NodeArgs {
+    /// Keep backup sets in DIR [default: /var/lib/kubeharden/backups as root, else a per-user data directory]
+    #[arg(long, value_name = "DIR")]
+    pub backup_dir: Option<PathBuf>,
+    /// Resolve every node path (static pod directory, files flags name, supporting files,
+    /// default backups, the lock) under DIR, e.g. a node image mounted for preparation
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// The backup set to restore [default: the newest]
+    pub id: Option<String>,
+    /// List the backup sets (time, command, profile, files) instead of restoring one
+    #[arg(long, conflicts_with = "id")]
+    pub list: bool,
+    #[command(flatten)]
+    pub node: NodeArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

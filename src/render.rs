@@ -130,19 +130,9 @@ pub fn diff(out: &mut dyn Write, report: &FileReport, header_path: &str) -> io::
     let Some(edited) = &report.edited else {
         return Ok(());
     };
-    let p = diff_path(header_path);
-    let d = similar::TextDiff::from_lines(report.original.as_str(), edited.as_str());
-    write!(
-        out,
-        "{}",
-        d.unified_diff()
-            .context_radius(3)
-            .missing_newline_hint(true)
-            .header(&format!("a/{p}"), &format!("b/{p}"))
-    )
+    out.write_all(diff_text(&report.original, edited, header_path).as_bytes())
 }
 
-/// The path in diff headers: as given, without a leading `./` or `/`.
 /// The path in diff headers: as given, with `.` and `..` resolved lexically, without a leading
 /// `/` (git refuses `..` in patch paths). A path that climbs above the current directory keeps
 /// its leading `..`; the caller gives the absolute path for those.
@@ -571,6 +561,46 @@ fn describe_step(step: &crate::profile::Step) -> String {
             "remove the flags and admission plugins the version no longer accepts".to_string()
         }
     }
+}
+
+/// One planned change in words, for prompts and summaries.
+pub fn describe_change(p: &crate::plan::Planned) -> String {
+    match &p.change {
+        Change::SetFlag { flag, value } => match &p.before {
+            Some(b) => format!("set --{flag}={value} (was {b})"),
+            None => format!("set --{flag}={value}"),
+        },
+        Change::RemoveFlag { flag } => match &p.before {
+            Some(b) if !b.is_empty() => format!("remove --{flag} (was {b})"),
+            _ => format!("remove --{flag}"),
+        },
+        Change::AddVolume { volume, mount } => format!(
+            "mount {} from the node at {}{} (volume {})",
+            volume.host_path.as_deref().unwrap_or("?"),
+            mount.mount_path,
+            if mount.read_only {
+                ", read-only"
+            } else {
+                ", writable"
+            },
+            volume.name
+        ),
+        Change::ProbeToTcp { probe } => {
+            format!("turn the {probe} into a TCP socket probe on the same host and port")
+        }
+        Change::JoinFlag { flag } => format!("write --{flag} VALUE as --{flag}=VALUE"),
+    }
+}
+
+/// A unified diff of two texts with `a/` and `b/` headers.
+pub fn diff_text(old: &str, new: &str, path: &str) -> String {
+    let p = diff_path(path);
+    similar::TextDiff::from_lines(old, new)
+        .unified_diff()
+        .context_radius(3)
+        .missing_newline_hint(true)
+        .header(&format!("a/{p}"), &format!("b/{p}"))
+        .to_string()
 }
 
 #[cfg(test)]

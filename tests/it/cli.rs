@@ -268,17 +268,6 @@ fn fix_refuses_to_write_over_its_input() {
 }
 
 #[test]
-fn fix_without_output_refuses_for_now() {
-    let out = kubeharden()
-        .args(["fix"])
-        .arg(fixture("v1.29"))
-        .output()
-        .expect("runs");
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("--output"));
-}
-
-#[test]
 fn bad_inputs_exit_2_name_the_file_and_write_nothing() {
     let cases: &[(&str, &[u8], &str)] = &[
         ("syntax.yaml", b"apiVersion: v1\nkind: Pod\nspec: [\n", "syntax.yaml:"),

@@ -3,6 +3,8 @@ mod cli;
 mod conformance;
 mod docs;
 mod fixtures;
+mod interactive;
 mod kube_bench;
+mod node;
 mod schema;
 mod styles;

@@ -1,0 +1,432 @@
+//! `fix` in place and `rollback`: the commands that change a node.
+
+use crate::app::{read_input, settings, Exit, UsageError, DEFAULT_MANIFESTS_DIR};
+use crate::cli::{FixArgs, NodeArgs, RollbackArgs};
+use crate::engine::Options;
+use crate::fix::{self, Answer, Decide, Node, Offer, Selection};
+use crate::node::{self, Lock, Root, Target, Write1};
+use crate::prompt::Terminal;
+use std::io::{self, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+/// The root, and whether `--root` gave it.
+fn root_of(args: &NodeArgs) -> Result<(Root, bool), UsageError> {
+    match &args.root {
+        None => Ok((Root::system(), false)),
+        Some(dir) => {
+            if !dir.is_dir() {
+                return Err(UsageError(format!(
+                    "--root {}: not a directory",
+                    dir.display()
+                )));
+            }
+            let root = Root::new(dir).map_err(|e| UsageError(e.to_string()))?;
+            Ok((root, true))
+        }
+    }
+}
+
+/// Where kubeharden keeps backups and its lock: the system location under the root (as root,
+/// or with --root), else the user's own data directory.
+fn state_dir(root: &Root, root_given: bool) -> Result<PathBuf, UsageError> {
+    if root_given || rustix::process::geteuid().is_root() {
+        return Ok(root.resolve(node::STATE_DIR));
+    }
+    directories::ProjectDirs::from("", "", "kubeharden")
+        .map(|d| d.data_local_dir().to_path_buf())
+        .ok_or_else(|| {
+            UsageError(
+                "no home directory to keep backups in; pass --backup-dir DIR (or run as root)"
+                    .into(),
+            )
+        })
+}
+
+/// The node's static pod directory: `--manifests-dir` or the default, under `--root` when given.
+pub(crate) fn manifests_dir(dir: Option<&Path>, root: &Root, root_given: bool) -> PathBuf {
+    match dir {
+        Some(d) if !root_given => d.to_path_buf(),
+        Some(d) => root.resolve(&d.to_string_lossy()),
+        None => root.resolve(DEFAULT_MANIFESTS_DIR),
+    }
+}
+
+/// The default input directory for `fix --output`, which also honours `--root` and
+/// `--manifests-dir`.
+pub(crate) fn fix_default_dir(args: &FixArgs) -> Result<PathBuf, UsageError> {
+    let (root, given) = root_of(&args.node)?;
+    Ok(manifests_dir(args.manifests_dir.as_deref(), &root, given))
+}
+
+/// The `rollback` command line that undoes backup set `id`.
+fn rollback_command(id: &str, args: &NodeArgs) -> String {
+    let mut cmd = format!("kubeharden rollback {id}");
+    if let Some(r) = &args.root {
+        cmd.push_str(&format!(" --root {}", r.display()));
+    }
+    if let Some(b) = &args.backup_dir {
+        cmd.push_str(&format!(" --backup-dir {}", b.display()));
+    }
+    cmd
+}
+
+/// `--yes`: every change; what cannot be done is said afterwards.
+struct Everything {
+    messages: Vec<String>,
+}
+
+impl Decide for Everything {
+    fn offer(&mut self, _: &Offer) -> io::Result<Answer> {
+        Ok(Answer::All)
+    }
+    fn tell(&mut self, message: &str) {
+        self.messages.push(message.to_string());
+    }
+}
+
+struct Edited {
+    shown: String,
+    /// The file to replace (symbolic links resolved).
+    real: PathBuf,
+    original: String,
+    sel: Selection,
+}
+
+pub(crate) fn fix_in_place(
+    args: &FixArgs,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> Result<Exit, UsageError> {
+    let (root, root_given) = root_of(&args.node)?;
+    let tty = io::stdin().is_terminal() && io::stderr().is_terminal();
+    if args.interactive && !tty {
+        return Err(UsageError(
+            "fix --interactive asks on a terminal, and standard input or standard error is not one; nothing was written".into(),
+        ));
+    }
+    if !args.yes && !tty {
+        return Err(UsageError(
+            "fix edits manifests in place only after asking at a terminal, and there is none; pass --yes to make every change without asking, or --output FILE to write elsewhere; nothing was written".into(),
+        ));
+    }
+    let pods = manifests_dir(args.manifests_dir.as_deref(), &root, root_given);
+    let s = settings(&args.common, &pods)?;
+    let state = state_dir(&root, root_given)?;
+    let backups = args
+        .node
+        .backup_dir
+        .clone()
+        .unwrap_or_else(|| state.join("backups"));
+    let named: Vec<PathBuf> = s
+        .inputs
+        .iter()
+        .filter(|i| i.note.is_none())
+        .map(|i| node::real_path(&i.path))
+        .collect();
+    let pod_dirs = fix::pod_dirs(&pods, &named);
+    for d in &pod_dirs {
+        for (what, p) in [("--backup-dir", &backups), ("the state directory", &state)] {
+            if node::is_within(p, d) {
+                return Err(UsageError(format!(
+                    "{what} {} is inside {}, a directory of static pod manifests: the kubelet runs every file there whose name does not start with a dot; keep backups elsewhere; nothing was written",
+                    p.display(),
+                    d.display()
+                )));
+            }
+        }
+    }
+    let _lock = Lock::acquire(&state.join("lock")).map_err(|e| UsageError(e.to_string()))?;
+
+    let node_ctx = Node {
+        root: &root,
+        pod_dirs: &pod_dirs,
+    };
+    let opts = Options {
+        registry: &s.registry,
+        profile: &s.profile,
+        version: s.version,
+        report_only: false,
+    };
+    let mut terminal = Terminal::new();
+    let mut everything = Everything {
+        messages: Vec::new(),
+    };
+    let mut answers: Option<Answer> = None;
+    let mut edited: Vec<Edited> = Vec::new();
+    let mut failed = false;
+    let mut reports = 0;
+    for input in &s.inputs {
+        let shown = input.path.display().to_string();
+        if let Some(note) = &input.note {
+            let _ = writeln!(stderr, "kubeharden: {shown}: skipped: {note}");
+            continue;
+        }
+        let text = match read_input(&input.path) {
+            Ok(t) => t,
+            Err(e) => {
+                let _ = writeln!(stderr, "kubeharden: error: {e}");
+                failed = true;
+                continue;
+            }
+        };
+        let decide: &mut dyn Decide = if args.yes {
+            &mut everything
+        } else {
+            &mut terminal
+        };
+        let result = fix::select(&shown, &text, &opts, &node_ctx, decide, &mut answers);
+        for m in everything.messages.drain(..) {
+            let _ = writeln!(stderr, "kubeharden: {m}");
+        }
+        match result {
+            Ok(sel) => {
+                reports += 1;
+                for n in &sel.notes {
+                    let _ = writeln!(stderr, "kubeharden: {shown}: note: {n}");
+                }
+                edited.push(Edited {
+                    shown,
+                    real: node::real_path(&input.path),
+                    original: text,
+                    sel,
+                });
+            }
+            Err(e) if e.unrecognized && input.from_dir => {
+                let _ = writeln!(stderr, "kubeharden: {shown}: skipped: {}", e.message);
+            }
+            Err(e) => {
+                let _ = writeln!(stderr, "kubeharden: error: {e}");
+                failed = true;
+            }
+        }
+    }
+    if reports == 0 && !failed {
+        let _ = writeln!(
+            stderr,
+            "kubeharden: error: no kube-apiserver manifest found among the inputs; directories are read one level deep"
+        );
+        return Ok(Exit::Error);
+    }
+
+    // What will be written: supporting directories and files first, manifests last, so the
+    // kubelet never starts a component whose files are missing.
+    let mut writes: Vec<Write1> = Vec::new();
+    let mut manifests: Vec<Write1> = Vec::new();
+    let mut combined = String::new();
+    for e in &edited {
+        let Some(text) = e.sel.edited.as_ref() else {
+            continue;
+        };
+        for nf in &e.sel.new_files {
+            if writes.iter().any(|w| w.path == nf.local) {
+                continue;
+            }
+            writes.push(Write1 {
+                path: nf.local.clone(),
+                target: match &nf.content {
+                    None => Target::Directory,
+                    Some((_, content)) => Target::Create {
+                        new: content.clone().into_bytes(),
+                        mode: 0o600,
+                        owner: None,
+                    },
+                },
+            });
+        }
+        combined.push_str(&crate::render::diff_text(&e.original, text, &e.shown));
+        manifests.push(Write1 {
+            path: e.real.clone(),
+            target: Target::Replace {
+                original: e.original.clone().into_bytes(),
+                new: text.clone().into_bytes(),
+                perms: None,
+            },
+        });
+    }
+    // Directories before the files in them.
+    writes.sort_by_key(|w| !matches!(w.target, Target::Directory));
+    let supporting = writes.len();
+    writes.extend(manifests);
+
+    for e in &edited {
+        for (id, why) in &e.sel.left_over {
+            let _ = writeln!(stderr, "kubeharden: {}: not changed: {id}: {why}", e.shown);
+        }
+        for k in &e.sel.kept {
+            let _ = writeln!(stderr, "kubeharden: {}: {k}", e.shown);
+        }
+        if !e.sel.declined.is_empty() {
+            let _ = writeln!(
+                stderr,
+                "kubeharden: {}: declined: {}",
+                e.shown,
+                e.sel.declined.join(", ")
+            );
+        }
+    }
+    if writes.len() == supporting {
+        let nothing = if edited.iter().any(|e| !e.sel.declined.is_empty()) {
+            "no change accepted; nothing was written"
+        } else {
+            "nothing to change; nothing was written"
+        };
+        let _ = writeln!(stderr, "kubeharden: {nothing}");
+        return Ok(if failed { Exit::Error } else { Exit::Ok });
+    }
+
+    if args.yes {
+        stdout
+            .write_all(combined.as_bytes())
+            .map_err(|e| UsageError(format!("cannot write to standard output: {e}")))?;
+        let _ = stdout.flush();
+    } else {
+        let mut summary = String::from("\nkubeharden will write:\n");
+        summary.push_str(&terminal.diff(&combined));
+        for w in &writes[..supporting] {
+            let host = root
+                .host_path(&w.path)
+                .unwrap_or_else(|| w.path.display().to_string());
+            match &w.target {
+                Target::Directory => {
+                    summary.push_str(&format!("and create the directory {host} (mode 0700)\n"))
+                }
+                _ => summary.push_str(&format!("and write {host} (mode 0600)\n")),
+            }
+        }
+        summary.push_str(&format!(
+            "The original bytes go to a backup set in {} first.\n",
+            backups.display()
+        ));
+        terminal.print(&summary);
+        let yes = terminal
+            .confirm("Write these changes?")
+            .map_err(|e| UsageError(format!("cannot ask: {e}; nothing was written")))?;
+        if !yes {
+            let _ = writeln!(stderr, "kubeharden: nothing was written");
+            return Ok(if failed { Exit::Error } else { Exit::Ok });
+        }
+    }
+
+    let info = node::RunInfo {
+        command: "fix",
+        profile: Some(&s.profile.name),
+        restores: None,
+        root: &root,
+    };
+    let set = match node::apply(&writes, &backups, &info) {
+        Ok(set) => set,
+        Err(e) => {
+            let _ = writeln!(stderr, "kubeharden: error: {e}");
+            return Ok(Exit::Error);
+        }
+    };
+    for w in &writes {
+        let host = root
+            .host_path(&w.path)
+            .unwrap_or_else(|| w.path.display().to_string());
+        let what = match &w.target {
+            Target::Directory => format!("created the directory {host} (mode 0700)"),
+            Target::Create { .. } => format!("wrote {host} (mode 0600)"),
+            _ => {
+                let e = edited.iter().find(|e| e.real == w.path);
+                let rules = e.map(|e| e.sel.accepted.join(", ")).unwrap_or_default();
+                format!("wrote {} ({rules})", w.path.display())
+            }
+        };
+        let _ = writeln!(stderr, "kubeharden: {what}");
+    }
+    let _ = writeln!(
+        stderr,
+        "kubeharden: the originals are in backup set {} ({})",
+        set.record.id,
+        set.dir.display()
+    );
+    let _ = writeln!(
+        stderr,
+        "kubeharden: next: the kubelet sees the new manifest and restarts kube-apiserver, usually within 20 seconds; the API server is unavailable meanwhile. Watch it with `crictl ps --name kube-apiserver` or `kubectl -n kube-system get pods -l component=kube-apiserver -w`"
+    );
+    let _ = writeln!(
+        stderr,
+        "kubeharden: to undo: {}",
+        rollback_command(&set.record.id, &args.node)
+    );
+    let _ = writeln!(
+        stderr,
+        "kubeharden: on kubeadm clusters `kubeadm upgrade` writes the manifest anew from the ClusterConfiguration (the kubeadm-config ConfigMap in kube-system): put the same flags in apiServer.extraArgs and the volumes in apiServer.extraVolumes there, or the next upgrade undoes this"
+    );
+    Ok(if failed { Exit::Error } else { Exit::Ok })
+}
+
+pub(crate) fn rollback(
+    args: &RollbackArgs,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> Result<Exit, UsageError> {
+    let (root, root_given) = root_of(&args.node)?;
+    let state = state_dir(&root, root_given)?;
+    let backups = args
+        .node
+        .backup_dir
+        .clone()
+        .unwrap_or_else(|| state.join("backups"));
+    let fail = |e: node::NodeError| UsageError(e.to_string());
+    if args.list {
+        let sets = node::list_sets(&backups).map_err(fail)?;
+        if sets.is_empty() {
+            let _ = writeln!(
+                stderr,
+                "kubeharden: no backup sets in {}",
+                backups.display()
+            );
+            return Ok(Exit::Ok);
+        }
+        let mut out = String::new();
+        for set in sets.iter().rev() {
+            let r = &set.record;
+            let what = match (&r.restores, &r.profile) {
+                (Some(id), _) => format!("rollback of {id}"),
+                (None, Some(p)) => format!("{} --profile {p}", r.command),
+                (None, None) => r.command.clone(),
+            };
+            out.push_str(&format!(
+                "{}  {}  {what}  {} file(s)\n",
+                r.id,
+                r.created,
+                r.files.len()
+            ));
+            for f in &r.files {
+                let how = if f.existed { "changed" } else { "created" };
+                out.push_str(&format!("    {how} {}\n", f.path));
+            }
+        }
+        stdout
+            .write_all(out.as_bytes())
+            .map_err(|e| UsageError(format!("cannot write: {e}")))?;
+        return Ok(Exit::Ok);
+    }
+    let _lock = Lock::acquire(&state.join("lock")).map_err(fail)?;
+    let set = node::find_set(&backups, args.id.as_deref()).map_err(fail)?;
+    let done = node::rollback(&set, &backups, &root)
+        .map_err(|e| UsageError(format!("rollback of backup set {}: {e}", set.record.id)))?;
+    for p in &done.changed_since {
+        let _ = writeln!(
+            stderr,
+            "kubeharden: note: {p} changed after backup set {} was made; its state before this rollback is kept too",
+            set.record.id
+        );
+    }
+    for p in &done.restored {
+        let _ = writeln!(stderr, "kubeharden: restored {p}");
+    }
+    for p in &done.removed {
+        let _ = writeln!(stderr, "kubeharden: removed {p} (the fix created it)");
+    }
+    let _ = writeln!(
+        stderr,
+        "kubeharden: backup set {} restored; the state before the rollback is in backup set {}: `{}` undoes the rollback",
+        set.record.id,
+        done.undo.record.id,
+        rollback_command(&done.undo.record.id, &args.node)
+    );
+    Ok(Exit::Ok)
+}

@@ -1,0 +1,154 @@
+//! Asking a person at a terminal, through dialoguer on standard error.
+
+use crate::fix::{Answer, Decide, Offer};
+use anstyle::{AnsiColor, Style};
+use dialoguer::console::Term;
+use dialoguer::theme::SimpleTheme;
+use dialoguer::{Confirm, Input};
+use std::io::{self, Write};
+
+pub struct Terminal {
+    term: Term,
+    color: bool,
+}
+
+impl Terminal {
+    pub fn new() -> Terminal {
+        Terminal {
+            term: Term::stderr(),
+            color: anstream::AutoStream::choice(&io::stderr()) != anstream::ColorChoice::Never,
+        }
+    }
+
+    fn paint(&self, style: Style, text: &str) -> String {
+        if self.color {
+            format!("{}{text}{}", style.render(), style.render_reset())
+        } else {
+            text.to_string()
+        }
+    }
+
+    /// A diff, coloured like git's.
+    pub fn diff(&self, diff: &str) -> String {
+        let mut out = String::new();
+        for line in diff.split_inclusive('\n') {
+            let style = if line.starts_with("+++") || line.starts_with("---") {
+                Style::new().bold()
+            } else if line.starts_with('+') {
+                AnsiColor::Green.on_default()
+            } else if line.starts_with('-') {
+                AnsiColor::Red.on_default()
+            } else if line.starts_with("@@") {
+                AnsiColor::Cyan.on_default()
+            } else {
+                Style::new()
+            };
+            let body = line.trim_end_matches('\n');
+            out.push_str(&self.paint(style, body));
+            out.push('\n');
+        }
+        out
+    }
+
+    pub fn print(&self, text: &str) {
+        let mut t = &self.term;
+        let _ = t.write_all(text.as_bytes());
+        let _ = t.flush();
+    }
+
+    /// A yes/no question answered with Enter; no is the default.
+    pub fn confirm(&self, question: &str) -> io::Result<bool> {
+        Confirm::with_theme(&SimpleTheme)
+            .with_prompt(question)
+            .default(false)
+            .wait_for_newline(true)
+            .interact_on(&self.term)
+            .map_err(|dialoguer::Error::IO(e)| e)
+    }
+}
+
+impl Default for Terminal {
+    fn default() -> Self {
+        Terminal::new()
+    }
+}
+
+impl Decide for Terminal {
+    fn offer(&mut self, o: &Offer) -> io::Result<Answer> {
+        let r = o.rule;
+        let cis = if r.cis.is_empty() {
+            String::new()
+        } else {
+            format!(", CIS {}", r.cis.join(", "))
+        };
+        let mut text = format!(
+            "\n{} {} ({}{cis}): {}\n",
+            self.paint(Style::new().bold(), &format!("[{}/{}]", o.index, o.total)),
+            self.paint(Style::new().bold(), &r.id),
+            r.severity.as_str(),
+            r.title
+        );
+        text.push_str(&format!("  why:  {}\n", r.rationale.trim()));
+        text.push_str(&format!("  risk: {}\n", r.risk.trim()));
+        for c in &o.changes {
+            text.push_str(&format!("  - {c}\n"));
+        }
+        for f in &o.new_files {
+            match &f.content {
+                None => text.push_str(&format!(
+                    "  - create the directory {} (mode 0700) for --{}\n",
+                    f.host, f.flag
+                )),
+                Some((template, content)) => {
+                    text.push_str(&format!(
+                        "  - write {} (mode 0600) for --{}, from the template {template}:\n",
+                        f.host, f.flag
+                    ));
+                    for line in content.lines() {
+                        text.push_str(&format!("      {line}\n"));
+                    }
+                }
+            }
+        }
+        text.push_str(&self.diff(&o.diff));
+        self.print(&text);
+        let answer: String = Input::with_theme(&SimpleTheme)
+            .with_prompt(format!(
+                "Make this change to {}? [y]es, [n]o, [a]ll remaining, [q]uit",
+                o.file
+            ))
+            .validate_with(|s: &String| -> Result<(), &str> {
+                match s.trim() {
+                    "y" | "yes" | "n" | "no" | "a" | "all" | "q" | "quit" => Ok(()),
+                    _ => Err("answer y, n, a or q"),
+                }
+            })
+            .interact_text_on(&self.term)
+            .map_err(|dialoguer::Error::IO(e)| e)?;
+        Ok(match answer.trim() {
+            "y" | "yes" => Answer::Yes,
+            "a" | "all" => Answer::All,
+            "q" | "quit" => Answer::Quit,
+            _ => Answer::No,
+        })
+    }
+
+    fn tell(&mut self, message: &str) {
+        self.print(&format!("kubeharden: {message}\n"));
+    }
+}
+
+/// `--yes`: every change, nobody asked; what cannot be done is said on standard error.
+pub struct Everything<'a> {
+    pub stderr: &'a mut dyn Write,
+}
+
+impl Decide for Everything<'_> {
+    fn offer(&mut self, _: &Offer) -> io::Result<Answer> {
+        Ok(Answer::All)
+    }
+
+    fn tell(&mut self, message: &str) {
+        let _ = writeln!(self.stderr, "kubeharden: {message}");
+    }
+}

@@ -1,0 +1,454 @@
+//! `fix` in place and `rollback` on a node laid out under a scratch `--root`: backups, atomic
+//! writes, supporting files, the lock, and the interactive flow through a pseudo-terminal.
+
+use crate::cli::kubeharden;
+use kubeharden::node::sha256_hex;
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+const MANIFEST: &str = "etc/kubernetes/manifests/kube-apiserver.yaml";
+
+fn example() -> Vec<u8> {
+    fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/kube-apiserver.yaml"))
+        .expect("example")
+}
+
+/// A node under a scratch root: the example manifest (mode 0640) and the cluster CA.
+fn node() -> tempfile::TempDir {
+    let root = tempfile::tempdir().expect("tempdir");
+    let m = root.path().join(MANIFEST);
+    fs::create_dir_all(m.parent().expect("dir")).expect("mkdir");
+    fs::write(&m, example()).expect("write");
+    fs::set_permissions(&m, fs::Permissions::from_mode(0o640)).expect("chmod");
+    let pki = root.path().join("etc/kubernetes/pki");
+    fs::create_dir_all(&pki).expect("mkdir");
+    fs::write(pki.join("ca.crt"), b"not really a certificate\n").expect("write");
+    root
+}
+
+/// Every file and directory under `dir`: relative path -> (mode, sha256 of the content).
+fn tree(dir: &Path) -> BTreeMap<String, (u32, String)> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).expect("read_dir") {
+            let p = e.expect("entry").path();
+            let meta = fs::symlink_metadata(&p).expect("meta");
+            let rel = p.strip_prefix(dir).expect("prefix").display().to_string();
+            if meta.is_dir() {
+                out.insert(rel, (meta.mode() & 0o7777, String::from("dir")));
+                stack.push(p);
+            } else {
+                let hash = sha256_hex(&fs::read(&p).expect("read"));
+                out.insert(rel, (meta.mode() & 0o7777, hash));
+            }
+        }
+    }
+    out
+}
+
+fn fix(root: &Path, args: &[&str]) -> std::process::Output {
+    kubeharden()
+        .arg("fix")
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .output()
+        .expect("runs")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).to_string()
+}
+
+/// The one backup set directory under the root's default backup location.
+fn backup_sets(root: &Path) -> Vec<PathBuf> {
+    let dir = root.join("var/lib/kubeharden/backups");
+    let mut sets: Vec<PathBuf> = match fs::read_dir(&dir) {
+        Ok(rd) => rd.map(|e| e.expect("entry").path()).collect(),
+        Err(_) => Vec::new(),
+    };
+    sets.sort();
+    sets
+}
+
+fn record(set: &Path) -> serde_json::Value {
+    serde_json::from_slice(&fs::read(set.join("record.json")).expect("record")).expect("json")
+}
+
+#[test]
+fn without_a_terminal_and_without_yes_fix_refuses_and_writes_nothing() {
+    let root = node();
+    let before = tree(root.path());
+    for extra in [&[][..], &["--interactive"][..]] {
+        let out = fix(root.path(), extra);
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+        let err = text(&out.stderr);
+        assert!(err.contains("terminal"), "{err}");
+        assert!(err.contains("nothing was written"), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+    assert_eq!(tree(root.path()), before);
+}
+
+#[test]
+fn yes_hardens_in_place_with_a_backup_and_supporting_files() {
+    let root = node();
+    let out = fix(root.path(), &["--profile", "strict", "--yes"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    // The combined diff is printed, and the result passes the profile.
+    assert!(text(&out.stdout).contains("+    - --profiling=false"));
+    let manifest = root.path().join(MANIFEST);
+    let check = kubeharden()
+        .args(["check", "--profile", "strict"])
+        .arg(&manifest)
+        .output()
+        .expect("runs");
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check.stdout));
+
+    // Mode kept; nothing but the manifest in the static pod directory.
+    let meta = fs::metadata(&manifest).expect("meta");
+    assert_eq!(meta.mode() & 0o7777, 0o640);
+    let names: Vec<String> = fs::read_dir(manifest.parent().expect("dir"))
+        .expect("read_dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().to_string())
+        .collect();
+    assert_eq!(names, vec!["kube-apiserver.yaml".to_string()]);
+
+    // The supporting files, from the templates, mode 0600; directories created 0700.
+    let hardened = fs::read_to_string(&manifest).expect("read");
+    for (flag, template) in [
+        ("--audit-policy-file=", "audit-policy"),
+        ("--admission-control-config-file=", "admission-config"),
+    ] {
+        let line = hardened
+            .lines()
+            .find(|l| l.contains(flag))
+            .unwrap_or_else(|| panic!("{flag} in {hardened}"));
+        let host = line.split_once('=').expect("=").1.trim();
+        let local = root.path().join(host.trim_start_matches('/'));
+        let want = kubeharden()
+            .args([
+                "profiles",
+                "template",
+                template,
+                "--kubernetes-version",
+                "1.31",
+            ])
+            .args(["--profile", "strict"])
+            .output()
+            .expect("runs");
+        assert_eq!(fs::read(&local).expect("supporting file"), want.stdout);
+        assert_eq!(fs::metadata(&local).expect("meta").mode() & 0o7777, 0o600);
+        let dir = fs::metadata(local.parent().expect("dir")).expect("meta");
+        assert_eq!(dir.mode() & 0o7777, 0o700, "{host}");
+    }
+    let logs = root.path().join("var/log/kubernetes/audit");
+    assert!(logs.is_dir());
+    assert_eq!(fs::metadata(&logs).expect("meta").mode() & 0o7777, 0o700);
+
+    // One backup set, 0700, with the original bytes (0600) and a record of them.
+    let sets = backup_sets(root.path());
+    assert_eq!(sets.len(), 1);
+    assert_eq!(fs::metadata(&sets[0]).expect("meta").mode() & 0o7777, 0o700);
+    let rec = record(&sets[0]);
+    assert_eq!(rec["command"], "fix");
+    assert_eq!(rec["profile"], "strict");
+    let files = rec["files"].as_array().expect("files");
+    let m = files
+        .iter()
+        .find(|f| f["path"] == "/etc/kubernetes/manifests/kube-apiserver.yaml")
+        .expect("manifest recorded");
+    assert_eq!(m["existed"], true);
+    assert_eq!(m["perms"]["mode"], 0o640);
+    assert_eq!(m["perms"]["uid"], meta.uid());
+    let original = example();
+    assert_eq!(m["sha256"], sha256_hex(&original));
+    assert_eq!(m["written_sha256"], sha256_hex(hardened.as_bytes()));
+    let saved = sets[0].join(m["backup"].as_str().expect("backup"));
+    assert_eq!(fs::read(&saved).expect("backup"), original);
+    assert_eq!(fs::metadata(&saved).expect("meta").mode() & 0o7777, 0o600);
+    let created: Vec<&str> = files
+        .iter()
+        .filter(|f| f["existed"] == false)
+        .map(|f| f["path"].as_str().expect("path"))
+        .collect();
+    assert_eq!(created.len(), 2, "{created:?}");
+
+    // What happens next, and how to undo it.
+    assert!(err.contains("kubelet"), "{err}");
+    assert!(err.contains("kubeadm upgrade"), "{err}");
+    let id = rec["id"].as_str().expect("id");
+    assert!(
+        err.contains(&format!("kubeharden rollback {id} --root")),
+        "{err}"
+    );
+    // The lock file is the state directory's, not the manifest directory's.
+    assert!(root.path().join("var/lib/kubeharden/lock").exists());
+}
+
+#[test]
+fn rollback_restores_the_exact_bytes_and_can_itself_be_undone() {
+    let root = node();
+    let manifest = root.path().join(MANIFEST);
+    let before = tree(root.path());
+    let out = fix(root.path(), &["--profile", "strict", "--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let hardened = fs::read(&manifest).expect("read");
+    let after_fix = tree(root.path());
+
+    let list = kubeharden()
+        .args(["rollback", "--list", "--root"])
+        .arg(root.path())
+        .output()
+        .expect("runs");
+    assert_eq!(list.status.code(), Some(0));
+    let listing = text(&list.stdout);
+    let id = backup_sets(root.path())[0]
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .to_string();
+    assert!(listing.contains(&id), "{listing}");
+    assert!(listing.contains("fix --profile strict"), "{listing}");
+    assert!(
+        listing.contains("changed /etc/kubernetes/manifests/kube-apiserver.yaml"),
+        "{listing}"
+    );
+
+    let undo = kubeharden()
+        .args(["rollback", "--root"])
+        .arg(root.path())
+        .output()
+        .expect("runs");
+    assert_eq!(undo.status.code(), Some(0), "{}", text(&undo.stderr));
+    assert_eq!(fs::read(&manifest).expect("read"), example());
+    // Everything the fix made is gone again; only kubeharden's own state remains.
+    let restored: BTreeMap<_, _> = tree(root.path())
+        .into_iter()
+        .filter(|(k, _)| !k.starts_with("var"))
+        .collect();
+    let original: BTreeMap<_, _> = before
+        .into_iter()
+        .filter(|(k, _)| !k.starts_with("var"))
+        .collect();
+    assert_eq!(restored, original);
+    assert!(!root.path().join("var/log").exists());
+
+    // The rollback made a backup set of its own; rolling that back brings the fix back.
+    let sets = backup_sets(root.path());
+    assert_eq!(sets.len(), 2);
+    let second = record(&sets[1]);
+    assert_eq!(second["restores"], id.as_str());
+    let again = kubeharden()
+        .args(["rollback", "--root"])
+        .arg(root.path())
+        .output()
+        .expect("runs");
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
+    assert_eq!(fs::read(&manifest).expect("read"), hardened);
+    let redone: BTreeMap<_, _> = tree(root.path())
+        .into_iter()
+        .filter(|(k, _)| !k.starts_with("var/lib"))
+        .collect();
+    let fixed: BTreeMap<_, _> = after_fix
+        .into_iter()
+        .filter(|(k, _)| !k.starts_with("var/lib"))
+        .collect();
+    assert_eq!(redone, fixed);
+}
+
+#[test]
+fn rollback_refuses_a_damaged_backup() {
+    let root = node();
+    let out = fix(root.path(), &["--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let manifest = root.path().join(MANIFEST);
+    let hardened = fs::read(&manifest).expect("read");
+    let set = &backup_sets(root.path())[0];
+    let rec = record(set);
+    let backup = set.join(rec["files"][0]["backup"].as_str().expect("backup"));
+    let mut bytes = fs::read(&backup).expect("read");
+    bytes[0] ^= 1;
+    fs::write(&backup, bytes).expect("write");
+    let out = kubeharden()
+        .args(["rollback", "--root"])
+        .arg(root.path())
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("sha256"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(fs::read(&manifest).expect("read"), hardened);
+    assert_eq!(backup_sets(root.path()).len(), 1);
+}
+
+#[test]
+fn a_missing_file_without_a_template_refuses_that_change_only() {
+    let root = node();
+    fs::remove_file(root.path().join("etc/kubernetes/pki/ca.crt")).expect("rm");
+    let out = fix(root.path(), &["--profile", "strict", "--yes"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("apiserver-kubelet-certificate-authority")
+            && err.contains("/etc/kubernetes/pki/ca.crt")
+            && err.contains("does not exist"),
+        "{err}"
+    );
+    let hardened = fs::read_to_string(root.path().join(MANIFEST)).expect("read");
+    assert!(!hardened.contains("--kubelet-certificate-authority"));
+    assert!(hardened.contains("--profiling=false"));
+}
+
+#[test]
+fn an_existing_supporting_file_is_never_overwritten() {
+    let root = node();
+    let policy = root.path().join("etc/kubernetes/audit/policy.yaml");
+    fs::create_dir_all(policy.parent().expect("dir")).expect("mkdir");
+    fs::write(&policy, b"# the site's own policy\n").expect("write");
+    let out = fix(root.path(), &["--profile", "strict", "--yes"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert_eq!(
+        fs::read(&policy).expect("read"),
+        b"# the site's own policy\n"
+    );
+    assert!(err.contains("keeps it"), "{err}");
+    let rec = record(&backup_sets(root.path())[0]);
+    let paths: Vec<&str> = rec["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .map(|f| f["path"].as_str().expect("path"))
+        .collect();
+    assert!(
+        !paths.contains(&"/etc/kubernetes/audit/policy.yaml"),
+        "{paths:?}"
+    );
+}
+
+#[test]
+fn a_second_run_waits_for_the_lock() {
+    let root = node();
+    let state = root.path().join("var/lib/kubeharden");
+    fs::create_dir_all(&state).expect("mkdir");
+    let lock = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(state.join("lock"))
+        .expect("open");
+    lock.lock().expect("lock");
+    let before = tree(root.path());
+    let out = fix(root.path(), &["--yes"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("another kubeharden run holds the lock"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(tree(root.path()), before);
+    let out = kubeharden()
+        .args(["rollback", "--root"])
+        .arg(root.path())
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    drop(lock);
+    let out = fix(root.path(), &["--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
+#[test]
+fn backups_never_go_into_the_static_pod_directory() {
+    let root = node();
+    let before = tree(root.path());
+    let inside = root.path().join("etc/kubernetes/manifests/backups");
+    let out = fix(
+        root.path(),
+        &["--yes", "--backup-dir", &inside.display().to_string()],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("static pod"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(tree(root.path()), before);
+}
+
+#[test]
+fn named_files_and_manifests_dir_and_backup_dir() {
+    let root = node();
+    // A static pod directory elsewhere, named with --manifests-dir (a node path under --root).
+    let moved = root.path().join("srv/pods/kube-apiserver.yaml");
+    fs::create_dir_all(moved.parent().expect("dir")).expect("mkdir");
+    fs::rename(root.path().join(MANIFEST), &moved).expect("mv");
+    let backups = tempfile::tempdir().expect("tempdir");
+    let out = fix(
+        root.path(),
+        &[
+            "--yes",
+            "--manifests-dir",
+            "/srv/pods",
+            "--backup-dir",
+            &backups.path().display().to_string(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(fs::read_to_string(&moved)
+        .expect("read")
+        .contains("--profiling=false"));
+    let sets: Vec<_> = fs::read_dir(backups.path()).expect("read").collect();
+    assert_eq!(sets.len(), 1);
+    assert!(backup_sets(root.path()).is_empty());
+
+    // A file named on the command line (outside the root) is fixed and rolled back too.
+    let elsewhere = tempfile::tempdir().expect("tempdir");
+    let named = elsewhere.path().join("apiserver.yaml");
+    fs::write(&named, example()).expect("write");
+    let out = fix(root.path(), &["--yes", &named.display().to_string()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_ne!(fs::read(&named).expect("read"), example());
+    let out = kubeharden()
+        .args(["rollback", "--root"])
+        .arg(root.path())
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(fs::read(&named).expect("read"), example());
+}
+
+#[test]
+fn ownership_is_kept_when_run_as_root() {
+    let root = node();
+    let manifest = root.path().join(MANIFEST);
+    let me = fs::metadata(&manifest).expect("meta");
+    if me.uid() != 0 {
+        // Only root can give a file to someone else; the mode is checked in every run.
+        return;
+    }
+    std::os::unix::fs::chown(&manifest, Some(4321), Some(4322)).expect("chown");
+    let out = fix(root.path(), &["--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let after = fs::metadata(&manifest).expect("meta");
+    assert_eq!((after.uid(), after.gid()), (4321, 4322));
+    let rec = record(&backup_sets(root.path())[0]);
+    assert_eq!(rec["files"][0]["perms"]["uid"], 4321);
+    std::os::unix::fs::chown(&manifest, Some(0), Some(0)).expect("chown");
+    let out = kubeharden()
+        .args(["rollback", "--root"])
+        .arg(root.path())
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let back = fs::metadata(&manifest).expect("meta");
+    assert_eq!((back.uid(), back.gid()), (4321, 4322));
+}
