@@ -11,6 +11,7 @@ pub mod cli;
 pub mod edit;
 pub mod engine;
 pub mod fix;
+pub mod health;
 pub mod manifest;
 pub mod model;
 pub mod node;

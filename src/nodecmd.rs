@@ -307,6 +307,26 @@ pub(crate) fn fix_in_place(
         }
     }
 
+    // --wait-healthy can only judge the change if the API server serves before it.
+    let endpoints = if args.wait_healthy {
+        let eps = endpoints(&edited, &s.registry);
+        for ep in &eps {
+            let seen = crate::health::probe(ep, std::time::Duration::from_secs(3));
+            if !seen.serving() {
+                let _ = writeln!(
+                    stderr,
+                    "kubeharden: error: --wait-healthy: kube-apiserver at {} does not serve before the change ({}), so kubeharden could not tell whether the change breaks it; nothing was written",
+                    ep.url(),
+                    describe_seen(&seen)
+                );
+                return Ok(Exit::Error);
+            }
+        }
+        eps
+    } else {
+        Vec::new()
+    };
+
     let info = node::RunInfo {
         command: "fix",
         profile: Some(&s.profile.name),
@@ -354,7 +374,91 @@ pub(crate) fn fix_in_place(
         stderr,
         "kubeharden: on kubeadm clusters `kubeadm upgrade` writes the manifest anew from the ClusterConfiguration (the kubeadm-config ConfigMap in kube-system): put the same flags in apiServer.extraArgs and the volumes in apiServer.extraVolumes there, or the next upgrade undoes this"
     );
+    if args.wait_healthy {
+        let healthy = wait_healthy(args, &endpoints, &set, &backups, &root, stderr);
+        if !healthy {
+            return Ok(Exit::Error);
+        }
+    }
     Ok(if failed { Exit::Error } else { Exit::Ok })
+}
+
+/// `--wait-healthy`: watches each API server whose manifest was written restart and answer on
+/// /readyz; when one does not come back in time, restores the backup set. True when all came
+/// back.
+fn wait_healthy(
+    args: &FixArgs,
+    endpoints: &[crate::health::Endpoint],
+    set: &node::BackupSet,
+    backups: &Path,
+    root: &Root,
+    stderr: &mut dyn Write,
+) -> bool {
+    use crate::health::{self, Outcome, Seen};
+    use std::time::Duration;
+    let total = Duration::from_secs(args.wait_timeout);
+    // The kubelet notices a changed manifest within its file check period (20 s by default)
+    // and stops the old container; a restart later than a minute is not this change's.
+    let window = total.min(Duration::from_secs(60));
+    for ep in endpoints {
+        let _ = writeln!(
+            stderr,
+            "kubeharden: waiting up to {} s for kube-apiserver to restart and answer on {}",
+            total.as_secs(),
+            ep.url()
+        );
+        let mut say = |s: &Seen| {
+            let _ = writeln!(stderr, "kubeharden: {}: {}", ep.url(), describe_seen(s));
+        };
+        let outcome = health::wait(ep, total, window, Duration::from_millis(500), &mut say);
+        match outcome {
+            Outcome::Back(200) => {
+                let _ = writeln!(stderr, "kubeharden: kube-apiserver is back and ready");
+            }
+            Outcome::Back(code) => {
+                let _ = writeln!(
+                    stderr,
+                    "kubeharden: kube-apiserver is back and serving; /readyz answered {code} because anonymous requests are refused, so its readiness itself needs credentials to see (`kubectl get --raw /readyz`)"
+                );
+            }
+            Outcome::NoRestart => {
+                let _ = writeln!(
+                    stderr,
+                    "kubeharden: error: kube-apiserver kept answering and kubeharden did not see it restart within {} s; the kubelet may not have taken up the new manifest yet (check `crictl ps --name kube-apiserver`). Nothing was rolled back; to undo: {}",
+                    window.as_secs(),
+                    rollback_command(&set.record.id, &args.node)
+                );
+                return false;
+            }
+            Outcome::NotBack(last) => {
+                let last = describe_seen(&last);
+                let _ = writeln!(
+                    stderr,
+                    "kubeharden: error: kube-apiserver did not come back within {} s ({last}); rolling back backup set {}",
+                    total.as_secs(),
+                    set.record.id
+                );
+                match node::rollback(set, backups, root) {
+                    Ok(done) => {
+                        let _ = writeln!(
+                            stderr,
+                            "kubeharden: rolled back: the previous files are in place and the kubelet restarts kube-apiserver with them; the hardened state is kept in backup set {}",
+                            done.undo.record.id
+                        );
+                    }
+                    Err(e) => {
+                        let _ = writeln!(
+                            stderr,
+                            "kubeharden: error: the rollback failed: {e}; run `{}`",
+                            rollback_command(&set.record.id, &args.node)
+                        );
+                    }
+                }
+                return false;
+            }
+        }
+    }
+    true
 }
 
 pub(crate) fn rollback(
@@ -429,4 +533,30 @@ pub(crate) fn rollback(
         rollback_command(&done.undo.record.id, &args.node)
     );
     Ok(Exit::Ok)
+}
+
+fn describe_seen(s: &crate::health::Seen) -> String {
+    match s {
+        crate::health::Seen::Down(e) => format!("not answering: {e}"),
+        crate::health::Seen::Status(c) => format!("/readyz answered {c}"),
+    }
+}
+
+/// Where the API servers of the manifests about to be written serve.
+fn endpoints(
+    edited: &[Edited],
+    registry: &crate::profile::Registry,
+) -> Vec<crate::health::Endpoint> {
+    let mut out: Vec<crate::health::Endpoint> = Vec::new();
+    for e in edited {
+        let Some(text) = &e.sel.edited else { continue };
+        let body = text.strip_prefix('\u{feff}').unwrap_or(text);
+        if let Ok(m) = crate::manifest::load(body, crate::engine::COMPONENT, registry) {
+            let ep = crate::health::Endpoint::of(&m.model);
+            if !out.contains(&ep) {
+                out.push(ep);
+            }
+        }
+    }
+    out
 }

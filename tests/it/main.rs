@@ -8,3 +8,4 @@ mod kube_bench;
 mod node;
 mod schema;
 mod styles;
+mod wait;

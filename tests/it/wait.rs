@@ -1,0 +1,214 @@
+//! `fix --wait-healthy` against a stand-in API server: TLS on loopback answering /readyz, which
+//! the test stops when the manifest changes (the kubelet's restart) and starts again, or not.
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use std::fs;
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+const MANIFEST: &str = "etc/kubernetes/manifests/kube-apiserver.yaml";
+
+fn tls_config() -> Arc<rustls::ServerConfig> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls");
+    let certs: Vec<CertificateDer> = CertificateDer::pem_file_iter(dir.join("cert.pem"))
+        .expect("cert")
+        .map(|c| c.expect("cert"))
+        .collect();
+    let key = PrivateKeyDer::from_pem_file(dir.join("key.pem")).expect("key");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Arc::new(
+        rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .expect("config"),
+    )
+}
+
+/// A stand-in kube-apiserver answering every request with `status`.
+struct Server {
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    fn start(port: u16, status: u16) -> Server {
+        let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let config = tls_config();
+        let handle = std::thread::spawn(move || {
+            while !flag.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((tcp, _)) => {
+                        let _ = tcp.set_nonblocking(false);
+                        let _ = tcp.set_read_timeout(Some(Duration::from_secs(2)));
+                        let conn = rustls::ServerConnection::new(config.clone()).expect("conn");
+                        let mut tls = rustls::StreamOwned::new(conn, tcp);
+                        let mut req = Vec::new();
+                        let mut buf = [0u8; 1024];
+                        while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                            match tls.read(&mut buf) {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => req.extend_from_slice(&buf[..n]),
+                            }
+                        }
+                        let _ = write!(
+                            tls,
+                            "HTTP/1.1 {status} X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+                        );
+                        let _ = tls.flush();
+                        tls.conn.send_close_notify();
+                        let _ = tls.flush();
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(20)),
+                }
+            }
+        });
+        Server {
+            stop,
+            handle: Some(handle),
+        }
+    }
+
+    fn stop(mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(h) = self.handle.take() {
+            h.join().expect("server thread");
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port")
+}
+
+/// A node whose API server advertises 127.0.0.1:`port`.
+fn node(port: u16) -> (tempfile::TempDir, PathBuf, String) {
+    let root = tempfile::tempdir().expect("tempdir");
+    let m = root.path().join(MANIFEST);
+    fs::create_dir_all(m.parent().expect("dir")).expect("mkdir");
+    let text = fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/kube-apiserver.yaml"),
+    )
+    .expect("example")
+    .replace("192.168.0.10", "127.0.0.1")
+    .replace("6443", &port.to_string());
+    fs::write(&m, &text).expect("write");
+    (root, m, text)
+}
+
+fn wait_for_change(path: &Path, original: &str) {
+    let start = Instant::now();
+    while fs::read_to_string(path).expect("read") == original {
+        assert!(start.elapsed() < Duration::from_secs(20), "never written");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn spawn_fix(root: &Path, timeout: &str) -> std::process::Child {
+    std::process::Command::new(assert_cmd::cargo::cargo_bin!("kubeharden"))
+        .arg("fix")
+        .arg("--root")
+        .arg(root)
+        .args(["--yes", "--wait-healthy", "--wait-timeout", timeout])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn")
+}
+
+fn finish(child: std::process::Child) -> (i32, String) {
+    let out = child.wait_with_output().expect("wait");
+    (
+        out.status.code().expect("exit code"),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+#[test]
+fn the_api_server_restarts_and_answers() {
+    let port = free_port();
+    let (root, manifest, original) = node(port);
+    let old = Server::start(port, 200);
+    let child = spawn_fix(root.path(), "20");
+    wait_for_change(&manifest, &original);
+    old.stop();
+    std::thread::sleep(Duration::from_millis(1500));
+    let new = Server::start(port, 200);
+    let (code, err) = finish(child);
+    new.stop();
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("not answering"), "{err}");
+    assert!(err.contains("kube-apiserver is back and ready"), "{err}");
+    assert_ne!(fs::read_to_string(&manifest).expect("read"), original);
+}
+
+#[test]
+fn an_api_server_that_does_not_come_back_is_rolled_back() {
+    let port = free_port();
+    let (root, manifest, original) = node(port);
+    let old = Server::start(port, 200);
+    let child = spawn_fix(root.path(), "4");
+    wait_for_change(&manifest, &original);
+    old.stop();
+    let (code, err) = finish(child);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("did not come back within 4 s"), "{err}");
+    assert!(err.contains("rolled back"), "{err}");
+    assert_eq!(fs::read_to_string(&manifest).expect("read"), original);
+}
+
+#[test]
+fn an_api_server_answering_500_after_the_restart_is_rolled_back() {
+    let port = free_port();
+    let (root, manifest, original) = node(port);
+    let old = Server::start(port, 200);
+    let child = spawn_fix(root.path(), "4");
+    wait_for_change(&manifest, &original);
+    old.stop();
+    std::thread::sleep(Duration::from_millis(700));
+    let sick = Server::start(port, 500);
+    let (code, err) = finish(child);
+    sick.stop();
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("/readyz answered 500"), "{err}");
+    assert_eq!(fs::read_to_string(&manifest).expect("read"), original);
+}
+
+#[test]
+fn no_restart_seen_is_an_error_without_rollback() {
+    let port = free_port();
+    let (root, manifest, original) = node(port);
+    let old = Server::start(port, 200);
+    let child = spawn_fix(root.path(), "3");
+    let (code, err) = finish(child);
+    old.stop();
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("did not see it restart"), "{err}");
+    assert_ne!(fs::read_to_string(&manifest).expect("read"), original);
+}
+
+#[test]
+fn an_api_server_down_before_the_change_means_nothing_is_written() {
+    let port = free_port();
+    let (root, manifest, original) = node(port);
+    let child = spawn_fix(root.path(), "3");
+    let (code, err) = finish(child);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("does not serve before the change"), "{err}");
+    assert!(err.contains("nothing was written"), "{err}");
+    assert_eq!(fs::read_to_string(&manifest).expect("read"), original);
+    assert!(!root.path().join("var/lib/kubeharden/backups").exists());
+}
