@@ -961,6 +961,129 @@ mod tests {
         assert_eq!(Root::system().resolve("/etc/a"), PathBuf::from("/etc/a"));
     }
 
+    fn info(root: &Root) -> RunInfo<'_> {
+        RunInfo {
+            command: "fix",
+            profile: Some("strict"),
+            restores: None,
+            root,
+        }
+    }
+
+    #[test]
+    fn a_failed_write_restores_what_was_written_before_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = Root::new(dir.path()).expect("root");
+        let m = dir.path().join("m.yaml");
+        fs::write(&m, b"old\n").expect("write");
+        let blocker = dir.path().join("blocker");
+        fs::write(&blocker, b"a file, not a directory").expect("write");
+        let writes = vec![
+            Write1 {
+                path: m.clone(),
+                target: Target::Replace {
+                    original: b"old\n".to_vec(),
+                    new: b"new\n".to_vec(),
+                    perms: None,
+                },
+            },
+            Write1 {
+                path: blocker.join("policy.yaml"),
+                target: Target::Create {
+                    new: b"x".to_vec(),
+                    mode: 0o600,
+                    owner: None,
+                },
+            },
+        ];
+        let backups = dir.path().join("backups");
+        let err = apply(&writes, &backups, &info(&root)).expect_err("fails");
+        assert!(err.0.contains("restored from backup set"), "{err}");
+        assert_eq!(fs::read(&m).expect("read"), b"old\n");
+        // No temporary file is left behind.
+        let left: Vec<_> = fs::read_dir(dir.path())
+            .expect("read_dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().to_string())
+            .filter(|n| n.starts_with('.'))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
+
+    #[test]
+    fn a_file_changed_before_the_write_is_refused_before_any_backup() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = Root::new(dir.path()).expect("root");
+        let m = dir.path().join("m.yaml");
+        fs::write(&m, b"someone else's edit\n").expect("write");
+        let writes = vec![Write1 {
+            path: m.clone(),
+            target: Target::Replace {
+                original: b"old\n".to_vec(),
+                new: b"new\n".to_vec(),
+                perms: None,
+            },
+        }];
+        let backups = dir.path().join("backups");
+        let err = apply(&writes, &backups, &info(&root)).expect_err("fails");
+        assert!(err.0.contains("changed while kubeharden"), "{err}");
+        assert_eq!(fs::read(&m).expect("read"), b"someone else's edit\n");
+        assert!(!backups.exists());
+        // And atomic_write itself checks right before the rename.
+        let err = atomic_write(&m, b"new\n", 0o600, None, Some(Some(b"old\n"))).expect_err("x");
+        assert!(err.0.contains("changed while kubeharden"), "{err}");
+        assert_eq!(fs::read(&m).expect("read"), b"someone else's edit\n");
+        let err = atomic_write(&m, b"new\n", 0o600, None, Some(None)).expect_err("exists");
+        assert!(err.0.contains("changed"), "{err}");
+    }
+
+    #[test]
+    fn private_dirs_are_0700_and_listed_outermost_first() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let deep = dir.path().join("a/b/c");
+        let made = create_private_dirs(&deep).expect("mkdir");
+        assert_eq!(
+            made,
+            vec![dir.path().join("a"), dir.path().join("a/b"), deep.clone()]
+        );
+        for d in &made {
+            let mode = fs::metadata(d).expect("meta").mode() & 0o7777;
+            assert_eq!(mode, 0o700, "{}", d.display());
+        }
+        assert!(create_private_dirs(&deep).expect("again").is_empty());
+    }
+
+    #[test]
+    fn backup_set_ids_are_checked_and_sets_listed_in_time_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = Root::new(dir.path()).expect("root");
+        let backups = dir.path().join("backups");
+        for bad in ["", ".", "..", "../x", "a/b"] {
+            assert!(find_set(&backups, Some(bad)).is_err(), "{bad}");
+        }
+        assert!(find_set(&backups, None).is_err());
+        let f = dir.path().join("f");
+        let mut ids = Vec::new();
+        for n in 0..3u8 {
+            fs::write(&f, [n]).expect("write");
+            let w = vec![Write1 {
+                path: f.clone(),
+                target: Target::Replace {
+                    original: vec![n],
+                    new: vec![n + 1],
+                    perms: None,
+                },
+            }];
+            ids.push(apply(&w, &backups, &info(&root)).expect("apply").record.id);
+        }
+        let listed: Vec<String> = list_sets(&backups)
+            .expect("list")
+            .into_iter()
+            .map(|s| s.record.id)
+            .collect();
+        assert_eq!(listed, ids);
+        assert_eq!(find_set(&backups, None).expect("newest").record.id, ids[2]);
+    }
+
     #[test]
     fn sha256_known_value() {
         assert_eq!(

@@ -7,5 +7,6 @@ mod interactive;
 mod kube_bench;
 mod node;
 mod schema;
+mod selection;
 mod styles;
 mod wait;
