@@ -213,6 +213,7 @@ pub(crate) fn fix_in_place(
     let mut writes: Vec<Write1> = Vec::new();
     let mut manifests: Vec<Write1> = Vec::new();
     let mut combined = String::new();
+    let mut new_diffs = String::new();
     for e in &edited {
         let Some(text) = e.sel.edited.as_ref() else {
             continue;
@@ -220,6 +221,9 @@ pub(crate) fn fix_in_place(
         for nf in &e.sel.new_files {
             if writes.iter().any(|w| w.path == nf.local) {
                 continue;
+            }
+            if let Some((_, content)) = &nf.content {
+                new_diffs.push_str(&crate::render::new_file_diff(content, &nf.host));
             }
             writes.push(Write1 {
                 path: nf.local.clone(),
@@ -243,6 +247,8 @@ pub(crate) fn fix_in_place(
             },
         });
     }
+    // The whole change as one patch: new supporting files, then the manifests.
+    combined.insert_str(0, &new_diffs);
     // Directories before the files in them.
     writes.sort_by_key(|w| !matches!(w.target, Target::Directory));
     let supporting = writes.len();

@@ -592,6 +592,17 @@ pub fn describe_change(p: &crate::plan::Planned) -> String {
     }
 }
 
+/// A unified diff that creates the file `path` with `content` (`--- /dev/null`).
+pub fn new_file_diff(content: &str, path: &str) -> String {
+    let p = diff_path(path);
+    similar::TextDiff::from_lines("", content)
+        .unified_diff()
+        .context_radius(3)
+        .missing_newline_hint(true)
+        .header("/dev/null", &format!("b/{p}"))
+        .to_string()
+}
+
 /// A unified diff of two texts with `a/` and `b/` headers.
 pub fn diff_text(old: &str, new: &str, path: &str) -> String {
     let p = diff_path(path);

@@ -81,10 +81,7 @@ fn every_partial_selection_is_a_complete_verified_manifest() {
                     .unwrap_or_else(|e| panic!("{name}: the result does not load: {e:?}"));
                 let env = Env {
                     registry,
-                    version: Version {
-                        minor,
-                        patch: None,
-                    },
+                    version: Version { minor, patch: None },
                 };
                 for id in &sel.accepted {
                     let rule = profile.rule(id).expect("rule");
