@@ -11,10 +11,12 @@ use std::path::PathBuf;
     long_about = "Audit and harden Kubernetes control-plane configuration.\n\n\
 kubeharden reads kube-apiserver static pod manifests, checks them against a hardening profile \
 (baseline, strict, or your own) and produces the edited manifest and a unified diff that keeps \
-every comment and formatting choice. Every edit is re-read and verified before it is written.\n\n\
+every comment and formatting choice. Every edit is re-read and verified before it is written. \
+On a node, `fix` edits the manifests in place, asking about each change, after backing up the \
+originals outside the static pod directory; `rollback` restores them.\n\n\
 Exit codes: 0 compliant / nothing to change / done; 1 findings (check) or pending changes (diff); \
 2 error (bad input, bad usage, I/O failure, a change that could not be made safely).",
-    after_help = "Examples:\n  kubeharden check kube-apiserver.yaml --profile strict\n  kubeharden diff kube-apiserver.yaml --profile strict > harden.patch\n  kubeharden fix kube-apiserver.yaml --profile strict --output hardened.yaml\n  kubeharden explain apiserver-anonymous-auth"
+    after_help = "Examples:\n  kubeharden check kube-apiserver.yaml --profile strict\n  kubeharden diff kube-apiserver.yaml --profile strict > harden.patch\n  kubeharden fix kube-apiserver.yaml --profile strict --output hardened.yaml\n  sudo kubeharden fix --profile strict\n  sudo kubeharden rollback --list\n  kubeharden explain apiserver-anonymous-auth"
 )]
 pub struct Cli {
     #[command(subcommand)]

@@ -280,12 +280,7 @@ pub(crate) fn fix_in_place(
         return Ok(if failed { Exit::Error } else { Exit::Ok });
     }
 
-    if args.yes {
-        stdout
-            .write_all(combined.as_bytes())
-            .map_err(|e| UsageError(format!("cannot write to standard output: {e}")))?;
-        let _ = stdout.flush();
-    } else {
+    if !args.yes {
         let mut summary = String::from("\nkubeharden will write:\n");
         summary.push_str(&terminal.diff(&combined));
         for w in &writes[..supporting] {
@@ -346,6 +341,11 @@ pub(crate) fn fix_in_place(
             return Ok(Exit::Error);
         }
     };
+    if args.yes {
+        // What was written, as one patch.
+        let _ = stdout.write_all(combined.as_bytes());
+        let _ = stdout.flush();
+    }
     for w in &writes {
         let host = root
             .host_path(&w.path)
