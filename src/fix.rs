@@ -115,6 +115,21 @@ fn new_files(
                 dir.display()
             ));
         }
+        // A link that leads nowhere is not written through: kubeharden would create a file
+        // somewhere the user did not name.
+        let (dir, name) = rf.path.rsplit_once('/').unwrap_or(("", &rf.path));
+        let unresolved = node
+            .root
+            .resolve(if dir.is_empty() { "/" } else { dir })
+            .join(name);
+        if std::fs::symlink_metadata(&unresolved).is_ok_and(|m| m.file_type().is_symlink())
+            && std::fs::metadata(&local).is_err()
+        {
+            return Err(format!(
+                "--{} names {}, a symbolic link to something that does not exist; fix or remove the link",
+                rf.flag, rf.path
+            ));
+        }
         match std::fs::metadata(&local) {
             Ok(meta) if rf.directory && meta.is_dir() => {}
             Ok(meta) if !rf.directory && meta.is_file() => {

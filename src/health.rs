@@ -58,8 +58,11 @@ impl Endpoint {
 /// What one request saw.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Seen {
-    /// No TLS answer at all: refused, reset, timed out.
-    Down(String),
+    /// Nothing listens: the connection was refused. This is what a restart looks like.
+    Refused(String),
+    /// No answer for another reason: reset, timed out, a broken handshake. A busy API server
+    /// can cause one of these too.
+    NoAnswer(String),
     /// An HTTP status.
     Status(u16),
 }
@@ -135,18 +138,36 @@ fn client_config() -> Result<Arc<ClientConfig>, String> {
 pub fn probe(ep: &Endpoint, timeout: Duration) -> Seen {
     match try_probe(ep, timeout) {
         Ok(status) => Seen::Status(status),
-        Err(e) => Seen::Down(e),
+        Err(Failure::Refused(e)) => Seen::Refused(e),
+        Err(Failure::Other(e)) => Seen::NoAnswer(e),
     }
 }
 
-fn try_probe(ep: &Endpoint, timeout: Duration) -> Result<u16, String> {
+enum Failure {
+    Refused(String),
+    Other(String),
+}
+
+impl From<String> for Failure {
+    fn from(s: String) -> Failure {
+        Failure::Other(s)
+    }
+}
+
+fn try_probe(ep: &Endpoint, timeout: Duration) -> Result<u16, Failure> {
     let config = client_config()?;
     let addr: SocketAddr = (ep.host.as_str(), ep.port)
         .to_socket_addrs()
         .map_err(|e| e.to_string())?
         .next()
         .ok_or_else(|| format!("{} resolves to no address", ep.host))?;
-    let mut tcp = TcpStream::connect_timeout(&addr, timeout).map_err(|e| e.to_string())?;
+    let mut tcp = TcpStream::connect_timeout(&addr, timeout).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::ConnectionRefused {
+            Failure::Refused(e.to_string())
+        } else {
+            Failure::Other(e.to_string())
+        }
+    })?;
     tcp.set_read_timeout(Some(timeout))
         .and_then(|()| tcp.set_write_timeout(Some(timeout)))
         .map_err(|e| e.to_string())?;
@@ -193,30 +214,59 @@ pub enum Outcome {
     NotBack(Seen),
 }
 
-/// Waits for the API server at `ep` to go down within `restart_window`, then to serve again
-/// before `total` has passed, asking every `every`. `seen` hears each change of state.
+/// The restart as the answers show it.
+#[derive(Debug, Default)]
+pub struct Watch {
+    pub went_down: bool,
+    failures: u32,
+}
+
+impl Watch {
+    /// Takes one answer; returns the status once the API server went down and serves again.
+    pub fn see(&mut self, s: &Seen) -> Option<u16> {
+        self.failures = match s {
+            Seen::NoAnswer(_) => self.failures + 1,
+            _ => 0,
+        };
+        if matches!(s, Seen::Refused(_)) || self.failures >= FAILURES_FOR_DOWN {
+            self.went_down = true;
+        }
+        match s {
+            Seen::Status(code) if self.went_down && s.serving() => Some(*code),
+            _ => None,
+        }
+    }
+}
+
+/// Failed requests in a row, other than refused connections, that count as the API server
+/// being down: one slow answer from a busy server is not a restart.
+pub const FAILURES_FOR_DOWN: u32 = 3;
+
+/// Waits for the API server at `ep` to go down within `restart_window` (a refused connection,
+/// or [`FAILURES_FOR_DOWN`] failed requests in a row), then to serve again before `total` has
+/// passed, asking every `every`, each request bounded by `request_timeout`. `seen` hears each
+/// change of state.
 pub fn wait(
     ep: &Endpoint,
     total: Duration,
     restart_window: Duration,
     every: Duration,
+    request_timeout: Duration,
     seen: &mut dyn FnMut(&Seen),
 ) -> Outcome {
     let start = Instant::now();
-    let request_timeout = Duration::from_secs(2).min(every.max(Duration::from_millis(500)));
     let mut last: Option<Seen> = None;
-    let mut went_down = false;
+    let mut watch = Watch::default();
     loop {
         let s = probe(ep, request_timeout);
         if last.as_ref() != Some(&s) {
             seen(&s);
         }
-        went_down = went_down || matches!(s, Seen::Down(_));
-        if let (true, Seen::Status(code)) = (went_down && s.serving(), &s) {
-            return Outcome::Back(*code);
+        if let Some(code) = watch.see(&s) {
+            return Outcome::Back(code);
         }
         let elapsed = start.elapsed();
-        if !went_down && elapsed >= restart_window {
+        if !watch.went_down && elapsed >= restart_window {
             return Outcome::NoRestart;
         }
         if elapsed >= total {
@@ -260,6 +310,27 @@ mod tests {
     }
 
     #[test]
+    fn one_slow_answer_is_not_a_restart() {
+        let ok = Seen::Status(200);
+        let slow = Seen::NoAnswer("timed out".into());
+        let refused = Seen::Refused("refused".into());
+        let mut w = Watch::default();
+        assert_eq!(w.see(&ok), None, "serving before the restart");
+        assert_eq!(w.see(&slow), None);
+        assert_eq!(w.see(&slow), None);
+        assert_eq!(w.see(&ok), None, "two slow answers are not a restart");
+        assert!(!w.went_down);
+        assert_eq!(w.see(&refused), None);
+        assert_eq!(w.see(&Seen::Status(500)), None, "up but not ready");
+        assert_eq!(w.see(&ok), Some(200));
+        let mut w = Watch::default();
+        for _ in 0..FAILURES_FOR_DOWN {
+            assert_eq!(w.see(&slow), None);
+        }
+        assert_eq!(w.see(&Seen::Status(401)), Some(401));
+    }
+
+    #[test]
     fn nothing_listening_is_down() {
         // Bind and drop to find a port nobody listens on.
         let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -272,7 +343,7 @@ mod tests {
         };
         assert!(matches!(
             probe(&ep, Duration::from_millis(500)),
-            Seen::Down(_)
+            Seen::Refused(_)
         ));
     }
 }

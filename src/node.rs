@@ -24,10 +24,22 @@ pub const RECORD_VERSION: u32 = 1;
 /// An error that stops a write or a rollback; nothing (more) is written.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub struct NodeError(pub String);
+pub struct NodeError(pub String, pub Option<String>);
+
+impl NodeError {
+    pub fn new(message: String) -> NodeError {
+        NodeError(message, None)
+    }
+
+    /// The backup set a failed run left behind, holding the originals of files it could not
+    /// put back.
+    pub fn kept_set(&self) -> Option<&str> {
+        self.1.as_deref()
+    }
+}
 
 fn io_err(path: &Path, what: &str, e: io::Error) -> NodeError {
-    NodeError(format!("{}: cannot {what}: {e}", path.display()))
+    NodeError::new(format!("{}: cannot {what}: {e}", path.display()))
 }
 
 /// The directory host paths are resolved under: `/` on a node, or `--root DIR` for a node
@@ -36,10 +48,12 @@ fn io_err(path: &Path, what: &str, e: io::Error) -> NodeError {
 pub struct Root(PathBuf);
 
 impl Root {
+    /// The root directory, with symbolic links resolved: paths recorded under it must not
+    /// depend on the link it was reached through.
     pub fn new(dir: &Path) -> Result<Root, NodeError> {
-        let abs = std::path::absolute(dir)
-            .map_err(|e| NodeError(format!("--root {}: {e}", dir.display())))?;
-        Ok(Root(normalize(&abs)))
+        let real = fs::canonicalize(dir)
+            .map_err(|e| NodeError::new(format!("--root {}: {e}", dir.display())))?;
+        Ok(Root(real))
     }
 
     pub fn system() -> Root {
@@ -55,13 +69,66 @@ impl Root {
     }
 
     /// The path on this machine of the node path `host` (absolute, as the node sees it).
+    ///
+    /// Under a root other than `/`, symbolic links are followed the way the node would follow
+    /// them: an absolute target starts again at the root, and `..` never climbs above it (as
+    /// `openat2(RESOLVE_IN_ROOT)` does). A link inside a node image therefore never leads to
+    /// this machine's own files. The part of the path that does not exist is kept as written.
     pub fn resolve(&self, host: &str) -> PathBuf {
-        let rel = host.trim_start_matches('/');
-        if rel.is_empty() {
-            self.0.clone()
-        } else {
-            self.0.join(rel)
+        if self.is_system() {
+            return normalize(Path::new(&format!("/{}", host.trim_start_matches('/'))));
         }
+        // Components still to walk, last first.
+        let mut todo: Vec<std::ffi::OsString> = Path::new(host)
+            .components()
+            .rev()
+            .filter_map(|c| match c {
+                Component::Normal(x) => Some(x.to_os_string()),
+                Component::ParentDir => Some("..".into()),
+                _ => None,
+            })
+            .collect();
+        let mut cur = self.0.clone();
+        let mut links = 0;
+        let mut missing = false;
+        while let Some(c) = todo.pop() {
+            if c == ".." {
+                if cur != self.0 {
+                    cur.pop();
+                }
+                continue;
+            }
+            let next = cur.join(&c);
+            if missing {
+                cur = next;
+                continue;
+            }
+            match fs::symlink_metadata(&next) {
+                Ok(meta) if meta.file_type().is_symlink() && links < 40 => {
+                    links += 1;
+                    let Ok(target) = fs::read_link(&next) else {
+                        cur = next;
+                        continue;
+                    };
+                    if target.is_absolute() {
+                        cur = self.0.clone();
+                    }
+                    for t in target.components().rev() {
+                        match t {
+                            Component::Normal(x) => todo.push(x.to_os_string()),
+                            Component::ParentDir => todo.push("..".into()),
+                            _ => {}
+                        }
+                    }
+                }
+                Ok(_) => cur = next,
+                Err(_) => {
+                    missing = true;
+                    cur = next;
+                }
+            }
+        }
+        cur
     }
 
     /// The node path of a path on this machine, when it lies under the root.
@@ -86,23 +153,24 @@ pub fn normalize(p: &Path) -> PathBuf {
     out
 }
 
-/// The path with symbolic links resolved as far as it exists, the rest appended lexically.
+/// The path with symbolic links resolved as far as it exists (by the kernel, so `..` after a
+/// link goes where the kernel goes), the rest appended lexically.
 pub fn real_path(p: &Path) -> PathBuf {
-    let abs = normalize(&std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()));
+    let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
     let mut existing = abs.as_path();
     let mut rest: Vec<&std::ffi::OsStr> = Vec::new();
     loop {
         if let Ok(real) = fs::canonicalize(existing) {
             let mut out = real;
             out.extend(rest.iter().rev());
-            return out;
+            return normalize(&out);
         }
         match (existing.parent(), existing.file_name()) {
             (Some(parent), Some(name)) => {
                 rest.push(name);
                 existing = parent;
             }
-            _ => return abs,
+            _ => return normalize(&abs),
         }
     }
 }
@@ -182,12 +250,20 @@ impl Lock {
         if let Some(dir) = path.parent() {
             create_private_dirs(dir)?;
         }
+        // Never through a symbolic link: the lock file is written to.
+        if fs::symlink_metadata(path).is_ok_and(|m| !m.file_type().is_file()) {
+            return Err(NodeError::new(format!(
+                "{}: the lock file is not a regular file; remove it",
+                path.display()
+            )));
+        }
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
             .mode(0o600)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
             .open(path)
             .map_err(|e| io_err(path, "open the lock file", e))?;
         match file.try_lock() {
@@ -201,7 +277,7 @@ impl Lock {
                 } else {
                     format!(" (process {holder})")
                 };
-                return Err(NodeError(format!(
+                return Err(NodeError::new(format!(
                     "{}: another kubeharden run holds the lock{who}; wait for it to finish",
                     path.display()
                 )));
@@ -240,7 +316,10 @@ pub fn create_private_dirs(dir: &Path) -> Result<Vec<PathBuf>, NodeError> {
             .map_err(|e| io_err(d, "set the mode of", e))?;
     }
     if !dir.is_dir() {
-        return Err(NodeError(format!("{}: not a directory", dir.display())));
+        return Err(NodeError::new(format!(
+            "{}: not a directory",
+            dir.display()
+        )));
     }
     Ok(missing)
 }
@@ -277,7 +356,7 @@ pub fn read_bytes(path: &Path, limit: u64) -> Result<Vec<u8>, NodeError> {
         .read_to_end(&mut bytes)
         .map_err(|e| io_err(path, "read", e))?;
     if bytes.len() as u64 > limit {
-        return Err(NodeError(format!(
+        return Err(NodeError::new(format!(
             "{}: larger than {limit} bytes",
             path.display()
         )));
@@ -307,9 +386,7 @@ pub fn atomic_write(
         .tempfile_in(dir)
         .map_err(|e| fail("create a temporary file beside", e))?;
     tmp.write_all(bytes).map_err(|e| fail("write", e))?;
-    tmp.as_file()
-        .set_permissions(fs::Permissions::from_mode(mode))
-        .map_err(|e| fail("set the mode of", e))?;
+    // Owner first: changing it clears the setuid and setgid bits, which the mode then sets.
     if let Some((uid, gid)) = owner {
         let meta = tmp
             .as_file()
@@ -317,13 +394,16 @@ pub fn atomic_write(
             .map_err(|e| fail("inspect the temporary file for", e))?;
         if meta.uid() != uid || meta.gid() != gid {
             std::os::unix::fs::fchown(tmp.as_file(), Some(uid), Some(gid)).map_err(|e| {
-                NodeError(format!(
+                NodeError::new(format!(
                     "{}: cannot give it its owner {uid}:{gid} ({e}); run kubeharden as root",
                     path.display(),
                 ))
             })?;
         }
     }
+    tmp.as_file()
+        .set_permissions(fs::Permissions::from_mode(mode))
+        .map_err(|e| fail("set the mode of", e))?;
     tmp.as_file().sync_all().map_err(|e| fail("sync", e))?;
     if let Some(expected) = expect {
         let now = match fs::read(path) {
@@ -332,7 +412,7 @@ pub fn atomic_write(
             Err(e) => return Err(fail("read", e)),
         };
         if now.as_deref() != expected {
-            return Err(NodeError(format!(
+            return Err(NodeError::new(format!(
                 "{}: the file changed while kubeharden was working on it; nothing was written to it",
                 path.display()
             )));
@@ -390,6 +470,10 @@ pub struct Record {
     /// Directories a rollback removed (outermost first), created again when it is undone.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub removed_dirs: Vec<String>,
+    /// The run stopped part-way and could not put everything back: this set holds the
+    /// originals, but `rollback` without an id does not pick it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub incomplete: bool,
 }
 
 /// A backup set on disk.
@@ -476,7 +560,7 @@ fn new_set_dir(backups: &Path, stamp: Stamp) -> Result<(String, PathBuf), NodeEr
             Err(e) => return Err(io_err(&dir, "create the backup directory", e)),
         }
     }
-    Err(NodeError(format!(
+    Err(NodeError::new(format!(
         "{}: too many backup sets for one second",
         backups.display()
     )))
@@ -497,7 +581,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), NodeError> {
 fn save_record(set: &BackupSet) -> Result<(), NodeError> {
     let path = set.dir.join("record.json");
     let mut json = serde_json::to_vec_pretty(&set.record)
-        .map_err(|e| NodeError(format!("{}: {e}", path.display())))?;
+        .map_err(|e| NodeError::new(format!("{}: {e}", path.display())))?;
     json.push(b'\n');
     atomic_write(&path, &json, 0o600, None, None)
 }
@@ -513,7 +597,7 @@ pub fn apply(writes: &[Write1], backups: &Path, info: &RunInfo) -> Result<Backup
             Target::Replace { original, .. } | Target::Remove { current: original } => {
                 let now = fs::read(&w.path).map_err(|e| io_err(&w.path, "read", e))?;
                 if &now != original {
-                    return Err(NodeError(format!(
+                    return Err(NodeError::new(format!(
                         "{}: the file changed while kubeharden was working on it; nothing was written",
                         w.path.display()
                     )));
@@ -521,7 +605,7 @@ pub fn apply(writes: &[Write1], backups: &Path, info: &RunInfo) -> Result<Backup
             }
             Target::Create { .. } => {
                 if w.path.symlink_metadata().is_ok() {
-                    return Err(NodeError(format!(
+                    return Err(NodeError::new(format!(
                         "{}: appeared while kubeharden was working; nothing was written",
                         w.path.display()
                     )));
@@ -547,8 +631,20 @@ pub fn apply(writes: &[Write1], backups: &Path, info: &RunInfo) -> Result<Backup
             files: Vec::new(),
             created_dirs: Vec::new(),
             removed_dirs: Vec::new(),
+            incomplete: true,
         },
     };
+    // Until the writes are done the set says it is incomplete; a set that never got as far
+    // as a write is removed again.
+    if let Err(e) = prepare(&mut set, writes, info) {
+        let _ = fs::remove_dir_all(&set.dir);
+        return Err(e);
+    }
+    write_all(set, writes, info)
+}
+
+/// Copies the originals into the set and saves its record.
+fn prepare(set: &mut BackupSet, writes: &[Write1], info: &RunInfo) -> Result<(), NodeError> {
     let files_dir = set.dir.join("files");
     create_private_dirs(&files_dir)?;
     // Directories that will be created, known before anything is.
@@ -578,10 +674,11 @@ pub fn apply(writes: &[Write1], backups: &Path, info: &RunInfo) -> Result<Backup
         .collect();
     for (n, w) in writes.iter().enumerate() {
         let (host, outside_root) = node_path(info.root, &w.path);
-        let stem = w
+        // Short enough for any file system's name limit, whatever the original's length.
+        let stem: String = w
             .path
             .file_name()
-            .map(|n| n.to_string_lossy().to_string())
+            .map(|n| n.to_string_lossy().chars().take(64).collect())
             .unwrap_or_default();
         let rec = match &w.target {
             Target::Replace { original, new, .. } => {
@@ -629,10 +726,17 @@ pub fn apply(writes: &[Write1], backups: &Path, info: &RunInfo) -> Result<Backup
         set.record.files.push(rec);
     }
     sync_dir(&files_dir)?;
-    save_record(&set)?;
-    sync_dir(backups)?;
+    save_record(set)?;
+    set.dir.parent().map_or(Ok(()), sync_dir)
+}
 
-    // The writes, in the order given (supporting files before the manifests that name them).
+/// Makes the writes, in the order given (supporting files before the manifests that name
+/// them); on a failure, puts back what was written.
+fn write_all(
+    mut set: BackupSet,
+    writes: &[Write1],
+    info: &RunInfo,
+) -> Result<BackupSet, NodeError> {
     let mut done: Vec<&Write1> = Vec::new();
     let mut created: Vec<PathBuf> = Vec::new();
     let mut failure: Option<NodeError> = None;
@@ -670,7 +774,7 @@ pub fn apply(writes: &[Write1], backups: &Path, info: &RunInfo) -> Result<Backup
             }
             Target::Remove { current } => {
                 if fs::read(&w.path).ok().as_deref() != Some(current.as_slice()) {
-                    Err(NodeError(format!(
+                    Err(NodeError::new(format!(
                         "{}: the file changed while kubeharden was working on it; it was not removed",
                         w.path.display()
                     )))
@@ -690,6 +794,8 @@ pub fn apply(writes: &[Write1], backups: &Path, info: &RunInfo) -> Result<Backup
         }
     }
     let Some(e) = failure else {
+        set.record.incomplete = false;
+        save_record(&set)?;
         return Ok(set);
     };
     // Undo what was done, newest first.
@@ -708,16 +814,24 @@ pub fn apply(writes: &[Write1], backups: &Path, info: &RunInfo) -> Result<Backup
         let _ = fs::remove_dir(d);
     }
     if undo_errors.is_empty() {
-        Err(NodeError(format!(
-            "{e}; the files already written were restored from backup set {}",
-            set.record.id
-        )))
+        // Everything is as it was: the set has nothing to restore.
+        let _ = fs::remove_dir_all(&set.dir);
+        if done.is_empty() {
+            Err(NodeError::new(format!("{e}; nothing was written")))
+        } else {
+            Err(NodeError::new(format!(
+                "{e}; the files already written were put back as they were"
+            )))
+        }
     } else {
-        Err(NodeError(format!(
-            "{e}; restoring the files already written failed too ({}); restore them with `kubeharden rollback {}`",
-            undo_errors.join("; "),
-            set.record.id
-        )))
+        Err(NodeError(
+            format!(
+                "{e}; putting back the files already written failed too ({}); backup set {} holds their originals",
+                undo_errors.join("; "),
+                set.record.id
+            ),
+            Some(set.record.id.clone()),
+        ))
     }
 }
 
@@ -741,20 +855,56 @@ fn restore_one(set: &BackupSet, f: &FileRecord, local: &Path) -> Result<(), Node
     atomic_write(local, &bytes, mode, owner, None)
 }
 
+/// Only the user running kubeharden (or root) may have made what a rollback trusts, and nobody
+/// else may be able to change it: a backup set decides which bytes, modes and owners land on
+/// the node.
+fn trusted(path: &Path) -> Result<fs::Metadata, NodeError> {
+    let meta = fs::symlink_metadata(path).map_err(|e| io_err(path, "inspect", e))?;
+    let me = rustix::process::geteuid().as_raw();
+    if meta.file_type().is_symlink() {
+        return Err(NodeError::new(format!(
+            "{}: a symbolic link inside a backup set; kubeharden does not trust this set",
+            path.display()
+        )));
+    }
+    if (meta.uid() != me && meta.uid() != 0) || meta.mode() & 0o022 != 0 {
+        return Err(NodeError::new(format!(
+            "{}: owned by uid {} with mode {:o}; kubeharden trusts only backups that it made for this user or root and that nobody else can change",
+            path.display(),
+            meta.uid(),
+            meta.mode() & 0o7777
+        )));
+    }
+    Ok(meta)
+}
+
+/// An absolute path without `.`, `..`, empty components or a trailing `/`.
+fn clean_absolute(p: &str) -> bool {
+    p.len() > 1
+        && p.starts_with('/')
+        && !p.ends_with('/')
+        && p[1..]
+            .split('/')
+            .all(|c| !c.is_empty() && c != "." && c != "..")
+}
+
 /// The backed-up bytes of a file, checked against the recorded sha256.
 fn backup_bytes(set: &BackupSet, f: &FileRecord) -> Result<Vec<u8>, NodeError> {
     let name = f.backup.as_deref().unwrap_or("");
-    if name.is_empty() || name.contains("..") || name.starts_with('/') {
-        return Err(NodeError(format!(
+    let file = name.strip_prefix("files/").unwrap_or("");
+    if file.is_empty() || file.contains('/') || file == "." || file == ".." {
+        return Err(NodeError::new(format!(
             "{}: the record of {} names no usable backup file",
             set.dir.display(),
             f.path
         )));
     }
+    trusted(&set.dir.join("files"))?;
     let path = set.dir.join(name);
+    trusted(&path)?;
     let bytes = read_bytes(&path, 64 * 1024 * 1024)?;
     if Some(sha256_hex(&bytes)) != f.sha256 {
-        return Err(NodeError(format!(
+        return Err(NodeError::new(format!(
             "{}: its sha256 does not match the record of {}; the backup is damaged and nothing was restored",
             path.display(),
             f.path
@@ -763,19 +913,24 @@ fn backup_bytes(set: &BackupSet, f: &FileRecord) -> Result<Vec<u8>, NodeError> {
     Ok(bytes)
 }
 
-/// Every backup set below `backups`, oldest first. Directories without a readable record are
-/// left out.
-pub fn list_sets(backups: &Path) -> Result<Vec<BackupSet>, NodeError> {
+/// Every backup set below `backups`, oldest first, and what is wrong with the directories
+/// there that are not usable sets.
+pub fn list_sets(backups: &Path) -> Result<(Vec<BackupSet>, Vec<String>), NodeError> {
     let entries = match fs::read_dir(backups) {
         Ok(e) => e,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((Vec::new(), Vec::new())),
         Err(e) => return Err(io_err(backups, "read", e)),
     };
     let mut sets = Vec::new();
+    let mut problems = Vec::new();
     for e in entries.filter_map(Result::ok) {
         let dir = e.path();
-        if let Ok(set) = load_set(&dir) {
-            sets.push(set);
+        if !dir.is_dir() || e.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        match load_set(&dir) {
+            Ok(set) => sets.push(set),
+            Err(err) => problems.push(err.to_string()),
         }
     }
     sets.sort_by(|a, b| {
@@ -785,23 +940,51 @@ pub fn list_sets(backups: &Path) -> Result<Vec<BackupSet>, NodeError> {
             &b.record.id,
         ))
     });
-    Ok(sets)
+    problems.sort();
+    Ok((sets, problems))
 }
 
 pub fn load_set(dir: &Path) -> Result<BackupSet, NodeError> {
+    trusted(dir)?;
     let path = dir.join("record.json");
+    trusted(&path)?;
     let bytes = read_bytes(&path, 16 * 1024 * 1024)?;
     let record: Record = serde_json::from_slice(&bytes).map_err(|e| {
-        NodeError(format!(
+        NodeError::new(format!(
             "{}: not a kubeharden backup record: {e}",
             path.display()
         ))
     })?;
     if record.record_version != RECORD_VERSION {
-        return Err(NodeError(format!(
+        return Err(NodeError::new(format!(
             "{}: record version {} is not one this kubeharden reads ({RECORD_VERSION})",
             path.display(),
             record.record_version
+        )));
+    }
+    let bad = record
+        .files
+        .iter()
+        .map(|f| &f.path)
+        .chain(&record.created_dirs)
+        .chain(&record.removed_dirs)
+        .find(|p| !clean_absolute(p));
+    if let Some(p) = bad {
+        return Err(NodeError::new(format!(
+            "{}: `{p}` is not a clean absolute path; kubeharden does not trust this record",
+            path.display()
+        )));
+    }
+    if record.id
+        != dir
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default()
+    {
+        return Err(NodeError::new(format!(
+            "{}: the record is for backup set {}, not this directory",
+            path.display(),
+            record.id
         )));
     }
     Ok(BackupSet {
@@ -910,20 +1093,28 @@ pub fn rollback(set: &BackupSet, backups: &Path, root: &Root) -> Result<Restored
 pub fn find_set(backups: &Path, id: Option<&str>) -> Result<BackupSet, NodeError> {
     if let Some(id) = id {
         if id.is_empty() || id.contains('/') || id.starts_with('.') {
-            return Err(NodeError(format!("`{id}` is not a backup set id")));
+            return Err(NodeError::new(format!("`{id}` is not a backup set id")));
         }
         let dir = backups.join(id);
         if !dir.is_dir() {
-            return Err(NodeError(format!(
+            return Err(NodeError::new(format!(
                 "no backup set `{id}` in {}; `kubeharden rollback --list` lists them",
                 backups.display()
             )));
         }
         return load_set(&dir);
     }
-    list_sets(backups)?
-        .pop()
-        .ok_or_else(|| NodeError(format!("no backup sets in {}", backups.display())))
+    let (sets, problems) = list_sets(backups)?;
+    if let Some(p) = problems.first() {
+        // The unreadable one may be the newest: never guess past it.
+        return Err(NodeError::new(format!(
+            "{p}; name the backup set to restore (`kubeharden rollback --list` lists the others)"
+        )));
+    }
+    sets.into_iter()
+        .rev()
+        .find(|s| !s.record.incomplete)
+        .ok_or_else(|| NodeError::new(format!("no backup sets in {}", backups.display())))
 }
 
 #[cfg(test)]
@@ -998,8 +1189,10 @@ mod tests {
         ];
         let backups = dir.path().join("backups");
         let err = apply(&writes, &backups, &info(&root)).expect_err("fails");
-        assert!(err.0.contains("restored from backup set"), "{err}");
+        assert!(err.0.contains("put back as they were"), "{err}");
         assert_eq!(fs::read(&m).expect("read"), b"old\n");
+        // Nothing to restore, so no backup set is left to confuse a later rollback.
+        assert_eq!(fs::read_dir(&backups).expect("backups").count(), 0);
         // No temporary file is left behind.
         let left: Vec<_> = fs::read_dir(dir.path())
             .expect("read_dir")
@@ -1077,6 +1270,7 @@ mod tests {
         }
         let listed: Vec<String> = list_sets(&backups)
             .expect("list")
+            .0
             .into_iter()
             .map(|s| s.record.id)
             .collect();

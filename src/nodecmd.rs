@@ -58,14 +58,32 @@ pub(crate) fn fix_default_dir(args: &FixArgs) -> Result<PathBuf, UsageError> {
     Ok(manifests_dir(args.manifests_dir.as_deref(), &root, given))
 }
 
+/// A word for a POSIX shell: as it is when that is safe, else in single quotes.
+fn shell_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:@%+,".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
 /// The `rollback` command line that undoes backup set `id`.
 fn rollback_command(id: &str, args: &NodeArgs) -> String {
-    let mut cmd = format!("kubeharden rollback {id}");
+    let mut cmd = format!("kubeharden rollback {}", shell_quote(id));
     if let Some(r) = &args.root {
-        cmd.push_str(&format!(" --root {}", r.display()));
+        cmd.push_str(&format!(
+            " --root {}",
+            shell_quote(&r.display().to_string())
+        ));
     }
     if let Some(b) = &args.backup_dir {
-        cmd.push_str(&format!(" --backup-dir {}", b.display()));
+        cmd.push_str(&format!(
+            " --backup-dir {}",
+            shell_quote(&b.display().to_string())
+        ));
     }
     cmd
 }
@@ -117,11 +135,23 @@ pub(crate) fn fix_in_place(
         .backup_dir
         .clone()
         .unwrap_or_else(|| state.join("backups"));
+    // The file each input really is: under --root, links are followed inside the root, never
+    // out to this machine's own files.
+    let real_of = |p: &Path| -> PathBuf {
+        let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+        match root_given
+            .then(|| root.host_path(&node::normalize(&abs)))
+            .flatten()
+        {
+            Some(host) => root.resolve(&host),
+            None => node::real_path(p),
+        }
+    };
     let named: Vec<PathBuf> = s
         .inputs
         .iter()
         .filter(|i| i.note.is_none())
-        .map(|i| node::real_path(&i.path))
+        .map(|i| real_of(&i.path))
         .collect();
     let pod_dirs = fix::pod_dirs(&pods, &named);
     for d in &pod_dirs {
@@ -161,7 +191,8 @@ pub(crate) fn fix_in_place(
             let _ = writeln!(stderr, "kubeharden: {shown}: skipped: {note}");
             continue;
         }
-        let text = match read_input(&input.path) {
+        let real = real_of(&input.path);
+        let text = match read_input(&real) {
             Ok(t) => t,
             Err(e) => {
                 let _ = writeln!(stderr, "kubeharden: error: {e}");
@@ -186,7 +217,7 @@ pub(crate) fn fix_in_place(
                 }
                 edited.push(Edited {
                     shown,
-                    real: node::real_path(&input.path),
+                    real,
                     original: text,
                     sel,
                 });
@@ -334,18 +365,33 @@ pub(crate) fn fix_in_place(
         restores: None,
         root: &root,
     };
+    if args.yes {
+        // What will be written, as one patch; if it cannot be shown, nothing is written.
+        if let Err(e) = stdout
+            .write_all(combined.as_bytes())
+            .and_then(|()| stdout.flush())
+        {
+            let _ = writeln!(
+                stderr,
+                "kubeharden: error: cannot write to standard output ({e}); nothing was written"
+            );
+            return Ok(Exit::Error);
+        }
+    }
     let set = match node::apply(&writes, &backups, &info) {
         Ok(set) => set,
         Err(e) => {
             let _ = writeln!(stderr, "kubeharden: error: {e}");
+            if let Some(id) = e.kept_set() {
+                let _ = writeln!(
+                    stderr,
+                    "kubeharden: to put them back: {}",
+                    rollback_command(id, &args.node)
+                );
+            }
             return Ok(Exit::Error);
         }
     };
-    if args.yes {
-        // What was written, as one patch.
-        let _ = stdout.write_all(combined.as_bytes());
-        let _ = stdout.flush();
-    }
     for w in &writes {
         let host = root
             .host_path(&w.path)
@@ -416,7 +462,14 @@ fn wait_healthy(
         let mut say = |s: &Seen| {
             let _ = writeln!(stderr, "kubeharden: {}: {}", ep.url(), describe_seen(s));
         };
-        let outcome = health::wait(ep, total, window, Duration::from_millis(500), &mut say);
+        let outcome = health::wait(
+            ep,
+            total,
+            window,
+            Duration::from_millis(500),
+            Duration::from_secs(3),
+            &mut say,
+        );
         match outcome {
             Outcome::Back(200) => {
                 let _ = writeln!(stderr, "kubeharden: kube-apiserver is back and ready");
@@ -481,7 +534,10 @@ pub(crate) fn rollback(
         .unwrap_or_else(|| state.join("backups"));
     let fail = |e: node::NodeError| UsageError(e.to_string());
     if args.list {
-        let sets = node::list_sets(&backups).map_err(fail)?;
+        let (sets, problems) = node::list_sets(&backups).map_err(fail)?;
+        for p in &problems {
+            let _ = writeln!(stderr, "kubeharden: warning: {p}");
+        }
         if sets.is_empty() {
             let _ = writeln!(
                 stderr,
@@ -498,8 +554,13 @@ pub(crate) fn rollback(
                 (None, Some(p)) => format!("{} --profile {p}", r.command),
                 (None, None) => r.command.clone(),
             };
+            let incomplete = if r.incomplete {
+                "  (incomplete: the run failed part-way)"
+            } else {
+                ""
+            };
             out.push_str(&format!(
-                "{}  {}  {what}  {} file(s)\n",
+                "{}  {}  {what}  {} file(s){incomplete}\n",
                 r.id,
                 r.created,
                 r.files.len()
@@ -516,8 +577,16 @@ pub(crate) fn rollback(
     }
     let _lock = Lock::acquire(&state.join("lock")).map_err(fail)?;
     let set = node::find_set(&backups, args.id.as_deref()).map_err(fail)?;
-    let done = node::rollback(&set, &backups, &root)
-        .map_err(|e| UsageError(format!("rollback of backup set {}: {e}", set.record.id)))?;
+    let done = node::rollback(&set, &backups, &root).map_err(|e| {
+        let again = e
+            .kept_set()
+            .map(|id| format!("; to put them back: {}", rollback_command(id, &args.node)))
+            .unwrap_or_default();
+        UsageError(format!(
+            "rollback of backup set {}: {e}{again}",
+            set.record.id
+        ))
+    })?;
     for p in &done.changed_since {
         let _ = writeln!(
             stderr,
@@ -543,7 +612,8 @@ pub(crate) fn rollback(
 
 fn describe_seen(s: &crate::health::Seen) -> String {
     match s {
-        crate::health::Seen::Down(e) => format!("not answering: {e}"),
+        crate::health::Seen::Refused(e) => format!("not answering: {e}"),
+        crate::health::Seen::NoAnswer(e) => format!("no answer: {e}"),
         crate::health::Seen::Status(c) => format!("/readyz answered {c}"),
     }
 }
@@ -565,4 +635,17 @@ fn endpoints(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_quote;
+
+    #[test]
+    fn shell_words() {
+        assert_eq!(shell_quote("/tmp/node"), "/tmp/node");
+        assert_eq!(shell_quote("/tmp/sp ace"), "'/tmp/sp ace'");
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+        assert_eq!(shell_quote(""), "''");
+    }
 }

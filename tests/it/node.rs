@@ -37,7 +37,10 @@ fn tree(dir: &Path) -> BTreeMap<String, (u32, String)> {
             let p = e.expect("entry").path();
             let meta = fs::symlink_metadata(&p).expect("meta");
             let rel = p.strip_prefix(dir).expect("prefix").display().to_string();
-            if meta.is_dir() {
+            if meta.file_type().is_symlink() {
+                let to = fs::read_link(&p).expect("link");
+                out.insert(rel, (0, format!("-> {}", to.display())));
+            } else if meta.is_dir() {
                 out.insert(rel, (meta.mode() & 0o7777, String::from("dir")));
                 stack.push(p);
             } else {
@@ -451,4 +454,218 @@ fn ownership_is_kept_when_run_as_root() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let back = fs::metadata(&manifest).expect("meta");
     assert_eq!((back.uid(), back.gid()), (4321, 4322));
+}
+
+fn rollback(root: &Path, args: &[&str]) -> std::process::Output {
+    kubeharden()
+        .arg("rollback")
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .output()
+        .expect("runs")
+}
+
+#[test]
+fn under_root_links_are_followed_inside_the_root_only() {
+    let root = node();
+    let host = tempfile::tempdir().expect("tempdir");
+    // An absolute link in the image to a path that exists both on this machine and inside
+    // the image: the image's file is the one edited.
+    let target = host.path().join("k.yaml");
+    fs::write(&target, example()).expect("write");
+    let inside = root.path().join(target.strip_prefix("/").expect("abs"));
+    fs::create_dir_all(inside.parent().expect("dir")).expect("mkdir");
+    let m = root.path().join(MANIFEST);
+    fs::rename(&m, &inside).expect("mv");
+    std::os::unix::fs::symlink(&target, &m).expect("symlink");
+    // The audit directory is an absolute link too.
+    let other = tempfile::tempdir().expect("tempdir");
+    let audit_host = other.path().join("audit");
+    fs::create_dir_all(&audit_host).expect("mkdir");
+    std::os::unix::fs::symlink(&audit_host, root.path().join("etc/kubernetes/audit"))
+        .expect("symlink");
+    let out = fix(root.path(), &["--yes", "--profile", "strict"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(fs::read(&target).expect("host file"), example());
+    assert!(fs::read_to_string(&inside)
+        .expect("image file")
+        .contains("--profiling=false"));
+    assert_eq!(fs::read_dir(&audit_host).expect("dir").count(), 0);
+    let in_image = root
+        .path()
+        .join(audit_host.strip_prefix("/").expect("abs"))
+        .join("policy.yaml");
+    assert!(in_image.is_file(), "{}", text(&out.stderr));
+    // The record names node paths, so the rollback stays inside the root as well.
+    let out = rollback(root.path(), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(fs::read(&inside).expect("image file"), example());
+    assert!(!in_image.exists());
+
+    // `..` does not climb out of the root.
+    let escape = host.path().join("escape");
+    fs::create_dir_all(&escape).expect("mkdir");
+    fs::write(escape.join("kube-apiserver.yaml"), example()).expect("write");
+    let climb = format!("/../../../../../../..{}", escape.display());
+    let out = fix(root.path(), &["--yes", "--manifests-dir", &climb]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert_eq!(
+        fs::read(escape.join("kube-apiserver.yaml")).expect("read"),
+        example()
+    );
+}
+
+#[test]
+fn a_lock_file_that_is_a_link_is_refused() {
+    let root = node();
+    let victim = tempfile::NamedTempFile::new().expect("tempfile");
+    fs::write(victim.path(), b"important\n").expect("write");
+    let state = root.path().join("var/lib/kubeharden");
+    fs::create_dir_all(&state).expect("mkdir");
+    std::os::unix::fs::symlink(victim.path(), state.join("lock")).expect("symlink");
+    let out = fix(root.path(), &["--yes"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("lock"), "{}", text(&out.stderr));
+    assert_eq!(fs::read(victim.path()).expect("read"), b"important\n");
+    assert_eq!(
+        fs::read(root.path().join(MANIFEST)).expect("read"),
+        example()
+    );
+}
+
+#[test]
+fn a_backup_dir_reaching_the_static_pod_directory_through_a_link_is_refused() {
+    let root = node();
+    let link = root.path().join("lnk");
+    std::os::unix::fs::symlink(root.path().join("etc/kubernetes/pki"), &link).expect("symlink");
+    let sneaky = format!("{}/../manifests/bk", link.display());
+    let before = tree(root.path());
+    let out = fix(root.path(), &["--yes", "--backup-dir", &sneaky]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("static pod"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(tree(root.path()), before);
+}
+
+#[test]
+fn a_damaged_or_foreign_backup_set_is_not_trusted() {
+    let root = node();
+    let manifest = root.path().join(MANIFEST);
+    assert_eq!(fix(root.path(), &["--yes"]).status.code(), Some(0));
+    let hardened = fs::read(&manifest).expect("read");
+    assert_eq!(
+        fix(root.path(), &["--yes", "--profile", "strict"])
+            .status
+            .code(),
+        Some(0)
+    );
+    let stricter = fs::read(&manifest).expect("read");
+    let sets = backup_sets(root.path());
+    assert_eq!(sets.len(), 2);
+    let newest = &sets[1];
+
+    // A truncated newest record: no silent fallback to the older set.
+    let rec = newest.join("record.json");
+    let good = fs::read(&rec).expect("read");
+    fs::write(&rec, &good[..100]).expect("truncate");
+    let out = rollback(root.path(), &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("record.json"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(fs::read(&manifest).expect("read"), stricter);
+    let out = rollback(root.path(), &["--list"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        text(&out.stderr).contains("warning"),
+        "{}",
+        text(&out.stderr)
+    );
+    fs::write(&rec, &good).expect("restore");
+
+    // A set anyone may write to is not trusted.
+    fs::set_permissions(newest, fs::Permissions::from_mode(0o777)).expect("chmod");
+    let out = rollback(root.path(), &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("nobody else"),
+        "{}",
+        text(&out.stderr)
+    );
+    fs::set_permissions(newest, fs::Permissions::from_mode(0o700)).expect("chmod");
+
+    // A record whose paths climb out is not trusted.
+    let tampered = String::from_utf8(good.clone()).expect("utf8").replace(
+        "\"/etc/kubernetes/manifests/",
+        "\"/../etc/kubernetes/manifests/",
+    );
+    fs::write(&rec, tampered).expect("write");
+    let out = rollback(root.path(), &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("clean absolute"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(fs::read(&manifest).expect("read"), stricter);
+    fs::write(&rec, &good).expect("restore");
+
+    let out = rollback(root.path(), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(fs::read(&manifest).expect("read"), hardened);
+}
+
+#[test]
+fn a_root_reached_through_a_link_records_node_paths() {
+    let root = node();
+    let links = tempfile::tempdir().expect("tempdir");
+    let link = links.path().join("node");
+    std::os::unix::fs::symlink(root.path(), &link).expect("symlink");
+    let out = kubeharden()
+        .args(["fix", "--yes", "--root"])
+        .arg(&link)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let rec = record(&backup_sets(root.path())[0]);
+    assert_eq!(
+        rec["files"][0]["path"],
+        "/etc/kubernetes/manifests/kube-apiserver.yaml"
+    );
+    assert!(rec["files"][0].get("outside_root").is_none());
+}
+
+#[test]
+fn setuid_and_setgid_bits_survive_fix_and_rollback() {
+    let root = node();
+    let m = root.path().join(MANIFEST);
+    fs::set_permissions(&m, fs::Permissions::from_mode(0o6750)).expect("chmod");
+    assert_eq!(fix(root.path(), &["--yes"]).status.code(), Some(0));
+    assert_eq!(fs::metadata(&m).expect("meta").mode() & 0o7777, 0o6750);
+    fs::set_permissions(&m, fs::Permissions::from_mode(0o644)).expect("chmod");
+    assert_eq!(rollback(root.path(), &[]).status.code(), Some(0));
+    assert_eq!(fs::metadata(&m).expect("meta").mode() & 0o7777, 0o6750);
+}
+
+#[test]
+fn a_supporting_file_that_is_a_dangling_link_is_not_written_through() {
+    let root = node();
+    let audit = root.path().join("etc/kubernetes/audit");
+    fs::create_dir_all(&audit).expect("mkdir");
+    std::os::unix::fs::symlink("/nonexistent/policy.yaml", audit.join("policy.yaml"))
+        .expect("symlink");
+    let out = fix(root.path(), &["--yes", "--profile", "strict"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("apiserver-audit-policy"), "{err}");
+    assert!(!root.path().join("nonexistent").exists());
+    assert!(!fs::read_to_string(root.path().join(MANIFEST))
+        .expect("read")
+        .contains("--audit-policy-file"));
 }
