@@ -102,7 +102,7 @@ fn new_files(
 ) -> Result<Vec<NewFile>, String> {
     let mut out = Vec::new();
     for rf in &report.required_files {
-        let local = node.root.resolve(&rf.path);
+        let local = node.root.resolve(&rf.path).map_err(|e| e.to_string())?;
         if let Some(dir) = node
             .pod_dirs
             .iter()
@@ -121,6 +121,7 @@ fn new_files(
         let unresolved = node
             .root
             .resolve(if dir.is_empty() { "/" } else { dir })
+            .map_err(|e| e.to_string())?
             .join(name);
         if std::fs::symlink_metadata(&unresolved).is_ok_and(|m| m.file_type().is_symlink())
             && std::fs::metadata(&local).is_err()

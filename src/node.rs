@@ -74,9 +74,14 @@ impl Root {
     /// them: an absolute target starts again at the root, and `..` never climbs above it (as
     /// `openat2(RESOLVE_IN_ROOT)` does). A link inside a node image therefore never leads to
     /// this machine's own files. The part of the path that does not exist is kept as written.
-    pub fn resolve(&self, host: &str) -> PathBuf {
+    /// More than 40 links (a loop) is an error, as it is for the kernel: the path is never
+    /// handed on half-resolved.
+    pub fn resolve(&self, host: &str) -> Result<PathBuf, NodeError> {
         if self.is_system() {
-            return normalize(Path::new(&format!("/{}", host.trim_start_matches('/'))));
+            return Ok(normalize(Path::new(&format!(
+                "/{}",
+                host.trim_start_matches('/')
+            ))));
         }
         // Components still to walk, last first.
         let mut todo: Vec<std::ffi::OsString> = Path::new(host)
@@ -104,12 +109,16 @@ impl Root {
                 continue;
             }
             match fs::symlink_metadata(&next) {
-                Ok(meta) if meta.file_type().is_symlink() && links < 40 => {
+                Ok(meta) if meta.file_type().is_symlink() => {
                     links += 1;
-                    let Ok(target) = fs::read_link(&next) else {
-                        cur = next;
-                        continue;
-                    };
+                    if links > 40 {
+                        return Err(NodeError::new(format!(
+                            "{host} under --root {}: too many levels of symbolic links",
+                            self.0.display()
+                        )));
+                    }
+                    let target =
+                        fs::read_link(&next).map_err(|e| io_err(&next, "read the link", e))?;
                     if target.is_absolute() {
                         cur = self.0.clone();
                     }
@@ -128,7 +137,7 @@ impl Root {
                 }
             }
         }
-        cur
+        Ok(cur)
     }
 
     /// The node path of a path on this machine, when it lies under the root.
@@ -531,9 +540,9 @@ fn node_path(root: &Root, local: &Path) -> (String, bool) {
 
 /// Where a recorded file is now: node paths under the current root (an image prepared with
 /// --root and then booted is rolled back under `/`), files outside the root where they were.
-fn local_path(root: &Root, f: &FileRecord) -> PathBuf {
+fn local_path(root: &Root, f: &FileRecord) -> Result<PathBuf, NodeError> {
     if f.outside_root {
-        PathBuf::from(&f.path)
+        Ok(PathBuf::from(&f.path))
     } else {
         root.resolve(&f.path)
     }
@@ -1011,7 +1020,7 @@ pub fn rollback(set: &BackupSet, backups: &Path, root: &Root) -> Result<Restored
     let mut restored = Vec::new();
     let mut removed = Vec::new();
     for f in &set.record.files {
-        let local = local_path(root, f);
+        let local = local_path(root, f)?;
         let current = match fs::read(&local) {
             Ok(b) => Some(b),
             Err(e) if e.kind() == io::ErrorKind::NotFound => None,
@@ -1056,7 +1065,7 @@ pub fn rollback(set: &BackupSet, backups: &Path, root: &Root) -> Result<Restored
     // Directories an undone rollback removed come back first, as the files in them do.
     let mut recreated = Vec::new();
     for d in &set.record.removed_dirs {
-        let local = root.resolve(d);
+        let local = root.resolve(d)?;
         if !local.exists() {
             writes.insert(
                 recreated.len(),
@@ -1068,10 +1077,15 @@ pub fn rollback(set: &BackupSet, backups: &Path, root: &Root) -> Result<Restored
             recreated.push(d.clone());
         }
     }
+    // Files come back before the files the fix created go: the restored manifests no longer
+    // name them by then.
+    writes.sort_by_key(|w| matches!(w.target, Target::Remove { .. }));
     let mut undo = apply(&writes, backups, &info)?;
     let mut removed_dirs = Vec::new();
     for d in set.record.created_dirs.iter().rev() {
-        let local = root.resolve(d);
+        let Ok(local) = root.resolve(d) else {
+            continue;
+        };
         // Only when empty: anything else put there since stays.
         if fs::remove_dir(&local).is_ok() {
             removed_dirs.insert(0, d.clone());
@@ -1111,10 +1125,21 @@ pub fn find_set(backups: &Path, id: Option<&str>) -> Result<BackupSet, NodeError
             "{p}; name the backup set to restore (`kubeharden rollback --list` lists the others)"
         )));
     }
-    sets.into_iter()
-        .rev()
-        .find(|s| !s.record.incomplete)
-        .ok_or_else(|| NodeError::new(format!("no backup sets in {}", backups.display())))
+    if let Some(newest) = sets.iter().rev().find(|s| !s.record.incomplete) {
+        let id = newest.record.id.clone();
+        return sets
+            .into_iter()
+            .find(|s| s.record.id == id)
+            .ok_or_else(|| NodeError::new(format!("backup set {id} vanished")));
+    }
+    match sets.last() {
+        Some(s) => Err(NodeError::new(format!(
+            "the only backup sets in {} are incomplete (their runs failed part-way); the newest is {}: restore it by naming it",
+            backups.display(),
+            s.record.id
+        ))),
+        None => Err(NodeError::new(format!("no backup sets in {}", backups.display()))),
+    }
 }
 
 #[cfg(test)]
@@ -1141,7 +1166,7 @@ mod tests {
     fn resolve_under_root() {
         let r = Root(PathBuf::from("/tmp/x"));
         assert_eq!(
-            r.resolve("/etc/kubernetes/manifests"),
+            r.resolve("/etc/kubernetes/manifests").expect("resolves"),
             PathBuf::from("/tmp/x/etc/kubernetes/manifests")
         );
         assert_eq!(
@@ -1149,7 +1174,10 @@ mod tests {
             Some("/etc/a")
         );
         assert_eq!(r.host_path(Path::new("/etc/a")), None);
-        assert_eq!(Root::system().resolve("/etc/a"), PathBuf::from("/etc/a"));
+        assert_eq!(
+            Root::system().resolve("/etc/a").expect("resolves"),
+            PathBuf::from("/etc/a")
+        );
     }
 
     fn info(root: &Root) -> RunInfo<'_> {

@@ -30,7 +30,9 @@ fn root_of(args: &NodeArgs) -> Result<(Root, bool), UsageError> {
 /// or with --root), else the user's own data directory.
 fn state_dir(root: &Root, root_given: bool) -> Result<PathBuf, UsageError> {
     if root_given || rustix::process::geteuid().is_root() {
-        return Ok(root.resolve(node::STATE_DIR));
+        return root
+            .resolve(node::STATE_DIR)
+            .map_err(|e| UsageError(e.to_string()));
     }
     directories::ProjectDirs::from("", "", "kubeharden")
         .map(|d| d.data_local_dir().to_path_buf())
@@ -42,20 +44,34 @@ fn state_dir(root: &Root, root_given: bool) -> Result<PathBuf, UsageError> {
         })
 }
 
+/// The lock: in the state directory, except for a user other than root who names the backup
+/// directory (a user's home may hold no data directory), where it sits in that directory.
+fn lock_path(state: &Path, args: &NodeArgs, root_given: bool) -> PathBuf {
+    match &args.backup_dir {
+        Some(b) if !root_given && !rustix::process::geteuid().is_root() => b.join(".lock"),
+        _ => state.join("lock"),
+    }
+}
+
 /// The node's static pod directory: `--manifests-dir` or the default, under `--root` when given.
-pub(crate) fn manifests_dir(dir: Option<&Path>, root: &Root, root_given: bool) -> PathBuf {
+pub(crate) fn manifests_dir(
+    dir: Option<&Path>,
+    root: &Root,
+    root_given: bool,
+) -> Result<PathBuf, UsageError> {
     match dir {
-        Some(d) if !root_given => d.to_path_buf(),
+        Some(d) if !root_given => Ok(d.to_path_buf()),
         Some(d) => root.resolve(&d.to_string_lossy()),
         None => root.resolve(DEFAULT_MANIFESTS_DIR),
     }
+    .map_err(|e| UsageError(e.to_string()))
 }
 
 /// The default input directory for `fix --output`, which also honours `--root` and
 /// `--manifests-dir`.
 pub(crate) fn fix_default_dir(args: &FixArgs) -> Result<PathBuf, UsageError> {
     let (root, given) = root_of(&args.node)?;
-    Ok(manifests_dir(args.manifests_dir.as_deref(), &root, given))
+    manifests_dir(args.manifests_dir.as_deref(), &root, given)
 }
 
 /// A word for a POSIX shell: as it is when that is safe, else in single quotes.
@@ -127,9 +143,13 @@ pub(crate) fn fix_in_place(
             "fix edits manifests in place only after asking at a terminal, and there is none; pass --yes to make every change without asking, or --output FILE to write elsewhere; nothing was written".into(),
         ));
     }
-    let pods = manifests_dir(args.manifests_dir.as_deref(), &root, root_given);
+    let pods = manifests_dir(args.manifests_dir.as_deref(), &root, root_given)?;
     let s = settings(&args.common, &pods)?;
-    let state = state_dir(&root, root_given)?;
+    let state = match (state_dir(&root, root_given), &args.node.backup_dir) {
+        (Ok(s), _) => s,
+        (Err(_), Some(b)) => b.clone(),
+        (Err(e), None) => return Err(e),
+    };
     let backups = args
         .node
         .backup_dir
@@ -137,14 +157,14 @@ pub(crate) fn fix_in_place(
         .unwrap_or_else(|| state.join("backups"));
     // The file each input really is: under --root, links are followed inside the root, never
     // out to this machine's own files.
-    let real_of = |p: &Path| -> PathBuf {
+    let real_of = |p: &Path| -> Result<PathBuf, UsageError> {
         let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
         match root_given
             .then(|| root.host_path(&node::normalize(&abs)))
             .flatten()
         {
-            Some(host) => root.resolve(&host),
-            None => node::real_path(p),
+            Some(host) => root.resolve(&host).map_err(|e| UsageError(e.to_string())),
+            None => Ok(node::real_path(p)),
         }
     };
     let named: Vec<PathBuf> = s
@@ -152,7 +172,7 @@ pub(crate) fn fix_in_place(
         .iter()
         .filter(|i| i.note.is_none())
         .map(|i| real_of(&i.path))
-        .collect();
+        .collect::<Result<_, _>>()?;
     let pod_dirs = fix::pod_dirs(&pods, &named);
     for d in &pod_dirs {
         for (what, p) in [("--backup-dir", &backups), ("the state directory", &state)] {
@@ -165,7 +185,8 @@ pub(crate) fn fix_in_place(
             }
         }
     }
-    let _lock = Lock::acquire(&state.join("lock")).map_err(|e| UsageError(e.to_string()))?;
+    let _lock = Lock::acquire(&lock_path(&state, &args.node, root_given))
+        .map_err(|e| UsageError(e.to_string()))?;
 
     let node_ctx = Node {
         root: &root,
@@ -191,7 +212,7 @@ pub(crate) fn fix_in_place(
             let _ = writeln!(stderr, "kubeharden: {shown}: skipped: {note}");
             continue;
         }
-        let real = real_of(&input.path);
+        let real = real_of(&input.path)?;
         let text = match read_input(&real) {
             Ok(t) => t,
             Err(e) => {
@@ -230,6 +251,15 @@ pub(crate) fn fix_in_place(
                 failed = true;
             }
         }
+        if terminal.broken {
+            // An interrupted or failed question ends the run: the answers so far were for
+            // a whole that will not be.
+            let _ = writeln!(
+                stderr,
+                "kubeharden: the questions were interrupted; nothing was written"
+            );
+            return Ok(Exit::Error);
+        }
     }
     if reports == 0 && !failed {
         let _ = writeln!(
@@ -250,7 +280,22 @@ pub(crate) fn fix_in_place(
             continue;
         };
         for nf in &e.sel.new_files {
-            if writes.iter().any(|w| w.path == nf.local) {
+            if let Some(w) = writes.iter().find(|w| w.path == nf.local) {
+                // Two manifests needing the same file: only when they need the same content
+                // (the templates differ between versions).
+                let same = match (&w.target, &nf.content) {
+                    (Target::Directory, None) => true,
+                    (Target::Create { new, .. }, Some((_, content))) => new == content.as_bytes(),
+                    _ => false,
+                };
+                if !same {
+                    let _ = writeln!(
+                        stderr,
+                        "kubeharden: error: {} is needed by several manifests with different content (their Kubernetes versions differ); fix them one at a time, with a different path for the file; nothing was written",
+                        nf.host
+                    );
+                    return Ok(Exit::Error);
+                }
                 continue;
             }
             if let Some((_, content)) = &nf.content {
@@ -315,9 +360,11 @@ pub(crate) fn fix_in_place(
         let mut summary = String::from("\nkubeharden will write:\n");
         summary.push_str(&terminal.diff(&combined));
         for w in &writes[..supporting] {
-            let host = root
-                .host_path(&w.path)
-                .unwrap_or_else(|| w.path.display().to_string());
+            let host = crate::prompt::visible(
+                &root
+                    .host_path(&w.path)
+                    .unwrap_or_else(|| w.path.display().to_string()),
+            );
             match &w.target {
                 Target::Directory => {
                     summary.push_str(&format!("and create the directory {host} (mode 0700)\n"))
@@ -327,7 +374,7 @@ pub(crate) fn fix_in_place(
         }
         summary.push_str(&format!(
             "The original bytes go to a backup set in {} first.\n",
-            backups.display()
+            crate::prompt::visible(&backups.display().to_string())
         ));
         terminal.print(&summary);
         let yes = terminal
@@ -526,7 +573,11 @@ pub(crate) fn rollback(
     stderr: &mut dyn Write,
 ) -> Result<Exit, UsageError> {
     let (root, root_given) = root_of(&args.node)?;
-    let state = state_dir(&root, root_given)?;
+    let state = match (state_dir(&root, root_given), &args.node.backup_dir) {
+        (Ok(s), _) => s,
+        (Err(_), Some(b)) => b.clone(),
+        (Err(e), None) => return Err(e),
+    };
     let backups = args
         .node
         .backup_dir
@@ -566,7 +617,11 @@ pub(crate) fn rollback(
                 r.files.len()
             ));
             for f in &r.files {
-                let how = if f.existed { "changed" } else { "created" };
+                let how = match (f.existed, &f.written_sha256) {
+                    (false, _) => "created",
+                    (true, None) => "removed",
+                    (true, Some(_)) => "changed",
+                };
                 out.push_str(&format!("    {how} {}\n", f.path));
             }
         }
@@ -575,7 +630,7 @@ pub(crate) fn rollback(
             .map_err(|e| UsageError(format!("cannot write: {e}")))?;
         return Ok(Exit::Ok);
     }
-    let _lock = Lock::acquire(&state.join("lock")).map_err(fail)?;
+    let _lock = Lock::acquire(&lock_path(&state, &args.node, root_given)).map_err(fail)?;
     let set = node::find_set(&backups, args.id.as_deref()).map_err(fail)?;
     let done = node::rollback(&set, &backups, &root).map_err(|e| {
         let again = e

@@ -4,12 +4,30 @@ use crate::fix::{Answer, Decide, Offer};
 use anstyle::{AnsiColor, Style};
 use dialoguer::console::Term;
 use dialoguer::theme::SimpleTheme;
-use dialoguer::{Confirm, Input};
+use dialoguer::Input;
 use std::io::{self, Write};
 
 pub struct Terminal {
     term: Term,
     color: bool,
+    /// A question could not be asked or answered (the terminal went away, an interrupt):
+    /// the whole run stops and writes nothing.
+    pub broken: bool,
+}
+
+/// Text from a file made safe to show on a terminal: control characters other than newline
+/// and tab (escape sequences that could retitle the terminal, move the cursor or hide lines of
+/// the diff) are shown as `\x1b`, not sent.
+pub fn visible(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() && c != '\n' && c != '\t' {
+            out.push_str(&format!("\\x{:02x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 impl Terminal {
@@ -17,6 +35,7 @@ impl Terminal {
         Terminal {
             term: Term::stderr(),
             color: anstream::AutoStream::choice(&io::stderr()) != anstream::ColorChoice::Never,
+            broken: false,
         }
     }
 
@@ -43,8 +62,8 @@ impl Terminal {
             } else {
                 Style::new()
             };
-            let body = line.trim_end_matches('\n');
-            out.push_str(&self.paint(style, body));
+            let body = visible(line.trim_end_matches('\n').trim_end_matches('\r'));
+            out.push_str(&self.paint(style, &body));
             out.push('\n');
         }
         out
@@ -57,13 +76,24 @@ impl Terminal {
     }
 
     /// A yes/no question answered with Enter; no is the default.
-    pub fn confirm(&self, question: &str) -> io::Result<bool> {
-        Confirm::with_theme(&SimpleTheme)
-            .with_prompt(question)
-            .default(false)
-            .wait_for_newline(true)
-            .interact_on(&self.term)
-            .map_err(|dialoguer::Error::IO(e)| e)
+    pub fn confirm(&mut self, question: &str) -> io::Result<bool> {
+        let answer: Result<String, _> = Input::with_theme(&SimpleTheme)
+            .with_prompt(format!("{question} [y/N]"))
+            .allow_empty(true)
+            .validate_with(|s: &String| -> Result<(), &str> {
+                match s.trim() {
+                    "" | "y" | "yes" | "n" | "no" => Ok(()),
+                    _ => Err("answer y or n"),
+                }
+            })
+            .interact_text_on(&self.term);
+        match answer {
+            Ok(a) => Ok(matches!(a.trim(), "y" | "yes")),
+            Err(dialoguer::Error::IO(e)) => {
+                self.broken = true;
+                Err(e)
+            }
+        }
     }
 }
 
@@ -84,14 +114,14 @@ impl Decide for Terminal {
         let mut text = format!(
             "\n{} {} ({}{cis}): {}\n",
             self.paint(Style::new().bold(), &format!("[{}/{}]", o.index, o.total)),
-            self.paint(Style::new().bold(), &r.id),
+            self.paint(Style::new().bold(), &visible(&r.id)),
             r.severity.as_str(),
-            r.title
+            visible(&r.title)
         );
-        text.push_str(&format!("  why:  {}\n", r.rationale.trim()));
-        text.push_str(&format!("  risk: {}\n", r.risk.trim()));
+        text.push_str(&format!("  why:  {}\n", visible(r.rationale.trim())));
+        text.push_str(&format!("  risk: {}\n", visible(r.risk.trim())));
         for c in &o.changes {
-            text.push_str(&format!("  - {c}\n"));
+            text.push_str(&format!("  - {}\n", visible(c)));
         }
         for f in &o.new_files {
             match &f.content {
@@ -105,17 +135,17 @@ impl Decide for Terminal {
                         f.host, f.flag
                     ));
                     for line in content.lines() {
-                        text.push_str(&format!("      {line}\n"));
+                        text.push_str(&format!("      {}\n", visible(line)));
                     }
                 }
             }
         }
         text.push_str(&self.diff(&o.diff));
         self.print(&text);
-        let answer: String = Input::with_theme(&SimpleTheme)
+        let answer = Input::<String>::with_theme(&SimpleTheme)
             .with_prompt(format!(
                 "Make this change to {}? [y]es, [n]o, [a]ll remaining, [q]uit",
-                o.file
+                visible(o.file)
             ))
             .validate_with(|s: &String| -> Result<(), &str> {
                 match s.trim() {
@@ -123,8 +153,14 @@ impl Decide for Terminal {
                     _ => Err("answer y, n, a or q"),
                 }
             })
-            .interact_text_on(&self.term)
-            .map_err(|dialoguer::Error::IO(e)| e)?;
+            .interact_text_on(&self.term);
+        let answer = match answer {
+            Ok(a) => a,
+            Err(dialoguer::Error::IO(e)) => {
+                self.broken = true;
+                return Err(e);
+            }
+        };
         Ok(match answer.trim() {
             "y" | "yes" => Answer::Yes,
             "a" | "all" => Answer::All,
@@ -134,7 +170,7 @@ impl Decide for Terminal {
     }
 
     fn tell(&mut self, message: &str) {
-        self.print(&format!("kubeharden: {message}\n"));
+        self.print(&format!("kubeharden: {}\n", visible(message)));
     }
 }
 
@@ -150,5 +186,19 @@ impl Decide for Everything<'_> {
 
     fn tell(&mut self, message: &str) {
         let _ = writeln!(self.stderr, "kubeharden: {message}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::visible;
+
+    #[test]
+    fn control_characters_are_shown_not_sent() {
+        assert_eq!(
+            visible("a\u{1b}]0;title\u{7}b\n\tc"),
+            "a\\x1b]0;title\\x07b\n\tc"
+        );
+        assert_eq!(visible("plain: text"), "plain: text");
     }
 }

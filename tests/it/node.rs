@@ -669,3 +669,84 @@ fn a_supporting_file_that_is_a_dangling_link_is_not_written_through() {
         .expect("read")
         .contains("--audit-policy-file"));
 }
+
+#[test]
+fn a_link_loop_under_root_is_an_error_not_a_way_out() {
+    let root = node();
+    let host = tempfile::tempdir().expect("tempdir");
+    let m = root.path().join(MANIFEST);
+    let policy = host.path().join("policy.yaml");
+    let text = String::from_utf8(example()).expect("utf8").replace(
+        "    - --authorization-mode=Node,RBAC\n",
+        &format!(
+            "    - --authorization-mode=Node,RBAC\n    - --audit-policy-file={}\n",
+            policy.display()
+        ),
+    );
+    fs::write(&m, &text).expect("write");
+    // Inside the image, the directory is a link to itself: a loop on the node.
+    let inside = root
+        .path()
+        .join(host.path().strip_prefix("/").expect("abs"));
+    fs::create_dir_all(inside.parent().expect("dir")).expect("mkdir");
+    std::os::unix::fs::symlink(host.path(), &inside).expect("symlink");
+    let out = fix(root.path(), &["--yes", "--profile", "strict"]);
+    let err = text_of(&out.stderr);
+    assert!(err.contains("too many levels of symbolic links"), "{err}");
+    assert!(!policy.exists(), "written on this machine: {err}");
+    assert_eq!(fs::read_dir(host.path()).expect("dir").count(), 0);
+}
+
+fn text_of(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).to_string()
+}
+
+#[test]
+fn manifests_needing_one_file_with_different_content_are_refused() {
+    let root = node();
+    let dir = root.path().join("etc/kubernetes/manifests");
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/kubeadm");
+    fs::copy(
+        fixtures.join("v1.32/kube-apiserver.yaml"),
+        dir.join("kube-apiserver.yaml"),
+    )
+    .expect("copy");
+    fs::copy(
+        fixtures.join("v1.35/kube-apiserver.yaml"),
+        dir.join("kube-apiserver-2.yaml"),
+    )
+    .expect("copy");
+    let before = tree(root.path());
+    let out = fix(root.path(), &["--yes", "--profile", "strict"]);
+    let err = text_of(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("different content"), "{err}");
+    // Only kubeharden's own lock appeared.
+    let now: BTreeMap<_, _> = tree(root.path())
+        .into_iter()
+        .filter(|(k, _)| !k.starts_with("var"))
+        .collect();
+    assert_eq!(now, before);
+}
+
+#[test]
+fn rollback_list_names_what_a_rollback_removed() {
+    let root = node();
+    assert_eq!(
+        fix(root.path(), &["--yes", "--profile", "strict"])
+            .status
+            .code(),
+        Some(0)
+    );
+    assert_eq!(rollback(root.path(), &[]).status.code(), Some(0));
+    let list = rollback(root.path(), &["--list"]);
+    let listing = text_of(&list.stdout);
+    assert!(
+        listing.contains("removed /etc/kubernetes/audit/policy.yaml"),
+        "{listing}"
+    );
+    assert!(
+        listing.contains("created /etc/kubernetes/audit/policy.yaml"),
+        "{listing}"
+    );
+}

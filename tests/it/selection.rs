@@ -46,7 +46,7 @@ fn every_partial_selection_is_a_complete_verified_manifest() {
     let (registry, baseline, strict) = builtins();
     let root_dir = tempfile::tempdir().expect("tempdir");
     let root = Root::new(root_dir.path()).expect("root");
-    let pods = vec![root.resolve("/etc/kubernetes/manifests")];
+    let pods = vec![root.resolve("/etc/kubernetes/manifests").expect("resolves")];
     let node = Node {
         root: &root,
         pod_dirs: &pods,

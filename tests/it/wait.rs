@@ -40,7 +40,19 @@ struct Server {
 
 impl Server {
     fn start(port: u16, status: u16) -> Server {
-        let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind");
+        // Another test's client may hold the port for a moment as its own source port.
+        let mut tries = 0;
+        let listener = loop {
+            match TcpListener::bind(("127.0.0.1", port)) {
+                Ok(l) => break l,
+                Err(e) if tries < 200 => {
+                    tries += 1;
+                    let _ = e;
+                    std::thread::sleep(Duration::from_millis(25));
+                }
+                Err(e) => panic!("bind 127.0.0.1:{port}: {e}"),
+            }
+        };
         listener.set_nonblocking(true).expect("nonblocking");
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
