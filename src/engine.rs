@@ -20,6 +20,8 @@ pub enum VersionSource {
     Option,
     /// The container image tag.
     Image,
+    /// `kubernetesVersion` of a kubeadm ClusterConfiguration.
+    Config,
     /// Nothing said: the newest version kubeharden knows.
     Assumed,
 }
@@ -29,6 +31,7 @@ impl VersionSource {
         match self {
             VersionSource::Option => "option",
             VersionSource::Image => "image",
+            VersionSource::Config => "config",
             VersionSource::Assumed => "assumed",
         }
     }
@@ -94,7 +97,7 @@ pub struct Options<'a> {
     pub report_only: bool,
 }
 
-fn file_error(
+pub(crate) fn file_error(
     path: &str,
     text: &str,
     offset: Option<usize>,
@@ -158,6 +161,21 @@ pub fn process<'p>(
             None,
             "the file contains a Unicode line or paragraph separator (U+0085, U+2028 or U+2029), which the kubelet's YAML reader takes for a line break and kubeharden's does not; replace it".into(),
         ));
+    }
+    // kubeadm configuration files: a cheap look before parsing anything twice.
+    if text.contains(crate::kubeadm::GROUP) {
+        if let Ok(docs) = crate::yaml::parse(text) {
+            if crate::kubeadm::is_kubeadm(&docs) {
+                let cfg =
+                    crate::kubeadm::load(text, docs, &opts.registry.kubeadm).map_err(|e| {
+                        FileError {
+                            unrecognized: e.unrecognized,
+                            ..file_error(path, text, e.offset, e.line_col, e.message)
+                        }
+                    })?;
+                return crate::kubeadm_engine::process(path, full_text, bom, cfg, opts);
+            }
+        }
     }
     let m = manifest::load(text, COMPONENT, opts.registry).map_err(|e| FileError {
         unrecognized: e.unrecognized,

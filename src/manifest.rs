@@ -225,7 +225,7 @@ pub fn load(text: &str, component: &str, registry: &Registry) -> Result<Manifest
             format!("is a {kind}")
         };
         let hint = if kind.ends_with("Configuration") {
-            " (kubeadm and component configuration files are not supported yet)"
+            " (kubeharden reads static pod manifests and kubeadm configuration files; other component configuration files are not supported yet)"
         } else {
             ""
         };

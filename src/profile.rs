@@ -169,6 +169,9 @@ pub struct Registry {
     /// Accepted values of some flags, with the versions that accept them.
     #[serde(default)]
     pub value_sets: BTreeMap<String, Vec<KnownValue>>,
+    /// What kubeadm makes of its configuration (`profiles/kubeadm.yaml`).
+    #[serde(skip)]
+    pub kubeadm: crate::kubeadm::Facts,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -206,7 +209,13 @@ impl Registry {
 
 impl Registry {
     pub fn builtin() -> Result<Registry, ProfileError> {
-        yaml_serde::from_str(REGISTRY_YAML).map_err(|e| yaml_err("profiles/registry.yaml", e))
+        let mut r: Registry = yaml_serde::from_str(REGISTRY_YAML)
+            .map_err(|e| yaml_err("profiles/registry.yaml", e))?;
+        r.kubeadm = crate::kubeadm::Facts::builtin().map_err(|message| ProfileError::Invalid {
+            origin: "profiles/kubeadm.yaml".into(),
+            message,
+        })?;
+        Ok(r)
     }
 
     pub fn flag(&self, component: &str, name: &str) -> Option<&FlagSpec> {

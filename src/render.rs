@@ -63,6 +63,7 @@ pub fn text(out: &mut dyn Write, outcomes: &[Outcome], profile: &Profile) -> io:
                     match r.version_source {
                         crate::engine::VersionSource::Option => "from --kubernetes-version",
                         crate::engine::VersionSource::Image => "from the image tag",
+                        crate::engine::VersionSource::Config => "from kubernetesVersion",
                         crate::engine::VersionSource::Assumed => "assumed",
                     },
                     profile.name

@@ -190,17 +190,36 @@ pub fn verify(
             "a part of the document outside the planned changes differs",
         ));
     }
+    common(
+        &orig.model,
+        &orig.component,
+        &after.model,
+        plan,
+        profile,
+        env,
+    )
+}
+
+/// The checks shared by manifests and kubeadm files, on the models before and after.
+fn common(
+    orig_model: &Model,
+    component: &str,
+    after_model: &Model,
+    plan: &Plan,
+    profile: &Profile,
+    env: Env,
+) -> Result<(), VerifyError> {
     // 4. Never write what the version rejects.
-    for flag in check::rejected_flags(&after.model, env) {
-        if !orig.model.present(&flag) {
+    for flag in check::rejected_flags(after_model, env) {
+        if !orig_model.present(&flag) {
             return Err(fail(format!(
                 "--{flag} would be added, but Kubernetes {} rejects it",
                 env.version
             )));
         }
     }
-    let had = check::rejected_plugins(&orig.model, env);
-    for p in check::rejected_plugins(&after.model, env) {
+    let had = check::rejected_plugins(orig_model, env);
+    for p in check::rejected_plugins(after_model, env) {
         if !had.contains(&p) {
             return Err(fail(format!(
                 "admission plugin {} would be added, but Kubernetes {} does not have it",
@@ -214,16 +233,16 @@ pub fn verify(
         let Change::SetFlag { flag, value } = &p.change else {
             continue;
         };
-        if orig.model.value(flag).as_deref() == Some(value.as_str())
+        if orig_model.value(flag).as_deref() == Some(value.as_str())
             || crate::plan::container_provided(value)
         {
             continue;
         }
-        let Some(spec) = env.registry.flag(&orig.component, flag) else {
+        let Some(spec) = env.registry.flag(component, flag) else {
             continue;
         };
         if spec.kind.references_file() && !(spec.kind == FlagType::Logpath && value == "-") {
-            match after.model.mount_covering(value) {
+            match after_model.mount_covering(value) {
                 None => {
                     return Err(fail(format!(
                         "--{flag}={value} names a file no volume mounts"
@@ -242,13 +261,13 @@ pub fn verify(
     let broke = |m: &Model| {
         check::anonymous_rejected(m) && !check::unauthenticated_http_probes(m).is_empty()
     };
-    if broke(&after.model) && !broke(&orig.model) {
+    if broke(after_model) && !broke(orig_model) {
         return Err(fail(
             "anonymous requests would be rejected while HTTP probes still depend on them",
         ));
     }
     // 7. Idempotence: planning again changes nothing.
-    let again = plan::plan(profile, &after.model, env)
+    let again = plan::plan(profile, after_model, env)
         .map_err(|e| fail(format!("re-planning the result failed: {e}")))?;
     if !again.is_empty() {
         return Err(fail(
@@ -256,6 +275,85 @@ pub fn verify(
         ));
     }
     Ok(())
+}
+
+/// A kubeadm document's meaning without what kubeharden edits (`apiServer.extraArgs` and
+/// `apiServer.extraVolumes`).
+fn kubeadm_rest(doc: &Node) -> Value {
+    let mut v = value_of(doc);
+    if let Some(api) = v.get_mut("apiServer").and_then(|a| a.as_object_mut()) {
+        api.remove("extraArgs");
+        api.remove("extraVolumes");
+        if api.is_empty() {
+            if let Some(o) = v.as_object_mut() {
+                o.remove("apiServer");
+            }
+        }
+    }
+    if v.get("apiServer").is_some_and(Value::is_null) {
+        if let Some(o) = v.as_object_mut() {
+            o.remove("apiServer");
+        }
+    }
+    v
+}
+
+/// Checks an edited kubeadm configuration against the original and the plan.
+pub fn verify_kubeadm(
+    orig: &crate::kubeadm::KubeadmConfig,
+    plan: &Plan,
+    edited: &str,
+    profile: &Profile,
+    env: Env,
+) -> Result<crate::kubeadm::KubeadmConfig, VerifyError> {
+    let facts = &env.registry.kubeadm;
+    let docs = crate::yaml::parse(edited)
+        .map_err(|e| fail(format!("the edited file no longer parses ({e})")))?;
+    let after = crate::kubeadm::load(edited, docs, facts)
+        .map_err(|e| fail(format!("the edited file no longer loads ({})", e.message)))?;
+    // 1. The flags kubeadm would write mean exactly what the plan says.
+    if flag_meaning(&after.model) != flag_meaning(&plan.after) {
+        return Err(fail("the edited extraArgs differ from the planned flags"));
+    }
+    // 2. Volumes and mounts as planned.
+    if mounts_key(&after.model) != mounts_key(&plan.after) {
+        return Err(fail(
+            "the edited extraVolumes differ from the planned volumes",
+        ));
+    }
+    // 3. Nothing else changed: every document, and the ClusterConfiguration outside what was
+    //    edited (a ClusterConfiguration kubeharden added holds nothing else).
+    let before: Vec<Value> = orig.docs.iter().map(|d| kubeadm_rest(&d.root)).collect();
+    let mut now: Vec<Value> = after.docs.iter().map(|d| kubeadm_rest(&d.root)).collect();
+    if orig.cluster.is_none() {
+        let Some(i) = after.cluster else {
+            return Err(fail("the edited file has no ClusterConfiguration"));
+        };
+        let added = now.remove(i);
+        let expected = serde_json::json!({
+            "apiVersion": orig.api_version,
+            "kind": "ClusterConfiguration",
+        });
+        if added != expected {
+            return Err(fail(
+                "the ClusterConfiguration kubeharden added holds more than planned",
+            ));
+        }
+    }
+    if before != now {
+        return Err(fail(
+            "a part of the file outside the planned changes differs",
+        ));
+    }
+    common(
+        &orig.model,
+        &orig.model.component,
+        &after.model,
+        plan,
+        profile,
+        env,
+    )?;
+    Ok(after)
 }
 
 #[cfg(test)]

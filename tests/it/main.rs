@@ -6,6 +6,7 @@ mod docs;
 mod fixtures;
 mod interactive;
 mod kube_bench;
+mod kubeadm_config;
 mod node;
 mod schema;
 mod selection;

@@ -1,0 +1,725 @@
+//! Loads a kubeadm configuration file: finds the ClusterConfiguration among its documents,
+//! reads `apiServer.extraArgs` and `apiServer.extraVolumes` with their spans, and builds the
+//! model of the kube-apiserver manifest kubeadm would generate from it (kubeadm's defaults,
+//! replaced by name by the extra arguments), which the profiles are checked against.
+
+use crate::manifest::LoadError;
+use crate::model::{Flag, Handler, Model, Mount, Probe, Volume};
+use crate::version::Version;
+use crate::yaml::{self, Document, Kind, Node, Style};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// The facts in `profiles/kubeadm.yaml`.
+pub const FACTS_YAML: &str = include_str!("../profiles/kubeadm.yaml");
+
+pub const GROUP: &str = "kubeadm.k8s.io";
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiRange {
+    pub since: u32,
+    #[serde(default)]
+    pub removed: Option<u32>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Facts {
+    pub api_versions: BTreeMap<String, ApiRange>,
+    pub defaults: BTreeMap<String, String>,
+    pub apiserver_flags: Vec<(String, String)>,
+    pub apiserver_volumes: Vec<(String, String)>,
+    pub apiserver_probes: BTreeMap<String, String>,
+}
+
+impl Facts {
+    pub fn builtin() -> Result<Facts, String> {
+        yaml_serde::from_str(FACTS_YAML).map_err(|e| format!("profiles/kubeadm.yaml: {e}"))
+    }
+
+    /// Why kubeadm `v` does not take `api_version`, if it does not.
+    pub fn api_rejected(&self, api_version: &str, v: Version) -> Option<String> {
+        let Some(r) = self.api_versions.get(api_version) else {
+            return Some(format!(
+                "{api_version} is not a kubeadm configuration API kubeharden knows (it reads {})",
+                self.api_versions
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        };
+        if v.minor < r.since {
+            return Some(format!(
+                "kubeadm {v} does not accept {api_version}, which kubeadm 1.{} introduced",
+                r.since
+            ));
+        }
+        if let Some(gone) = r.removed {
+            if v.minor >= gone {
+                return Some(format!(
+                    "kubeadm 1.{gone} and later no longer accept {api_version}; convert the file with `kubeadm config migrate`"
+                ));
+            }
+        }
+        None
+    }
+}
+
+/// The encoding of `extraArgs`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArgsEncoding {
+    /// v1beta2 and v1beta3: a map of flag name to string.
+    Map,
+    /// v1beta4: a list of `{name, value}`, names may repeat.
+    List,
+}
+
+/// One `extraArgs` entry.
+#[derive(Clone, Debug)]
+pub struct ArgEntry {
+    pub name: String,
+    pub value: String,
+    /// The map key (Map) or the list item (List).
+    pub key: Node,
+    /// The value scalar.
+    pub value_node: Node,
+}
+
+/// One `extraVolumes` entry.
+#[derive(Clone, Debug)]
+pub struct VolumeEntry {
+    pub name: String,
+    pub host_path: String,
+    pub mount_path: String,
+    pub read_only: bool,
+    pub path_type: Option<String>,
+    pub node: Node,
+}
+
+#[derive(Debug)]
+pub struct KubeadmConfig {
+    pub text: String,
+    pub docs: Vec<Document>,
+    /// The ClusterConfiguration document, if the file has one.
+    pub cluster: Option<usize>,
+    /// The kubeadm API version of the file's kubeadm documents.
+    pub api_version: String,
+    pub encoding: ArgsEncoding,
+    /// `kubernetesVersion` of the ClusterConfiguration.
+    pub kubernetes_version: Option<Version>,
+    pub args: Vec<ArgEntry>,
+    pub volumes: Vec<VolumeEntry>,
+    /// The kube-apiserver manifest kubeadm would generate, as kubeharden models manifests.
+    pub model: Model,
+    /// `\r\n` when the file uses CRLF line endings.
+    pub newline: &'static str,
+}
+
+impl KubeadmConfig {
+    pub fn cluster_root(&self) -> Option<&Node> {
+        self.cluster.map(|i| &self.docs[i].root)
+    }
+
+    pub fn api_server(&self) -> Option<&Node> {
+        self.cluster_root().and_then(|c| c.get("apiServer"))
+    }
+}
+
+fn err_at(node: &Node, message: impl Into<String>) -> LoadError {
+    LoadError {
+        offset: Some(node.span.start),
+        line_col: None,
+        message: message.into(),
+        unrecognized: false,
+    }
+}
+
+fn err(message: impl Into<String>) -> LoadError {
+    LoadError {
+        offset: None,
+        line_col: None,
+        message: message.into(),
+        unrecognized: false,
+    }
+}
+
+/// A plain scalar that YAML reads as something other than a string (kubeadm decodes through
+/// JSON, so `false` or `30` where a string belongs is an error there).
+fn plain_non_string(node: &Node) -> bool {
+    let Kind::Scalar { value, style } = &node.kind else {
+        return false;
+    };
+    if *style != Style::Plain {
+        return false;
+    }
+    let v = value.as_str();
+    matches!(
+        v,
+        "" | "~"
+            | "null"
+            | "Null"
+            | "NULL"
+            | "true"
+            | "True"
+            | "TRUE"
+            | "false"
+            | "False"
+            | "FALSE"
+    ) || v.parse::<f64>().is_ok()
+        || v.starts_with("0x")
+        || v.starts_with("0o")
+        || v == ".inf"
+        || v == "-.inf"
+        || v == ".nan"
+}
+
+/// A string field of kubeadm's types: a scalar that YAML reads as a string.
+fn string_of(node: &Node, what: &str) -> Result<String, LoadError> {
+    if node.decorated {
+        return Err(err_at(
+            node,
+            format!("{what} carries an anchor or tag; kubeharden edits plain values only"),
+        ));
+    }
+    match &node.kind {
+        Kind::Scalar { value, .. } if !plain_non_string(node) => Ok(value.clone()),
+        Kind::Scalar { value, .. } => Err(err_at(
+            node,
+            format!(
+                "{what} `{value}` is not a string; kubeadm decodes it as JSON and rejects it: quote it"
+            ),
+        )),
+        Kind::Alias => Err(err_at(
+            node,
+            format!("{what} is an alias; kubeharden edits plain values only"),
+        )),
+        _ => Err(err_at(node, format!("{what} must be a string"))),
+    }
+}
+
+fn doc_kind(root: &Node) -> (Option<&str>, Option<&str>) {
+    (
+        root.get("apiVersion").and_then(|n| n.as_str()),
+        root.get("kind").and_then(|n| n.as_str()),
+    )
+}
+
+/// Whether `text` looks like a kubeadm configuration file (a document of the kubeadm group).
+pub fn is_kubeadm(docs: &[Document]) -> bool {
+    docs.iter().any(|d| {
+        d.root.is_map()
+            && doc_kind(&d.root)
+                .0
+                .is_some_and(|a| a.starts_with(&format!("{GROUP}/")))
+    })
+}
+
+fn substitute(template: &str, vars: &BTreeMap<String, String>) -> String {
+    let mut out = template.to_string();
+    for (k, v) in vars {
+        out = out.replace(&format!("${{{k}}}"), v);
+    }
+    out
+}
+
+/// Loads the already-parsed documents of a kubeadm configuration file.
+pub fn load(text: &str, docs: Vec<Document>, facts: &Facts) -> Result<KubeadmConfig, LoadError> {
+    let docs: Vec<Document> = docs.into_iter().filter(|d| !d.root.is_null()).collect();
+    let mut cluster = None;
+    let mut init = None;
+    let mut api: Option<(String, &Node)> = None;
+    let mut kinds: Vec<String> = Vec::new();
+    for (i, d) in docs.iter().enumerate() {
+        if !d.root.is_map() {
+            return Err(err_at(
+                &d.root,
+                "a kubeadm configuration document must be a mapping",
+            ));
+        }
+        let (Some(api_version), Some(kind)) = doc_kind(&d.root) else {
+            return Err(err_at(
+                &d.root,
+                "every document of a kubeadm configuration file needs `apiVersion` and `kind` (kubeadm refuses the file otherwise)",
+            ));
+        };
+        // kubeadm refuses a kind given twice (SplitConfigDocuments).
+        if kinds.iter().any(|k| k == kind) {
+            return Err(err_at(
+                d.root.get("kind").unwrap_or(&d.root),
+                format!("kind {kind} appears twice; kubeadm refuses the file"),
+            ));
+        }
+        kinds.push(kind.to_string());
+        if !api_version.starts_with(&format!("{GROUP}/")) {
+            continue;
+        }
+        match &api {
+            Some((a, _)) if a != api_version => {
+                return Err(err_at(
+                    d.root.get("apiVersion").unwrap_or(&d.root),
+                    format!(
+                        "this document is {api_version} and another is {a}; use one kubeadm API version in a file"
+                    ),
+                ));
+            }
+            None => {
+                api = Some((
+                    api_version.to_string(),
+                    d.root.get("apiVersion").unwrap_or(&d.root),
+                ))
+            }
+            _ => {}
+        }
+        match kind {
+            "ClusterConfiguration" => cluster = Some(i),
+            "InitConfiguration" => init = Some(i),
+            _ => {}
+        }
+    }
+    let Some((api_version, api_node)) = api else {
+        return Err(LoadError {
+            unrecognized: true,
+            ..err("the file has no kubeadm.k8s.io document")
+        });
+    };
+    if !facts.api_versions.contains_key(&api_version) {
+        return Err(err_at(
+            api_node,
+            format!(
+                "{api_version} is not a kubeadm configuration API kubeharden reads ({})",
+                facts
+                    .api_versions
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    }
+    let encoding = if api_version.ends_with("/v1beta4") {
+        ArgsEncoding::List
+    } else {
+        ArgsEncoding::Map
+    };
+    let croot = cluster.map(|i| &docs[i].root);
+    let kubernetes_version = match croot.and_then(|c| c.get("kubernetesVersion")) {
+        None => None,
+        Some(n) => {
+            let s = string_of(n, "kubernetesVersion")?;
+            // `stable-1.31`, `latest-1.30`, `v1.31.2`, `1.31`.
+            let tail = s.rsplit('-').next().unwrap_or(&s);
+            Some(Version::parse(tail).ok_or_else(|| {
+                err_at(
+                    n,
+                    format!("kubernetesVersion `{s}` is not a Kubernetes 1.x version"),
+                )
+            })?)
+        }
+    };
+
+    let api_server = croot.and_then(|c| c.get("apiServer"));
+    if let Some(a) = api_server {
+        if !a.is_map() && !a.is_null() {
+            return Err(err_at(a, "`apiServer` must be a mapping"));
+        }
+        if a.decorated {
+            return Err(err_at(
+                a,
+                "`apiServer` carries an anchor or tag; kubeharden edits plain mappings only",
+            ));
+        }
+    }
+    let mut args = Vec::new();
+    if let Some(ea) = api_server.and_then(|a| a.get("extraArgs")) {
+        if ea.decorated || matches!(ea.kind, Kind::Alias) {
+            return Err(err_at(
+                ea,
+                "`extraArgs` carries an anchor, tag or alias; kubeharden edits plain values only",
+            ));
+        }
+        match (encoding, &ea.kind) {
+            (_, Kind::Scalar { .. }) if ea.is_null() => {}
+            (ArgsEncoding::Map, Kind::Map { entries, .. }) => {
+                for (k, v) in entries {
+                    let name = string_of(k, "an extraArgs key")?;
+                    let value = string_of(v, &format!("extraArgs `{name}`"))?;
+                    args.push(ArgEntry {
+                        name,
+                        value,
+                        key: k.clone(),
+                        value_node: v.clone(),
+                    });
+                }
+            }
+            (ArgsEncoding::List, Kind::Seq { items, .. }) => {
+                for item in items {
+                    if !item.is_map() || item.decorated {
+                        return Err(err_at(
+                            item,
+                            "each v1beta4 extraArgs item is a plain mapping with `name` and `value`",
+                        ));
+                    }
+                    let name_node = item
+                        .get("name")
+                        .ok_or_else(|| err_at(item, "an extraArgs item has no `name`"))?;
+                    let name = string_of(name_node, "an extraArgs name")?;
+                    if name.is_empty() {
+                        return Err(err_at(name_node, "an extraArgs item has an empty `name`"));
+                    }
+                    let value_node = item.get("value").ok_or_else(|| {
+                        err_at(item, format!("extraArgs item `{name}` has no `value`"))
+                    })?;
+                    let value = string_of(value_node, &format!("extraArgs `{name}`"))?;
+                    for (k, _) in item.entries() {
+                        let key = k.as_str().unwrap_or("");
+                        if key != "name" && key != "value" {
+                            return Err(err_at(
+                                k,
+                                format!("unknown field `{key}` in an extraArgs item (kubeadm's Arg has `name` and `value`)"),
+                            ));
+                        }
+                    }
+                    args.push(ArgEntry {
+                        name,
+                        value,
+                        key: item.clone(),
+                        value_node: value_node.clone(),
+                    });
+                }
+            }
+            (ArgsEncoding::Map, _) => {
+                return Err(err_at(
+                    ea,
+                    format!("in {api_version} `extraArgs` is a mapping of flag names to strings"),
+                ))
+            }
+            (ArgsEncoding::List, _) => {
+                return Err(err_at(
+                    ea,
+                    format!("in {api_version} `extraArgs` is a list of `{{name, value}}` items"),
+                ))
+            }
+        }
+    }
+    for a in &args {
+        if a.name.starts_with('-') {
+            return Err(err_at(
+                &a.key,
+                format!(
+                    "extraArgs name `{}` starts with `-`; kubeadm adds the dashes itself (it would write `--{}`)",
+                    a.name, a.name
+                ),
+            ));
+        }
+    }
+    let mut volumes = Vec::new();
+    if let Some(ev) = api_server.and_then(|a| a.get("extraVolumes")) {
+        if !ev.is_null() {
+            if !ev.is_seq() || ev.decorated {
+                return Err(err_at(ev, "`extraVolumes` must be a plain list"));
+            }
+            for item in ev.items() {
+                if !item.is_map() || item.decorated {
+                    return Err(err_at(item, "each extraVolumes item is a plain mapping"));
+                }
+                let field = |key: &str| -> Result<Option<String>, LoadError> {
+                    item.get(key)
+                        .map(|n| string_of(n, &format!("extraVolumes `{key}`")))
+                        .transpose()
+                };
+                let need = |key: &str| -> Result<String, LoadError> {
+                    field(key)?
+                        .ok_or_else(|| err_at(item, format!("an extraVolumes item has no `{key}`")))
+                };
+                let read_only = match item.get("readOnly") {
+                    None => false,
+                    Some(n) => match n.as_str() {
+                        Some("true") if !n.decorated => true,
+                        Some("false") if !n.decorated => false,
+                        _ => {
+                            return Err(err_at(n, "extraVolumes `readOnly` must be true or false"))
+                        }
+                    },
+                };
+                volumes.push(VolumeEntry {
+                    name: need("name")?,
+                    host_path: need("hostPath")?,
+                    mount_path: need("mountPath")?,
+                    read_only,
+                    path_type: field("pathType")?,
+                    node: item.clone(),
+                });
+            }
+        }
+    }
+
+    // What kubeadm fills in from the configuration.
+    let mut vars = facts.defaults.clone();
+    let text_at = |root: Option<&Node>, path: &[&str]| -> Option<String> {
+        let mut n = root?;
+        for p in path {
+            n = n.get(p)?;
+        }
+        n.as_str().map(str::to_string)
+    };
+    let iroot = init.map(|i| &docs[i].root);
+    for (var, root, path) in [
+        ("certificates_dir", croot, &["certificatesDir"][..]),
+        (
+            "service_subnet",
+            croot,
+            &["networking", "serviceSubnet"][..],
+        ),
+        ("dns_domain", croot, &["networking", "dnsDomain"][..]),
+        (
+            "advertise_address",
+            iroot,
+            &["localAPIEndpoint", "advertiseAddress"][..],
+        ),
+        ("bind_port", iroot, &["localAPIEndpoint", "bindPort"][..]),
+    ] {
+        if let Some(v) = text_at(root, path).filter(|v| !v.is_empty()) {
+            vars.insert(var.to_string(), v);
+        }
+    }
+    let cert_dir = vars.get("certificates_dir").cloned().unwrap_or_default();
+    let external = croot
+        .and_then(|c| c.get("etcd"))
+        .and_then(|e| e.get("external"));
+    let mut extra_etcd_dirs = Vec::new();
+    match external {
+        Some(ext) => {
+            let endpoints: Vec<String> = ext
+                .get("endpoints")
+                .map(|e| {
+                    e.items()
+                        .iter()
+                        .filter_map(|i| i.as_str())
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default();
+            vars.insert("etcd_servers".into(), endpoints.join(","));
+            let f = |k: &str| {
+                ext.get(k)
+                    .and_then(|n| n.as_str())
+                    .unwrap_or("")
+                    .to_string()
+            };
+            let (ca, cert, key) = (f("caFile"), f("certFile"), f("keyFile"));
+            vars.insert("etcd_cafile".into(), ca.clone());
+            let both = !cert.is_empty() && !key.is_empty();
+            vars.insert(
+                "etcd_certfile".into(),
+                if both { cert.clone() } else { String::new() },
+            );
+            vars.insert(
+                "etcd_keyfile".into(),
+                if both { key.clone() } else { String::new() },
+            );
+            for f in [ca, cert, key] {
+                let dir = crate::plan::parent_dir(&f);
+                if !f.is_empty() && !extra_etcd_dirs.contains(&dir) {
+                    extra_etcd_dirs.push(dir);
+                }
+            }
+        }
+        None => {
+            vars.insert("etcd_servers".into(), "https://127.0.0.1:2379".into());
+            vars.insert("etcd_cafile".into(), format!("{cert_dir}/etcd/ca.crt"));
+            vars.insert(
+                "etcd_certfile".into(),
+                format!("{cert_dir}/apiserver-etcd-client.crt"),
+            );
+            vars.insert(
+                "etcd_keyfile".into(),
+                format!("{cert_dir}/apiserver-etcd-client.key"),
+            );
+        }
+    }
+
+    // The command: defaults, minus those an extra argument names, then the extra arguments.
+    let has = |n: &str| args.iter().any(|a| a.name == n);
+    let mut flags: Vec<Flag> = Vec::new();
+    for (name, value) in &facts.apiserver_flags {
+        if has(name) || (name == "authorization-mode" && has("authorization-config")) {
+            continue;
+        }
+        let v = substitute(value, &vars);
+        if v.is_empty() {
+            continue;
+        }
+        flags.push(Flag {
+            name: name.clone(),
+            value: Some(v),
+        });
+    }
+    flags.extend(args.iter().map(|a| Flag {
+        name: a.name.clone(),
+        value: Some(a.value.clone()),
+    }));
+
+    // Volumes: kubeadm's, with extra volumes of the same name replacing them.
+    let mut vols: Vec<(String, String, bool, Option<String>)> = facts
+        .apiserver_volumes
+        .iter()
+        .map(|(n, p)| {
+            let p = substitute(p, &vars);
+            (n.clone(), p, true, Some("DirectoryOrCreate".to_string()))
+        })
+        .collect();
+    for (i, d) in extra_etcd_dirs.iter().enumerate() {
+        let covered = vols
+            .iter()
+            .any(|(_, p, _, _)| crate::model::path_within(d, p));
+        if !covered {
+            vols.push((
+                format!("etcd-certs-{i}"),
+                d.clone(),
+                true,
+                Some("DirectoryOrCreate".into()),
+            ));
+        }
+    }
+    let mut mounts = Vec::new();
+    let mut volumes_model = Vec::new();
+    for (name, path, ro, ty) in &vols {
+        if volumes.iter().any(|v| &v.name == name) {
+            continue;
+        }
+        mounts.push(Mount {
+            name: name.clone(),
+            mount_path: path.clone(),
+            read_only: *ro,
+            sub_path: None,
+        });
+        volumes_model.push(Volume {
+            name: name.clone(),
+            host_path: Some(path.clone()),
+            path_type: ty.clone(),
+        });
+    }
+    for v in &volumes {
+        mounts.push(Mount {
+            name: v.name.clone(),
+            mount_path: v.mount_path.clone(),
+            read_only: v.read_only,
+            sub_path: None,
+        });
+        volumes_model.push(Volume {
+            name: v.name.clone(),
+            host_path: Some(v.host_path.clone()),
+            path_type: v.path_type.clone(),
+        });
+    }
+    let probes = facts
+        .apiserver_probes
+        .iter()
+        .map(|(kind, path)| Probe {
+            kind: kind.clone(),
+            handler: Handler::HttpGet {
+                path: Some(path.clone()),
+                authenticated: false,
+            },
+        })
+        .collect();
+    let model = Model {
+        component: crate::engine::COMPONENT.to_string(),
+        flags,
+        mounts,
+        volumes: volumes_model,
+        probes,
+        split_flags: Vec::new(),
+    };
+    Ok(KubeadmConfig {
+        newline: if text.contains("\r\n") { "\r\n" } else { "\n" },
+        text: text.to_string(),
+        docs,
+        cluster,
+        api_version,
+        encoding,
+        kubernetes_version,
+        args,
+        volumes,
+        model,
+    })
+}
+
+/// Parses `text` and loads it when it is a kubeadm configuration file; `None` when it is not.
+pub fn try_load(text: &str, facts: &Facts) -> Option<Result<KubeadmConfig, LoadError>> {
+    let docs = yaml::parse(text).ok()?;
+    if !is_kubeadm(&docs) {
+        return None;
+    }
+    Some(load(text, docs, facts))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts() -> Facts {
+        Facts::builtin().expect("facts")
+    }
+
+    const V1BETA3: &str = "apiVersion: kubeadm.k8s.io/v1beta3\nkind: InitConfiguration\nlocalAPIEndpoint:\n  advertiseAddress: 10.0.0.5\n  bindPort: 6444\n---\napiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\nkubernetesVersion: v1.30.2\napiServer:\n  extraArgs:\n    profiling: \"false\"\n    authorization-config: /etc/kubernetes/authz.yaml\n  extraVolumes:\n  - name: authz\n    hostPath: /etc/kubernetes/authz.yaml\n    mountPath: /etc/kubernetes/authz.yaml\n    readOnly: true\n    pathType: File\n";
+
+    #[test]
+    fn builds_the_command_kubeadm_would_write() {
+        let c = try_load(V1BETA3, &facts())
+            .expect("kubeadm")
+            .expect("loads");
+        assert_eq!(c.encoding, ArgsEncoding::Map);
+        assert_eq!(c.kubernetes_version.map(|v| v.minor), Some(30));
+        let m = &c.model;
+        assert_eq!(m.value("profiling").as_deref(), Some("false"));
+        assert_eq!(m.value("advertise-address").as_deref(), Some("10.0.0.5"));
+        assert_eq!(m.value("secure-port").as_deref(), Some("6444"));
+        assert!(
+            !m.present("authorization-mode"),
+            "authorization-config replaces it"
+        );
+        assert_eq!(
+            m.value("etcd-cafile").as_deref(),
+            Some("/etc/kubernetes/pki/etcd/ca.crt")
+        );
+        assert!(m.mount_covering("/etc/kubernetes/authz.yaml").is_some());
+        assert!(m.mount_covering("/etc/kubernetes/pki/ca.crt").is_some());
+    }
+
+    #[test]
+    fn v1beta4_lists_and_refusals() {
+        let text = "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\napiServer:\n  extraArgs:\n  - name: audit-log-maxage\n    value: \"30\"\n  - name: profiling\n    value: \"false\"\n";
+        let c = try_load(text, &facts()).expect("kubeadm").expect("loads");
+        assert_eq!(c.encoding, ArgsEncoding::List);
+        assert_eq!(c.args.len(), 2);
+        assert_eq!(c.model.value("audit-log-maxage").as_deref(), Some("30"));
+        let bad = text.replace("value: \"30\"", "value: 30");
+        let e = try_load(&bad, &facts())
+            .expect("kubeadm")
+            .expect_err("not a string");
+        assert!(e.message.contains("not a string"), "{}", e.message);
+        let twice = format!("{text}---\n{text}");
+        let e = try_load(&twice, &facts())
+            .expect("kubeadm")
+            .expect_err("twice");
+        assert!(e.message.contains("twice"), "{}", e.message);
+        assert!(try_load("apiVersion: v1\nkind: Pod\n", &facts()).is_none());
+    }
+
+    #[test]
+    fn api_versions_per_kubeadm_release() {
+        let f = facts();
+        let v = |m| Version {
+            minor: m,
+            patch: None,
+        };
+        assert!(f.api_rejected("kubeadm.k8s.io/v1beta2", v(26)).is_none());
+        assert!(f.api_rejected("kubeadm.k8s.io/v1beta2", v(27)).is_some());
+        assert!(f.api_rejected("kubeadm.k8s.io/v1beta3", v(35)).is_none());
+        assert!(f.api_rejected("kubeadm.k8s.io/v1beta4", v(30)).is_some());
+        assert!(f.api_rejected("kubeadm.k8s.io/v1beta4", v(31)).is_none());
+    }
+}

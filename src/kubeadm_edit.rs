@@ -1,0 +1,527 @@
+//! Turns a plan into byte splices of a kubeadm configuration file: `apiServer.extraArgs`
+//! entries in the file's own encoding (a map of strings in v1beta3, `{name, value}` items in
+//! v1beta4) and `apiServer.extraVolumes` items, in the indentation and quoting of their
+//! neighbours. Keys that are missing (`extraArgs`, `apiServer`, even the ClusterConfiguration
+//! document) are added.
+
+use crate::edit::{EditError, Splice};
+use crate::kubeadm::{ArgsEncoding, KubeadmConfig};
+use crate::model::{Mount, Volume};
+use crate::plan::{Change, Plan};
+use crate::yaml::{self, line_end_inclusive, line_start, Kind, Node, Style};
+
+fn refuse(offset: Option<usize>, message: impl Into<String>) -> EditError {
+    EditError {
+        offset,
+        message: message.into(),
+    }
+}
+
+/// A value as kubeadm needs it: always a string, so quoted unless plain YAML reads it as one.
+fn string_scalar(value: &str, like: Option<Style>, flow: bool) -> String {
+    let reads_as_string = yaml::plain_ok(value, flow)
+        && !matches!(
+            value,
+            "true"
+                | "false"
+                | "True"
+                | "False"
+                | "TRUE"
+                | "FALSE"
+                | "null"
+                | "Null"
+                | "NULL"
+                | "~"
+                | "yes"
+                | "no"
+                | "on"
+                | "off"
+                | "y"
+                | "n"
+        )
+        && value.parse::<f64>().is_err()
+        && !value.starts_with("0x")
+        && !value.starts_with("0o")
+        && !value.starts_with('.');
+    match like {
+        Some(Style::SingleQuoted) if !value.contains('\n') => {
+            format!("'{}'", value.replace('\'', "''"))
+        }
+        Some(Style::Plain) if reads_as_string => value.to_string(),
+        _ => yaml::double_quote(value),
+    }
+}
+
+fn key_scalar(key: &str) -> String {
+    if yaml::plain_ok(key, true) {
+        key.to_string()
+    } else {
+        yaml::double_quote(key)
+    }
+}
+
+/// The column (in bytes from the line start) where `offset` sits.
+fn column(text: &str, offset: usize) -> usize {
+    offset - line_start(text, offset)
+}
+
+/// Where a new line goes after `node`'s content: the start of the next line.
+fn after_line(text: &str, node: &Node) -> usize {
+    line_end_inclusive(
+        text,
+        node.content_end().saturating_sub(1).max(node.span.start),
+    )
+}
+
+/// Text inserted at `at`, which must start a line; adds a newline first when the text before
+/// does not end with one (a file without a final newline).
+fn insert_lines(text: &str, at: usize, lines: &str, nl: &str) -> Splice {
+    let prefix = if at > 0 && !text[..at].ends_with('\n') {
+        nl
+    } else {
+        ""
+    };
+    Splice {
+        start: at,
+        end: at,
+        text: format!("{prefix}{lines}"),
+    }
+}
+
+/// Removes the whole lines `node` occupies (a block mapping entry or sequence item).
+fn remove_lines(text: &str, from: usize, node: &Node) -> Splice {
+    Splice {
+        start: line_start(text, from),
+        end: after_line(text, node),
+        text: String::new(),
+    }
+}
+
+/// Indentation of the keys of a block mapping.
+fn map_indent(text: &str, map: &Node) -> Option<usize> {
+    map.entries()
+        .first()
+        .map(|(k, _)| column(text, k.span.start))
+}
+
+struct NewArg {
+    name: String,
+    value: String,
+}
+
+/// The splices for `plan` on `cfg`.
+pub fn edits(cfg: &KubeadmConfig, plan: &Plan) -> Result<Vec<Splice>, EditError> {
+    let text = cfg.text.as_str();
+    let mut splices = Vec::new();
+    // The final extraArgs: (index of the original entry, new value) or removal, and new ones.
+    let mut set_value: Vec<(usize, String)> = Vec::new();
+    let mut remove: Vec<usize> = Vec::new();
+    let mut add: Vec<NewArg> = Vec::new();
+    let mut volumes: Vec<(Volume, Mount)> = Vec::new();
+    for p in &plan.changes {
+        match &p.change {
+            Change::SetFlag { flag, value } => {
+                let idx: Vec<usize> = cfg
+                    .args
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, a)| &a.name == flag)
+                    .map(|(i, _)| i)
+                    .collect();
+                match idx.split_first() {
+                    Some((first, rest)) => {
+                        if cfg.args[*first].value != *value {
+                            set_value.push((*first, value.clone()));
+                        }
+                        remove.extend(rest);
+                    }
+                    None => add.push(NewArg {
+                        name: flag.clone(),
+                        value: value.clone(),
+                    }),
+                }
+            }
+            Change::RemoveFlag { flag } => {
+                let idx: Vec<usize> = cfg
+                    .args
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, a)| &a.name == flag)
+                    .map(|(i, _)| i)
+                    .collect();
+                if idx.is_empty() {
+                    return Err(refuse(
+                        None,
+                        format!("kubeadm writes --{flag} itself, and extraArgs can replace a default but not remove it; use a kubeadm patch"),
+                    ));
+                }
+                remove.extend(idx);
+            }
+            Change::AddVolume { volume, mount } => volumes.push((volume.clone(), mount.clone())),
+            Change::JoinFlag { .. } => {}
+            Change::ProbeToTcp { probe } => {
+                return Err(refuse(
+                    None,
+                    format!("kubeadm writes the {probe} itself; changing it needs a kubeadm patch"),
+                ))
+            }
+        }
+    }
+
+    let extra_args = cfg.api_server().and_then(|a| a.get("extraArgs"));
+    let flow_args = extra_args.is_some_and(|n| n.is_flow());
+    // Values changed in place, in the quoting style they had.
+    for (i, value) in &set_value {
+        let node = &cfg.args[*i].value_node;
+        let style = match &node.kind {
+            Kind::Scalar { style, .. } => Some(*style),
+            _ => None,
+        };
+        if matches!(style, Some(Style::Literal | Style::Folded)) {
+            return Err(refuse(
+                Some(node.span.start),
+                "a block scalar value in extraArgs; write it on one line",
+            ));
+        }
+        splices.push(Splice {
+            start: node.span.start,
+            end: node.span.end,
+            text: string_scalar(value, style, flow_args),
+        });
+    }
+    for i in &remove {
+        let a = &cfg.args[*i];
+        if flow_args {
+            return Err(refuse(
+                Some(a.key.span.start),
+                "removing an entry from a flow-style extraArgs is not supported; write it in block style",
+            ));
+        }
+        let node = match cfg.encoding {
+            ArgsEncoding::Map => &a.value_node,
+            ArgsEncoding::List => &a.key,
+        };
+        splices.push(remove_lines(text, a.key.span.start, node));
+    }
+
+    let api_usable = cfg
+        .api_server()
+        .is_some_and(|a| a.is_map() && !a.entries().is_empty());
+    if !api_usable && !add.is_empty() && !volumes.is_empty() {
+        // apiServer is new: one block with both keys.
+        let args = |indent: usize| match cfg.encoding {
+            ArgsEncoding::Map => arg_lines(cfg, &add, indent + 2, 0),
+            ArgsEncoding::List => arg_lines(cfg, &add, indent + 2, 2),
+        };
+        let vols = |indent: usize| volume_lines(cfg, &volumes, indent + 2, 2);
+        splices.push(new_api_server_keys(
+            cfg,
+            &[("extraArgs", &args), ("extraVolumes", &vols)],
+        )?);
+    } else {
+        if !add.is_empty() {
+            splices.push(add_args(cfg, &add)?);
+        }
+        if !volumes.is_empty() {
+            splices.push(add_volumes(cfg, &volumes)?);
+        }
+    }
+    Ok(merge_inserts(splices))
+}
+
+/// Two insertions at one offset become one splice, in the order made.
+fn merge_inserts(mut splices: Vec<Splice>) -> Vec<Splice> {
+    let mut out: Vec<Splice> = Vec::new();
+    splices.sort_by_key(|s| (s.start, s.end));
+    for s in splices {
+        match out.last_mut() {
+            Some(p) if p.start == p.end && s.start == s.end && p.start == s.start => {
+                p.text.push_str(&s.text);
+            }
+            _ => out.push(s),
+        }
+    }
+    out
+}
+
+/// The lines of new extraArgs entries at indentation `indent` (the key column for a map, the
+/// dash column for a list).
+fn arg_lines(cfg: &KubeadmConfig, add: &[NewArg], indent: usize, item_indent: usize) -> String {
+    let nl = cfg.newline;
+    let pad = " ".repeat(indent);
+    let mut out = String::new();
+    for a in add {
+        match cfg.encoding {
+            ArgsEncoding::Map => out.push_str(&format!(
+                "{pad}{}: {}{nl}",
+                key_scalar(&a.name),
+                string_scalar(&a.value, Some(Style::Plain), false)
+            )),
+            ArgsEncoding::List => {
+                let inner = " ".repeat(item_indent);
+                out.push_str(&format!(
+                    "{pad}- name: {}{nl}{pad}{inner}value: {}{nl}",
+                    key_scalar(&a.name),
+                    string_scalar(&a.value, Some(Style::Plain), false)
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// Where a child block of `parent` (a block mapping) goes, and its indentation.
+fn child_block(text: &str, parent: &Node, default_indent: usize) -> (usize, usize) {
+    let indent = map_indent(text, parent).unwrap_or(default_indent);
+    (after_line(text, parent), indent)
+}
+
+fn add_args(cfg: &KubeadmConfig, add: &[NewArg]) -> Result<Splice, EditError> {
+    let text = cfg.text.as_str();
+    let nl = cfg.newline;
+    let api = cfg.api_server();
+    match api
+        .and_then(|a| a.get("extraArgs"))
+        .filter(|n| !n.is_null())
+    {
+        Some(ea) if ea.is_flow() => {
+            // `{a: "1"}` / `[{name: a, value: "1"}]`: before the closing bracket.
+            let close = ea.span.end - 1;
+            let empty = match &ea.kind {
+                Kind::Map { entries, .. } => entries.is_empty(),
+                Kind::Seq { items, .. } => items.is_empty(),
+                _ => true,
+            };
+            let mut s = String::new();
+            for (i, a) in add.iter().enumerate() {
+                if !empty || i > 0 {
+                    s.push_str(", ");
+                }
+                match cfg.encoding {
+                    ArgsEncoding::Map => s.push_str(&format!(
+                        "{}: {}",
+                        key_scalar(&a.name),
+                        yaml::double_quote(&a.value)
+                    )),
+                    ArgsEncoding::List => s.push_str(&format!(
+                        "{{name: {}, value: {}}}",
+                        key_scalar(&a.name),
+                        yaml::double_quote(&a.value)
+                    )),
+                }
+            }
+            // Keep whatever whitespace preceded the bracket after the new entries.
+            let trimmed = text[..close].trim_end_matches([' ', '\t']).len();
+            Ok(Splice {
+                start: trimmed,
+                end: trimmed,
+                text: s,
+            })
+        }
+        Some(ea) => {
+            let (indent, item_indent) = match (&ea.kind, cfg.encoding) {
+                (Kind::Map { entries, .. }, ArgsEncoding::Map) => (
+                    entries
+                        .first()
+                        .map_or(4, |(k, _)| column(text, k.span.start)),
+                    0,
+                ),
+                (Kind::Seq { items, .. }, ArgsEncoding::List) => {
+                    let first = items.first();
+                    let dash = first.map_or(2, |i| {
+                        // The dash sits before the item's first key.
+                        let col = column(text, i.span.start);
+                        let line = &text[line_start(text, i.span.start)..i.span.start];
+                        line.rfind('-').unwrap_or(col.saturating_sub(2))
+                    });
+                    let key_col = first.map_or(dash + 2, |i| column(text, i.span.start));
+                    (dash, key_col - dash)
+                }
+                _ => {
+                    return Err(refuse(
+                        Some(ea.span.start),
+                        "extraArgs has an unexpected shape",
+                    ))
+                }
+            };
+            Ok(insert_lines(
+                text,
+                after_line(text, ea),
+                &arg_lines(cfg, add, indent, item_indent),
+                nl,
+            ))
+        }
+        None => {
+            // A new `extraArgs:` key (replacing an empty one).
+            let body = |indent: usize| -> String {
+                match cfg.encoding {
+                    ArgsEncoding::Map => arg_lines(cfg, add, indent + 2, 0),
+                    ArgsEncoding::List => arg_lines(cfg, add, indent + 2, 2),
+                }
+            };
+            new_api_server_keys(cfg, &[("extraArgs", &body)])
+        }
+    }
+}
+
+type Body<'a> = (&'a str, &'a dyn Fn(usize) -> String);
+
+/// Adds each `key:` with the block `body(indent of key)` under apiServer, creating apiServer
+/// (and the ClusterConfiguration) when missing.
+fn new_api_server_keys(cfg: &KubeadmConfig, parts: &[Body]) -> Result<Splice, EditError> {
+    let text = cfg.text.as_str();
+    let nl = cfg.newline;
+    let api = cfg.api_server();
+    let blocks = |indent: usize| -> String {
+        parts
+            .iter()
+            .map(|(key, body)| format!("{}{key}:{nl}{}", " ".repeat(indent), body(indent)))
+            .collect()
+    };
+    if let (Some(a), [(key, body)]) = (api, parts) {
+        let key = *key;
+        if let Some(existing) = a.get(key) {
+            // `extraArgs:` / `extraArgs: {}` with nothing in it: replace it.
+            let (k, _) = a
+                .entries()
+                .iter()
+                .find(|(k, _)| k.as_str() == Some(key))
+                .ok_or_else(|| refuse(Some(existing.span.start), "key not found"))?;
+            let indent = column(text, k.span.start);
+            let start = line_start(text, k.span.start);
+            let end = after_line(text, existing).max(line_end_inclusive(text, k.span.start));
+            return Ok(Splice {
+                start,
+                end,
+                text: format!("{}{key}:{nl}{}", " ".repeat(indent), body(indent)),
+            });
+        }
+    }
+    if let Some(a) = api {
+        if a.is_flow() {
+            return Err(refuse(
+                Some(a.span.start),
+                "`apiServer` is written in flow style; write it in block style to let kubeharden add to it",
+            ));
+        }
+        if a.is_map() && !a.entries().is_empty() {
+            let (at, indent) = child_block(text, a, 2);
+            return Ok(insert_lines(text, at, &blocks(indent), nl));
+        }
+        // `apiServer:` or `apiServer: {}` with nothing in it.
+        let croot = cfg
+            .cluster_root()
+            .ok_or_else(|| refuse(None, "no ClusterConfiguration"))?;
+        let (k, v) = croot
+            .entries()
+            .iter()
+            .find(|(k, _)| k.as_str() == Some("apiServer"))
+            .ok_or_else(|| refuse(None, "apiServer not found"))?;
+        let indent = column(text, k.span.start);
+        let start = line_start(text, k.span.start);
+        let end = after_line(text, v).max(line_end_inclusive(text, k.span.start));
+        let inner = indent + 2;
+        return Ok(Splice {
+            start,
+            end,
+            text: format!("{}apiServer:{nl}{}", " ".repeat(indent), blocks(inner)),
+        });
+    }
+    match cfg.cluster_root() {
+        Some(c) if c.is_flow() => Err(refuse(
+            Some(c.span.start),
+            "the ClusterConfiguration is written in flow style; kubeharden adds to block style only",
+        )),
+        Some(c) => {
+            let (at, indent) = child_block(text, c, 0);
+            let inner = indent + 2;
+            Ok(insert_lines(
+                text,
+                at,
+                &format!("{}apiServer:{nl}{}", " ".repeat(indent), blocks(inner)),
+                nl,
+            ))
+        }
+        None => {
+            // A new document at the end of the file.
+            let sep = if text.is_empty() || text.ends_with('\n') {
+                ""
+            } else {
+                nl
+            };
+            Ok(Splice {
+                start: text.len(),
+                end: text.len(),
+                text: format!(
+                    "{sep}---{nl}apiVersion: {}{nl}kind: ClusterConfiguration{nl}apiServer:{nl}{}",
+                    cfg.api_version,
+                    blocks(2)
+                ),
+            })
+        }
+    }
+}
+
+fn volume_lines(
+    cfg: &KubeadmConfig,
+    volumes: &[(Volume, Mount)],
+    dash: usize,
+    inner: usize,
+) -> String {
+    let nl = cfg.newline;
+    let pad = " ".repeat(dash);
+    let ipad = " ".repeat(dash + inner);
+    let mut out = String::new();
+    for (v, m) in volumes {
+        out.push_str(&format!("{pad}- name: {}{nl}", key_scalar(&v.name)));
+        out.push_str(&format!(
+            "{ipad}hostPath: {}{nl}",
+            string_scalar(
+                v.host_path.as_deref().unwrap_or(""),
+                Some(Style::Plain),
+                false
+            )
+        ));
+        out.push_str(&format!(
+            "{ipad}mountPath: {}{nl}",
+            string_scalar(&m.mount_path, Some(Style::Plain), false)
+        ));
+        out.push_str(&format!("{ipad}readOnly: {}{nl}", m.read_only));
+        if let Some(t) = &v.path_type {
+            out.push_str(&format!("{ipad}pathType: {t}{nl}"));
+        }
+    }
+    out
+}
+
+fn add_volumes(cfg: &KubeadmConfig, volumes: &[(Volume, Mount)]) -> Result<Splice, EditError> {
+    let text = cfg.text.as_str();
+    match cfg
+        .api_server()
+        .and_then(|a| a.get("extraVolumes"))
+        .filter(|n| !n.is_null())
+    {
+        Some(ev) if ev.is_flow() => Err(refuse(
+            Some(ev.span.start),
+            "`extraVolumes` is written in flow style; write it in block style to let kubeharden add to it",
+        )),
+        Some(ev) => {
+            let first = ev.items().first();
+            let dash = first.map_or(2, |i| {
+                let line = &text[line_start(text, i.span.start)..i.span.start];
+                line.rfind('-').unwrap_or(0)
+            });
+            let key_col = first.map_or(dash + 2, |i| column(text, i.span.start));
+            Ok(insert_lines(
+                text,
+                after_line(text, ev),
+                &volume_lines(cfg, volumes, dash, key_col - dash),
+                cfg.newline,
+            ))
+        }
+        None => {
+            let body = |indent: usize| volume_lines(cfg, volumes, indent + 2, 2);
+            new_api_server_keys(cfg, &[("extraVolumes", &body)])
+        }
+    }
+}

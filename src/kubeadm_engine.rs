@@ -1,0 +1,233 @@
+//! The pipeline for a kubeadm configuration file: the manifest kubeadm would generate is
+//! checked and planned like a static pod manifest; the changes become `apiServer.extraArgs`
+//! and `apiServer.extraVolumes` edits, verified by building that manifest again.
+
+use crate::check::{self, Env};
+use crate::engine::{file_error, FileError, FileReport, Options, ReportFinding, VersionSource};
+use crate::kubeadm::KubeadmConfig;
+use crate::plan::{self, Change, Plan};
+use crate::profile::Profile;
+use crate::yaml::line_col;
+
+/// Why a rule's fix cannot be made through extraArgs and extraVolumes, if it cannot.
+fn inexpressible(cfg: &KubeadmConfig, c: &Change) -> Option<String> {
+    match c {
+        Change::ProbeToTcp { probe } => Some(format!(
+            "kubeadm writes the {probe} itself, and extraArgs cannot change it: on a running node `kubeharden fix` rewrites the manifest's probes; for kubeadm put a kubeadm patch (kube-apiserver+strategic.yaml in the --patches directory) that turns the HTTP probes into TCP probes, or use Kubernetes 1.32 or later, where the strict profile needs no probe change"
+        )),
+        Change::RemoveFlag { flag } if !cfg.args.iter().any(|a| &a.name == flag) => Some(format!(
+            "kubeadm writes --{flag} itself, and extraArgs can replace a default flag but not remove it"
+        )),
+        _ => None,
+    }
+}
+
+/// Where a finding points: the extraArgs entry of its flag, else `apiServer`, else the
+/// ClusterConfiguration, else the start of the file.
+fn locate(cfg: &KubeadmConfig, flag: Option<&str>) -> (usize, usize) {
+    let offset = flag
+        .and_then(|f| cfg.args.iter().find(|a| a.name == f))
+        .map(|a| a.key.span.start)
+        .or_else(|| {
+            let c = cfg.cluster_root()?;
+            c.entries()
+                .iter()
+                .find(|(k, _)| k.as_str() == Some("apiServer"))
+                .map(|(k, _)| k.span.start)
+                .or(Some(c.span.start))
+        })
+        .unwrap_or(0);
+    line_col(&cfg.text, offset)
+}
+
+pub fn process<'p>(
+    path: &str,
+    full_text: &str,
+    bom: &str,
+    cfg: KubeadmConfig,
+    opts: &Options<'p>,
+) -> Result<FileReport<'p>, FileError> {
+    let text = cfg.text.as_str();
+    let mut notes = Vec::new();
+    let (version, version_source) = match (opts.version, cfg.kubernetes_version) {
+        (Some(v), _) => (v, VersionSource::Option),
+        (None, Some(v)) => (v, VersionSource::Config),
+        (None, None) => {
+            let v = opts.registry.newest();
+            notes.push(format!(
+                "no kubernetesVersion in a ClusterConfiguration and no --kubernetes-version: assuming {v}, the newest kubeharden knows"
+            ));
+            (v, VersionSource::Assumed)
+        }
+    };
+    let known = &opts.registry.versions;
+    let mut cannot: Option<String> = None;
+    if let Some(why) = opts
+        .registry
+        .kubeadm
+        .api_rejected(&cfg.api_version, version)
+    {
+        cannot = Some(why);
+    }
+    if version.minor < known.oldest {
+        cannot.get_or_insert(format!(
+            "Kubernetes {version} is older than 1.{}, the oldest version kubeharden has lifecycle facts for",
+            known.oldest
+        ));
+    }
+    if version.minor > known.newest || version.minor < known.oldest {
+        notes.push(format!(
+            "Kubernetes {version} is outside the versions kubeharden has lifecycle facts for (1.{}–1.{}); flags and plugins may be misjudged",
+            known.oldest, known.newest
+        ));
+    }
+    if text.trim_start().starts_with('{') {
+        cannot.get_or_insert(
+            "kubeharden edits kubeadm configuration written as YAML, not JSON".into(),
+        );
+    }
+    if let Some(why) = &cannot {
+        if !opts.report_only {
+            return Err(file_error(
+                path,
+                text,
+                None,
+                None,
+                format!("{why}; nothing was written"),
+            ));
+        }
+        notes.push(format!(
+            "kubeharden cannot fix this file automatically: {why}"
+        ));
+    }
+    let env = Env {
+        registry: opts.registry,
+        version,
+    };
+
+    // Plan without the rules whose fixes kubeadm's configuration cannot express.
+    let mut left: Vec<(String, String)> = Vec::new();
+    type Attempt = (Plan, Vec<(String, String)>, Option<String>);
+    let attempt = || -> Result<Attempt, FileError> {
+        let mut profile: Profile = opts.profile.clone();
+        let mut left = Vec::new();
+        loop {
+            let plan = plan::plan(&profile, &cfg.model, env).map_err(|e| {
+                file_error(
+                    path,
+                    text,
+                    None,
+                    Some(locate(&cfg, None)),
+                    format!("cannot plan a safe change: {e}; nothing was written"),
+                )
+            })?;
+            let mut drop: Vec<String> = Vec::new();
+            for p in &plan.changes {
+                if let Some(why) = inexpressible(&cfg, &p.change) {
+                    for r in &p.rules {
+                        if !drop.contains(r) {
+                            drop.push(r.clone());
+                            left.push((r.clone(), why.clone()));
+                        }
+                    }
+                }
+            }
+            if drop.is_empty() {
+                if plan.is_empty() {
+                    return Ok((plan, left, None));
+                }
+                let splices = crate::kubeadm_edit::edits(&cfg, &plan).map_err(|e| {
+                    file_error(
+                        path,
+                        text,
+                        e.offset,
+                        None,
+                        format!("cannot edit safely: {}; nothing was written", e.message),
+                    )
+                })?;
+                let new_text = crate::edit::apply(text, splices)
+                    .map_err(|e| file_error(path, text, e.offset, None, e.message))?;
+                if !opts.report_only {
+                    crate::verify::verify_kubeadm(&cfg, &plan, &new_text, &profile, env)
+                        .map_err(|e| file_error(path, text, None, None, e.to_string()))?;
+                }
+                return Ok((plan, left, Some(format!("{bom}{new_text}"))));
+            }
+            profile.rules.retain(|r| !drop.contains(&r.id));
+        }
+    };
+    let result = match cannot {
+        Some(_) => Ok((Plan::default(), Vec::new(), None)),
+        None => attempt(),
+    };
+    let (plan, edited) = match result {
+        Ok((plan, l, edited)) => {
+            left = l;
+            (plan, edited)
+        }
+        Err(e) if opts.report_only => {
+            let why = e
+                .message
+                .trim_end_matches("; nothing was written")
+                .to_string();
+            notes.push(format!(
+                "kubeharden cannot fix this file automatically: {why}"
+            ));
+            cannot = Some(why);
+            (Plan::default(), None)
+        }
+        Err(e) => return Err(e),
+    };
+
+    let mut findings = Vec::new();
+    for f in check::check(opts.profile, &cfg.model, env) {
+        let Some(rule) = opts.profile.rule(&f.rule_id) else {
+            continue;
+        };
+        let (line, column) = locate(&cfg, f.flag.as_deref());
+        let planned = !plan.is_empty();
+        let fixed = plan.changes.iter().any(|c| c.rules.contains(&rule.id))
+            || (planned && check::evaluate(rule, &plan.after, env).is_none());
+        let manual = if fixed {
+            None
+        } else {
+            Some(
+                left.iter()
+                    .find(|(r, _)| r == &rule.id)
+                    .map(|(_, why)| why.clone())
+                    .or_else(|| rule.manual.clone())
+                    .or_else(|| rule.blocked_because(version, |c| check::holds(c, &cfg.model, env)))
+                    .or_else(|| cannot.clone())
+                    .unwrap_or_else(|| {
+                        "no automatic fix applies to this file and version".to_string()
+                    }),
+            )
+        };
+        findings.push(ReportFinding {
+            rule,
+            current: f.current,
+            desired: f.desired,
+            line,
+            column,
+            fixed,
+            manual,
+        });
+    }
+    let edited = if opts.report_only { None } else { edited };
+    Ok(FileReport {
+        path: path.to_string(),
+        component: crate::engine::COMPONENT.to_string(),
+        version,
+        version_source,
+        notes,
+        findings,
+        changes: plan.changes,
+        required_files: plan.required_files,
+        original: if opts.report_only {
+            String::new()
+        } else {
+            full_text.to_string()
+        },
+        edited,
+    })
+}

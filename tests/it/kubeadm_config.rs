@@ -1,0 +1,223 @@
+//! kubeadm configuration files: `check`, `diff` and `fix --output` edit `apiServer.extraArgs`
+//! and `apiServer.extraVolumes` in the file's own encoding; the result applies with
+//! `git apply`, changes nothing on a second run, and the kube-apiserver kubeadm would generate
+//! from it passes the scored kube-bench checks.
+
+use crate::cli::{diff_apply_and_fix, kubeharden};
+use crate::conformance::builtins;
+use crate::kube_bench::{self, Inputs, Outcome};
+use std::path::{Path, PathBuf};
+
+fn dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/kubeadm-config")
+}
+
+fn fixtures(sub: &str) -> Vec<(String, Vec<u8>)> {
+    let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir().join(sub))
+        .expect("fixtures")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .map(|p| {
+            (
+                p.file_name().expect("name").to_string_lossy().to_string(),
+                std::fs::read(&p).expect("read"),
+            )
+        })
+        .collect();
+    out.sort();
+    assert!(out.len() >= 5, "{sub}: {}", out.len());
+    out
+}
+
+/// The command line of the kube-apiserver kubeadm would generate from `text`.
+fn generated_cmdline(text: &str) -> (String, u32) {
+    let (registry, _, _) = builtins();
+    let cfg = kubeharden::kubeadm::try_load(text, &registry.kubeadm)
+        .expect("a kubeadm file")
+        .expect("loads");
+    let argv: Vec<String> = std::iter::once("kube-apiserver".to_string())
+        .chain(
+            cfg.model
+                .flags
+                .iter()
+                .map(|f| format!("--{}={}", f.name, f.value.clone().unwrap_or_default())),
+        )
+        .collect();
+    let minor = cfg
+        .kubernetes_version
+        .map_or(registry.versions.newest, |v| v.minor);
+    (kube_bench::cmdline_from_argv(&argv), minor)
+}
+
+#[test]
+fn diff_applies_fix_matches_and_a_second_run_changes_nothing() {
+    for (name, bytes) in fixtures("") {
+        for profile in ["baseline", "strict"] {
+            let (patched, fixed) = diff_apply_and_fix(&name, &bytes, &["--profile", profile]);
+            assert_eq!(patched, fixed, "{name} {profile}: git apply and fix differ");
+            let scratch = crate::cli::scratch(&name, &fixed);
+            let again = kubeharden()
+                .current_dir(scratch.path())
+                .args(["diff", &name, "--profile", profile])
+                .output()
+                .expect("runs");
+            assert_eq!(
+                again.status.code(),
+                Some(0),
+                "{name} {profile}: a second diff is not empty:\n{}",
+                String::from_utf8_lossy(&again.stdout)
+            );
+            assert!(again.stdout.is_empty());
+            // Everything the profile can fix through kubeadm's configuration is fixed.
+            let check = kubeharden()
+                .current_dir(scratch.path())
+                .args(["check", &name, "--profile", profile, "--format", "json"])
+                .output()
+                .expect("runs");
+            let report: serde_json::Value = serde_json::from_slice(&check.stdout).expect("json");
+            for f in report["files"][0]["findings"].as_array().expect("findings") {
+                assert_eq!(f["fixable"], false, "{name} {profile}: {f}");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_generated_apiserver_passes_the_scored_kube_bench_checks_after_strict() {
+    for (name, bytes) in fixtures("") {
+        let text = String::from_utf8(bytes).expect("utf8");
+        let (before, minor) = generated_cmdline(&text);
+        let checks = kube_bench::load_own_for_minor(minor, "1.2");
+        let inputs = |c: &str| -> Vec<String> {
+            kube_bench::ids_with(
+                &checks,
+                &Inputs {
+                    cmdline: c,
+                    ..Inputs::default()
+                },
+                Outcome::Fail,
+            )
+        };
+        let scratch = crate::cli::scratch(&name, text.as_bytes());
+        let out = scratch.path().join("out.yaml");
+        let fix = kubeharden()
+            .current_dir(scratch.path())
+            .args(["fix", &name, "--profile", "strict", "--output"])
+            .arg(&out)
+            .output()
+            .expect("runs");
+        assert_eq!(fix.status.code(), Some(0), "{name}");
+        let hardened = std::fs::read_to_string(&out).expect("out");
+        let (after, _) = generated_cmdline(&hardened);
+        let failed = inputs(&after);
+        assert!(
+            failed.is_empty(),
+            "{name}: scored checks fail: {failed:?}\n{after}"
+        );
+        if !before.contains("--profiling=false") {
+            assert!(
+                inputs(&before).contains(&"1.2.15".to_string()),
+                "{name}: the oracle must see the unfixed profiling flag"
+            );
+        }
+    }
+}
+
+#[test]
+fn edits_keep_the_rest_of_the_file() {
+    let (registry, _, _) = builtins();
+    for (name, bytes) in fixtures("") {
+        let text = String::from_utf8(bytes).expect("utf8");
+        let scratch = crate::cli::scratch(&name, text.as_bytes());
+        let out = scratch.path().join("out.yaml");
+        let fix = kubeharden()
+            .current_dir(scratch.path())
+            .args(["fix", &name, "--profile", "strict", "--output"])
+            .arg(&out)
+            .output()
+            .expect("runs");
+        assert_eq!(fix.status.code(), Some(0), "{name}");
+        let hardened = std::fs::read_to_string(&out).expect("out");
+        // Every original line outside extraArgs survives, in order.
+        let kept: Vec<&str> = hardened.lines().collect();
+        let mut at = 0;
+        let indent = |l: &str| l.len() - l.trim_start().len();
+        let mut in_args: Option<usize> = None;
+        for line in text.lines() {
+            if let Some(i) = in_args {
+                if indent(line) > i || line.trim_start().starts_with('-') && indent(line) == i {
+                    continue;
+                }
+                in_args = None;
+            }
+            if line.trim_start().starts_with("extraArgs:") {
+                if !line.contains('{') {
+                    in_args = Some(indent(line));
+                }
+                continue;
+            }
+            match kept[at..].iter().position(|k| *k == line) {
+                Some(i) => at += i + 1,
+                None => panic!("{name}: line {line:?} lost\n{hardened}"),
+            }
+        }
+        assert_eq!(
+            text.contains("\r\n"),
+            hardened.contains("\r\n"),
+            "{name}: line endings"
+        );
+        let cfg = kubeharden::kubeadm::try_load(&hardened, &registry.kubeadm)
+            .expect("kubeadm")
+            .expect("loads");
+        assert!(cfg.cluster.is_some(), "{name}");
+    }
+}
+
+#[test]
+fn bad_kubeadm_files_exit_2_name_the_file_and_write_nothing() {
+    for (name, bytes) in fixtures("bad") {
+        let scratch = crate::cli::scratch(&name, &bytes);
+        for args in [
+            vec!["check", name.as_str()],
+            vec!["diff", name.as_str()],
+            vec!["fix", name.as_str(), "--output", "out.yaml"],
+        ] {
+            let out = kubeharden()
+                .current_dir(scratch.path())
+                .args(&args)
+                .output()
+                .expect("runs");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+            assert!(err.contains(&name), "{args:?}: {err}");
+            assert!(!err.contains("panicked"), "{err}");
+            assert!(!scratch.path().join("out.yaml").exists());
+        }
+    }
+}
+
+#[test]
+fn v1beta2_is_read_and_reported_as_rejected_by_newer_kubeadm() {
+    let name = "v1beta2-on-1.29.yaml";
+    let bytes = std::fs::read(dir().join("old").join(name)).expect("fixture");
+    let scratch = crate::cli::scratch(name, &bytes);
+    let check = kubeharden()
+        .current_dir(scratch.path())
+        .args(["check", name])
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&check.stdout);
+    assert_eq!(check.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("no longer accept kubeadm.k8s.io/v1beta2"),
+        "{text}"
+    );
+    let diff = kubeharden()
+        .current_dir(scratch.path())
+        .args(["diff", name])
+        .output()
+        .expect("runs");
+    assert_eq!(diff.status.code(), Some(2));
+    assert!(diff.stdout.is_empty());
+}
