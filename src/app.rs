@@ -393,6 +393,9 @@ pub fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<E
             Ok(Exit::Ok)
         }
         Command::Rollback(args) => crate::nodecmd::rollback(&args, stdout, stderr),
+        Command::Generate {
+            what: crate::cli::GenerateWhat::Kubeadm(args),
+        } => generate_kubeadm(&args, stderr),
         Command::Profiles { action } => {
             let registry = Registry::builtin().map_err(|e| UsageError(e.to_string()))?;
             let res = match action.unwrap_or(ProfilesAction::List) {
@@ -421,6 +424,11 @@ pub fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<E
                     kubernetes_version,
                     profile,
                 } => {
+                    if name == "kubeadm-config" {
+                        return Err(UsageError(
+                            "kubeadm-config is written by `kubeharden generate kubeadm`, with the profile applied".into(),
+                        ));
+                    }
                     let p = Profile::load(&profile, &registry)
                         .map_err(|e| UsageError(e.to_string()))?;
                     let v = match kubernetes_version {
@@ -506,4 +514,70 @@ fn write_output(path: &Path, text: &str) -> Result<(), UsageError> {
     tmp.as_file().sync_all().map_err(fail)?;
     tmp.persist(path).map_err(|e| fail(e.error))?;
     Ok(())
+}
+
+/// `generate kubeadm`: the files, written atomically into the output directory. An existing
+/// file with other content is not overwritten.
+fn generate_kubeadm(
+    args: &crate::cli::GenerateKubeadmArgs,
+    stderr: &mut dyn Write,
+) -> Result<Exit, UsageError> {
+    let registry = Registry::builtin().map_err(|e| UsageError(e.to_string()))?;
+    let profile = Profile::load(&args.profile, &registry).map_err(|e| UsageError(e.to_string()))?;
+    let v = Version::parse(&args.kubernetes_version).ok_or_else(|| {
+        UsageError(format!(
+            "--kubernetes-version: `{}` is not a Kubernetes 1.x version (e.g. 1.31 or v1.31.2)",
+            args.kubernetes_version
+        ))
+    })?;
+    let known = &registry.versions;
+    if v.minor < known.oldest || v.minor > known.newest {
+        return Err(UsageError(format!(
+            "--kubernetes-version {v}: kubeharden has facts for 1.{} to 1.{}",
+            known.oldest, known.newest
+        )));
+    }
+    let api = crate::generate::api_version(&registry, v, args.api_version.as_deref())
+        .map_err(UsageError)?;
+    let sets = args
+        .set
+        .iter()
+        .map(|s| crate::generate::parse_set(s))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(UsageError)?;
+    let files =
+        crate::generate::kubeadm(&registry, &profile, v, &api, &sets).map_err(UsageError)?;
+    let dir = &args.output_dir;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| UsageError(format!("{}: cannot create: {e}", dir.display())))?;
+    // Nothing is written when any file would replace different content.
+    for f in &files {
+        let path = dir.join(&f.name);
+        if let Ok(existing) = std::fs::read(&path) {
+            if existing != f.content.as_bytes() {
+                return Err(UsageError(format!(
+                    "{}: exists with other content; kubeharden does not overwrite it (choose another --output-dir); nothing was written",
+                    path.display()
+                )));
+            }
+        }
+    }
+    for f in &files {
+        let path = dir.join(&f.name);
+        crate::node::atomic_write(&path, f.content.as_bytes(), f.mode, None, None)
+            .map_err(|e| UsageError(e.to_string()))?;
+        let _ = writeln!(
+            stderr,
+            "kubeharden: wrote {} (mode {:o})",
+            path.display(),
+            f.mode
+        );
+    }
+    let _ = writeln!(
+        stderr,
+        "kubeharden: {api} for Kubernetes {v}, profile {}; {} says where each file goes",
+        profile.name,
+        dir.join("README.md").display()
+    );
+    Ok(Exit::Ok)
 }

@@ -34,6 +34,11 @@ pub enum Command {
     Fix(FixArgs),
     /// Undo a fix: restore a backup set (the newest, or the one named), or list them
     Rollback(RollbackArgs),
+    /// Write hardened configuration for a new cluster
+    Generate {
+        #[command(subcommand)]
+        what: GenerateWhat,
+    },
     /// List the built-in profiles, show one, or print a supporting-file template
     Profiles {
         #[command(subcommand)]
@@ -136,6 +141,36 @@ pub struct NodeArgs {
     /// default backups, the lock) under DIR, e.g. a node image mounted for preparation
     #[arg(long, value_name = "DIR")]
     pub root: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GenerateWhat {
+    /// A kubeadm configuration (InitConfiguration, ClusterConfiguration with the profile's API
+    /// server flags and volumes, a hardened KubeletConfiguration), the supporting files its
+    /// flags name, and a README saying where each goes
+    #[command(
+        after_help = "Settings for --set: advertise-address, bind-port, control-plane-endpoint, cluster-name, cri-socket, node-name, pod-subnet, service-subnet.\n\nExample:\n  kubeharden generate kubeadm --kubernetes-version 1.31 --output-dir cluster --set advertise-address=10.0.0.5"
+    )]
+    Kubeadm(GenerateKubeadmArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateKubeadmArgs {
+    /// Kubernetes version of the new cluster (1.31, v1.31.2)
+    #[arg(long, value_name = "VERSION")]
+    pub kubernetes_version: String,
+    /// Profile: a built-in name (baseline, strict) or a path to a profile file
+    #[arg(long, short = 'p', default_value = "strict")]
+    pub profile: String,
+    /// kubeadm configuration API [default: the newest the kubeadm version accepts]
+    #[arg(long, value_parser = ["v1beta3", "v1beta4"])]
+    pub api_version: Option<String>,
+    /// Directory to write the files into (created if missing)
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub output_dir: PathBuf,
+    /// Fill a setting, e.g. advertise-address=10.0.0.5 (repeatable)
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
 }
 
 #[derive(Debug, Args)]

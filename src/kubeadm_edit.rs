@@ -398,7 +398,7 @@ fn new_api_server_keys(cfg: &KubeadmConfig, parts: &[Body]) -> Result<Splice, Ed
         }
     }
     if let Some(a) = api {
-        if a.is_flow() {
+        if a.is_flow() && !a.entries().is_empty() {
             return Err(refuse(
                 Some(a.span.start),
                 "`apiServer` is written in flow style; write it in block style to let kubeharden add to it",

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod edit;
 pub mod engine;
 pub mod fix;
+pub mod generate;
 pub mod health;
 pub mod kubeadm;
 pub mod kubeadm_edit;

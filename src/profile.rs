@@ -28,6 +28,10 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         "authentication-config",
         include_str!("../profiles/templates/authentication-config.yaml"),
     ),
+    (
+        "kubeadm-config",
+        include_str!("../profiles/templates/kubeadm-config.yaml"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -1452,6 +1456,18 @@ pub fn render_template(
                 .ok_or_else(|| format!("template `{name}`: bad condition `{t}`"))?;
             let outer = keep.last().copied().unwrap_or(true);
             keep.push(outer && v.minor >= min.minor);
+            continue;
+        }
+        // `#% if set KEY` / `#% if unset KEY`: whether a parameter has a non-empty value.
+        if let Some(key) = t
+            .strip_prefix("#% if set ")
+            .map(|k| (k, true))
+            .or_else(|| t.strip_prefix("#% if unset ").map(|k| (k, false)))
+        {
+            let (k, want) = key;
+            let is_set = params.get(k.trim()).is_some_and(|v| !v.is_empty());
+            let outer = keep.last().copied().unwrap_or(true);
+            keep.push(outer && is_set == want);
             continue;
         }
         if t == "#% endif" {

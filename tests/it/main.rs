@@ -4,6 +4,7 @@ mod cli;
 mod conformance;
 mod docs;
 mod fixtures;
+mod generate;
 mod interactive;
 mod kube_bench;
 mod kubeadm_config;

@@ -1,0 +1,224 @@
+//! `generate kubeadm`: a hardened kubeadm configuration for a new cluster, with the supporting
+//! files its flags name and a README saying where each goes. The configuration is the
+//! `kubeadm-config` template with the profile applied by the same pipeline that edits existing
+//! kubeadm files, so it is planned, edited and verified the same way.
+
+use crate::engine::{self, Options};
+use crate::profile::{render_template, Profile, Registry};
+use crate::version::Version;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+/// What `--set` may fill, with the default (empty: left out of the file).
+pub const SETTINGS: &[(&str, &str, &str)] = &[
+    (
+        "advertise-address",
+        "",
+        "the IP address this node's API server advertises",
+    ),
+    ("bind-port", "6443", "the API server's port"),
+    (
+        "control-plane-endpoint",
+        "",
+        "HOST:PORT of the load balancer in front of several control-plane nodes",
+    ),
+    ("cluster-name", "kubernetes", "the cluster's name"),
+    (
+        "cri-socket",
+        "unix:///var/run/containerd/containerd.sock",
+        "the container runtime's socket",
+    ),
+    ("node-name", "", "this node's name (default: the host name)"),
+    ("pod-subnet", "10.244.0.0/16", "the pod network's CIDR"),
+    ("service-subnet", "10.96.0.0/12", "the services' CIDR"),
+];
+
+/// A file to write into the output directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutFile {
+    pub name: String,
+    pub content: String,
+    pub mode: u32,
+}
+
+fn check_setting(key: &str, value: &str) -> Result<(), String> {
+    let ok = match key {
+        "advertise-address" => value.parse::<std::net::IpAddr>().is_ok(),
+        "bind-port" => value.parse::<u16>().is_ok_and(|p| p > 0),
+        "pod-subnet" | "service-subnet" => value.split(',').all(|c| {
+            c.split_once('/').is_some_and(|(ip, n)| {
+                ip.parse::<std::net::IpAddr>().is_ok() && n.parse::<u8>().is_ok()
+            })
+        }),
+        "cri-socket" => value.starts_with("unix://"),
+        _ => {
+            !value.is_empty()
+                && !value.contains(['\n', '#', '"', '\'', '{', '}', '[', ']', ',', ' '])
+        }
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("--set {key}={value}: not a valid value for {key}"))
+    }
+}
+
+/// The kubeadm API version to write for Kubernetes `v`: the one asked for, if kubeadm `v`
+/// accepts it, else the newest it accepts.
+pub fn api_version(registry: &Registry, v: Version, asked: Option<&str>) -> Result<String, String> {
+    let facts = &registry.kubeadm;
+    if let Some(a) = asked {
+        let full = format!("kubeadm.k8s.io/{a}");
+        if let Some(why) = facts.api_rejected(&full, v) {
+            return Err(format!("--api-version {a}: {why}"));
+        }
+        return Ok(full);
+    }
+    facts
+        .api_versions
+        .keys()
+        .rev()
+        .find(|a| facts.api_rejected(a, v).is_none())
+        .cloned()
+        .ok_or_else(|| {
+            format!("no kubeadm configuration API kubeharden knows is accepted by kubeadm {v}")
+        })
+}
+
+/// Builds the files of `generate kubeadm`.
+pub fn kubeadm(
+    registry: &Registry,
+    profile: &Profile,
+    v: Version,
+    api: &str,
+    sets: &[(String, String)],
+) -> Result<Vec<OutFile>, String> {
+    let mut values: BTreeMap<String, String> = SETTINGS
+        .iter()
+        .map(|(k, d, _)| (k.to_string(), d.to_string()))
+        .collect();
+    for (k, val) in sets {
+        if !values.contains_key(k) {
+            return Err(format!(
+                "--set {k}: unknown setting; the settings are {}",
+                SETTINGS
+                    .iter()
+                    .map(|(k, _, _)| *k)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        check_setting(k, val)?;
+        values.insert(k.clone(), val.clone());
+    }
+    let mut params = profile.parameters.clone();
+    for (k, val) in &values {
+        params.insert(k.replace('-', "_"), val.clone());
+    }
+    params.insert("kubeadm_api".into(), api.to_string());
+    params.insert(
+        "kubernetes_version".into(),
+        format!("v1.{}.{}", v.minor, v.patch.unwrap_or(0)),
+    );
+    params.insert("profile".into(), profile.name.clone());
+    let skeleton = render_template("kubeadm-config", v, registry, &params)?;
+    let opts = Options {
+        registry,
+        profile,
+        version: Some(v),
+        report_only: false,
+    };
+    let report = engine::process("kubeadm-config.yaml", &skeleton, &opts)
+        .map_err(|e| format!("the profile cannot be applied to a kubeadm configuration: {e}"))?;
+    let config = report.edited.clone().unwrap_or(skeleton);
+
+    let mut files = vec![OutFile {
+        name: "kubeadm-config.yaml".into(),
+        content: config,
+        mode: 0o600,
+    }];
+    let mut readme = String::new();
+    let _ = writeln!(
+        readme,
+        "# Hardened kubeadm configuration\n\nFor Kubernetes {v} with the `{}` profile ({api}), written by `kubeharden generate kubeadm`.\n",
+        profile.name
+    );
+    let _ = writeln!(
+        readme,
+        "## On every control-plane node, before `kubeadm init` or `kubeadm join`\n"
+    );
+    let mut copies = Vec::new();
+    let mut dirs = Vec::new();
+    let mut needs = Vec::new();
+    for rf in &report.required_files {
+        if rf.directory {
+            dirs.push(rf.path.clone());
+            continue;
+        }
+        match &rf.template {
+            Some(t) => {
+                let name = rf.path.rsplit('/').next().unwrap_or(t).to_string();
+                let content = render_template(t, v, registry, &profile.parameters)?;
+                if files.iter().any(|f| f.name == name) {
+                    return Err(format!("two supporting files are both named {name}"));
+                }
+                files.push(OutFile {
+                    name: name.clone(),
+                    content,
+                    mode: 0o600,
+                });
+                copies.push((name, rf.path.clone(), rf.flag.clone()));
+            }
+            None => needs.push((rf.path.clone(), rf.flag.clone())),
+        }
+    }
+    for (name, path, flag) in &copies {
+        let _ = writeln!(
+            readme,
+            "- `{name}` goes to `{path}` (for `--{flag}`):\n\n      sudo install -D -m 0600 {name} {path}\n"
+        );
+    }
+    for d in &dirs {
+        let _ = writeln!(
+            readme,
+            "- Create the directory `{d}`:\n\n      sudo install -d -m 0700 {d}\n"
+        );
+    }
+    for (path, flag) in &needs {
+        let _ = writeln!(
+            readme,
+            "- `{path}` (for `--{flag}`) must exist; kubeadm creates it when it makes the cluster's certificates.\n"
+        );
+    }
+    let _ = writeln!(
+        readme,
+        "Then `sudo kubeadm init --config kubeadm-config.yaml` on the first node.\n\n## After `kubeadm init`\n\n- The kubelets request serving certificates from the cluster CA (`serverTLSBootstrap: true`), which `--kubelet-certificate-authority` relies on: approve them with `kubectl get csr` and `kubectl certificate approve NAME`, or `kubectl logs` and `kubectl exec` fail with x509 errors.\n- `kubeharden check /etc/kubernetes/manifests --profile {}` on each control-plane node confirms the result.\n",
+        profile.name
+    );
+    let left: Vec<_> = report.findings.iter().filter(|f| !f.fixed).collect();
+    if !left.is_empty() {
+        let _ = writeln!(readme, "## Not covered by this configuration\n");
+        for f in left {
+            let _ = writeln!(
+                readme,
+                "- `{}`: {}\n",
+                f.rule.id,
+                f.manual.as_deref().unwrap_or("")
+            );
+        }
+    }
+    files.push(OutFile {
+        name: "README.md".into(),
+        content: readme,
+        mode: 0o644,
+    });
+    Ok(files)
+}
+
+/// `KEY=VALUE` of `--set`.
+pub fn parse_set(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .filter(|(k, _)| !k.is_empty())
+        .ok_or_else(|| format!("--set {s}: expected KEY=VALUE"))
+}

@@ -1,0 +1,188 @@
+//! `generate kubeadm`: a configuration kubeadm of that version accepts (its API version), whose
+//! kube-apiserver passes the scored kube-bench checks, with the supporting files and a README.
+
+use crate::cli::kubeharden;
+use crate::conformance::builtins;
+use crate::kube_bench::{self, Inputs, Outcome};
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+fn generate(dir: &Path, args: &[&str]) -> std::process::Output {
+    kubeharden()
+        .args(["generate", "kubeadm", "--output-dir"])
+        .arg(dir)
+        .args(args)
+        .output()
+        .expect("runs")
+}
+
+#[test]
+fn generated_configs_are_accepted_hardened_and_complete() {
+    let (registry, _, _) = builtins();
+    for (version, api, expect_api) in [
+        ("1.29", None, "kubeadm.k8s.io/v1beta3"),
+        ("1.31", Some("v1beta3"), "kubeadm.k8s.io/v1beta3"),
+        ("1.31", None, "kubeadm.k8s.io/v1beta4"),
+        ("1.34.2", None, "kubeadm.k8s.io/v1beta4"),
+    ] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut args = vec![
+            "--kubernetes-version",
+            version,
+            "--set",
+            "advertise-address=10.1.2.3",
+        ];
+        if let Some(a) = api {
+            args.extend(["--api-version", a]);
+        }
+        let out = generate(dir.path(), &args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{version}: {err}");
+        let config_path = dir.path().join("kubeadm-config.yaml");
+        let config = fs::read_to_string(&config_path).expect("config");
+        assert_eq!(
+            fs::metadata(&config_path)
+                .expect("meta")
+                .permissions()
+                .mode()
+                & 0o777,
+            0o600
+        );
+        let cfg = kubeharden::kubeadm::try_load(&config, &registry.kubeadm)
+            .expect("kubeadm")
+            .expect("loads");
+        assert_eq!(cfg.api_version, expect_api, "{version}");
+        let minor = cfg.kubernetes_version.expect("kubernetesVersion").minor;
+        assert!(
+            registry
+                .kubeadm
+                .api_rejected(&cfg.api_version, cfg.kubernetes_version.expect("v"))
+                .is_none(),
+            "{version}: kubeadm would reject {}",
+            cfg.api_version
+        );
+        assert_eq!(
+            cfg.model.value("advertise-address").as_deref(),
+            Some("10.1.2.3")
+        );
+        // Its kube-apiserver passes the scored checks of the version's benchmark.
+        let argv: Vec<String> = std::iter::once("kube-apiserver".to_string())
+            .chain(
+                cfg.model
+                    .flags
+                    .iter()
+                    .map(|f| format!("--{}={}", f.name, f.value.clone().unwrap_or_default())),
+            )
+            .collect();
+        let cmdline = kube_bench::cmdline_from_argv(&argv);
+        let checks = kube_bench::load_own_for_minor(minor, "1.2");
+        let failed = kube_bench::ids_with(
+            &checks,
+            &Inputs {
+                cmdline: &cmdline,
+                ..Inputs::default()
+            },
+            Outcome::Fail,
+        );
+        assert!(failed.is_empty(), "{version}: {failed:?}");
+        // Nothing left for the profile to change in it.
+        let again = kubeharden()
+            .args(["diff", "--profile", "strict"])
+            .arg(&config_path)
+            .output()
+            .expect("runs");
+        assert_eq!(
+            again.status.code(),
+            Some(0),
+            "{version}: {}",
+            String::from_utf8_lossy(&again.stdout)
+        );
+        // Every supporting file is there, as `profiles template` prints it, and the README
+        // says where it goes.
+        let readme = fs::read_to_string(dir.path().join("README.md")).expect("readme");
+        for (flag, template) in [
+            ("audit-policy-file", "audit-policy"),
+            ("admission-control-config-file", "admission-config"),
+            ("authentication-config", "authentication-config"),
+        ] {
+            let Some(path) = cfg.model.value(flag) else {
+                assert!(
+                    flag == "authentication-config" && minor < 32,
+                    "{version}: no --{flag}"
+                );
+                continue;
+            };
+            let name = path.rsplit('/').next().expect("name");
+            let written = fs::read(dir.path().join(name)).expect("supporting file");
+            let want = kubeharden()
+                .args([
+                    "profiles",
+                    "template",
+                    template,
+                    "--kubernetes-version",
+                    version,
+                ])
+                .output()
+                .expect("runs");
+            assert_eq!(written, want.stdout, "{version}: {name}");
+            assert!(
+                readme.contains(&format!("install -D -m 0600 {name} {path}")),
+                "{readme}"
+            );
+        }
+    }
+}
+
+#[test]
+fn refused_combinations_and_bad_settings_write_nothing() {
+    for args in [
+        vec!["--kubernetes-version", "1.29", "--api-version", "v1beta4"],
+        vec!["--kubernetes-version", "1.30", "--api-version", "v1beta4"],
+        vec!["--kubernetes-version", "1.31", "--set", "colour=blue"],
+        vec![
+            "--kubernetes-version",
+            "1.31",
+            "--set",
+            "advertise-address=not-an-ip",
+        ],
+        vec!["--kubernetes-version", "1.31", "--set", "advertise-address"],
+        vec!["--kubernetes-version", "1.12"],
+        vec!["--kubernetes-version", "one"],
+    ] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out_dir = dir.path().join("out");
+        let out = generate(&out_dir, &args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(!out_dir.exists(), "{args:?}");
+    }
+}
+
+#[test]
+fn an_existing_file_with_other_content_is_not_overwritten() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    fs::write(dir.path().join("README.md"), b"mine\n").expect("write");
+    let out = generate(dir.path(), &["--kubernetes-version", "1.33"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        fs::read(dir.path().join("README.md")).expect("read"),
+        b"mine\n"
+    );
+    assert!(!dir.path().join("kubeadm-config.yaml").exists());
+    // The same content again is fine: generating twice into one directory works.
+    let again = tempfile::tempdir().expect("tempdir");
+    assert_eq!(
+        generate(again.path(), &["--kubernetes-version", "1.33"])
+            .status
+            .code(),
+        Some(0)
+    );
+    assert_eq!(
+        generate(again.path(), &["--kubernetes-version", "1.33"])
+            .status
+            .code(),
+        Some(0)
+    );
+}
