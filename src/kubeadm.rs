@@ -331,6 +331,31 @@ pub fn load(text: &str, docs: Vec<Document>, facts: &Facts) -> Result<KubeadmCon
             ));
         }
     }
+    // The fields of kubeadm's APIServer type (cmd/kubeadm/app/apis/kubeadm/v1beta3/types.go,
+    // v1beta4/types.go): an unknown one is an error for `kubeadm config validate`.
+    if let Some(a) = api_server.filter(|a| a.is_map()) {
+        let known: &[&str] = match encoding {
+            ArgsEncoding::Map => &[
+                "extraArgs",
+                "extraVolumes",
+                "certSANs",
+                "timeoutForControlPlane",
+            ],
+            ArgsEncoding::List => &["extraArgs", "extraVolumes", "extraEnvs", "certSANs"],
+        };
+        for (k, _) in a.entries() {
+            let key = k.as_str().unwrap_or("");
+            if !known.contains(&key) {
+                return Err(err_at(
+                    k,
+                    format!(
+                        "unknown field `{key}` in apiServer of {api_version} (it has {}); `kubeadm config validate` rejects it",
+                        known.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
     let mut args = Vec::new();
     if let Some(ea) = api_server.and_then(|a| a.get("extraArgs")) {
         if ea.decorated || matches!(ea.kind, Kind::Alias) {
@@ -433,6 +458,15 @@ pub fn load(text: &str, docs: Vec<Document>, facts: &Facts) -> Result<KubeadmCon
                     field(key)?
                         .ok_or_else(|| err_at(item, format!("an extraVolumes item has no `{key}`")))
                 };
+                for (k, _) in item.entries() {
+                    let key = k.as_str().unwrap_or("");
+                    if !["name", "hostPath", "mountPath", "readOnly", "pathType"].contains(&key) {
+                        return Err(err_at(
+                            k,
+                            format!("unknown field `{key}` in an extraVolumes item (kubeadm's HostPathMount has name, hostPath, mountPath, readOnly, pathType)"),
+                        ));
+                    }
+                }
                 let read_only = match item.get("readOnly") {
                     None => false,
                     Some(n) => match n.as_str() {
@@ -443,12 +477,35 @@ pub fn load(text: &str, docs: Vec<Document>, facts: &Facts) -> Result<KubeadmCon
                         }
                     },
                 };
+                let path_type = field("pathType")?;
+                // corev1.HostPathType.
+                if let Some(t) = &path_type {
+                    const TYPES: [&str; 8] = [
+                        "",
+                        "DirectoryOrCreate",
+                        "Directory",
+                        "FileOrCreate",
+                        "File",
+                        "Socket",
+                        "CharDevice",
+                        "BlockDevice",
+                    ];
+                    if !TYPES.contains(&t.as_str()) {
+                        return Err(err_at(
+                            item.get("pathType").unwrap_or(item),
+                            format!(
+                                "extraVolumes pathType `{t}` is not a HostPathType ({})",
+                                TYPES[1..].join(", ")
+                            ),
+                        ));
+                    }
+                }
                 volumes.push(VolumeEntry {
                     name: need("name")?,
                     host_path: need("hostPath")?,
                     mount_path: need("mountPath")?,
                     read_only,
-                    path_type: field("pathType")?,
+                    path_type,
                     node: item.clone(),
                 });
             }
@@ -647,6 +704,96 @@ pub fn load(text: &str, docs: Vec<Document>, facts: &Facts) -> Result<KubeadmCon
     })
 }
 
+/// kubeadm's types for the part of a ClusterConfiguration kubeharden writes, read strictly:
+/// a field they do not have, or a value of the wrong type, is an error (as for
+/// `kubeadm config validate`). The values are read only to check their types.
+#[allow(dead_code)]
+mod types {
+    use serde::Deserialize;
+    use std::collections::BTreeMap;
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase", deny_unknown_fields)]
+    pub struct HostPathMount {
+        pub name: String,
+        pub host_path: String,
+        pub mount_path: String,
+        #[serde(default)]
+        pub read_only: bool,
+        #[serde(default)]
+        pub path_type: Option<String>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Arg {
+        pub name: String,
+        pub value: String,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase", deny_unknown_fields)]
+    pub struct ApiServerV1beta3 {
+        #[serde(default)]
+        pub extra_args: Option<BTreeMap<String, String>>,
+        #[serde(default)]
+        pub extra_volumes: Option<Vec<HostPathMount>>,
+        #[serde(default, rename = "certSANs")]
+        pub cert_sans: Option<Vec<String>>,
+        #[serde(default)]
+        pub timeout_for_control_plane: Option<String>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase", deny_unknown_fields)]
+    pub struct ApiServerV1beta4 {
+        #[serde(default)]
+        pub extra_args: Option<Vec<Arg>>,
+        #[serde(default)]
+        pub extra_volumes: Option<Vec<HostPathMount>>,
+        #[serde(default)]
+        pub extra_envs: Option<Vec<serde_json::Value>>,
+        #[serde(default, rename = "certSANs")]
+        pub cert_sans: Option<Vec<String>>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase", bound(deserialize = "A: Deserialize<'de>"))]
+    pub struct Cluster<A> {
+        pub api_version: String,
+        pub kind: String,
+        #[serde(default)]
+        pub kubernetes_version: Option<String>,
+        #[serde(default = "none")]
+        pub api_server: Option<A>,
+    }
+
+    fn none<A>() -> Option<A> {
+        None
+    }
+}
+
+/// Reads every ClusterConfiguration document of `text` with kubeadm's types for the fields
+/// kubeharden writes.
+pub fn validate_types(text: &str) -> Result<(), String> {
+    let docs = yaml::parse(text).map_err(|e| e.to_string())?;
+    for d in &docs {
+        let (Some(api), Some("ClusterConfiguration")) = doc_kind(&d.root) else {
+            continue;
+        };
+        let src = &text[d.root.span.start..d.root.content_end()];
+        let r = if api.ends_with("/v1beta4") {
+            yaml_serde::from_str::<types::Cluster<types::ApiServerV1beta4>>(src).map(|_| ())
+        } else {
+            yaml_serde::from_str::<types::Cluster<types::ApiServerV1beta3>>(src).map(|_| ())
+        };
+        r.map_err(|e| {
+            format!("the ClusterConfiguration does not read as kubeadm's {api} type: {e}")
+        })?;
+    }
+    Ok(())
+}
+
 /// Parses `text` and loads it when it is a kubeadm configuration file; `None` when it is not.
 pub fn try_load(text: &str, facts: &Facts) -> Option<Result<KubeadmConfig, LoadError>> {
     let docs = yaml::parse(text).ok()?;
@@ -707,6 +854,20 @@ mod tests {
             .expect_err("twice");
         assert!(e.message.contains("twice"), "{}", e.message);
         assert!(try_load("apiVersion: v1\nkind: Pod\n", &facts()).is_none());
+    }
+
+    #[test]
+    fn kubeadm_types_read_strictly() {
+        let ok = "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\napiServer:\n  extraArgs:\n  - name: a\n    value: \"1\"\n  extraVolumes:\n  - name: v\n    hostPath: /x\n    mountPath: /x\n    readOnly: true\n";
+        validate_types(ok).expect("valid");
+        let unknown = ok.replace("readOnly: true", "readOnly: true\n    mode: 3");
+        assert!(validate_types(&unknown).is_err());
+        let typed = ok.replace("readOnly: true", "readOnly: \"yes\"");
+        assert!(validate_types(&typed).is_err());
+        let v3 = "apiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\napiServer:\n  extraArgs:\n    profiling: \"false\"\n  timeoutForControlPlane: 4m0s\n";
+        validate_types(v3).expect("valid v1beta3");
+        // (A plain `false` where a string belongs reads as "false" here; `load` refuses it.)
+        assert!(validate_types(&v3.replace("v1beta3", "v1beta4")).is_err());
     }
 
     #[test]

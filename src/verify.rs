@@ -311,6 +311,7 @@ pub fn verify_kubeadm(
         .map_err(|e| fail(format!("the edited file no longer parses ({e})")))?;
     let after = crate::kubeadm::load(edited, docs, facts)
         .map_err(|e| fail(format!("the edited file no longer loads ({})", e.message)))?;
+    crate::kubeadm::validate_types(edited).map_err(fail)?;
     // 1. The flags kubeadm would write mean exactly what the plan says.
     if flag_meaning(&after.model) != flag_meaning(&plan.after) {
         return Err(fail("the edited extraArgs differ from the planned flags"));
