@@ -307,8 +307,9 @@ pub fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<E
             errors_to(stderr, &outcomes);
             Ok(summarise(&outcomes, |r| !r.findings.is_empty()))
         }
-        Command::Diff(common) => {
-            let s = settings(&common, Path::new(DEFAULT_MANIFESTS_DIR))?;
+        Command::Diff(args) => {
+            let common = &args.common;
+            let s = settings(common, Path::new(DEFAULT_MANIFESTS_DIR))?;
             let outcomes = process_all(&s, false);
             for o in &outcomes {
                 match o {
@@ -341,7 +342,50 @@ pub fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<E
             errors_to(stderr, &outcomes);
             left_over_to(stderr, &outcomes);
             required_files_to(stderr, &outcomes);
-            Ok(summarise(&outcomes, |r| r.edited.is_some()))
+            let mut exit = summarise(&outcomes, |r| r.edited.is_some());
+            if let Some(kc) = &args.kubeadm_config {
+                // The same profile on the kubeadm file, for the manifests' version.
+                let version = outcomes.iter().find_map(|o| match o {
+                    Outcome::Report(r) => Some(r.version),
+                    _ => None,
+                });
+                let opts = Options {
+                    registry: &s.registry,
+                    profile: &s.profile,
+                    version: s.version.or(version),
+                    report_only: false,
+                };
+                let shown = kc.display().to_string();
+                let result = read_input(kc).and_then(|text| engine::process(&shown, &text, &opts));
+                match result {
+                    Ok(r) if r.component == engine::COMPONENT && is_kubeadm_text(&r.original) => {
+                        if let Err(e) = render::diff(stdout, &r, &shown) {
+                            if e.kind() != std::io::ErrorKind::BrokenPipe {
+                                return Err(UsageError(format!("cannot write the diff: {e}")));
+                            }
+                        }
+                        let one = [Outcome::Report(Box::new(r))];
+                        left_over_to(stderr, &one);
+                        if let (Exit::Ok, Outcome::Report(r)) = (&exit, &one[0]) {
+                            if r.edited.is_some() {
+                                exit = Exit::Findings;
+                            }
+                        }
+                    }
+                    Ok(_) => {
+                        let _ = writeln!(
+                            stderr,
+                            "kubeharden: error: --kubeadm-config {shown}: not a kubeadm configuration file"
+                        );
+                        exit = Exit::Error;
+                    }
+                    Err(e) => {
+                        let _ = writeln!(stderr, "kubeharden: error: {e}");
+                        exit = Exit::Error;
+                    }
+                }
+            }
+            Ok(exit)
         }
         Command::Fix(args) => {
             let Some(output) = args.output.clone() else {
@@ -580,4 +624,11 @@ fn generate_kubeadm(
         dir.join("README.md").display()
     );
     Ok(Exit::Ok)
+}
+
+/// Whether a text is a kubeadm configuration file (not a static pod manifest).
+pub(crate) fn is_kubeadm_text(text: &str) -> bool {
+    text.contains(crate::kubeadm::GROUP)
+        && crate::yaml::parse(text.trim_start_matches('\u{feff}'))
+            .is_ok_and(|d| crate::kubeadm::is_kubeadm(&d))
 }

@@ -28,7 +28,7 @@ pub enum Command {
     /// Report what a profile finds in manifests (exit 1 when anything is found)
     Check(CheckArgs),
     /// Print a unified diff of the changes, for `git apply` or `patch -p1` (exit 1 when there are changes)
-    Diff(Common),
+    Diff(DiffArgs),
     /// Harden manifests in place on a node, asking about each change, with backups (or write
     /// the result to --output)
     Fix(FixArgs),
@@ -87,6 +87,16 @@ pub struct Common {
 }
 
 #[derive(Debug, Args)]
+pub struct DiffArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Also make the same changes in this kubeadm configuration file (e.g. the ClusterConfiguration
+    /// of the kubeadm-config ConfigMap), so `kubeadm upgrade` keeps them
+    #[arg(long, value_name = "FILE")]
+    pub kubeadm_config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
 pub struct CheckArgs {
     #[command(flatten)]
     pub common: Common,
@@ -106,8 +116,12 @@ pub struct FixArgs {
     #[command(flatten)]
     pub common: Common,
     /// Write the hardened manifest to FILE (`-` for standard output); the input stays untouched
-    #[arg(long, short = 'o', value_name = "FILE", conflicts_with_all = ["interactive", "yes", "backup_dir", "wait_healthy"])]
+    #[arg(long, short = 'o', value_name = "FILE", conflicts_with_all = ["interactive", "yes", "backup_dir", "wait_healthy", "kubeadm_config"])]
     pub output: Option<PathBuf>,
+    /// Also make the accepted changes in this kubeadm configuration file, in place and backed
+    /// up with the manifests, so `kubeadm upgrade` keeps them
+    #[arg(long, value_name = "FILE")]
+    pub kubeadm_config: Option<PathBuf>,
     /// Ask about every change (needs a terminal); the default on a terminal
     #[arg(long, short = 'i', conflicts_with = "yes")]
     pub interactive: bool,

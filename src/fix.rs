@@ -77,6 +77,8 @@ pub struct Selection {
     pub notes: Vec<String>,
     /// Findings the profile leaves to the user, with the reason.
     pub left_over: Vec<(String, String)>,
+    /// The Kubernetes version the file was planned for.
+    pub version: crate::version::Version,
 }
 
 /// Where the node is: the root host paths are resolved under, and directories nothing but
@@ -234,6 +236,7 @@ pub fn select(
         new_files: Vec::new(),
         kept: Vec::new(),
         notes: full.notes.clone(),
+        version: full.version,
         left_over: full
             .findings
             .iter()

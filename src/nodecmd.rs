@@ -323,6 +323,66 @@ pub(crate) fn fix_in_place(
             },
         });
     }
+    // The same accepted rules in the kubeadm configuration, so `kubeadm upgrade` keeps them.
+    if let (Some(kc), false) = (&args.kubeadm_config, manifests.is_empty()) {
+        let mut accepted: Vec<String> = Vec::new();
+        for e in &edited {
+            for r in &e.sel.accepted {
+                if !accepted.contains(r) {
+                    accepted.push(r.clone());
+                }
+            }
+        }
+        let restricted = fix::only(&s.profile, &accepted);
+        let version = edited
+            .iter()
+            .find(|e| e.sel.edited.is_some())
+            .map(|e| e.sel.version);
+        let opts = Options {
+            registry: &s.registry,
+            profile: &restricted,
+            version: s.version.or(version),
+            report_only: false,
+        };
+        let shown = kc.display().to_string();
+        let result = read_input(kc).and_then(|text| crate::engine::process(&shown, &text, &opts));
+        match result {
+            Ok(r) if crate::app::is_kubeadm_text(&r.original) => {
+                for f in r.findings.iter().filter(|f| !f.fixed) {
+                    if accepted.contains(&f.rule.id) {
+                        let _ = writeln!(
+                            stderr,
+                            "kubeharden: {shown}: not changed: {}: {}",
+                            f.rule.id,
+                            f.manual.as_deref().unwrap_or("")
+                        );
+                    }
+                }
+                if let Some(text) = &r.edited {
+                    combined.push_str(&crate::render::diff_text(&r.original, text, &shown));
+                    manifests.push(Write1 {
+                        path: node::real_path(kc),
+                        target: Target::Replace {
+                            original: r.original.clone().into_bytes(),
+                            new: text.clone().into_bytes(),
+                            perms: None,
+                        },
+                    });
+                }
+            }
+            Ok(_) => {
+                let _ = writeln!(
+                    stderr,
+                    "kubeharden: error: --kubeadm-config {shown}: not a kubeadm configuration file; nothing was written"
+                );
+                return Ok(Exit::Error);
+            }
+            Err(e) => {
+                let _ = writeln!(stderr, "kubeharden: error: {e}; nothing was written");
+                return Ok(Exit::Error);
+            }
+        }
+    }
     // The whole change as one patch: new supporting files, then the manifests.
     combined.insert_str(0, &new_diffs);
     // Directories before the files in them.
@@ -446,11 +506,13 @@ pub(crate) fn fix_in_place(
         let what = match &w.target {
             Target::Directory => format!("created the directory {host} (mode 0700)"),
             Target::Create { .. } => format!("wrote {host} (mode 0600)"),
-            _ => {
-                let e = edited.iter().find(|e| e.real == w.path);
-                let rules = e.map(|e| e.sel.accepted.join(", ")).unwrap_or_default();
-                format!("wrote {} ({rules})", w.path.display())
-            }
+            _ => match edited.iter().find(|e| e.real == w.path) {
+                Some(e) => format!("wrote {} ({})", w.path.display(), e.sel.accepted.join(", ")),
+                None => format!(
+                    "wrote {} (the same changes in the kubeadm configuration)",
+                    w.path.display()
+                ),
+            },
         };
         let _ = writeln!(stderr, "kubeharden: {what}");
     }

@@ -221,3 +221,58 @@ fn v1beta2_is_read_and_reported_as_rejected_by_newer_kubeadm() {
     assert_eq!(diff.status.code(), Some(2));
     assert!(diff.stdout.is_empty());
 }
+
+#[test]
+fn diff_with_kubeadm_config_patches_both_files_in_one_patch() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let manifest =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/kube-apiserver.yaml"))
+            .expect("example");
+    std::fs::write(dir.path().join("kube-apiserver.yaml"), &manifest).expect("write");
+    std::fs::copy(
+        dir_of("v1beta4-kubelet.yaml"),
+        dir.path().join("kubeadm.yaml"),
+    )
+    .expect("copy");
+    let out = kubeharden()
+        .current_dir(dir.path())
+        .args([
+            "diff",
+            "kube-apiserver.yaml",
+            "--kubeadm-config",
+            "kubeadm.yaml",
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let patch = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(patch.contains("+++ b/kube-apiserver.yaml"), "{patch}");
+    assert!(patch.contains("+++ b/kubeadm.yaml"), "{patch}");
+    std::fs::write(dir.path().join("p.patch"), &out.stdout).expect("write");
+    let apply = std::process::Command::new("git")
+        .current_dir(dir.path())
+        .args(["apply", "p.patch"])
+        .output()
+        .expect("git");
+    assert!(
+        apply.status.success(),
+        "{}",
+        String::from_utf8_lossy(&apply.stderr)
+    );
+    let again = kubeharden()
+        .current_dir(dir.path())
+        .args([
+            "diff",
+            "kube-apiserver.yaml",
+            "--kubeadm-config",
+            "kubeadm.yaml",
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(again.status.code(), Some(0));
+    assert!(again.stdout.is_empty());
+}
+
+fn dir_of(name: &str) -> PathBuf {
+    dir().join(name)
+}

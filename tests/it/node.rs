@@ -750,3 +750,63 @@ fn rollback_list_names_what_a_rollback_removed() {
         "{listing}"
     );
 }
+
+#[test]
+fn kubeadm_config_gets_the_same_changes_and_rolls_back_with_the_manifest() {
+    let root = node();
+    let kc = root.path().join("etc/kubernetes/kubeadm.yaml");
+    let original = fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/kubeadm-config/v1beta3-init-cluster.yaml"),
+    )
+    .expect("fixture");
+    fs::write(&kc, &original).expect("write");
+    let out = fix(
+        root.path(),
+        &["--yes", "--kubeadm-config", &kc.display().to_string()],
+    );
+    let err = text_of(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let hardened = fs::read_to_string(&kc).expect("read");
+    assert!(hardened.contains("profiling: \"false\""), "{hardened}");
+    // The manifest and the kubeadm file now agree: nothing left to change in either.
+    for path in [kc.clone(), root.path().join(MANIFEST)] {
+        let again = kubeharden().arg("diff").arg(&path).output().expect("runs");
+        assert_eq!(again.status.code(), Some(0), "{}", path.display());
+    }
+    let rec = record(&backup_sets(root.path())[0]);
+    let paths: Vec<&str> = rec["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .map(|f| f["path"].as_str().expect("path"))
+        .collect();
+    assert!(paths.contains(&"/etc/kubernetes/kubeadm.yaml"), "{paths:?}");
+    assert_eq!(rollback(root.path(), &[]).status.code(), Some(0));
+    assert_eq!(fs::read(&kc).expect("read"), original);
+    assert_eq!(
+        fs::read(root.path().join(MANIFEST)).expect("read"),
+        example()
+    );
+
+    // Not a kubeadm file: refused, nothing written.
+    let before = tree(root.path());
+    let out = fix(
+        root.path(),
+        &[
+            "--yes",
+            "--kubeadm-config",
+            &root.path().join(MANIFEST).display().to_string(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text_of(&out.stderr));
+    let now: BTreeMap<_, _> = tree(root.path())
+        .into_iter()
+        .filter(|(k, _)| !k.starts_with("var"))
+        .collect();
+    let was: BTreeMap<_, _> = before
+        .into_iter()
+        .filter(|(k, _)| !k.starts_with("var"))
+        .collect();
+    assert_eq!(now, was);
+}
