@@ -13,7 +13,7 @@ use crate::yaml::line_col;
 fn inexpressible(cfg: &KubeadmConfig, c: &Change) -> Option<String> {
     match c {
         Change::ProbeToTcp { probe } => Some(format!(
-            "kubeadm writes the {probe} itself, and extraArgs cannot change it: on a running node `kubeharden fix` rewrites the manifest's probes; for kubeadm put a kubeadm patch (kube-apiserver+strategic.yaml in the --patches directory) that turns the HTTP probes into TCP probes, or use Kubernetes 1.32 or later, where the strict profile needs no probe change"
+            "kubeadm writes the {probe} itself and extraArgs cannot change it; save the patch `kubeharden profiles template kubeadm-probe-patch` prints as kube-apiserver+strategic.yaml in kubeadm's --patches directory (it turns the probes into TCP probes), then set this flag; or use Kubernetes 1.32 or later, where the strict profile needs no probe change (on a running node `kubeharden fix` rewrites the manifest's probes itself)"
         )),
         Change::RemoveFlag { flag } if !cfg.args.iter().any(|a| &a.name == flag) => Some(format!(
             "kubeadm writes --{flag} itself, and extraArgs can replace a default flag but not remove it"

@@ -32,6 +32,10 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         "kubeadm-config",
         include_str!("../profiles/templates/kubeadm-config.yaml"),
     ),
+    (
+        "kubeadm-probe-patch",
+        include_str!("../profiles/templates/kubeadm-probe-patch.yaml"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]

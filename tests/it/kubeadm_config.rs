@@ -276,3 +276,100 @@ fn diff_with_kubeadm_config_patches_both_files_in_one_patch() {
 fn dir_of(name: &str) -> PathBuf {
     dir().join(name)
 }
+
+/// A strategic merge patch as kubeadm applies it, for what the probe patch uses: maps merge,
+/// `null` deletes, the container list merges by name.
+fn merge(target: &mut serde_json::Value, patch: &serde_json::Value) {
+    match (target, patch) {
+        (serde_json::Value::Object(t), serde_json::Value::Object(p)) => {
+            for (k, v) in p {
+                if v.is_null() {
+                    t.remove(k);
+                } else if k == "containers" {
+                    let items = t.entry(k.clone()).or_insert(serde_json::json!([]));
+                    for pc in v.as_array().expect("list") {
+                        let name = &pc["name"];
+                        if let Some(tc) = items
+                            .as_array_mut()
+                            .expect("list")
+                            .iter_mut()
+                            .find(|c| &c["name"] == name)
+                        {
+                            merge(tc, pc);
+                        }
+                    }
+                } else {
+                    merge(t.entry(k.clone()).or_insert(serde_json::Value::Null), v);
+                }
+            }
+        }
+        (t, p) => *t = p.clone(),
+    }
+}
+
+#[test]
+fn the_probe_patch_keeps_kubeadm_probes_working_without_anonymous_access() {
+    let patch_text = kubeharden()
+        .args(["profiles", "template", "kubeadm-probe-patch"])
+        .output()
+        .expect("runs")
+        .stdout;
+    let patch: serde_json::Value = yaml_serde::from_slice(&patch_text).expect("yaml");
+    let manifest = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/kubeadm/v1.29/kube-apiserver.yaml"),
+    )
+    .expect("fixture");
+    let findings = |pod: &serde_json::Value| -> Vec<String> {
+        let mut pod = pod.clone();
+        pod["spec"]["containers"][0]["command"]
+            .as_array_mut()
+            .expect("command")
+            .push(serde_json::json!("--anonymous-auth=false"));
+        let text = yaml_serde::to_string(&pod).expect("yaml");
+        let scratch = crate::cli::scratch("kube-apiserver.yaml", text.as_bytes());
+        let out = kubeharden()
+            .current_dir(scratch.path())
+            .args([
+                "check",
+                "kube-apiserver.yaml",
+                "--profile",
+                "strict",
+                "--format",
+                "json",
+            ])
+            .output()
+            .expect("runs");
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        report["files"][0]["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .map(|f| f["rule_id"].as_str().expect("rule_id").to_string())
+            .collect()
+    };
+    let mut pod: serde_json::Value = yaml_serde::from_str(&manifest).expect("yaml");
+    // Without the patch, rejecting anonymous requests breaks kubeadm's probes.
+    let unpatched = findings(&pod);
+    assert!(
+        unpatched.iter().any(|i| i.contains("probe")),
+        "{unpatched:?}"
+    );
+    merge(&mut pod, &patch);
+    let c = &pod["spec"]["containers"][0];
+    for p in ["livenessProbe", "readinessProbe", "startupProbe"] {
+        assert!(c[p].get("httpGet").is_none(), "{p}: {}", c[p]);
+        assert_eq!(c[p]["tcpSocket"]["port"], 6443, "{p}");
+        assert!(
+            c[p].get("failureThreshold").is_some(),
+            "{p}: the rest is kept"
+        );
+    }
+    let patched = findings(&pod);
+    assert!(
+        !patched
+            .iter()
+            .any(|i| i.contains("anonymous") || i.contains("probe")),
+        "{patched:?}"
+    );
+}
