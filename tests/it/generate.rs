@@ -186,3 +186,42 @@ fn an_existing_file_with_other_content_is_not_overwritten() {
         Some(0)
     );
 }
+
+#[test]
+fn the_generated_kubelet_configuration_passes_the_scored_kubelet_checks() {
+    for version in ["1.29", "1.31", "1.34"] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = generate(dir.path(), &["--kubernetes-version", version]);
+        assert_eq!(out.status.code(), Some(0));
+        let text = fs::read_to_string(dir.path().join("kubeadm-config.yaml")).expect("config");
+        let kubelet = text
+            .split("\n---\n")
+            .find(|d| d.contains("kind: KubeletConfiguration"))
+            .expect("a KubeletConfiguration");
+        let config: serde_json::Value = yaml_serde::from_str(kubelet).expect("yaml");
+        let minor: u32 = version[2..].parse().expect("minor");
+        let checks = kube_bench::load_own_for_minor(minor, "4.2");
+        assert!(!checks.is_empty());
+        // kubeadm starts the kubelet with --config and the bootstrap/kubeconfig flags only.
+        let cmdline = "/usr/bin/kubelet --bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf --kubeconfig=/etc/kubernetes/kubelet.conf --config=/var/lib/kubelet/config.yaml";
+        let inputs = Inputs {
+            cmdline,
+            config: Some(&config),
+            ..Inputs::default()
+        };
+        let failed = kube_bench::ids_with(&checks, &inputs, Outcome::Fail);
+        assert!(failed.is_empty(), "{version}: {failed:?}");
+        // The oracle can fail: kubelet defaults (an empty configuration) do not pass.
+        let empty = serde_json::json!({});
+        let defaults = kube_bench::ids_with(
+            &checks,
+            &Inputs {
+                cmdline,
+                config: Some(&empty),
+                ..Inputs::default()
+            },
+            Outcome::Fail,
+        );
+        assert!(!defaults.is_empty(), "{version}");
+    }
+}

@@ -373,3 +373,23 @@ fn the_probe_patch_keeps_kubeadm_probes_working_without_anonymous_access() {
         "{patched:?}"
     );
 }
+
+#[test]
+fn strict_diffs_of_the_kubeadm_fixtures() {
+    for (name, bytes) in fixtures("") {
+        let scratch = crate::cli::scratch(&name, &bytes);
+        let out = kubeharden()
+            .current_dir(scratch.path())
+            .args(["diff", &name, "--profile", "strict"])
+            .output()
+            .expect("runs");
+        let snap = format!(
+            "kubeadm_strict_{}",
+            name.trim_end_matches(".yaml").replace(['-', '.'], "_")
+        );
+        insta::assert_snapshot!(
+            snap,
+            String::from_utf8_lossy(&out.stdout).replace('\r', "\\r")
+        );
+    }
+}
