@@ -196,6 +196,24 @@ pub fn kubeadm(
         profile.name
     );
     let left: Vec<_> = report.findings.iter().filter(|f| !f.fixed).collect();
+    // A rule that needs kubeadm's probes changed (the reason names the probe patch): the patch
+    // goes beside the configuration, for kubeadm's --patches directory.
+    if left
+        .iter()
+        .any(|f| f.manual.as_deref().is_some_and(|m| m.contains("kubeadm-probe-patch")))
+    {
+        let patch = render_template("kubeadm-probe-patch", v, registry, &profile.parameters)?
+            .replace("port: 6443", &format!("port: {}", values["bind-port"]));
+        files.push(OutFile {
+            name: "kube-apiserver+strategic.yaml".into(),
+            content: patch,
+            mode: 0o600,
+        });
+        let _ = writeln!(
+            readme,
+            "## Rejecting anonymous requests (Kubernetes before 1.32)\n\nkubeadm's probes of the API server are HTTPS requests without credentials, so `--anonymous-auth=false` needs them turned into TCP probes first. `kube-apiserver+strategic.yaml` is the kubeadm patch that does it:\n\n      sudo install -D -m 0600 kube-apiserver+strategic.yaml /etc/kubernetes/patches/kube-apiserver+strategic.yaml\n\nthen run kubeadm with `--patches /etc/kubernetes/patches` (init, join and every `upgrade apply`/`upgrade node`), and add `anonymous-auth: \"false\"` to `apiServer.extraArgs`.\n"
+        );
+    }
     if !left.is_empty() {
         let _ = writeln!(readme, "## Not covered by this configuration\n");
         for f in left {
