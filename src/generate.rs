@@ -198,10 +198,11 @@ pub fn kubeadm(
     let left: Vec<_> = report.findings.iter().filter(|f| !f.fixed).collect();
     // A rule that needs kubeadm's probes changed (the reason names the probe patch): the patch
     // goes beside the configuration, for kubeadm's --patches directory.
-    if left
-        .iter()
-        .any(|f| f.manual.as_deref().is_some_and(|m| m.contains("kubeadm-probe-patch")))
-    {
+    if left.iter().any(|f| {
+        f.manual
+            .as_deref()
+            .is_some_and(|m| m.contains("kubeadm-probe-patch"))
+    }) {
         let patch = render_template("kubeadm-probe-patch", v, registry, &profile.parameters)?
             .replace("port: 6443", &format!("port: {}", values["bind-port"]));
         files.push(OutFile {

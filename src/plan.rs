@@ -560,6 +560,39 @@ pub fn plan(profile: &Profile, model: &Model, env: Env) -> Result<Plan, PlanErro
         }
     }
 
+    // A plugin both enabled and disabled stops kube-apiserver ("... in
+    // --enable-admission-plugins and --disable-admission-plugins overlapped": Validate in
+    // staging/src/k8s.io/apiserver/pkg/server/options/admission.go). A plugin a fix enables
+    // therefore leaves the disable list, by the rules that enabled it.
+    const ENABLE: &str = "enable-admission-plugins";
+    const DISABLE: &str = "disable-admission-plugins";
+    if let (Some(en), Some(dis)) = (work.list(ENABLE), work.list(DISABLE)) {
+        let was_en = model.list(ENABLE).unwrap_or_default();
+        let was_dis = model.list(DISABLE).unwrap_or_default();
+        let clash: Vec<String> = dis
+            .iter()
+            .filter(|p| en.contains(p) && !(was_en.contains(p) && was_dis.contains(p)))
+            .cloned()
+            .collect();
+        if !clash.is_empty() {
+            let keep: Vec<String> = dis.into_iter().filter(|p| !clash.contains(p)).collect();
+            work.flags.retain(|f| f.name != DISABLE);
+            if !keep.is_empty() {
+                work.flags.push(Flag {
+                    name: DISABLE.to_string(),
+                    value: Some(keep.join(",")),
+                });
+            }
+            let rules = touched.get(ENABLE).cloned().unwrap_or_default();
+            let entry = touched.entry(DISABLE.to_string()).or_default();
+            for r in rules {
+                if !entry.contains(&r) {
+                    entry.push(r);
+                }
+            }
+        }
+    }
+
     // Never combine flags the component refuses together (e.g. --admission-control with
     // --enable-admission-plugins): the safety net under the profiles' own `unless` conditions.
     for (flag, rules) in &touched {

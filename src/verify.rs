@@ -257,6 +257,24 @@ fn common(
             }
         }
     }
+    // 5b. No admission plugin newly both enabled and disabled (kube-apiserver refuses it).
+    let overlap = |m: &Model| -> Vec<String> {
+        let en = m.list("enable-admission-plugins").unwrap_or_default();
+        m.list("disable-admission-plugins")
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|p| en.contains(p))
+            .collect()
+    };
+    let had_overlap = overlap(orig_model);
+    if let Some(p) = overlap(after_model)
+        .into_iter()
+        .find(|p| !had_overlap.contains(p))
+    {
+        return Err(fail(format!(
+            "admission plugin {p} would be both enabled and disabled, which kube-apiserver refuses"
+        )));
+    }
     // 6. Probes keep passing.
     let broke = |m: &Model| {
         check::anonymous_rejected(m) && !check::unauthenticated_http_probes(m).is_empty()

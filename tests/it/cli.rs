@@ -528,3 +528,34 @@ fn nothing_to_check_is_an_error() {
         stderr(&out)
     );
 }
+
+#[test]
+fn a_plugin_the_fix_enables_leaves_the_disable_list() {
+    let text = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: kube-apiserver\n  namespace: kube-system\nspec:\n  containers:\n  - command:\n    - kube-apiserver\n    - --authorization-mode=Node,RBAC\n    - --enable-admission-plugins=PodSecurity\n    - --disable-admission-plugins=NodeRestriction,AlwaysPullImages,DefaultStorageClass\n    image: registry.k8s.io/kube-apiserver:v1.31.0\n    name: kube-apiserver\n";
+    for profile in ["baseline", "strict"] {
+        let (_, fixed) = diff_apply_and_fix(
+            "kube-apiserver.yaml",
+            text.as_bytes(),
+            &["--profile", profile],
+        );
+        let fixed = String::from_utf8(fixed).expect("utf8");
+        let list = |flag: &str| -> Vec<String> {
+            fixed
+                .lines()
+                .find_map(|l| l.trim().strip_prefix(&format!("- --{flag}=")))
+                .map(|v| v.split(',').map(str::to_string).collect())
+                .unwrap_or_default()
+        };
+        let enabled = list("enable-admission-plugins");
+        let disabled = list("disable-admission-plugins");
+        assert!(enabled.contains(&"NodeRestriction".to_string()), "{fixed}");
+        assert!(
+            disabled.iter().all(|p| !enabled.contains(p)),
+            "{profile}: {enabled:?} / {disabled:?}"
+        );
+        assert!(
+            disabled.contains(&"DefaultStorageClass".to_string()),
+            "{fixed}"
+        );
+    }
+}
