@@ -50,11 +50,19 @@ fn check_setting(key: &str, value: &str) -> Result<(), String> {
                 ip.parse::<std::net::IpAddr>().is_ok() && n.parse::<u8>().is_ok()
             })
         }),
-        "cri-socket" => value.starts_with("unix://"),
-        _ => {
-            !value.is_empty()
-                && !value.contains(['\n', '#', '"', '\'', '{', '}', '[', ']', ',', ' '])
+        "cri-socket" => value.starts_with("unix:///") || value.starts_with('/'),
+        // A DNS-1123 subdomain (kubeadm's node name validation).
+        "node-name" => {
+            value.len() <= 253
+                && value.split('.').all(|l| {
+                    !l.is_empty()
+                        && !l.starts_with('-')
+                        && !l.ends_with('-')
+                        && l.chars()
+                            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                })
         }
+        _ => !value.is_empty() && !value.contains(['\n', '\r', '\t']),
     };
     if ok {
         Ok(())
@@ -113,7 +121,13 @@ pub fn kubeadm(
     }
     let mut params = profile.parameters.clone();
     for (k, val) in &values {
-        params.insert(k.replace('-', "_"), val.clone());
+        // Strings are quoted wherever YAML would read them as something else (`node-name=12345`).
+        let v = if k == "bind-port" || val.is_empty() || crate::yaml::plain_string_ok(val, false) {
+            val.clone()
+        } else {
+            crate::yaml::double_quote(val)
+        };
+        params.insert(k.replace('-', "_"), v);
     }
     params.insert("kubeadm_api".into(), api.to_string());
     params.insert(

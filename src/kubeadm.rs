@@ -145,34 +145,11 @@ fn err(message: impl Into<String>) -> LoadError {
     }
 }
 
-/// A plain scalar that YAML reads as something other than a string (kubeadm decodes through
-/// JSON, so `false` or `30` where a string belongs is an error there).
+/// A plain scalar that YAML 1.1 reads as something other than a string (kubeadm decodes
+/// through go-yaml v2 and JSON, so `false`, `yes` or `30` where a string belongs is an error
+/// there).
 fn plain_non_string(node: &Node) -> bool {
-    let Kind::Scalar { value, style } = &node.kind else {
-        return false;
-    };
-    if *style != Style::Plain {
-        return false;
-    }
-    let v = value.as_str();
-    matches!(
-        v,
-        "" | "~"
-            | "null"
-            | "Null"
-            | "NULL"
-            | "true"
-            | "True"
-            | "TRUE"
-            | "false"
-            | "False"
-            | "FALSE"
-    ) || v.parse::<f64>().is_ok()
-        || v.starts_with("0x")
-        || v.starts_with("0o")
-        || v == ".inf"
-        || v == "-.inf"
-        || v == ".nan"
+    matches!(&node.kind, Kind::Scalar { value, style: Style::Plain } if yaml::yaml11_non_string(value))
 }
 
 /// A string field of kubeadm's types: a scalar that YAML reads as a string.
@@ -224,8 +201,62 @@ fn substitute(template: &str, vars: &BTreeMap<String, String>) -> String {
     out
 }
 
+/// What kubeadm refuses in how a file is split into documents, though YAML allows it: kubeadm
+/// cuts the file at `---` lines itself (k8s.io/apimachinery's YAMLReader) and reads each part
+/// alone, so a part with only comments is a document without `kind`, and go-yaml v2 knows no
+/// `%YAML 1.2` directive.
+fn kubeadm_split_error(text: &str) -> Option<LoadError> {
+    let mut part_start = 0;
+    let mut offset = 0;
+    let mut has_comment = false;
+    let mut has_content = false;
+    let check = |start: usize, comment: bool, content: bool| -> Option<LoadError> {
+        (comment && !content).then(|| LoadError {
+            offset: Some(start),
+            line_col: None,
+            message: "this part of the file between `---` lines holds only comments; kubeadm reads it as a document without apiVersion and kind and refuses the file: move the comments into a document".into(),
+            unrecognized: false,
+        })
+    };
+    for line in text.split_inclusive('\n') {
+        let t = line.trim_end_matches(['\n', '\r']);
+        if t.starts_with("%YAML") && !t.starts_with("%YAML 1.1") {
+            return Some(LoadError {
+                offset: Some(offset),
+                line_col: None,
+                message: "kubeadm's YAML reader (go-yaml v2) refuses a `%YAML` directive other than 1.1; remove it".into(),
+                unrecognized: false,
+            });
+        }
+        let separator = t.strip_prefix("---").is_some_and(|rest| {
+            let r = rest.trim();
+            r.is_empty() || r.starts_with('#')
+        });
+        if separator {
+            if let Some(e) = check(part_start, has_comment, has_content) {
+                return Some(e);
+            }
+            part_start = offset + line.len();
+            has_comment = false;
+            has_content = false;
+        } else {
+            let body = t.trim();
+            if body.starts_with('#') {
+                has_comment = true;
+            } else if !body.is_empty() && !body.starts_with('%') && body != "..." {
+                has_content = true;
+            }
+        }
+        offset += line.len();
+    }
+    check(part_start, has_comment, has_content)
+}
+
 /// Loads the already-parsed documents of a kubeadm configuration file.
 pub fn load(text: &str, docs: Vec<Document>, facts: &Facts) -> Result<KubeadmConfig, LoadError> {
+    if let Some(e) = kubeadm_split_error(text) {
+        return Err(e);
+    }
     let docs: Vec<Document> = docs.into_iter().filter(|d| !d.root.is_null()).collect();
     let mut cluster = None;
     let mut init = None;
@@ -278,6 +309,14 @@ pub fn load(text: &str, docs: Vec<Document>, facts: &Facts) -> Result<KubeadmCon
             _ => {}
         }
     }
+    // kubeadm join reads only the JoinConfiguration of its file and takes the
+    // ClusterConfiguration from the cluster: there is nothing for kubeharden to change here.
+    if cluster.is_none() && init.is_none() && kinds.iter().any(|k| k == "JoinConfiguration") {
+        return Err(LoadError {
+            unrecognized: true,
+            ..err("a JoinConfiguration file: `kubeadm join` takes the ClusterConfiguration from the cluster (the kubeadm-config ConfigMap); harden that")
+        });
+    }
     let Some((api_version, api_node)) = api else {
         return Err(LoadError {
             unrecognized: true,
@@ -308,14 +347,32 @@ pub fn load(text: &str, docs: Vec<Document>, facts: &Facts) -> Result<KubeadmCon
         None => None,
         Some(n) => {
             let s = string_of(n, "kubernetesVersion")?;
-            // `stable-1.31`, `latest-1.30`, `v1.31.2`, `1.31`.
-            let tail = s.rsplit('-').next().unwrap_or(&s);
-            Some(Version::parse(tail).ok_or_else(|| {
-                err_at(
-                    n,
-                    format!("kubernetesVersion `{s}` is not a Kubernetes 1.x version"),
-                )
-            })?)
+            // `v1.31.2`, `1.31`, `v1.31.0-rc.1` (a pre-release of 1.31), `stable-1.31`,
+            // `latest-1.30`; a label without a version (`latest`, `stable`, `ci/latest`) says
+            // nothing kubeharden can use.
+            let plain = s.split(['-', '+']).next().unwrap_or(&s);
+            Version::parse(plain).or_else(|| {
+                s.rsplit('-')
+                    .next()
+                    .filter(|t| t.starts_with("1.") || t.starts_with("v1."))
+                    .and_then(Version::parse)
+            })
+        }
+    };
+    let kubernetes_version = match kubernetes_version {
+        Some(v) => Some(v),
+        None => {
+            // A version that is there but unreadable is an error only when it looks like one.
+            if let Some(n) = croot.and_then(|c| c.get("kubernetesVersion")) {
+                let s = n.as_str().unwrap_or("");
+                if s.starts_with("v1.") || s.starts_with("1.") {
+                    return Err(err_at(
+                        n,
+                        format!("kubernetesVersion `{s}` is not a Kubernetes 1.x version"),
+                    ));
+                }
+            }
+            None
         }
     };
 
@@ -467,13 +524,61 @@ pub fn load(text: &str, docs: Vec<Document>, facts: &Facts) -> Result<KubeadmCon
                         ));
                     }
                 }
+                // A YAML 1.1 boolean, unquoted (a quoted "true" is a string to kubeadm).
                 let read_only = match item.get("readOnly") {
                     None => false,
-                    Some(n) => match n.as_str() {
-                        Some("true") if !n.decorated => true,
-                        Some("false") if !n.decorated => false,
+                    Some(n) => match (&n.kind, n.decorated) {
+                        (
+                            Kind::Scalar {
+                                value,
+                                style: Style::Plain,
+                            },
+                            false,
+                        ) if matches!(
+                            value.as_str(),
+                            "true"
+                                | "True"
+                                | "TRUE"
+                                | "yes"
+                                | "Yes"
+                                | "YES"
+                                | "on"
+                                | "On"
+                                | "ON"
+                                | "y"
+                                | "Y"
+                        ) =>
+                        {
+                            true
+                        }
+                        (
+                            Kind::Scalar {
+                                value,
+                                style: Style::Plain,
+                            },
+                            false,
+                        ) if matches!(
+                            value.as_str(),
+                            "false"
+                                | "False"
+                                | "FALSE"
+                                | "no"
+                                | "No"
+                                | "NO"
+                                | "off"
+                                | "Off"
+                                | "OFF"
+                                | "n"
+                                | "N"
+                        ) =>
+                        {
+                            false
+                        }
                         _ => {
-                            return Err(err_at(n, "extraVolumes `readOnly` must be true or false"))
+                            return Err(err_at(
+                                n,
+                                "extraVolumes `readOnly` must be an unquoted true or false",
+                            ))
                         }
                     },
                 };
@@ -781,7 +886,10 @@ pub fn validate_types(text: &str) -> Result<(), String> {
         let (Some(api), Some("ClusterConfiguration")) = doc_kind(&d.root) else {
             continue;
         };
-        let src = &text[d.root.span.start..d.root.content_end()];
+        // To the end of the document's last line (an empty last value ends before its `:`).
+        let end =
+            yaml::line_end_inclusive(text, d.root.content_end().max(d.root.span.start + 1) - 1);
+        let src = &text[d.root.span.start..end.max(d.root.span.start)];
         let r = if api.ends_with("/v1beta4") {
             yaml_serde::from_str::<types::Cluster<types::ApiServerV1beta4>>(src).map(|_| ())
         } else {

@@ -19,35 +19,11 @@ fn refuse(offset: Option<usize>, message: impl Into<String>) -> EditError {
 
 /// A value as kubeadm needs it: always a string, so quoted unless plain YAML reads it as one.
 fn string_scalar(value: &str, like: Option<Style>, flow: bool) -> String {
-    let reads_as_string = yaml::plain_ok(value, flow)
-        && !matches!(
-            value,
-            "true"
-                | "false"
-                | "True"
-                | "False"
-                | "TRUE"
-                | "FALSE"
-                | "null"
-                | "Null"
-                | "NULL"
-                | "~"
-                | "yes"
-                | "no"
-                | "on"
-                | "off"
-                | "y"
-                | "n"
-        )
-        && value.parse::<f64>().is_err()
-        && !value.starts_with("0x")
-        && !value.starts_with("0o")
-        && !value.starts_with('.');
     match like {
         Some(Style::SingleQuoted) if !value.contains('\n') => {
             format!("'{}'", value.replace('\'', "''"))
         }
-        Some(Style::Plain) if reads_as_string => value.to_string(),
+        Some(Style::Plain) if yaml::plain_string_ok(value, flow) => value.to_string(),
         _ => yaml::double_quote(value),
     }
 }
@@ -57,6 +33,41 @@ fn key_scalar(key: &str) -> String {
         key.to_string()
     } else {
         yaml::double_quote(key)
+    }
+}
+
+/// Where a scalar's own text ends: after its closing quote for a quoted scalar (the parser's
+/// span may run on over a comment after it), else at the end of its span.
+fn scalar_end(text: &str, node: &Node) -> usize {
+    let start = node.span.start;
+    let bytes = text.as_bytes();
+    match bytes.get(start) {
+        Some(b'"') => {
+            let mut i = start + 1;
+            while i < node.span.end.max(start + 1) && i < bytes.len() {
+                match bytes[i] {
+                    b'\\' => i += 2,
+                    b'"' => return i + 1,
+                    _ => i += 1,
+                }
+            }
+            node.span.end
+        }
+        Some(b'\'') => {
+            let mut i = start + 1;
+            while i < bytes.len() {
+                if bytes[i] == b'\'' {
+                    if bytes.get(i + 1) == Some(&b'\'') {
+                        i += 2;
+                        continue;
+                    }
+                    return i + 1;
+                }
+                i += 1;
+            }
+            node.span.end
+        }
+        _ => node.span.end,
     }
 }
 
@@ -185,7 +196,7 @@ pub fn edits(cfg: &KubeadmConfig, plan: &Plan) -> Result<Vec<Splice>, EditError>
         }
         splices.push(Splice {
             start: node.span.start,
-            end: node.span.end,
+            end: scalar_end(text, node),
             text: string_scalar(value, style, flow_args),
         });
     }
@@ -219,11 +230,22 @@ pub fn edits(cfg: &KubeadmConfig, plan: &Plan) -> Result<Vec<Splice>, EditError>
             &[("extraArgs", &args), ("extraVolumes", &vols)],
         )?);
     } else {
-        if !add.is_empty() {
-            splices.push(add_args(cfg, &add)?);
-        }
-        if !volumes.is_empty() {
-            splices.push(add_volumes(cfg, &volumes)?);
+        // Two insertions at one place (a new key after a list that ends apiServer): the items
+        // continuing the list come first, then the new key.
+        let volumes_continue = cfg
+            .api_server()
+            .and_then(|a| a.get("extraVolumes"))
+            .is_some_and(|n| !n.is_null());
+        let args = (!add.is_empty()).then(|| add_args(cfg, &add)).transpose()?;
+        let vols = (!volumes.is_empty())
+            .then(|| add_volumes(cfg, &volumes))
+            .transpose()?;
+        if volumes_continue {
+            splices.extend(vols);
+            splices.extend(args);
+        } else {
+            splices.extend(args);
+            splices.extend(vols);
         }
     }
     Ok(merge_inserts(splices))
@@ -258,9 +280,11 @@ fn arg_lines(cfg: &KubeadmConfig, add: &[NewArg], indent: usize, item_indent: us
                 string_scalar(&a.value, Some(Style::Plain), false)
             )),
             ArgsEncoding::List => {
+                // `- name:` or `-   name:`: the dash, then spaces up to the keys' column.
                 let inner = " ".repeat(item_indent);
+                let gap = " ".repeat(item_indent.max(2) - 1);
                 out.push_str(&format!(
-                    "{pad}- name: {}{nl}{pad}{inner}value: {}{nl}",
+                    "{pad}-{gap}name: {}{nl}{pad}{inner}value: {}{nl}",
                     key_scalar(&a.name),
                     string_scalar(&a.value, Some(Style::Plain), false)
                 ));
@@ -285,8 +309,17 @@ fn add_args(cfg: &KubeadmConfig, add: &[NewArg]) -> Result<Splice, EditError> {
         .filter(|n| !n.is_null())
     {
         Some(ea) if ea.is_flow() => {
-            // `{a: "1"}` / `[{name: a, value: "1"}]`: before the closing bracket.
-            let close = ea.span.end - 1;
+            // `{a: "1"}` / `[{name: a, value: "1"}]`: before the closing bracket (the node's
+            // span may run on over spaces and a comment after it).
+            let close = text[..ea.span.end]
+                .rfind(['}', ']'])
+                .filter(|i| *i > ea.span.start)
+                .ok_or_else(|| {
+                    refuse(
+                        Some(ea.span.start),
+                        "cannot find the end of the flow-style extraArgs",
+                    )
+                })?;
             let empty = match &ea.kind {
                 Kind::Map { entries, .. } => entries.is_empty(),
                 Kind::Seq { items, .. } => items.is_empty(),
@@ -471,9 +504,10 @@ fn volume_lines(
     let nl = cfg.newline;
     let pad = " ".repeat(dash);
     let ipad = " ".repeat(dash + inner);
+    let gap = " ".repeat(inner.max(2) - 1);
     let mut out = String::new();
     for (v, m) in volumes {
-        out.push_str(&format!("{pad}- name: {}{nl}", key_scalar(&v.name)));
+        out.push_str(&format!("{pad}-{gap}name: {}{nl}", key_scalar(&v.name)));
         out.push_str(&format!(
             "{ipad}hostPath: {}{nl}",
             string_scalar(

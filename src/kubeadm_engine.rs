@@ -81,6 +81,16 @@ pub fn process<'p>(
             known.oldest, known.newest
         ));
     }
+    let bytes = text.as_bytes();
+    if bytes
+        .iter()
+        .enumerate()
+        .any(|(i, b)| *b == b'\r' && bytes.get(i + 1) != Some(&b'\n'))
+    {
+        cannot.get_or_insert(
+            "the file ends lines with bare carriage returns; kubeharden edits files with LF or CRLF line endings".into(),
+        );
+    }
     if text.trim_start().starts_with('{') {
         cannot.get_or_insert(
             "kubeharden edits kubeadm configuration written as YAML, not JSON".into(),

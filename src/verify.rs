@@ -308,7 +308,14 @@ fn kubeadm_rest(doc: &Node) -> Value {
             }
         }
     }
-    if v.get("apiServer").is_some_and(Value::is_null) {
+    // `apiServer:`, `apiServer: ~` and `apiServer: {}` all mean nothing in it.
+    let empty = v.get("apiServer").is_some_and(|a| match a {
+        Value::Null => true,
+        Value::String(s) => matches!(s.as_str(), "" | "~" | "null" | "Null" | "NULL"),
+        Value::Object(o) => o.is_empty(),
+        _ => false,
+    });
+    if empty {
         if let Some(o) = v.as_object_mut() {
             o.remove("apiServer");
         }
