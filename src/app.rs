@@ -309,6 +309,8 @@ pub fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<E
         }
         Command::Diff(args) => {
             let common = &args.common;
+            // A kubeadm patch file the diff creates is a pending change too.
+            let mut extra_files = false;
             let s = settings(common, Path::new(DEFAULT_MANIFESTS_DIR))?;
             let outcomes = process_all(&s, false);
             for o in &outcomes {
@@ -322,12 +324,18 @@ pub fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<E
                                 header = abs.display().to_string();
                             }
                         }
-                        if let Err(e) = render::diff(stdout, r, &header) {
-                            // A reader that stops early (`| head`) is not an error worth a message.
-                            if e.kind() == std::io::ErrorKind::BrokenPipe {
-                                break;
+                        match render::diff(stdout, r, &header)
+                            .and_then(|()| probe_patch_diff(stdout, stderr, r, &header, &s))
+                        {
+                            Ok(true) => extra_files = true,
+                            Ok(false) => {}
+                            Err(e) => {
+                                // A reader that stops early (`| head`) is not an error worth a message.
+                                if e.kind() == std::io::ErrorKind::BrokenPipe {
+                                    break;
+                                }
+                                return Err(UsageError(format!("cannot write the diff: {e}")));
                             }
-                            return Err(UsageError(format!("cannot write the diff: {e}")));
                         }
                         for n in &r.notes {
                             let _ = writeln!(stderr, "kubeharden: {}: note: {n}", r.path);
@@ -343,6 +351,9 @@ pub fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<E
             left_over_to(stderr, &outcomes);
             required_files_to(stderr, &outcomes);
             let mut exit = summarise(&outcomes, |r| r.edited.is_some());
+            if extra_files && matches!(exit, Exit::Ok) {
+                exit = Exit::Findings;
+            }
             if let Some(kc) = &args.kubeadm_config {
                 // The same profile on the kubeadm file, for the manifests' version.
                 let version = outcomes.iter().find_map(|o| match o {
@@ -359,7 +370,12 @@ pub fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<E
                 let result = read_input(kc).and_then(|text| engine::process(&shown, &text, &opts));
                 match result {
                     Ok(r) if r.component == engine::COMPONENT && is_kubeadm_text(&r.original) => {
-                        if let Err(e) = render::diff(stdout, &r, &shown) {
+                        let wrote = render::diff(stdout, &r, &shown)
+                            .and_then(|()| probe_patch_diff(stdout, stderr, &r, &shown, &s));
+                        if wrote.as_ref().is_ok_and(|w| *w) && matches!(exit, Exit::Ok) {
+                            exit = Exit::Findings;
+                        }
+                        if let Err(e) = wrote {
                             if e.kind() != std::io::ErrorKind::BrokenPipe {
                                 return Err(UsageError(format!("cannot write the diff: {e}")));
                             }
@@ -631,4 +647,50 @@ pub(crate) fn is_kubeadm_text(text: &str) -> bool {
     text.contains(crate::kubeadm::GROUP)
         && crate::yaml::parse(text.trim_start_matches('\u{feff}'))
             .is_ok_and(|d| crate::kubeadm::is_kubeadm(&d))
+}
+
+/// For a kubeadm file whose profile needs kubeadm's probes changed (extraArgs cannot do it):
+/// the kubeadm patch that does it, as a new file `kube-apiserver+strategic.yaml` beside the
+/// file, in the same patch, unless that file exists already.
+fn probe_patch_diff(
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+    r: &engine::FileReport,
+    header: &str,
+    s: &Settings,
+) -> std::io::Result<bool> {
+    let needs = r.findings.iter().any(|f| {
+        f.manual
+            .as_deref()
+            .is_some_and(|m| m.contains("kubeadm-probe-patch"))
+    });
+    if !needs || !is_kubeadm_text(&r.original) {
+        return Ok(false);
+    }
+    let dir = Path::new(&r.path).parent().unwrap_or(Path::new(""));
+    let name = "kube-apiserver+strategic.yaml";
+    if dir.join(name).exists() {
+        return Ok(false);
+    }
+    let Ok(text) = profile::render_template(
+        "kubeadm-probe-patch",
+        r.version,
+        &s.registry,
+        &s.profile.parameters,
+    ) else {
+        return Ok(false);
+    };
+    let shown = Path::new(header)
+        .parent()
+        .unwrap_or(Path::new(""))
+        .join(name)
+        .display()
+        .to_string();
+    stdout.write_all(render::new_file_diff(&text, &shown).as_bytes())?;
+    let _ = writeln!(
+        stderr,
+        "kubeharden: {}: the patch creates {shown}, the kubeadm patch that makes kube-apiserver's probes TCP probes; pass its directory to kubeadm with --patches, then anonymous requests can be rejected",
+        r.path
+    );
+    Ok(true)
 }

@@ -56,7 +56,20 @@ fn diff_applies_fix_matches_and_a_second_run_changes_nothing() {
         for profile in ["baseline", "strict"] {
             let (patched, fixed) = diff_apply_and_fix(&name, &bytes, &["--profile", profile]);
             assert_eq!(patched, fixed, "{name} {profile}: git apply and fix differ");
-            let scratch = crate::cli::scratch(&name, &fixed);
+            // The whole patch applied (with a kubeadm probe patch file it may create).
+            let scratch = crate::cli::scratch(&name, &bytes);
+            let first = kubeharden()
+                .current_dir(scratch.path())
+                .args(["diff", &name, "--profile", profile])
+                .output()
+                .expect("runs");
+            std::fs::write(scratch.path().join("p.patch"), &first.stdout).expect("write");
+            let applied = std::process::Command::new("git")
+                .current_dir(scratch.path())
+                .args(["apply", "p.patch"])
+                .output()
+                .expect("git");
+            assert!(applied.status.success(), "{name} {profile}");
             let again = kubeharden()
                 .current_dir(scratch.path())
                 .args(["diff", &name, "--profile", profile])
