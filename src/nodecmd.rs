@@ -167,12 +167,26 @@ pub(crate) fn fix_in_place(
             None => Ok(node::real_path(p)),
         }
     };
-    let named: Vec<PathBuf> = s
-        .inputs
+    // Every input read once, up front: the directories of static pod manifests (not of kubeadm
+    // configuration files) are the ones nothing else may be written into. The bytes are
+    // compared again right before anything is written.
+    type Read = Option<(PathBuf, Result<String, crate::engine::FileError>)>;
+    let mut texts: Vec<Read> = Vec::new();
+    for i in &s.inputs {
+        if i.note.is_some() {
+            texts.push(None);
+            continue;
+        }
+        let real = real_of(&i.path)?;
+        let text = read_input(&real);
+        texts.push(Some((real, text)));
+    }
+    let named: Vec<PathBuf> = texts
         .iter()
-        .filter(|i| i.note.is_none())
-        .map(|i| real_of(&i.path))
-        .collect::<Result<_, _>>()?;
+        .flatten()
+        .filter(|(_, t)| !t.as_ref().is_ok_and(|t| crate::app::is_kubeadm_text(t)))
+        .map(|(p, _)| p.clone())
+        .collect();
     let pod_dirs = fix::pod_dirs(&pods, &named);
     for d in &pod_dirs {
         for (what, p) in [("--backup-dir", &backups), ("the state directory", &state)] {
@@ -206,14 +220,14 @@ pub(crate) fn fix_in_place(
     let mut edited: Vec<Edited> = Vec::new();
     let mut failed = false;
     let mut reports = 0;
-    for input in &s.inputs {
+    for (input, read) in s.inputs.iter().zip(texts) {
         let shown = input.path.display().to_string();
-        if let Some(note) = &input.note {
+        let Some((real, text)) = read else {
+            let note = input.note.as_deref().unwrap_or("");
             let _ = writeln!(stderr, "kubeharden: {shown}: skipped: {note}");
             continue;
-        }
-        let real = real_of(&input.path)?;
-        let text = match read_input(&real) {
+        };
+        let text = match text {
             Ok(t) => t,
             Err(e) => {
                 let _ = writeln!(stderr, "kubeharden: error: {e}");

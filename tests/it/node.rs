@@ -810,3 +810,39 @@ fn kubeadm_config_gets_the_same_changes_and_rolls_back_with_the_manifest() {
         .collect();
     assert_eq!(now, was);
 }
+
+#[test]
+fn a_kubeadm_file_fixed_in_place_is_not_a_static_pod_directory() {
+    let root = node();
+    fs::remove_file(root.path().join(MANIFEST)).expect("rm");
+    let kc = root.path().join("etc/kubernetes/kubeadm.yaml");
+    let original = fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/kubeadm-config/v1beta4-crlf.yaml"),
+    )
+    .expect("fixture");
+    fs::write(&kc, &original).expect("write");
+    let out = fix(
+        root.path(),
+        &["--yes", "--profile", "strict", &kc.display().to_string()],
+    );
+    let err = text_of(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    // Its directory, /etc/kubernetes, takes the supporting files.
+    assert!(
+        root.path()
+            .join("etc/kubernetes/audit/policy.yaml")
+            .is_file(),
+        "{err}"
+    );
+    assert!(
+        fs::read_to_string(&kc)
+            .expect("read")
+            .contains("--audit-policy-file")
+            || fs::read_to_string(&kc)
+                .expect("read")
+                .contains("audit-policy-file")
+    );
+    assert_eq!(rollback(root.path(), &[]).status.code(), Some(0));
+    assert_eq!(fs::read(&kc).expect("read"), original);
+}
