@@ -566,6 +566,24 @@ fn write_output(path: &Path, text: &str) -> Result<(), UsageError> {
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let fail = |e: std::io::Error| UsageError(format!("{}: cannot write: {e}", path.display()));
+    // A device or a pipe (`/dev/null`, `/dev/stdout`, a FIFO) is written to, never replaced:
+    // renaming a file over /dev/null would turn it into a regular file for the whole system.
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => {
+            return Err(UsageError(format!(
+                "{}: is a directory; --output names a file",
+                path.display()
+            )))
+        }
+        Ok(m) if !m.is_file() => {
+            return std::fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .and_then(|mut f| f.write_all(text.as_bytes()))
+                .map_err(fail);
+        }
+        _ => {}
+    }
     let mut tmp = tempfile::Builder::new()
         .prefix(".kubeharden-")
         .tempfile_in(dir)

@@ -390,6 +390,16 @@ pub fn atomic_write(
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let fail = |what: &str, e: io::Error| io_err(path, what, e);
+    // Only regular files are replaced: a rename over a device, a pipe or a directory would
+    // put a file in its place.
+    if let Ok(meta) = fs::symlink_metadata(path) {
+        if !meta.file_type().is_file() {
+            return Err(NodeError::new(format!(
+                "{}: not a regular file; kubeharden replaces regular files only",
+                path.display()
+            )));
+        }
+    }
     let mut tmp = tempfile::Builder::new()
         .prefix(".kubeharden-")
         .tempfile_in(dir)

@@ -38,6 +38,11 @@ fn cis(rule: &Rule) -> String {
     }
 }
 
+/// Text from the files shown on a terminal without its control characters acting on it.
+fn visible(s: &str) -> String {
+    crate::prompt::visible(s)
+}
+
 /// Human report. Colour codes are written unconditionally; the caller's stream strips them
 /// when the output is not a terminal or NO_COLOR is set.
 pub fn text(out: &mut dyn Write, outcomes: &[Outcome], profile: &Profile) -> io::Result<()> {
@@ -48,7 +53,12 @@ pub fn text(out: &mut dyn Write, outcomes: &[Outcome], profile: &Profile) -> io:
         match o {
             Outcome::Skipped { path, reason } => {
                 skipped += 1;
-                writeln!(out, "{dim}{path}: skipped: {reason}{dim:#}")?;
+                writeln!(
+                    out,
+                    "{dim}{}: skipped: {}{dim:#}",
+                    visible(path),
+                    visible(reason)
+                )?;
             }
             // Errors are the caller's to print, on standard error.
             Outcome::Error(_) => errors += 1,
@@ -57,7 +67,7 @@ pub fn text(out: &mut dyn Write, outcomes: &[Outcome], profile: &Profile) -> io:
                 writeln!(
                     out,
                     "{bold}{}{bold:#}: {} {} ({}), profile {}",
-                    r.path,
+                    visible(&r.path),
                     r.component,
                     r.version,
                     match r.version_source {
@@ -69,7 +79,7 @@ pub fn text(out: &mut dyn Write, outcomes: &[Outcome], profile: &Profile) -> io:
                     profile.name
                 )?;
                 for n in &r.notes {
-                    writeln!(out, "  note: {n}")?;
+                    writeln!(out, "  note: {}", visible(n))?;
                 }
                 if r.findings.is_empty() {
                     writeln!(out, "  no findings")?;
@@ -91,8 +101,8 @@ pub fn text(out: &mut dyn Write, outcomes: &[Outcome], profile: &Profile) -> io:
                         f.rule.severity.as_str(),
                         f.rule.id,
                         cis(f.rule),
-                        f.current,
-                        f.desired
+                        visible(&f.current),
+                        visible(&f.desired)
                     )?;
                     let how = if f.fixed {
                         "fixable".to_string()
@@ -114,7 +124,12 @@ pub fn text(out: &mut dyn Write, outcomes: &[Outcome], profile: &Profile) -> io:
                             .as_ref()
                             .map(|t| format!("; kubeharden template `{t}`"))
                             .unwrap_or_default();
-                        writeln!(out, "    {} ({what}, --{}{tmpl})", rf.path, rf.flag)?;
+                        writeln!(
+                            out,
+                            "    {} ({what}, --{}{tmpl})",
+                            visible(&rf.path),
+                            rf.flag
+                        )?;
                     }
                 }
             }

@@ -559,3 +559,60 @@ fn a_plugin_the_fix_enables_leaves_the_disable_list() {
         );
     }
 }
+
+#[test]
+fn check_shows_control_characters_from_files_escaped() {
+    let text = "apiVersion: v1\nkind: Pod\nspec:\n  containers:\n  - name: kube-apiserver\n    image: registry.k8s.io/kube-apiserver:v1.31.0\n    command:\n    - kube-apiserver\n    - \"--profiling=\\e]0;TITLE\\a\"\n";
+    let dir = scratch("kube-apiserver.yaml", text.as_bytes());
+    let out = kubeharden()
+        .current_dir(dir.path())
+        .args(["check", "kube-apiserver.yaml"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        !out.stdout.contains(&0x1b),
+        "a raw escape reached the output"
+    );
+    assert!(
+        stdout(&out).contains("--profiling=\\x1b]0;TITLE\\x07"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn fix_output_to_a_pipe_writes_into_it_and_leaves_it_a_pipe() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = scratch(
+        "kube-apiserver.yaml",
+        &std::fs::read(fixture("v1.31")).expect("fixture"),
+    );
+    let fifo = dir.path().join("out.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read(fifo).expect("read fifo"))
+    };
+    let out = kubeharden()
+        .current_dir(dir.path())
+        .args(["fix", "kube-apiserver.yaml", "--output"])
+        .arg(&fifo)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // Checked before waiting for the reader, which would wait for ever on a replaced pipe.
+    assert!(
+        std::fs::symlink_metadata(&fifo)
+            .expect("meta")
+            .file_type()
+            .is_fifo(),
+        "the pipe was replaced by a file"
+    );
+    let got = reader.join().expect("reader");
+    assert!(String::from_utf8_lossy(&got).contains("--profiling=false"));
+}
