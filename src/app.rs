@@ -369,7 +369,7 @@ pub fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<E
                 let shown = kc.display().to_string();
                 let result = read_input(kc).and_then(|text| engine::process(&shown, &text, &opts));
                 match result {
-                    Ok(r) if r.component == engine::COMPONENT && is_kubeadm_text(&r.original) => {
+                    Ok(r) if r.kubeadm => {
                         let wrote = render::diff(stdout, &r, &shown)
                             .and_then(|()| probe_patch_diff(stdout, stderr, &r, &shown, &s));
                         if wrote.as_ref().is_ok_and(|w| *w) && matches!(exit, Exit::Ok) {
@@ -677,12 +677,7 @@ fn probe_patch_diff(
     header: &str,
     s: &Settings,
 ) -> std::io::Result<bool> {
-    let needs = r.findings.iter().any(|f| {
-        f.manual
-            .as_deref()
-            .is_some_and(|m| m.contains("kubeadm-probe-patch"))
-    });
-    if !needs || !is_kubeadm_text(&r.original) {
+    if !r.needs_probe_patch {
         return Ok(false);
     }
     let dir = Path::new(&r.path).parent().unwrap_or(Path::new(""));

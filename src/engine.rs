@@ -65,6 +65,57 @@ pub struct FileReport<'p> {
     pub original: String,
     /// The hardened text, when the plan changes anything (`None` in `report_only` mode).
     pub edited: Option<String>,
+    /// The file is a kubeadm configuration, not a static pod manifest.
+    pub kubeadm: bool,
+    /// A rule needs kubeadm's probes of kube-apiserver changed, which only a kubeadm patch
+    /// (the `kubeadm-probe-patch` template) can do.
+    pub needs_probe_patch: bool,
+}
+
+/// The report's findings: every failing rule of `profile` on `model`, whether the plan fixes
+/// it (a change made for it, or the changes made for others satisfy it), and if not, why:
+/// the reason given in `left` for that rule, the rule's own, the version's, `cannot`, or
+/// `fallback`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn report_findings<'p>(
+    profile: &'p Profile,
+    model: &crate::model::Model,
+    env: Env,
+    plan: &plan::Plan,
+    left: &[(String, String)],
+    cannot: Option<&str>,
+    locate: impl Fn(Option<&str>) -> (usize, usize),
+    fallback: &str,
+) -> Vec<ReportFinding<'p>> {
+    let planned = plan.after.component == model.component && !plan.is_empty();
+    let mut findings = Vec::new();
+    for f in check::check(profile, model, env) {
+        let Some(rule) = profile.rule(&f.rule_id) else {
+            continue;
+        };
+        let (line, column) = locate(f.flag.as_deref());
+        let fixed = plan.changes.iter().any(|c| c.rules.contains(&rule.id))
+            || (planned && check::evaluate(rule, &plan.after, env).is_none());
+        let manual = (!fixed).then(|| {
+            left.iter()
+                .find(|(r, _)| r == &rule.id)
+                .map(|(_, why)| why.clone())
+                .or_else(|| rule.manual.clone())
+                .or_else(|| rule.blocked_because(env.version, |c| check::holds(c, model, env)))
+                .or_else(|| cannot.map(str::to_string))
+                .unwrap_or_else(|| fallback.to_string())
+        });
+        findings.push(ReportFinding {
+            rule,
+            current: f.current,
+            desired: f.desired,
+            line,
+            column,
+            fixed,
+            manual,
+        });
+    }
+    findings
 }
 
 /// An error for one file: bad input, or a change that cannot be made safely.
@@ -329,39 +380,16 @@ pub fn process<'p>(
         Err(e) => return Err(e),
     };
 
-    let mut findings = Vec::new();
-    for f in check::check(opts.profile, &m.model, env) {
-        let Some(rule) = opts.profile.rule(&f.rule_id) else {
-            continue;
-        };
-        let (line, column) = locate(&m, f.flag.as_deref());
-        // Fixed: a change was made for the rule, or the changes made for others satisfy it.
-        let planned = plan.after.component == m.model.component && !plan.is_empty();
-        let fixed = plan.changes.iter().any(|c| c.rules.contains(&rule.id))
-            || (planned && check::evaluate(rule, &plan.after, env).is_none());
-        let manual = if fixed {
-            None
-        } else {
-            Some(
-                rule.manual
-                    .clone()
-                    .or_else(|| rule.blocked_because(version, |c| check::holds(c, &m.model, env)))
-                    .or_else(|| cannot.clone())
-                    .unwrap_or_else(|| {
-                        "no automatic fix applies to this manifest and version".to_string()
-                    }),
-            )
-        };
-        findings.push(ReportFinding {
-            rule,
-            current: f.current,
-            desired: f.desired,
-            line,
-            column,
-            fixed,
-            manual,
-        });
-    }
+    let findings = report_findings(
+        opts.profile,
+        &m.model,
+        env,
+        &plan,
+        &[],
+        cannot.as_deref(),
+        |flag| locate(&m, flag),
+        "no automatic fix applies to this manifest and version",
+    );
 
     // `check` needs to know that a safe edit exists, not to keep it.
     let edited = if opts.report_only { None } else { edited };
@@ -380,5 +408,7 @@ pub fn process<'p>(
             full_text.to_string()
         },
         edited,
+        kubeadm: false,
+        needs_probe_patch: false,
     })
 }

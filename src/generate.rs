@@ -9,30 +9,6 @@ use crate::version::Version;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-/// What `--set` may fill, with the default (empty: left out of the file).
-pub const SETTINGS: &[(&str, &str, &str)] = &[
-    (
-        "advertise-address",
-        "",
-        "the IP address this node's API server advertises",
-    ),
-    ("bind-port", "6443", "the API server's port"),
-    (
-        "control-plane-endpoint",
-        "",
-        "HOST:PORT of the load balancer in front of several control-plane nodes",
-    ),
-    ("cluster-name", "kubernetes", "the cluster's name"),
-    (
-        "cri-socket",
-        "unix:///var/run/containerd/containerd.sock",
-        "the container runtime's socket",
-    ),
-    ("node-name", "", "this node's name (default: the host name)"),
-    ("pod-subnet", "10.244.0.0/16", "the pod network's CIDR"),
-    ("service-subnet", "10.96.0.0/12", "the services' CIDR"),
-];
-
 /// A file to write into the output directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutFile {
@@ -101,17 +77,17 @@ pub fn kubeadm(
     api: &str,
     sets: &[(String, String)],
 ) -> Result<Vec<OutFile>, String> {
-    let mut values: BTreeMap<String, String> = SETTINGS
-        .iter()
-        .map(|(k, d, _)| (k.to_string(), d.to_string()))
-        .collect();
+    // What `--set` may fill, with the defaults (profiles/kubeadm.yaml).
+    let mut values: BTreeMap<String, String> = registry.kubeadm.generate_settings.clone();
     for (k, val) in sets {
         if !values.contains_key(k) {
             return Err(format!(
                 "--set {k}: unknown setting; the settings are {}",
-                SETTINGS
-                    .iter()
-                    .map(|(k, _, _)| *k)
+                registry
+                    .kubeadm
+                    .generate_settings
+                    .keys()
+                    .map(String::as_str)
                     .collect::<Vec<_>>()
                     .join(", ")
             ));
@@ -210,13 +186,9 @@ pub fn kubeadm(
         profile.name
     );
     let left: Vec<_> = report.findings.iter().filter(|f| !f.fixed).collect();
-    // A rule that needs kubeadm's probes changed (the reason names the probe patch): the patch
-    // goes beside the configuration, for kubeadm's --patches directory.
-    if left.iter().any(|f| {
-        f.manual
-            .as_deref()
-            .is_some_and(|m| m.contains("kubeadm-probe-patch"))
-    }) {
+    // A rule that needs kubeadm's probes changed: the patch goes beside the configuration, for
+    // kubeadm's --patches directory.
+    if report.needs_probe_patch {
         let patch = render_template("kubeadm-probe-patch", v, registry, &profile.parameters)?
             .replace("port: 6443", &format!("port: {}", values["bind-port"]));
         files.push(OutFile {

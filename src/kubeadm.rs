@@ -31,6 +31,8 @@ pub struct Facts {
     pub apiserver_flags: Vec<(String, String)>,
     pub apiserver_volumes: Vec<(String, String)>,
     pub apiserver_probes: BTreeMap<String, String>,
+    /// `generate kubeadm`'s settings and their defaults.
+    pub generate_settings: BTreeMap<String, String>,
 }
 
 impl Facts {

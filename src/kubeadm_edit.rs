@@ -115,6 +115,16 @@ fn map_indent(text: &str, map: &Node) -> Option<usize> {
         .map(|(k, _)| column(text, k.span.start))
 }
 
+/// The indices of the extraArgs entries for `flag`, in file order.
+fn entries_of(cfg: &KubeadmConfig, flag: &str) -> Vec<usize> {
+    cfg.args
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| a.name == flag)
+        .map(|(i, _)| i)
+        .collect()
+}
+
 struct NewArg {
     name: String,
     value: String,
@@ -132,13 +142,7 @@ pub fn edits(cfg: &KubeadmConfig, plan: &Plan) -> Result<Vec<Splice>, EditError>
     for p in &plan.changes {
         match &p.change {
             Change::SetFlag { flag, value } => {
-                let idx: Vec<usize> = cfg
-                    .args
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, a)| &a.name == flag)
-                    .map(|(i, _)| i)
-                    .collect();
+                let idx = entries_of(cfg, flag);
                 match idx.split_first() {
                     Some((first, rest)) => {
                         if cfg.args[*first].value != *value {
@@ -153,13 +157,7 @@ pub fn edits(cfg: &KubeadmConfig, plan: &Plan) -> Result<Vec<Splice>, EditError>
                 }
             }
             Change::RemoveFlag { flag } => {
-                let idx: Vec<usize> = cfg
-                    .args
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, a)| &a.name == flag)
-                    .map(|(i, _)| i)
-                    .collect();
+                let idx = entries_of(cfg, flag);
                 if idx.is_empty() {
                     return Err(refuse(
                         None,

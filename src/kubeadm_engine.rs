@@ -2,8 +2,8 @@
 //! checked and planned like a static pod manifest; the changes become `apiServer.extraArgs`
 //! and `apiServer.extraVolumes` edits, verified by building that manifest again.
 
-use crate::check::{self, Env};
-use crate::engine::{file_error, FileError, FileReport, Options, ReportFinding, VersionSource};
+use crate::check::Env;
+use crate::engine::{file_error, FileError, FileReport, Options, VersionSource};
 use crate::kubeadm::KubeadmConfig;
 use crate::plan::{self, Change, Plan};
 use crate::profile::Profile;
@@ -117,10 +117,13 @@ pub fn process<'p>(
 
     // Plan without the rules whose fixes kubeadm's configuration cannot express.
     let mut left: Vec<(String, String)> = Vec::new();
-    type Attempt = (Plan, Vec<(String, String)>, Option<String>);
+    // The rules left out because they need kubeadm's probes changed.
+    let mut probe_rules: Vec<String> = Vec::new();
+    type Attempt = (Plan, Vec<(String, String)>, Vec<String>, Option<String>);
     let attempt = || -> Result<Attempt, FileError> {
         let mut profile: Profile = opts.profile.clone();
         let mut left = Vec::new();
+        let mut probe_rules = Vec::new();
         loop {
             let plan = plan::plan(&profile, &cfg.model, env).map_err(|e| {
                 file_error(
@@ -138,13 +141,16 @@ pub fn process<'p>(
                         if !drop.contains(r) {
                             drop.push(r.clone());
                             left.push((r.clone(), why.clone()));
+                            if matches!(p.change, Change::ProbeToTcp { .. }) {
+                                probe_rules.push(r.clone());
+                            }
                         }
                     }
                 }
             }
             if drop.is_empty() {
                 if plan.is_empty() {
-                    return Ok((plan, left, None));
+                    return Ok((plan, left, probe_rules, None));
                 }
                 let splices = crate::kubeadm_edit::edits(&cfg, &plan).map_err(|e| {
                     file_error(
@@ -161,18 +167,19 @@ pub fn process<'p>(
                     crate::verify::verify_kubeadm(&cfg, &plan, &new_text, &profile, env)
                         .map_err(|e| file_error(path, text, None, None, e.to_string()))?;
                 }
-                return Ok((plan, left, Some(format!("{bom}{new_text}"))));
+                return Ok((plan, left, probe_rules, Some(format!("{bom}{new_text}"))));
             }
             profile.rules.retain(|r| !drop.contains(&r.id));
         }
     };
     let result = match cannot {
-        Some(_) => Ok((Plan::default(), Vec::new(), None)),
+        Some(_) => Ok((Plan::default(), Vec::new(), Vec::new(), None)),
         None => attempt(),
     };
     let (plan, edited) = match result {
-        Ok((plan, l, edited)) => {
+        Ok((plan, l, p, edited)) => {
             left = l;
+            probe_rules = p;
             (plan, edited)
         }
         Err(e) if opts.report_only => {
@@ -189,40 +196,19 @@ pub fn process<'p>(
         Err(e) => return Err(e),
     };
 
-    let mut findings = Vec::new();
-    for f in check::check(opts.profile, &cfg.model, env) {
-        let Some(rule) = opts.profile.rule(&f.rule_id) else {
-            continue;
-        };
-        let (line, column) = locate(&cfg, f.flag.as_deref());
-        let planned = !plan.is_empty();
-        let fixed = plan.changes.iter().any(|c| c.rules.contains(&rule.id))
-            || (planned && check::evaluate(rule, &plan.after, env).is_none());
-        let manual = if fixed {
-            None
-        } else {
-            Some(
-                left.iter()
-                    .find(|(r, _)| r == &rule.id)
-                    .map(|(_, why)| why.clone())
-                    .or_else(|| rule.manual.clone())
-                    .or_else(|| rule.blocked_because(version, |c| check::holds(c, &cfg.model, env)))
-                    .or_else(|| cannot.clone())
-                    .unwrap_or_else(|| {
-                        "no automatic fix applies to this file and version".to_string()
-                    }),
-            )
-        };
-        findings.push(ReportFinding {
-            rule,
-            current: f.current,
-            desired: f.desired,
-            line,
-            column,
-            fixed,
-            manual,
-        });
-    }
+    let findings = crate::engine::report_findings(
+        opts.profile,
+        &cfg.model,
+        env,
+        &plan,
+        &left,
+        cannot.as_deref(),
+        |flag| locate(&cfg, flag),
+        "no automatic fix applies to this file and version",
+    );
+    let needs_probe_patch = findings
+        .iter()
+        .any(|f| !f.fixed && probe_rules.contains(&f.rule.id));
     let edited = if opts.report_only { None } else { edited };
     Ok(FileReport {
         path: path.to_string(),
@@ -239,5 +225,7 @@ pub fn process<'p>(
             full_text.to_string()
         },
         edited,
+        kubeadm: true,
+        needs_probe_patch,
     })
 }

@@ -44,6 +44,25 @@ fn state_dir(root: &Root, root_given: bool) -> Result<PathBuf, UsageError> {
         })
 }
 
+/// The state directory and the backup directory: `--backup-dir`, else `backups` in the state
+/// directory. A user without a data directory who names `--backup-dir` keeps state there.
+fn state_and_backups(
+    root: &Root,
+    root_given: bool,
+    args: &NodeArgs,
+) -> Result<(PathBuf, PathBuf), UsageError> {
+    let state = match (state_dir(root, root_given), &args.backup_dir) {
+        (Ok(s), _) => s,
+        (Err(_), Some(b)) => b.clone(),
+        (Err(e), None) => return Err(e),
+    };
+    let backups = args
+        .backup_dir
+        .clone()
+        .unwrap_or_else(|| state.join("backups"));
+    Ok((state, backups))
+}
+
 /// The lock: in the state directory, except for a user other than root who names the backup
 /// directory (a user's home may hold no data directory), where it sits in that directory.
 fn lock_path(state: &Path, args: &NodeArgs, root_given: bool) -> PathBuf {
@@ -145,16 +164,7 @@ pub(crate) fn fix_in_place(
     }
     let pods = manifests_dir(args.manifests_dir.as_deref(), &root, root_given)?;
     let s = settings(&args.common, &pods)?;
-    let state = match (state_dir(&root, root_given), &args.node.backup_dir) {
-        (Ok(s), _) => s,
-        (Err(_), Some(b)) => b.clone(),
-        (Err(e), None) => return Err(e),
-    };
-    let backups = args
-        .node
-        .backup_dir
-        .clone()
-        .unwrap_or_else(|| state.join("backups"));
+    let (state, backups) = state_and_backups(&root, root_given, &args.node)?;
     // The file each input really is: under --root, links are followed inside the root, never
     // out to this machine's own files.
     let real_of = |p: &Path| -> Result<PathBuf, UsageError> {
@@ -361,7 +371,7 @@ pub(crate) fn fix_in_place(
         let shown = kc.display().to_string();
         let result = read_input(kc).and_then(|text| crate::engine::process(&shown, &text, &opts));
         match result {
-            Ok(r) if crate::app::is_kubeadm_text(&r.original) => {
+            Ok(r) if r.kubeadm => {
                 for f in r.findings.iter().filter(|f| !f.fixed) {
                     if accepted.contains(&f.rule.id) {
                         let _ = writeln!(
@@ -649,16 +659,7 @@ pub(crate) fn rollback(
     stderr: &mut dyn Write,
 ) -> Result<Exit, UsageError> {
     let (root, root_given) = root_of(&args.node)?;
-    let state = match (state_dir(&root, root_given), &args.node.backup_dir) {
-        (Ok(s), _) => s,
-        (Err(_), Some(b)) => b.clone(),
-        (Err(e), None) => return Err(e),
-    };
-    let backups = args
-        .node
-        .backup_dir
-        .clone()
-        .unwrap_or_else(|| state.join("backups"));
+    let (state, backups) = state_and_backups(&root, root_given, &args.node)?;
     let fail = |e: node::NodeError| UsageError(e.to_string());
     if args.list {
         let (sets, problems) = node::list_sets(&backups).map_err(fail)?;

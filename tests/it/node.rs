@@ -203,11 +203,7 @@ fn rollback_restores_the_exact_bytes_and_can_itself_be_undone() {
     let hardened = fs::read(&manifest).expect("read");
     let after_fix = tree(root.path());
 
-    let list = kubeharden()
-        .args(["rollback", "--list", "--root"])
-        .arg(root.path())
-        .output()
-        .expect("runs");
+    let list = rollback(root.path(), &["--list"]);
     assert_eq!(list.status.code(), Some(0));
     let listing = text(&list.stdout);
     let id = backup_sets(root.path())[0]
@@ -222,11 +218,7 @@ fn rollback_restores_the_exact_bytes_and_can_itself_be_undone() {
         "{listing}"
     );
 
-    let undo = kubeharden()
-        .args(["rollback", "--root"])
-        .arg(root.path())
-        .output()
-        .expect("runs");
+    let undo = rollback(root.path(), &[]);
     assert_eq!(undo.status.code(), Some(0), "{}", text(&undo.stderr));
     assert_eq!(fs::read(&manifest).expect("read"), example());
     // Everything the fix made is gone again; only kubeharden's own state remains.
@@ -246,11 +238,7 @@ fn rollback_restores_the_exact_bytes_and_can_itself_be_undone() {
     assert_eq!(sets.len(), 2);
     let second = record(&sets[1]);
     assert_eq!(second["restores"], id.as_str());
-    let again = kubeharden()
-        .args(["rollback", "--root"])
-        .arg(root.path())
-        .output()
-        .expect("runs");
+    let again = rollback(root.path(), &[]);
     assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
     assert_eq!(fs::read(&manifest).expect("read"), hardened);
     let redone: BTreeMap<_, _> = tree(root.path())
@@ -277,11 +265,7 @@ fn rollback_refuses_a_damaged_backup() {
     let mut bytes = fs::read(&backup).expect("read");
     bytes[0] ^= 1;
     fs::write(&backup, bytes).expect("write");
-    let out = kubeharden()
-        .args(["rollback", "--root"])
-        .arg(root.path())
-        .output()
-        .expect("runs");
+    let out = rollback(root.path(), &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         text(&out.stderr).contains("sha256"),
@@ -358,11 +342,7 @@ fn a_second_run_waits_for_the_lock() {
         text(&out.stderr)
     );
     assert_eq!(tree(root.path()), before);
-    let out = kubeharden()
-        .args(["rollback", "--root"])
-        .arg(root.path())
-        .output()
-        .expect("runs");
+    let out = rollback(root.path(), &[]);
     assert_eq!(out.status.code(), Some(2));
     drop(lock);
     let out = fix(root.path(), &["--yes"]);
@@ -420,11 +400,7 @@ fn named_files_and_manifests_dir_and_backup_dir() {
     let out = fix(root.path(), &["--yes", &named.display().to_string()]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_ne!(fs::read(&named).expect("read"), example());
-    let out = kubeharden()
-        .args(["rollback", "--root"])
-        .arg(root.path())
-        .output()
-        .expect("runs");
+    let out = rollback(root.path(), &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(fs::read(&named).expect("read"), example());
 }
@@ -446,11 +422,7 @@ fn ownership_is_kept_when_run_as_root() {
     let rec = record(&backup_sets(root.path())[0]);
     assert_eq!(rec["files"][0]["perms"]["uid"], 4321);
     std::os::unix::fs::chown(&manifest, Some(0), Some(0)).expect("chown");
-    let out = kubeharden()
-        .args(["rollback", "--root"])
-        .arg(root.path())
-        .output()
-        .expect("runs");
+    let out = rollback(root.path(), &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let back = fs::metadata(&manifest).expect("meta");
     assert_eq!((back.uid(), back.gid()), (4321, 4322));
@@ -676,14 +648,14 @@ fn a_link_loop_under_root_is_an_error_not_a_way_out() {
     let host = tempfile::tempdir().expect("tempdir");
     let m = root.path().join(MANIFEST);
     let policy = host.path().join("policy.yaml");
-    let text = String::from_utf8(example()).expect("utf8").replace(
+    let manifest = String::from_utf8(example()).expect("utf8").replace(
         "    - --authorization-mode=Node,RBAC\n",
         &format!(
             "    - --authorization-mode=Node,RBAC\n    - --audit-policy-file={}\n",
             policy.display()
         ),
     );
-    fs::write(&m, &text).expect("write");
+    fs::write(&m, &manifest).expect("write");
     // Inside the image, the directory is a link to itself: a loop on the node.
     let inside = root
         .path()
@@ -691,14 +663,10 @@ fn a_link_loop_under_root_is_an_error_not_a_way_out() {
     fs::create_dir_all(inside.parent().expect("dir")).expect("mkdir");
     std::os::unix::fs::symlink(host.path(), &inside).expect("symlink");
     let out = fix(root.path(), &["--yes", "--profile", "strict"]);
-    let err = text_of(&out.stderr);
+    let err = text(&out.stderr);
     assert!(err.contains("too many levels of symbolic links"), "{err}");
     assert!(!policy.exists(), "written on this machine: {err}");
     assert_eq!(fs::read_dir(host.path()).expect("dir").count(), 0);
-}
-
-fn text_of(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).to_string()
 }
 
 #[test]
@@ -718,7 +686,7 @@ fn manifests_needing_one_file_with_different_content_are_refused() {
     .expect("copy");
     let before = tree(root.path());
     let out = fix(root.path(), &["--yes", "--profile", "strict"]);
-    let err = text_of(&out.stderr);
+    let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("different content"), "{err}");
     // Only kubeharden's own lock appeared.
@@ -740,7 +708,7 @@ fn rollback_list_names_what_a_rollback_removed() {
     );
     assert_eq!(rollback(root.path(), &[]).status.code(), Some(0));
     let list = rollback(root.path(), &["--list"]);
-    let listing = text_of(&list.stdout);
+    let listing = text(&list.stdout);
     assert!(
         listing.contains("removed /etc/kubernetes/audit/policy.yaml"),
         "{listing}"
@@ -765,7 +733,7 @@ fn kubeadm_config_gets_the_same_changes_and_rolls_back_with_the_manifest() {
         root.path(),
         &["--yes", "--kubeadm-config", &kc.display().to_string()],
     );
-    let err = text_of(&out.stderr);
+    let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
     let hardened = fs::read_to_string(&kc).expect("read");
     assert!(hardened.contains("profiling: \"false\""), "{hardened}");
@@ -799,7 +767,7 @@ fn kubeadm_config_gets_the_same_changes_and_rolls_back_with_the_manifest() {
             &root.path().join(MANIFEST).display().to_string(),
         ],
     );
-    assert_eq!(out.status.code(), Some(2), "{}", text_of(&out.stderr));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     let now: BTreeMap<_, _> = tree(root.path())
         .into_iter()
         .filter(|(k, _)| !k.starts_with("var"))
@@ -826,7 +794,7 @@ fn a_kubeadm_file_fixed_in_place_is_not_a_static_pod_directory() {
         root.path(),
         &["--yes", "--profile", "strict", &kc.display().to_string()],
     );
-    let err = text_of(&out.stderr);
+    let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
     // Its directory, /etc/kubernetes, takes the supporting files.
     assert!(
