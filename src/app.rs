@@ -236,7 +236,7 @@ fn errors_to(stderr: &mut dyn Write, outcomes: &[Outcome]) {
     {
         let _ = writeln!(
             stderr,
-            "kubeharden: error: no kube-apiserver manifest found among the inputs ({} skipped); directories are read one level deep",
+            "kubeharden: error: no control-plane manifest or kubelet configuration found among the inputs ({} skipped); directories are read one level deep",
             outcomes.len()
         );
     }

@@ -226,6 +226,24 @@ pub fn http_probe_paths(model: &Model) -> Vec<String> {
         .collect()
 }
 
+/// httpGet and tcpSocket probes that connect elsewhere than the local host (no `host` means
+/// the pod's IP, the node's address for a host-network static pod), as `kind (host)`.
+pub fn remote_probes(model: &Model) -> Vec<String> {
+    model
+        .probes
+        .iter()
+        .filter(|p| matches!(p.handler, Handler::HttpGet { .. } | Handler::TcpSocket))
+        .filter(|p| !matches!(p.host.as_deref(), Some("127.0.0.1" | "localhost")))
+        .map(|p| {
+            format!(
+                "{} ({})",
+                p.kind,
+                p.host.as_deref().unwrap_or("the pod's IP")
+            )
+        })
+        .collect()
+}
+
 /// Probes that send no credentials, which fail with 401 once anonymous requests are rejected.
 pub fn unauthenticated_http_probes(model: &Model) -> Vec<String> {
     model
@@ -269,27 +287,50 @@ pub fn holds(cond: &Cond, model: &Model, env: Env) -> bool {
         Cond::HttpProbesWithin(paths) => http_probe_paths(model)
             .iter()
             .all(|p| paths.iter().any(|allowed| allowed == p)),
+        Cond::ProbesOnLocalHost => remote_probes(model).is_empty(),
+    }
+}
+
+/// A setting as people write it: `--flag` for a command-line flag, the path for a setting of a
+/// configuration file (`authentication.anonymous.enabled`, `readOnlyPort`), which flags never
+/// look like (they are lower case, without dots).
+pub fn setting(flag: &str) -> String {
+    if flag.contains('.') || flag.chars().any(|c| c.is_ascii_uppercase()) {
+        flag.to_string()
+    } else {
+        format!("--{flag}")
+    }
+}
+
+/// `--flag=value`, or `path: value` for a configuration file.
+pub fn setting_is(flag: &str, value: &str) -> String {
+    let s = setting(flag);
+    if s.starts_with("--") {
+        format!("{s}={value}")
+    } else {
+        format!("{s}: {value}")
     }
 }
 
 fn show_flag(model: &Model, env: Env, flag: &str) -> String {
     match model.values(env.registry, flag) {
-        None => format!("--{flag} not set"),
-        Some(vs) => format!("--{flag}={}", vs.join(",")),
+        None => format!("{} not set", setting(flag)),
+        Some(vs) => setting_is(flag, &vs.join(",")),
     }
 }
 
 fn want(flag: &str, op: &Op) -> String {
+    let f = setting(flag);
     match op {
-        Op::Present => format!("--{flag} set"),
-        Op::Absent => format!("--{flag} not set"),
-        Op::Equals(v) => format!("--{flag}={v}"),
-        Op::OneOf(vs) => format!("--{flag} one of {}", vs.join(", ")),
-        Op::Contains(vs) => format!("--{flag} including {}", vs.join(",")),
-        Op::Excludes(vs) => format!("--{flag} without {}", vs.join(",")),
-        Op::AtLeast(n) => format!("--{flag} at least {n}"),
-        Op::SubsetOf(vs) => format!("--{flag} limited to {}", vs.join(",")),
-        Op::GateOff(k) => format!("--{flag} turning {k} off"),
+        Op::Present => format!("{f} set"),
+        Op::Absent => format!("{f} not set"),
+        Op::Equals(v) => setting_is(flag, v),
+        Op::OneOf(vs) => format!("{f} one of {}", vs.join(", ")),
+        Op::Contains(vs) => format!("{f} including {}", vs.join(",")),
+        Op::Excludes(vs) => format!("{f} without {}", vs.join(",")),
+        Op::AtLeast(n) => format!("{f} at least {n}"),
+        Op::SubsetOf(vs) => format!("{f} limited to {}", vs.join(",")),
+        Op::GateOff(k) => format!("{f} turning {k} off"),
     }
 }
 
@@ -384,8 +425,20 @@ fn describe(cond: &Cond, model: &Model, env: Env) -> (Option<String>, String, St
         }
         Cond::Not(c) => {
             let (flag, current, desired) = describe(c, model, env);
-            (flag, current, format!("not ({desired})"))
+            let desired = match &**c {
+                Cond::Flag {
+                    flag: f,
+                    op: Op::GateOff(k),
+                } => format!("{} without {k}=false", setting(f)),
+                _ => format!("not ({desired})"),
+            };
+            (flag, current, desired)
         }
+        Cond::ProbesOnLocalHost => (
+            None,
+            format!("probes on {}", remote_probes(model).join(", ")),
+            "probes on 127.0.0.1".into(),
+        ),
         Cond::HttpProbesWithin(paths) => (
             None,
             format!("HTTP probes on {}", http_probe_paths(model).join(", ")),

@@ -161,6 +161,12 @@ pub fn edits(m: &Manifest, plan: &Plan) -> Result<Vec<Splice>, EditError> {
         match &p.change {
             Change::SetFlag { flag, value } => sets.push((flag, value)),
             Change::RemoveFlag { flag } => {
+                if let Some(e) = m.env.iter().find(|e| &e.flag == flag) {
+                    return Err(refuse(
+                        Some(e.value_span.start),
+                        format!("--{flag} is set through the environment; kubeharden changes such variables but does not remove them"),
+                    ));
+                }
                 for occ in m.flags.iter().filter(|f| &f.name == flag) {
                     ed.delete_flag(occ)?;
                 }
@@ -346,6 +352,9 @@ impl<'a> Editor<'a> {
         let occs: Vec<&FlagItem> = m.flags.iter().filter(|f| f.name == flag).collect();
         let item_text = format!("--{flag}={value}");
         if occs.is_empty() {
+            if m.model.from_env(flag) {
+                return self.set_env(flag, value);
+            }
             return self.insert_flag(flag, &item_text);
         }
         // Keep the occurrence that already says the right thing (the one in effect, when
@@ -375,6 +384,43 @@ impl<'a> Editor<'a> {
             if i != keep {
                 self.delete_flag(occ)?;
             }
+        }
+        Ok(())
+    }
+
+    /// A flag set through the environment gets its new value there: every variable that sets
+    /// it is rewritten (the kubelet passes the last of repeated names).
+    fn set_env(&mut self, flag: &str, value: &str) -> Result<(), EditError> {
+        let m = self.m;
+        let env = m
+            .container()
+            .get("env")
+            .ok_or_else(|| refuse(None, "the env list vanished"))?;
+        for item in m.env.iter().filter(|e| e.flag == flag) {
+            let node = env
+                .items()
+                .get(item.index)
+                .and_then(|i| i.get("value"))
+                .ok_or_else(|| refuse(None, "an environment variable vanished"))?;
+            if matches!(&node.kind, Kind::Scalar { value: v, .. } if v.contains('\n')) {
+                return Err(refuse(
+                    Some(node.span.start),
+                    format!("the variable setting --{flag} spans several lines; kubeharden will not rewrite it"),
+                ));
+            }
+            // The Pod schema wants a string: a value YAML would read otherwise is quoted.
+            let like = match &node.kind {
+                Kind::Scalar {
+                    style: Style::Plain,
+                    ..
+                } if !yaml::plain_string_ok(value, env.is_flow()) => None,
+                _ => Some(node),
+            };
+            let rendered = match like {
+                Some(n) => self.scalar(value, Some(n), env.is_flow()),
+                None => yaml::double_quote(value),
+            };
+            self.push(node.span.start, node.span.end, rendered);
         }
         Ok(())
     }

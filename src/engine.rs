@@ -11,7 +11,7 @@ use crate::version::Version;
 use crate::yaml::line_col;
 use std::fmt;
 
-/// The component kubeharden handles in this release.
+/// The component whose flags kubeadm configuration files set in `apiServer.extraArgs`.
 pub const COMPONENT: &str = "kube-apiserver";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -228,27 +228,45 @@ pub fn process<'p>(
             }
         }
     }
-    let m = manifest::load(text, COMPONENT, opts.registry).map_err(|e| FileError {
+    // KubeletConfiguration files.
+    if text.contains(crate::kubelet::KIND) {
+        if let Ok(docs) = crate::yaml::parse(text) {
+            if crate::kubelet::is_kubelet_config(&docs) {
+                let cfg = crate::kubelet::load(text, docs, opts.registry)
+                    .map_err(|e| file_error(path, text, e.offset, e.line_col, e.message))?;
+                return crate::kubelet::process(path, full_text, bom, cfg, opts);
+            }
+        }
+    }
+    let m = manifest::load_any(text, opts.registry).map_err(|e| FileError {
         unrecognized: e.unrecognized,
         ..file_error(path, text, e.offset, e.line_col, e.message)
     })?;
 
     let mut notes = Vec::new();
-    let (version, version_source) = match (opts.version, m.image.as_deref().and_then(image_version))
-    {
+    // etcd's image carries etcd's own version (`etcd:3.5.15-0`), not Kubernetes'.
+    let tag_version = m
+        .image
+        .as_deref()
+        .filter(|_| opts.registry.image_is_kubernetes(&m.component))
+        .and_then(image_version);
+    let (version, version_source) = match (opts.version, tag_version) {
         (Some(v), _) => (v, VersionSource::Option),
         (None, Some(v)) => (v, VersionSource::Image),
         (None, None) => {
             let v = opts.registry.newest();
+            let what = if opts.registry.image_is_kubernetes(&m.component) {
+                "no Kubernetes version in the image tag"
+            } else {
+                "the image tag names the component's own version, not Kubernetes'"
+            };
             notes.push(format!(
-                "no Kubernetes version in the image tag and no --kubernetes-version: assuming {v}, the newest kubeharden knows"
+                "{what} and no --kubernetes-version: assuming {v}, the newest kubeharden knows"
             ));
             (v, VersionSource::Assumed)
         }
     };
-    if let (VersionSource::Option, Some(tag)) =
-        (version_source, m.image.as_deref().and_then(image_version))
-    {
+    if let (VersionSource::Option, Some(tag)) = (version_source, tag_version) {
         if tag.minor != version.minor {
             notes.push(format!(
                 "--kubernetes-version {version} differs from the image tag ({tag}); kubeharden follows the option"
@@ -296,6 +314,18 @@ pub fn process<'p>(
             );
             cannot.get_or_insert(message);
         }
+    }
+    if let Some(flag) = opts
+        .registry
+        .components
+        .get(&m.component)
+        .and_then(|c| c.overriding_flag.as_deref())
+        .filter(|f| m.model.present(f))
+    {
+        cannot.get_or_insert(format!(
+            "{} reads its whole configuration from --{flag} and then ignores its other flags and environment variables; kubeharden does not read that file, so the findings come from settings {} does not use",
+            m.component, m.component
+        ));
     }
     if let Some(why) = &cannot {
         if !opts.report_only {

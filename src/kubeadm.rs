@@ -787,6 +787,9 @@ pub fn load(text: &str, docs: Vec<Document>, facts: &Facts) -> Result<KubeadmCon
                 path: Some(path.clone()),
                 authenticated: false,
             },
+            // kubeadm probes the advertise address (GetAPIServerProbeAddress), which the
+            // model does not need.
+            host: None,
         })
         .collect();
     let model = Model {
@@ -796,6 +799,7 @@ pub fn load(text: &str, docs: Vec<Document>, facts: &Facts) -> Result<KubeadmCon
         volumes: volumes_model,
         probes,
         split_flags: Vec::new(),
+        env: Vec::new(),
     };
     Ok(KubeadmConfig {
         newline: if text.contains("\r\n") { "\r\n" } else { "\n" },

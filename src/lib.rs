@@ -16,6 +16,7 @@ pub mod health;
 pub mod kubeadm;
 pub mod kubeadm_edit;
 pub(crate) mod kubeadm_engine;
+pub mod kubelet;
 pub mod manifest;
 pub mod model;
 pub mod node;

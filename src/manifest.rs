@@ -74,6 +74,17 @@ pub struct FlagItem {
     pub value_at: Option<(ArgList, usize)>,
 }
 
+/// An environment variable of the container that sets a flag.
+#[derive(Clone, Debug)]
+pub struct EnvItem {
+    pub flag: String,
+    pub value: String,
+    /// Index of the item in the container's `env` list.
+    pub index: usize,
+    /// The item's `value` scalar.
+    pub value_span: Span,
+}
+
 /// The probes kubeharden reads and may rewrite.
 pub const PROBES: [&str; 3] = ["livenessProbe", "readinessProbe", "startupProbe"];
 
@@ -87,6 +98,8 @@ pub struct Manifest {
     /// `hyperkube kube-apiserver`).
     pub program_items: usize,
     pub flags: Vec<FlagItem>,
+    /// Flags set through the container's environment (etcd's `ETCD_*` variables).
+    pub env: Vec<EnvItem>,
     pub model: Model,
     /// `\r\n` when the file uses CRLF line endings.
     pub newline: &'static str,
@@ -171,10 +184,16 @@ fn role(container: &Node, component: &str) -> Role {
             Role::Component(2)
         }
         Some(c) if SHELLS.contains(&c) => {
+            // The component named as a program in the script (`etcdctl` does not count).
             let all = scalar_items(command).join(" ")
                 + " "
                 + &scalar_items(container.get("args")).join(" ");
-            if all.contains(component) {
+            let named = all
+                .split(|ch: char| {
+                    ch.is_whitespace() || matches!(ch, ';' | '&' | '|' | '(' | ')' | '"' | '\'')
+                })
+                .any(|w| basename(w) == component);
+            if named {
                 Role::Shell
             } else {
                 Role::Other
@@ -186,8 +205,83 @@ fn role(container: &Node, component: &str) -> Role {
     }
 }
 
+/// The components whose static Pod manifests kubeharden reads, in the order it looks for them.
+pub const COMPONENTS: [&str; 4] = [
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "etcd",
+];
+
+/// Loads `text` as a static Pod manifest of whichever control-plane component it runs.
+pub fn load_any(text: &str, registry: &Registry) -> Result<Manifest, LoadError> {
+    let root = parse_pod(text)?;
+    let containers = pod_containers(&root)?;
+    // The first container that runs a component decides (a Pod runs one component).
+    let found = containers.items().iter().find_map(|c| {
+        COMPONENTS
+            .iter()
+            .find(|comp| matches!(role(c, comp), Role::Component(_)))
+    });
+    let component = match found {
+        Some(c) => *c,
+        None => {
+            // Say which component a shell wraps, else that none runs.
+            let wrapped = containers.items().iter().find_map(|c| {
+                COMPONENTS
+                    .iter()
+                    .find(|comp| matches!(role(c, comp), Role::Shell))
+            });
+            match wrapped {
+                Some(c) => c,
+                None => {
+                    return Err(LoadError::at(
+                        containers,
+                        "the Pod runs no control-plane component (none of its containers runs kube-apiserver, kube-controller-manager, kube-scheduler or etcd)",
+                    )
+                    .unrecognized())
+                }
+            }
+        }
+    };
+    // kubeadm labels each static pod with its component: a Pod labelled for one component
+    // that runs another is a copy-and-paste accident the kubelet would run as it is.
+    if let Some(label) = root
+        .get("metadata")
+        .and_then(|m| m.get("labels"))
+        .and_then(|l| l.get("component"))
+    {
+        if let Some(l) = label.as_str() {
+            if l != component && COMPONENTS.contains(&l) {
+                return Err(LoadError::at(
+                    label,
+                    format!("the Pod is labelled `component: {l}` but runs {component}; fix the label or the command"),
+                ));
+            }
+        }
+    }
+    load_root(text, root, component, registry)
+}
+
 /// Loads `text` as a static Pod manifest for `component`.
 pub fn load(text: &str, component: &str, registry: &Registry) -> Result<Manifest, LoadError> {
+    let root = parse_pod(text)?;
+    load_root(text, root, component, registry)
+}
+
+/// The Pod's `spec.containers` list.
+fn pod_containers(root: &Node) -> Result<&Node, LoadError> {
+    let spec = root
+        .get("spec")
+        .filter(|s| s.is_map())
+        .ok_or_else(|| LoadError::at(root, "the Pod has no `spec` mapping"))?;
+    spec.get("containers")
+        .filter(|c| c.is_seq())
+        .ok_or_else(|| LoadError::at(spec, "the Pod has no `spec.containers` list"))
+}
+
+/// Parses `text` and checks that it holds exactly one Pod.
+fn parse_pod(text: &str) -> Result<Node, LoadError> {
     if text.trim().is_empty() {
         return Err(LoadError::whole("the file is empty"));
     }
@@ -235,6 +329,15 @@ pub fn load(text: &str, component: &str, registry: &Registry) -> Result<Manifest
         )
         .unrecognized());
     }
+    Ok(root)
+}
+
+fn load_root(
+    text: &str,
+    root: Node,
+    component: &str,
+    registry: &Registry,
+) -> Result<Manifest, LoadError> {
     let spec = root
         .get("spec")
         .filter(|s| s.is_map())
@@ -301,6 +404,10 @@ pub fn load(text: &str, component: &str, registry: &Registry) -> Result<Manifest
         .map(str::to_string);
 
     let flags = read_flags(component, command, args, program_items, registry)?;
+    let env = match registry.env_prefix(component) {
+        Some(prefix) => read_env(container, prefix)?,
+        None => Vec::new(),
+    };
     let (mounts, volumes) = read_volumes(container, spec)?;
     let mut split_flags: Vec<String> = Vec::new();
     for f in flags.iter().filter(|f| f.form == Form::Split) {
@@ -318,6 +425,13 @@ pub fn load(text: &str, component: &str, registry: &Registry) -> Result<Manifest
                 value: f.value.clone(),
             })
             .collect(),
+        env: env
+            .iter()
+            .map(|e| Flag {
+                name: e.flag.clone(),
+                value: Some(e.value.clone()),
+            })
+            .collect(),
         mounts,
         volumes,
         probes: PROBES
@@ -326,6 +440,10 @@ pub fn load(text: &str, component: &str, registry: &Registry) -> Result<Manifest
                 container.get(k).map(|n| Probe {
                     kind: (*k).to_string(),
                     handler: probe_handler(n),
+                    host: ["httpGet", "tcpSocket"]
+                        .iter()
+                        .find_map(|h| n.get(h))
+                        .and_then(|h| str_field(h, "host")),
                 })
             })
             .collect(),
@@ -337,6 +455,7 @@ pub fn load(text: &str, component: &str, registry: &Registry) -> Result<Manifest
         image,
         program_items,
         flags,
+        env,
         model,
         newline,
         container_index,
@@ -558,6 +677,71 @@ fn read_flags(
         }
     }
     Ok(flags)
+}
+
+/// The container's environment variables named `<prefix><FLAG>`, as the flags they set:
+/// `ETCD_PEER_AUTO_TLS` sets `--peer-auto-tls` (etcd's `flags.FlagToEnv`: upper case, `-` as
+/// `_`). An empty value sets nothing (etcd skips empty variables).
+fn read_env(container: &Node, prefix: &str) -> Result<Vec<EnvItem>, LoadError> {
+    let Some(list) = container.get("env") else {
+        return Ok(Vec::new());
+    };
+    if list.is_null() && !list.decorated {
+        return Ok(Vec::new());
+    }
+    if !list.is_seq() || list.decorated {
+        return Err(LoadError::at(list, "`env` must be a plain YAML list"));
+    }
+    let mut out = Vec::new();
+    for (index, item) in list.items().iter().enumerate() {
+        let Some(name) = item.get("name").and_then(|n| n.as_str()) else {
+            continue;
+        };
+        let Some(rest) = name.strip_prefix(prefix) else {
+            continue;
+        };
+        if rest.is_empty() {
+            continue;
+        }
+        if item.get("valueFrom").is_some() {
+            return Err(LoadError::at(
+                item,
+                format!("`{name}` takes its value from `valueFrom`, which kubeharden cannot read; give it a `value`"),
+            ));
+        }
+        let Some(v) = item.get("value") else {
+            continue;
+        };
+        if v.decorated || !matches!(v.kind, Kind::Scalar { .. }) {
+            return Err(LoadError::at(
+                v,
+                format!("the value of `{name}` must be a plain string"),
+            ));
+        }
+        if let Kind::Scalar {
+            value: text,
+            style: yaml::Style::Plain,
+        } = &v.kind
+        {
+            if !text.is_empty() && !yaml::plain_ok(text, false) {
+                return Err(LoadError::at(
+                    v,
+                    format!("the value of `{name}`, `{text}`, is not a string; quote it"),
+                ));
+            }
+        }
+        let value = v.as_str().unwrap_or("").to_string();
+        if value.is_empty() {
+            continue;
+        }
+        out.push(EnvItem {
+            flag: rest.to_ascii_lowercase().replace('_', "-"),
+            value,
+            index,
+            value_span: v.span,
+        });
+    }
+    Ok(out)
 }
 
 fn str_field(n: &Node, key: &str) -> Option<String> {

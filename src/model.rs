@@ -48,6 +48,8 @@ pub struct Probe {
     /// `livenessProbe`, `readinessProbe` or `startupProbe`.
     pub kind: String,
     pub handler: Handler,
+    /// The `host` an httpGet or tcpSocket probe connects to; `None` means the pod's IP.
+    pub host: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -60,11 +62,25 @@ pub struct Model {
     /// Flags written at least once as `--flag value` over two items, which scanners such as
     /// kube-bench misread (they take the value to be `true`).
     pub split_flags: Vec<String>,
+    /// Settings given as environment variables of the container (`ETCD_CLIENT_CERT_AUTH` for
+    /// etcd's `--client-cert-auth`), named by the flag they set, in order. etcd applies one only
+    /// when the command line does not set the flag.
+    pub env: Vec<Flag>,
 }
 
 impl Model {
+    /// The occurrences that set a flag: those on the command line, or, when there are none,
+    /// those in the environment (etcd's `flags.SetFlagsFromEnv` only fills flags the command
+    /// line leaves unset).
     pub fn occurrences<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Flag> + 'a {
-        self.flags.iter().filter(move |f| f.name == name)
+        let on_line = self.flags.iter().any(|f| f.name == name);
+        let from = if on_line { &self.flags } else { &self.env };
+        from.iter().filter(move |f| f.name == name)
+    }
+
+    /// The flag is set through the environment only.
+    pub fn from_env(&self, name: &str) -> bool {
+        !self.flags.iter().any(|f| f.name == name) && self.env.iter().any(|f| f.name == name)
     }
 
     pub fn present(&self, name: &str) -> bool {

@@ -288,7 +288,7 @@ pub(crate) fn fix_in_place(
     if reports == 0 && !failed {
         let _ = writeln!(
             stderr,
-            "kubeharden: error: no kube-apiserver manifest found among the inputs; directories are read one level deep"
+            "kubeharden: error: no control-plane manifest or kubelet configuration found among the inputs; directories are read one level deep"
         );
         return Ok(Exit::Error);
     }

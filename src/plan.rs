@@ -161,6 +161,7 @@ fn apply_step(
         }
         Step::Remove { flag } => {
             work.flags.retain(|f| &f.name != flag);
+            work.env.retain(|f| &f.name != flag);
             work.split_flags.retain(|n| n != flag);
             Ok(vec![flag.clone()])
         }
@@ -194,6 +195,19 @@ fn apply_step(
             }
         }
         Step::RemoveFromList { flag, items } => remove_items(work, flag, items),
+        Step::RemoveKeys { flag, keys } => {
+            let Some(list) = work.list(flag) else {
+                return Ok(vec![]);
+            };
+            let doomed: Vec<String> = list
+                .into_iter()
+                .filter(|kv| {
+                    let k = kv.split_once('=').map_or(kv.as_str(), |(k, _)| k);
+                    keys.iter().any(|x| x == k.trim())
+                })
+                .collect();
+            remove_items(work, flag, &doomed)
+        }
         Step::Probes(_) => {
             // Probes that already authenticate keep working without anonymous access.
             for p in &mut work.probes {
@@ -381,6 +395,7 @@ fn remove_items(work: &mut Model, flag: &str, items: &[String]) -> Result<Vec<St
     }
     if kept.is_empty() {
         work.flags.retain(|f| f.name != flag);
+        work.env.retain(|f| f.name != flag);
     } else {
         set_flag(work, flag, &kept.join(","));
     }
@@ -389,6 +404,19 @@ fn remove_items(work: &mut Model, flag: &str, items: &[String]) -> Result<Vec<St
 
 /// Leaves exactly one occurrence of `flag`, with `value`, where the first one was.
 fn set_flag(work: &mut Model, flag: &str, value: &str) {
+    // A flag set only through the environment keeps its place there, with one variable.
+    if work.from_env(flag) {
+        let first = work.env.iter().position(|f| f.name == flag).unwrap_or(0);
+        work.env.retain(|f| f.name != flag);
+        work.env.insert(
+            first.min(work.env.len()),
+            Flag {
+                name: flag.to_string(),
+                value: Some(value.to_string()),
+            },
+        );
+        return;
+    }
     // Written anew, the flag is one `--flag=value` item.
     work.split_flags.retain(|n| n != flag);
     let first = work.flags.iter().position(|f| f.name == flag);
@@ -408,6 +436,12 @@ pub fn flag_meaning(m: &Model) -> BTreeMap<String, Vec<Option<String>>> {
     let mut out: BTreeMap<String, Vec<Option<String>>> = BTreeMap::new();
     for f in &m.flags {
         out.entry(f.name.clone()).or_default().push(f.value.clone());
+    }
+    // Environment settings are told apart from flags by a `$` in front of the name.
+    for f in &m.env {
+        out.entry(format!("${}", f.name))
+            .or_default()
+            .push(f.value.clone());
     }
     out
 }
@@ -663,8 +697,14 @@ pub fn plan(profile: &Profile, model: &Model, env: Env) -> Result<Plan, PlanErro
     let before = flag_meaning(model);
     let after = flag_meaning(&work);
     for (flag, rules) in &touched {
-        let b = before.get(flag);
-        let a = after.get(flag);
+        // A setting held in the environment is compared there.
+        let key = if model.from_env(flag) {
+            format!("${flag}")
+        } else {
+            flag.clone()
+        };
+        let b = before.get(&key);
+        let a = after.get(&key);
         if b == a {
             continue;
         }

@@ -177,9 +177,43 @@ pub struct Registry {
     /// Accepted values of some flags, with the versions that accept them.
     #[serde(default)]
     pub value_sets: BTreeMap<String, Vec<KnownValue>>,
+    /// Settings that take the values of another's set (the kubelet's `tlsCipherSuites` those
+    /// of `tls-cipher-suites`).
+    #[serde(default)]
+    pub value_set_aliases: BTreeMap<String, String>,
+    /// What kubeharden knows about each component besides its flags.
+    #[serde(default)]
+    pub components: BTreeMap<String, ComponentSpec>,
+    /// Feature gates kubeharden reads or removes, with the versions that know them.
+    #[serde(default)]
+    pub feature_gates: BTreeMap<String, Lifecycle>,
     /// What kubeadm makes of its configuration (`profiles/kubeadm.yaml`).
     #[serde(skip)]
     pub kubeadm: crate::kubeadm::Facts,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComponentSpec {
+    /// Environment variables `<prefix><FLAG>` set flags the command line leaves unset.
+    #[serde(default)]
+    pub env_prefix: Option<String>,
+    /// The image tag is a Kubernetes version (etcd's image carries etcd's own).
+    #[serde(default = "yes")]
+    pub image_is_kubernetes: bool,
+    /// A flag that makes the component ignore its other flags and environment (etcd's
+    /// `--config-file`): with it set, kubeharden edits nothing.
+    #[serde(default)]
+    pub overriding_flag: Option<String>,
+    /// How to restart the component after its configuration changed, when the component does
+    /// not notice by itself (the kubelet restarts static pods when their manifest changes).
+    #[serde(default)]
+    pub restart: Option<String>,
+    pub source: String,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -196,7 +230,11 @@ impl Registry {
     /// Values of `flag` (one value, or the items of a list) that Kubernetes `v` rejects,
     /// or that are unknown altogether (with `v` = None: unknown in every version).
     pub fn rejected_values(&self, flag: &str, value: &str, v: Option<Version>) -> Vec<String> {
-        let Some(set) = self.value_sets.get(flag) else {
+        let name = self
+            .value_set_aliases
+            .get(flag)
+            .map_or(flag, String::as_str);
+        let Some(set) = self.value_sets.get(name) else {
             return Vec::new();
         };
         value
@@ -238,6 +276,19 @@ impl Registry {
             .flat_map(|m| m.iter())
             .filter(|(_, s)| s.names_admission_plugins)
             .map(|(n, _)| n.as_str())
+    }
+
+    pub fn env_prefix(&self, component: &str) -> Option<&str> {
+        self.components
+            .get(component)
+            .and_then(|c| c.env_prefix.as_deref())
+    }
+
+    /// Whether the component's image tag names the Kubernetes version.
+    pub fn image_is_kubernetes(&self, component: &str) -> bool {
+        self.components
+            .get(component)
+            .is_none_or(|c| c.image_is_kubernetes)
     }
 
     pub fn names_plugins(&self, component: &str, flag: &str) -> bool {
@@ -354,6 +405,8 @@ struct RawCond {
     not: Option<Box<RawCond>>,
     #[serde(default)]
     http_probes_within: Option<Vec<String>>,
+    #[serde(default)]
+    http_probes_on_local_host: Option<bool>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -390,6 +443,8 @@ struct RawStep {
     add_to_list: Option<RawList>,
     #[serde(default)]
     remove_from_list: Option<RawList>,
+    #[serde(default)]
+    remove_keys: Option<RawList>,
     #[serde(default)]
     probes: Option<ProbeFix>,
     #[serde(default)]
@@ -484,6 +539,9 @@ pub enum Cond {
     Not(Box<Cond>),
     /// Every unauthenticated HTTP probe uses one of these paths.
     HttpProbesWithin(Vec<String>),
+    /// Every httpGet and tcpSocket probe connects to 127.0.0.1 or localhost, so the component
+    /// may listen there only.
+    ProbesOnLocalHost,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -514,6 +572,12 @@ pub enum Step {
     RemoveFromList {
         flag: String,
         items: Vec<String>,
+    },
+    /// Removes every `key=value` item with one of these keys from a map flag
+    /// (`--feature-gates`); the flag goes when nothing is left.
+    RemoveKeys {
+        flag: String,
+        keys: Vec<String>,
     },
     Probes(ProbeFix),
     RemoveRemoved,
@@ -1078,6 +1142,9 @@ impl Ctx<'_> {
         if let Some(paths) = &c.http_probes_within {
             found.push(Cond::HttpProbesWithin(paths.clone()));
         }
+        if c.http_probes_on_local_host == Some(true) {
+            found.push(Cond::ProbesOnLocalHost);
+        }
         let mut ops = Vec::new();
         if let Some(v) = &c.equals {
             ops.push(Op::Equals(self.subst(v)?));
@@ -1121,7 +1188,7 @@ impl Ctx<'_> {
         }
         if found.len() != 1 {
             return Err(format!(
-                "each condition has exactly one form (a flag test, any, all, no_removed_flags, no_removed_plugins, probes_without_anonymous, no_duplicate_flags, files_mounted, no_conflicting_flags, no_split_flags, version_at_least, not, http_probes_within), found {}",
+                "each condition has exactly one form (a flag test, any, all, no_removed_flags, no_removed_plugins, probes_without_anonymous, no_duplicate_flags, files_mounted, no_conflicting_flags, no_split_flags, version_at_least, not, http_probes_within, http_probes_on_local_host), found {}",
                 found.len()
             ));
         }
@@ -1185,6 +1252,14 @@ impl Ctx<'_> {
             self.known_plugins(&flag, &items)?;
             found.push(Step::RemoveFromList { flag, items });
         }
+        if let Some(l) = &s.remove_keys {
+            let flag = self.flag(&l.flag)?;
+            if self.registry.flag(self.component, &flag).map(|s| s.kind) != Some(FlagType::Map) {
+                return Err(format!("`--{flag}` is not a map flag (key=value,...)"));
+            }
+            let keys = self.list(&l.items)?;
+            found.push(Step::RemoveKeys { flag, keys });
+        }
         if let Some(p) = s.probes {
             found.push(Step::Probes(p));
         }
@@ -1202,7 +1277,7 @@ impl Ctx<'_> {
         }
         if found.len() != 1 {
             return Err(format!(
-                "each fix step has exactly one action (set, remove, add_to_list, remove_from_list, probes, remove_removed, dedupe, mount_files, join_split), found {}",
+                "each fix step has exactly one action (set, remove, add_to_list, remove_from_list, remove_keys, probes, remove_removed, dedupe, mount_files, join_split), found {}",
                 found.len()
             ));
         }

@@ -1,5 +1,6 @@
 //! Renderers: pure functions of a report and a writer.
 
+use crate::check::{setting, setting_is};
 use crate::engine::{FileError, FileReport};
 use crate::plan::Change;
 use crate::profile::{Profile, Rule, Severity};
@@ -551,20 +552,34 @@ pub fn rules_markdown(baseline: &Profile, strict: &Profile) -> String {
 fn describe_step(step: &crate::profile::Step) -> String {
     use crate::profile::{ProbeFix, Step};
     match step {
-        Step::Set { flag, value } => format!("set `--{flag}={value}`"),
-        Step::SetFrom { flag, from } => format!("set `--{flag}` to the value of `--{from}`"),
+        Step::Set { flag, value } => format!("set `{}`", setting_is(flag, value)),
+        Step::SetFrom { flag, from } => {
+            format!(
+                "set `{}` to the value of `{}`",
+                setting(flag),
+                setting(from)
+            )
+        }
         Step::MountFiles => {
             "add hostPath volumes and mounts for the files flags name that no mount makes visible"
                 .to_string()
         }
         Step::JoinSplit => "write each `--flag value` pair as `--flag=value`".to_string(),
-        Step::Remove { flag } => format!("remove `--{flag}`"),
+        Step::Remove { flag } => format!("remove `{}`", setting(flag)),
         Step::AddToList { flag, items } => format!(
-            "add {} to `--{flag}` (only names the version has)",
-            items.join(", ")
+            "add {} to `{}` (only names the version has)",
+            items.join(", "),
+            setting(flag)
         ),
         Step::RemoveFromList { flag, items } => {
-            format!("remove {} from `--{flag}`", items.join(", "))
+            format!("remove {} from `{}`", items.join(", "), setting(flag))
+        }
+        Step::RemoveKeys { flag, keys } => {
+            format!(
+                "remove the {} entries from `{}`",
+                keys.join(", "),
+                setting(flag)
+            )
         }
         Step::Probes(ProbeFix::TcpSocket) => {
             "turn HTTP GET probes into TCP socket probes on the same host and port".to_string()
@@ -583,12 +598,12 @@ fn describe_step(step: &crate::profile::Step) -> String {
 pub fn describe_change(p: &crate::plan::Planned) -> String {
     match &p.change {
         Change::SetFlag { flag, value } => match &p.before {
-            Some(b) => format!("set --{flag}={value} (was {b})"),
-            None => format!("set --{flag}={value}"),
+            Some(b) => format!("set {} (was {b})", setting_is(flag, value)),
+            None => format!("set {}", setting_is(flag, value)),
         },
         Change::RemoveFlag { flag } => match &p.before {
-            Some(b) if !b.is_empty() => format!("remove --{flag} (was {b})"),
-            _ => format!("remove --{flag}"),
+            Some(b) if !b.is_empty() => format!("remove {} (was {b})", setting(flag)),
+            _ => format!("remove {}", setting(flag)),
         },
         Change::AddVolume { volume, mount } => format!(
             "mount {} from the node at {}{} (volume {})",

@@ -96,7 +96,8 @@ fn same_outside_edits(a: &Manifest, b: &Manifest) -> bool {
                     if i == index {
                         let mut skip = vec!["command", "args", "volumeMounts"];
                         skip.extend(crate::manifest::PROBES);
-                        same_map_except(c1, c2, &skip, None)
+                        let env_same = |x: &Node, y: &Node| same_env(x, y, &a.env);
+                        same_map_except(c1, c2, &skip, Some(("env", &env_same)))
                     } else {
                         same(c1, c2)
                     }
@@ -106,6 +107,23 @@ fn same_outside_edits(a: &Manifest, b: &Manifest) -> bool {
         |x: &Node, y: &Node| same_map_except(x, y, &["volumes"], Some(("containers", &containers)));
     a.container_index == b.container_index
         && same_map_except(&a.root, &b.root, &[], Some(("spec", &spec)))
+}
+
+/// Environment lists that agree except in the values of the variables that set flags (which
+/// the flag comparison checks).
+fn same_env(a: &Node, b: &Node, settings: &[crate::manifest::EnvItem]) -> bool {
+    a.items().len() == b.items().len()
+        && a.items()
+            .iter()
+            .zip(b.items())
+            .enumerate()
+            .all(|(i, (x, y))| {
+                if settings.iter().any(|e| e.index == i) {
+                    same_map_except(x, y, &["value"], None)
+                } else {
+                    same(x, y)
+                }
+            })
 }
 
 /// Probes without the handler fields a TCP conversion removes.

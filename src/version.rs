@@ -55,6 +55,11 @@ impl VersionReq {
         below: None,
     };
 
+    /// Every version matches.
+    pub fn is_any(&self) -> bool {
+        self.min.is_none() && self.below.is_none()
+    }
+
     pub fn parse(text: &str) -> Result<Self, String> {
         let mut req = VersionReq::default();
         for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {

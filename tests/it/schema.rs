@@ -78,8 +78,8 @@ fn json_reports_validate_against_the_documented_schema() {
     .expect("schema is JSON");
     let dir = scratch("broken.yaml", b"kind: Pod\nspec: [\n");
     std::fs::write(
-        dir.path().join("etcd.yaml"),
-        "kind: Pod\nspec:\n  containers:\n  - command: [etcd]\n",
+        dir.path().join("web.yaml"),
+        "kind: Pod\nspec:\n  containers:\n  - command: [nginx]\n",
     )
     .expect("write");
     for fixture in ["v1.19", "v1.30", "v1.34"] {
