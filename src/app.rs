@@ -51,9 +51,16 @@ pub(crate) struct Input {
     pub note: Option<String>,
 }
 
-/// The settings shared by the commands that read manifests; `default_dir` is read when no
-/// path is given.
-pub(crate) fn settings(common: &Common, default_dir: &Path) -> Result<Settings, UsageError> {
+/// Where kubeadm has the kubelet read its configuration (the kubelet's `--config`).
+pub const DEFAULT_KUBELET_CONFIG: &str = "/var/lib/kubelet/config.yaml";
+
+/// The settings shared by the commands that read manifests; when no path is given,
+/// `default_dir` is read, and each of `default_files` that exists.
+pub(crate) fn settings(
+    common: &Common,
+    default_dir: &Path,
+    default_files: &[PathBuf],
+) -> Result<Settings, UsageError> {
     let registry = Registry::builtin().map_err(|e| UsageError(e.to_string()))?;
     let profile =
         Profile::load(&common.profile, &registry).map_err(|e| UsageError(e.to_string()))?;
@@ -64,7 +71,9 @@ pub(crate) fn settings(common: &Common, default_dir: &Path) -> Result<Settings, 
         })?),
     };
     let paths = if common.paths.is_empty() {
-        vec![default_dir.to_path_buf()]
+        let mut p = vec![default_dir.to_path_buf()];
+        p.extend(default_files.iter().filter(|f| f.exists()).cloned());
+        p
     } else {
         common.paths.clone()
     };
@@ -191,13 +200,83 @@ fn process_all(s: &Settings, report_only: bool) -> Vec<Outcome<'_>> {
         registry: &s.registry,
         profile: &s.profile,
         version: s.version,
+        node_version: None,
         report_only,
     };
+    let mut outcomes = process_with(s, &opts);
+    // Files that name no Kubernetes version (a KubeletConfiguration, etcd's manifest) take the
+    // node's, when the run read a kube-apiserver manifest that names one.
+    if s.version.is_none() {
+        if let Some(v) = node_version(&outcomes) {
+            let opts = Options {
+                node_version: Some(v),
+                ..opts
+            };
+            for (o, input) in outcomes.iter_mut().zip(&s.inputs) {
+                if matches!(o, Outcome::Report(r) if r.version_source == engine::VersionSource::Assumed)
+                {
+                    *o = process_one(input, &opts);
+                }
+            }
+        }
+    }
+    outcomes
+}
+
+/// The Kubernetes version of the kube-apiserver manifests' image tags, when they agree.
+fn node_version(outcomes: &[Outcome]) -> Option<Version> {
+    let mut found: Option<Version> = None;
+    for o in outcomes {
+        if let Outcome::Report(r) = o {
+            if r.component == engine::COMPONENT
+                && !r.kubeadm
+                && r.version_source == engine::VersionSource::Image
+            {
+                match found {
+                    Some(v) if v.minor != r.version.minor => return None,
+                    Some(_) => {}
+                    None => found = Some(r.version),
+                }
+            }
+        }
+    }
+    found
+}
+
+/// The same for texts not processed yet: the image tags of the kube-apiserver manifests among
+/// them, when they agree.
+pub(crate) fn node_version_of<'a>(
+    texts: impl Iterator<Item = &'a str>,
+    registry: &Registry,
+) -> Option<Version> {
+    let mut found: Option<Version> = None;
+    for t in texts {
+        if !t.contains(engine::COMPONENT) {
+            continue;
+        }
+        let Ok(m) = crate::manifest::load_any(t.trim_start_matches('\u{feff}'), registry) else {
+            continue;
+        };
+        if m.component != engine::COMPONENT {
+            continue;
+        }
+        if let Some(v) = m.image.as_deref().and_then(crate::manifest::image_version) {
+            match found {
+                Some(f) if f.minor != v.minor => return None,
+                Some(_) => {}
+                None => found = Some(v),
+            }
+        }
+    }
+    found
+}
+
+fn process_with<'p>(s: &Settings, opts: &Options<'p>) -> Vec<Outcome<'p>> {
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(s.inputs.len().max(1));
     if workers <= 1 {
-        return s.inputs.iter().map(|i| process_one(i, &opts)).collect();
+        return s.inputs.iter().map(|i| process_one(i, opts)).collect();
     }
     let chunk = s.inputs.len().div_ceil(workers);
     std::thread::scope(|scope| {
@@ -205,7 +284,6 @@ fn process_all(s: &Settings, report_only: bool) -> Vec<Outcome<'_>> {
             .inputs
             .chunks(chunk)
             .map(|part| {
-                let opts = &opts;
                 scope.spawn(move || {
                     part.iter()
                         .map(|i| process_one(i, opts))
@@ -292,7 +370,11 @@ fn required_files_to(stderr: &mut dyn Write, outcomes: &[Outcome]) {
 pub fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<Exit, UsageError> {
     match cli.command {
         Command::Check(args) => {
-            let s = settings(&args.common, Path::new(DEFAULT_MANIFESTS_DIR))?;
+            let s = settings(
+                &args.common,
+                Path::new(DEFAULT_MANIFESTS_DIR),
+                &[PathBuf::from(DEFAULT_KUBELET_CONFIG)],
+            )?;
             let outcomes = process_all(&s, true);
             let res = match args.format {
                 Format::Text => render::text(stdout, &outcomes, &s.profile),
@@ -311,7 +393,11 @@ pub fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<E
             let common = &args.common;
             // A kubeadm patch file the diff creates is a pending change too.
             let mut extra_files = false;
-            let s = settings(common, Path::new(DEFAULT_MANIFESTS_DIR))?;
+            let s = settings(
+                common,
+                Path::new(DEFAULT_MANIFESTS_DIR),
+                &[PathBuf::from(DEFAULT_KUBELET_CONFIG)],
+            )?;
             let outcomes = process_all(&s, false);
             for o in &outcomes {
                 match o {
@@ -364,6 +450,7 @@ pub fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<E
                     registry: &s.registry,
                     profile: &s.profile,
                     version: s.version.or(version),
+                    node_version: None,
                     report_only: false,
                 };
                 let shown = kc.display().to_string();
@@ -407,7 +494,7 @@ pub fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<E
             let Some(output) = args.output.clone() else {
                 return crate::nodecmd::fix_in_place(&args, stdout, stderr);
             };
-            let s = settings(&args.common, &crate::nodecmd::fix_default_dir(&args)?)?;
+            let s = settings(&args.common, &crate::nodecmd::fix_default_dir(&args)?, &[])?;
             if let (Some(input), Ok(out)) = (s.inputs.first(), std::fs::canonicalize(&output)) {
                 if std::fs::canonicalize(&input.path).is_ok_and(|i| i == out) {
                     return Err(UsageError(format!(

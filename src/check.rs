@@ -226,6 +226,17 @@ pub fn http_probe_paths(model: &Model) -> Vec<String> {
         .collect()
 }
 
+/// Flags set both on the command line and through the environment.
+pub fn env_conflicts(model: &Model) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for e in &model.env {
+        if model.flags.iter().any(|f| f.name == e.name) && !out.contains(&e.name) {
+            out.push(e.name.clone());
+        }
+    }
+    out
+}
+
 /// httpGet and tcpSocket probes that connect elsewhere than the local host (no `host` means
 /// the pod's IP, the node's address for a host-network static pod), as `kind (host)`.
 pub fn remote_probes(model: &Model) -> Vec<String> {
@@ -288,6 +299,7 @@ pub fn holds(cond: &Cond, model: &Model, env: Env) -> bool {
             .iter()
             .all(|p| paths.iter().any(|allowed| allowed == p)),
         Cond::ProbesOnLocalHost => remote_probes(model).is_empty(),
+        Cond::NoEnvConflicts => env_conflicts(model).is_empty(),
     }
 }
 
@@ -433,6 +445,18 @@ fn describe(cond: &Cond, model: &Model, env: Env) -> (Option<String>, String, St
                 _ => format!("not ({desired})"),
             };
             (flag, current, desired)
+        }
+        Cond::NoEnvConflicts => {
+            let found = env_conflicts(model);
+            (
+                found.first().cloned(),
+                found
+                    .iter()
+                    .map(|f| format!("--{f} both as a flag and as a variable"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                "each setting in one place".into(),
+            )
         }
         Cond::ProbesOnLocalHost => (
             None,

@@ -22,6 +22,9 @@ pub enum VersionSource {
     Image,
     /// `kubernetesVersion` of a kubeadm ClusterConfiguration.
     Config,
+    /// The image tag of the kube-apiserver manifest read in the same run (for files that name
+    /// no Kubernetes version: a KubeletConfiguration, etcd's manifest).
+    Node,
     /// Nothing said: the newest version kubeharden knows.
     Assumed,
 }
@@ -32,6 +35,7 @@ impl VersionSource {
             VersionSource::Option => "option",
             VersionSource::Image => "image",
             VersionSource::Config => "config",
+            VersionSource::Node => "node",
             VersionSource::Assumed => "assumed",
         }
     }
@@ -143,6 +147,9 @@ pub struct Options<'a> {
     pub registry: &'a Registry,
     pub profile: &'a Profile,
     pub version: Option<Version>,
+    /// The node's Kubernetes version, from its kube-apiserver manifest, for files that name
+    /// none (used when `version` is not given).
+    pub node_version: Option<Version>,
     /// `check`: report findings even when no safe fix can be made (the reason becomes a note),
     /// and skip the final verification, which only matters before writing.
     pub report_only: bool,
@@ -250,10 +257,13 @@ pub fn process<'p>(
         .as_deref()
         .filter(|_| opts.registry.image_is_kubernetes(&m.component))
         .and_then(image_version);
-    let (version, version_source) = match (opts.version, tag_version) {
-        (Some(v), _) => (v, VersionSource::Option),
-        (None, Some(v)) => (v, VersionSource::Image),
-        (None, None) => {
+    let (version, version_source) = match (opts.version, tag_version, opts.node_version) {
+        (Some(v), _, _) => (v, VersionSource::Option),
+        (None, Some(v), _) => (v, VersionSource::Image),
+        (None, None, Some(v)) if !opts.registry.image_is_kubernetes(&m.component) => {
+            (v, VersionSource::Node)
+        }
+        (None, None, _) => {
             let v = opts.registry.newest();
             let what = if opts.registry.image_is_kubernetes(&m.component) {
                 "no Kubernetes version in the image tag"

@@ -79,6 +79,8 @@ pub struct Selection {
     pub left_over: Vec<(String, String)>,
     /// The Kubernetes version the file was planned for.
     pub version: crate::version::Version,
+    /// The component the file configures.
+    pub component: String,
 }
 
 /// Where the node is: the root host paths are resolved under, and directories nothing but
@@ -237,6 +239,7 @@ pub fn select(
         kept: Vec::new(),
         notes: full.notes.clone(),
         version: full.version,
+        component: full.component.clone(),
         left_over: full
             .findings
             .iter()
@@ -258,6 +261,7 @@ pub fn select(
             registry: opts.registry,
             profile: &restricted,
             version: opts.version,
+            node_version: opts.node_version,
             report_only: false,
         };
         let report = match engine::process(path, text, &sub) {

@@ -116,6 +116,7 @@ pub fn kubeadm(
         registry,
         profile,
         version: Some(v),
+        node_version: None,
         report_only: false,
     };
     let report = engine::process("kubeadm-config.yaml", &skeleton, &opts)

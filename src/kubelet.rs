@@ -839,9 +839,10 @@ pub fn process<'p>(
 ) -> Result<FileReport<'p>, FileError> {
     let text = cfg.text.as_str();
     let mut notes = Vec::new();
-    let (version, version_source) = match opts.version {
-        Some(v) => (v, VersionSource::Option),
-        None => {
+    let (version, version_source) = match (opts.version, opts.node_version) {
+        (Some(v), _) => (v, VersionSource::Option),
+        (None, Some(v)) => (v, VersionSource::Node),
+        (None, None) => {
             let v = opts.registry.newest();
             notes.push(format!(
                 "a KubeletConfiguration names no Kubernetes version and no --kubernetes-version was given: assuming {v}, the newest kubeharden knows; rules that depend on the version are not fixed"

@@ -163,7 +163,15 @@ pub(crate) fn fix_in_place(
         ));
     }
     let pods = manifests_dir(args.manifests_dir.as_deref(), &root, root_given)?;
-    let s = settings(&args.common, &pods)?;
+    // With neither paths nor --manifests-dir, the whole node: its static pods and the kubelet.
+    let kubelet_config = if args.manifests_dir.is_none() {
+        vec![root
+            .resolve(crate::app::DEFAULT_KUBELET_CONFIG)
+            .map_err(|e| UsageError(e.to_string()))?]
+    } else {
+        Vec::new()
+    };
+    let s = settings(&args.common, &pods, &kubelet_config)?;
     let (state, backups) = state_and_backups(&root, root_given, &args.node)?;
     // The file each input really is: under --root, links are followed inside the root, never
     // out to this machine's own files.
@@ -194,7 +202,10 @@ pub(crate) fn fix_in_place(
     let named: Vec<PathBuf> = texts
         .iter()
         .flatten()
-        .filter(|(_, t)| !t.as_ref().is_ok_and(|t| crate::app::is_kubeadm_text(t)))
+        .filter(|(_, t)| {
+            !t.as_ref()
+                .is_ok_and(|t| crate::app::is_kubeadm_text(t) || t.contains(crate::kubelet::KIND))
+        })
         .map(|(p, _)| p.clone())
         .collect();
     let pod_dirs = fix::pod_dirs(&pods, &named);
@@ -216,10 +227,18 @@ pub(crate) fn fix_in_place(
         root: &root,
         pod_dirs: &pod_dirs,
     };
+    let node_version = crate::app::node_version_of(
+        texts
+            .iter()
+            .flatten()
+            .filter_map(|(_, t)| t.as_ref().ok().map(String::as_str)),
+        &s.registry,
+    );
     let opts = Options {
         registry: &s.registry,
         profile: &s.profile,
         version: s.version,
+        node_version,
         report_only: false,
     };
     let mut terminal = Terminal::new();
@@ -366,6 +385,7 @@ pub(crate) fn fix_in_place(
             registry: &s.registry,
             profile: &restricted,
             version: s.version.or(version),
+            node_version: None,
             report_only: false,
         };
         let shown = kc.display().to_string();
@@ -546,19 +566,75 @@ pub(crate) fn fix_in_place(
         set.record.id,
         set.dir.display()
     );
-    let _ = writeln!(
-        stderr,
-        "kubeharden: next: the kubelet sees the new manifest and restarts kube-apiserver, usually within 20 seconds; the API server is unavailable meanwhile. Watch it with `crictl ps --name kube-apiserver` or `kubectl -n kube-system get pods -l component=kube-apiserver -w`"
-    );
+    // What restarts, and how to follow it.
+    let mut pods: Vec<&str> = Vec::new();
+    let mut restart: Vec<(&str, &str)> = Vec::new();
+    for e in edited.iter().filter(|e| e.sel.edited.is_some()) {
+        let c = e.sel.component.as_str();
+        match s
+            .registry
+            .components
+            .get(c)
+            .and_then(|x| x.restart.as_deref())
+        {
+            Some(cmd) => {
+                if !restart.iter().any(|(x, _)| *x == c) {
+                    restart.push((c, cmd));
+                }
+            }
+            None => {
+                if !pods.contains(&c) {
+                    pods.push(c);
+                }
+            }
+        }
+    }
+    for c in &pods {
+        let _ = writeln!(
+            stderr,
+            "kubeharden: next: the kubelet sees the new manifest and restarts {c}, usually within 20 seconds{}. Watch it with `crictl ps --name {c}` or `kubectl -n kube-system get pods -l component={c} -w`",
+            match *c {
+                "kube-apiserver" => "; the API server is unavailable meanwhile",
+                "etcd" => "; the API server cannot read or write meanwhile",
+                _ => "",
+            }
+        );
+    }
+    for (c, cmd) in &restart {
+        let _ = writeln!(
+            stderr,
+            "kubeharden: next: the {c} reads its configuration file only when it starts: run `{cmd}`; the node's pods keep running. If it does not come back, `journalctl -u {c}` says why, and the rollback below restores the file"
+        );
+    }
     let _ = writeln!(
         stderr,
         "kubeharden: to undo: {}",
         rollback_command(&set.record.id, &args.node)
     );
-    let _ = writeln!(
-        stderr,
-        "kubeharden: on kubeadm clusters `kubeadm upgrade` writes the manifest anew from the ClusterConfiguration (the kubeadm-config ConfigMap in kube-system): put the same flags in apiServer.extraArgs and the volumes in apiServer.extraVolumes there, or the next upgrade undoes this"
-    );
+    if pods.contains(&crate::engine::COMPONENT) {
+        let _ = writeln!(
+            stderr,
+            "kubeharden: on kubeadm clusters `kubeadm upgrade` writes the manifest anew from the ClusterConfiguration (the kubeadm-config ConfigMap in kube-system): put the same flags in apiServer.extraArgs and the volumes in apiServer.extraVolumes there, or the next upgrade undoes this"
+        );
+    }
+    let others: Vec<&str> = pods
+        .iter()
+        .copied()
+        .filter(|c| *c != crate::engine::COMPONENT)
+        .collect();
+    if !others.is_empty() {
+        let _ = writeln!(
+            stderr,
+            "kubeharden: on kubeadm clusters `kubeadm upgrade` also writes the {} manifest(s) anew: put the same flags in controllerManager.extraArgs, scheduler.extraArgs or etcd.local.extraArgs of the ClusterConfiguration",
+            others.join(", ")
+        );
+    }
+    if restart.iter().any(|(c, _)| *c == crate::kubelet::COMPONENT) {
+        let _ = writeln!(
+            stderr,
+            "kubeharden: on kubeadm clusters `kubeadm upgrade node` writes /var/lib/kubelet/config.yaml anew from the kubelet-config ConfigMap in kube-system: make the same changes there"
+        );
+    }
     if args.wait_healthy {
         let healthy = wait_healthy(args, &endpoints, &set, &backups, &root, stderr);
         if !healthy {

@@ -407,6 +407,8 @@ struct RawCond {
     http_probes_within: Option<Vec<String>>,
     #[serde(default)]
     http_probes_on_local_host: Option<bool>,
+    #[serde(default)]
+    no_env_conflicts: Option<bool>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -542,6 +544,8 @@ pub enum Cond {
     /// Every httpGet and tcpSocket probe connects to 127.0.0.1 or localhost, so the component
     /// may listen there only.
     ProbesOnLocalHost,
+    /// No flag is set both on the command line and through the environment (etcd refuses it).
+    NoEnvConflicts,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -1145,6 +1149,9 @@ impl Ctx<'_> {
         if c.http_probes_on_local_host == Some(true) {
             found.push(Cond::ProbesOnLocalHost);
         }
+        if c.no_env_conflicts == Some(true) {
+            found.push(Cond::NoEnvConflicts);
+        }
         let mut ops = Vec::new();
         if let Some(v) = &c.equals {
             ops.push(Op::Equals(self.subst(v)?));
@@ -1188,7 +1195,7 @@ impl Ctx<'_> {
         }
         if found.len() != 1 {
             return Err(format!(
-                "each condition has exactly one form (a flag test, any, all, no_removed_flags, no_removed_plugins, probes_without_anonymous, no_duplicate_flags, files_mounted, no_conflicting_flags, no_split_flags, version_at_least, not, http_probes_within, http_probes_on_local_host), found {}",
+                "each condition has exactly one form (a flag test, any, all, no_removed_flags, no_removed_plugins, probes_without_anonymous, no_duplicate_flags, files_mounted, no_conflicting_flags, no_split_flags, version_at_least, not, http_probes_within, http_probes_on_local_host, no_env_conflicts), found {}",
                 found.len()
             ));
         }

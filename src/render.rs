@@ -73,6 +73,8 @@ pub fn text(out: &mut dyn Write, outcomes: &[Outcome], profile: &Profile) -> io:
                     r.version,
                     match r.version_source {
                         crate::engine::VersionSource::Option => "from --kubernetes-version",
+                        crate::engine::VersionSource::Node =>
+                            "from the kube-apiserver manifest of the same run",
                         crate::engine::VersionSource::Image => "from the image tag",
                         crate::engine::VersionSource::Config => "from kubernetesVersion",
                         crate::engine::VersionSource::Assumed => "assumed",
@@ -134,6 +136,41 @@ pub fn text(out: &mut dyn Write, outcomes: &[Outcome], profile: &Profile) -> io:
                     }
                 }
             }
+        }
+    }
+    // One line per component when the run covers more than one (a node scan).
+    let mut by_component: Vec<(&str, usize, usize, usize, usize)> = Vec::new();
+    for o in outcomes {
+        if let Outcome::Report(r) = o {
+            let n = r.findings.len();
+            let fixed = r.findings.iter().filter(|f| f.fixed).count();
+            let failing = usize::from(n > 0);
+            match by_component.iter_mut().find(|c| c.0 == r.component) {
+                Some(c) => {
+                    c.1 += 1;
+                    c.2 += failing;
+                    c.3 += n;
+                    c.4 += fixed;
+                }
+                None => by_component.push((&r.component, 1, failing, n, fixed)),
+            }
+        }
+    }
+    if by_component.len() > 1 {
+        by_component.sort_by_key(|c| {
+            crate::manifest::COMPONENTS
+                .iter()
+                .chain(std::iter::once(&crate::kubelet::COMPONENT))
+                .position(|x| *x == c.0)
+                .unwrap_or(usize::MAX)
+        });
+        writeln!(
+            out,
+            "{bold}{:<24} {:>5} {:>13} {:>8} {:>7}{bold:#}",
+            "component", "files", "with findings", "findings", "fixable"
+        )?;
+        for (c, n, failing, f, fx) in &by_component {
+            writeln!(out, "{c:<24} {n:>5} {failing:>13} {f:>8} {fx:>7}")?;
         }
     }
     writeln!(

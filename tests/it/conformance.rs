@@ -84,6 +84,7 @@ pub fn try_run(
         registry,
         profile,
         version: version.map(|v| Version::parse(v).expect("version")),
+        node_version: None,
         report_only,
     };
     engine::process("kube-apiserver.yaml", text, &opts)

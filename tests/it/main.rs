@@ -1,6 +1,7 @@
 //! The single integration-test binary (one link for every CLI and conformance test).
 mod audit_policy;
 mod cli;
+mod components;
 mod conformance;
 mod docs;
 mod fixtures;

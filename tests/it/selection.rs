@@ -60,6 +60,7 @@ fn every_partial_selection_is_a_complete_verified_manifest() {
                     registry,
                     profile,
                     version: None,
+                    node_version: None,
                     report_only: false,
                 };
                 let mut who = Scripted {
@@ -102,6 +103,7 @@ fn every_partial_selection_is_a_complete_verified_manifest() {
                     registry,
                     profile: &full,
                     version: None,
+                    node_version: None,
                     report_only: false,
                 };
                 let again = kubeharden::engine::process("m.yaml", edited, &opts).expect("again");

@@ -1,0 +1,532 @@
+//! The control plane beyond the API server: kube-controller-manager, kube-scheduler and etcd
+//! manifests and the kubelet's KubeletConfiguration, checked against kube-bench's scored
+//! checks for CIS 1.3, 1.4, 2 and 4.2, and the edits that are special to them (etcd's
+//! environment, the scheduler's --config, the kubelet's nested settings).
+
+use crate::cli::kubeharden;
+use crate::conformance::{builtins, fixture_dir};
+use crate::kube_bench::{self, Inputs, Outcome};
+use kubeharden::engine::{self, FileReport, Options};
+use kubeharden::version::Version;
+use std::path::Path;
+use std::process::Command;
+
+/// The fixture versions that carry all five files.
+const NODE_VERSIONS: [u32; 8] = [19, 23, 25, 27, 29, 31, 33, 34];
+
+/// How kubeadm starts the kubelet (its systemd drop-in and kubeadm-flags.env), for kube-bench's
+/// command-line reads; every 4.2 setting is in the configuration file.
+const KUBELET_CMDLINE: &str =
+    "/usr/bin/kubelet --bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf \
+--kubeconfig=/etc/kubernetes/kubelet.conf --config=/var/lib/kubelet/config.yaml \
+--container-runtime-endpoint=unix:///var/run/containerd/containerd.sock";
+
+fn read(minor: u32, file: &str) -> String {
+    std::fs::read_to_string(fixture_dir().join(format!("v1.{minor}")).join(file))
+        .unwrap_or_else(|e| panic!("v1.{minor}/{file}: {e}"))
+}
+
+fn process(
+    name: &str,
+    text: &str,
+    profile: &str,
+    version: Option<&str>,
+) -> Result<FileReport<'static>, engine::FileError> {
+    let (registry, baseline, strict) = builtins();
+    let opts = Options {
+        registry,
+        profile: if profile == "strict" {
+            strict
+        } else {
+            baseline
+        },
+        version: version.map(|v| Version::parse(v).expect("version")),
+        node_version: None,
+        report_only: false,
+    };
+    engine::process(name, text, &opts)
+}
+
+/// The environment of the manifest's container as `KEY=value` lines.
+fn environ(manifest: &str) -> String {
+    let pod: serde_json::Value = yaml_serde::from_str(manifest).expect("yaml");
+    let mut out = String::new();
+    for e in pod["spec"]["containers"][0]["env"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+    {
+        out.push_str(&format!(
+            "{}={}\n",
+            e["name"].as_str().unwrap_or(""),
+            e["value"].as_str().unwrap_or("")
+        ));
+    }
+    out
+}
+
+/// The scored kube-bench checks of `group` that fail on a component's file.
+fn failing(minor: u32, group: &str, file_text: &str) -> Vec<String> {
+    let checks = kube_bench::load_own_for_minor(minor, group);
+    if group == "4.2" {
+        let config: serde_json::Value = yaml_serde::from_str(file_text).expect("kubelet yaml");
+        let inputs = Inputs {
+            cmdline: KUBELET_CMDLINE,
+            config: Some(&config),
+            environ: None,
+        };
+        return kube_bench::ids_with(&checks, &inputs, Outcome::Fail);
+    }
+    let cmdline = kube_bench::cmdline_from_manifest(file_text);
+    let env = environ(file_text);
+    let inputs = Inputs {
+        cmdline: &cmdline,
+        config: None,
+        environ: Some(&env),
+    };
+    kube_bench::ids_with(&checks, &inputs, Outcome::Fail)
+}
+
+const FILES: [(&str, &str, &str); 4] = [
+    (
+        "kube-controller-manager.yaml",
+        "kube-controller-manager",
+        "1.3",
+    ),
+    ("kube-scheduler.yaml", "kube-scheduler", "1.4"),
+    ("etcd.yaml", "etcd", "2"),
+    ("kubelet-config.yaml", "kubelet", "4.2"),
+];
+
+#[test]
+fn strict_output_for_kubeadm_files_passes_the_scored_kube_bench_checks() {
+    let mut oracle_failed_somewhere = Vec::new();
+    for minor in NODE_VERSIONS {
+        let version = format!("1.{minor}");
+        for (file, component, group) in FILES {
+            let text = read(minor, file);
+            let before = failing(minor, group, &text);
+            if !before.is_empty() {
+                oracle_failed_somewhere.push(format!("v{version}/{file}: {before:?}"));
+            }
+            let report = process(file, &text, "strict", Some(&version))
+                .unwrap_or_else(|e| panic!("v{version}/{file}: {e}"));
+            assert_eq!(report.component, component, "v{version}/{file}");
+            let hardened = report.edited.clone().unwrap_or_else(|| text.clone());
+            let after = failing(minor, group, &hardened);
+            assert!(
+                after.is_empty(),
+                "v{version}/{file} ({}): scored checks fail after strict: {after:?}",
+                kube_bench::benchmark_for_minor(minor)
+            );
+            // Every finding strict leaves is one it leaves on purpose, with a reason.
+            for f in report.findings.iter().filter(|f| !f.fixed) {
+                assert!(
+                    f.manual.as_deref().is_some_and(|m| !m.is_empty()),
+                    "v{version}/{file}: {} left without a reason",
+                    f.rule.id
+                );
+            }
+            // Idempotent: strict on its own output changes nothing.
+            let again = process(file, &hardened, "strict", Some(&version)).expect("again");
+            assert!(
+                again.edited.is_none(),
+                "v{version}/{file}: a second run changes the file again"
+            );
+            // Minimal: every changed line is a line the plan touches, the rest is byte for byte.
+            if let Some(h) = &report.edited {
+                let kept = text.lines().filter(|l| h.lines().any(|x| x == *l)).count();
+                assert!(
+                    text.lines().count() - kept <= report.changes.len() * 3 + 2,
+                    "v{version}/{file}: too many lines changed"
+                );
+            }
+        }
+    }
+    // The oracle bites: kubeadm's own files fail 1.3.2 and 1.4.1 (profiling) everywhere.
+    for minor in NODE_VERSIONS {
+        assert!(
+            oracle_failed_somewhere
+                .iter()
+                .any(|s| s.contains(&format!("v1.{minor}/kube-scheduler.yaml"))
+                    && s.contains("1.4.1")),
+            "v1.{minor}: {oracle_failed_somewhere:?}"
+        );
+        assert!(
+            oracle_failed_somewhere.iter().any(|s| s
+                .contains(&format!("v1.{minor}/kube-controller-manager.yaml"))
+                && s.contains("1.3.2")),
+            "v1.{minor}: {oracle_failed_somewhere:?}"
+        );
+    }
+}
+
+#[test]
+fn kube_bench_own_files_agree_on_the_hardened_components() {
+    let Some(dir) = kube_bench::shared_kube_bench_dir() else {
+        return;
+    };
+    for minor in [29u32, 31, 33, 34] {
+        let bench = kube_bench::benchmark_for_minor(minor);
+        let version = format!("1.{minor}");
+        for (file, _, group) in FILES {
+            let control = match group {
+                "2" => "etcd.yaml",
+                "4.2" => "node.yaml",
+                _ => "master.yaml",
+            };
+            let theirs = kube_bench::load_kube_bench(&dir.join(bench).join(control), group);
+            let text = read(minor, file);
+            let hardened = process(file, &text, "strict", Some(&version))
+                .expect("strict")
+                .edited
+                .unwrap_or(text);
+            let config: serde_json::Value = yaml_serde::from_str(&hardened).expect("yaml");
+            let cmdline = if group == "4.2" {
+                KUBELET_CMDLINE.to_string()
+            } else {
+                kube_bench::cmdline_from_manifest(&hardened)
+            };
+            let env = environ(&hardened);
+            let inputs = Inputs {
+                cmdline: &cmdline,
+                config: (group == "4.2").then_some(&config),
+                environ: Some(&env),
+            };
+            let failed = kube_bench::ids_with(&theirs, &inputs, Outcome::Fail);
+            assert!(failed.is_empty(), "v{version}/{file} ({bench}): {failed:?}");
+        }
+    }
+}
+
+fn git(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new("git")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("git runs")
+}
+
+#[test]
+fn a_whole_node_is_checked_diffed_and_patched_per_component() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let manifests = dir.path().join("etc/kubernetes/manifests");
+    let kubelet = dir.path().join("var/lib/kubelet");
+    std::fs::create_dir_all(&manifests).expect("mkdir");
+    std::fs::create_dir_all(&kubelet).expect("mkdir");
+    for f in [
+        "kube-apiserver.yaml",
+        "kube-controller-manager.yaml",
+        "kube-scheduler.yaml",
+        "etcd.yaml",
+    ] {
+        std::fs::write(manifests.join(f), read(33, f)).expect("write");
+    }
+    std::fs::write(kubelet.join("config.yaml"), read(33, "kubelet-config.yaml")).expect("write");
+    assert!(git(dir.path(), &["init", "-q"]).status.success());
+    let paths = ["etc/kubernetes/manifests", "var/lib/kubelet/config.yaml"];
+
+    let out = kubeharden()
+        .current_dir(dir.path())
+        .arg("check")
+        .args(paths)
+        .args(["--profile", "strict"])
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    for (component, rule) in [
+        ("kube-apiserver", "apiserver-profiling"),
+        ("kube-controller-manager", "controller-manager-profiling"),
+        ("kube-scheduler", "scheduler-profiling"),
+        ("kubelet", "kubelet-tls-cipher-suites"),
+    ] {
+        assert!(text.contains(rule), "{rule}: {text}");
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with(component) && l.len() > 40),
+            "no summary row for {component}: {text}"
+        );
+    }
+    // The kubelet's configuration names no version: it takes the API server's.
+    assert!(
+        text.contains("kubelet 1.33.0 (from the kube-apiserver manifest of the same run)"),
+        "{text}"
+    );
+
+    let diff = kubeharden()
+        .current_dir(dir.path())
+        .arg("diff")
+        .args(paths)
+        .args(["--profile", "strict"])
+        .output()
+        .expect("runs");
+    assert_eq!(
+        diff.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&diff.stderr)
+    );
+    let patch = dir.path().join("harden.patch");
+    std::fs::write(&patch, &diff.stdout).expect("write");
+    let patch_text = String::from_utf8_lossy(&diff.stdout);
+    for f in [
+        "kube-controller-manager.yaml",
+        "kube-scheduler.yaml",
+        "kubelet/config.yaml",
+    ] {
+        assert!(
+            patch_text
+                .lines()
+                .any(|l| l.starts_with("+++ b/") && l.ends_with(f)),
+            "{f}: {patch_text}"
+        );
+    }
+    let applied = git(dir.path(), &["apply", "harden.patch"]);
+    assert!(
+        applied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&applied.stderr)
+    );
+    // Re-running changes nothing.
+    let again = kubeharden()
+        .current_dir(dir.path())
+        .arg("diff")
+        .args(paths)
+        .args(["--profile", "strict"])
+        .output()
+        .expect("runs");
+    assert_eq!(
+        again.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&again.stdout)
+    );
+    assert!(again.stdout.is_empty());
+    // kube-bench's scored checks for 1.3, 1.4, 2 and 4.2 pass on the patched node.
+    for (file, group) in [
+        (
+            "etc/kubernetes/manifests/kube-controller-manager.yaml",
+            "1.3",
+        ),
+        ("etc/kubernetes/manifests/kube-scheduler.yaml", "1.4"),
+        ("etc/kubernetes/manifests/etcd.yaml", "2"),
+        ("var/lib/kubelet/config.yaml", "4.2"),
+    ] {
+        let text = std::fs::read_to_string(dir.path().join(file)).expect("read");
+        assert_eq!(failing(33, group, &text), Vec::<String>::new(), "{file}");
+    }
+}
+
+// ------------------------------------------------------------------------------------- etcd
+
+const ETCD_ENV: &str = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: etcd\n  namespace: kube-system\nspec:\n  containers:\n  - command:\n    - etcd\n    - --data-dir=/var/lib/etcd\n    env:\n    - name: ETCD_CERT_FILE\n      value: /etc/kubernetes/pki/etcd/server.crt\n    - name: ETCD_KEY_FILE\n      value: /etc/kubernetes/pki/etcd/server.key\n    - name: ETCD_TRUSTED_CA_FILE\n      value: /etc/kubernetes/pki/etcd/ca.crt\n    - name: ETCD_CLIENT_CERT_AUTH\n      value: \"false\"\n    - name: ETCD_AUTO_TLS\n      value: 'true'\n    - name: ETCD_PEER_CERT_FILE\n      value: /etc/kubernetes/pki/etcd/peer.crt\n    - name: ETCD_PEER_KEY_FILE\n      value: /etc/kubernetes/pki/etcd/peer.key\n    - name: ETCD_PEER_TRUSTED_CA_FILE\n      value: /etc/kubernetes/pki/etcd/ca.crt\n    - name: ETCD_PEER_CLIENT_CERT_AUTH\n      value: \"true\"\n    - name: HTTP_PROXY\n      value: \"\"\n    image: registry.k8s.io/etcd:3.5.15-0\n    name: etcd\n";
+
+#[test]
+fn etcd_settings_in_the_environment_are_edited_where_they_are() {
+    assert!(
+        !failing(31, "2", ETCD_ENV).is_empty(),
+        "the oracle must fail first"
+    );
+    let report = process("etcd.yaml", ETCD_ENV, "strict", Some("1.31")).expect("processes");
+    let edited = report.edited.expect("changes");
+    // Two values change in place; no flag is added (etcd refuses a flag and its variable
+    // together).
+    let changed: Vec<(&str, &str)> = ETCD_ENV
+        .lines()
+        .zip(edited.lines())
+        .filter(|(a, b)| a != b)
+        .collect();
+    assert_eq!(
+        changed,
+        [
+            ("      value: \"false\"", "      value: \"true\""),
+            ("      value: 'true'", "      value: 'false'"),
+        ]
+    );
+    assert_eq!(ETCD_ENV.lines().count(), edited.lines().count());
+    assert_eq!(failing(31, "2", &edited), Vec::<String>::new());
+    assert!(process("etcd.yaml", &edited, "strict", Some("1.31"))
+        .expect("again")
+        .edited
+        .is_none());
+}
+
+#[test]
+fn etcd_with_a_config_file_is_reported_but_not_edited() {
+    let text = read(31, "etcd.yaml").replace(
+        "    - --data-dir=/var/lib/etcd\n",
+        "    - --data-dir=/var/lib/etcd\n    - --config-file=/etc/etcd/etcd.yaml\n    - --auto-tls=true\n",
+    );
+    assert_ne!(text, read(31, "etcd.yaml"), "the fixture has --data-dir");
+    let err = process("etcd.yaml", &text, "strict", Some("1.31")).expect_err("refused");
+    assert!(err.message.contains("--config-file"), "{}", err.message);
+    let dir = crate::cli::scratch("etcd.yaml", text.as_bytes());
+    let out = kubeharden()
+        .current_dir(dir.path())
+        .args(["check", "etcd.yaml"])
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("etcd-auto-tls"), "{stdout}");
+    assert!(stdout.contains("ignores its other flags"), "{stdout}");
+}
+
+#[test]
+fn a_value_from_a_secret_is_an_error_with_its_position() {
+    let text = ETCD_ENV.replace(
+        "    - name: ETCD_AUTO_TLS\n      value: 'true'\n",
+        "    - name: ETCD_AUTO_TLS\n      valueFrom:\n        configMapKeyRef: {name: x, key: y}\n",
+    );
+    let err = process("etcd.yaml", &text, "baseline", Some("1.31")).expect_err("refused");
+    assert_eq!(err.line_col, Some((20, 7)), "{err}");
+    assert!(err.message.contains("valueFrom"), "{err}");
+}
+
+// ------------------------------------------------------------------- scheduler and controller
+
+#[test]
+fn a_scheduler_with_a_config_file_gets_no_profiling_flag() {
+    let text = read(31, "kube-scheduler.yaml").replace(
+        "    - --kubeconfig=/etc/kubernetes/scheduler.conf\n",
+        "    - --kubeconfig=/etc/kubernetes/scheduler.conf\n    - --config=/etc/kubernetes/scheduler-config.yaml\n",
+    );
+    assert_ne!(text, read(31, "kube-scheduler.yaml"));
+    let report = process("kube-scheduler.yaml", &text, "strict", Some("1.31")).expect("ok");
+    let edited = report.edited.clone().unwrap_or(text.clone());
+    assert!(!edited.contains("--profiling"), "{edited}");
+    let left = report
+        .findings
+        .iter()
+        .find(|f| f.rule.id == "scheduler-profiling")
+        .expect("reported");
+    assert!(!left.fixed);
+    assert!(
+        left.manual
+            .as_deref()
+            .is_some_and(|m| m.contains("enableProfiling: false")),
+        "{:?}",
+        left.manual
+    );
+}
+
+#[test]
+fn controller_manager_gate_and_bind_address() {
+    let base = read(31, "kube-controller-manager.yaml");
+    let text = base.replace(
+        "    - --bind-address=127.0.0.1\n",
+        "    - --bind-address=0.0.0.0\n    - --feature-gates=RotateKubeletServerCertificate=false,EventedPLEG=true\n",
+    );
+    assert_ne!(text, base);
+    let report = process("kcm.yaml", &text, "baseline", None).expect("ok");
+    let edited = report.edited.expect("changes");
+    assert!(
+        edited.contains("    - --bind-address=127.0.0.1\n"),
+        "{edited}"
+    );
+    assert!(
+        edited.contains("    - --feature-gates=EventedPLEG=true\n"),
+        "{edited}"
+    );
+    assert_eq!(failing(31, "1.3", &edited), Vec::<String>::new());
+    // Probes that reach the controller manager on another address keep it listening there.
+    let remote = text.replace("host: 127.0.0.1", "host: 192.168.0.10");
+    assert_ne!(remote, text);
+    let report = process("kcm.yaml", &remote, "baseline", None).expect("ok");
+    let edited = report.edited.expect("the gate still goes");
+    assert!(edited.contains("--bind-address=0.0.0.0"), "{edited}");
+    let f = report
+        .findings
+        .iter()
+        .find(|f| f.rule.id == "controller-manager-bind-address")
+        .expect("reported");
+    assert!(!f.fixed && f.manual.as_deref().unwrap_or("").contains("probes"));
+}
+
+#[test]
+fn a_pod_labelled_for_another_component_is_an_error() {
+    let text = read(31, "kube-scheduler.yaml").replace(
+        "    component: kube-scheduler",
+        "    component: kube-controller-manager",
+    );
+    let err = process("s.yaml", &text, "baseline", None).expect_err("refused");
+    assert!(err.message.contains("labelled"), "{err}");
+    assert!(err.line_col.is_some(), "{err}");
+}
+
+// ------------------------------------------------------------------------------------ kubelet
+
+#[test]
+fn kubelet_settings_are_added_in_place_keeping_everything_else() {
+    let text = "# kubelet settings of this node\r\napiVersion: kubelet.config.k8s.io/v1beta1\r\nkind: KubeletConfiguration\r\nauthentication:\r\n    webhook:\r\n        enabled: true  # keep\r\nfeatureGates:\r\n    RotateKubeletServerCertificate: false\r\nreadOnlyPort: 10255\r\nstaticPodPath: /etc/kubernetes/manifests\r\n";
+    let report = process("config.yaml", text, "baseline", Some("1.30")).expect("ok");
+    let edited = report.edited.expect("changes");
+    assert!(edited.starts_with("# kubelet settings of this node\r\n"));
+    assert!(!edited.replace("\r\n", "").contains('\n'), "CRLF kept");
+    assert!(
+        edited.contains("        enabled: true  # keep\r\n"),
+        "{edited}"
+    );
+    // Four-space indentation, as the file has it; nested mappings added under `authentication`.
+    assert!(
+        edited.contains("authentication:\r\n    webhook:\r\n        enabled: true  # keep\r\n    anonymous:\r\n        enabled: false\r\n    x509:")
+            || edited.contains("authentication:\r\n    anonymous:\r\n        enabled: false\r\n"),
+        "{edited}"
+    );
+    assert!(!edited.contains("featureGates"), "{edited}");
+    assert!(edited.contains("readOnlyPort: 0\r\n"), "{edited}");
+    assert!(
+        edited.contains("authorization:\r\n    mode: Webhook\r\n"),
+        "{edited}"
+    );
+    let config: serde_json::Value = yaml_serde::from_str(&edited).expect("yaml");
+    assert_eq!(config["authentication"]["webhook"]["enabled"], true);
+    assert_eq!(config["staticPodPath"], "/etc/kubernetes/manifests");
+    assert!(process("config.yaml", &edited, "baseline", Some("1.30"))
+        .expect("again")
+        .edited
+        .is_none());
+}
+
+#[test]
+fn kubelet_inputs_it_will_not_guess_about() {
+    // Not a boolean.
+    let bad = "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nauthentication:\n  anonymous:\n    enabled: \"false\"\n";
+    let err = process("config.yaml", bad, "baseline", Some("1.31")).expect_err("bad");
+    assert_eq!(err.line_col, Some((5, 14)), "{err}");
+    // A flow mapping on the way is not rewritten; check still reports.
+    let flow = "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nauthentication: {webhook: {enabled: true}}\n";
+    let err = process("config.yaml", flow, "baseline", Some("1.31")).expect_err("flow");
+    assert!(err.message.contains("flow mapping"), "{err}");
+    // Unknown API version.
+    let other = "apiVersion: kubelet.config.k8s.io/v1\nkind: KubeletConfiguration\n";
+    let err = process("config.yaml", other, "baseline", Some("1.31")).expect_err("api");
+    assert!(err.message.contains("apiVersion"), "{err}");
+    // Without a version, version-bound rules are left alone (seccompDefault needs 1.25).
+    let min = "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n";
+    let report = process("config.yaml", min, "strict", None).expect("ok");
+    let edited = report.edited.expect("changes");
+    assert!(!edited.contains("seccompDefault"), "{edited}");
+    let f = report
+        .findings
+        .iter()
+        .find(|f| f.rule.id == "kubelet-seccomp-default")
+        .expect("reported");
+    assert!(f
+        .manual
+        .as_deref()
+        .unwrap_or("")
+        .contains("--kubernetes-version"));
+    // With 1.24 the rule does not apply at all; with 1.25 it is fixed.
+    let r24 = process("config.yaml", min, "strict", Some("1.24")).expect("ok");
+    assert!(!r24
+        .findings
+        .iter()
+        .any(|f| f.rule.id == "kubelet-seccomp-default"));
+    let r25 = process("config.yaml", min, "strict", Some("1.25")).expect("ok");
+    assert!(r25
+        .edited
+        .expect("changes")
+        .contains("seccompDefault: true\n"));
+}
