@@ -33,6 +33,10 @@ pub struct Facts {
     pub apiserver_probes: BTreeMap<String, String>,
     /// `generate kubeadm`'s settings and their defaults.
     pub generate_settings: BTreeMap<String, String>,
+    /// What kubeadm fills into the KubeletConfiguration where the document leaves it unset,
+    /// by setting path (`${...}` from the ClusterConfiguration).
+    #[serde(default)]
+    pub kubelet_defaults: BTreeMap<String, String>,
 }
 
 impl Facts {
@@ -117,9 +121,20 @@ pub struct KubeadmConfig {
     pub model: Model,
     /// `\r\n` when the file uses CRLF line endings.
     pub newline: &'static str,
+    /// What kubeadm fills in from the configuration (`certificates_dir`, ...).
+    pub vars: BTreeMap<String, String>,
 }
 
 impl KubeadmConfig {
+    /// kubeadm's defaults for the KubeletConfiguration document, for this file.
+    pub fn kubelet_defaults(&self, facts: &Facts) -> Vec<(String, String)> {
+        facts
+            .kubelet_defaults
+            .iter()
+            .map(|(k, v)| (k.clone(), substitute(v, &self.vars)))
+            .collect()
+    }
+
     pub fn cluster_root(&self) -> Option<&Node> {
         self.cluster.map(|i| &self.docs[i].root)
     }
@@ -812,6 +827,7 @@ pub fn load(text: &str, docs: Vec<Document>, facts: &Facts) -> Result<KubeadmCon
         args,
         volumes,
         model,
+        vars,
     })
 }
 

@@ -209,6 +209,87 @@ pub fn process<'p>(
     let needs_probe_patch = findings
         .iter()
         .any(|f| !f.fixed && probe_rules.contains(&f.rule.id));
+    let mut findings = findings;
+    let mut changes = plan.changes;
+    let mut edited = edited;
+
+    // The file's KubeletConfiguration, with what kubeadm fills in where it is silent, is
+    // checked and edited like the kubelet's own file, after the ClusterConfiguration's edits.
+    let defaults = cfg.kubelet_defaults(&opts.registry.kubeadm);
+    let kubelet_of = |t: &str| -> Result<Option<crate::kubelet::KubeletConfig>, FileError> {
+        let docs = crate::yaml::parse(t)
+            .map_err(|e| file_error(path, t, None, Some((e.line, e.column)), e.message))?;
+        crate::kubelet::find(t, docs, opts.registry, &defaults)
+            .map_err(|e| file_error(path, t, e.offset, e.line_col, e.message))
+    };
+    if let Some(kcfg) = kubelet_of(text)? {
+        let mut profile = opts.profile.clone();
+        let mut kleft: Vec<(String, String)> = Vec::new();
+        if version_source == VersionSource::Assumed {
+            for r in profile
+                .rules
+                .iter()
+                .filter(|r| r.component == crate::kubelet::COMPONENT && !r.versions.is_any())
+            {
+                kleft.push((
+                    r.id.clone(),
+                    format!("the rule depends on the Kubernetes version ({}), which the file does not name; pass --kubernetes-version", r.versions),
+                ));
+            }
+            profile
+                .rules
+                .retain(|r| !kleft.iter().any(|(id, _)| id == &r.id));
+        }
+        let mut kcannot = cannot.clone();
+        let (kplan, kedited) = if kcannot.is_some() {
+            (Plan::default(), None)
+        } else {
+            let current = edited
+                .as_deref()
+                .map(|t| t.strip_prefix(bom).unwrap_or(t))
+                .unwrap_or(text);
+            let attempt = kubelet_of(current).and_then(|k| match k {
+                Some(k) => crate::kubelet::plan_and_edit(
+                    path,
+                    &k,
+                    &profile,
+                    opts.registry,
+                    env,
+                    opts.report_only,
+                ),
+                None => Ok((Plan::default(), None)),
+            });
+            match attempt {
+                Ok(x) => x,
+                Err(e) if opts.report_only => {
+                    let why = e
+                        .message
+                        .trim_end_matches("; nothing was written")
+                        .to_string();
+                    notes.push(format!(
+                        "kubeharden cannot fix the KubeletConfiguration automatically: {why}"
+                    ));
+                    kcannot = Some(why);
+                    (Plan::default(), None)
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        findings.extend(crate::engine::report_findings(
+            opts.profile,
+            &kcfg.model,
+            env,
+            &kplan,
+            &kleft,
+            kcannot.as_deref(),
+            |flag| crate::kubelet::locate_in(&kcfg, flag),
+            "no automatic fix applies to this file and version",
+        ));
+        changes.extend(kplan.changes);
+        if let Some(t) = kedited {
+            edited = Some(format!("{bom}{t}"));
+        }
+    }
     let edited = if opts.report_only { None } else { edited };
     Ok(FileReport {
         path: path.to_string(),
@@ -217,7 +298,7 @@ pub fn process<'p>(
         version_source,
         notes,
         findings,
-        changes: plan.changes,
+        changes,
         required_files: plan.required_files,
         original: if opts.report_only {
             String::new()

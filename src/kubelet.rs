@@ -25,10 +25,17 @@ pub const API_VERSION: &str = "kubelet.config.k8s.io/v1beta1";
 /// A loaded KubeletConfiguration.
 #[derive(Debug)]
 pub struct KubeletConfig {
+    /// The whole file (a kubeadm configuration file holds other documents too).
     pub text: String,
+    /// The KubeletConfiguration document.
     pub root: Node,
+    /// Its index among the file's non-empty documents.
+    pub index: usize,
     pub newline: &'static str,
     pub model: Model,
+    /// Values the settings take when the document leaves them out, because another tool fills
+    /// them in (kubeadm, for the KubeletConfiguration of its configuration file).
+    pub defaults: Vec<(String, String)>,
 }
 
 fn err_at(node: &Node, message: impl Into<String>) -> LoadError {
@@ -142,8 +149,25 @@ fn read_value(node: &Node, kind: FlagType, path: &str) -> Result<Option<String>,
     }
 }
 
-/// Reads the settings the registry knows into a model.
-fn model_of(root: &Node, registry: &Registry) -> Result<Model, LoadError> {
+/// Reads the settings the registry knows into a model; `defaults` fill what is unset.
+fn model_of(
+    root: &Node,
+    registry: &Registry,
+    defaults: &[(String, String)],
+) -> Result<Model, LoadError> {
+    let mut model = read_model(root, registry)?;
+    for (path, value) in defaults {
+        if !model.present(path) {
+            model.flags.push(Flag {
+                name: path.clone(),
+                value: Some(value.clone()),
+            });
+        }
+    }
+    Ok(model)
+}
+
+fn read_model(root: &Node, registry: &Registry) -> Result<Model, LoadError> {
     let mut flags = Vec::new();
     for (path, spec) in registry.flags.get(COMPONENT).into_iter().flatten() {
         // Every mapping on the way must be a mapping.
@@ -185,22 +209,48 @@ fn model_of(root: &Node, registry: &Registry) -> Result<Model, LoadError> {
     })
 }
 
-/// Loads a KubeletConfiguration from parsed documents.
+/// Loads a KubeletConfiguration file from its parsed documents.
 pub fn load(
     text: &str,
     docs: Vec<Document>,
     registry: &Registry,
 ) -> Result<KubeletConfig, LoadError> {
-    let root = docs
+    find(text, docs, registry, &[])?.ok_or_else(|| LoadError {
+        offset: None,
+        line_col: None,
+        message: "the file holds no KubeletConfiguration".into(),
+        unrecognized: true,
+    })
+}
+
+/// The KubeletConfiguration document among a file's documents, if there is one.
+pub fn find(
+    text: &str,
+    docs: Vec<Document>,
+    registry: &Registry,
+    defaults: &[(String, String)],
+) -> Result<Option<KubeletConfig>, LoadError> {
+    let roots: Vec<Node> = docs
         .into_iter()
         .map(|d| d.root)
-        .find(|r| !r.is_null())
-        .ok_or_else(|| LoadError {
-            offset: None,
-            line_col: None,
-            message: "the file holds no YAML document".into(),
-            unrecognized: false,
-        })?;
+        .filter(|r| !r.is_null())
+        .collect();
+    let mut found = roots
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.get("kind").and_then(Node::as_str) == Some(KIND));
+    let Some((index, _)) = found.next() else {
+        return Ok(None);
+    };
+    if let Some((_, second)) = found.next() {
+        return Err(err_at(
+            second,
+            "the file holds more than one KubeletConfiguration",
+        ));
+    }
+    let Some(root) = roots.into_iter().nth(index) else {
+        return Ok(None);
+    };
     if !root.is_map() {
         return Err(err_at(&root, "the document is not a mapping"));
     }
@@ -214,13 +264,15 @@ pub fn load(
         }
         None => return Err(err_at(&root, "the KubeletConfiguration has no apiVersion")),
     }
-    let model = model_of(&root, registry)?;
-    Ok(KubeletConfig {
+    let model = model_of(&root, registry, defaults)?;
+    Ok(Some(KubeletConfig {
         newline: if text.contains("\r\n") { "\r\n" } else { "\n" },
         text: text.to_string(),
         root,
+        index,
         model,
-    })
+        defaults: defaults.to_vec(),
+    }))
 }
 
 // ------------------------------------------------------------------------------------ edits
@@ -751,8 +803,25 @@ pub fn verify(
 ) -> Result<(), String> {
     let docs =
         yaml::parse(edited).map_err(|e| format!("the edited file no longer parses ({e})"))?;
-    let after = load(edited, docs, env.registry)
-        .map_err(|e| format!("the edited file no longer loads ({})", e.message))?;
+    let others = |docs: &[Document], skip: usize| -> Vec<Value> {
+        docs.iter()
+            .filter(|d| !d.root.is_null())
+            .enumerate()
+            .filter(|(i, _)| *i != skip)
+            .map(|(_, d)| crate::verify::value_of(&d.root))
+            .collect()
+    };
+    let before_docs =
+        yaml::parse(&orig.text).map_err(|e| format!("the file no longer parses ({e})"))?;
+    if others(&before_docs, orig.index) != others(&docs, orig.index) {
+        return Err("another document of the file changed".into());
+    }
+    let after = find(edited, docs, env.registry, &orig.defaults)
+        .map_err(|e| format!("the edited file no longer loads ({})", e.message))?
+        .ok_or("the edited file has no KubeletConfiguration any more")?;
+    if after.index != orig.index {
+        return Err("the documents of the file moved".into());
+    }
     if plan::flag_meaning(&after.model) != plan::flag_meaning(&plan.after) {
         return Err("the edited settings differ from the planned ones".into());
     }
@@ -830,6 +899,59 @@ fn locate(cfg: &KubeletConfig, flag: Option<&str>) -> (usize, usize) {
     line_col(&cfg.text, offset)
 }
 
+/// Plans, edits and verifies the KubeletConfiguration of `cfg` (the rules of other components
+/// find nothing to do). Returns the plan and the whole file's new text, if anything changes.
+pub(crate) fn plan_and_edit(
+    path: &str,
+    cfg: &KubeletConfig,
+    profile: &Profile,
+    registry: &Registry,
+    env: Env,
+    report_only: bool,
+) -> Result<(Plan, Option<String>), FileError> {
+    let text = cfg.text.as_str();
+    let plan = plan::plan(profile, &cfg.model, env).map_err(|e| {
+        file_error(
+            path,
+            text,
+            None,
+            Some(locate(cfg, None)),
+            format!("cannot plan a safe change: {e}; nothing was written"),
+        )
+    })?;
+    if plan.is_empty() {
+        return Ok((plan, None));
+    }
+    let splices = edits(cfg, &plan, registry).map_err(|e| {
+        file_error(
+            path,
+            text,
+            e.offset,
+            None,
+            format!("cannot edit safely: {}; nothing was written", e.message),
+        )
+    })?;
+    let new_text = crate::edit::apply(text, splices)
+        .map_err(|e| file_error(path, text, e.offset, None, e.message))?;
+    if !report_only {
+        verify(cfg, &plan, &new_text, profile, env).map_err(|e| {
+            file_error(
+                path,
+                text,
+                None,
+                None,
+                format!("verification failed: {e}; nothing was written"),
+            )
+        })?;
+    }
+    Ok((plan, Some(new_text)))
+}
+
+/// Where a finding about the kubelet's configuration points.
+pub(crate) fn locate_in(cfg: &KubeletConfig, flag: Option<&str>) -> (usize, usize) {
+    locate(cfg, flag)
+}
+
 pub fn process<'p>(
     path: &str,
     full_text: &str,
@@ -899,49 +1021,13 @@ pub fn process<'p>(
             .rules
             .retain(|r| !left.iter().any(|(id, _)| id == &r.id));
     }
-    let attempt = || -> Result<(Plan, Option<String>), FileError> {
-        let plan = plan::plan(&profile, &cfg.model, env).map_err(|e| {
-            file_error(
-                path,
-                text,
-                None,
-                Some(locate(&cfg, None)),
-                format!("cannot plan a safe change: {e}; nothing was written"),
-            )
-        })?;
-        if plan.is_empty() {
-            return Ok((plan, None));
-        }
-        let splices = edits(&cfg, &plan, opts.registry).map_err(|e| {
-            file_error(
-                path,
-                text,
-                e.offset,
-                None,
-                format!("cannot edit safely: {}; nothing was written", e.message),
-            )
-        })?;
-        let new_text = crate::edit::apply(text, splices)
-            .map_err(|e| file_error(path, text, e.offset, None, e.message))?;
-        if !opts.report_only {
-            verify(&cfg, &plan, &new_text, &profile, env).map_err(|e| {
-                file_error(
-                    path,
-                    text,
-                    None,
-                    None,
-                    format!("verification failed: {e}; nothing was written"),
-                )
-            })?;
-        }
-        Ok((plan, Some(format!("{bom}{new_text}"))))
-    };
+    let attempt = || plan_and_edit(path, &cfg, &profile, opts.registry, env, opts.report_only);
     let result = match cannot {
         Some(_) => Ok((Plan::default(), None)),
         None => attempt(),
     };
     let (plan, edited) = match result {
-        Ok(x) => x,
+        Ok((plan, edited)) => (plan, edited.map(|t| format!("{bom}{t}"))),
         Err(e) if opts.report_only => {
             let why = e
                 .message

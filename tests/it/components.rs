@@ -530,3 +530,52 @@ fn kubelet_inputs_it_will_not_guess_about() {
         .expect("changes")
         .contains("seccompDefault: true\n"));
 }
+
+#[test]
+fn the_kubelet_document_of_a_kubeadm_file_is_hardened_with_kubeadm_defaults_in_mind() {
+    let text = "apiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\nkubernetesVersion: v1.30.2\napiServer:\n  extraArgs:\n    profiling: \"false\"\n---\n# the node agent\napiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nauthentication:\n  anonymous:\n    enabled: true\nreadOnlyPort: 10255\ncgroupDriver: systemd\n";
+    let report = process("kubeadm.yaml", text, "baseline", None).expect("ok");
+    assert!(report.kubeadm);
+    let edited = report.edited.clone().expect("changes");
+    let kubelet_part = edited.split("---\n").nth(1).expect("two documents");
+    assert!(
+        kubelet_part.starts_with("# the node agent\n"),
+        "{kubelet_part}"
+    );
+    assert!(
+        kubelet_part.contains("    enabled: false\n"),
+        "{kubelet_part}"
+    );
+    assert!(kubelet_part.contains("readOnlyPort: 0\n"), "{kubelet_part}");
+    // What kubeadm fills in itself (clientCAFile, authorization mode, certificate rotation) is
+    // not written again.
+    for kubeadm_sets in ["clientCAFile", "authorization", "rotateCertificates"] {
+        assert!(!kubelet_part.contains(kubeadm_sets), "{kubelet_part}");
+    }
+    assert!(report
+        .findings
+        .iter()
+        .any(|f| f.rule.id == "kubelet-anonymous-auth" && f.fixed));
+    // The file kubeadm would write from it passes kube-bench's scored 4.2 checks.
+    let mut config: serde_json::Value = yaml_serde::from_str(kubelet_part).expect("yaml");
+    config["authentication"]["x509"]["clientCAFile"] = "/etc/kubernetes/pki/ca.crt".into();
+    config["authentication"]["webhook"]["enabled"] = true.into();
+    config["authorization"]["mode"] = "Webhook".into();
+    config["rotateCertificates"] = true.into();
+    let checks = kube_bench::load_own_for_minor(30, "4.2");
+    let inputs = Inputs {
+        cmdline: KUBELET_CMDLINE,
+        config: Some(&config),
+        environ: None,
+    };
+    assert_eq!(
+        kube_bench::ids_with(&checks, &inputs, Outcome::Fail),
+        Vec::<String>::new()
+    );
+    // The ClusterConfiguration document is untouched, and a second run changes nothing.
+    assert!(edited.starts_with(text.split("---\n").next().unwrap_or("")));
+    assert!(process("kubeadm.yaml", &edited, "baseline", None)
+        .expect("again")
+        .edited
+        .is_none());
+}
