@@ -809,3 +809,73 @@ fn a_kubeadm_file_fixed_in_place_is_not_a_static_pod_directory() {
     assert_eq!(rollback(root.path(), &[]).status.code(), Some(0));
     assert_eq!(fs::read(&kc).expect("read"), original);
 }
+
+#[test]
+fn the_whole_node_is_fixed_and_rolled_back_with_every_component() {
+    let root = node();
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/node");
+    for f in [
+        "etc/kubernetes/manifests/kube-controller-manager.yaml",
+        "etc/kubernetes/manifests/kube-scheduler.yaml",
+        "etc/kubernetes/manifests/etcd.yaml",
+        "var/lib/kubelet/config.yaml",
+    ] {
+        let to = root.path().join(f);
+        fs::create_dir_all(to.parent().expect("dir")).expect("mkdir");
+        fs::copy(examples.join(f), &to).expect("copy");
+    }
+    let before = tree(root.path());
+    let out = fix(root.path(), &["--profile", "strict", "--yes"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    for (file, rule) in [
+        (
+            "etc/kubernetes/manifests/kube-controller-manager.yaml",
+            "--profiling=false",
+        ),
+        (
+            "etc/kubernetes/manifests/kube-scheduler.yaml",
+            "--profiling=false",
+        ),
+        ("var/lib/kubelet/config.yaml", "podPidsLimit: 4096"),
+    ] {
+        let now = fs::read_to_string(root.path().join(file)).expect("read");
+        assert!(now.contains(rule), "{file}: {now}");
+    }
+    // kubeadm's etcd manifest already passes: untouched.
+    assert_eq!(
+        fs::read(root.path().join("etc/kubernetes/manifests/etcd.yaml")).expect("read"),
+        fs::read(examples.join("etc/kubernetes/manifests/etcd.yaml")).expect("read")
+    );
+    assert!(err.contains("systemctl restart kubelet"), "{err}");
+    assert!(
+        err.contains("restarts kube-scheduler"),
+        "each restarted component is named: {err}"
+    );
+    // The kubelet's file and etcd take the node's version from the API server's manifest.
+    let again = kubeharden()
+        .arg("check")
+        .arg(root.path().join("etc/kubernetes/manifests"))
+        .arg(root.path().join("var/lib/kubelet/config.yaml"))
+        .args(["--profile", "strict"])
+        .output()
+        .expect("runs");
+    let report = text(&again.stdout);
+    assert!(
+        report.contains("kubelet 1.31.0 (from the kube-apiserver manifest"),
+        "{report}"
+    );
+    // One rollback puts every file back, byte for byte, and removes what the fix created.
+    let out = rollback(root.path(), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let after = tree(root.path());
+    for (path, entry) in &before {
+        assert_eq!(after.get(path), Some(entry), "{path}");
+    }
+    for path in after.keys() {
+        assert!(
+            before.contains_key(path) || path.starts_with("var/lib/kubeharden"),
+            "left behind: {path}"
+        );
+    }
+}
