@@ -230,6 +230,7 @@ pub fn http_probe_paths(model: &Model) -> Vec<String> {
 pub fn env_conflicts(model: &Model) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for e in &model.env {
+        // etcd's verifyEnv refuses a variable of a flag on the command line even when empty.
         if model.flags.iter().any(|f| f.name == e.name) && !out.contains(&e.name) {
             out.push(e.name.clone());
         }

@@ -163,7 +163,7 @@ pub fn edits(m: &Manifest, plan: &Plan) -> Result<Vec<Splice>, EditError> {
             Change::RemoveFlag { flag } => {
                 if let Some(e) = m.env.iter().find(|e| &e.flag == flag) {
                     return Err(refuse(
-                        Some(e.value_span.start),
+                        Some(e.value_span.map_or(m.container().span.start, |s| s.start)),
                         format!("--{flag} is set through the environment; kubeharden changes such variables but does not remove them"),
                     ));
                 }
@@ -401,7 +401,18 @@ impl<'a> Editor<'a> {
                 .items()
                 .get(item.index)
                 .and_then(|i| i.get("value"))
-                .ok_or_else(|| refuse(None, "an environment variable vanished"))?;
+                .ok_or_else(|| {
+                    refuse(
+                        env.items().get(item.index).map(|i| i.span.start),
+                        format!("the variable for --{flag} has no `value` to change; give it one"),
+                    )
+                })?;
+            if node.span.start == node.span.end {
+                return Err(refuse(
+                    Some(node.span.start),
+                    format!("the variable for --{flag} has an empty `value`; write `value: \"\"` or a value"),
+                ));
+            }
             if matches!(&node.kind, Kind::Scalar { value: v, .. } if v.contains('\n')) {
                 return Err(refuse(
                     Some(node.span.start),

@@ -49,8 +49,31 @@ fn err_at(node: &Node, message: impl Into<String>) -> LoadError {
 
 /// Whether the parsed file is a KubeletConfiguration (one document of that kind).
 pub fn is_kubelet_config(docs: &[Document]) -> bool {
-    let docs: Vec<&Document> = docs.iter().filter(|d| !d.root.is_null()).collect();
-    docs.len() == 1 && docs[0].root.get("kind").and_then(Node::as_str) == Some(KIND)
+    docs.iter()
+        .any(|d| d.root.get("kind").and_then(Node::as_str) == Some(KIND))
+}
+
+/// A `<<` merge key: the kubelet's YAML reader merges the mapping in, kubeharden would not see
+/// what it sets.
+fn merge_key(n: &Node) -> Option<&Node> {
+    n.entries()
+        .iter()
+        .find_map(|(k, v)| {
+            let plain_merge = k.as_str() == Some("<<")
+                && matches!(
+                    k.kind,
+                    Kind::Scalar {
+                        style: Style::Plain,
+                        ..
+                    }
+                );
+            if plain_merge {
+                Some(k)
+            } else {
+                merge_key(v)
+            }
+        })
+        .or_else(|| n.items().iter().find_map(merge_key))
 }
 
 /// A boolean as the kubelet's YAML reader (YAML 1.1, sigs.k8s.io/yaml) reads a plain scalar.
@@ -215,6 +238,15 @@ pub fn load(
     docs: Vec<Document>,
     registry: &Registry,
 ) -> Result<KubeletConfig, LoadError> {
+    let n = docs.iter().filter(|d| !d.root.is_null()).count();
+    if n > 1 {
+        return Err(LoadError {
+            offset: None,
+            line_col: None,
+            message: format!("the file holds {n} YAML documents; the kubelet reads a configuration file with one KubeletConfiguration"),
+            unrecognized: false,
+        });
+    }
     find(text, docs, registry, &[])?.ok_or_else(|| LoadError {
         offset: None,
         line_col: None,
@@ -263,6 +295,12 @@ pub fn find(
             ))
         }
         None => return Err(err_at(&root, "the KubeletConfiguration has no apiVersion")),
+    }
+    if let Some(k) = merge_key(&root) {
+        return Err(err_at(
+            k,
+            "a `<<` merge key: the kubelet merges that mapping in, and kubeharden does not; write the settings out",
+        ));
     }
     let model = model_of(&root, registry, defaults)?;
     Ok(Some(KubeletConfig {
@@ -401,7 +439,7 @@ impl<'a> Editor<'a> {
                 }
                 if v.is_seq() && !v.is_flow() {
                     if let Some(first) = v.items().first() {
-                        let dash = column(text, first.span.start).saturating_sub(2);
+                        let dash = dash_of(text, first).0;
                         if seq.is_none() {
                             *seq = Some(dash.saturating_sub(column(text, k.span.start)));
                         }
@@ -428,19 +466,37 @@ impl<'a> Editor<'a> {
         let segs: Vec<&str> = path.split('.').collect();
         let mut node = &self.cfg.root;
         for (i, seg) in segs.iter().enumerate() {
+            let here = if i == 0 {
+                "the document".to_string()
+            } else {
+                format!("`{}`", segs[..i].join("."))
+            };
+            if node.decorated {
+                return Err(refuse(
+                    Some(node.span.start),
+                    format!("{here} carries a YAML anchor or tag; kubeharden does not edit those"),
+                ));
+            }
             if node.is_flow() {
                 return Err(refuse(
                     Some(node.span.start),
                     format!(
-                        "`{}` is a flow mapping ({{...}}); kubeharden only edits block mappings",
-                        segs[..i].join(".")
+                        "{here} is a flow mapping ({{...}}); kubeharden only edits block mappings"
                     ),
                 ));
             }
             match node.entry(seg) {
-                Some((_, v)) if i + 1 == segs.len() => return self.replace(path, v, value),
-                Some((k, v)) if v.is_null() && !v.decorated && v.span.start == v.span.end => {
-                    // `key:` with nothing: the rest goes below it.
+                Some((k, v)) if i + 1 == segs.len() => return self.replace(path, k, v, value),
+                Some((k, v)) if v.is_null() && !v.decorated => {
+                    // `key:` with nothing (or `~`): the rest goes below it.
+                    if v.span.end > v.span.start {
+                        let from = colon_end(self.text(), k);
+                        self.splices.push(Splice {
+                            start: from,
+                            end: v.span.end,
+                            text: String::new(),
+                        });
+                    }
                     let mut t = Tree::default();
                     t.insert(&segs[i + 1..], value);
                     let mut lines = String::new();
@@ -481,12 +537,58 @@ impl<'a> Editor<'a> {
         Ok(())
     }
 
-    fn replace(&mut self, path: &str, old: &Node, value: New) -> Result<(), EditError> {
+    fn replace(&mut self, path: &str, key: &Node, old: &Node, value: New) -> Result<(), EditError> {
         if old.decorated {
             return Err(refuse(
                 Some(old.span.start),
                 format!("`{path}` carries an anchor or tag"),
             ));
+        }
+        if matches!(
+            &old.kind,
+            Kind::Scalar {
+                style: Style::Literal | Style::Folded,
+                ..
+            }
+        ) {
+            return Err(refuse(
+                Some(old.span.start),
+                format!(
+                    "`{path}` is a block scalar (`|` or `>`); write it as a plain or quoted value"
+                ),
+            ));
+        }
+        // `key:` with nothing, `~` or `null`: the value goes after the colon (a list below it).
+        if old.is_null() {
+            let from = colon_end(self.text(), key);
+            let to = old.span.end.max(from);
+            match value {
+                New::Scalar(s) => self.splices.push(Splice {
+                    start: from,
+                    end: to,
+                    text: format!(" {s}"),
+                }),
+                New::List(items) => {
+                    self.splices.push(Splice {
+                        start: from,
+                        end: to,
+                        text: String::new(),
+                    });
+                    let mut lines = String::new();
+                    let pad = " ".repeat(column(self.text(), key.span.start) + self.seq_indent);
+                    for i in &items {
+                        lines.push_str(&format!(
+                            "{pad}- {}{}",
+                            render(FlagType::String, i),
+                            self.cfg.newline
+                        ));
+                    }
+                    let at = after(self.text(), key);
+                    self.splices
+                        .push(insert(self.text(), at, lines, self.cfg.newline));
+                }
+            }
+            return Ok(());
         }
         match value {
             New::Scalar(s) => {
@@ -529,7 +631,7 @@ impl<'a> Editor<'a> {
                     let text = self.text();
                     let first = &old.items()[0];
                     let start = line_start(text, first.span.start);
-                    let dash_col = column(text, first.span.start).saturating_sub(2);
+                    let (dash_col, gap) = dash_of(text, first);
                     // Every item on its own line, `- value`.
                     for it in old.items() {
                         let before = &text[line_start(text, it.span.start)..it.span.start];
@@ -543,10 +645,11 @@ impl<'a> Editor<'a> {
                     let last = old.items().last().unwrap_or(first);
                     let end = after(text, last);
                     let pad = " ".repeat(dash_col);
+                    let gap = " ".repeat(gap.max(1));
                     let mut lines = String::new();
                     for i in &items {
                         lines.push_str(&format!(
-                            "{pad}- {}{}",
+                            "{pad}-{gap}{}{}",
                             render(FlagType::String, i),
                             self.cfg.newline
                         ));
@@ -687,16 +790,38 @@ fn find_map(root: &Node, start: usize) -> Option<&Node> {
         .find_map(|n| find_map(n, start))
 }
 
+/// Lines inserted at `at`, which starts a line or is the end of a file without a final
+/// newline (which stays without one).
 fn insert(text: &str, at: usize, lines: String, nl: &str) -> Splice {
-    let prefix = if at > 0 && !text[..at].ends_with('\n') {
-        nl
+    let open_end = at > 0 && !text[..at].ends_with('\n');
+    let text = if open_end {
+        format!("{nl}{}", lines.strip_suffix(nl).unwrap_or(&lines))
     } else {
-        ""
+        lines
     };
     Splice {
         start: at,
         end: at,
-        text: format!("{prefix}{lines}"),
+        text,
+    }
+}
+
+/// The column of a block sequence item's dash, and the spaces between the dash and the item.
+fn dash_of(text: &str, item: &Node) -> (usize, usize) {
+    let ls = line_start(text, item.span.start);
+    let before = &text[ls..item.span.start];
+    match before.rfind('-') {
+        Some(d) => (d, before.len() - d - 1),
+        None => (column(text, item.span.start).saturating_sub(2), 1),
+    }
+}
+
+/// Just after the `:` that follows a mapping key.
+fn colon_end(text: &str, key: &Node) -> usize {
+    let rest = &text[key.span.end..];
+    match rest.find(':') {
+        Some(i) if rest[..i].trim().is_empty() => key.span.end + i + 1,
+        _ => key.span.end,
     }
 }
 
@@ -785,7 +910,7 @@ fn set_json(root: &mut Value, path: &str, v: Option<Value>) {
         let entry = obj
             .entry((*seg).to_string())
             .or_insert_with(|| Value::Object(Map::new()));
-        if entry.as_str() == Some("") {
+        if matches!(entry.as_str(), Some("" | "~" | "null" | "Null" | "NULL")) {
             *entry = Value::Object(Map::new());
         }
         node = entry;
@@ -985,9 +1110,9 @@ pub fn process<'p>(
     {
         cannot = Some("the file ends lines with bare carriage returns; kubeharden edits files with LF or CRLF line endings".into());
     }
-    if text.trim_start().starts_with('{') {
+    if cfg.root.is_flow() {
         cannot.get_or_insert(
-            "kubeharden edits a KubeletConfiguration written as YAML, not JSON".into(),
+            "kubeharden edits a KubeletConfiguration written as block YAML, not as JSON or a flow mapping".into(),
         );
     }
     if let Some(why) = &cannot {

@@ -81,8 +81,8 @@ pub struct EnvItem {
     pub value: String,
     /// Index of the item in the container's `env` list.
     pub index: usize,
-    /// The item's `value` scalar.
-    pub value_span: Span,
+    /// The item's `value` scalar, if it has one.
+    pub value_span: Option<Span>,
 }
 
 /// The probes kubeharden reads and may rewrite.
@@ -606,6 +606,15 @@ fn read_flags(
                 ),
             ));
         };
+        // pflag (every Kubernetes component) reads `-name` as a run of one-letter flags and
+        // refuses it ("unknown shorthand flag"); Go's flag package (etcd) takes `-name`.
+        let long_name = body.split('=').next().unwrap_or("").chars().count() > 1;
+        if !text.starts_with("--") && long_name && !registry.single_dash_flags(component) {
+            return Err(LoadError::at(
+                node,
+                format!("`{text}`: {component} reads a single dash as one-letter flags and refuses to start; write `-{text}`"),
+            ));
+        }
         if body.is_empty() || body.starts_with('=') {
             return Err(LoadError::at(
                 node,
@@ -700,9 +709,16 @@ fn read_env(container: &Node, prefix: &str) -> Result<Vec<EnvItem>, LoadError> {
         let Some(rest) = name.strip_prefix(prefix) else {
             continue;
         };
-        if rest.is_empty() {
+        // etcd looks each flag up by exactly this name (flags.FlagToEnv: upper case, `_`);
+        // any other spelling is a variable it ignores.
+        if rest.is_empty()
+            || !rest
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+        {
             continue;
         }
+        let flag = rest.to_ascii_lowercase().replace('_', "-");
         if item.get("valueFrom").is_some() {
             return Err(LoadError::at(
                 item,
@@ -710,8 +726,27 @@ fn read_env(container: &Node, prefix: &str) -> Result<Vec<EnvItem>, LoadError> {
             ));
         }
         let Some(v) = item.get("value") else {
+            // An empty variable: it sets nothing, but etcd still refuses it beside the flag.
+            out.push(EnvItem {
+                flag,
+                value: String::new(),
+                index,
+                value_span: None,
+            });
             continue;
         };
+        if matches!(
+            &v.kind,
+            Kind::Scalar {
+                style: yaml::Style::Literal | yaml::Style::Folded,
+                ..
+            }
+        ) {
+            return Err(LoadError::at(
+                v,
+                format!("the value of `{name}` is a block scalar (`|` or `>`); write it as a plain or quoted string"),
+            ));
+        }
         if v.decorated || !matches!(v.kind, Kind::Scalar { .. }) {
             return Err(LoadError::at(
                 v,
@@ -730,15 +765,16 @@ fn read_env(container: &Node, prefix: &str) -> Result<Vec<EnvItem>, LoadError> {
                 ));
             }
         }
-        let value = v.as_str().unwrap_or("").to_string();
-        if value.is_empty() {
-            continue;
-        }
+        let value = if v.is_null() {
+            String::new()
+        } else {
+            v.as_str().unwrap_or("").to_string()
+        };
         out.push(EnvItem {
-            flag: rest.to_ascii_lowercase().replace('_', "-"),
+            flag,
             value,
             index,
-            value_span: v.span,
+            value_span: Some(v.span),
         });
     }
     Ok(out)

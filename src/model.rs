@@ -63,8 +63,8 @@ pub struct Model {
     /// kube-bench misread (they take the value to be `true`).
     pub split_flags: Vec<String>,
     /// Settings given as environment variables of the container (`ETCD_CLIENT_CERT_AUTH` for
-    /// etcd's `--client-cert-auth`), named by the flag they set, in order. etcd applies one only
-    /// when the command line does not set the flag.
+    /// etcd's `--client-cert-auth`), named by the flag they set, in order, empty ones included.
+    /// etcd applies a non-empty one only when the command line does not set the flag.
     pub env: Vec<Flag>,
 }
 
@@ -72,13 +72,16 @@ impl Model {
     /// The occurrences that set a flag: those on the command line, or, when there are none,
     /// those in the environment (etcd's `flags.SetFlagsFromEnv` only fills flags the command
     /// line leaves unset).
+    /// An empty variable sets nothing (etcd skips it).
     pub fn occurrences<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Flag> + 'a {
         let on_line = self.flags.iter().any(|f| f.name == name);
         let from = if on_line { &self.flags } else { &self.env };
-        from.iter().filter(move |f| f.name == name)
+        from.iter()
+            .filter(move |f| f.name == name && !(!on_line && f.value.as_deref() == Some("")))
     }
 
-    /// The flag is set through the environment only.
+    /// The flag has a variable in the environment (even an empty one) and is not on the
+    /// command line: a change to it goes to the variable, since etcd refuses both.
     pub fn from_env(&self, name: &str) -> bool {
         !self.flags.iter().any(|f| f.name == name) && self.env.iter().any(|f| f.name == name)
     }

@@ -405,16 +405,12 @@ fn remove_items(work: &mut Model, flag: &str, items: &[String]) -> Result<Vec<St
 /// Leaves exactly one occurrence of `flag`, with `value`, where the first one was.
 fn set_flag(work: &mut Model, flag: &str, value: &str) {
     // A flag set only through the environment keeps its place there, with one variable.
+    // A flag set through the environment keeps its place there: every variable for it (the
+    // container gets the last of repeated names) takes the value.
     if work.from_env(flag) {
-        let first = work.env.iter().position(|f| f.name == flag).unwrap_or(0);
-        work.env.retain(|f| f.name != flag);
-        work.env.insert(
-            first.min(work.env.len()),
-            Flag {
-                name: flag.to_string(),
-                value: Some(value.to_string()),
-            },
-        );
+        for f in work.env.iter_mut().filter(|f| f.name == flag) {
+            f.value = Some(value.to_string());
+        }
         return;
     }
     // Written anew, the flag is one `--flag=value` item.

@@ -205,6 +205,10 @@ pub struct ComponentSpec {
     /// `--config-file`): with it set, kubeharden edits nothing.
     #[serde(default)]
     pub overriding_flag: Option<String>,
+    /// The component reads `-name` like `--name` (Go's `flag` package); pflag, which every
+    /// Kubernetes component uses, reads it as one-letter flags.
+    #[serde(default)]
+    pub single_dash_flags: bool,
     /// How to restart the component after its configuration changed, when the component does
     /// not notice by itself (the kubelet restarts static pods when their manifest changes).
     #[serde(default)]
@@ -282,6 +286,12 @@ impl Registry {
         self.components
             .get(component)
             .and_then(|c| c.env_prefix.as_deref())
+    }
+
+    pub fn single_dash_flags(&self, component: &str) -> bool {
+        self.components
+            .get(component)
+            .is_some_and(|c| c.single_dash_flags)
     }
 
     /// Whether the component's image tag names the Kubernetes version.

@@ -254,6 +254,16 @@ pub fn parse(text: &str) -> Result<Vec<Document>, YamlError> {
                 decorated: true,
             }),
             Event::Scalar(value, style, anchor, tag) => Some(Node {
+                // The parser's end of a quoted scalar may run on over a comment after it.
+                span: Span {
+                    start,
+                    end: match style {
+                        ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted => {
+                            quoted_end(text, start, end)
+                        }
+                        _ => end,
+                    },
+                },
                 kind: Kind::Scalar {
                     value: value.into_owned(),
                     style: match style {
@@ -264,7 +274,6 @@ pub fn parse(text: &str) -> Result<Vec<Document>, YamlError> {
                         ScalarStyle::Folded => Style::Folded,
                     },
                 },
-                span: Span { start, end },
                 decorated: anchor != 0 || tag.is_some(),
             }),
             Event::SequenceStart(anchor, tag) => {
@@ -367,6 +376,28 @@ pub fn parse(text: &str) -> Result<Vec<Document>, YamlError> {
 }
 
 /// 1-based line and column (in characters) of a byte offset.
+/// Where a quoted scalar starting at `start` ends: after its closing quote (`end` when that
+/// cannot be found before it).
+fn quoted_end(text: &str, start: usize, end: usize) -> usize {
+    let bytes = text.as_bytes();
+    let Some(&quote) = bytes.get(start) else {
+        return end;
+    };
+    if quote != b'"' && quote != b'\'' {
+        return end;
+    }
+    let mut i = start + 1;
+    while i < bytes.len() && i < end.max(start + 1) {
+        match bytes[i] {
+            b'\\' if quote == b'"' => i += 2,
+            b'\'' if quote == b'\'' && bytes.get(i + 1) == Some(&b'\'') => i += 2,
+            b if b == quote => return i + 1,
+            _ => i += 1,
+        }
+    }
+    end
+}
+
 pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());
     let before = text.get(..offset).unwrap_or("");

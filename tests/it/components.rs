@@ -579,3 +579,216 @@ fn the_kubelet_document_of_a_kubeadm_file_is_hardened_with_kubeadm_defaults_in_m
         .edited
         .is_none());
 }
+
+// ----------------------------------------------------------------- inputs found by a tester
+
+fn etcd_with(env: &str, drop_flag: &str) -> String {
+    let base = read(31, "etcd.yaml");
+    let text = base.replace(&format!("    - {drop_flag}\n"), "");
+    assert_ne!(text, base, "the fixture has {drop_flag}");
+    text.replace(
+        "    image: registry.k8s.io/etcd",
+        &format!("    env:\n{env}    image: registry.k8s.io/etcd"),
+    )
+}
+
+#[test]
+fn an_empty_etcd_variable_still_conflicts_with_a_flag() {
+    // etcd refuses a flag whose variable is set, even to "": the value goes to the variable.
+    for env in [
+        "    - name: ETCD_CLIENT_CERT_AUTH\n      value: \"\"\n",
+        "    - name: ETCD_CLIENT_CERT_AUTH\n      value: ''\n",
+    ] {
+        let text = etcd_with(env, "--client-cert-auth=true");
+        let report = process("etcd.yaml", &text, "baseline", Some("1.31")).expect("ok");
+        let edited = report.edited.expect("changes");
+        assert!(!edited.contains("--client-cert-auth"), "{edited}");
+        assert!(
+            edited.contains("      value: \"true\"\n") || edited.contains("      value: 'true'\n"),
+            "{edited}"
+        );
+    }
+    // A variable without a value cannot take one; it is refused with its position.
+    let text = etcd_with(
+        "    - name: ETCD_CLIENT_CERT_AUTH\n",
+        "--client-cert-auth=true",
+    );
+    let err = process("etcd.yaml", &text, "baseline", Some("1.31")).expect_err("refused");
+    assert!(err.message.contains("no `value`"), "{err}");
+    assert!(err.line_col.is_some(), "{err}");
+    // Flag and empty variable together: reported.
+    let text = read(31, "etcd.yaml").replace(
+        "    image: registry.k8s.io/etcd",
+        "    env:\n    - name: ETCD_CLIENT_CERT_AUTH\n      value: \"\"\n    image: registry.k8s.io/etcd",
+    );
+    let report = process("etcd.yaml", &text, "baseline", Some("1.31")).expect("ok");
+    assert!(report
+        .findings
+        .iter()
+        .any(|f| f.rule.id == "etcd-flag-and-variable"));
+}
+
+#[test]
+fn etcd_variables_count_only_under_their_exact_name() {
+    for name in ["ETCD_Client_Cert_Auth", "ETCD_CLIENT-CERT-AUTH"] {
+        let text = etcd_with(
+            &format!("    - name: {name}\n      value: \"true\"\n"),
+            "--client-cert-auth=true",
+        );
+        let report = process("etcd.yaml", &text, "baseline", Some("1.31")).expect("ok");
+        assert!(
+            report
+                .findings
+                .iter()
+                .any(|f| f.rule.id == "etcd-client-cert-auth"),
+            "{name} is not etcd's variable"
+        );
+    }
+}
+
+#[test]
+fn repeated_etcd_variables_all_take_the_value() {
+    let text = etcd_with(
+        "    - name: ETCD_CLIENT_CERT_AUTH\n      value: \"true\"\n    - name: ETCD_CLIENT_CERT_AUTH\n      value: \"false\"\n",
+        "--client-cert-auth=true",
+    );
+    let report = process("etcd.yaml", &text, "baseline", Some("1.31")).expect("ok");
+    let edited = report.edited.expect("changes");
+    assert_eq!(
+        edited.matches("      value: \"true\"\n").count(),
+        2,
+        "{edited}"
+    );
+    let block = etcd_with(
+        "    - name: ETCD_AUTO_TLS\n      value: >-\n        true\n",
+        "--client-cert-auth=true",
+    );
+    let err = process("etcd.yaml", &block, "baseline", Some("1.31")).expect_err("refused");
+    assert!(err.message.contains("block scalar"), "{err}");
+}
+
+#[test]
+fn comments_after_quoted_values_stay() {
+    let text = read(31, "kube-controller-manager.yaml").replace(
+        "    - --bind-address=127.0.0.1\n",
+        "    - '--bind-address=0.0.0.0'  # for now\n",
+    );
+    let edited = process("kcm.yaml", &text, "baseline", None)
+        .expect("ok")
+        .edited
+        .expect("changes");
+    assert!(
+        edited.contains("    - '--bind-address=127.0.0.1'  # for now\n"),
+        "{edited}"
+    );
+    let kubelet = "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nauthorization:\n  mode: 'AlwaysAllow'  # c\n";
+    let edited = process("c.yaml", kubelet, "baseline", Some("1.31"))
+        .expect("ok")
+        .edited
+        .expect("changes");
+    assert!(edited.contains("  mode: Webhook  # c\n"), "{edited}");
+}
+
+#[test]
+fn kubelet_values_that_are_empty_or_at_the_end_of_the_file() {
+    // No final newline: still none after an insertion at the end.
+    let text = "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nauthorization:\n  mode: Webhook\nrotateCertificates: true\ntlsCipherSuites: [TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256]\nauthentication:";
+    let edited = process("c.yaml", text, "baseline", Some("1.31"))
+        .expect("ok")
+        .edited
+        .expect("changes");
+    assert!(!edited.ends_with('\n'), "{edited:?}");
+    assert!(
+        edited.ends_with("authentication:\n  anonymous:\n    enabled: false"),
+        "{edited:?}"
+    );
+    // `enabled:` with nothing, `rotateCertificates: ~`, `tlsCipherSuites:` with nothing.
+    let text = "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nauthentication:\n  anonymous:\n    enabled:\n  x509:\n    clientCAFile: /etc/kubernetes/pki/ca.crt\nauthorization: ~\nrotateCertificates: ~\ntlsCipherSuites:\n";
+    let edited = process("c.yaml", text, "baseline", Some("1.31"))
+        .expect("ok")
+        .edited
+        .expect("changes");
+    assert!(edited.contains("    enabled: false\n"), "{edited}");
+    assert!(
+        edited.contains("authorization:\n  mode: Webhook\n"),
+        "{edited}"
+    );
+    assert!(edited.contains("rotateCertificates: true\n"), "{edited}");
+    assert!(edited.contains("tlsCipherSuites:\n- TLS_"), "{edited}");
+    // A block list keeps its own dash layout.
+    let text = "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\ntlsCipherSuites:\n  -   TLS_RSA_WITH_AES_128_CBC_SHA\n";
+    let edited = process("c.yaml", text, "baseline", Some("1.31"))
+        .expect("ok")
+        .edited
+        .expect("changes");
+    assert!(
+        edited.contains("tlsCipherSuites:\n  -   TLS_ECDHE_"),
+        "{edited}"
+    );
+}
+
+#[test]
+fn kubelet_files_kubeharden_refuses_to_guess_about() {
+    let cases: [(&str, &str); 5] = [
+        // A merge key hides settings from a reader that does not merge.
+        ("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nx-common: &common\n  readOnlyPort: 10255\n<<: *common\n", "merge key"),
+        ("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nauthentication: &a\n  webhook:\n    enabled: true\n", "anchor or tag"),
+        ("# comment\n{\"apiVersion\": \"kubelet.config.k8s.io/v1beta1\", \"kind\": \"KubeletConfiguration\"}\n", "JSON"),
+        ("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n---\napiVersion: v1\nkind: ConfigMap\n", "2 YAML documents"),
+        ("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nauthorization:\n  mode: >-\n    AlwaysAllow\n", "block scalar"),
+    ];
+    for (text, expect) in cases {
+        let err = process("c.yaml", text, "baseline", Some("1.31")).expect_err(expect);
+        assert!(err.message.contains(expect), "{expect}: {err}");
+    }
+}
+
+#[test]
+fn seccomp_default_is_not_written_while_its_gate_is_off() {
+    let text = "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nfeatureGates:\n  SeccompDefault: false\n";
+    let report = process("c.yaml", text, "strict", Some("1.25")).expect("ok");
+    assert!(!report
+        .edited
+        .as_deref()
+        .unwrap_or("")
+        .contains("seccompDefault"));
+    let f = report
+        .findings
+        .iter()
+        .find(|f| f.rule.id == "kubelet-seccomp-default")
+        .expect("reported");
+    assert!(f.manual.as_deref().unwrap_or("").contains("SeccompDefault"));
+}
+
+#[test]
+fn single_dash_long_flags_are_refused_where_pflag_refuses_them() {
+    let text = read(31, "kube-scheduler.yaml").replace(
+        "    - --kubeconfig=/etc/kubernetes/scheduler.conf\n",
+        "    - --kubeconfig=/etc/kubernetes/scheduler.conf\n    - -config=/etc/kubernetes/sched.yaml\n",
+    );
+    let err = process("s.yaml", &text, "baseline", None).expect_err("refused");
+    assert!(
+        err.message.contains("--config=/etc/kubernetes/sched.yaml"),
+        "{err}"
+    );
+    // etcd's flag package takes them.
+    let etcd = read(31, "etcd.yaml").replace(
+        "    - --client-cert-auth=true\n",
+        "    - -client-cert-auth=true\n",
+    );
+    let report = process("etcd.yaml", &etcd, "baseline", Some("1.31")).expect("etcd takes -flag");
+    assert!(!report
+        .findings
+        .iter()
+        .any(|f| f.rule.id == "etcd-client-cert-auth"));
+    // An empty --config is no configuration file: --profiling is added.
+    let text = read(31, "kube-scheduler.yaml").replace(
+        "    - --kubeconfig=/etc/kubernetes/scheduler.conf\n",
+        "    - --kubeconfig=/etc/kubernetes/scheduler.conf\n    - --config=\n",
+    );
+    let edited = process("s.yaml", &text, "baseline", None)
+        .expect("ok")
+        .edited
+        .expect("changes");
+    assert!(edited.contains("--profiling=false"), "{edited}");
+}
