@@ -77,7 +77,7 @@ impl Model {
         let on_line = self.flags.iter().any(|f| f.name == name);
         let from = if on_line { &self.flags } else { &self.env };
         from.iter()
-            .filter(move |f| f.name == name && !(!on_line && f.value.as_deref() == Some("")))
+            .filter(move |f| f.name == name && (on_line || f.value.as_deref() != Some("")))
     }
 
     /// The flag has a variable in the environment (even an empty one) and is not on the
