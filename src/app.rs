@@ -51,6 +51,69 @@ pub(crate) struct Input {
     pub note: Option<String>,
 }
 
+/// The configuration files the static pods in `dir` read (kube-scheduler's `--config`), where
+/// `resolve` finds them on this machine (under `--root`, say), when they exist.
+pub(crate) fn referenced_configs(
+    dir: &Path,
+    registry: &Registry,
+    resolve: &dyn Fn(&str) -> Option<PathBuf>,
+) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    let mut files: Vec<PathBuf> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
+    files.sort();
+    for f in files {
+        let is_yaml = matches!(
+            f.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml" | "json")
+        );
+        if !is_yaml
+            || f.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        {
+            continue;
+        }
+        let Ok(text) = read_input(&f) else { continue };
+        let Ok(m) = crate::manifest::load_any(text.trim_start_matches('\u{feff}'), registry) else {
+            continue;
+        };
+        let Some(flag) = registry
+            .components
+            .get(&m.component)
+            .and_then(|c| c.config_flag.as_deref())
+        else {
+            continue;
+        };
+        let Some(path) = m.model.value(flag).filter(|p| crate::plan::clean_path(p)) else {
+            continue;
+        };
+        if let Some(local) = resolve(&crate::plan::host_path(&m.model, &path)) {
+            if local.is_file() && !out.contains(&local) {
+                out.push(local);
+            }
+        }
+    }
+    out
+}
+
+/// For a node scan (no path given): the kubelet's configuration and the files the static pods
+/// read, besides the static pod directory.
+fn node_files(common: &Common) -> Result<Vec<PathBuf>, UsageError> {
+    if !common.paths.is_empty() {
+        return Ok(Vec::new());
+    }
+    let registry = Registry::builtin().map_err(|e| UsageError(e.to_string()))?;
+    let mut files = vec![PathBuf::from(DEFAULT_KUBELET_CONFIG)];
+    files.extend(referenced_configs(
+        Path::new(DEFAULT_MANIFESTS_DIR),
+        &registry,
+        &|p| Some(PathBuf::from(p)),
+    ));
+    Ok(files)
+}
+
 /// Where kubeadm has the kubelet read its configuration (the kubelet's `--config`).
 pub const DEFAULT_KUBELET_CONFIG: &str = "/var/lib/kubelet/config.yaml";
 
@@ -373,7 +436,7 @@ pub fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<E
             let s = settings(
                 &args.common,
                 Path::new(DEFAULT_MANIFESTS_DIR),
-                &[PathBuf::from(DEFAULT_KUBELET_CONFIG)],
+                &node_files(&args.common)?,
             )?;
             let outcomes = process_all(&s, true);
             let res = match args.format {
@@ -396,7 +459,7 @@ pub fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<E
             let s = settings(
                 common,
                 Path::new(DEFAULT_MANIFESTS_DIR),
-                &[PathBuf::from(DEFAULT_KUBELET_CONFIG)],
+                &node_files(common)?,
             )?;
             let outcomes = process_all(&s, false);
             for o in &outcomes {
@@ -748,6 +811,13 @@ fn generate_kubeadm(
 }
 
 /// Whether a text is a kubeadm configuration file (not a static pod manifest).
+/// A component's configuration file (KubeletConfiguration, KubeSchedulerConfiguration).
+pub(crate) fn is_config_text(text: &str, registry: &Registry) -> bool {
+    text.contains("Configuration")
+        && crate::yaml::parse(text.trim_start_matches('\u{feff}'))
+            .is_ok_and(|d| crate::kubelet::config_kind(&d, registry).is_some())
+}
+
 pub(crate) fn is_kubeadm_text(text: &str) -> bool {
     text.contains(crate::kubeadm::GROUP)
         && crate::yaml::parse(text.trim_start_matches('\u{feff}'))

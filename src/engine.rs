@@ -235,10 +235,10 @@ pub fn process<'p>(
             }
         }
     }
-    // KubeletConfiguration files.
-    if text.contains(crate::kubelet::KIND) {
+    // Component configuration files (KubeletConfiguration, KubeSchedulerConfiguration).
+    if text.contains("Configuration") {
         if let Ok(docs) = crate::yaml::parse(text) {
-            if crate::kubelet::is_kubelet_config(&docs) {
+            if crate::kubelet::config_kind(&docs, opts.registry).is_some() {
                 let cfg = crate::kubelet::load(text, docs, opts.registry)
                     .map_err(|e| file_error(path, text, e.offset, e.line_col, e.message))?;
                 return crate::kubelet::process(path, full_text, bom, cfg, opts);

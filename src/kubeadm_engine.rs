@@ -219,7 +219,7 @@ pub fn process<'p>(
     let kubelet_of = |t: &str| -> Result<Option<crate::kubelet::KubeletConfig>, FileError> {
         let docs = crate::yaml::parse(t)
             .map_err(|e| file_error(path, t, None, Some((e.line, e.column)), e.message))?;
-        crate::kubelet::find(t, docs, opts.registry, &defaults)
+        crate::kubelet::find(t, docs, opts.registry, crate::kubelet::KIND, &defaults)
             .map_err(|e| file_error(path, t, e.offset, e.line_col, e.message))
     };
     if let Some(kcfg) = kubelet_of(text)? {

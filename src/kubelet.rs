@@ -18,9 +18,6 @@ use serde_json::{Map, Value};
 
 pub const COMPONENT: &str = "kubelet";
 pub const KIND: &str = "KubeletConfiguration";
-/// The only API version of the kubelet's configuration file in every version kubeharden knows
-/// (k/k pkg/kubelet/apis/config/v1beta1, registered since 1.10).
-pub const API_VERSION: &str = "kubelet.config.k8s.io/v1beta1";
 
 /// A loaded KubeletConfiguration.
 #[derive(Debug)]
@@ -36,6 +33,10 @@ pub struct KubeletConfig {
     /// Values the settings take when the document leaves them out, because another tool fills
     /// them in (kubeadm, for the KubeletConfiguration of its configuration file).
     pub defaults: Vec<(String, String)>,
+    /// The component the file configures (`kubelet`, `kube-scheduler-config`) and its kind.
+    pub component: String,
+    pub kind: String,
+    pub api_version: String,
 }
 
 fn err_at(node: &Node, message: impl Into<String>) -> LoadError {
@@ -48,9 +49,12 @@ fn err_at(node: &Node, message: impl Into<String>) -> LoadError {
 }
 
 /// Whether the parsed file is a KubeletConfiguration (one document of that kind).
-pub fn is_kubelet_config(docs: &[Document]) -> bool {
+/// The configuration kind of the file's documents that kubeharden reads (KubeletConfiguration,
+/// KubeSchedulerConfiguration), if any.
+pub fn config_kind<'a>(docs: &'a [Document], registry: &Registry) -> Option<&'a str> {
     docs.iter()
-        .any(|d| d.root.get("kind").and_then(Node::as_str) == Some(KIND))
+        .filter_map(|d| d.root.get("kind").and_then(Node::as_str))
+        .find(|k| registry.config_component(k).is_some())
 }
 
 /// A `<<` merge key: the kubelet's YAML reader merges the mapping in, kubeharden would not see
@@ -175,10 +179,11 @@ fn read_value(node: &Node, kind: FlagType, path: &str) -> Result<Option<String>,
 /// Reads the settings the registry knows into a model; `defaults` fill what is unset.
 fn model_of(
     root: &Node,
+    component: &str,
     registry: &Registry,
     defaults: &[(String, String)],
 ) -> Result<Model, LoadError> {
-    let mut model = read_model(root, registry)?;
+    let mut model = read_model(root, component, registry)?;
     for (path, value) in defaults {
         if !model.present(path) {
             model.flags.push(Flag {
@@ -190,9 +195,9 @@ fn model_of(
     Ok(model)
 }
 
-fn read_model(root: &Node, registry: &Registry) -> Result<Model, LoadError> {
+fn read_model(root: &Node, component: &str, registry: &Registry) -> Result<Model, LoadError> {
     let mut flags = Vec::new();
-    for (path, spec) in registry.flags.get(COMPONENT).into_iter().flatten() {
+    for (path, spec) in registry.flags.get(component).into_iter().flatten() {
         // Every mapping on the way must be a mapping.
         let mut node = root;
         let mut found = true;
@@ -226,7 +231,7 @@ fn read_model(root: &Node, registry: &Registry) -> Result<Model, LoadError> {
         }
     }
     Ok(Model {
-        component: COMPONENT.to_string(),
+        component: component.to_string(),
         flags,
         ..Model::default()
     })
@@ -239,29 +244,34 @@ pub fn load(
     registry: &Registry,
 ) -> Result<KubeletConfig, LoadError> {
     let n = docs.iter().filter(|d| !d.root.is_null()).count();
+    let kind = config_kind(&docs, registry).unwrap_or(KIND).to_string();
     if n > 1 {
         return Err(LoadError {
             offset: None,
             line_col: None,
-            message: format!("the file holds {n} YAML documents; the kubelet reads a configuration file with one KubeletConfiguration"),
+            message: format!("the file holds {n} YAML documents; a {kind} file holds one"),
             unrecognized: false,
         });
     }
-    find(text, docs, registry, &[])?.ok_or_else(|| LoadError {
+    find(text, docs, registry, &kind, &[])?.ok_or_else(|| LoadError {
         offset: None,
         line_col: None,
-        message: "the file holds no KubeletConfiguration".into(),
+        message: format!("the file holds no {kind}"),
         unrecognized: true,
     })
 }
 
-/// The KubeletConfiguration document among a file's documents, if there is one.
+/// The document of configuration `kind` among a file's documents, if there is one.
 pub fn find(
     text: &str,
     docs: Vec<Document>,
     registry: &Registry,
+    kind: &str,
     defaults: &[(String, String)],
 ) -> Result<Option<KubeletConfig>, LoadError> {
+    let Some((component, spec)) = registry.config_component(kind) else {
+        return Ok(None);
+    };
     let roots: Vec<Node> = docs
         .into_iter()
         .map(|d| d.root)
@@ -270,14 +280,14 @@ pub fn find(
     let mut found = roots
         .iter()
         .enumerate()
-        .filter(|(_, r)| r.get("kind").and_then(Node::as_str) == Some(KIND));
+        .filter(|(_, r)| r.get("kind").and_then(Node::as_str) == Some(kind));
     let Some((index, _)) = found.next() else {
         return Ok(None);
     };
     if let Some((_, second)) = found.next() {
         return Err(err_at(
             second,
-            "the file holds more than one KubeletConfiguration",
+            format!("the file holds more than one {kind}"),
         ));
     }
     let Some(root) = roots.into_iter().nth(index) else {
@@ -286,23 +296,27 @@ pub fn find(
     if !root.is_map() {
         return Err(err_at(&root, "the document is not a mapping"));
     }
-    match root.get("apiVersion").and_then(Node::as_str) {
-        Some(API_VERSION) => {}
+    let known: Vec<&str> = spec.api_versions.iter().map(|a| a.value.as_str()).collect();
+    let api_version = match root.get("apiVersion").and_then(Node::as_str) {
+        Some(v) if known.contains(&v) => v.to_string(),
         Some(other) => {
             return Err(err_at(
                 root.get("apiVersion").unwrap_or(&root),
-                format!("apiVersion `{other}` is not one the kubelet reads for a KubeletConfiguration ({API_VERSION})"),
+                format!(
+                    "apiVersion `{other}` is not one kubeharden knows for a {kind} ({})",
+                    known.join(", ")
+                ),
             ))
         }
-        None => return Err(err_at(&root, "the KubeletConfiguration has no apiVersion")),
-    }
+        None => return Err(err_at(&root, format!("the {kind} has no apiVersion"))),
+    };
     if let Some(k) = merge_key(&root) {
         return Err(err_at(
             k,
-            "a `<<` merge key: the kubelet merges that mapping in, and kubeharden does not; write the settings out",
+            "a `<<` merge key: the component merges that mapping in, and kubeharden does not; write the settings out",
         ));
     }
-    let model = model_of(&root, registry, defaults)?;
+    let model = model_of(&root, component, registry, defaults)?;
     Ok(Some(KubeletConfig {
         newline: if text.contains("\r\n") { "\r\n" } else { "\n" },
         text: text.to_string(),
@@ -310,7 +324,32 @@ pub fn find(
         index,
         model,
         defaults: defaults.to_vec(),
+        component: component.to_string(),
+        kind: kind.to_string(),
+        api_version,
     }))
+}
+
+/// Why Kubernetes `v` does not read this file's apiVersion, if it does not.
+fn api_rejected(
+    cfg: &KubeletConfig,
+    registry: &Registry,
+    v: crate::version::Version,
+) -> Option<String> {
+    let (_, spec) = registry.config_component(&cfg.kind)?;
+    let r = spec
+        .api_versions
+        .iter()
+        .find(|a| a.value == cfg.api_version)?;
+    let ok = r.since.is_none_or(|s| v.minor >= s) && r.removed.is_none_or(|x| v.minor < x);
+    (!ok).then(|| {
+        format!(
+            "Kubernetes {v} does not read {} (it is read from 1.{} until 1.{}); the component would not start with this file",
+            cfg.api_version,
+            r.since.unwrap_or(registry.versions.oldest),
+            r.removed.map_or(registry.versions.newest, |x| x - 1)
+        )
+    })
 }
 
 // ------------------------------------------------------------------------------------ edits
@@ -846,7 +885,7 @@ pub fn edits(
         match &p.change {
             Change::SetFlag { flag, value } => {
                 let kind = registry
-                    .flag(COMPONENT, flag)
+                    .flag(&cfg.component, flag)
                     .map(|s| s.kind)
                     .unwrap_or(FlagType::String);
                 match kind {
@@ -941,7 +980,7 @@ pub fn verify(
     if others(&before_docs, orig.index) != others(&docs, orig.index) {
         return Err("another document of the file changed".into());
     }
-    let after = find(edited, docs, env.registry, &orig.defaults)
+    let after = find(edited, docs, env.registry, &orig.kind, &orig.defaults)
         .map_err(|e| format!("the edited file no longer loads ({})", e.message))?
         .ok_or("the edited file has no KubeletConfiguration any more")?;
     if after.index != orig.index {
@@ -954,7 +993,7 @@ pub fn verify(
     for p in &plan.changes {
         match &p.change {
             Change::SetFlag { flag, value } => {
-                let kind = env.registry.flag(COMPONENT, flag).map(|s| s.kind);
+                let kind = env.registry.flag(&orig.component, flag).map(|s| s.kind);
                 match kind {
                     Some(FlagType::List) => set_json(
                         &mut want,
@@ -1092,7 +1131,8 @@ pub fn process<'p>(
         (None, None) => {
             let v = opts.registry.newest();
             notes.push(format!(
-                "a KubeletConfiguration names no Kubernetes version and no --kubernetes-version was given: assuming {v}, the newest kubeharden knows; rules that depend on the version are not fixed"
+                "a {} names no Kubernetes version and no --kubernetes-version was given: assuming {v}, the newest kubeharden knows; rules that depend on the version are not fixed",
+                cfg.kind
             ));
             (v, VersionSource::Assumed)
         }
@@ -1110,10 +1150,14 @@ pub fn process<'p>(
     {
         cannot = Some("the file ends lines with bare carriage returns; kubeharden edits files with LF or CRLF line endings".into());
     }
+    if let Some(why) = api_rejected(&cfg, opts.registry, version) {
+        cannot.get_or_insert(why);
+    }
     if cfg.root.is_flow() {
-        cannot.get_or_insert(
-            "kubeharden edits a KubeletConfiguration written as block YAML, not as JSON or a flow mapping".into(),
-        );
+        cannot.get_or_insert(format!(
+            "kubeharden edits a {} written as block YAML, not as JSON or a flow mapping",
+            cfg.kind
+        ));
     }
     if let Some(why) = &cannot {
         if !opts.report_only {
@@ -1135,10 +1179,10 @@ pub fn process<'p>(
     let mut profile: Profile = opts.profile.clone();
     if version_source == VersionSource::Assumed {
         for r in &profile.rules {
-            if r.component == COMPONENT && !r.versions.is_any() {
+            if r.component == cfg.component && !r.versions.is_any() {
                 left.push((
                     r.id.clone(),
-                    format!("the rule depends on the Kubernetes version ({}), which a KubeletConfiguration does not name; pass --kubernetes-version", r.versions),
+                    format!("the rule depends on the Kubernetes version ({}), which a {} does not name; pass --kubernetes-version", r.versions, cfg.kind),
                 ));
             }
         }
@@ -1179,7 +1223,7 @@ pub fn process<'p>(
     let edited = if opts.report_only { None } else { edited };
     Ok(FileReport {
         path: path.to_string(),
-        component: COMPONENT.to_string(),
+        component: cfg.component.clone(),
         version,
         version_source,
         notes,

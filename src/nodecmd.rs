@@ -164,10 +164,16 @@ pub(crate) fn fix_in_place(
     }
     let pods = manifests_dir(args.manifests_dir.as_deref(), &root, root_given)?;
     // With neither paths nor --manifests-dir, the whole node: its static pods and the kubelet.
-    let kubelet_config = if args.manifests_dir.is_none() {
-        vec![root
+    let kubelet_config = if args.manifests_dir.is_none() && args.common.paths.is_empty() {
+        let registry =
+            crate::profile::Registry::builtin().map_err(|e| UsageError(e.to_string()))?;
+        let mut files = vec![root
             .resolve(crate::app::DEFAULT_KUBELET_CONFIG)
-            .map_err(|e| UsageError(e.to_string()))?]
+            .map_err(|e| UsageError(e.to_string()))?];
+        files.extend(crate::app::referenced_configs(&pods, &registry, &|p| {
+            root.resolve(p).ok()
+        }));
+        files
     } else {
         Vec::new()
     };
@@ -203,8 +209,9 @@ pub(crate) fn fix_in_place(
         .iter()
         .flatten()
         .filter(|(_, t)| {
-            !t.as_ref()
-                .is_ok_and(|t| crate::app::is_kubeadm_text(t) || t.contains(crate::kubelet::KIND))
+            !t.as_ref().is_ok_and(|t| {
+                crate::app::is_kubeadm_text(t) || crate::app::is_config_text(t, &s.registry)
+            })
         })
         .map(|(p, _)| p.clone())
         .collect();
@@ -601,9 +608,19 @@ pub(crate) fn fix_in_place(
         );
     }
     for (c, cmd) in &restart {
+        let (what, logs) = match *c {
+            crate::kubelet::COMPONENT => (
+                "the kubelet reads its configuration file",
+                " If it does not come back, `journalctl -u kubelet` says why, and the rollback below restores the file.",
+            ),
+            _ => (
+                "kube-scheduler reads its configuration file",
+                " If it does not come back, `crictl logs` of its container says why.",
+            ),
+        };
         let _ = writeln!(
             stderr,
-            "kubeharden: next: the {c} reads its configuration file only when it starts: run `{cmd}`; the node's pods keep running. If it does not come back, `journalctl -u {c}` says why, and the rollback below restores the file"
+            "kubeharden: next: {what} only when it starts: run `{cmd}`; the node's pods keep running.{logs}"
         );
     }
     let _ = writeln!(

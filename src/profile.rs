@@ -205,6 +205,16 @@ pub struct ComponentSpec {
     /// `--config-file`): with it set, kubeharden edits nothing.
     #[serde(default)]
     pub overriding_flag: Option<String>,
+    /// The `kind` of the configuration file that configures this component, when it is one
+    /// (KubeletConfiguration), with the API versions it is read in.
+    #[serde(default)]
+    pub config_kind: Option<String>,
+    #[serde(default)]
+    pub api_versions: Vec<ApiVersionRange>,
+    /// The flag naming a configuration file the component reads (kube-scheduler's `config`),
+    /// which a node scan checks too.
+    #[serde(default)]
+    pub config_flag: Option<String>,
     /// The component reads `-name` like `--name` (Go's `flag` package); pflag, which every
     /// Kubernetes component uses, reads it as one-letter flags.
     #[serde(default)]
@@ -218,6 +228,16 @@ pub struct ComponentSpec {
 
 fn yes() -> bool {
     true
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiVersionRange {
+    pub value: String,
+    #[serde(default)]
+    pub since: Option<u32>,
+    #[serde(default)]
+    pub removed: Option<u32>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -286,6 +306,14 @@ impl Registry {
         self.components
             .get(component)
             .and_then(|c| c.env_prefix.as_deref())
+    }
+
+    /// The component configured by files of `kind`, with its spec.
+    pub fn config_component(&self, kind: &str) -> Option<(&str, &ComponentSpec)> {
+        self.components
+            .iter()
+            .find(|(_, c)| c.config_kind.as_deref() == Some(kind))
+            .map(|(n, c)| (n.as_str(), c))
     }
 
     pub fn single_dash_flags(&self, component: &str) -> bool {

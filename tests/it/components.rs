@@ -792,3 +792,76 @@ fn single_dash_long_flags_are_refused_where_pflag_refuses_them() {
         .expect("changes");
     assert!(edited.contains("--profiling=false"), "{edited}");
 }
+
+// ------------------------------------------------------------------- the scheduler's --config
+
+#[test]
+fn a_scheduler_configuration_file_is_checked_and_fixed() {
+    let text = "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\nclientConnection:\n  kubeconfig: /etc/kubernetes/scheduler.conf\nenableProfiling: true # for a benchmark\n";
+    let report = process("sched.yaml", text, "baseline", Some("1.31")).expect("ok");
+    assert_eq!(report.component, "kube-scheduler-config");
+    let edited = report.edited.expect("changes");
+    assert_eq!(
+        edited,
+        text.replace("enableProfiling: true", "enableProfiling: false")
+    );
+    assert!(process("sched.yaml", &edited, "baseline", Some("1.31"))
+        .expect("again")
+        .edited
+        .is_none());
+    // An API version the target Kubernetes no longer reads: reported, not edited.
+    let old = text.replace("config.k8s.io/v1\n", "config.k8s.io/v1beta1\n");
+    let err = process("sched.yaml", &old, "baseline", Some("1.25")).expect_err("refused");
+    assert!(err.message.contains("does not read"), "{err}");
+}
+
+#[test]
+fn a_node_scan_follows_the_schedulers_config_flag() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/node");
+    let manifests = root.path().join("etc/kubernetes/manifests");
+    std::fs::create_dir_all(&manifests).expect("mkdir");
+    std::fs::create_dir_all(root.path().join("etc/kubernetes/sched")).expect("mkdir");
+    let sched = std::fs::read_to_string(examples.join("etc/kubernetes/manifests/kube-scheduler.yaml"))
+        .expect("read")
+        .replace(
+            "    - --kubeconfig=/etc/kubernetes/scheduler.conf\n",
+            "    - --kubeconfig=/etc/kubernetes/scheduler.conf\n    - --config=/etc/sched/config.yaml\n",
+        )
+        .replace(
+            "  volumes:\n",
+            "  volumes:\n  - hostPath:\n      path: /etc/kubernetes/sched\n      type: DirectoryOrCreate\n    name: sched\n",
+        )
+        .replace(
+            "    volumeMounts:\n",
+            "    volumeMounts:\n    - mountPath: /etc/sched\n      name: sched\n      readOnly: true\n",
+        );
+    assert!(sched.contains("name: sched\n") && sched.contains("--config="));
+    std::fs::write(manifests.join("kube-scheduler.yaml"), &sched).expect("write");
+    let config = root.path().join("etc/kubernetes/sched/config.yaml");
+    std::fs::write(
+        &config,
+        "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\n",
+    )
+    .expect("write");
+    let out = kubeharden()
+        .args(["fix", "--yes", "--root"])
+        .arg(root.path())
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    // The file the container sees at /etc/sched is the node's /etc/kubernetes/sched.
+    assert!(std::fs::read_to_string(&config)
+        .expect("read")
+        .contains("\nenableProfiling: false\n"));
+    assert!(
+        !std::fs::read_to_string(manifests.join("kube-scheduler.yaml"))
+            .expect("read")
+            .contains("--profiling")
+    );
+    assert!(
+        err.contains("kube-scheduler reads its configuration file only when it starts"),
+        "{err}"
+    );
+}
