@@ -63,6 +63,32 @@ pub fn rejected_flags(model: &Model, env: Env) -> Vec<String> {
     out
 }
 
+/// The feature-gate map flags, and the gates named in them that the version no longer has (an
+/// `unrecognized feature gate` stops the component: k8s.io/component-base featuregate).
+pub fn rejected_gates(model: &Model, env: Env) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (flag, spec) in env
+        .registry
+        .flags
+        .get(&model.component)
+        .into_iter()
+        .flatten()
+    {
+        if !spec.names_feature_gates {
+            continue;
+        }
+        for kv in model.list(flag).unwrap_or_default() {
+            let key = kv.split_once('=').map_or(kv.as_str(), |(k, _)| k).trim();
+            if let Some(l) = env.registry.feature_gates.get(key) {
+                if !l.accepted_in(env.version) && !out.iter().any(|(_, g)| g == key) {
+                    out.push((flag.clone(), key.to_string()));
+                }
+            }
+        }
+    }
+    out
+}
+
 /// The admission-plugin list flags, and the plugins named in them that the version does not have.
 pub fn rejected_plugins(model: &Model, env: Env) -> Vec<(String, String)> {
     let mut out = Vec::new();
@@ -301,6 +327,7 @@ pub fn holds(cond: &Cond, model: &Model, env: Env) -> bool {
             .all(|p| paths.iter().any(|allowed| allowed == p)),
         Cond::ProbesOnLocalHost => remote_probes(model).is_empty(),
         Cond::NoEnvConflicts => env_conflicts(model).is_empty(),
+        Cond::NoRemovedGates => rejected_gates(model, env).is_empty(),
     }
 }
 
@@ -446,6 +473,18 @@ fn describe(cond: &Cond, model: &Model, env: Env) -> (Option<String>, String, St
                 _ => format!("not ({desired})"),
             };
             (flag, current, desired)
+        }
+        Cond::NoRemovedGates => {
+            let found = rejected_gates(model, env);
+            (
+                found.first().map(|(f, _)| f.clone()),
+                found
+                    .iter()
+                    .map(|(f, g)| format!("{g} in {}", setting(f)))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                format!("no feature gate that {} lacks", env.version),
+            )
         }
         Cond::NoEnvConflicts => {
             let found = env_conflicts(model);

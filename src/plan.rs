@@ -257,6 +257,22 @@ fn apply_step(
             for (flag, plugins) in by_flag {
                 touched.extend(remove_items(work, &flag, &plugins)?);
             }
+            let mut gates: BTreeMap<String, Vec<String>> = BTreeMap::new();
+            for (flag, gate) in check::rejected_gates(work, env) {
+                gates.entry(flag).or_default().push(gate);
+            }
+            for (flag, keys) in gates {
+                let doomed: Vec<String> = work
+                    .list(&flag)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|kv| {
+                        let k = kv.split_once('=').map_or(kv.as_str(), |(k, _)| k);
+                        keys.iter().any(|x| x == k.trim())
+                    })
+                    .collect();
+                touched.extend(remove_items(work, &flag, &doomed)?);
+            }
             Ok(touched)
         }
     }

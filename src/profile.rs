@@ -127,6 +127,9 @@ pub struct FlagSpec {
     /// The values are admission plugin names (checked against `admission_plugins`).
     #[serde(default)]
     pub names_admission_plugins: bool,
+    /// A `key=value` map of feature gates (checked against `feature_gates`).
+    #[serde(default)]
+    pub names_feature_gates: bool,
     pub source: String,
 }
 
@@ -447,6 +450,8 @@ struct RawCond {
     http_probes_on_local_host: Option<bool>,
     #[serde(default)]
     no_env_conflicts: Option<bool>,
+    #[serde(default)]
+    no_removed_gates: Option<bool>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -584,6 +589,8 @@ pub enum Cond {
     ProbesOnLocalHost,
     /// No flag is set both on the command line and through the environment (etcd refuses it).
     NoEnvConflicts,
+    /// No feature gate is named that the version no longer has.
+    NoRemovedGates,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -1190,6 +1197,9 @@ impl Ctx<'_> {
         if c.no_env_conflicts == Some(true) {
             found.push(Cond::NoEnvConflicts);
         }
+        if c.no_removed_gates == Some(true) {
+            found.push(Cond::NoRemovedGates);
+        }
         let mut ops = Vec::new();
         if let Some(v) = &c.equals {
             ops.push(Op::Equals(self.subst(v)?));
@@ -1233,7 +1243,7 @@ impl Ctx<'_> {
         }
         if found.len() != 1 {
             return Err(format!(
-                "each condition has exactly one form (a flag test, any, all, no_removed_flags, no_removed_plugins, probes_without_anonymous, no_duplicate_flags, files_mounted, no_conflicting_flags, no_split_flags, version_at_least, not, http_probes_within, http_probes_on_local_host, no_env_conflicts), found {}",
+                "each condition has exactly one form (a flag test, any, all, no_removed_flags, no_removed_plugins, probes_without_anonymous, no_duplicate_flags, files_mounted, no_conflicting_flags, no_split_flags, version_at_least, not, http_probes_within, http_probes_on_local_host, no_env_conflicts, no_removed_gates), found {}",
                 found.len()
             ));
         }

@@ -626,7 +626,8 @@ fn describe_step(step: &crate::profile::Step) -> String {
                 .to_string()
         }
         Step::RemoveRemoved => {
-            "remove the flags and admission plugins the version no longer accepts".to_string()
+            "remove the flags, admission plugins and feature gates the version no longer accepts"
+                .to_string()
         }
     }
 }

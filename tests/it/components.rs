@@ -865,3 +865,37 @@ fn a_node_scan_follows_the_schedulers_config_flag() {
         "{err}"
     );
 }
+
+#[test]
+fn feature_gates_a_version_no_longer_has_are_removed_by_strict() {
+    let text = "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nfeatureGates:\n  SeccompDefault: true\n  SomeGateOfMine: true\n";
+    // 1.28 still has the gate: nothing to remove.
+    let r28 = process("c.yaml", text, "strict", Some("1.28")).expect("ok");
+    assert!(r28
+        .edited
+        .expect("changes")
+        .contains("  SeccompDefault: true\n"));
+    // 1.29 refuses it at start-up: strict removes it and keeps the gate it does not know.
+    let r29 = process("c.yaml", text, "strict", Some("1.29")).expect("ok");
+    let edited = r29.edited.expect("changes");
+    assert!(!edited.contains("SeccompDefault: true"), "{edited}");
+    assert!(
+        edited.contains("featureGates:\n  SomeGateOfMine: true\n"),
+        "{edited}"
+    );
+    // The controller manager's --feature-gates alike.
+    let kcm = read(31, "kube-controller-manager.yaml").replace(
+        "    - --bind-address=127.0.0.1\n",
+        "    - --bind-address=127.0.0.1\n    - --feature-gates=SeccompDefault=true\n",
+    );
+    let edited = process("kcm.yaml", &kcm, "strict", None)
+        .expect("ok")
+        .edited
+        .expect("changes");
+    assert!(!edited.contains("--feature-gates"), "{edited}");
+    let baseline = process("kcm.yaml", &kcm, "baseline", None).expect("ok");
+    assert!(baseline
+        .edited
+        .unwrap_or_default()
+        .contains("--feature-gates=SeccompDefault=true"));
+}
