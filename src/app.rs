@@ -49,21 +49,57 @@ pub(crate) struct Input {
     pub from_dir: bool,
     /// Not processed; this is said instead.
     pub note: Option<String>,
+    /// A file a manifest names (kube-scheduler's `--config`): the kind it must be, and the
+    /// Kubernetes version of the manifest that reads it.
+    pub expect_kind: Option<String>,
+    pub version: Option<Version>,
 }
 
-/// The configuration files the static pods in `dir` read (kube-scheduler's `--config`), where
-/// `resolve` finds them on this machine (under `--root`, say), when they exist.
+impl Input {
+    pub(crate) fn plain(path: PathBuf, from_dir: bool, note: Option<String>) -> Input {
+        Input {
+            path,
+            from_dir,
+            note,
+            expect_kind: None,
+            version: None,
+        }
+    }
+
+    /// For a file a manifest names: an error unless it is of the kind the component reads.
+    pub(crate) fn kind_error(&self, text: &str, registry: &Registry) -> Option<FileError> {
+        let want = self.expect_kind.as_deref()?;
+        let docs = crate::yaml::parse(text.trim_start_matches('\u{feff}')).ok();
+        let found = docs
+            .as_deref()
+            .and_then(|d| crate::kubelet::config_kind(d, registry));
+        (found != Some(want)).then(|| FileError {
+            path: self.path.display().to_string(),
+            line_col: None,
+            message: format!(
+                "a manifest names this file as its {want}, and it is not one; the component would not start with it"
+            ),
+            unrecognized: false,
+        })
+    }
+}
+
+/// The configuration files the static pods in `dir` read (kube-scheduler's `--config`), found
+/// on this machine through `resolve` (under `--root`, say). A file that cannot be followed to the
+/// node (not mounted from a hostPath, missing, relative, inside the static pod directory) comes
+/// with a note saying why it is not checked.
 pub(crate) fn referenced_configs(
     dir: &Path,
     registry: &Registry,
     resolve: &dyn Fn(&str) -> Option<PathBuf>,
-) -> Vec<PathBuf> {
-    let mut out = Vec::new();
+) -> Vec<Input> {
+    let mut out: Vec<Input> = Vec::new();
     let Ok(entries) = std::fs::read_dir(dir) else {
         return out;
     };
     let mut files: Vec<PathBuf> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
     files.sort();
+    let pods = crate::node::real_path(dir);
     for f in files {
         let is_yaml = matches!(
             f.extension().and_then(|e| e.to_str()),
@@ -79,20 +115,93 @@ pub(crate) fn referenced_configs(
         let Ok(m) = crate::manifest::load_any(text.trim_start_matches('\u{feff}'), registry) else {
             continue;
         };
-        let Some(flag) = registry
+        let Some(spec) = registry.components.get(&m.component) else {
+            continue;
+        };
+        let Some(flag) = spec.config_flag.as_deref() else {
+            continue;
+        };
+        let Some(path) = m.model.value(flag).filter(|p| !p.is_empty()) else {
+            continue;
+        };
+        let Some(kind) = registry
             .components
-            .get(&m.component)
-            .and_then(|c| c.config_flag.as_deref())
+            .values()
+            .filter_map(|c| c.config_kind.as_deref())
+            .find(|k| {
+                registry
+                    .config_component(k)
+                    .is_some_and(|(c, _)| c.starts_with(&m.component))
+            })
         else {
             continue;
         };
-        let Some(path) = m.model.value(flag).filter(|p| crate::plan::clean_path(p)) else {
+        let who = format!("{} --{flag}={path}", m.component);
+        let skip = |why: String| {
+            Input::plain(
+                PathBuf::from(&path),
+                true,
+                Some(format!("{who}: {why}; kubeharden did not check it")),
+            )
+        };
+        if !crate::plan::clean_path(&path) {
+            out.push(skip("not a clean absolute path".into()));
+            continue;
+        }
+        // The mount that decides what the container sees there: the deepest one, of any type.
+        let Some(mount) = m
+            .model
+            .mounts
+            .iter()
+            .filter(|mt| crate::model::path_within(&path, &mt.mount_path))
+            .max_by_key(|mt| mt.mount_path.len())
+        else {
+            out.push(skip(
+                "no volume mounts it into the container, so the scheduler cannot read it".into(),
+            ));
             continue;
         };
-        if let Some(local) = resolve(&crate::plan::host_path(&m.model, &path)) {
-            if local.is_file() && !out.contains(&local) {
-                out.push(local);
-            }
+        let host_volume = m
+            .model
+            .volumes
+            .iter()
+            .any(|v| v.name == mount.name && v.host_path.is_some());
+        let expr = m
+            .container()
+            .get("volumeMounts")
+            .map(|l| {
+                l.items().iter().any(|i| {
+                    i.get("mountPath").and_then(|p| p.as_str()) == Some(mount.mount_path.as_str())
+                        && i.get("subPathExpr").is_some()
+                })
+            })
+            .unwrap_or(false);
+        if !host_volume || expr {
+            out.push(skip(format!(
+                "the container sees it through the volume `{}`, which is not a plain hostPath mount",
+                mount.name
+            )));
+            continue;
+        }
+        let host = crate::plan::host_path(&m.model, &path);
+        let Some(local) = resolve(&host).filter(|l| l.is_file()) else {
+            out.push(skip(format!("{host} is not a file on the node")));
+            continue;
+        };
+        if crate::node::is_within(&crate::node::real_path(&local), &pods) {
+            out.push(skip(format!(
+                "{host} is inside the static pod directory, where the kubelet tries to run every file as a pod; move it out"
+            )));
+            continue;
+        }
+        if !out.iter().any(|i| i.path == local) {
+            out.push(Input {
+                path: local,
+                from_dir: false,
+                note: None,
+                expect_kind: Some(kind.to_string()),
+                version: m.image.as_deref().and_then(crate::manifest::image_version),
+            });
         }
     }
     out
@@ -100,12 +209,19 @@ pub(crate) fn referenced_configs(
 
 /// For a node scan (no path given): the kubelet's configuration and the files the static pods
 /// read, besides the static pod directory.
-fn node_files(common: &Common) -> Result<Vec<PathBuf>, UsageError> {
+fn node_files(common: &Common) -> Result<Vec<Input>, UsageError> {
     if !common.paths.is_empty() {
         return Ok(Vec::new());
     }
     let registry = Registry::builtin().map_err(|e| UsageError(e.to_string()))?;
-    let mut files = vec![PathBuf::from(DEFAULT_KUBELET_CONFIG)];
+    let mut files = Vec::new();
+    if Path::new(DEFAULT_KUBELET_CONFIG).exists() {
+        files.push(Input::plain(
+            PathBuf::from(DEFAULT_KUBELET_CONFIG),
+            false,
+            None,
+        ));
+    }
     files.extend(referenced_configs(
         Path::new(DEFAULT_MANIFESTS_DIR),
         &registry,
@@ -122,7 +238,7 @@ pub const DEFAULT_KUBELET_CONFIG: &str = "/var/lib/kubelet/config.yaml";
 pub(crate) fn settings(
     common: &Common,
     default_dir: &Path,
-    default_files: &[PathBuf],
+    default_files: Vec<Input>,
 ) -> Result<Settings, UsageError> {
     let registry = Registry::builtin().map_err(|e| UsageError(e.to_string()))?;
     let profile =
@@ -133,10 +249,9 @@ pub(crate) fn settings(
             UsageError(format!("--kubernetes-version: `{v}` is not a Kubernetes 1.x version (e.g. 1.30 or v1.30.4)"))
         })?),
     };
-    let paths = if common.paths.is_empty() {
-        let mut p = vec![default_dir.to_path_buf()];
-        p.extend(default_files.iter().filter(|f| f.exists()).cloned());
-        p
+    let node_scan = common.paths.is_empty();
+    let paths = if node_scan {
+        vec![default_dir.to_path_buf()]
     } else {
         common.paths.clone()
     };
@@ -147,11 +262,7 @@ pub(crate) fn settings(
         // patches for one file would not apply.
         let key = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
         if seen.insert(key) {
-            inputs.push(Input {
-                path,
-                from_dir,
-                note: None,
-            });
+            inputs.push(Input::plain(path, from_dir, None));
         }
     };
     for p in paths {
@@ -179,17 +290,25 @@ pub(crate) fn settings(
                 {
                     // `kube-apiserver.yaml.bak`: in a static pod directory the kubelet runs it
                     // too (it reads every file whose name does not start with a dot).
-                    inputs.push(Input {
-                        path: f,
-                        from_dir: true,
-                        note: Some(
+                    inputs.push(Input::plain(
+                        f,
+                        true,
+                        Some(
                             "named like a copy of a manifest; in a static pod directory the kubelet runs such a file too (it reads every file whose name does not start with a dot): move it elsewhere".into(),
                         ),
-                    });
+                    ));
                 }
             }
         } else {
             push(&mut inputs, p, false);
+        }
+    }
+    if node_scan {
+        for extra in default_files {
+            let key = std::fs::canonicalize(&extra.path).unwrap_or_else(|_| extra.path.clone());
+            if extra.note.is_some() || seen.insert(key) {
+                inputs.push(extra);
+            }
         }
     }
     Ok(Settings {
@@ -245,7 +364,22 @@ fn process_one<'p>(input: &Input, opts: &Options<'p>) -> Outcome<'p> {
             reason: note.clone(),
         };
     }
-    let result = read_input(&input.path).and_then(|text| engine::process(&shown, &text, opts));
+    let with_version;
+    let opts = match input.version {
+        Some(v) if opts.version.is_none() => {
+            with_version = Options {
+                node_version: Some(v),
+                ..*opts
+            };
+            &with_version
+        }
+        _ => opts,
+    };
+    let result =
+        read_input(&input.path).and_then(|text| match input.kind_error(&text, opts.registry) {
+            Some(e) => Err(e),
+            None => engine::process(&shown, &text, opts),
+        });
     match result {
         Ok(r) => Outcome::Report(Box::new(r)),
         Err(e) if e.unrecognized && input.from_dir => Outcome::Skipped {
@@ -436,7 +570,7 @@ pub fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<E
             let s = settings(
                 &args.common,
                 Path::new(DEFAULT_MANIFESTS_DIR),
-                &node_files(&args.common)?,
+                node_files(&args.common)?,
             )?;
             let outcomes = process_all(&s, true);
             let res = match args.format {
@@ -459,7 +593,7 @@ pub fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<E
             let s = settings(
                 common,
                 Path::new(DEFAULT_MANIFESTS_DIR),
-                &node_files(common)?,
+                node_files(common)?,
             )?;
             let outcomes = process_all(&s, false);
             for o in &outcomes {
@@ -557,7 +691,11 @@ pub fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<E
             let Some(output) = args.output.clone() else {
                 return crate::nodecmd::fix_in_place(&args, stdout, stderr);
             };
-            let s = settings(&args.common, &crate::nodecmd::fix_default_dir(&args)?, &[])?;
+            let s = settings(
+                &args.common,
+                &crate::nodecmd::fix_default_dir(&args)?,
+                Vec::new(),
+            )?;
             if let (Some(input), Ok(out)) = (s.inputs.first(), std::fs::canonicalize(&output)) {
                 if std::fs::canonicalize(&input.path).is_ok_and(|i| i == out) {
                     return Err(UsageError(format!(

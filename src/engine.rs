@@ -317,6 +317,11 @@ pub fn process<'p>(
                 .into_iter()
                 .map(|(_, p)| p),
         );
+        evidence.extend(
+            check::rejected_gates(&m.model, env)
+                .into_iter()
+                .map(|(_, g)| format!("the feature gate {g}")),
+        );
         if !evidence.is_empty() {
             let message = format!(
                 "the image tag names no version and the manifest uses {}, which {version} rejects, so it is older than {version}; pass --kubernetes-version",

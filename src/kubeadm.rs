@@ -37,6 +37,9 @@ pub struct Facts {
     /// by setting path (`${...}` from the ClusterConfiguration).
     #[serde(default)]
     pub kubelet_defaults: BTreeMap<String, String>,
+    /// What kubeadm writes into the KubeletConfiguration whatever the document says.
+    #[serde(default)]
+    pub kubelet_forced: BTreeMap<String, String>,
 }
 
 impl Facts {
@@ -127,11 +130,16 @@ pub struct KubeadmConfig {
 
 impl KubeadmConfig {
     /// kubeadm's defaults for the KubeletConfiguration document, for this file.
-    pub fn kubelet_defaults(&self, facts: &Facts) -> Vec<(String, String)> {
-        facts
-            .kubelet_defaults
-            .iter()
-            .map(|(k, v)| (k.clone(), substitute(v, &self.vars)))
+    pub fn kubelet_defaults(&self, facts: &Facts) -> Vec<crate::kubelet::Filled> {
+        let unset = facts.kubelet_defaults.iter().map(|(k, v)| (k, v, false));
+        let forced = facts.kubelet_forced.iter().map(|(k, v)| (k, v, true));
+        unset
+            .chain(forced)
+            .map(|(k, v, forced)| crate::kubelet::Filled {
+                path: k.clone(),
+                value: substitute(v, &self.vars),
+                forced,
+            })
             .collect()
     }
 

@@ -248,17 +248,24 @@ pub fn process<'p>(
                 .as_deref()
                 .map(|t| t.strip_prefix(bom).unwrap_or(t))
                 .unwrap_or(text);
-            let attempt = kubelet_of(current).and_then(|k| match k {
-                Some(k) => crate::kubelet::plan_and_edit(
-                    path,
-                    &k,
-                    &profile,
-                    opts.registry,
-                    env,
-                    opts.report_only,
-                ),
-                None => Ok((Plan::default(), None)),
-            });
+            let run = |t: &str| {
+                kubelet_of(t).and_then(|k| match k {
+                    Some(k) => crate::kubelet::plan_and_edit(
+                        path,
+                        &k,
+                        &profile,
+                        opts.registry,
+                        env,
+                        opts.report_only,
+                    ),
+                    None => Ok((Plan::default(), None)),
+                })
+            };
+            let attempt = match run(current) {
+                // Positions in the file as it is: the same failure on the original text.
+                Err(e) if current != text => Err(run(text).err().unwrap_or(e)),
+                other => other,
+            };
             match attempt {
                 Ok(x) => x,
                 Err(e) if opts.report_only => {

@@ -19,6 +19,15 @@ use serde_json::{Map, Value};
 pub const COMPONENT: &str = "kubelet";
 pub const KIND: &str = "KubeletConfiguration";
 
+/// A value another tool fills into the configuration (kubeadm, into the KubeletConfiguration of
+/// its configuration file): where the document leaves it unset, or always (`forced`).
+#[derive(Clone, Debug)]
+pub struct Filled {
+    pub path: String,
+    pub value: String,
+    pub forced: bool,
+}
+
 /// A loaded KubeletConfiguration.
 #[derive(Debug)]
 pub struct KubeletConfig {
@@ -32,7 +41,7 @@ pub struct KubeletConfig {
     pub model: Model,
     /// Values the settings take when the document leaves them out, because another tool fills
     /// them in (kubeadm, for the KubeletConfiguration of its configuration file).
-    pub defaults: Vec<(String, String)>,
+    pub defaults: Vec<Filled>,
     /// The component the file configures (`kubelet`, `kube-scheduler-config`) and its kind.
     pub component: String,
     pub kind: String,
@@ -133,7 +142,7 @@ fn read_value(node: &Node, kind: FlagType, path: &str) -> Result<Option<String>,
             Some(b) => Ok(Some(b.to_string())),
             None => Err(err_at(
                 node,
-                format!("`{path}` must be a boolean (true or false), which the kubelet refuses otherwise"),
+                format!("`{path}` must be a boolean (true or false); the component refuses anything else"),
             )),
         },
         FlagType::Int => match node.as_str() {
@@ -181,14 +190,16 @@ fn model_of(
     root: &Node,
     component: &str,
     registry: &Registry,
-    defaults: &[(String, String)],
+    defaults: &[Filled],
 ) -> Result<Model, LoadError> {
     let mut model = read_model(root, component, registry)?;
-    for (path, value) in defaults {
-        if !model.present(path) {
+    for d in defaults {
+        let unset = model.value(&d.path).is_none_or(|v| v.is_empty());
+        if d.forced || unset {
+            model.flags.retain(|f| f.name != d.path);
             model.flags.push(Flag {
-                name: path.clone(),
-                value: Some(value.clone()),
+                name: d.path.clone(),
+                value: Some(d.value.clone()),
             });
         }
     }
@@ -267,7 +278,7 @@ pub fn find(
     docs: Vec<Document>,
     registry: &Registry,
     kind: &str,
-    defaults: &[(String, String)],
+    defaults: &[Filled],
 ) -> Result<Option<KubeletConfig>, LoadError> {
     let Some((component, spec)) = registry.config_component(kind) else {
         return Ok(None);
@@ -1172,6 +1183,33 @@ pub fn process<'p>(
         notes.push(format!(
             "kubeharden cannot fix this file automatically: {why}"
         ));
+    }
+    // A guessed version that the file contradicts (it names gates that version no longer has)
+    // must not steer edits: removing such a gate is right only for the versions without it.
+    if version_source == VersionSource::Assumed {
+        let gates: Vec<String> = check::rejected_gates(&cfg.model, env)
+            .into_iter()
+            .map(|(_, g)| g)
+            .collect();
+        if !gates.is_empty() {
+            let why = format!(
+                "the file names the feature gate(s) {}, which {version} no longer has, so the component is older than {version}; pass --kubernetes-version",
+                gates.join(", ")
+            );
+            if !opts.report_only {
+                return Err(file_error(
+                    path,
+                    text,
+                    None,
+                    None,
+                    format!("{why}; nothing was written"),
+                ));
+            }
+            notes.push(format!(
+                "kubeharden cannot fix this file automatically: {why}"
+            ));
+            cannot.get_or_insert(why);
+        }
     }
     // With a guessed version, rules limited to some versions are left alone: the kubelet may
     // be older than the guess.

@@ -167,9 +167,13 @@ pub(crate) fn fix_in_place(
     let kubelet_config = if args.manifests_dir.is_none() && args.common.paths.is_empty() {
         let registry =
             crate::profile::Registry::builtin().map_err(|e| UsageError(e.to_string()))?;
-        let mut files = vec![root
+        let kubelet = root
             .resolve(crate::app::DEFAULT_KUBELET_CONFIG)
-            .map_err(|e| UsageError(e.to_string()))?];
+            .map_err(|e| UsageError(e.to_string()))?;
+        let mut files = Vec::new();
+        if kubelet.exists() {
+            files.push(crate::app::Input::plain(kubelet, false, None));
+        }
         files.extend(crate::app::referenced_configs(&pods, &registry, &|p| {
             root.resolve(p).ok()
         }));
@@ -177,7 +181,7 @@ pub(crate) fn fix_in_place(
     } else {
         Vec::new()
     };
-    let s = settings(&args.common, &pods, &kubelet_config)?;
+    let s = settings(&args.common, &pods, kubelet_config)?;
     let (state, backups) = state_and_backups(&root, root_given, &args.node)?;
     // The file each input really is: under --root, links are followed inside the root, never
     // out to this machine's own files.
@@ -271,12 +275,39 @@ pub(crate) fn fix_in_place(
                 continue;
             }
         };
+        if let Some(e) = input.kind_error(&text, &s.registry) {
+            let _ = writeln!(stderr, "kubeharden: error: {e}");
+            failed = true;
+            continue;
+        }
+        // A configuration file inside a static pod directory: the kubelet tries to run it as a
+        // pod, and nothing but manifests is written there.
+        if crate::app::is_config_text(&text, &s.registry)
+            && !crate::app::is_kubeadm_text(&text)
+            && pod_dirs.iter().any(|d| node::is_within(&real, d))
+        {
+            let _ = writeln!(
+                stderr,
+                "kubeharden: error: {shown}: a component's configuration file inside the static pod directory, where the kubelet tries to run every file as a pod; move it out; nothing was written"
+            );
+            failed = true;
+            continue;
+        }
         let decide: &mut dyn Decide = if args.yes {
             &mut everything
         } else {
             &mut terminal
         };
-        let result = fix::select(&shown, &text, &opts, &node_ctx, decide, &mut answers);
+        let with_version = Options {
+            node_version: input.version.or(opts.node_version),
+            ..opts
+        };
+        let opts = if s.version.is_none() {
+            &with_version
+        } else {
+            &opts
+        };
+        let result = fix::select(&shown, &text, opts, &node_ctx, decide, &mut answers);
         for m in everything.messages.drain(..) {
             let _ = writeln!(stderr, "kubeharden: {m}");
         }
@@ -429,7 +460,12 @@ pub(crate) fn fix_in_place(
                 return Ok(Exit::Error);
             }
             Err(e) => {
-                let _ = writeln!(stderr, "kubeharden: error: {e}; nothing was written");
+                let said = if e.message.ends_with("nothing was written") {
+                    ""
+                } else {
+                    "; nothing was written"
+                };
+                let _ = writeln!(stderr, "kubeharden: error: {e}{said}");
                 return Ok(Exit::Error);
             }
         }
@@ -642,7 +678,7 @@ pub(crate) fn fix_in_place(
     if !others.is_empty() {
         let _ = writeln!(
             stderr,
-            "kubeharden: on kubeadm clusters `kubeadm upgrade` also writes the {} manifest(s) anew: put the same flags in controllerManager.extraArgs, scheduler.extraArgs or etcd.local.extraArgs of the ClusterConfiguration",
+            "kubeharden: on kubeadm clusters `kubeadm upgrade` also writes the {} manifest(s) anew: put the same flags in controllerManager.extraArgs, scheduler.extraArgs or etcd.local.extraArgs of the ClusterConfiguration (a setting etcd takes from an ETCD_* variable belongs in etcd.local.extraEnvs, v1beta4, not in extraArgs: etcd refuses both)",
             others.join(", ")
         );
     }

@@ -73,8 +73,7 @@ pub fn text(out: &mut dyn Write, outcomes: &[Outcome], profile: &Profile) -> io:
                     r.version,
                     match r.version_source {
                         crate::engine::VersionSource::Option => "from --kubernetes-version",
-                        crate::engine::VersionSource::Node =>
-                            "from the kube-apiserver manifest of the same run",
+                        crate::engine::VersionSource::Node => "from a manifest of the same run",
                         crate::engine::VersionSource::Image => "from the image tag",
                         crate::engine::VersionSource::Config => "from kubernetesVersion",
                         crate::engine::VersionSource::Assumed => "assumed",

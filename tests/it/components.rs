@@ -250,7 +250,7 @@ fn a_whole_node_is_checked_diffed_and_patched_per_component() {
     }
     // The kubelet's configuration names no version: it takes the API server's.
     assert!(
-        text.contains("kubelet 1.33.0 (from the kube-apiserver manifest of the same run)"),
+        text.contains("kubelet 1.33.0 (from a manifest of the same run)"),
         "{text}"
     );
 
@@ -898,4 +898,189 @@ fn feature_gates_a_version_no_longer_has_are_removed_by_strict() {
         .edited
         .unwrap_or_default()
         .contains("--feature-gates=SeccompDefault=true"));
+}
+
+// ------------------------------------------------------------------- a second tester's inputs
+
+#[test]
+fn a_guessed_version_removes_no_feature_gate() {
+    let kubelet = "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nfeatureGates:\n  SeccompDefault: true\nseccompDefault: true\n";
+    let err = process("c.yaml", kubelet, "strict", None).expect_err("refused");
+    assert!(err.message.contains("--kubernetes-version"), "{err}");
+    let kcm = read(31, "kube-controller-manager.yaml")
+        .replace(":v1.31.0", ":latest")
+        .replace(
+            "    - --bind-address=127.0.0.1\n",
+            "    - --bind-address=127.0.0.1\n    - --feature-gates=SeccompDefault=true\n",
+        );
+    let err = process("kcm.yaml", &kcm, "strict", None).expect_err("refused");
+    assert!(err.message.contains("SeccompDefault"), "{err}");
+}
+
+#[test]
+fn every_component_with_feature_gates_loses_retired_ones_under_strict() {
+    for (file, minor) in [("kube-apiserver.yaml", 31u32), ("kube-scheduler.yaml", 31)] {
+        let text = read(minor, file).replace(
+            "    - --authorization-kubeconfig=",
+            "    - --feature-gates=SeccompDefault=true,Other=false\n    - --authorization-kubeconfig=",
+        );
+        let text = if file == "kube-apiserver.yaml" {
+            read(minor, file).replace(
+                "    - --allow-privileged=true\n",
+                "    - --allow-privileged=true\n    - --feature-gates=SeccompDefault=true,Other=false\n",
+            )
+        } else {
+            text
+        };
+        assert!(text.contains("SeccompDefault"), "{file}");
+        let edited = process(file, &text, "strict", None)
+            .expect("ok")
+            .edited
+            .expect("changes");
+        assert!(
+            edited.contains("--feature-gates=Other=false"),
+            "{file}: {edited}"
+        );
+    }
+}
+
+/// A node under a scratch root with the example files and the scheduler reading `config` at
+/// `container_path`, mounted as `mounts` says.
+fn node_with_scheduler_config(
+    container_path: &str,
+    volume: &str,
+    mount: &str,
+) -> tempfile::TempDir {
+    let root = tempfile::tempdir().expect("tempdir");
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/node");
+    let manifests = root.path().join("etc/kubernetes/manifests");
+    std::fs::create_dir_all(&manifests).expect("mkdir");
+    for f in ["kube-apiserver.yaml", "kube-scheduler.yaml"] {
+        std::fs::copy(
+            examples.join("etc/kubernetes/manifests").join(f),
+            manifests.join(f),
+        )
+        .expect("copy");
+    }
+    let p = manifests.join("kube-scheduler.yaml");
+    let text = std::fs::read_to_string(&p)
+        .expect("read")
+        .replace(
+            "    - --kubeconfig=/etc/kubernetes/scheduler.conf\n",
+            &format!("    - --kubeconfig=/etc/kubernetes/scheduler.conf\n    - --config={container_path}\n"),
+        )
+        .replace("  volumes:\n", &format!("  volumes:\n{volume}"))
+        .replace("    volumeMounts:\n", &format!("    volumeMounts:\n{mount}"));
+    std::fs::write(&p, text).expect("write");
+    root
+}
+
+const SCHED_CONFIG: &str =
+    "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\n";
+
+fn write_at(root: &Path, rel: &str, text: &str) -> std::path::PathBuf {
+    let p = root.join(rel);
+    std::fs::create_dir_all(p.parent().expect("dir")).expect("mkdir");
+    std::fs::write(&p, text).expect("write");
+    p
+}
+
+fn fix_node(root: &Path) -> (Option<i32>, String) {
+    let out = kubeharden()
+        .args(["fix", "--yes", "--root"])
+        .arg(root)
+        .output()
+        .expect("runs");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+#[test]
+fn a_scheduler_config_the_container_cannot_see_is_not_edited() {
+    // Not mounted at all.
+    let root = node_with_scheduler_config("/etc/kubernetes/sched.yaml", "", "");
+    let file = write_at(root.path(), "etc/kubernetes/sched.yaml", SCHED_CONFIG);
+    let (code, err) = fix_node(root.path());
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("no volume mounts it"), "{err}");
+    assert_eq!(std::fs::read_to_string(&file).expect("read"), SCHED_CONFIG);
+    // Shadowed by an emptyDir below a hostPath mount.
+    let root = node_with_scheduler_config(
+        "/etc/kubernetes/s/c.yaml",
+        "  - hostPath:\n      path: /etc/kubernetes\n    name: k8s\n  - emptyDir: {}\n    name: scratch\n",
+        "    - mountPath: /etc/kubernetes\n      name: k8s\n    - mountPath: /etc/kubernetes/s\n      name: scratch\n",
+    );
+    let file = write_at(root.path(), "etc/kubernetes/s/c.yaml", SCHED_CONFIG);
+    let (code, err) = fix_node(root.path());
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("not a plain hostPath mount"), "{err}");
+    assert_eq!(std::fs::read_to_string(&file).expect("read"), SCHED_CONFIG);
+    // Inside the static pod directory.
+    let root = node_with_scheduler_config(
+        "/etc/kubernetes/manifests/c.yaml",
+        "  - hostPath:\n      path: /etc/kubernetes/manifests\n    name: m\n",
+        "    - mountPath: /etc/kubernetes/manifests\n      name: m\n",
+    );
+    write_at(root.path(), "etc/kubernetes/manifests/c.yaml", SCHED_CONFIG);
+    let (code, err) = fix_node(root.path());
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("static pod directory"), "{err}");
+}
+
+#[test]
+fn a_scheduler_config_of_another_kind_is_an_error_and_versions_follow_the_scheduler() {
+    let mounts = (
+        "  - hostPath:\n      path: /etc/kubernetes/sched\n    name: sched\n",
+        "    - mountPath: /etc/kubernetes/sched\n      name: sched\n",
+    );
+    let root = node_with_scheduler_config("/etc/kubernetes/sched/c.yaml", mounts.0, mounts.1);
+    let kubelet = "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n";
+    let file = write_at(root.path(), "etc/kubernetes/sched/c.yaml", kubelet);
+    let (code, err) = fix_node(root.path());
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("is not one"), "{err}");
+    assert_eq!(std::fs::read_to_string(&file).expect("read"), kubelet);
+    // A v1beta2 file (read up to 1.27) with a 1.27 scheduler beside a 1.28 API server.
+    let root = node_with_scheduler_config("/etc/kubernetes/sched/c.yaml", mounts.0, mounts.1);
+    for (f, tag) in [
+        ("kube-apiserver.yaml", "v1.28.2"),
+        ("kube-scheduler.yaml", "v1.27.3"),
+    ] {
+        let p = root.path().join("etc/kubernetes/manifests").join(f);
+        let t = std::fs::read_to_string(&p)
+            .expect("read")
+            .replace("v1.33.0", tag);
+        std::fs::write(&p, t).expect("write");
+    }
+    let file = write_at(
+        root.path(),
+        "etc/kubernetes/sched/c.yaml",
+        &SCHED_CONFIG.replace("/v1\n", "/v1beta2\n"),
+    );
+    let (code, err) = fix_node(root.path());
+    assert_eq!(code, Some(0), "{err}");
+    assert!(std::fs::read_to_string(&file)
+        .expect("read")
+        .contains("enableProfiling: false"));
+}
+
+#[test]
+fn kubeadm_fills_in_what_its_kubelet_document_leaves_empty() {
+    let text = "apiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\nkubernetesVersion: v1.30.2\n---\napiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nauthorization:\n  mode: \"\"\nrotateCertificates: false\n";
+    let report = process("kubeadm.yaml", text, "baseline", None).expect("ok");
+    for id in [
+        "kubelet-authorization-webhook",
+        "kubelet-rotate-certificates",
+    ] {
+        assert!(
+            !report.findings.iter().any(|f| f.rule.id == id),
+            "{id}: kubeadm sets it"
+        );
+    }
+    // An error in the kubelet document points at the file as it is.
+    let flow = "apiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\nkubernetesVersion: v1.30.2\n---\napiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nauthorization: {mode: AlwaysAllow}\n";
+    let err = process("kubeadm.yaml", flow, "strict", None).expect_err("flow");
+    assert_eq!(err.line_col.map(|(l, _)| l), Some(7), "{err}");
 }

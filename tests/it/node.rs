@@ -862,7 +862,7 @@ fn the_whole_node_is_fixed_and_rolled_back_with_every_component() {
         .expect("runs");
     let report = text(&again.stdout);
     assert!(
-        report.contains("kubelet 1.31.0 (from the kube-apiserver manifest"),
+        report.contains("kubelet 1.31.0 (from a manifest of the same run"),
         "{report}"
     );
     // One rollback puts every file back, byte for byte, and removes what the fix created.
