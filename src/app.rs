@@ -41,6 +41,8 @@ pub(crate) struct Settings {
     pub profile: Profile,
     pub version: Option<Version>,
     pub inputs: Vec<Input>,
+    /// Read `# kubeharden: ignore[...]` comments (not with `--no-ignores`).
+    pub ignores: bool,
 }
 
 pub(crate) struct Input {
@@ -316,6 +318,7 @@ pub(crate) fn settings(
         profile,
         version,
         inputs,
+        ignores: !common.no_ignores,
     })
 }
 
@@ -392,13 +395,16 @@ fn process_one<'p>(input: &Input, opts: &Options<'p>) -> Outcome<'p> {
 
 /// Processes every input, in parallel across the available cores; the outcomes keep the
 /// order of the inputs.
-fn process_all(s: &Settings, report_only: bool) -> Vec<Outcome<'_>> {
+/// `keep_edits`: with `report_only`, still verify and keep the edited texts (SARIF fixes).
+fn process_all(s: &Settings, report_only: bool, keep_edits: bool) -> Vec<Outcome<'_>> {
     let opts = Options {
         registry: &s.registry,
         profile: &s.profile,
         version: s.version,
         node_version: None,
         report_only,
+        keep_edits,
+        ignores: s.ignores,
     };
     let mut outcomes = process_with(s, &opts);
     // Files that name no Kubernetes version (a KubeletConfiguration, etcd's manifest) take the
@@ -522,6 +528,45 @@ fn errors_to(stderr: &mut dyn Write, outcomes: &[Outcome]) {
     }
 }
 
+/// For diff and fix: a file's notes and the suppression comments that silence nothing.
+fn notes_to(stderr: &mut dyn Write, r: &engine::FileReport) {
+    for n in &r.notes {
+        let _ = writeln!(stderr, "kubeharden: {}: note: {n}", r.path);
+    }
+    for u in &r.unused_suppressions {
+        let _ = writeln!(
+            stderr,
+            "kubeharden: {}:{}:{}: note: {}",
+            r.path, u.line, u.column, u.message
+        );
+    }
+}
+
+/// `check --fail-on`: how many findings are reported without failing the check.
+fn below_fail_on(
+    out: &mut dyn Write,
+    outcomes: &[Outcome],
+    fail_on: profile::Severity,
+) -> std::io::Result<()> {
+    let below = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            Outcome::Report(r) => Some(r),
+            _ => None,
+        })
+        .flat_map(|r| &r.findings)
+        .filter(|f| f.active() && f.rule.severity < fail_on)
+        .count();
+    if below > 0 {
+        writeln!(
+            out,
+            "{below} finding(s) below --fail-on {} do not fail the check",
+            fail_on.as_str()
+        )?;
+    }
+    Ok(())
+}
+
 /// For diff and fix: the findings the change leaves for the user, with the reason.
 fn left_over_to(stderr: &mut dyn Write, outcomes: &[Outcome]) {
     for o in outcomes {
@@ -572,10 +617,22 @@ pub fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<E
                 Path::new(DEFAULT_MANIFESTS_DIR),
                 node_files(&args.common)?,
             )?;
-            let outcomes = process_all(&s, true);
+            // SARIF carries the fixes, so the edits are made and verified as for `fix`.
+            let outcomes = process_all(&s, true, args.format == Format::Sarif);
+            let fail_on = args.fail_on.severity();
             let res = match args.format {
-                Format::Text => render::text(stdout, &outcomes, &s.profile),
+                Format::Text => render::text(stdout, &outcomes, &s.profile)
+                    .and_then(|()| below_fail_on(stdout, &outcomes, fail_on)),
                 Format::Json => render::json(stdout, &outcomes, &s.profile),
+                Format::Sarif => {
+                    // File URIs are relative to the directory kubeharden runs in.
+                    let cwd = std::env::current_dir().unwrap_or_default();
+                    let ctx = crate::sarif::Context {
+                        cwd: &cwd,
+                        ignores: s.ignores,
+                    };
+                    render::sarif(stdout, &outcomes, &s.profile, &ctx)
+                }
             };
             if let Err(e) = res {
                 // A reader that stops early (`| head`) is not an error worth a message.
@@ -584,7 +641,12 @@ pub fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<E
                 }
             }
             errors_to(stderr, &outcomes);
-            Ok(summarise(&outcomes, |r| !r.findings.is_empty()))
+            // Suppressed findings and those below --fail-on do not fail the check.
+            Ok(summarise(&outcomes, |r| {
+                r.findings
+                    .iter()
+                    .any(|f| f.active() && f.rule.severity >= fail_on)
+            }))
         }
         Command::Diff(args) => {
             let common = &args.common;
@@ -595,7 +657,7 @@ pub fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<E
                 Path::new(DEFAULT_MANIFESTS_DIR),
                 node_files(common)?,
             )?;
-            let outcomes = process_all(&s, false);
+            let outcomes = process_all(&s, false, false);
             for o in &outcomes {
                 match o {
                     Outcome::Report(r) => {
@@ -620,9 +682,7 @@ pub fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<E
                                 return Err(UsageError(format!("cannot write the diff: {e}")));
                             }
                         }
-                        for n in &r.notes {
-                            let _ = writeln!(stderr, "kubeharden: {}: note: {n}", r.path);
-                        }
+                        notes_to(stderr, r);
                     }
                     Outcome::Skipped { path, reason } => {
                         let _ = writeln!(stderr, "kubeharden: {path}: skipped: {reason}");
@@ -649,6 +709,8 @@ pub fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<E
                     version: s.version.or(version),
                     node_version: None,
                     report_only: false,
+                    keep_edits: false,
+                    ignores: s.ignores,
                 };
                 let shown = kc.display().to_string();
                 let result = read_input(kc).and_then(|text| engine::process(&shown, &text, &opts));
@@ -710,7 +772,7 @@ pub fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<E
                     s.inputs.len()
                 )));
             }
-            let outcomes = process_all(&s, false);
+            let outcomes = process_all(&s, false, false);
             errors_to(stderr, &outcomes);
             let Some(Outcome::Report(r)) = outcomes.first() else {
                 if let Some(Outcome::Skipped { path, reason }) = outcomes.first() {
@@ -718,9 +780,7 @@ pub fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<E
                 }
                 return Ok(Exit::Error);
             };
-            for n in &r.notes {
-                let _ = writeln!(stderr, "kubeharden: {}: note: {n}", r.path);
-            }
+            notes_to(stderr, r);
             let text = r.edited.as_deref().unwrap_or(&r.original);
             if output.as_os_str() == "-" {
                 stdout

@@ -14,9 +14,11 @@ kubeharden reads kube-apiserver static pod manifests, checks them against a hard
 every comment and formatting choice. Every edit is re-read and verified before it is written. \
 On a node, `fix` edits the manifests in place, asking about each change, after backing up the \
 originals outside the static pod directory; `rollback` restores them.\n\n\
-Exit codes: 0 compliant / nothing to change / done; 1 findings (check) or pending changes (diff); \
-2 error (bad input, bad usage, I/O failure, a change that could not be made safely).",
-    after_help = "Examples:\n  kubeharden check kube-apiserver.yaml --profile strict\n  kubeharden diff kube-apiserver.yaml --profile strict > harden.patch\n  kubeharden fix kube-apiserver.yaml --profile strict --output hardened.yaml\n  sudo kubeharden fix --profile strict\n  sudo kubeharden rollback --list\n  kubeharden explain apiserver-anonymous-auth"
+A comment `# kubeharden: ignore[RULE-ID] reason` silences a rule where it stands (docs/suppressions.md); \
+--no-ignores disregards such comments.\n\n\
+Exit codes: 0 compliant / nothing to change / done; 1 findings (check; see --fail-on) or pending changes \
+(diff); 2 error (bad input, bad usage, I/O failure, a change that could not be made safely).",
+    after_help = "Examples:\n  kubeharden check kube-apiserver.yaml --profile strict\n  kubeharden check manifests --format sarif > kubeharden.sarif\n  kubeharden diff kube-apiserver.yaml --profile strict > harden.patch\n  kubeharden fix kube-apiserver.yaml --profile strict --output hardened.yaml\n  sudo kubeharden fix --profile strict\n  sudo kubeharden rollback --list\n  kubeharden explain apiserver-anonymous-auth"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -25,7 +27,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Report what a profile finds in manifests (exit 1 when anything is found)
+    /// Report what a profile finds in manifests (exit 1 when anything is found, see --fail-on)
     Check(CheckArgs),
     /// Print a unified diff of the changes, for `git apply` or `patch -p1` (exit 1 when there are changes)
     Diff(DiffArgs),
@@ -84,6 +86,9 @@ pub struct Common {
     /// Kubernetes version the manifest is for (1.30, v1.30.4), instead of the image tag's
     #[arg(long, value_name = "VERSION")]
     pub kubernetes_version: Option<String>,
+    /// Disregard `# kubeharden: ignore[RULE-ID] reason` comments: report and fix everything
+    #[arg(long)]
+    pub no_ignores: bool,
 }
 
 #[derive(Debug, Args)]
@@ -97,12 +102,20 @@ pub struct DiffArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Findings silenced by `# kubeharden: ignore[RULE-ID] reason` comments are counted apart and do \
+not fail the check; --format json and sarif still list them, as suppressed. --fail-on high: only high and \
+critical findings make the exit code 1."
+)]
 pub struct CheckArgs {
     #[command(flatten)]
     pub common: Common,
-    /// Output format
+    /// Output format: text, json (docs/json-output.md) or sarif (SARIF 2.1.0, docs/sarif.md)
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// Exit 1 only for findings of this severity or higher; the others are still reported
+    #[arg(long, value_enum, value_name = "SEVERITY", default_value_t = FailOn::Low)]
+    pub fail_on: FailOn,
 }
 
 #[derive(Debug, Args)]
@@ -202,4 +215,26 @@ pub struct RollbackArgs {
 pub enum Format {
     Text,
     Json,
+    Sarif,
+}
+
+/// The lowest severity that makes `check` exit 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl FailOn {
+    pub fn severity(self) -> crate::profile::Severity {
+        use crate::profile::Severity;
+        match self {
+            FailOn::Low => Severity::Low,
+            FailOn::Medium => Severity::Medium,
+            FailOn::High => Severity::High,
+            FailOn::Critical => Severity::Critical,
+        }
+    }
 }

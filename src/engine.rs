@@ -41,18 +41,74 @@ impl VersionSource {
     }
 }
 
+/// A stretch of a file's text by 1-based lines and columns (columns count characters), the
+/// end exclusive: the column after the last character.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Region {
+    pub line: usize,
+    pub column: usize,
+    pub end_line: usize,
+    pub end_column: usize,
+}
+
+impl Region {
+    /// The region of the byte range `[start, end)` of `text`.
+    pub fn of(text: &str, start: usize, end: usize) -> Region {
+        let (line, column) = line_col(text, start);
+        let (end_line, end_column) = line_col(text, end.max(start));
+        Region {
+            line,
+            column,
+            end_line,
+            end_column,
+        }
+    }
+
+    pub fn start(&self) -> (usize, usize) {
+        (self.line, self.column)
+    }
+}
+
+/// Where the first element of a node ends: a scalar's or flow collection's end, the end of a
+/// block sequence's first item, the end of a block mapping's first key. A finding that points
+/// at a list or a mapping covers that much of it.
+pub(crate) fn head_end(n: &crate::yaml::Node) -> usize {
+    use crate::yaml::Kind;
+    match &n.kind {
+        Kind::Seq { items, flow: false } => items.first().map_or(n.span.start, head_end),
+        Kind::Map {
+            entries,
+            flow: false,
+        } => entries.first().map_or(n.span.start, |(k, _)| k.span.end),
+        _ => n.span.end,
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct ReportFinding<'p> {
     /// The rule, borrowed from the profile.
     pub rule: &'p Rule,
     pub current: String,
     pub desired: String,
+    /// Where the finding points (the setting, or where it is missing from); `line` and
+    /// `column` are its start, `end_line` and `end_column` the position after its end.
     pub line: usize,
     pub column: usize,
+    pub end_line: usize,
+    pub end_column: usize,
     /// The plan changes something for this rule.
     pub fixed: bool,
     /// Why the profile leaves it to the user, when it does.
     pub manual: Option<String>,
+    /// A `# kubeharden: ignore[...]` comment silences it.
+    pub suppressed: Option<crate::suppress::Suppressed>,
+}
+
+impl ReportFinding<'_> {
+    /// Counts for the exit code and the totals: not silenced by a suppression.
+    pub fn active(&self) -> bool {
+        self.suppressed.is_none()
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -74,6 +130,9 @@ pub struct FileReport<'p> {
     /// A rule needs kubeadm's probes of kube-apiserver changed, which only a kubeadm patch
     /// (the `kubeadm-probe-patch` template) can do.
     pub needs_probe_patch: bool,
+    /// Suppression comments that silence nothing (unused, unknown rule, no reason, not
+    /// understood, misplaced).
+    pub unused_suppressions: Vec<crate::suppress::Unused>,
 }
 
 /// The report's findings: every failing rule of `profile` on `model`, whether the plan fixes
@@ -88,7 +147,7 @@ pub(crate) fn report_findings<'p>(
     plan: &plan::Plan,
     left: &[(String, String)],
     cannot: Option<&str>,
-    locate: impl Fn(Option<&str>) -> (usize, usize),
+    locate: impl Fn(Option<&str>) -> Region,
     fallback: &str,
 ) -> Vec<ReportFinding<'p>> {
     let planned = plan.after.component == model.component && !plan.is_empty();
@@ -97,7 +156,7 @@ pub(crate) fn report_findings<'p>(
         let Some(rule) = profile.rule(&f.rule_id) else {
             continue;
         };
-        let (line, column) = locate(f.flag.as_deref());
+        let at = locate(f.flag.as_deref());
         let fixed = plan.changes.iter().any(|c| c.rules.contains(&rule.id))
             || (planned && check::evaluate(rule, &plan.after, env).is_none());
         let manual = (!fixed).then(|| {
@@ -113,10 +172,13 @@ pub(crate) fn report_findings<'p>(
             rule,
             current: f.current,
             desired: f.desired,
-            line,
-            column,
+            line: at.line,
+            column: at.column,
+            end_line: at.end_line,
+            end_column: at.end_column,
             fixed,
             manual,
+            suppressed: None,
         });
     }
     findings
@@ -153,6 +215,23 @@ pub struct Options<'a> {
     /// `check`: report findings even when no safe fix can be made (the reason becomes a note),
     /// and skip the final verification, which only matters before writing.
     pub report_only: bool,
+    /// With `report_only`: still verify the edit and keep the original and edited texts (for
+    /// the fixes of `check --format sarif`); an edit that fails verification becomes a note.
+    pub keep_edits: bool,
+    /// Read `# kubeharden: ignore[...]` comments (`--no-ignores` turns this off).
+    pub ignores: bool,
+}
+
+impl Options<'_> {
+    /// The edit is verified before it is reported.
+    pub fn verifies(&self) -> bool {
+        !self.report_only || self.keep_edits
+    }
+
+    /// The report keeps the original and edited texts.
+    pub fn keeps_texts(&self) -> bool {
+        !self.report_only || self.keep_edits
+    }
 }
 
 pub(crate) fn file_error(
@@ -170,20 +249,36 @@ pub(crate) fn file_error(
     }
 }
 
-/// Where a finding points: the flag's first occurrence, else the container's argument list.
-fn locate(m: &Manifest, flag: Option<&str>) -> (usize, usize) {
-    let offset = flag
-        .and_then(|f| m.flags.iter().find(|x| x.name == f))
-        .map(|x| x.span.start)
-        .or_else(|| {
-            m.args()
-                .as_ref()
-                .filter(|_| m.flags.iter().any(|f| f.list == manifest::ArgList::Args))
-                .map(|a| a.span.start)
-        })
-        .or_else(|| m.command().map(|c| c.span.start))
-        .unwrap_or(m.container().span.start);
-    line_col(&m.text, offset)
+/// Where a finding points: the flag's first occurrence (the whole item), else the start of the
+/// container's argument list (its first item), else the container (its first key).
+fn locate(m: &Manifest, flag: Option<&str>) -> Region {
+    if let Some(item) = flag.and_then(|f| m.flags.iter().find(|x| x.name == f)) {
+        return Region::of(&m.text, item.span.start, item.span.end);
+    }
+    let node = m
+        .args()
+        .filter(|_| m.flags.iter().any(|f| f.list == manifest::ArgList::Args))
+        .or_else(|| m.command())
+        .unwrap_or(m.container());
+    Region::of(&m.text, node.span.start, head_end(node))
+}
+
+/// What a suppression comment in a manifest can silence: the component's container.
+fn suppression_targets(m: &Manifest) -> Vec<crate::suppress::Target> {
+    let line = |o: usize| line_col(&m.text, o).0;
+    let c = m.container();
+    let head = line(c.span.start);
+    let mut trailing = vec![(head, head)];
+    for key in ["command", "args", "env"] {
+        if let Some((k, v)) = c.entry(key) {
+            trailing.push((line(k.span.start), line(v.content_end())));
+        }
+    }
+    vec![crate::suppress::Target {
+        head_line: head,
+        lines: (head, line(c.content_end())),
+        trailing,
+    }]
 }
 
 /// Runs the whole pipeline on one file's text.
@@ -357,15 +452,25 @@ pub fn process<'p>(
         ));
     }
 
+    // Suppression comments: the rules they silence are left out of the plan.
+    let sup = crate::suppress::Suppressions::read(text, opts.ignores, suppression_targets(&m));
+    let reduced = sup.without_silenced(opts.profile, || {
+        check::check(opts.profile, &m.model, env)
+            .into_iter()
+            .map(|f| (f.rule_id, locate(&m, f.flag.as_deref()).line))
+            .collect::<Vec<_>>()
+    });
+    let profile: &Profile = reduced.as_ref().unwrap_or(opts.profile);
+
     // Plan and render the change; a failure is an error for diff and fix, a note for check.
     let attempt = || -> Result<(plan::Plan, Option<String>), FileError> {
-        let plan = plan::plan(opts.profile, &m.model, env).map_err(|e| {
+        let plan = plan::plan(profile, &m.model, env).map_err(|e| {
             let loc = locate(&m, None);
             file_error(
                 path,
                 text,
                 None,
-                Some(loc),
+                Some(loc.start()),
                 format!("cannot plan a safe change: {e}; nothing was written"),
             )
         })?;
@@ -397,8 +502,8 @@ pub fn process<'p>(
         })?;
         let new_text = edit::apply(text, splices)
             .map_err(|e| file_error(path, text, e.offset, None, e.message))?;
-        if !opts.report_only {
-            verify::verify(&m, &plan, &new_text, opts.profile, env)
+        if opts.verifies() {
+            verify::verify(&m, &plan, &new_text, profile, env)
                 .map_err(|e| file_error(path, text, None, None, e.to_string()))?;
         }
         Ok((plan, Some(format!("{bom}{new_text}"))))
@@ -425,7 +530,7 @@ pub fn process<'p>(
         Err(e) => return Err(e),
     };
 
-    let findings = report_findings(
+    let mut findings = report_findings(
         opts.profile,
         &m.model,
         env,
@@ -435,9 +540,10 @@ pub fn process<'p>(
         |flag| locate(&m, flag),
         "no automatic fix applies to this manifest and version",
     );
+    let unused_suppressions = sup.apply(&mut findings, opts.profile);
 
     // `check` needs to know that a safe edit exists, not to keep it.
-    let edited = if opts.report_only { None } else { edited };
+    let edited = if opts.keeps_texts() { edited } else { None };
     Ok(FileReport {
         path: path.to_string(),
         component: m.component.clone(),
@@ -447,13 +553,14 @@ pub fn process<'p>(
         findings,
         changes: plan.changes,
         required_files: plan.required_files,
-        original: if opts.report_only {
-            String::new()
-        } else {
+        original: if opts.keeps_texts() {
             full_text.to_string()
+        } else {
+            String::new()
         },
         edited,
         kubeadm: false,
         needs_probe_patch: false,
+        unused_suppressions,
     })
 }

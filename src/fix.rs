@@ -237,7 +237,16 @@ pub fn select(
         edited: None,
         new_files: Vec::new(),
         kept: Vec::new(),
-        notes: full.notes.clone(),
+        notes: full
+            .notes
+            .iter()
+            .cloned()
+            .chain(
+                full.unused_suppressions
+                    .iter()
+                    .map(|u| format!("line {}: {}", u.line, u.message)),
+            )
+            .collect(),
         version: full.version,
         component: full.component.clone(),
         left_over: full
@@ -263,6 +272,8 @@ pub fn select(
             version: opts.version,
             node_version: opts.node_version,
             report_only: false,
+            keep_edits: false,
+            ignores: opts.ignores,
         };
         let report = match engine::process(path, text, &sub) {
             Ok(r) => r,

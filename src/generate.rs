@@ -118,6 +118,8 @@ pub fn kubeadm(
         version: Some(v),
         node_version: None,
         report_only: false,
+        keep_edits: false,
+        ignores: true,
     };
     let report = engine::process("kubeadm-config.yaml", &skeleton, &opts)
         .map_err(|e| format!("the profile cannot be applied to a kubeadm configuration: {e}"))?;

@@ -2,12 +2,11 @@
 //! checked and planned like a static pod manifest; the changes become `apiServer.extraArgs`
 //! and `apiServer.extraVolumes` edits, verified by building that manifest again.
 
-use crate::check::Env;
-use crate::engine::{file_error, FileError, FileReport, Options, VersionSource};
+use crate::check::{self, Env};
+use crate::engine::{file_error, FileError, FileReport, Options, Region, VersionSource};
 use crate::kubeadm::KubeadmConfig;
 use crate::plan::{self, Change, Plan};
 use crate::profile::Profile;
-use crate::yaml::line_col;
 
 /// Why a rule's fix cannot be made through extraArgs and extraVolumes, if it cannot.
 fn inexpressible(cfg: &KubeadmConfig, c: &Change) -> Option<String> {
@@ -24,20 +23,26 @@ fn inexpressible(cfg: &KubeadmConfig, c: &Change) -> Option<String> {
 
 /// Where a finding points: the extraArgs entry of its flag, else `apiServer`, else the
 /// ClusterConfiguration, else the start of the file.
-fn locate(cfg: &KubeadmConfig, flag: Option<&str>) -> (usize, usize) {
-    let offset = flag
-        .and_then(|f| cfg.args.iter().find(|a| a.name == f))
-        .map(|a| a.key.span.start)
-        .or_else(|| {
-            let c = cfg.cluster_root()?;
-            c.entries()
-                .iter()
-                .find(|(k, _)| k.as_str() == Some("apiServer"))
-                .map(|(k, _)| k.span.start)
-                .or(Some(c.span.start))
-        })
-        .unwrap_or(0);
-    line_col(&cfg.text, offset)
+/// The region covers the whole entry (`name: value`, or the `{name, value}` item), or the
+/// `apiServer` key, or the ClusterConfiguration's first key, or the first line of the file.
+fn locate(cfg: &KubeadmConfig, flag: Option<&str>) -> Region {
+    let text = &cfg.text;
+    if let Some(a) = flag.and_then(|f| cfg.args.iter().find(|a| a.name == f)) {
+        let end = a.key.content_end().max(a.value_node.span.end);
+        return Region::of(text, a.key.span.start, end);
+    }
+    if let Some(c) = cfg.cluster_root() {
+        return match c
+            .entries()
+            .iter()
+            .find(|(k, _)| k.as_str() == Some("apiServer"))
+        {
+            Some((k, _)) => Region::of(text, k.span.start, k.span.end),
+            None => Region::of(text, c.span.start, crate::engine::head_end(c)),
+        };
+    }
+    let first_line = text.find(['\r', '\n']).unwrap_or(text.len());
+    Region::of(text, 0, first_line)
 }
 
 pub fn process<'p>(
@@ -115,13 +120,50 @@ pub fn process<'p>(
         version,
     };
 
+    // Suppression comments: the rules they silence (in the ClusterConfiguration and in the
+    // KubeletConfiguration) are left out of the plan.
+    let defaults = cfg.kubelet_defaults(&opts.registry.kubeadm);
+    let kubelet_of = |t: &str| -> Result<Option<crate::kubelet::KubeletConfig>, FileError> {
+        let docs = crate::yaml::parse(t)
+            .map_err(|e| file_error(path, t, None, Some((e.line, e.column)), e.message))?;
+        crate::kubelet::find(t, docs, opts.registry, crate::kubelet::KIND, &defaults)
+            .map_err(|e| file_error(path, t, e.offset, e.line_col, e.message))
+    };
+    let sup = crate::suppress::Suppressions::read(
+        text,
+        opts.ignores,
+        cfg.docs
+            .iter()
+            .filter(|d| d.root.is_map())
+            .map(|d| crate::suppress::Target::document(text, &d.root))
+            .collect(),
+    );
+    let reduced = sup.without_silenced(opts.profile, || {
+        let mut located: Vec<(String, usize)> = check::check(opts.profile, &cfg.model, env)
+            .into_iter()
+            .map(|f| (f.rule_id, locate(&cfg, f.flag.as_deref()).line))
+            .collect();
+        if let Ok(Some(k)) = kubelet_of(text) {
+            located.extend(
+                check::check(opts.profile, &k.model, env)
+                    .into_iter()
+                    .map(|f| {
+                        let at = crate::kubelet::locate_in(&k, f.flag.as_deref());
+                        (f.rule_id, at.line)
+                    }),
+            );
+        }
+        located
+    });
+    let base: &Profile = reduced.as_ref().unwrap_or(opts.profile);
+
     // Plan without the rules whose fixes kubeadm's configuration cannot express.
     let mut left: Vec<(String, String)> = Vec::new();
     // The rules left out because they need kubeadm's probes changed.
     let mut probe_rules: Vec<String> = Vec::new();
     type Attempt = (Plan, Vec<(String, String)>, Vec<String>, Option<String>);
     let attempt = || -> Result<Attempt, FileError> {
-        let mut profile: Profile = opts.profile.clone();
+        let mut profile: Profile = base.clone();
         let mut left = Vec::new();
         let mut probe_rules = Vec::new();
         loop {
@@ -130,7 +172,7 @@ pub fn process<'p>(
                     path,
                     text,
                     None,
-                    Some(locate(&cfg, None)),
+                    Some(locate(&cfg, None).start()),
                     format!("cannot plan a safe change: {e}; nothing was written"),
                 )
             })?;
@@ -163,7 +205,7 @@ pub fn process<'p>(
                 })?;
                 let new_text = crate::edit::apply(text, splices)
                     .map_err(|e| file_error(path, text, e.offset, None, e.message))?;
-                if !opts.report_only {
+                if opts.verifies() {
                     crate::verify::verify_kubeadm(&cfg, &plan, &new_text, &profile, env)
                         .map_err(|e| file_error(path, text, None, None, e.to_string()))?;
                 }
@@ -215,15 +257,8 @@ pub fn process<'p>(
 
     // The file's KubeletConfiguration, with what kubeadm fills in where it is silent, is
     // checked and edited like the kubelet's own file, after the ClusterConfiguration's edits.
-    let defaults = cfg.kubelet_defaults(&opts.registry.kubeadm);
-    let kubelet_of = |t: &str| -> Result<Option<crate::kubelet::KubeletConfig>, FileError> {
-        let docs = crate::yaml::parse(t)
-            .map_err(|e| file_error(path, t, None, Some((e.line, e.column)), e.message))?;
-        crate::kubelet::find(t, docs, opts.registry, crate::kubelet::KIND, &defaults)
-            .map_err(|e| file_error(path, t, e.offset, e.line_col, e.message))
-    };
     if let Some(kcfg) = kubelet_of(text)? {
-        let mut profile = opts.profile.clone();
+        let mut profile = base.clone();
         let mut kleft: Vec<(String, String)> = Vec::new();
         if version_source == VersionSource::Assumed {
             for r in profile
@@ -256,7 +291,7 @@ pub fn process<'p>(
                         &profile,
                         opts.registry,
                         env,
-                        opts.report_only,
+                        opts.verifies(),
                     ),
                     None => Ok((Plan::default(), None)),
                 })
@@ -297,7 +332,8 @@ pub fn process<'p>(
             edited = Some(format!("{bom}{t}"));
         }
     }
-    let edited = if opts.report_only { None } else { edited };
+    let unused_suppressions = sup.apply(&mut findings, opts.profile);
+    let edited = if opts.keeps_texts() { edited } else { None };
     Ok(FileReport {
         path: path.to_string(),
         component: crate::engine::COMPONENT.to_string(),
@@ -307,13 +343,14 @@ pub fn process<'p>(
         findings,
         changes,
         required_files: plan.required_files,
-        original: if opts.report_only {
-            String::new()
-        } else {
+        original: if opts.keeps_texts() {
             full_text.to_string()
+        } else {
+            String::new()
         },
         edited,
         kubeadm: true,
         needs_probe_patch,
+        unused_suppressions,
     })
 }

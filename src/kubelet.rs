@@ -8,12 +8,12 @@
 
 use crate::check::{self, Env};
 use crate::edit::{EditError, Splice};
-use crate::engine::{file_error, FileError, FileReport, Options, VersionSource};
+use crate::engine::{file_error, FileError, FileReport, Options, Region, VersionSource};
 use crate::manifest::LoadError;
 use crate::model::{Flag, Model};
 use crate::plan::{self, Change, Plan};
 use crate::profile::{FlagType, Profile, Registry};
-use crate::yaml::{self, line_col, line_end_inclusive, line_start, Document, Kind, Node, Style};
+use crate::yaml::{self, line_end_inclusive, line_start, Document, Kind, Node, Style};
 use serde_json::{Map, Value};
 
 pub const COMPONENT: &str = "kubelet";
@@ -1061,17 +1061,25 @@ pub fn verify(
 // ---------------------------------------------------------------------------------- pipeline
 
 /// Where a finding points: the setting's entry, else the top of the document.
-fn locate(cfg: &KubeletConfig, flag: Option<&str>) -> (usize, usize) {
-    let offset = flag
-        .and_then(|f| {
-            let (parent, last) = match f.rsplit_once('.') {
-                Some((p, l)) => (lookup(&cfg.root, p)?, l),
-                None => (&cfg.root, f),
-            };
-            parent.entry(last).map(|(k, _)| k.span.start)
-        })
-        .unwrap_or(cfg.root.span.start);
-    line_col(&cfg.text, offset)
+/// The region covers the whole entry (key and value), or the document's first key.
+fn locate(cfg: &KubeletConfig, flag: Option<&str>) -> Region {
+    let entry = flag.and_then(|f| {
+        let (parent, last) = match f.rsplit_once('.') {
+            Some((p, l)) => (lookup(&cfg.root, p)?, l),
+            None => (&cfg.root, f),
+        };
+        parent.entry(last)
+    });
+    match entry {
+        // An empty value has no text of its own.
+        Some((k, v)) if v.as_str() == Some("") => Region::of(&cfg.text, k.span.start, k.span.end),
+        Some((k, v)) => Region::of(&cfg.text, k.span.start, v.content_end().max(k.span.end)),
+        None => Region::of(
+            &cfg.text,
+            cfg.root.span.start,
+            crate::engine::head_end(&cfg.root),
+        ),
+    }
 }
 
 /// Plans, edits and verifies the KubeletConfiguration of `cfg` (the rules of other components
@@ -1082,7 +1090,7 @@ pub(crate) fn plan_and_edit(
     profile: &Profile,
     registry: &Registry,
     env: Env,
-    report_only: bool,
+    verifies: bool,
 ) -> Result<(Plan, Option<String>), FileError> {
     let text = cfg.text.as_str();
     let plan = plan::plan(profile, &cfg.model, env).map_err(|e| {
@@ -1090,7 +1098,7 @@ pub(crate) fn plan_and_edit(
             path,
             text,
             None,
-            Some(locate(cfg, None)),
+            Some(locate(cfg, None).start()),
             format!("cannot plan a safe change: {e}; nothing was written"),
         )
     })?;
@@ -1108,7 +1116,7 @@ pub(crate) fn plan_and_edit(
     })?;
     let new_text = crate::edit::apply(text, splices)
         .map_err(|e| file_error(path, text, e.offset, None, e.message))?;
-    if !report_only {
+    if verifies {
         verify(cfg, &plan, &new_text, profile, env).map_err(|e| {
             file_error(
                 path,
@@ -1123,7 +1131,7 @@ pub(crate) fn plan_and_edit(
 }
 
 /// Where a finding about the kubelet's configuration points.
-pub(crate) fn locate_in(cfg: &KubeletConfig, flag: Option<&str>) -> (usize, usize) {
+pub(crate) fn locate_in(cfg: &KubeletConfig, flag: Option<&str>) -> Region {
     locate(cfg, flag)
 }
 
@@ -1214,7 +1222,20 @@ pub fn process<'p>(
     // With a guessed version, rules limited to some versions are left alone: the kubelet may
     // be older than the guess.
     let mut left: Vec<(String, String)> = Vec::new();
-    let mut profile: Profile = opts.profile.clone();
+    // Suppression comments: the rules they silence are left out of the plan.
+    let sup = crate::suppress::Suppressions::read(
+        text,
+        opts.ignores,
+        vec![crate::suppress::Target::document(text, &cfg.root)],
+    );
+    let mut profile: Profile = sup
+        .without_silenced(opts.profile, || {
+            check::check(opts.profile, &cfg.model, env)
+                .into_iter()
+                .map(|f| (f.rule_id, locate(&cfg, f.flag.as_deref()).line))
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_else(|| opts.profile.clone());
     if version_source == VersionSource::Assumed {
         for r in &profile.rules {
             if r.component == cfg.component && !r.versions.is_any() {
@@ -1228,7 +1249,7 @@ pub fn process<'p>(
             .rules
             .retain(|r| !left.iter().any(|(id, _)| id == &r.id));
     }
-    let attempt = || plan_and_edit(path, &cfg, &profile, opts.registry, env, opts.report_only);
+    let attempt = || plan_and_edit(path, &cfg, &profile, opts.registry, env, opts.verifies());
     let result = match cannot {
         Some(_) => Ok((Plan::default(), None)),
         None => attempt(),
@@ -1248,7 +1269,7 @@ pub fn process<'p>(
         }
         Err(e) => return Err(e),
     };
-    let findings = crate::engine::report_findings(
+    let mut findings = crate::engine::report_findings(
         opts.profile,
         &cfg.model,
         env,
@@ -1258,7 +1279,8 @@ pub fn process<'p>(
         |flag| locate(&cfg, flag),
         "no automatic fix applies to this file and version",
     );
-    let edited = if opts.report_only { None } else { edited };
+    let unused_suppressions = sup.apply(&mut findings, opts.profile);
+    let edited = if opts.keeps_texts() { edited } else { None };
     Ok(FileReport {
         path: path.to_string(),
         component: cfg.component.clone(),
@@ -1268,13 +1290,14 @@ pub fn process<'p>(
         findings,
         changes: plan.changes,
         required_files: plan.required_files,
-        original: if opts.report_only {
-            String::new()
-        } else {
+        original: if opts.keeps_texts() {
             full_text.to_string()
+        } else {
+            String::new()
         },
         edited,
         kubeadm: false,
         needs_probe_patch: false,
+        unused_suppressions,
     })
 }

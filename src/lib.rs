@@ -25,6 +25,8 @@ pub mod plan;
 pub mod profile;
 pub mod prompt;
 pub mod render;
+pub mod sarif;
+pub mod suppress;
 pub mod verify;
 pub mod version;
 pub mod yaml;

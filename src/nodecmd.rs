@@ -251,6 +251,8 @@ pub(crate) fn fix_in_place(
         version: s.version,
         node_version,
         report_only: false,
+        keep_edits: false,
+        ignores: s.ignores,
     };
     let mut terminal = Terminal::new();
     let mut everything = Everything {
@@ -425,6 +427,8 @@ pub(crate) fn fix_in_place(
             version: s.version.or(version),
             node_version: None,
             report_only: false,
+            keep_edits: false,
+            ignores: s.ignores,
         };
         let shown = kc.display().to_string();
         let result = read_input(kc).and_then(|text| crate::engine::process(&shown, &text, &opts));

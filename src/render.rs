@@ -50,6 +50,7 @@ pub fn text(out: &mut dyn Write, outcomes: &[Outcome], profile: &Profile) -> io:
     let bold = Style::new().bold();
     let dim = Style::new().dimmed();
     let (mut findings, mut fixable, mut errors, mut files, mut skipped) = (0, 0, 0, 0, 0);
+    let mut suppressed = 0;
     for o in outcomes {
         match o {
             Outcome::Skipped { path, reason } => {
@@ -83,11 +84,16 @@ pub fn text(out: &mut dyn Write, outcomes: &[Outcome], profile: &Profile) -> io:
                 for n in &r.notes {
                     writeln!(out, "  note: {}", visible(n))?;
                 }
-                if r.findings.is_empty() {
+                for u in &r.unused_suppressions {
+                    writeln!(out, "  note: line {}: {}", u.line, visible(&u.message))?;
+                }
+                let silenced = r.findings.iter().filter(|f| !f.active()).count();
+                suppressed += silenced;
+                if silenced == r.findings.len() {
                     writeln!(out, "  no findings")?;
                 }
                 // In file order, as a reader goes through the manifest.
-                let mut ordered: Vec<_> = r.findings.iter().collect();
+                let mut ordered: Vec<_> = r.findings.iter().filter(|f| f.active()).collect();
                 ordered.sort_by_key(|f| (f.line, f.column));
                 for f in ordered {
                     findings += 1;
@@ -112,6 +118,12 @@ pub fn text(out: &mut dyn Write, outcomes: &[Outcome], profile: &Profile) -> io:
                         "not fixed, see `kubeharden explain`".to_string()
                     };
                     writeln!(out, "         {dim}{} ({how}){dim:#}", f.rule.title)?;
+                }
+                if silenced > 0 {
+                    writeln!(
+                        out,
+                        "  {silenced} suppressed (by `# kubeharden: ignore` comments; --no-ignores shows them)"
+                    )?;
                 }
                 if !r.required_files.is_empty() {
                     writeln!(out, "  files the fix needs on the node:")?;
@@ -141,8 +153,8 @@ pub fn text(out: &mut dyn Write, outcomes: &[Outcome], profile: &Profile) -> io:
     let mut by_component: Vec<(&str, usize, usize, usize, usize)> = Vec::new();
     for o in outcomes {
         if let Outcome::Report(r) = o {
-            let n = r.findings.len();
-            let fixed = r.findings.iter().filter(|f| f.fixed).count();
+            let n = r.findings.iter().filter(|f| f.active()).count();
+            let fixed = r.findings.iter().filter(|f| f.active() && f.fixed).count();
             let failing = usize::from(n > 0);
             match by_component.iter_mut().find(|c| c.0 == r.component) {
                 Some(c) => {
@@ -172,10 +184,25 @@ pub fn text(out: &mut dyn Write, outcomes: &[Outcome], profile: &Profile) -> io:
             writeln!(out, "{c:<24} {n:>5} {failing:>13} {f:>8} {fx:>7}")?;
         }
     }
+    let suppressed = if suppressed > 0 {
+        format!(", {suppressed} suppressed")
+    } else {
+        String::new()
+    };
     writeln!(
         out,
-        "{files} file(s) checked, {findings} finding(s) ({fixable} fixable with `kubeharden fix`), {errors} error(s), {skipped} skipped"
+        "{files} file(s) checked, {findings} finding(s) ({fixable} fixable with `kubeharden fix`), {errors} error(s), {skipped} skipped{suppressed}"
     )
+}
+
+/// SARIF 2.1.0 (`check --format sarif`): see [`crate::sarif`].
+pub fn sarif(
+    out: &mut dyn Write,
+    outcomes: &[Outcome],
+    profile: &Profile,
+    ctx: &crate::sarif::Context,
+) -> io::Result<()> {
+    crate::sarif::write(out, outcomes, profile, ctx)
 }
 
 /// Unified diff with `a/` and `b/` headers that `git apply` and `patch -p1` accept.
@@ -228,6 +255,7 @@ struct JsonSummary {
     fixable: usize,
     errors: usize,
     skipped: usize,
+    suppressed: usize,
 }
 
 #[derive(Serialize)]
@@ -252,6 +280,23 @@ struct JsonFile<'a> {
     findings: Vec<JsonFinding<'a>>,
     changes: Vec<JsonChange<'a>>,
     required_files: Vec<JsonRequiredFile<'a>>,
+    unused_suppressions: Vec<JsonUnused<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonSuppressed<'a> {
+    reason: &'a str,
+    line: usize,
+    column: usize,
+}
+
+#[derive(Serialize)]
+struct JsonUnused<'a> {
+    kind: &'static str,
+    rule_id: Option<&'a str>,
+    line: usize,
+    column: usize,
+    message: &'a str,
 }
 
 #[derive(Serialize)]
@@ -262,6 +307,8 @@ struct JsonFinding<'a> {
     cis: &'a [String],
     line: usize,
     column: usize,
+    end_line: usize,
+    end_column: usize,
     current: &'a str,
     desired: &'a str,
     rationale: &'a str,
@@ -269,6 +316,8 @@ struct JsonFinding<'a> {
     fixable: bool,
     manual: Option<&'a str>,
     docs: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    suppressed: Option<JsonSuppressed<'a>>,
 }
 
 #[derive(Serialize)]
@@ -352,6 +401,7 @@ pub fn json(out: &mut dyn Write, outcomes: &[Outcome], profile: &Profile) -> io:
         fixable: 0,
         errors: 0,
         skipped: 0,
+        suppressed: 0,
     };
     for o in outcomes {
         let empty = |path, status| JsonFile {
@@ -366,6 +416,7 @@ pub fn json(out: &mut dyn Write, outcomes: &[Outcome], profile: &Profile) -> io:
             findings: vec![],
             changes: vec![],
             required_files: vec![],
+            unused_suppressions: vec![],
         };
         match o {
             Outcome::Skipped { path, reason } => {
@@ -386,8 +437,10 @@ pub fn json(out: &mut dyn Write, outcomes: &[Outcome], profile: &Profile) -> io:
             }
             Outcome::Report(r) => {
                 summary.files += 1;
-                summary.findings += r.findings.len();
-                summary.fixable += r.findings.iter().filter(|f| f.fixed).count();
+                let active = r.findings.iter().filter(|f| f.active());
+                summary.findings += active.clone().count();
+                summary.fixable += active.filter(|f| f.fixed).count();
+                summary.suppressed += r.findings.iter().filter(|f| !f.active()).count();
                 let mut f = empty(&r.path, "ok");
                 f.component = Some(&r.component);
                 f.kubernetes_version = Some(r.version.to_string());
@@ -403,6 +456,8 @@ pub fn json(out: &mut dyn Write, outcomes: &[Outcome], profile: &Profile) -> io:
                         cis: &x.rule.cis,
                         line: x.line,
                         column: x.column,
+                        end_line: x.end_line,
+                        end_column: x.end_column,
                         current: &x.current,
                         desired: &x.desired,
                         rationale: &x.rule.rationale,
@@ -410,6 +465,22 @@ pub fn json(out: &mut dyn Write, outcomes: &[Outcome], profile: &Profile) -> io:
                         fixable: x.fixed,
                         manual: x.manual.as_deref(),
                         docs: format!("docs/rules.md#{}", x.rule.id),
+                        suppressed: x.suppressed.as_ref().map(|s| JsonSuppressed {
+                            reason: &s.reason,
+                            line: s.line,
+                            column: s.column,
+                        }),
+                    })
+                    .collect();
+                f.unused_suppressions = r
+                    .unused_suppressions
+                    .iter()
+                    .map(|u| JsonUnused {
+                        kind: u.kind.as_str(),
+                        rule_id: u.rule_id.as_deref(),
+                        line: u.line,
+                        column: u.column,
+                        message: &u.message,
                     })
                     .collect();
                 f.changes = r.changes.iter().map(json_change).collect();

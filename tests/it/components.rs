@@ -43,6 +43,8 @@ fn process(
         version: version.map(|v| Version::parse(v).expect("version")),
         node_version: None,
         report_only: false,
+        keep_edits: false,
+        ignores: true,
     };
     engine::process(name, text, &opts)
 }

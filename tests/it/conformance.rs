@@ -86,6 +86,8 @@ pub fn try_run(
         version: version.map(|v| Version::parse(v).expect("version")),
         node_version: None,
         report_only,
+        keep_edits: false,
+        ignores: true,
     };
     engine::process("kube-apiserver.yaml", text, &opts)
 }

@@ -62,6 +62,8 @@ fn every_partial_selection_is_a_complete_verified_manifest() {
                     version: None,
                     node_version: None,
                     report_only: false,
+                    keep_edits: false,
+                    ignores: true,
                 };
                 let mut who = Scripted {
                     state: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ u64::from(minor),
@@ -105,6 +107,8 @@ fn every_partial_selection_is_a_complete_verified_manifest() {
                     version: None,
                     node_version: None,
                     report_only: false,
+                    keep_edits: false,
+                    ignores: true,
                 };
                 let again = kubeharden::engine::process("m.yaml", edited, &opts).expect("again");
                 assert!(
