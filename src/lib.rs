@@ -25,6 +25,7 @@ pub mod plan;
 pub mod profile;
 pub mod prompt;
 pub mod render;
+pub mod ruledoc;
 pub mod verify;
 pub mod version;
 pub mod yaml;

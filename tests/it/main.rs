@@ -12,5 +12,6 @@ mod kubeadm_config;
 mod node;
 mod schema;
 mod selection;
+mod shell;
 mod styles;
 mod wait;
