@@ -10,6 +10,7 @@ mod interactive;
 mod kube_bench;
 mod kubeadm_config;
 mod node;
+mod precommit;
 mod schema;
 mod selection;
 mod shell;
