@@ -665,6 +665,29 @@ fn skip_unrecognized_skips_named_files_that_are_not_ours() {
         .expect("runs");
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stdout(&out).contains("apiserver-profiling"));
+    // Several documents none of which is a Pod are someone else's; with a Pod, an error.
+    std::fs::write(
+        dir.path().join("app.yaml"),
+        b"kind: Deployment\n---\nkind: Service\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path().join("pods.yaml"),
+        b"kind: Pod\n---\nkind: Service\n",
+    )
+    .expect("write");
+    let out = kubeharden()
+        .current_dir(dir.path())
+        .args(["check", "--skip-unrecognized", "app.yaml"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = kubeharden()
+        .current_dir(dir.path())
+        .args(["check", "--skip-unrecognized", "pods.yaml"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
     // A file that is not YAML at all is still an error.
     std::fs::write(dir.path().join("broken.yaml"), b"a: [1\n").expect("write");
     let out = kubeharden()

@@ -3,6 +3,7 @@ mod audit_policy;
 mod cli;
 mod components;
 mod conformance;
+mod deploy;
 mod docs;
 mod fixtures;
 mod generate;
