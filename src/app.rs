@@ -612,11 +612,17 @@ fn required_files_to(stderr: &mut dyn Write, outcomes: &[Outcome]) {
 pub fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<Exit, UsageError> {
     match cli.command {
         Command::Check(args) => {
-            let s = settings(
+            let mut s = settings(
                 &args.common,
                 Path::new(DEFAULT_MANIFESTS_DIR),
                 node_files(&args.common)?,
             )?;
+            if args.skip_unrecognized {
+                // A named file that is not ours is skipped as one found in a directory would be.
+                for i in &mut s.inputs {
+                    i.from_dir = true;
+                }
+            }
             // SARIF carries the fixes, so the edits are made and verified as for `fix`.
             let outcomes = process_all(&s, true, args.format == Format::Sarif);
             let fail_on = args.fail_on.severity();
@@ -639,6 +645,14 @@ pub fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<E
                 if e.kind() != std::io::ErrorKind::BrokenPipe {
                     return Err(UsageError(format!("cannot write the report: {e}")));
                 }
+            }
+            if args.skip_unrecognized
+                && outcomes
+                    .iter()
+                    .all(|o| matches!(o, Outcome::Skipped { .. }))
+            {
+                // Nothing of ours among the files a hook passed: nothing to report.
+                return Ok(Exit::Ok);
             }
             errors_to(stderr, &outcomes);
             // Suppressed findings and those below --fail-on do not fail the check.
@@ -862,29 +876,31 @@ pub fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<E
             res.map_err(|e| UsageError(format!("cannot write: {e}")))?;
             Ok(Exit::Ok)
         }
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "kubeharden", stdout);
+            Ok(Exit::Ok)
+        }
+        Command::Man => {
+            crate::cli::man_page(stdout)
+                .map_err(|e| UsageError(format!("cannot write the manual page: {e}")))?;
+            Ok(Exit::Ok)
+        }
         Command::Explain { rule } => {
             let registry = Registry::builtin().map_err(|e| UsageError(e.to_string()))?;
             let found = profile::find_builtin_rule(&rule, &registry)
                 .map_err(|e| UsageError(e.to_string()))?;
-            match found {
-                Some(r) => {
-                    let mut modes = Vec::new();
-                    for (name, _) in profile::BUILTIN {
-                        let p = Profile::load(name, &registry)
-                            .map_err(|e| UsageError(e.to_string()))?;
-                        if let Some(x) = p.rule(&rule) {
-                            let mode = if x.fix.is_empty() { "reports" } else { "fixes" };
-                            modes.push((name.to_string(), mode));
-                        }
-                    }
-                    render::explain(stdout, &r, &modes)
-                        .map_err(|e| UsageError(format!("cannot write: {e}")))?;
-                    Ok(Exit::Ok)
-                }
-                None => Err(UsageError(format!(
+            let Some(r) = found else {
+                return Err(UsageError(format!(
                     "unknown rule `{rule}`; `kubeharden profiles show strict` lists every rule"
-                ))),
-            }
+                )));
+            };
+            let profiles = crate::ruledoc::builtin_profiles(&registry)
+                .map_err(|e| UsageError(e.to_string()))?;
+            stdout
+                .write_all(crate::ruledoc::section(&r, &profiles, &registry).as_bytes())
+                .map_err(|e| UsageError(format!("cannot write: {e}")))?;
+            Ok(Exit::Ok)
         }
     }
 }

@@ -9,9 +9,10 @@ use std::path::PathBuf;
     version,
     about = "Audit and harden Kubernetes control-plane configuration with minimal, verified edits",
     long_about = "Audit and harden Kubernetes control-plane configuration.\n\n\
-kubeharden reads kube-apiserver static pod manifests, checks them against a hardening profile \
-(baseline, strict, or your own) and produces the edited manifest and a unified diff that keeps \
-every comment and formatting choice. Every edit is re-read and verified before it is written. \
+kubeharden reads the static pod manifests of kube-apiserver, kube-controller-manager, \
+kube-scheduler and etcd, the kubelet's and the scheduler's configuration files and kubeadm \
+configuration files, checks them against a hardening profile (baseline, strict, or your own) and \
+produces the edited file and a unified diff that keeps every comment and formatting choice. Every edit is re-read and verified before it is written. \
 On a node, `fix` edits the manifests in place, asking about each change, after backing up the \
 originals outside the static pod directory; `rollback` restores them.\n\n\
 A comment `# kubeharden: ignore[RULE-ID] reason` silences a rule where it stands (docs/suppressions.md); \
@@ -51,6 +52,16 @@ pub enum Command {
         /// The rule id, e.g. apiserver-profiling
         rule: String,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    #[command(
+        after_help = "Install, e.g.:\n  kubeharden completions bash > ~/.local/share/bash-completion/completions/kubeharden\n  kubeharden completions zsh > ~/.zfunc/_kubeharden    # with fpath+=~/.zfunc before compinit\n  kubeharden completions fish > ~/.config/fish/completions/kubeharden.fish"
+    )]
+    Completions {
+        /// The shell to complete for
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), e.g. `kubeharden man > ~/.local/share/man/man1/kubeharden.1`
+    Man,
 }
 
 #[derive(Debug, Subcommand)]
@@ -116,6 +127,11 @@ pub struct CheckArgs {
     /// Exit 1 only for findings of this severity or higher; the others are still reported
     #[arg(long, value_enum, value_name = "SEVERITY", default_value_t = FailOn::Low)]
     pub fail_on: FailOn,
+    /// Skip files that are not control-plane manifests or configuration kubeharden reads, even
+    /// when named, and exit 0 when nothing is left to check (for hooks such as pre-commit, which
+    /// pass every YAML file)
+    #[arg(long)]
+    pub skip_unrecognized: bool,
 }
 
 #[derive(Debug, Args)]
@@ -237,4 +253,60 @@ impl FailOn {
             FailOn::Critical => Severity::Critical,
         }
     }
+}
+
+/// The manual page, in roff: the top-level page clap_mangen renders, with a section per
+/// command (its synopsis, description and options) instead of references to pages of their
+/// own, so one file documents everything. Deterministic: no date, the version from Cargo.toml.
+pub fn man_page(out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    use clap::CommandFactory;
+    use std::io::Write;
+    let mut cmd = Cli::command().disable_help_subcommand(true);
+    cmd.build();
+    let man = clap_mangen::Man::new(cmd.clone());
+    let mut page = Vec::new();
+    man.render_title(&mut page)?;
+    man.render_name_section(&mut page)?;
+    man.render_synopsis_section(&mut page)?;
+    man.render_description_section(&mut page)?;
+    man.render_options_section(&mut page)?;
+    writeln!(page, ".SH COMMANDS")?;
+    fn commands(cmd: &clap::Command, page: &mut Vec<u8>) -> std::io::Result<()> {
+        for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+            let name = sub.get_bin_name().unwrap_or_else(|| sub.get_name());
+            writeln!(page, ".SS \"{name}\"")?;
+            let man = clap_mangen::Man::new(sub.clone());
+            let mut parts = Vec::new();
+            man.render_synopsis_section(&mut parts)?;
+            man.render_description_section(&mut parts)?;
+            if sub.get_arguments().any(|a| !a.is_hide_set()) {
+                man.render_options_section(&mut parts)?;
+            }
+            if sub.get_after_help().is_some() {
+                man.render_extra_section(&mut parts)?;
+            }
+            // Inside a command's subsection the parts' own section headings give way to
+            // paragraph breaks.
+            for line in String::from_utf8_lossy(&parts).lines() {
+                match line.strip_prefix(".SH ") {
+                    Some(_) => writeln!(page, ".PP")?,
+                    None => writeln!(page, "{line}")?,
+                }
+            }
+            commands(sub, page)?;
+        }
+        Ok(())
+    }
+    commands(&cmd, &mut page)?;
+    man.render_extra_section(&mut page)?;
+    man.render_version_section(&mut page)?;
+    // Every rendered part starts with the same string definition; once is enough.
+    let mut seen = std::collections::HashSet::new();
+    for line in String::from_utf8_lossy(&page).lines() {
+        let preamble = line.starts_with(".ie \\n(.g .ds Aq") || line.starts_with(".el .ds Aq");
+        if !preamble || seen.insert(line.to_string()) {
+            writeln!(out, "{line}")?;
+        }
+    }
+    Ok(())
 }

@@ -25,6 +25,7 @@ pub mod plan;
 pub mod profile;
 pub mod prompt;
 pub mod render;
+pub mod ruledoc;
 pub mod sarif;
 pub mod suppress;
 pub mod verify;

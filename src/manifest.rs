@@ -300,16 +300,23 @@ fn parse_pod(text: &str) -> Result<Node, LoadError> {
             .map(|d| d.root)
             .ok_or_else(|| LoadError::whole("no document"))?,
         n => {
-            return Err(LoadError::whole(format!(
+            let err = LoadError::whole(format!(
                 "the file holds {n} YAML documents; a static pod manifest holds exactly one Pod"
-            )))
+            ));
+            // Several documents of which none is a Pod (a Deployment and its Service, say)
+            // are someone else's; with a Pod among them, it is a manifest gone wrong.
+            let pod = docs
+                .iter()
+                .any(|d| d.root.get("kind").and_then(|k| k.as_str()) == Some("Pod"));
+            return Err(if pod { err } else { err.unrecognized() });
         }
     };
     if !root.is_map() {
-        return Err(LoadError::at(
-            &root,
-            "the document is not a mapping, so it is not a Pod",
-        ));
+        // A list or a scalar (an Ansible playbook, say) is no Kubernetes object at all.
+        return Err(
+            LoadError::at(&root, "the document is not a mapping, so it is not a Pod")
+                .unrecognized(),
+        );
     }
     let kind = root.get("kind").and_then(|k| k.as_str()).unwrap_or("");
     if kind != "Pod" {

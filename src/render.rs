@@ -512,36 +512,6 @@ pub fn json(out: &mut dyn Write, outcomes: &[Outcome], profile: &Profile) -> io:
     writeln!(out)
 }
 
-/// `kubeharden explain` and the per-rule sections of docs/rules.md.
-/// `modes`: each built-in profile that has the rule, and whether it fixes or only reports it.
-pub fn explain(out: &mut dyn Write, rule: &Rule, modes: &[(String, &str)]) -> io::Result<()> {
-    writeln!(out, "{} — {}", rule.id, rule.title)?;
-    writeln!(out)?;
-    writeln!(out, "component: {}", rule.component)?;
-    writeln!(out, "severity:  {}", rule.severity.as_str())?;
-    writeln!(
-        out,
-        "CIS:       {}",
-        if rule.cis.is_empty() {
-            "none (kubeharden safety rule)".to_string()
-        } else {
-            rule.cis.join(", ")
-        }
-    )?;
-    writeln!(out, "versions:  {}", rule.versions)?;
-    let modes: Vec<String> = modes.iter().map(|(p, m)| format!("{p} ({m})")).collect();
-    writeln!(out, "profiles:  {}", modes.join(", "))?;
-    writeln!(out)?;
-    writeln!(out, "Why: {}", rule.rationale)?;
-    writeln!(out)?;
-    writeln!(out, "Risk: {}", rule.risk)?;
-    if let Some(m) = &rule.manual {
-        writeln!(out)?;
-        writeln!(out, "Not fixed automatically: {m}")?;
-    }
-    Ok(())
-}
-
 pub fn profile_show(out: &mut dyn Write, p: &Profile) -> io::Result<()> {
     match p.lineage.split_last() {
         Some((_, parents)) if !parents.is_empty() => {
@@ -583,80 +553,8 @@ pub fn profile_show(out: &mut dyn Write, p: &Profile) -> io::Result<()> {
     Ok(())
 }
 
-/// `docs/rules.md`: one section per rule of the built-in profiles, generated from the data.
-pub fn rules_markdown(baseline: &Profile, strict: &Profile) -> String {
-    use std::fmt::Write as _;
-    let mut s = String::new();
-    let _ = writeln!(s, "# kubeharden rules\n");
-    let _ = writeln!(
-        s,
-        "Generated from `profiles/baseline.yaml` and `profiles/strict.yaml` by `KUBEHARDEN_BLESS=1 cargo test --test it rules_doc`; a test fails when this file is stale. `kubeharden explain RULE-ID` prints the same text.\n"
-    );
-    let _ = writeln!(s, "CIS ids use the numbering of the CIS Kubernetes Benchmark v1.10 to v1.12 (kube-bench `cis-1.10`, `cis-1.11`, `cis-1.12`).\n");
-    let _ = writeln!(
-        s,
-        "| rule | severity | CIS | baseline | strict |\n|---|---|---|---|---|"
-    );
-    let mode = |p: &Profile, id: &str| match p.rule(id) {
-        None => "—",
-        Some(r) if r.fix.is_empty() => "reports",
-        Some(_) => "fixes",
-    };
-    for r in &strict.rules {
-        let _ = writeln!(
-            s,
-            "| [{id}](#{id}) | {} | {} | {} | {} |",
-            r.severity.as_str(),
-            r.cis.join(", "),
-            mode(baseline, &r.id),
-            mode(strict, &r.id),
-            id = r.id
-        );
-    }
-    for r in &strict.rules {
-        let _ = writeln!(s, "\n## {}\n", r.id);
-        let _ = writeln!(s, "**{}**\n", r.title);
-        let _ = writeln!(s, "- component: {}", r.component);
-        let _ = writeln!(s, "- severity: {}", r.severity.as_str());
-        let cis = if r.cis.is_empty() {
-            "none (a kubeharden safety rule)".to_string()
-        } else {
-            r.cis.join(", ")
-        };
-        let _ = writeln!(s, "- CIS: {cis}");
-        let _ = writeln!(s, "- versions: {}", r.versions);
-        let _ = writeln!(
-            s,
-            "- baseline: {}; strict: {}",
-            mode(baseline, &r.id),
-            mode(strict, &r.id)
-        );
-        let _ = writeln!(s, "\nWhy: {}\n", r.rationale);
-        let _ = writeln!(s, "Risk: {}", r.risk);
-        for p in [baseline, strict] {
-            if let Some(m) = p.rule(&r.id).and_then(|x| x.manual.as_ref()) {
-                let _ = writeln!(s, "\nNot fixed by {}: {m}", p.name);
-            }
-        }
-        if !r.fix.is_empty() {
-            let _ = writeln!(s, "\nFix ({}):\n", strict.name);
-            for v in &r.fix {
-                let when = match &v.unless {
-                    Some(_) => format!(
-                        "{} (unless the conditions in the profile rule it out)",
-                        v.versions
-                    ),
-                    None => v.versions.to_string(),
-                };
-                let steps: Vec<String> = v.steps.iter().map(describe_step).collect();
-                let _ = writeln!(s, "- {when}: {}", steps.join("; "));
-            }
-        }
-    }
-    s
-}
-
-fn describe_step(step: &crate::profile::Step) -> String {
+/// One step of a rule's fix in words, for the rule documentation.
+pub(crate) fn describe_step(step: &crate::profile::Step) -> String {
     use crate::profile::{ProbeFix, Step};
     match step {
         Step::Set { flag, value } => format!("set `{}`", setting_is(flag, value)),

@@ -413,7 +413,10 @@ fn profiles_and_explain() {
     assert_eq!(out.status.code(), Some(0));
     let text = stdout(&out);
     assert!(
-        text.contains("CIS:       1.2.1") && text.contains("Risk:"),
+        text.starts_with("## apiserver-anonymous-auth\n")
+            && text.contains("- CIS: 1.2.1")
+            && text.contains("Risk:")
+            && text.contains("```diff\n"),
         "{text}"
     );
     let out = run(&["explain", "no-such-rule"]);
@@ -623,4 +626,74 @@ fn fix_output_to_a_pipe_writes_into_it_and_leaves_it_a_pipe() {
     );
     let got = reader.join().expect("reader");
     assert!(String::from_utf8_lossy(&got).contains("--profiling=false"));
+}
+
+#[test]
+fn skip_unrecognized_skips_named_files_that_are_not_ours() {
+    let dir = scratch("values.yaml", b"replicaCount: 2\nimage: nginx\n");
+    std::fs::copy(fixture("v1.30"), dir.path().join("kube-apiserver.yaml")).expect("copy");
+    // Named, a file that is not ours is an error...
+    let out = kubeharden()
+        .current_dir(dir.path())
+        .args(["check", "values.yaml"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    // ...unless --skip-unrecognized: then it is skipped, and with nothing else it passes.
+    let out = kubeharden()
+        .current_dir(dir.path())
+        .args(["check", "--skip-unrecognized", "values.yaml"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("values.yaml: skipped:"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+    // The manifest beside it is still checked.
+    let out = kubeharden()
+        .current_dir(dir.path())
+        .args([
+            "check",
+            "--skip-unrecognized",
+            "values.yaml",
+            "kube-apiserver.yaml",
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stdout(&out).contains("apiserver-profiling"));
+    // Several documents none of which is a Pod are someone else's; with a Pod, an error.
+    std::fs::write(
+        dir.path().join("app.yaml"),
+        b"kind: Deployment\n---\nkind: Service\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path().join("pods.yaml"),
+        b"kind: Pod\n---\nkind: Service\n",
+    )
+    .expect("write");
+    let out = kubeharden()
+        .current_dir(dir.path())
+        .args(["check", "--skip-unrecognized", "app.yaml"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = kubeharden()
+        .current_dir(dir.path())
+        .args(["check", "--skip-unrecognized", "pods.yaml"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    // A file that is not YAML at all is still an error.
+    std::fs::write(dir.path().join("broken.yaml"), b"a: [1\n").expect("write");
+    let out = kubeharden()
+        .current_dir(dir.path())
+        .args(["check", "--skip-unrecognized", "broken.yaml"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
 }
