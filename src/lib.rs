@@ -27,4 +27,5 @@ pub mod prompt;
 pub mod render;
 pub mod verify;
 pub mod version;
+pub(crate) mod walk;
 pub mod yaml;

@@ -14,3 +14,4 @@ mod schema;
 mod selection;
 mod styles;
 mod wait;
+mod walk;
