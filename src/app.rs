@@ -404,7 +404,7 @@ fn process_one<'p>(input: &Input, opts: &Options<'p>) -> Outcome<'p> {
 
 /// Processes every input, in parallel across the available cores; the outcomes keep the
 /// order of the inputs.
-fn process_all(s: &Settings, report_only: bool) -> Vec<Outcome<'_>> {
+fn process_all(s: &Settings, report_only: bool, keep_changes: bool) -> Vec<Outcome<'_>> {
     let opts = Options {
         registry: &s.registry,
         profile: &s.profile,
@@ -413,7 +413,7 @@ fn process_all(s: &Settings, report_only: bool) -> Vec<Outcome<'_>> {
         report_only,
     };
     let all: Vec<&Input> = s.inputs.iter().collect();
-    let mut outcomes = process_with(&all, &opts);
+    let mut outcomes = process_with(&all, &opts, keep_changes);
     // Files that name no Kubernetes version (a KubeletConfiguration, etcd's manifest) take the
     // node's, when the run read a kube-apiserver manifest that names one.
     if s.version.is_none() {
@@ -431,7 +431,10 @@ fn process_all(s: &Settings, report_only: bool) -> Vec<Outcome<'_>> {
                 .map(|(i, _)| i)
                 .collect();
             let inputs: Vec<&Input> = again.iter().map(|&i| &s.inputs[i]).collect();
-            for (i, o) in again.into_iter().zip(process_with(&inputs, &opts)) {
+            for (i, o) in again
+                .into_iter()
+                .zip(process_with(&inputs, &opts, keep_changes))
+            {
                 outcomes[i] = o;
             }
         }
@@ -490,17 +493,26 @@ pub(crate) fn node_version_of<'a>(
 /// Processes `inputs` on every core: each worker takes the next file as soon as it is done with
 /// one, so a slow file holds up no others. The outcomes keep the order of the inputs; a file
 /// whose processing panics is an error of its own, and the others go on.
-fn process_with<'p>(inputs: &[&Input], opts: &Options<'p>) -> Vec<Outcome<'p>> {
+///
+/// Without `keep_changes` (check's text output, which shows findings only), each report drops
+/// its planned changes as soon as it is made: they are most of what a report holds.
+fn process_with<'p>(inputs: &[&Input], opts: &Options<'p>, keep_changes: bool) -> Vec<Outcome<'p>> {
     let one = |input: &Input| {
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| process_one(input, opts)))
-            .unwrap_or_else(|_| {
-                Outcome::Error(FileError {
-                    path: input.path.display().to_string(),
-                    line_col: None,
-                    message: "internal error while processing this file".into(),
-                    unrecognized: false,
-                })
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut o = process_one(input, opts);
+            if let (false, Outcome::Report(r)) = (keep_changes, &mut o) {
+                r.changes = Vec::new();
+            }
+            o
+        }))
+        .unwrap_or_else(|_| {
+            Outcome::Error(FileError {
+                path: input.path.display().to_string(),
+                line_col: None,
+                message: "internal error while processing this file".into(),
+                unrecognized: false,
             })
+        })
     };
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
@@ -617,7 +629,7 @@ pub fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<E
                 Path::new(DEFAULT_MANIFESTS_DIR),
                 node_files(&args.common)?,
             )?;
-            let outcomes = process_all(&s, true);
+            let outcomes = process_all(&s, true, matches!(args.format, Format::Json));
             let res = match args.format {
                 Format::Text => render::text(stdout, &outcomes, &s.profile),
                 Format::Json => render::json(stdout, &outcomes, &s.profile),
@@ -640,7 +652,7 @@ pub fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<E
                 Path::new(DEFAULT_MANIFESTS_DIR),
                 node_files(common)?,
             )?;
-            let outcomes = process_all(&s, false);
+            let outcomes = process_all(&s, false, true);
             let mut tally = Tally::of(&outcomes);
             for o in &outcomes {
                 match o {
@@ -772,7 +784,7 @@ pub fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<E
                     s.inputs.len()
                 )));
             }
-            let outcomes = process_all(&s, false);
+            let outcomes = process_all(&s, false, true);
             errors_to(stderr, &outcomes);
             let Some(Outcome::Report(r)) = outcomes.first() else {
                 if let Some(Outcome::Skipped { path, reason }) = outcomes.first() {
