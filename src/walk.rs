@@ -146,7 +146,8 @@ pub(crate) fn walk(root: &Path, pods: Option<DirId>) -> Vec<Found> {
             }
         };
         if let Some(e) = entry.error() {
-            // An ignore file that could not be read in full: what it lists may be checked.
+            // A line of an ignore file that is not a pattern: what it would leave out is read.
+            // (An ignore file that cannot be read at all the crate passes over in silence.)
             problems_of(e, None, &mut out);
         }
         if entry.depth() == 0 {
@@ -195,8 +196,8 @@ pub(crate) fn walk(root: &Path, pods: Option<DirId>) -> Vec<Found> {
 }
 
 /// A walk's error: an unreadable directory is an error for its path; a problem with an ignore
-/// file (unreadable, a line that is not a pattern) is mentioned, and the walk reads what that
-/// file would have left out.
+/// file (a line that is not a pattern, or the file unreadable, should the crate report it) is
+/// mentioned, and the walk reads what that file would have left out.
 fn problems_of(err: &ignore::Error, path: Option<&Path>, out: &mut Vec<Found>) {
     use ignore::Error as E;
     match err {
@@ -358,6 +359,25 @@ mod tests {
             ]
         );
         assert_eq!(rel(r, &walk(r, None)).len(), 3);
+    }
+
+    #[test]
+    fn a_line_of_an_ignore_file_that_is_not_a_pattern_is_mentioned() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let r = dir.path();
+        touch(&r.join("sub/m.yaml"));
+        fs::write(r.join("sub/.ignore"), "ok.yaml\n{a\n").expect("write");
+        let found = walk(r, None);
+        assert_eq!(rel(r, &found), ["note sub/.ignore", "file sub/m.yaml"]);
+        match &found[0] {
+            Found::Note { reason, .. } => {
+                assert!(
+                    reason.starts_with("line 2: error parsing glob '{a'"),
+                    "{reason}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
