@@ -55,6 +55,8 @@ pub(crate) struct Input {
     /// Kubernetes version of the manifest that reads it.
     pub expect_kind: Option<String>,
     pub version: Option<Version>,
+    /// Could not be read (a directory of a walk): an error for this path, said instead.
+    pub error: Option<String>,
 }
 
 impl Input {
@@ -65,7 +67,18 @@ impl Input {
             note,
             expect_kind: None,
             version: None,
+            error: None,
         }
+    }
+
+    /// The error this input stands for, if it is one.
+    pub(crate) fn read_error(&self) -> Option<FileError> {
+        self.error.as_ref().map(|message| FileError {
+            path: self.path.display().to_string(),
+            line_col: None,
+            message: message.clone(),
+            unrecognized: false,
+        })
     }
 
     /// For a file a manifest names: an error unless it is of the kind the component reads.
@@ -203,6 +216,7 @@ pub(crate) fn referenced_configs(
                 note: None,
                 expect_kind: Some(kind.to_string()),
                 version: m.image.as_deref().and_then(crate::manifest::image_version),
+                error: None,
             });
         }
     }
@@ -257,52 +271,47 @@ pub(crate) fn settings(
     } else {
         common.paths.clone()
     };
+    // The static pod directory is read one level deep wherever it is met: the kubelet reads
+    // only the files directly in it.
+    let pods = crate::walk::DirId::of(default_dir);
     let mut inputs: Vec<Input> = Vec::new();
     let mut seen: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
-    let mut push = |inputs: &mut Vec<Input>, path: PathBuf, from_dir: bool| {
-        // The same file named twice, or reached through a link, is processed once: two
-        // patches for one file would not apply.
-        let key = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
-        if seen.insert(key) {
-            inputs.push(Input::plain(path, from_dir, None));
-        }
-    };
     for p in paths {
-        if p.is_dir() {
-            let entries = std::fs::read_dir(&p)
-                .map_err(|e| UsageError(format!("{}: cannot read directory: {e}", p.display())))?;
-            let mut found: Vec<PathBuf> =
-                entries.filter_map(Result::ok).map(|e| e.path()).collect();
-            found.sort();
-            for f in found {
-                let name = f
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .unwrap_or("")
-                    .to_string();
-                if name.starts_with('.') || !f.is_file() {
-                    continue;
+        let found = if !p.is_dir() {
+            // The same file named twice, or reached through a link, is processed once: two
+            // patches for one file would not apply.
+            let key = std::fs::canonicalize(&p).unwrap_or_else(|_| p.clone());
+            if seen.insert(key) {
+                inputs.push(Input::plain(p, false, None));
+            }
+            continue;
+        } else if node_scan || (pods.is_some() && crate::walk::DirId::of(&p) == pods) {
+            crate::walk::one_level(&p)
+                .map_err(|e| UsageError(format!("{}: cannot read directory: {e}", p.display())))?
+        } else {
+            crate::walk::walk(&p, pods)
+        };
+        for f in found {
+            match f {
+                crate::walk::Found::File { path, key } => {
+                    if seen.insert(key) {
+                        inputs.push(Input::plain(path, true, None));
+                    }
                 }
-                let ext = f.extension().and_then(|e| e.to_str()).unwrap_or("");
-                if matches!(ext, "yaml" | "yml" | "json") {
-                    push(&mut inputs, f, true);
-                } else if [".yaml", ".yml", ".json"]
-                    .iter()
-                    .any(|x| name.contains(&format!("{x}.")))
-                {
-                    // `kube-apiserver.yaml.bak`: in a static pod directory the kubelet runs it
-                    // too (it reads every file whose name does not start with a dot).
-                    inputs.push(Input::plain(
-                        f,
-                        true,
-                        Some(
-                            "named like a copy of a manifest; in a static pod directory the kubelet runs such a file too (it reads every file whose name does not start with a dot): move it elsewhere".into(),
-                        ),
-                    ));
+                // Said once, however often the path is reached.
+                crate::walk::Found::Note { path, reason } => {
+                    if seen.insert(std::path::absolute(&path).unwrap_or_else(|_| path.clone())) {
+                        inputs.push(Input::plain(path, true, Some(reason)));
+                    }
+                }
+                crate::walk::Found::Error { path, message } => {
+                    if seen.insert(std::path::absolute(&path).unwrap_or_else(|_| path.clone())) {
+                        let mut input = Input::plain(path, true, None);
+                        input.error = Some(message);
+                        inputs.push(input);
+                    }
                 }
             }
-        } else {
-            push(&mut inputs, p, false);
         }
     }
     if node_scan {
@@ -361,6 +370,9 @@ pub(crate) fn read_input(path: &Path) -> Result<String, FileError> {
 
 fn process_one<'p>(input: &Input, opts: &Options<'p>) -> Outcome<'p> {
     let shown = input.path.display().to_string();
+    if let Some(e) = input.read_error() {
+        return Outcome::Error(e);
+    }
     if let Some(note) = &input.note {
         return Outcome::Skipped {
             path: shown,
@@ -396,7 +408,13 @@ fn process_one<'p>(input: &Input, opts: &Options<'p>) -> Outcome<'p> {
 /// Processes every input, in parallel across the available cores; the outcomes keep the
 /// order of the inputs.
 /// `keep_edits`: with `report_only`, still verify and keep the edited texts (SARIF fixes).
-fn process_all(s: &Settings, report_only: bool, keep_edits: bool) -> Vec<Outcome<'_>> {
+/// `keep_changes`: keep each report's planned changes (for the outputs that show them).
+fn process_all(
+    s: &Settings,
+    report_only: bool,
+    keep_edits: bool,
+    keep_changes: bool,
+) -> Vec<Outcome<'_>> {
     let opts = Options {
         registry: &s.registry,
         profile: &s.profile,
@@ -406,7 +424,8 @@ fn process_all(s: &Settings, report_only: bool, keep_edits: bool) -> Vec<Outcome
         keep_edits,
         ignores: s.ignores,
     };
-    let mut outcomes = process_with(s, &opts);
+    let all: Vec<&Input> = s.inputs.iter().collect();
+    let mut outcomes = process_with(&all, &opts, keep_changes);
     // Files that name no Kubernetes version (a KubeletConfiguration, etcd's manifest) take the
     // node's, when the run read a kube-apiserver manifest that names one.
     if s.version.is_none() {
@@ -415,11 +434,20 @@ fn process_all(s: &Settings, report_only: bool, keep_edits: bool) -> Vec<Outcome
                 node_version: Some(v),
                 ..opts
             };
-            for (o, input) in outcomes.iter_mut().zip(&s.inputs) {
-                if matches!(o, Outcome::Report(r) if r.version_source == engine::VersionSource::Assumed)
-                {
-                    *o = process_one(input, &opts);
-                }
+            let again: Vec<usize> = outcomes
+                .iter()
+                .enumerate()
+                .filter(|(_, o)| {
+                    matches!(o, Outcome::Report(r) if r.version_source == engine::VersionSource::Assumed)
+                })
+                .map(|(i, _)| i)
+                .collect();
+            let inputs: Vec<&Input> = again.iter().map(|&i| &s.inputs[i]).collect();
+            for (i, o) in again
+                .into_iter()
+                .zip(process_with(&inputs, &opts, keep_changes))
+            {
+                outcomes[i] = o;
             }
         }
     }
@@ -474,40 +502,75 @@ pub(crate) fn node_version_of<'a>(
     found
 }
 
-fn process_with<'p>(s: &Settings, opts: &Options<'p>) -> Vec<Outcome<'p>> {
+/// Processes `inputs` on every core: each worker takes the next file as soon as it is done with
+/// one, so a slow file holds up no others. The outcomes keep the order of the inputs; a file
+/// whose processing panics is an error of its own, and the others go on.
+///
+/// Without `keep_changes` (check's text output, which shows findings only), each report drops
+/// its planned changes as soon as it is made: they are most of what a report holds.
+fn process_with<'p>(inputs: &[&Input], opts: &Options<'p>, keep_changes: bool) -> Vec<Outcome<'p>> {
+    let one = |input: &Input| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut o = process_one(input, opts);
+            if let (false, Outcome::Report(r)) = (keep_changes, &mut o) {
+                r.changes = Vec::new();
+            }
+            o
+        }))
+        .unwrap_or_else(|_| {
+            Outcome::Error(FileError {
+                path: input.path.display().to_string(),
+                line_col: None,
+                message: "internal error while processing this file".into(),
+                unrecognized: false,
+            })
+        })
+    };
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
-        .min(s.inputs.len().max(1));
+        .min(inputs.len());
     if workers <= 1 {
-        return s.inputs.iter().map(|i| process_one(i, opts)).collect();
+        return inputs.iter().map(|i| one(i)).collect();
     }
-    let chunk = s.inputs.len().div_ceil(workers);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut slots: Vec<Option<Outcome<'p>>> = Vec::with_capacity(inputs.len());
+    slots.resize_with(inputs.len(), || None);
     std::thread::scope(|scope| {
-        let handles: Vec<_> = s
-            .inputs
-            .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || {
-                    part.iter()
-                        .map(|i| process_one(i, opts))
-                        .collect::<Vec<_>>()
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(input) = inputs.get(i) else { break };
+                        done.push((i, one(input)));
+                    }
+                    done
                 })
             })
             .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| {
-                h.join().unwrap_or_else(|_| {
-                    vec![Outcome::Error(FileError {
-                        path: String::from("(worker)"),
-                        line_col: None,
-                        message: "internal error while processing a file".into(),
-                        unrecognized: false,
-                    })]
+        for h in handles {
+            if let Ok(done) = h.join() {
+                for (i, o) in done {
+                    slots[i] = Some(o);
+                }
+            }
+        }
+    });
+    slots
+        .into_iter()
+        .zip(inputs)
+        .map(|(o, input)| {
+            o.unwrap_or_else(|| {
+                Outcome::Error(FileError {
+                    path: input.path.display().to_string(),
+                    line_col: None,
+                    message: "internal error while processing this file".into(),
+                    unrecognized: false,
                 })
             })
-            .collect()
-    })
+        })
+        .collect()
 }
 
 fn errors_to(stderr: &mut dyn Write, outcomes: &[Outcome]) {
@@ -517,7 +580,7 @@ fn errors_to(stderr: &mut dyn Write, outcomes: &[Outcome]) {
     {
         let _ = writeln!(
             stderr,
-            "kubeharden: error: no control-plane manifest or kubelet configuration found among the inputs ({} skipped); directories are read one level deep",
+            "kubeharden: error: no control-plane manifest or kubelet configuration found among the inputs ({} skipped); hidden files and what .gitignore and .ignore files list are not read",
             outcomes.len()
         );
     }
@@ -624,7 +687,8 @@ pub fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<E
                 }
             }
             // SARIF carries the fixes, so the edits are made and verified as for `fix`.
-            let outcomes = process_all(&s, true, args.format == Format::Sarif);
+            let sarif = args.format == Format::Sarif;
+            let outcomes = process_all(&s, true, sarif, sarif || args.format == Format::Json);
             let fail_on = args.fail_on.severity();
             let res = match args.format {
                 Format::Text => render::text(stdout, &outcomes, &s.profile)
@@ -671,7 +735,8 @@ pub fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<E
                 Path::new(DEFAULT_MANIFESTS_DIR),
                 node_files(common)?,
             )?;
-            let outcomes = process_all(&s, false, false);
+            let outcomes = process_all(&s, false, false, true);
+            let mut tally = Tally::of(&outcomes);
             for o in &outcomes {
                 match o {
                     Outcome::Report(r) => {
@@ -686,7 +751,12 @@ pub fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<E
                         match render::diff(stdout, r, &header)
                             .and_then(|()| probe_patch_diff(stdout, stderr, r, &header, &s))
                         {
-                            Ok(true) => extra_files = true,
+                            Ok(true) => {
+                                extra_files = true;
+                                if r.edited.is_none() {
+                                    tally.changed += 1;
+                                }
+                            }
                             Ok(false) => {}
                             Err(e) => {
                                 // A reader that stops early (`| head`) is not an error worth a message.
@@ -732,6 +802,10 @@ pub fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<E
                     Ok(r) if r.kubeadm => {
                         let wrote = render::diff(stdout, &r, &shown)
                             .and_then(|()| probe_patch_diff(stdout, stderr, &r, &shown, &s));
+                        tally.files += 1;
+                        if r.edited.is_some() || wrote.as_ref().is_ok_and(|w| *w) {
+                            tally.changed += 1;
+                        }
                         if wrote.as_ref().is_ok_and(|w| *w) && matches!(exit, Exit::Ok) {
                             exit = Exit::Findings;
                         }
@@ -753,14 +827,21 @@ pub fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<E
                             stderr,
                             "kubeharden: error: --kubeadm-config {shown}: not a kubeadm configuration file"
                         );
+                        tally.errors += 1;
                         exit = Exit::Error;
                     }
                     Err(e) => {
                         let _ = writeln!(stderr, "kubeharden: error: {e}");
+                        tally.errors += 1;
                         exit = Exit::Error;
                     }
                 }
             }
+            let _ = writeln!(
+                stderr,
+                "kubeharden: {} file(s) checked, {} with changes, {} error(s), {} skipped",
+                tally.files, tally.changed, tally.errors, tally.skipped
+            );
             Ok(exit)
         }
         Command::Fix(args) => {
@@ -786,7 +867,7 @@ pub fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<E
                     s.inputs.len()
                 )));
             }
-            let outcomes = process_all(&s, false, false);
+            let outcomes = process_all(&s, false, false, true);
             errors_to(stderr, &outcomes);
             let Some(Outcome::Report(r)) = outcomes.first() else {
                 if let Some(Outcome::Skipped { path, reason }) = outcomes.first() {
@@ -902,6 +983,32 @@ pub fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<E
                 .map_err(|e| UsageError(format!("cannot write: {e}")))?;
             Ok(Exit::Ok)
         }
+    }
+}
+
+/// `diff`'s closing line: files read, files the patch changes, errors, files skipped.
+#[derive(Default)]
+struct Tally {
+    files: usize,
+    changed: usize,
+    errors: usize,
+    skipped: usize,
+}
+
+impl Tally {
+    fn of(outcomes: &[Outcome]) -> Tally {
+        let mut t = Tally::default();
+        for o in outcomes {
+            match o {
+                Outcome::Report(r) => {
+                    t.files += 1;
+                    t.changed += usize::from(r.edited.is_some());
+                }
+                Outcome::Error(_) => t.errors += 1,
+                Outcome::Skipped { .. } => t.skipped += 1,
+            }
+        }
+        t
     }
 }
 

@@ -89,7 +89,9 @@ pub enum ProfilesAction {
 
 #[derive(Debug, Args)]
 pub struct Common {
-    /// Manifest files or directories (every *.yaml, *.yml, *.json in them) [default: /etc/kubernetes/manifests]
+    /// Manifest files or directories (every *.yaml, *.yml, *.json below them, leaving out hidden
+    /// files and what .gitignore and .ignore files list; the static pod directory one level
+    /// deep) [default: /etc/kubernetes/manifests]
     pub paths: Vec<PathBuf>,
     /// Profile: a built-in name (baseline, strict) or a path to a profile file
     #[arg(long, short = 'p', default_value = "baseline")]

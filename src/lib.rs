@@ -30,4 +30,5 @@ pub mod sarif;
 pub mod suppress;
 pub mod verify;
 pub mod version;
+pub(crate) mod walk;
 pub mod yaml;

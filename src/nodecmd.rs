@@ -201,6 +201,11 @@ pub(crate) fn fix_in_place(
     type Read = Option<(PathBuf, Result<String, crate::engine::FileError>)>;
     let mut texts: Vec<Read> = Vec::new();
     for i in &s.inputs {
+        if let Some(e) = i.read_error() {
+            // A directory of a walk that could not be read: an error for that path.
+            texts.push(Some((i.path.clone(), Err(e))));
+            continue;
+        }
         if i.note.is_some() {
             texts.push(None);
             continue;
@@ -211,7 +216,9 @@ pub(crate) fn fix_in_place(
     }
     let named: Vec<PathBuf> = texts
         .iter()
-        .flatten()
+        .zip(&s.inputs)
+        .filter(|(_, i)| i.error.is_none())
+        .filter_map(|(t, _)| t.as_ref())
         .filter(|(_, t)| {
             !t.as_ref().is_ok_and(|t| {
                 crate::app::is_kubeadm_text(t) || crate::app::is_config_text(t, &s.registry)
@@ -347,7 +354,7 @@ pub(crate) fn fix_in_place(
     if reports == 0 && !failed {
         let _ = writeln!(
             stderr,
-            "kubeharden: error: no control-plane manifest or kubelet configuration found among the inputs; directories are read one level deep"
+            "kubeharden: error: no control-plane manifest or kubelet configuration found among the inputs; hidden files and what .gitignore and .ignore files list are not read"
         );
         return Ok(Exit::Error);
     }

@@ -523,16 +523,26 @@ fn profiles_template_prints_the_supporting_file_for_a_version() {
 
 #[test]
 fn nothing_to_check_is_an_error() {
+    // Only files that are not manifests, and manifests where the walk does not look.
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("sub/.old")).expect("mkdir");
+    std::fs::write(dir.path().join("sub/notes.txt"), "not yaml").expect("write");
+    std::fs::copy(
+        fixture("v1.31"),
+        dir.path().join("sub/.old/kube-apiserver.yaml"),
+    )
+    .expect("copy");
+    std::fs::write(
+        dir.path().join("sub/web.yaml"),
+        "apiVersion: v1\nkind: Pod\nspec:\n  containers:\n  - command: [nginx]\n    name: web\n",
+    )
+    .expect("write");
     let out = kubeharden()
         .args(["check"])
-        .arg(fixture_dir())
+        .arg(dir.path())
         .output()
         .expect("runs");
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "the kubeadm fixtures sit one level deeper"
-    );
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
     assert!(
         stderr(&out).contains("no control-plane manifest or kubelet configuration found"),
         "{}",

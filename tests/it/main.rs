@@ -19,3 +19,4 @@ mod shell;
 mod styles;
 mod suppressions;
 mod wait;
+mod walk;

@@ -1,0 +1,405 @@
+//! Which files a directory gives kubeharden to read.
+//!
+//! - A directory named on the command line is walked recursively. Hidden files and directories
+//!   (names starting with `.`) are left out, and so is what `.ignore` files list, and, inside a
+//!   git repository, what `.gitignore` files and `.git/info/exclude` list. Symbolic links to
+//!   directories are not followed (they are mentioned); links to files are read.
+//! - The node's static pod directory is read one level deep, as the kubelet reads it: only the
+//!   files directly in it, wherever it is met (the default input, a named path, or a directory
+//!   inside a walk).
+//!
+//! Only `*.yaml`, `*.yml` and `*.json` files are candidates; a file named like a copy of one
+//! (`kube-apiserver.yaml.bak`) is mentioned, because in a static pod directory the kubelet runs
+//! it too. The order is the paths' order, so every output is deterministic.
+
+use std::ffi::OsStr;
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+/// What a directory yields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Found {
+    /// A candidate file; `key` is the file's real path, so a file reached twice is read once.
+    File { path: PathBuf, key: PathBuf },
+    /// Not read; the reason is said instead.
+    Note { path: PathBuf, reason: String },
+    /// A path that could not be read (an unreadable directory): an error for that path only.
+    Error { path: PathBuf, message: String },
+}
+
+impl Found {
+    fn path(&self) -> &Path {
+        match self {
+            Found::File { path, .. } | Found::Note { path, .. } | Found::Error { path, .. } => path,
+        }
+    }
+}
+
+pub(crate) const COPY_NOTE: &str = "named like a copy of a manifest; in a static pod directory the kubelet runs such a file too (it reads every file whose name does not start with a dot): move it elsewhere";
+
+const LINK_NOTE: &str = "a symbolic link to a directory, which kubeharden does not follow; name the directory to check what is in it";
+
+/// A directory's identity (device and inode), to recognise the static pod directory under any
+/// name it is reached by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DirId(u64, u64);
+
+impl DirId {
+    pub(crate) fn of(path: &Path) -> Option<DirId> {
+        fs::metadata(path)
+            .ok()
+            .filter(|m| m.is_dir())
+            .map(|m| DirId(m.dev(), m.ino()))
+    }
+}
+
+enum Name {
+    Candidate,
+    CopyLike,
+    Other,
+}
+
+fn classify(name: &OsStr) -> Name {
+    let name = name.to_string_lossy();
+    let ext = Path::new(name.as_ref())
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("");
+    if matches!(ext, "yaml" | "yml" | "json") {
+        Name::Candidate
+    } else if [".yaml.", ".yml.", ".json."]
+        .iter()
+        .any(|x| name.contains(x))
+    {
+        Name::CopyLike
+    } else {
+        Name::Other
+    }
+}
+
+fn canonical(path: &Path) -> PathBuf {
+    fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// The files directly in `dir`, as the kubelet reads a static pod directory: names starting
+/// with a dot are left out, links to files are read, subdirectories are not entered.
+pub(crate) fn one_level(dir: &Path) -> std::io::Result<Vec<Found>> {
+    let mut found: Vec<PathBuf> = fs::read_dir(dir)?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
+    found.sort();
+    let mut out = Vec::new();
+    for f in found {
+        let Some(name) = f.file_name() else { continue };
+        if name.to_string_lossy().starts_with('.') || !f.is_file() {
+            continue;
+        }
+        match classify(name) {
+            Name::Candidate => out.push(Found::File {
+                key: canonical(&f),
+                path: f,
+            }),
+            Name::CopyLike => out.push(Found::Note {
+                path: f,
+                reason: COPY_NOTE.into(),
+            }),
+            Name::Other => {}
+        }
+    }
+    Ok(out)
+}
+
+/// Every candidate under `root`, recursively, sorted by path. `pods` is the static pod
+/// directory: met inside the walk, it is read one level deep. Unreadable directories become
+/// errors for their path and the walk goes on.
+pub(crate) fn walk(root: &Path, pods: Option<DirId>) -> Vec<Found> {
+    let mut builder = ignore::WalkBuilder::new(root);
+    builder
+        // Hidden entries, `.ignore`, and in a git repository `.gitignore` (here and in the
+        // parent directories up to the repository's top) and `.git/info/exclude`.
+        .standard_filters(true)
+        // A `.gitignore` outside a repository means nothing to git, and an audit reads rather
+        // more than less.
+        .require_git(true)
+        // The user's global excludes would make the result depend on who runs it.
+        .git_global(false)
+        .follow_links(false);
+    if let Some(pods) = pods {
+        // Inside the static pod directory, only the files directly in it.
+        builder.filter_entry(move |e| {
+            let is_dir = e.file_type().is_some_and(|t| t.is_dir());
+            !(is_dir && e.depth() > 0 && e.path().parent().and_then(DirId::of) == Some(pods))
+        });
+    }
+    // Below the root no link is followed, so a file's real path is the root's joined with the
+    // rest; only links need resolving.
+    let real_root = canonical(root);
+    let mut out = Vec::new();
+    for entry in builder.build() {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                problems_of(&e, None, &mut out);
+                continue;
+            }
+        };
+        if let Some(e) = entry.error() {
+            // A line of an ignore file that is not a pattern: what it would leave out is read.
+            // (An ignore file that cannot be read at all the crate passes over in silence.)
+            problems_of(e, None, &mut out);
+        }
+        if entry.depth() == 0 {
+            continue;
+        }
+        let Some(file_type) = entry.file_type() else {
+            continue;
+        };
+        let path = entry.into_path();
+        let Some(name) = path.file_name() else {
+            continue;
+        };
+        let key = if file_type.is_file() {
+            match path.strip_prefix(root) {
+                Ok(rest) => real_root.join(rest),
+                Err(_) => canonical(&path),
+            }
+        } else if file_type.is_symlink() {
+            match fs::metadata(&path) {
+                Ok(m) if m.is_file() => canonical(&path),
+                Ok(m) if m.is_dir() => {
+                    out.push(Found::Note {
+                        path,
+                        reason: LINK_NOTE.into(),
+                    });
+                    continue;
+                }
+                // A dangling link, or a link to a device or a pipe: nothing to read.
+                _ => continue,
+            }
+        } else {
+            continue;
+        };
+        match classify(name) {
+            Name::Candidate => out.push(Found::File { path, key }),
+            Name::CopyLike => out.push(Found::Note {
+                path,
+                reason: COPY_NOTE.into(),
+            }),
+            Name::Other => {}
+        }
+    }
+    // Paths compare by component, which is the order of a walk that sorts each directory.
+    out.sort_by(|a, b| a.path().cmp(b.path()));
+    out
+}
+
+/// A walk's error: an unreadable directory is an error for its path; a problem with an ignore
+/// file (a line that is not a pattern, or the file unreadable, should the crate report it) is
+/// mentioned, and the walk reads what that file would have left out.
+fn problems_of(err: &ignore::Error, path: Option<&Path>, out: &mut Vec<Found>) {
+    use ignore::Error as E;
+    match err {
+        E::Partial(errs) => {
+            for e in errs {
+                problems_of(e, path, out);
+            }
+        }
+        E::WithPath { path: p, err } => problems_of(err, Some(p), out),
+        E::WithDepth { err, .. } => problems_of(err, path, out),
+        E::WithLineNumber { line, err } => {
+            let mut found = Vec::new();
+            problems_of(err, path, &mut found);
+            for f in found {
+                out.push(match f {
+                    Found::Note { path, reason }
+                    | Found::Error {
+                        path,
+                        message: reason,
+                    } => Found::Note {
+                        path,
+                        reason: format!("line {line}: {reason}"),
+                    },
+                    other => other,
+                })
+            }
+        }
+        E::Io(io) => {
+            let Some(path) = path else {
+                return;
+            };
+            // The walker's message repeats the path; the system's says what went wrong.
+            let io = match os_error(io) {
+                Some(code) => std::io::Error::from_raw_os_error(code),
+                None => std::io::Error::new(io.kind(), io.to_string()),
+            };
+            if is_ignore_file(path) {
+                out.push(Found::Note {
+                    path: path.to_path_buf(),
+                    reason: format!(
+                        "cannot read this ignore file ({io}); the files it lists are read"
+                    ),
+                });
+            } else {
+                out.push(Found::Error {
+                    path: path.to_path_buf(),
+                    message: format!("cannot read directory: {io}"),
+                });
+            }
+        }
+        E::Loop { child, .. } => out.push(Found::Error {
+            path: child.clone(),
+            message: "a file system loop".into(),
+        }),
+        other => {
+            if let Some(path) = path {
+                out.push(Found::Note {
+                    path: path.to_path_buf(),
+                    reason: format!("{other}; the files this line would leave out are read"),
+                });
+            }
+        }
+    }
+}
+
+/// The system's error code behind an error, through the errors it wraps.
+fn os_error(io: &std::io::Error) -> Option<i32> {
+    let mut err: Option<&(dyn std::error::Error + 'static)> = Some(io);
+    while let Some(e) = err {
+        if let Some(code) = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::raw_os_error)
+        {
+            return Some(code);
+        }
+        err = match e.downcast_ref::<std::io::Error>() {
+            Some(io) => io.get_ref().map(|inner| inner as _),
+            None => e.source(),
+        };
+    }
+    None
+}
+
+fn is_ignore_file(path: &Path) -> bool {
+    path.file_name()
+        .is_some_and(|n| n == ".gitignore" || n == ".ignore")
+        || path.ends_with(".git/info/exclude")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn touch(p: &Path) {
+        fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        fs::write(p, "x").expect("write");
+    }
+
+    fn rel(root: &Path, found: &[Found]) -> Vec<String> {
+        found
+            .iter()
+            .map(|f| {
+                let tag = match f {
+                    Found::File { .. } => "file",
+                    Found::Note { .. } => "note",
+                    Found::Error { .. } => "error",
+                };
+                format!(
+                    "{tag} {}",
+                    f.path().strip_prefix(root).expect("under root").display()
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn walks_in_path_order_and_keeps_candidates_only() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let r = dir.path();
+        for p in [
+            "b.yaml",
+            "a/z.json",
+            "a-c/m.yml",
+            "a/b/c/deep.yaml",
+            "a/notes.txt",
+            "a/kube-apiserver.yaml.bak",
+            ".hidden/x.yaml",
+            "a/.x.yaml",
+        ] {
+            touch(&r.join(p));
+        }
+        let got = rel(r, &walk(r, None));
+        assert_eq!(
+            got,
+            [
+                "file a/b/c/deep.yaml",
+                "note a/kube-apiserver.yaml.bak",
+                "file a/z.json",
+                "file a-c/m.yml",
+                "file b.yaml",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_static_pod_directory_inside_a_walk_is_read_one_level_deep() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let r = dir.path();
+        touch(&r.join("pods/kube-apiserver.yaml"));
+        touch(&r.join("pods/old/kube-apiserver.yaml"));
+        touch(&r.join("other/old/kube-apiserver.yaml"));
+        let pods = DirId::of(&r.join("pods"));
+        assert!(pods.is_some());
+        assert_eq!(
+            rel(r, &walk(r, pods)),
+            [
+                "file other/old/kube-apiserver.yaml",
+                "file pods/kube-apiserver.yaml"
+            ]
+        );
+        assert_eq!(rel(r, &walk(r, None)).len(), 3);
+    }
+
+    #[test]
+    fn a_line_of_an_ignore_file_that_is_not_a_pattern_is_mentioned() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let r = dir.path();
+        touch(&r.join("sub/m.yaml"));
+        fs::write(r.join("sub/.ignore"), "ok.yaml\n{a\n").expect("write");
+        let found = walk(r, None);
+        assert_eq!(rel(r, &found), ["note sub/.ignore", "file sub/m.yaml"]);
+        match &found[0] {
+            Found::Note { reason, .. } => {
+                assert!(
+                    reason.starts_with("line 2: error parsing glob '{a'"),
+                    "{reason}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn keys_are_real_paths() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let r = dir.path();
+        touch(&r.join("a/m.yaml"));
+        std::os::unix::fs::symlink(r.join("a/m.yaml"), r.join("link.yaml")).expect("link");
+        std::os::unix::fs::symlink(r.join("a"), r.join("dirlink")).expect("link");
+        let found = walk(r, None);
+        let keys: Vec<&PathBuf> = found
+            .iter()
+            .filter_map(|f| match f {
+                Found::File { key, .. } => Some(key),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(keys.len(), 2);
+        assert_eq!(keys[0], keys[1], "{found:?}");
+        assert!(
+            rel(r, &found).contains(&"note dirlink".to_string()),
+            "{found:?}"
+        );
+    }
+}
