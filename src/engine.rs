@@ -184,6 +184,19 @@ pub(crate) fn report_findings<'p>(
     findings
 }
 
+/// The text ends a line with a carriage return alone, which kubeharden does not edit.
+pub(crate) fn has_bare_cr(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes
+        .iter()
+        .enumerate()
+        .any(|(i, b)| *b == b'\r' && bytes.get(i + 1) != Some(&b'\n'))
+}
+
+/// Why kubeharden edits no file that [`has_bare_cr`].
+pub(crate) const BARE_CR: &str =
+    "the file ends lines with bare carriage returns; kubeharden edits files with LF or CRLF line endings";
+
 /// An error for one file: bad input, or a change that cannot be made safely.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FileError {
@@ -477,18 +490,13 @@ pub fn process<'p>(
         if plan.is_empty() {
             return Ok((plan, None));
         }
-        let bytes = text.as_bytes();
-        let bare_cr = bytes
-            .iter()
-            .enumerate()
-            .any(|(i, b)| *b == b'\r' && bytes.get(i + 1) != Some(&b'\n'));
-        if bare_cr {
+        if has_bare_cr(text) {
             return Err(file_error(
                 path,
                 text,
                 None,
                 None,
-                "the file ends lines with bare carriage returns; kubeharden edits files with LF or CRLF line endings; nothing was written".into(),
+                format!("{BARE_CR}; nothing was written"),
             ));
         }
         let splices = edit::edits(&m, &plan).map_err(|e| {

@@ -86,15 +86,8 @@ pub fn process<'p>(
             known.oldest, known.newest
         ));
     }
-    let bytes = text.as_bytes();
-    if bytes
-        .iter()
-        .enumerate()
-        .any(|(i, b)| *b == b'\r' && bytes.get(i + 1) != Some(&b'\n'))
-    {
-        cannot.get_or_insert(
-            "the file ends lines with bare carriage returns; kubeharden edits files with LF or CRLF line endings".into(),
-        );
+    if crate::engine::has_bare_cr(text) {
+        cannot.get_or_insert(crate::engine::BARE_CR.into());
     }
     if text.trim_start().starts_with('{') {
         cannot.get_or_insert(

@@ -1161,13 +1161,8 @@ pub fn process<'p>(
         version,
     };
     let mut cannot: Option<String> = None;
-    let bytes = text.as_bytes();
-    if bytes
-        .iter()
-        .enumerate()
-        .any(|(i, b)| *b == b'\r' && bytes.get(i + 1) != Some(&b'\n'))
-    {
-        cannot = Some("the file ends lines with bare carriage returns; kubeharden edits files with LF or CRLF line endings".into());
+    if crate::engine::has_bare_cr(text) {
+        cannot = Some(crate::engine::BARE_CR.into());
     }
     if let Some(why) = api_rejected(&cfg, opts.registry, version) {
         cannot.get_or_insert(why);
