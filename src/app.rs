@@ -700,6 +700,7 @@ pub fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<E
                     let ctx = crate::sarif::Context {
                         cwd: &cwd,
                         ignores: s.ignores,
+                        nothing_is_fine: args.skip_unrecognized,
                     };
                     render::sarif(stdout, &outcomes, &s.profile, &ctx)
                 }

@@ -282,8 +282,9 @@ fn pod_containers(root: &Node) -> Result<&Node, LoadError> {
 
 /// Parses `text` and checks that it holds exactly one Pod.
 fn parse_pod(text: &str) -> Result<Node, LoadError> {
+    // Valid YAML that holds nothing: not ours, like any other file of another kind.
     if text.trim().is_empty() {
-        return Err(LoadError::whole("the file is empty"));
+        return Err(LoadError::whole("the file is empty").unrecognized());
     }
     let docs = yaml::parse(text).map_err(|e| LoadError {
         offset: None,
@@ -293,7 +294,7 @@ fn parse_pod(text: &str) -> Result<Node, LoadError> {
     })?;
     let docs: Vec<_> = docs.into_iter().filter(|d| !d.root.is_null()).collect();
     let root = match docs.len() {
-        0 => return Err(LoadError::whole("the file holds no YAML document")),
+        0 => return Err(LoadError::whole("the file holds no YAML document").unrecognized()),
         1 => docs
             .into_iter()
             .next()

@@ -58,6 +58,8 @@ pub struct Context<'a> {
     /// Suppression comments were read (not `--no-ignores`): every result then carries a
     /// `suppressions` array, empty when it is not suppressed (§3.27.23).
     pub ignores: bool,
+    /// A run with nothing to check is fine (`--skip-unrecognized`): said as a note.
+    pub nothing_is_fine: bool,
 }
 
 /// §3.27.10, §3.50.3: critical and high are errors, medium warnings, low notes.
@@ -187,7 +189,35 @@ fn encode_path(p: &Path) -> String {
 /// under `%SRCROOT%` when the file is inside `cwd` (§3.4.3, §3.4.4), else an absolute `file`
 /// URI without a base id (§3.4.4, §3.10.2).
 pub fn artifact_location(path: &str, cwd: &Path) -> Value {
-    let p = Path::new(path);
+    // `..` after a symbolic link leads where the link's target says, not where the text says:
+    // such a path is resolved on the file system first.
+    let resolved;
+    let p = if Path::new(path)
+        .components()
+        .any(|c| c == std::path::Component::ParentDir)
+    {
+        match std::fs::canonicalize(path) {
+            Ok(real) => {
+                resolved = real;
+                resolved.as_path()
+            }
+            Err(_) => Path::new(path),
+        }
+    } else {
+        Path::new(path)
+    };
+    let cwd_real;
+    let cwd = if p.is_absolute() && !p.starts_with(cwd) {
+        match std::fs::canonicalize(cwd) {
+            Ok(c) => {
+                cwd_real = c;
+                cwd_real.as_path()
+            }
+            Err(_) => cwd,
+        }
+    } else {
+        cwd
+    };
     let abs = lexical(&if p.is_absolute() || cwd.as_os_str().is_empty() {
         p.to_path_buf()
     } else {
@@ -386,11 +416,16 @@ pub fn log(outcomes: &[Outcome], profile: &Profile, ctx: &Context) -> Value {
     let index_of = |id: &str| profile.rules.iter().position(|r| r.id == id);
     let mut results = Vec::new();
     let mut notifications = Vec::new();
-    let mut failed = !outcomes.iter().any(|o| matches!(o, Outcome::Report(_)));
-    if failed {
+    // Nothing checked and nothing failed: said once, as the text output says it (a run that
+    // failed on its files already has their errors).
+    let nothing = !outcomes
+        .iter()
+        .any(|o| matches!(o, Outcome::Report(_) | Outcome::Error(_)));
+    let mut failed = nothing && !ctx.nothing_is_fine;
+    if nothing {
         notifications.push(notification(
             0,
-            "error",
+            if ctx.nothing_is_fine { "note" } else { "error" },
             "no control-plane manifest or kubelet configuration found among the inputs",
             None,
         ));
@@ -441,14 +476,21 @@ pub fn log(outcomes: &[Outcome], profile: &Profile, ctx: &Context) -> Value {
                     }
                     notifications.push(n);
                 }
-                let fix = file_fix(r, &location, profile);
+                // The file's fix is one edit: it goes once, with the first result it fixes, so
+                // that a log of many files does not repeat it per finding.
+                let mut fix = file_fix(r, &location, profile);
                 let mut ordered: Vec<&ReportFinding> = r.findings.iter().collect();
                 ordered.sort_by_key(|f| (f.line, f.column));
                 for f in ordered {
                     let Some(i) = index_of(&f.rule.id) else {
                         continue;
                     };
-                    results.push(result(f, r, i, &location, fix.as_ref(), ctx));
+                    let here = if f.fixed && f.active() {
+                        fix.take()
+                    } else {
+                        None
+                    };
+                    results.push(result(f, r, i, &location, here.as_ref(), ctx));
                 }
             }
         }

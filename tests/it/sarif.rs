@@ -458,3 +458,77 @@ fn the_checks_of_the_sarif_test_catch_what_is_wrong() {
         assert!(caught, "{what} went unnoticed");
     }
 }
+
+/// `check --format sarif` with exactly these arguments, in `dir`.
+fn sarif_of(dir: &Path, args: &[&str]) -> (Option<i32>, Value) {
+    let out = kubeharden()
+        .current_dir(dir)
+        .args(["check", "--format", "sarif"])
+        .args(args)
+        .output()
+        .expect("runs");
+    let v = serde_json::from_slice(&out.stdout).expect("SARIF is JSON");
+    (out.status.code(), v)
+}
+
+#[test]
+fn a_files_fix_is_carried_once_and_paths_through_links_are_resolved() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text =
+        std::fs::read_to_string(fixture_dir().join("v1.31/kube-apiserver.yaml")).expect("fixture");
+    std::fs::write(dir.path().join("a.yaml"), &text).expect("write");
+    let (code, log) = sarif_of(dir.path(), &["--profile", "strict", "a.yaml"]);
+    assert_eq!(code, Some(1));
+    let results = log["runs"][0]["results"].as_array().expect("results");
+    let fixable = results
+        .iter()
+        .filter(|r| r["properties"]["fixable"] == true)
+        .count();
+    let with_fix = results.iter().filter(|r| r.get("fixes").is_some()).count();
+    assert!(fixable > 1, "{fixable}");
+    assert_eq!(with_fix, 1, "the file's one fix goes with one result");
+
+    // `link/../b.yaml` is the b.yaml beside the link's target, not the one here.
+    std::fs::create_dir_all(dir.path().join("deep/x")).expect("mkdir");
+    std::fs::write(
+        dir.path().join("deep/b.yaml"),
+        format!("# one\n# two\n{text}"),
+    )
+    .expect("write");
+    std::fs::write(dir.path().join("b.yaml"), &text).expect("write");
+    std::os::unix::fs::symlink("deep/x", dir.path().join("link")).expect("symlink");
+    let (_, log) = sarif_of(dir.path(), &["link/../b.yaml"]);
+    let uri = log["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]
+        ["uri"]
+        .as_str()
+        .expect("uri")
+        .to_string();
+    assert_eq!(uri, "deep/b.yaml");
+}
+
+#[test]
+fn empty_files_are_not_ours_and_a_run_with_nothing_to_check_can_be_fine() {
+    let dir = scratch("empty.yaml", b"");
+    std::fs::write(dir.path().join("comments.yaml"), "# only a comment\n---\n").expect("write");
+    // Named without --skip-unrecognized: an error; in a directory or with it: skipped.
+    let out = kubeharden()
+        .current_dir(dir.path())
+        .args(["check", "empty.yaml"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let (code, log) = sarif_of(
+        dir.path(),
+        &["--skip-unrecognized", "empty.yaml", "comments.yaml"],
+    );
+    assert_eq!(code, Some(0));
+    let inv = &log["runs"][0]["invocations"][0];
+    assert_eq!(inv["executionSuccessful"], true, "{inv}");
+    let levels: Vec<&str> = inv["toolExecutionNotifications"]
+        .as_array()
+        .expect("notifications")
+        .iter()
+        .filter_map(|n| n["level"].as_str())
+        .collect();
+    assert!(!levels.contains(&"error"), "{levels:?}");
+}
