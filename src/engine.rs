@@ -265,15 +265,28 @@ pub(crate) fn file_error(
 /// Where a finding points: the flag's first occurrence (the whole item), else the start of the
 /// container's argument list (its first item), else the container (its first key).
 fn locate(m: &Manifest, flag: Option<&str>) -> Region {
-    if let Some(item) = flag.and_then(|f| m.flags.iter().find(|x| x.name == f)) {
+    // The occurrence in effect: the last one (pflag and Go's flag package keep the last).
+    if let Some(item) = flag.and_then(|f| m.flags.iter().rfind(|x| x.name == f)) {
         return Region::of(&m.text, item.span.start, item.span.end);
+    }
+    // A setting etcd takes from a variable: its value.
+    if let Some(span) = flag
+        .filter(|f| m.model.from_env(f))
+        .and_then(|f| m.env.iter().rfind(|e| e.flag == f))
+        .and_then(|e| e.value_span)
+    {
+        return Region::of(&m.text, span.start, span.end);
     }
     let node = m
         .args()
         .filter(|_| m.flags.iter().any(|f| f.list == manifest::ArgList::Args))
         .or_else(|| m.command())
         .unwrap_or(m.container());
-    Region::of(&m.text, node.span.start, head_end(node))
+    // A missing flag: the list's first item (the program), in block and flow lists alike.
+    match node.items().first() {
+        Some(first) => Region::of(&m.text, first.span.start, head_end(first)),
+        None => Region::of(&m.text, node.span.start, head_end(node)),
+    }
 }
 
 /// What a suppression comment in a manifest can silence: the component's container.

@@ -1086,3 +1086,34 @@ fn kubeadm_fills_in_what_its_kubelet_document_leaves_empty() {
     let err = process("kubeadm.yaml", flow, "strict", None).expect_err("flow");
     assert_eq!(err.line_col.map(|(l, _)| l), Some(7), "{err}");
 }
+
+#[test]
+fn findings_point_at_the_setting_in_effect_or_the_program() {
+    let find = |text: &str, id: &str| {
+        let r = process("m.yaml", text, "baseline", Some("1.31")).expect("ok");
+        let f = r
+            .findings
+            .iter()
+            .find(|f| f.rule.id == id)
+            .unwrap_or_else(|| panic!("{id}"))
+            .clone();
+        (f.line, f.column, f.end_line, f.end_column)
+    };
+    // A flow command list: a missing flag points at the program item, not the whole list.
+    let flow = "kind: Pod\nspec:\n  containers:\n  - name: s\n    image: registry.k8s.io/kube-scheduler:v1.31.0\n    command: [kube-scheduler, --bind-address=127.0.0.1,\n      --leader-elect=true]\n";
+    assert_eq!(find(flow, "scheduler-profiling"), (6, 15, 6, 29));
+    // A flag given twice: the occurrence in effect, the last.
+    let twice = "kind: Pod\nspec:\n  containers:\n  - name: s\n    image: registry.k8s.io/kube-scheduler:v1.31.0\n    command:\n    - kube-scheduler\n    - --profiling=false\n    - --profiling=true\n";
+    assert_eq!(find(twice, "scheduler-profiling").0, 9);
+    // A setting from an ETCD_* variable: its value.
+    let env = etcd_with(
+        "    - name: ETCD_AUTO_TLS\n      value: \"true\"\n",
+        "--client-cert-auth=true",
+    );
+    let line = env
+        .lines()
+        .position(|l| l == "      value: \"true\"")
+        .expect("value line")
+        + 1;
+    assert_eq!(find(&env, "etcd-auto-tls").0, line);
+}
