@@ -12,6 +12,7 @@ mod kube_bench;
 mod kubeadm_config;
 mod node;
 mod precommit;
+mod props;
 mod sarif;
 mod schema;
 mod selection;
