@@ -7,6 +7,7 @@ mod deploy;
 mod docs;
 mod fixtures;
 mod generate;
+mod hostile;
 mod interactive;
 mod kube_bench;
 mod kubeadm_config;
