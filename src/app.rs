@@ -139,15 +139,11 @@ pub(crate) fn referenced_configs(
         let Some(path) = m.model.value(flag).filter(|p| !p.is_empty()) else {
             continue;
         };
-        let Some(kind) = registry
-            .components
-            .values()
-            .filter_map(|c| c.config_kind.as_deref())
-            .find(|k| {
-                registry
-                    .config_component(k)
-                    .is_some_and(|(c, _)| c.starts_with(&m.component))
-            })
+        let Some(kind) = spec
+            .config_file
+            .as_deref()
+            .and_then(|c| registry.components.get(c))
+            .and_then(|c| c.config_kind.as_deref())
         else {
             continue;
         };

@@ -184,6 +184,55 @@ pub(crate) fn report_findings<'p>(
     findings
 }
 
+/// A reason no change can be made to a file: for `diff` and `fix` an error (nothing is
+/// written), for `check` a note beside the findings.
+pub(crate) fn refuse_or_note(
+    path: &str,
+    text: &str,
+    why: &str,
+    report_only: bool,
+    notes: &mut Vec<String>,
+) -> Result<(), FileError> {
+    if !report_only {
+        return Err(file_error(
+            path,
+            text,
+            None,
+            None,
+            format!("{why}; nothing was written"),
+        ));
+    }
+    notes.push(format!(
+        "kubeharden cannot fix this file automatically: {why}"
+    ));
+    Ok(())
+}
+
+/// The outcome of planning and editing, as `check` takes it: a failure becomes a note and the
+/// reason the findings are not fixed (`None`); for `diff` and `fix` it stays an error. `what`
+/// names what could not be fixed in the note ("this file").
+pub(crate) fn failure_as_note<T>(
+    result: Result<T, FileError>,
+    report_only: bool,
+    what: &str,
+    notes: &mut Vec<String>,
+    cannot: &mut Option<String>,
+) -> Result<Option<T>, FileError> {
+    match result {
+        Ok(x) => Ok(Some(x)),
+        Err(e) if report_only => {
+            let why = e
+                .message
+                .trim_end_matches("; nothing was written")
+                .to_string();
+            notes.push(format!("kubeharden cannot fix {what} automatically: {why}"));
+            *cannot = Some(why);
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// The text ends a line with a carriage return alone, which kubeharden does not edit.
 pub(crate) fn has_bare_cr(text: &str) -> bool {
     let bytes = text.as_bytes();
@@ -464,18 +513,7 @@ pub fn process<'p>(
         ));
     }
     if let Some(why) = &cannot {
-        if !opts.report_only {
-            return Err(file_error(
-                path,
-                text,
-                None,
-                None,
-                format!("{why}; nothing was written"),
-            ));
-        }
-        notes.push(format!(
-            "kubeharden cannot fix this file automatically: {why}"
-        ));
+        crate::engine::refuse_or_note(path, text, why, opts.report_only, &mut notes)?;
     }
 
     // Suppression comments: the rules they silence are left out of the plan.
@@ -534,22 +572,14 @@ pub fn process<'p>(
         Some(_) => Ok((plan::Plan::default(), None)),
         None => attempt(),
     };
-    let (plan, edited) = match result {
-        Ok(x) => x,
-        Err(e) if opts.report_only => {
-            notes.push(format!(
-                "kubeharden cannot fix this file automatically: {}",
-                e.message.trim_end_matches("; nothing was written")
-            ));
-            cannot = Some(
-                e.message
-                    .trim_end_matches("; nothing was written")
-                    .to_string(),
-            );
-            (plan::Plan::default(), None)
-        }
-        Err(e) => return Err(e),
-    };
+    let (plan, edited) = failure_as_note(
+        result,
+        opts.report_only,
+        "this file",
+        &mut notes,
+        &mut cannot,
+    )?
+    .unwrap_or_default();
 
     let mut findings = report_findings(
         opts.profile,

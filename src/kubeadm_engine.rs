@@ -95,18 +95,7 @@ pub fn process<'p>(
         );
     }
     if let Some(why) = &cannot {
-        if !opts.report_only {
-            return Err(file_error(
-                path,
-                text,
-                None,
-                None,
-                format!("{why}; nothing was written"),
-            ));
-        }
-        notes.push(format!(
-            "kubeharden cannot fix this file automatically: {why}"
-        ));
+        crate::engine::refuse_or_note(path, text, why, opts.report_only, &mut notes)?;
     }
     let env = Env {
         registry: opts.registry,
@@ -141,7 +130,7 @@ pub fn process<'p>(
                 check::check(opts.profile, &k.model, env)
                     .into_iter()
                     .map(|f| {
-                        let at = crate::kubelet::locate_in(&k, f.flag.as_deref());
+                        let at = crate::kubelet::locate(&k, f.flag.as_deref());
                         (f.rule_id, at.line)
                     }),
             );
@@ -211,24 +200,19 @@ pub fn process<'p>(
         Some(_) => Ok((Plan::default(), Vec::new(), Vec::new(), None)),
         None => attempt(),
     };
-    let (plan, edited) = match result {
-        Ok((plan, l, p, edited)) => {
+    let (plan, edited) = match crate::engine::failure_as_note(
+        result,
+        opts.report_only,
+        "this file",
+        &mut notes,
+        &mut cannot,
+    )? {
+        Some((plan, l, p, edited)) => {
             left = l;
             probe_rules = p;
             (plan, edited)
         }
-        Err(e) if opts.report_only => {
-            let why = e
-                .message
-                .trim_end_matches("; nothing was written")
-                .to_string();
-            notes.push(format!(
-                "kubeharden cannot fix this file automatically: {why}"
-            ));
-            cannot = Some(why);
-            (Plan::default(), None)
-        }
-        Err(e) => return Err(e),
+        None => (Plan::default(), None),
     };
 
     let findings = crate::engine::report_findings(
@@ -252,22 +236,11 @@ pub fn process<'p>(
     // checked and edited like the kubelet's own file, after the ClusterConfiguration's edits.
     if let Some(kcfg) = kubelet_of(text)? {
         let mut profile = base.clone();
-        let mut kleft: Vec<(String, String)> = Vec::new();
-        if version_source == VersionSource::Assumed {
-            for r in profile
-                .rules
-                .iter()
-                .filter(|r| r.component == crate::kubelet::COMPONENT && !r.versions.is_any())
-            {
-                kleft.push((
-                    r.id.clone(),
-                    format!("the rule depends on the Kubernetes version ({}), which the file does not name; pass --kubernetes-version", r.versions),
-                ));
-            }
-            profile
-                .rules
-                .retain(|r| !kleft.iter().any(|(id, _)| id == &r.id));
-        }
+        let kleft = if version_source == VersionSource::Assumed {
+            crate::kubelet::leave_version_bound(&mut profile, crate::kubelet::COMPONENT, "the file")
+        } else {
+            Vec::new()
+        };
         let mut kcannot = cannot.clone();
         let (kplan, kedited) = if kcannot.is_some() {
             (Plan::default(), None)
@@ -294,21 +267,14 @@ pub fn process<'p>(
                 Err(e) if current != text => Err(run(text).err().unwrap_or(e)),
                 other => other,
             };
-            match attempt {
-                Ok(x) => x,
-                Err(e) if opts.report_only => {
-                    let why = e
-                        .message
-                        .trim_end_matches("; nothing was written")
-                        .to_string();
-                    notes.push(format!(
-                        "kubeharden cannot fix the KubeletConfiguration automatically: {why}"
-                    ));
-                    kcannot = Some(why);
-                    (Plan::default(), None)
-                }
-                Err(e) => return Err(e),
-            }
+            crate::engine::failure_as_note(
+                attempt,
+                opts.report_only,
+                "the KubeletConfiguration",
+                &mut notes,
+                &mut kcannot,
+            )?
+            .unwrap_or_default()
         };
         findings.extend(crate::engine::report_findings(
             opts.profile,
@@ -317,7 +283,7 @@ pub fn process<'p>(
             &kplan,
             &kleft,
             kcannot.as_deref(),
-            |flag| crate::kubelet::locate_in(&kcfg, flag),
+            |flag| crate::kubelet::locate(&kcfg, flag),
             "no automatic fix applies to this file and version",
         ));
         changes.extend(kplan.changes);

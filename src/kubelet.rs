@@ -1062,7 +1062,7 @@ pub fn verify(
 
 /// Where a finding points: the setting's entry, else the top of the document.
 /// The region covers the whole entry (key and value), or the document's first key.
-fn locate(cfg: &KubeletConfig, flag: Option<&str>) -> Region {
+pub(crate) fn locate(cfg: &KubeletConfig, flag: Option<&str>) -> Region {
     let entry = flag.and_then(|f| {
         let (parent, last) = match f.rsplit_once('.') {
             Some((p, l)) => (lookup(&cfg.root, p)?, l),
@@ -1130,9 +1130,29 @@ pub(crate) fn plan_and_edit(
     Ok((plan, Some(new_text)))
 }
 
-/// Where a finding about the kubelet's configuration points.
-pub(crate) fn locate_in(cfg: &KubeletConfig, flag: Option<&str>) -> Region {
-    locate(cfg, flag)
+/// With a guessed Kubernetes version, the rules of `component` that hold for some versions only
+/// are left out of `profile` (the component may be older than the guess); they are returned
+/// with the reason, which says that `what` names no version.
+pub(crate) fn leave_version_bound(
+    profile: &mut Profile,
+    component: &str,
+    what: &str,
+) -> Vec<(String, String)> {
+    let left: Vec<(String, String)> = profile
+        .rules
+        .iter()
+        .filter(|r| r.component == component && !r.versions.is_any())
+        .map(|r| {
+            (
+                r.id.clone(),
+                format!("the rule depends on the Kubernetes version ({}), which {what} does not name; pass --kubernetes-version", r.versions),
+            )
+        })
+        .collect();
+    profile
+        .rules
+        .retain(|r| !left.iter().any(|(id, _)| id == &r.id));
+    left
 }
 
 pub fn process<'p>(
@@ -1174,18 +1194,7 @@ pub fn process<'p>(
         ));
     }
     if let Some(why) = &cannot {
-        if !opts.report_only {
-            return Err(file_error(
-                path,
-                text,
-                None,
-                None,
-                format!("{why}; nothing was written"),
-            ));
-        }
-        notes.push(format!(
-            "kubeharden cannot fix this file automatically: {why}"
-        ));
+        crate::engine::refuse_or_note(path, text, why, opts.report_only, &mut notes)?;
     }
     // A guessed version that the file contradicts (it names gates that version no longer has)
     // must not steer edits: removing such a gate is right only for the versions without it.
@@ -1199,24 +1208,12 @@ pub fn process<'p>(
                 "the file names the feature gate(s) {}, which {version} no longer has, so the component is older than {version}; pass --kubernetes-version",
                 gates.join(", ")
             );
-            if !opts.report_only {
-                return Err(file_error(
-                    path,
-                    text,
-                    None,
-                    None,
-                    format!("{why}; nothing was written"),
-                ));
-            }
-            notes.push(format!(
-                "kubeharden cannot fix this file automatically: {why}"
-            ));
+            crate::engine::refuse_or_note(path, text, &why, opts.report_only, &mut notes)?;
             cannot.get_or_insert(why);
         }
     }
     // With a guessed version, rules limited to some versions are left alone: the kubelet may
     // be older than the guess.
-    let mut left: Vec<(String, String)> = Vec::new();
     // Suppression comments: the rules they silence are left out of the plan.
     let sup = crate::suppress::Suppressions::read(
         text,
@@ -1231,39 +1228,26 @@ pub fn process<'p>(
                 .collect::<Vec<_>>()
         })
         .unwrap_or_else(|| opts.profile.clone());
-    if version_source == VersionSource::Assumed {
-        for r in &profile.rules {
-            if r.component == cfg.component && !r.versions.is_any() {
-                left.push((
-                    r.id.clone(),
-                    format!("the rule depends on the Kubernetes version ({}), which a {} does not name; pass --kubernetes-version", r.versions, cfg.kind),
-                ));
-            }
-        }
-        profile
-            .rules
-            .retain(|r| !left.iter().any(|(id, _)| id == &r.id));
-    }
+    let left = if version_source == VersionSource::Assumed {
+        leave_version_bound(&mut profile, &cfg.component, &format!("a {}", cfg.kind))
+    } else {
+        Vec::new()
+    };
     let attempt = || plan_and_edit(path, &cfg, &profile, opts.registry, env, opts.verifies());
     let result = match cannot {
         Some(_) => Ok((Plan::default(), None)),
         None => attempt(),
     };
-    let (plan, edited) = match result {
-        Ok((plan, edited)) => (plan, edited.map(|t| format!("{bom}{t}"))),
-        Err(e) if opts.report_only => {
-            let why = e
-                .message
-                .trim_end_matches("; nothing was written")
-                .to_string();
-            notes.push(format!(
-                "kubeharden cannot fix this file automatically: {why}"
-            ));
-            cannot = Some(why);
-            (Plan::default(), None)
-        }
-        Err(e) => return Err(e),
-    };
+    let (plan, edited) = crate::engine::failure_as_note(
+        result,
+        opts.report_only,
+        "this file",
+        &mut notes,
+        &mut cannot,
+    )?
+    .map_or((Plan::default(), None), |(plan, edited)| {
+        (plan, edited.map(|t| format!("{bom}{t}")))
+    });
     let mut findings = crate::engine::report_findings(
         opts.profile,
         &cfg.model,

@@ -218,6 +218,9 @@ pub struct ComponentSpec {
     /// which a node scan checks too.
     #[serde(default)]
     pub config_flag: Option<String>,
+    /// The component (of this registry) that file configures: its kind and rules.
+    #[serde(default)]
+    pub config_file: Option<String>,
     /// The component reads `-name` like `--name` (Go's `flag` package); pflag, which every
     /// Kubernetes component uses, reads it as one-letter flags.
     #[serde(default)]
