@@ -22,24 +22,30 @@ pub struct Finding {
 }
 
 fn op_holds(model: &Model, env: Env, flag: &str, op: &Op) -> bool {
-    let values = model.values(env.registry, flag);
+    let values = || model.values(env.registry, flag);
+    // Whether the flag has a value as its type reads it: a file or array flag given only bare
+    // (`--x`) has none.
+    let set = || match env.registry.flag(&model.component, flag).map(|s| s.kind) {
+        Some(FlagType::Files | FlagType::Array) => values().is_some(),
+        _ => model.present(flag),
+    };
     match op {
-        Op::Present => values.is_some(),
-        Op::Absent => values.is_none(),
+        Op::Present => set(),
+        Op::Absent => !set(),
         Op::Equals(want) => model.value(flag).as_deref() == Some(want.as_str()),
         Op::OneOf(set) => model.value(flag).is_some_and(|v| set.contains(&v)),
-        Op::Contains(items) => values.is_some_and(|vs| items.iter().all(|i| vs.contains(i))),
-        Op::Excludes(items) => values.is_none_or(|vs| !items.iter().any(|i| vs.contains(i))),
+        Op::Contains(items) => values().is_some_and(|vs| items.iter().all(|i| vs.contains(i))),
+        Op::Excludes(items) => values().is_none_or(|vs| !items.iter().any(|i| vs.contains(i))),
         Op::AtLeast(n) => model
             .value(flag)
             .and_then(|v| parse_go_int(&v))
             .is_some_and(|v| v >= *n),
         Op::SubsetOf(allowed) => {
-            values.is_some_and(|vs| !vs.is_empty() && vs.iter().all(|v| allowed.contains(v)))
+            values().is_some_and(|vs| !vs.is_empty() && vs.iter().all(|v| allowed.contains(v)))
         }
         // The last setting of the key wins, as when the component merges repeated maps.
         Op::GateOff(key) => {
-            values
+            values()
                 .unwrap_or_default()
                 .iter()
                 .filter_map(|kv| kv.split_once('='))
@@ -563,6 +569,19 @@ pub fn evaluate(rule: &Rule, model: &Model, env: Env) -> Option<Finding> {
         current,
         desired,
     })
+}
+
+/// The rules of the profile that apply and do not hold, in profile order: what `check` finds,
+/// without describing it.
+pub fn failing<'p, 'm>(
+    profile: &'p Profile,
+    model: &'m Model,
+    env: Env<'m>,
+) -> impl Iterator<Item = &'p Rule> + use<'p, 'm> {
+    profile
+        .rules
+        .iter()
+        .filter(move |r| applies(r, model, env.version) && !holds(&r.check, model, env))
 }
 
 /// Evaluates every rule of the profile, in profile order.

@@ -437,13 +437,14 @@ impl<'a> Editor<'a> {
     }
 
     /// Where new flags go: the list that already holds flags, `args` before `command`.
-    fn target_list(&self) -> Result<(ArgList, Node), EditError> {
+    fn target_list(&self) -> Result<(ArgList, &'a Node), EditError> {
         let has_flags = |l: ArgList| self.m.flags.iter().any(|f| f.list == l);
         // Without a program in `command` (an empty or missing one), the image's entrypoint
         // runs, and flags belong in `args`: anything put in `command` would replace it.
-        if self.m.program_items == 0 {
-            return match self.m.args() {
-                Some(n) if n.is_seq() => Ok((ArgList::Args, n.clone())),
+        let m: &'a Manifest = self.m;
+        if m.program_items == 0 {
+            return match m.args() {
+                Some(n) if n.is_seq() => Ok((ArgList::Args, n)),
                 _ => Err(refuse(
                     Some(self.m.container().span.start),
                     "the container runs its image's entrypoint and has no `args` list to add flags to; add `args: []`",
@@ -460,7 +461,7 @@ impl<'a> Editor<'a> {
             ArgList::Command
         };
         match self.list_node(pick) {
-            Some(n) if n.is_seq() => Ok((pick, n.clone())),
+            Some(n) if n.is_seq() => Ok((pick, n)),
             _ => Err(refuse(
                 Some(self.m.container().span.start),
                 "the container has no `command` or `args` list to add flags to",

@@ -1,9 +1,9 @@
 //! Planning: findings become symbolic changes to the model. Conflicts between rules and fixes
 //! that do not satisfy their own rule are found here, before any text is touched.
 
-use crate::check::{self, Env, Finding};
+use crate::check::{self, Env};
 use crate::model::{Flag, Handler, Model, Mount, Volume};
-use crate::profile::{FlagType, Profile, Step};
+use crate::profile::{FlagType, Profile, Rule, Step};
 use std::collections::BTreeMap;
 
 /// A symbolic change to a manifest.
@@ -281,9 +281,10 @@ fn apply_step(
 /// Paths the container runtime provides inside every container (`/dev/stdout`, `/proc/...`):
 /// never hostPath-mounted, and nothing the node needs.
 pub fn container_provided(path: &str) -> bool {
-    ["/dev", "/proc", "/sys"]
-        .iter()
-        .any(|d| path == *d || path.starts_with(&format!("{d}/")))
+    ["/dev", "/proc", "/sys"].iter().any(|d| {
+        path.strip_prefix(d)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    })
 }
 
 /// An absolute path without `.` or `..` components, empty components or a trailing `/`.
@@ -534,13 +535,10 @@ pub fn plan(profile: &Profile, model: &Model, env: Env) -> Result<Plan, PlanErro
     let mut mounted_files: Vec<(String, String)> = Vec::new();
     let mut probe_rules: Vec<String> = Vec::new();
     for round in 0..=ROUNDS {
-        let fixable: Vec<Finding> = check::check(profile, &work, env)
-            .into_iter()
-            .filter(|f| {
-                profile.rule(&f.rule_id).is_some_and(|r| {
-                    r.variant_for(env.version, |c| check::holds(c, &work, env))
-                        .is_some()
-                })
+        let fixable: Vec<&Rule> = check::failing(profile, &work, env)
+            .filter(|r| {
+                r.variant_for(env.version, |c| check::holds(c, &work, env))
+                    .is_some()
             })
             .collect();
         if fixable.is_empty() {
@@ -549,10 +547,10 @@ pub fn plan(profile: &Profile, model: &Model, env: Env) -> Result<Plan, PlanErro
         if round == ROUNDS {
             // The rules still failing, and the rules that changed the same flags.
             let mut rules: Vec<String> = Vec::new();
-            for f in &fixable {
-                rules.push(f.rule_id.clone());
-                if let Some(flag) = &f.flag {
-                    rules.extend(touched.get(flag).into_iter().flatten().cloned());
+            for r in &fixable {
+                rules.push(r.id.clone());
+                if let Some(flag) = check::evaluate(r, &work, env).and_then(|f| f.flag) {
+                    rules.extend(touched.get(&flag).into_iter().flatten().cloned());
                 }
             }
             rules.sort();
@@ -561,10 +559,7 @@ pub fn plan(profile: &Profile, model: &Model, env: Env) -> Result<Plan, PlanErro
                 rules: rules.join(", "),
             });
         }
-        for f in fixable {
-            let Some(rule) = profile.rule(&f.rule_id) else {
-                continue;
-            };
+        for rule in fixable {
             // A previous fix in this round may already have satisfied the rule.
             if check::holds(&rule.check, &work, env) {
                 continue;

@@ -3,7 +3,7 @@
 
 use crate::version::{Version, VersionReq};
 use serde::Deserialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
 const REGISTRY_YAML: &str = include_str!("../profiles/registry.yaml");
@@ -149,6 +149,93 @@ impl Lifecycle {
     }
 }
 
+/// A component's flags, listed in name order and looked up by hash: the checker looks flags up
+/// many times for every file it reads.
+#[derive(Clone, Debug, Default)]
+pub struct FlagTable {
+    sorted: BTreeMap<String, FlagSpec>,
+    index: HashMap<String, FlagSpec, FxLike>,
+}
+
+impl From<BTreeMap<String, FlagSpec>> for FlagTable {
+    fn from(sorted: BTreeMap<String, FlagSpec>) -> Self {
+        let index = sorted.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        FlagTable { sorted, index }
+    }
+}
+
+impl<'de> Deserialize<'de> for FlagTable {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        BTreeMap::<String, FlagSpec>::deserialize(d).map(FlagTable::from)
+    }
+}
+
+impl FlagTable {
+    pub fn get(&self, name: &str) -> Option<&FlagSpec> {
+        self.index.get(name)
+    }
+
+    pub fn contains_key(&self, name: &str) -> bool {
+        self.index.contains_key(name)
+    }
+
+    /// The flags in name order.
+    pub fn iter(&self) -> std::collections::btree_map::Iter<'_, String, FlagSpec> {
+        self.sorted.iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a FlagTable {
+    type Item = (&'a String, &'a FlagSpec);
+    type IntoIter = std::collections::btree_map::Iter<'a, String, FlagSpec>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.sorted.iter()
+    }
+}
+
+/// A multiply-rotate hash over eight bytes at a time (as rustc's FxHasher): flag names are short,
+/// and the standard hasher's protection against chosen keys buys nothing for a table built
+/// from kubeharden's own data.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FxLike(u64);
+
+impl FxLike {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(Self::K);
+    }
+}
+
+impl std::hash::Hasher for FxLike {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.add(u64::from_le_bytes(w));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(w));
+        }
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+}
+
+impl std::hash::BuildHasher for FxLike {
+    type Hasher = FxLike;
+    fn build_hasher(&self) -> FxLike {
+        FxLike(0)
+    }
+}
+
 impl FlagSpec {
     pub fn accepted_in(&self, v: Version) -> bool {
         self.since.is_none_or(|s| v.minor >= s) && self.removed.is_none_or(|r| v.minor < r)
@@ -173,7 +260,7 @@ pub struct VersionBounds {
 #[serde(deny_unknown_fields)]
 pub struct Registry {
     pub versions: VersionBounds,
-    pub flags: BTreeMap<String, BTreeMap<String, FlagSpec>>,
+    pub flags: BTreeMap<String, FlagTable>,
     pub admission_plugins: BTreeMap<String, Lifecycle>,
     #[serde(default)]
     pub config_api_versions: BTreeMap<String, Vec<ApiVersionStep>>,

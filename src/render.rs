@@ -48,13 +48,125 @@ fn visible(s: &str) -> String {
 /// when the output is not a terminal or NO_COLOR is set.
 pub fn text(out: &mut dyn Write, outcomes: &[Outcome], profile: &Profile) -> io::Result<()> {
     let bold = Style::new().bold();
+    // The files' blocks are rendered on every core, in batches of neighbouring files (which
+    // bounds what is held), and written in order.
+    const BATCH: usize = 2048;
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut t = Tally::default();
+    for batch in outcomes.chunks(BATCH) {
+        let per = batch.len().div_ceil(workers).max(64);
+        let rendered: Vec<io::Result<(Vec<u8>, Tally)>> = if per >= batch.len() {
+            vec![blocks(batch, profile)]
+        } else {
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = batch
+                    .chunks(per)
+                    .map(|run| scope.spawn(move || blocks(run, profile)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join()
+                            .unwrap_or_else(|_| Err(io::Error::other("rendering failed")))
+                    })
+                    .collect()
+            })
+        };
+        for r in rendered {
+            let (bytes, part) = r?;
+            out.write_all(&bytes)?;
+            t.findings += part.findings;
+            t.fixable += part.fixable;
+            t.errors += part.errors;
+            t.files += part.files;
+            t.skipped += part.skipped;
+            t.suppressed += part.suppressed;
+        }
+    }
+    let Tally {
+        findings,
+        fixable,
+        errors,
+        files,
+        skipped,
+        suppressed,
+    } = t;
+    // One line per component when the run covers more than one (a node scan).
+    let mut by_component: Vec<(&str, usize, usize, usize, usize)> = Vec::new();
+    for o in outcomes {
+        if let Outcome::Report(r) = o {
+            let n = r.findings.iter().filter(|f| f.active()).count();
+            let fixed = r.findings.iter().filter(|f| f.active() && f.fixed).count();
+            let failing = usize::from(n > 0);
+            match by_component.iter_mut().find(|c| c.0 == r.component) {
+                Some(c) => {
+                    c.1 += 1;
+                    c.2 += failing;
+                    c.3 += n;
+                    c.4 += fixed;
+                }
+                None => by_component.push((&r.component, 1, failing, n, fixed)),
+            }
+        }
+    }
+    if by_component.len() > 1 {
+        by_component.sort_by_key(|c| {
+            crate::manifest::COMPONENTS
+                .iter()
+                .chain(std::iter::once(&crate::kubelet::COMPONENT))
+                .position(|x| *x == c.0)
+                .unwrap_or(usize::MAX)
+        });
+        writeln!(
+            out,
+            "{bold}{:<24} {:>5} {:>13} {:>8} {:>7}{bold:#}",
+            "component", "files", "with findings", "findings", "fixable"
+        )?;
+        for (c, n, failing, f, fx) in &by_component {
+            writeln!(out, "{c:<24} {n:>5} {failing:>13} {f:>8} {fx:>7}")?;
+        }
+    }
+    let suppressed = if suppressed > 0 {
+        format!(", {suppressed} suppressed")
+    } else {
+        String::new()
+    };
+    writeln!(
+        out,
+        "{files} file(s) checked, {findings} finding(s) ({fixable} fixable with `kubeharden fix`), {errors} error(s), {skipped} skipped{suppressed}"
+    )
+}
+
+/// What the summary line counts.
+#[derive(Default)]
+struct Tally {
+    findings: usize,
+    fixable: usize,
+    errors: usize,
+    files: usize,
+    skipped: usize,
+    suppressed: usize,
+}
+
+/// The text blocks of a run of files, and what they count.
+fn blocks(outcomes: &[Outcome], profile: &Profile) -> io::Result<(Vec<u8>, Tally)> {
+    let mut buf = Vec::with_capacity(outcomes.len() * 1024);
+    let out = &mut buf;
+    let bold = Style::new().bold();
     let dim = Style::new().dimmed();
-    let (mut findings, mut fixable, mut errors, mut files, mut skipped) = (0, 0, 0, 0, 0);
-    let mut suppressed = 0;
+    let mut t = Tally::default();
+    let Tally {
+        findings,
+        fixable,
+        errors,
+        files,
+        skipped,
+        suppressed,
+    } = &mut t;
     for o in outcomes {
         match o {
             Outcome::Skipped { path, reason } => {
-                skipped += 1;
+                *skipped += 1;
                 writeln!(
                     out,
                     "{dim}{}: skipped: {}{dim:#}",
@@ -63,9 +175,9 @@ pub fn text(out: &mut dyn Write, outcomes: &[Outcome], profile: &Profile) -> io:
                 )?;
             }
             // Errors are the caller's to print, on standard error.
-            Outcome::Error(_) => errors += 1,
+            Outcome::Error(_) => *errors += 1,
             Outcome::Report(r) => {
-                files += 1;
+                *files += 1;
                 writeln!(
                     out,
                     "{bold}{}{bold:#}: {} {} ({}), profile {}",
@@ -88,7 +200,7 @@ pub fn text(out: &mut dyn Write, outcomes: &[Outcome], profile: &Profile) -> io:
                     writeln!(out, "  note: line {}: {}", u.line, visible(&u.message))?;
                 }
                 let silenced = r.findings.iter().filter(|f| !f.active()).count();
-                suppressed += silenced;
+                *suppressed += silenced;
                 if silenced == r.findings.len() {
                     writeln!(out, "  no findings")?;
                 }
@@ -96,9 +208,9 @@ pub fn text(out: &mut dyn Write, outcomes: &[Outcome], profile: &Profile) -> io:
                 let mut ordered: Vec<_> = r.findings.iter().filter(|f| f.active()).collect();
                 ordered.sort_by_key(|f| (f.line, f.column));
                 for f in ordered {
-                    findings += 1;
+                    *findings += 1;
                     if f.fixed {
-                        fixable += 1;
+                        *fixable += 1;
                     }
                     let sev = severity_style(f.rule.severity);
                     writeln!(
@@ -149,50 +261,7 @@ pub fn text(out: &mut dyn Write, outcomes: &[Outcome], profile: &Profile) -> io:
             }
         }
     }
-    // One line per component when the run covers more than one (a node scan).
-    let mut by_component: Vec<(&str, usize, usize, usize, usize)> = Vec::new();
-    for o in outcomes {
-        if let Outcome::Report(r) = o {
-            let n = r.findings.iter().filter(|f| f.active()).count();
-            let fixed = r.findings.iter().filter(|f| f.active() && f.fixed).count();
-            let failing = usize::from(n > 0);
-            match by_component.iter_mut().find(|c| c.0 == r.component) {
-                Some(c) => {
-                    c.1 += 1;
-                    c.2 += failing;
-                    c.3 += n;
-                    c.4 += fixed;
-                }
-                None => by_component.push((&r.component, 1, failing, n, fixed)),
-            }
-        }
-    }
-    if by_component.len() > 1 {
-        by_component.sort_by_key(|c| {
-            crate::manifest::COMPONENTS
-                .iter()
-                .chain(std::iter::once(&crate::kubelet::COMPONENT))
-                .position(|x| *x == c.0)
-                .unwrap_or(usize::MAX)
-        });
-        writeln!(
-            out,
-            "{bold}{:<24} {:>5} {:>13} {:>8} {:>7}{bold:#}",
-            "component", "files", "with findings", "findings", "fixable"
-        )?;
-        for (c, n, failing, f, fx) in &by_component {
-            writeln!(out, "{c:<24} {n:>5} {failing:>13} {f:>8} {fx:>7}")?;
-        }
-    }
-    let suppressed = if suppressed > 0 {
-        format!(", {suppressed} suppressed")
-    } else {
-        String::new()
-    };
-    writeln!(
-        out,
-        "{files} file(s) checked, {findings} finding(s) ({fixable} fixable with `kubeharden fix`), {errors} error(s), {skipped} skipped{suppressed}"
-    )
+    Ok((buf, t))
 }
 
 /// SARIF 2.1.0 (`check --format sarif`): see [`crate::sarif`].
