@@ -114,28 +114,34 @@ pub fn rejected_plugins(model: &Model, env: Env) -> Vec<(String, String)> {
 /// more than once (the last wins, scanners read the first), and list flags that are repeated
 /// or name an item twice (kube-apiserver refuses a repeated authorization mode).
 pub fn duplicated_flags(model: &Model, env: Env) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
+    // How often each name is on the command line (the environment cannot repeat a flag).
+    let mut times: Vec<(&str, usize)> = Vec::with_capacity(model.flags.len());
     for f in &model.flags {
-        if out.contains(&f.name) {
-            continue;
+        match times.iter_mut().find(|(n, _)| *n == f.name) {
+            Some((_, k)) => *k += 1,
+            None => times.push((&f.name, 1)),
         }
-        let kind = env.registry.flag(&model.component, &f.name).map(|s| s.kind);
-        let repeated = model.occurrences(&f.name).count() > 1;
+    }
+    let mut out: Vec<String> = Vec::new();
+    for (name, k) in times {
+        let kind = env.registry.flag(&model.component, name).map(|s| s.kind);
+        let repeated = k > 1;
         // Flags the registry does not know may add up when repeated: leave them alone.
         let dup = match kind {
             None | Some(FlagType::Files | FlagType::Array | FlagType::Map) => false,
             Some(FlagType::List) => {
-                let items = model.list(&f.name).unwrap_or_default();
-                repeated
-                    || items
+                repeated || {
+                    let items = model.list(name).unwrap_or_default();
+                    items
                         .iter()
                         .enumerate()
                         .any(|(i, x)| items[..i].contains(x))
+                }
             }
             Some(_) => repeated,
         };
         if dup {
-            out.push(f.name.clone());
+            out.push(name.to_string());
         }
     }
     out
@@ -174,20 +180,23 @@ pub fn unmounted_files(model: &Model, env: Env) -> Vec<(String, String)> {
 /// Pairs of flags present together that the component refuses together
 /// (`conflicts_with` in the registry).
 pub fn conflicting_flags(model: &Model, env: Env) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    for (name, spec) in env
-        .registry
+    // The flags in effect, in name order (the registry's), each once.
+    let mut names: Vec<&str> = model
         .flags
-        .get(&model.component)
-        .into_iter()
-        .flatten()
-    {
-        if !model.present(name) {
+        .iter()
+        .chain(model.env.iter().filter(|f| f.value.as_deref() != Some("")))
+        .map(|f| f.name.as_str())
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    let mut out = Vec::new();
+    for name in &names {
+        let Some(spec) = env.registry.flag(&model.component, name) else {
             continue;
-        }
+        };
         for other in &spec.conflicts_with {
-            if model.present(other) {
-                out.push((name.clone(), other.clone()));
+            if names.binary_search(&other.as_str()).is_ok() {
+                out.push((name.to_string(), other.clone()));
             }
         }
     }

@@ -357,6 +357,22 @@ fn suppression_targets(m: &Manifest) -> Vec<crate::suppress::Target> {
 }
 
 /// Runs the whole pipeline on one file's text.
+/// The offset of the first U+0085, U+2028 or U+2029 in `text` (UTF-8 `C2 85`, `E2 80 A8`,
+/// `E2 80 A9`), found by bytes: the text is scanned once for every file.
+fn line_separator(text: &str) -> Option<usize> {
+    let b = text.as_bytes();
+    let mut from = 0;
+    while let Some(i) = b[from..].iter().position(|&x| x == 0xc2 || x == 0xe2) {
+        let at = from + i;
+        match b.get(at..at + 3) {
+            Some([0xc2, 0x85, ..]) | Some([0xe2, 0x80, 0xa8 | 0xa9]) => return Some(at),
+            _ if b.get(at..at + 2) == Some(&[0xc2, 0x85]) => return Some(at),
+            _ => from = at + 1,
+        }
+    }
+    None
+}
+
 pub fn process<'p>(
     path: &str,
     full_text: &str,
@@ -381,7 +397,7 @@ pub fn process<'p>(
     // YAML 1.1, which the kubelet reads manifests with (sigs.k8s.io/yaml on go-yaml v2), breaks
     // lines at U+0085, U+2028 and U+2029; YAML 1.2, which kubeharden reads, does not. Where
     // the two disagree kubeharden would check a different manifest than the kubelet runs.
-    if let Some(offset) = text.find(['\u{85}', '\u{2028}', '\u{2029}']) {
+    if let Some(offset) = line_separator(text) {
         return Err(file_error(
             path,
             text,
@@ -614,4 +630,25 @@ pub fn process<'p>(
         needs_probe_patch: false,
         unused_suppressions,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::line_separator;
+
+    #[test]
+    fn line_separators_are_found_by_their_bytes() {
+        assert_eq!(line_separator("a: b\u{85}c"), Some(4));
+        assert_eq!(line_separator("é… a\u{2028}"), Some(7));
+        assert_eq!(line_separator("x\u{2029}"), Some(1));
+        // Neighbours that share a first byte are not separators.
+        assert_eq!(line_separator("\u{a0}\u{2026}\u{2027}\u{202a}é"), None);
+        assert_eq!(line_separator(""), None);
+        // The same answer as a search by characters, over text with many near misses.
+        let text = "é\u{a0}…\u{2027} naïve \u{80}\u{9f} x\u{2029}y\u{85}";
+        assert_eq!(
+            line_separator(text),
+            text.find(['\u{85}', '\u{2028}', '\u{2029}'])
+        );
+    }
 }

@@ -292,9 +292,9 @@ pub fn clean_path(path: &str) -> bool {
     path.len() > 1
         && path.starts_with('/')
         && !path.ends_with('/')
-        && path[1..]
-            .split('/')
-            .all(|c| !c.is_empty() && c != "." && c != "..")
+        && path.as_bytes()[1..]
+            .split(|b| *b == b'/')
+            .all(|c| !c.is_empty() && c != b"." && c != b"..")
 }
 
 /// Where a path inside the container lives on the node, through the mount that covers it.

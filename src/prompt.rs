@@ -19,6 +19,12 @@ pub struct Terminal {
 /// and tab (escape sequences that could retitle the terminal, move the cursor or hide lines of
 /// the diff) are shown as `\x1b`, not sent.
 pub fn visible(text: &str) -> String {
+    // Most text has no control characters at all: C0 and DEL are single bytes, and C1
+    // (U+0080–U+009F) is encoded as 0xC2 followed by 0x80–0x9F.
+    let plain = |b: &u8| (*b >= 0x20 && *b != 0x7f && *b != 0xc2) || *b == b'\n' || *b == b'\t';
+    if text.as_bytes().iter().all(plain) {
+        return text.to_string();
+    }
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         if c.is_control() && c != '\n' && c != '\t' {

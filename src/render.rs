@@ -22,13 +22,31 @@ pub enum Outcome<'p> {
     },
 }
 
+/// Set when standard output takes no colour (not a terminal, or NO_COLOR): the text report is
+/// then written without escape codes, instead of with codes that a stream strips byte by byte.
+static PLAIN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Writes the text report without colour codes from now on.
+pub fn set_plain(plain: bool) {
+    PLAIN.store(plain, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The style, or no style when the output takes no colour.
+fn styled(s: Style) -> Style {
+    if PLAIN.load(std::sync::atomic::Ordering::Relaxed) {
+        Style::new()
+    } else {
+        s
+    }
+}
+
 fn severity_style(s: Severity) -> Style {
     let color = match s {
         Severity::Critical | Severity::High => AnsiColor::Red,
         Severity::Medium => AnsiColor::Yellow,
         Severity::Low => AnsiColor::Cyan,
     };
-    Style::new().fg_color(Some(color.into())).bold()
+    styled(Style::new().fg_color(Some(color.into())).bold())
 }
 
 fn cis(rule: &Rule) -> String {
@@ -44,10 +62,10 @@ fn visible(s: &str) -> String {
     crate::prompt::visible(s)
 }
 
-/// Human report. Colour codes are written unconditionally; the caller's stream strips them
-/// when the output is not a terminal or NO_COLOR is set.
+/// Human report. Colour codes are written unless [`set_plain`] said not to; the caller's
+/// stream strips them when the output is not a terminal or NO_COLOR is set.
 pub fn text(out: &mut dyn Write, outcomes: &[Outcome], profile: &Profile) -> io::Result<()> {
-    let bold = Style::new().bold();
+    let bold = styled(Style::new().bold());
     // The files' blocks are rendered on every core, in batches of neighbouring files (which
     // bounds what is held), and written in order.
     const BATCH: usize = 2048;
@@ -152,8 +170,8 @@ struct Tally {
 fn blocks(outcomes: &[Outcome], profile: &Profile) -> io::Result<(Vec<u8>, Tally)> {
     let mut buf = Vec::with_capacity(outcomes.len() * 1024);
     let out = &mut buf;
-    let bold = Style::new().bold();
-    let dim = Style::new().dimmed();
+    let bold = styled(Style::new().bold());
+    let dim = styled(Style::new().dimmed());
     let mut t = Tally::default();
     let Tally {
         findings,
