@@ -22,27 +22,29 @@ pub struct Finding {
 }
 
 fn op_holds(model: &Model, env: Env, flag: &str, op: &Op) -> bool {
-    let values = || model.values(env.registry, flag);
+    let values = || model.values_ref(env.registry, flag);
     // Whether the flag has a value as its type reads it: a file or array flag given only bare
     // (`--x`) has none.
     let set = || match env.registry.flag(&model.component, flag).map(|s| s.kind) {
         Some(FlagType::Files | FlagType::Array) => values().is_some(),
         _ => model.present(flag),
     };
+    let has = |vs: &[&str], item: &String| vs.contains(&item.as_str());
     match op {
         Op::Present => set(),
         Op::Absent => !set(),
-        Op::Equals(want) => model.value(flag).as_deref() == Some(want.as_str()),
-        Op::OneOf(set) => model.value(flag).is_some_and(|v| set.contains(&v)),
-        Op::Contains(items) => values().is_some_and(|vs| items.iter().all(|i| vs.contains(i))),
-        Op::Excludes(items) => values().is_none_or(|vs| !items.iter().any(|i| vs.contains(i))),
+        Op::Equals(want) => model.value_ref(flag) == Some(want.as_str()),
+        Op::OneOf(set) => model
+            .value_ref(flag)
+            .is_some_and(|v| set.iter().any(|s| s == v)),
+        Op::Contains(items) => values().is_some_and(|vs| items.iter().all(|i| has(&vs, i))),
+        Op::Excludes(items) => values().is_none_or(|vs| !items.iter().any(|i| has(&vs, i))),
         Op::AtLeast(n) => model
-            .value(flag)
-            .and_then(|v| parse_go_int(&v))
+            .value_ref(flag)
+            .and_then(parse_go_int)
             .is_some_and(|v| v >= *n),
-        Op::SubsetOf(allowed) => {
-            values().is_some_and(|vs| !vs.is_empty() && vs.iter().all(|v| allowed.contains(v)))
-        }
+        Op::SubsetOf(allowed) => values()
+            .is_some_and(|vs| !vs.is_empty() && vs.iter().all(|v| allowed.iter().any(|a| a == v))),
         // The last setting of the key wins, as when the component merges repeated maps.
         Op::GateOff(key) => {
             values()

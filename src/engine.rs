@@ -150,9 +150,28 @@ pub(crate) fn report_findings<'p>(
     locate: impl Fn(Option<&str>) -> Region,
     fallback: &str,
 ) -> Vec<ReportFinding<'p>> {
+    let found = check::check(profile, model, env);
+    findings_of(
+        found, profile, model, env, plan, left, cannot, locate, fallback,
+    )
+}
+
+/// [`report_findings`] for findings already made by `check::check(profile, model, env)`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn findings_of<'p>(
+    found: Vec<check::Finding>,
+    profile: &'p Profile,
+    model: &crate::model::Model,
+    env: Env,
+    plan: &plan::Plan,
+    left: &[(String, String)],
+    cannot: Option<&str>,
+    locate: impl Fn(Option<&str>) -> Region,
+    fallback: &str,
+) -> Vec<ReportFinding<'p>> {
     let planned = plan.after.component == model.component && !plan.is_empty();
     let mut findings = Vec::new();
-    for f in check::check(profile, model, env) {
+    for f in found {
         let Some(rule) = profile.rule(&f.rule_id) else {
             continue;
         };
@@ -534,17 +553,20 @@ pub fn process<'p>(
 
     // Suppression comments: the rules they silence are left out of the plan.
     let sup = crate::suppress::Suppressions::read(text, opts.ignores, suppression_targets(&m));
+    // The findings on the file as it is: for suppressions, planning and the report alike.
+    let found = check::check(opts.profile, &m.model, env);
     let reduced = sup.without_silenced(opts.profile, || {
-        check::check(opts.profile, &m.model, env)
-            .into_iter()
-            .map(|f| (f.rule_id, locate(&m, f.flag.as_deref()).line))
+        found
+            .iter()
+            .map(|f| (f.rule_id.clone(), locate(&m, f.flag.as_deref()).line))
             .collect::<Vec<_>>()
     });
     let profile: &Profile = reduced.as_ref().unwrap_or(opts.profile);
+    let failing: Vec<&str> = found.iter().map(|f| f.rule_id.as_str()).collect();
 
     // Plan and render the change; a failure is an error for diff and fix, a note for check.
     let attempt = || -> Result<(plan::Plan, Option<String>), FileError> {
-        let plan = plan::plan(profile, &m.model, env).map_err(|e| {
+        let plan = plan::plan_from(profile, &m.model, env, Some(&failing)).map_err(|e| {
             let loc = locate(&m, None);
             file_error(
                 path,
@@ -597,7 +619,8 @@ pub fn process<'p>(
     )?
     .unwrap_or_default();
 
-    let mut findings = report_findings(
+    let mut findings = findings_of(
+        found,
         opts.profile,
         &m.model,
         env,

@@ -73,7 +73,10 @@ impl Model {
     /// those in the environment (etcd's `flags.SetFlagsFromEnv` only fills flags the command
     /// line leaves unset).
     /// An empty variable sets nothing (etcd skips it).
-    pub fn occurrences<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Flag> + 'a {
+    pub fn occurrences<'a, 'n>(
+        &'a self,
+        name: &'n str,
+    ) -> impl Iterator<Item = &'a Flag> + use<'a, 'n> {
         let on_line = self.flags.iter().any(|f| f.name == name);
         let from = if on_line { &self.flags } else { &self.env };
         from.iter()
@@ -95,6 +98,38 @@ impl Model {
         self.occurrences(name)
             .last()
             .map(|f| f.value.clone().unwrap_or_else(|| "true".to_string()))
+    }
+
+    /// [`Model::value`] without copying it.
+    pub fn value_ref<'a>(&'a self, name: &str) -> Option<&'a str> {
+        self.occurrences(name)
+            .last()
+            .map(|f| f.value.as_deref().unwrap_or("true"))
+    }
+
+    /// [`Model::values`] without copying them.
+    pub fn values_ref<'a>(&'a self, registry: &Registry, name: &str) -> Option<Vec<&'a str>> {
+        match registry.flag(&self.component, name).map(|s| s.kind) {
+            Some(FlagType::List | FlagType::Map) => {
+                let mut found = false;
+                let mut out = Vec::new();
+                for f in self.occurrences(name) {
+                    found = true;
+                    if let Some(v) = &f.value {
+                        out.extend(v.split(',').map(str::trim).filter(|s| !s.is_empty()));
+                    }
+                }
+                found.then_some(out)
+            }
+            Some(FlagType::Files | FlagType::Array) => {
+                let v: Vec<&str> = self
+                    .occurrences(name)
+                    .filter_map(|f| f.value.as_deref())
+                    .collect();
+                (!v.is_empty()).then_some(v)
+            }
+            _ => self.value_ref(name).map(|v| vec![v]),
+        }
     }
 
     /// The items of a list flag: every occurrence's comma-separated items, in order

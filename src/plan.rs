@@ -524,6 +524,17 @@ fn required_file(
 
 /// Plans the changes that make `model` satisfy every fixable rule of `profile`.
 pub fn plan(profile: &Profile, model: &Model, env: Env) -> Result<Plan, PlanError> {
+    plan_from(profile, model, env, None)
+}
+
+/// [`plan`], given the ids of the rules that fail on `model` when the caller has checked it
+/// already (rules of `profile` not named there are taken to hold).
+pub fn plan_from(
+    profile: &Profile,
+    model: &Model,
+    env: Env,
+    failing_first: Option<&[&str]>,
+) -> Result<Plan, PlanError> {
     const ROUNDS: usize = 4;
     let mut work = model.clone();
     let mut touched: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -535,7 +546,16 @@ pub fn plan(profile: &Profile, model: &Model, env: Env) -> Result<Plan, PlanErro
     let mut mounted_files: Vec<(String, String)> = Vec::new();
     let mut probe_rules: Vec<String> = Vec::new();
     for round in 0..=ROUNDS {
-        let fixable: Vec<&Rule> = check::failing(profile, &work, env)
+        let failing: Vec<&Rule> = match failing_first.filter(|_| round == 0) {
+            Some(ids) => profile
+                .rules
+                .iter()
+                .filter(|r| ids.contains(&r.id.as_str()))
+                .collect(),
+            None => check::failing(profile, &work, env).collect(),
+        };
+        let fixable: Vec<&Rule> = failing
+            .into_iter()
             .filter(|r| {
                 r.variant_for(env.version, |c| check::holds(c, &work, env))
                     .is_some()
