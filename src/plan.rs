@@ -444,6 +444,25 @@ fn set_flag(work: &mut Model, flag: &str, value: &str) {
     }
 }
 
+/// The entry of [`flag_meaning`] for one key, without building the whole map.
+fn meaning_of<'a>(m: &'a Model, key: &str) -> Option<Vec<Option<&'a str>>> {
+    let mut v: Vec<Option<&str>> = m
+        .flags
+        .iter()
+        .filter(|f| f.name == key)
+        .map(|f| f.value.as_deref())
+        .collect();
+    if let Some(name) = key.strip_prefix('$') {
+        v.extend(
+            m.env
+                .iter()
+                .filter(|f| f.name == name)
+                .map(|f| f.value.as_deref()),
+        );
+    }
+    (!v.is_empty()).then_some(v)
+}
+
 /// The occurrences of each flag, in order: what the component makes of its arguments.
 pub fn flag_meaning(m: &Model) -> BTreeMap<String, Vec<Option<String>>> {
     let mut out: BTreeMap<String, Vec<Option<String>>> = BTreeMap::new();
@@ -721,8 +740,6 @@ pub fn plan_from(
     }
 
     let mut changes = Vec::new();
-    let before = flag_meaning(model);
-    let after = flag_meaning(&work);
     for (flag, rules) in &touched {
         // A setting held in the environment is compared there.
         let key = if model.from_env(flag) {
@@ -730,8 +747,8 @@ pub fn plan_from(
         } else {
             flag.clone()
         };
-        let b = before.get(&key);
-        let a = after.get(&key);
+        let b = meaning_of(model, &key);
+        let a = meaning_of(&work, &key);
         if b == a {
             continue;
         }
@@ -740,7 +757,12 @@ pub fn plan_from(
             None => Change::RemoveFlag { flag: flag.clone() },
             Some(occ) => Change::SetFlag {
                 flag: flag.clone(),
-                value: occ.last().cloned().flatten().unwrap_or_default(),
+                value: occ
+                    .last()
+                    .copied()
+                    .flatten()
+                    .unwrap_or_default()
+                    .to_string(),
             },
         };
         changes.push(Planned {
@@ -751,7 +773,7 @@ pub fn plan_from(
     }
     for (flag, rules) in &join_rules {
         // A flag that is set or removed anyway is rewritten by that change.
-        if touched.contains_key(flag) && before.get(flag) != after.get(flag) {
+        if touched.contains_key(flag) && meaning_of(model, flag) != meaning_of(&work, flag) {
             continue;
         }
         changes.push(Planned {
