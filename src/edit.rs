@@ -86,6 +86,9 @@ struct Editor<'a> {
     /// Items to delete from flow sequences, applied together so that neighbouring deletions
     /// share their commas correctly.
     flow_deletes: Vec<(&'a Node, usize)>,
+    /// Items to add to flow sequences: before the item of that index (`None`: after the last),
+    /// placed with the deletions, which may take that item (and its line).
+    flow_inserts: Vec<(&'a Node, Option<usize>, String)>,
 }
 
 /// Whether a comment line is about the flag `name`: it spells `--name`, or starts with the
@@ -145,6 +148,55 @@ fn flow_ranges(items: &[(usize, usize)], delete: &[bool]) -> Vec<(usize, usize)>
     out
 }
 
+/// How the items of a flow sequence after item `k` are deleted when each starts its own line
+/// and nothing but a comma and a comment follows the last on its line: their whole lines go (so
+/// a comment after the last item goes with it, and item `k` keeps its own).
+struct TrailingLines {
+    /// The lines of the deleted items.
+    lines: (usize, usize),
+    /// The comma after item `k`, which goes when nothing is added and the last item had none.
+    kept_comma: usize,
+    /// The last item had a comma after it.
+    comma: bool,
+    /// The indentation of the first deleted item.
+    indent: String,
+}
+
+fn trailing_lines(text: &str, items: &[(usize, usize)], k: usize) -> Option<TrailingLines> {
+    let first = items.get(k + 1)?.0;
+    let (_, last_end) = *items.last()?;
+    let kept_end = items[k].1;
+    let ls = line_start(text, first);
+    if ls <= kept_end || !text[ls..first].chars().all(|c| c == ' ' || c == '\t') {
+        return None;
+    }
+    let eol = line_end_inclusive(text, last_end);
+    if !text[..eol].ends_with('\n') {
+        return None;
+    }
+    let rest = text[last_end..eol]
+        .trim_end_matches(['\n', '\r'])
+        .trim_start_matches([' ', '\t']);
+    let (comma, after) = match rest.strip_prefix(',') {
+        Some(a) => (true, a.trim_start_matches([' ', '\t'])),
+        None => (false, rest),
+    };
+    if !(after.is_empty() || after.starts_with('#')) {
+        return None;
+    }
+    let kept_comma =
+        kept_end + text[kept_end..].len() - text[kept_end..].trim_start_matches([' ', '\t']).len();
+    if !text[kept_comma..].starts_with(',') {
+        return None;
+    }
+    Some(TrailingLines {
+        lines: (ls, eol),
+        kept_comma,
+        comma,
+        indent: text[ls..first].to_string(),
+    })
+}
+
 /// Produces the splices that carry out `plan` on `m`.
 pub fn edits(m: &Manifest, plan: &Plan) -> Result<Vec<Splice>, EditError> {
     let mut ed = Editor {
@@ -154,6 +206,7 @@ pub fn edits(m: &Manifest, plan: &Plan) -> Result<Vec<Splice>, EditError> {
         json: m.text.trim_start().starts_with('{'),
         splices: Vec::new(),
         flow_deletes: Vec::new(),
+        flow_inserts: Vec::new(),
     };
     // New flags are inserted in name order so that several insertions at one place stay sorted.
     let mut sets: Vec<(&String, &String)> = Vec::new();
@@ -294,7 +347,8 @@ impl<'a> Editor<'a> {
 
     fn flush_flow_deletes(&mut self) {
         let mut seqs: Vec<&'a Node> = Vec::new();
-        for (seq, _) in &self.flow_deletes {
+        let touched = self.flow_deletes.iter().map(|(s, _)| *s);
+        for seq in touched.chain(self.flow_inserts.iter().map(|(s, _, _)| *s)) {
             if !seqs.iter().any(|s| s.span == seq.span) {
                 seqs.push(seq);
             }
@@ -309,6 +363,87 @@ impl<'a> Editor<'a> {
             for (s, i) in &self.flow_deletes {
                 if s.span == seq.span {
                     delete[*i] = true;
+                }
+            }
+            // An item to go before a deleted one goes before the next one kept, or last.
+            let mut appends: Vec<String> = Vec::new();
+            let adds: Vec<(Option<usize>, String)> = self
+                .flow_inserts
+                .iter()
+                .filter(|(s, _, _)| s.span == seq.span)
+                .map(|(_, b, r)| (*b, r.clone()))
+                .collect();
+            for (before, rendered) in adds {
+                match before.and_then(|b| (b..items.len()).find(|j| !delete[*j])) {
+                    Some(j) => {
+                        let b = &seq.items()[j];
+                        let text = match self.own_line_indent(b) {
+                            Some(indent) => {
+                                format!("{rendered},{}{indent}", self.nl_near(b.span.start))
+                            }
+                            None => format!("{rendered}, "),
+                        };
+                        self.push(b.span.start, b.span.start, text);
+                    }
+                    None => appends.push(rendered),
+                }
+            }
+            // The last items, one a line: their whole lines go, comments included, and the
+            // kept items keep theirs; items added after them take their place.
+            let kept_last = delete.iter().rposition(|d| !d);
+            let trailing = kept_last
+                .filter(|k| k + 1 < items.len())
+                .and_then(|k| trailing_lines(self.text, &items, k).map(|t| (k, t)));
+            match trailing {
+                Some((k, t)) => {
+                    delete[k + 1..].iter_mut().for_each(|d| *d = false);
+                    let (ls, eol) = t.lines;
+                    self.push(ls, eol, String::new());
+                    if appends.is_empty() {
+                        if !t.comma {
+                            self.push(t.kept_comma, t.kept_comma + 1, String::new());
+                        }
+                    } else {
+                        let nl = if self.text[..eol].ends_with("\r\n") {
+                            "\r\n"
+                        } else {
+                            "\n"
+                        };
+                        let n = appends.len();
+                        let lines: String = appends
+                            .iter()
+                            .enumerate()
+                            .map(|(i, r)| {
+                                let sep = if i + 1 < n || t.comma { "," } else { "" };
+                                format!("{}{r}{sep}{nl}", t.indent)
+                            })
+                            .collect();
+                        self.push(eol, eol, lines);
+                    }
+                }
+                None => {
+                    if let (Some(last), false) = (seq.items().last(), appends.is_empty()) {
+                        let own = self.own_line_indent(last);
+                        // Every item deleted: the first new one takes their place.
+                        let all = delete.iter().all(|d| *d);
+                        let nl = self.nl_near(last.span.end);
+                        for (i, r) in appends.iter().enumerate() {
+                            match own {
+                                Some(indent) if delete.last() != Some(&true) => {
+                                    self.append_flow_line(last, indent, r)
+                                }
+                                _ => {
+                                    // Right after the last item (deleted with it, if it is).
+                                    let lead = match own {
+                                        _ if all && i == 0 => String::new(),
+                                        Some(indent) => format!(",{nl}{indent}"),
+                                        None => ", ".to_string(),
+                                    };
+                                    self.push(last.span.end, last.span.end, format!("{lead}{r}"));
+                                }
+                            }
+                        }
+                    }
                 }
             }
             for (a, b) in flow_ranges(&items, &delete) {
@@ -507,24 +642,12 @@ impl<'a> Editor<'a> {
         if seq.is_flow() {
             let rendered = self.scalar(item_text, like, true);
             match (before, items.last()) {
+                // Placed with the deletions, which may take the item (and its line).
                 (Some(b), _) => {
-                    let text = match self.own_line_indent(b) {
-                        Some(indent) => {
-                            format!("{rendered},{}{indent}", self.nl_near(b.span.start))
-                        }
-                        None => format!("{rendered}, "),
-                    };
-                    self.push(b.span.start, b.span.start, text)
+                    let index = items.iter().position(|n| n.span == b.span);
+                    self.flow_inserts.push((seq, index, rendered))
                 }
-                (None, Some(last)) => {
-                    let text = match self.own_line_indent(last) {
-                        Some(indent) => {
-                            format!(",{}{indent}{rendered}", self.nl_near(last.span.end))
-                        }
-                        None => format!(", {rendered}"),
-                    };
-                    self.push(last.span.end, last.span.end, text)
-                }
+                (None, Some(_)) => self.flow_inserts.push((seq, None, rendered)),
                 (None, None) => {
                     let at = seq.span.start + 1;
                     let earlier = self.splices.iter().any(|s| s.start == at && s.end == at);
@@ -562,6 +685,42 @@ impl<'a> Editor<'a> {
             }
         }
         Ok(())
+    }
+
+    /// Adds `rendered` as a new line after `last`, the last item of a flow list written one
+    /// item a line (indented by `indent`). A comment after the last item (`--a=b,  # why`)
+    /// stays on its line, with the item it was written for: the new item goes after it (with
+    /// a comma after it when the list had one after its last item).
+    fn append_flow_line(&mut self, last: &Node, indent: &str, rendered: &str) {
+        let nl = self.nl_near(last.span.end);
+        let eol = line_end_inclusive(self.text, last.span.end);
+        let rest = self.text[last.span.end..eol].trim_end_matches(['\n', '\r']);
+        let after = rest.trim_start_matches([' ', '\t']);
+        let (comma, after) = match after.strip_prefix(',') {
+            Some(a) => (true, a.trim_start_matches([' ', '\t'])),
+            None => (false, after),
+        };
+        if !after.starts_with('#') {
+            self.push(
+                last.span.end,
+                last.span.end,
+                format!(",{nl}{indent}{rendered}"),
+            );
+            return;
+        }
+        let at = last.span.end + rest.len();
+        if comma {
+            self.push(at, at, format!("{nl}{indent}{rendered},"));
+            return;
+        }
+        // `--a=b  # why` then `]`: the comma goes after the item, once.
+        let first = !self.splices.iter().any(|s| s.start == at && s.end == at);
+        if first {
+            self.push(last.span.end, last.span.end, ",".to_string());
+            self.push(at, at, format!("{nl}{indent}{rendered}"));
+        } else {
+            self.push(at, at, format!(",{nl}{indent}{rendered}"));
+        }
     }
 
     /// The line ending of the line holding `offset` (the previous line's for a last line

@@ -85,18 +85,30 @@ fn after_line(text: &str, node: &Node) -> usize {
 }
 
 /// Text inserted at `at`, which must start a line; adds a newline first when the text before
-/// does not end with one (a file without a final newline).
+/// does not end with one (a file without a final newline), and then leaves out the one after
+/// the last line, so that the file still ends without one.
 fn insert_lines(text: &str, at: usize, lines: &str, nl: &str) -> Splice {
-    let prefix = if at > 0 && !text[..at].ends_with('\n') {
-        nl
+    let (prefix, lines) = if at > 0 && !text[..at].ends_with('\n') {
+        (nl, lines.strip_suffix(nl).unwrap_or(lines))
     } else {
-        ""
+        ("", lines)
     };
     Splice {
         start: at,
         end: at,
         text: format!("{prefix}{lines}"),
     }
+}
+
+/// Lines that replace the text up to `end`: without the newline after the last when they
+/// replace the end of a file that has no final newline.
+fn keep_end(text: &str, end: usize, lines: String, nl: &str) -> String {
+    if end == text.len() && !text.ends_with('\n') {
+        if let Some(l) = lines.strip_suffix(nl) {
+            return l.to_string();
+        }
+    }
+    lines
 }
 
 /// Removes the whole lines `node` occupies (a block mapping entry or sequence item).
@@ -424,7 +436,12 @@ fn new_api_server_keys(cfg: &KubeadmConfig, parts: &[Body]) -> Result<Splice, Ed
             return Ok(Splice {
                 start,
                 end,
-                text: format!("{}{key}:{nl}{}", " ".repeat(indent), body(indent)),
+                text: keep_end(
+                    text,
+                    end,
+                    format!("{}{key}:{nl}{}", " ".repeat(indent), body(indent)),
+                    nl,
+                ),
             });
         }
     }
@@ -455,7 +472,12 @@ fn new_api_server_keys(cfg: &KubeadmConfig, parts: &[Body]) -> Result<Splice, Ed
         return Ok(Splice {
             start,
             end,
-            text: format!("{}apiServer:{nl}{}", " ".repeat(indent), blocks(inner)),
+            text: keep_end(
+                text,
+                end,
+                format!("{}apiServer:{nl}{}", " ".repeat(indent), blocks(inner)),
+                nl,
+            ),
         });
     }
     match cfg.cluster_root() {
@@ -474,20 +496,27 @@ fn new_api_server_keys(cfg: &KubeadmConfig, parts: &[Body]) -> Result<Splice, Ed
             ))
         }
         None => {
-            // A new document at the end of the file.
+            // A new document at the end of the file (which still ends without a newline if
+            // it did).
             let sep = if text.is_empty() || text.ends_with('\n') {
                 ""
             } else {
                 nl
             };
+            let doc = format!(
+                "---{nl}apiVersion: {}{nl}kind: ClusterConfiguration{nl}apiServer:{nl}{}",
+                cfg.api_version,
+                blocks(2)
+            );
+            let doc = if sep.is_empty() {
+                doc.as_str()
+            } else {
+                doc.strip_suffix(nl).unwrap_or(&doc)
+            };
             Ok(Splice {
                 start: text.len(),
                 end: text.len(),
-                text: format!(
-                    "{sep}---{nl}apiVersion: {}{nl}kind: ClusterConfiguration{nl}apiServer:{nl}{}",
-                    cfg.api_version,
-                    blocks(2)
-                ),
+                text: format!("{sep}{doc}"),
             })
         }
     }

@@ -14,6 +14,7 @@ mod kubeadm_config;
 mod node;
 mod precommit;
 mod props;
+mod props_kubeadm;
 mod sarif;
 mod schema;
 mod selection;

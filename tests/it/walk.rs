@@ -382,7 +382,7 @@ fn symlinked_directories_are_mentioned_not_followed_and_named_links_are_read() {
 
 /// Runs kubeharden as a user whom file permissions bind: this user, or, as root (where they do
 /// not), the unprivileged uid 65534 when it can run the binary. None when neither can be had.
-fn unprivileged() -> Option<std::process::Command> {
+pub(crate) fn unprivileged() -> Option<std::process::Command> {
     use std::os::unix::process::CommandExt;
     let bin = env!("CARGO_BIN_EXE_kubeharden");
     let mut cmd = std::process::Command::new(bin);
