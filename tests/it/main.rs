@@ -16,6 +16,7 @@ mod precommit;
 mod props;
 mod sarif;
 mod schema;
+mod scripts;
 mod selection;
 mod shell;
 mod styles;
