@@ -17,6 +17,7 @@ mod props;
 mod props_kubeadm;
 mod sarif;
 mod schema;
+mod scripts;
 mod selection;
 mod shell;
 mod styles;
