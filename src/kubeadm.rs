@@ -219,6 +219,10 @@ pub fn is_kubeadm(docs: &[Document]) -> bool {
 }
 
 fn substitute(template: &str, vars: &BTreeMap<String, String>) -> String {
+    // Most values name no variable at all.
+    if !template.contains("${") {
+        return template.to_string();
+    }
     let mut out = template.to_string();
     for (k, v) in vars {
         out = out.replace(&format!("${{{k}}}"), v);
