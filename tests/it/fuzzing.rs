@@ -1,0 +1,96 @@
+//! The fuzz targets' entry points (`kubeharden::fuzzing`, see docs/fuzzing.md) over every
+//! fixture, so that CI runs them; and the inputs the fuzzers found, each a regression test.
+
+use crate::cli::kubeharden;
+use kubeharden::fuzzing;
+use std::path::{Path, PathBuf};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Every YAML and JSON file under `dir`, recursively, sorted.
+fn inputs(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("a fixture directory") {
+        let path = entry.expect("a directory entry").path();
+        if path.is_dir() {
+            inputs(&path, out);
+        } else if path
+            .extension()
+            .is_some_and(|e| e == "yaml" || e == "yml" || e == "json")
+        {
+            out.push(path);
+        }
+    }
+}
+
+fn all_inputs() -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    inputs(&root().join("tests/fixtures"), &mut out);
+    inputs(&root().join("examples"), &mut out);
+    out.sort();
+    out
+}
+
+/// Runs `f` on every file, spread over the available cores.
+fn on_every_file(files: &[PathBuf], f: fn(&[u8])) {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let per = files.len().div_ceil(workers).max(1);
+    std::thread::scope(|s| {
+        for chunk in files.chunks(per) {
+            s.spawn(move || {
+                for path in chunk {
+                    let bytes = std::fs::read(path).expect("a fixture reads");
+                    let run = std::panic::catch_unwind(|| f(&bytes));
+                    assert!(run.is_ok(), "{} breaks an invariant", path.display());
+                }
+            });
+        }
+    });
+}
+
+#[test]
+fn the_fuzz_entry_points_hold_on_every_fixture() {
+    let files = all_inputs();
+    assert!(files.len() > 400, "{} fixtures", files.len());
+    on_every_file(&files, fuzzing::load);
+    on_every_file(&files, fuzzing::pipeline);
+}
+
+fn found(name: &str) -> Vec<u8> {
+    std::fs::read(root().join("tests/fixtures/fuzz").join(name)).expect("a reproducer")
+}
+
+/// Runs the CLI's `diff` on the bytes; returns the exit code and stderr.
+fn diff(name: &str, bytes: &[u8]) -> (Option<i32>, String) {
+    let dir = crate::cli::scratch(name, bytes);
+    let out = kubeharden()
+        .current_dir(dir.path())
+        .args(["diff", name])
+        .output()
+        .expect("runs");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+#[test]
+fn a_syntax_error_at_the_end_of_a_file_without_a_final_newline_points_inside_it() {
+    // `[` alone: the parser placed the error on line 2 of a one-line file.
+    let name = "eof-in-flow-no-newline.yaml";
+    let bytes = found(name);
+    fuzzing::load(&bytes);
+    fuzzing::pipeline(&bytes);
+    let (code, err) = diff(name, &bytes);
+    assert_eq!(code, Some(2), "{err}");
+    let errors: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("kubeharden: error: "))
+        .collect();
+    assert_eq!(errors.len(), 1, "{err}");
+    assert!(
+        errors[0].starts_with(&format!("kubeharden: error: {name}:1:2: ")),
+        "{err}"
+    );
+}
