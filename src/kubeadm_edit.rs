@@ -84,18 +84,20 @@ fn after_line(text: &str, node: &Node) -> usize {
     )
 }
 
-/// Text inserted at `at`, which must start a line; adds a newline first when the text before
-/// does not end with one (a file without a final newline).
+/// Text inserted at `at`, which must start a line or be the end of a file without a final
+/// newline; such a file gets the line break before the lines instead of after them, and stays
+/// without a final newline.
 fn insert_lines(text: &str, at: usize, lines: &str, nl: &str) -> Splice {
-    let prefix = if at > 0 && !text[..at].ends_with('\n') {
-        nl
+    let open_end = at > 0 && !text[..at].ends_with('\n');
+    let text = if open_end {
+        format!("{nl}{}", lines.strip_suffix(nl).unwrap_or(lines))
     } else {
-        ""
+        lines.to_string()
     };
     Splice {
         start: at,
         end: at,
-        text: format!("{prefix}{lines}"),
+        text,
     }
 }
 
@@ -474,21 +476,13 @@ fn new_api_server_keys(cfg: &KubeadmConfig, parts: &[Body]) -> Result<Splice, Ed
             ))
         }
         None => {
-            // A new document at the end of the file.
-            let sep = if text.is_empty() || text.ends_with('\n') {
-                ""
-            } else {
-                nl
-            };
-            Ok(Splice {
-                start: text.len(),
-                end: text.len(),
-                text: format!(
-                    "{sep}---{nl}apiVersion: {}{nl}kind: ClusterConfiguration{nl}apiServer:{nl}{}",
-                    cfg.api_version,
-                    blocks(2)
-                ),
-            })
+            // A new document at the end of the file (which keeps its missing final newline).
+            let lines = format!(
+                "---{nl}apiVersion: {}{nl}kind: ClusterConfiguration{nl}apiServer:{nl}{}",
+                cfg.api_version,
+                blocks(2)
+            );
+            Ok(insert_lines(text, text.len(), &lines, nl))
         }
     }
 }

@@ -94,3 +94,40 @@ fn a_syntax_error_at_the_end_of_a_file_without_a_final_newline_points_inside_it(
         "{err}"
     );
 }
+
+#[test]
+fn a_kubeadm_file_without_a_final_newline_stays_without_one() {
+    // The fuzzer's finding: lines added at the end of a kubeadm file without a final newline
+    // (a new ClusterConfiguration document, or flags after the last `extraArgs` item) ended
+    // with a line break, which the file then gained.
+    let (registry, _, strict) = fuzzing::builtins();
+    for name in [
+        "kubeadm-new-document-no-final-newline.yaml",
+        "kubeadm-init-crlf-no-final-newline.yaml",
+        "kubeadm-extra-args-last-no-final-newline.yaml",
+    ] {
+        let bytes = found(name);
+        fuzzing::load(&bytes);
+        fuzzing::pipeline_all(&bytes);
+        let text = String::from_utf8(bytes).expect("UTF-8");
+        let opts = kubeharden::engine::Options {
+            registry,
+            profile: strict,
+            version: None,
+            node_version: None,
+            report_only: false,
+            keep_edits: false,
+            ignores: true,
+        };
+        let report = kubeharden::engine::process(name, &text, &opts).expect("processes");
+        let edited = report.edited.expect("strict changes the file");
+        assert!(!edited.ends_with('\n'), "{name}: a final newline added");
+        if text.contains("\r\n") {
+            assert_eq!(
+                edited.matches('\n').count(),
+                edited.matches("\r\n").count(),
+                "{name}: CRLF kept"
+            );
+        }
+    }
+}
