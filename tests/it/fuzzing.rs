@@ -131,3 +131,23 @@ fn a_kubeadm_file_without_a_final_newline_stays_without_one() {
         }
     }
 }
+
+#[test]
+fn an_error_quoting_a_multi_line_value_stays_on_one_line() {
+    // The fuzzer's finding: a `kind` written as a plain scalar over several lines, one of them
+    // blank, is quoted with a line break in "the document is a …, not a Pod", and the error
+    // took two lines (the second one chosen by the file).
+    let name = "kind-spans-lines.yaml";
+    let bytes = found(name);
+    fuzzing::load(&bytes);
+    fuzzing::pipeline_all(&bytes);
+    let (code, err) = diff(name, &bytes);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.lines().next().is_some_and(|l| l.starts_with(&format!(
+            "kubeharden: error: {name}:2:7: the document is a Init Configuration\\nkubeharden- 0 file(s) checked, not a Pod"
+        ))),
+        "{err}"
+    );
+    assert!(!err.lines().any(|l| l.starts_with("kubeharden- ")), "{err}");
+}
