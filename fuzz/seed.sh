@@ -16,3 +16,14 @@ for target in load pipeline; do
         done
     echo "$target: $(ls "$dir" | wc -l) files in corpus/$target"
 done
+# The kubeadm and component configuration files alone, for a run of the pipeline target that
+# stays on those paths: cargo fuzz run pipeline corpus/configs
+dir="$here/corpus/configs"
+mkdir -p "$dir"
+grep -rlE 'kubeadm[.]k8s[.]io|kind: *(KubeletConfiguration|KubeSchedulerConfiguration)' \
+    "$root/tests/fixtures" "$root/examples" |
+    while read -r f; do
+        sum=$(sha256sum "$f" | cut -c1-16)
+        cp "$f" "$dir/seed-$sum"
+    done
+echo "configs: $(ls "$dir" | wc -l) files in corpus/configs"
