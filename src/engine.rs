@@ -275,11 +275,33 @@ pub struct FileError {
     pub unrecognized: bool,
 }
 
+/// `s` on one line: line breaks and other control characters written as escapes, so that a
+/// value quoted from a file (a multi-line `kind`, say) cannot start a line of its own in an
+/// error message.
+pub fn one_line(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(|c| c.is_control() && c != '\t') {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push('\t'),
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// One line: the path, the position when known, and the message.
 impl fmt::Display for FileError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (path, message) = (one_line(&self.path), one_line(&self.message));
         match self.line_col {
-            Some((l, c)) => write!(f, "{}:{l}:{c}: {}", self.path, self.message),
-            None => write!(f, "{}: {}", self.path, self.message),
+            Some((l, c)) => write!(f, "{path}:{l}:{c}: {message}"),
+            None => write!(f, "{path}: {message}"),
         }
     }
 }

@@ -84,19 +84,20 @@ fn after_line(text: &str, node: &Node) -> usize {
     )
 }
 
-/// Text inserted at `at`, which must start a line; adds a newline first when the text before
-/// does not end with one (a file without a final newline), and then leaves out the one after
-/// the last line, so that the file still ends without one.
+/// Text inserted at `at`, which must start a line or be the end of a file without a final
+/// newline; such a file gets the line break before the lines instead of after them, and stays
+/// without a final newline.
 fn insert_lines(text: &str, at: usize, lines: &str, nl: &str) -> Splice {
-    let (prefix, lines) = if at > 0 && !text[..at].ends_with('\n') {
-        (nl, lines.strip_suffix(nl).unwrap_or(lines))
+    let open_end = at > 0 && !text[..at].ends_with('\n');
+    let text = if open_end {
+        format!("{nl}{}", lines.strip_suffix(nl).unwrap_or(lines))
     } else {
-        ("", lines)
+        lines.to_string()
     };
     Splice {
         start: at,
         end: at,
-        text: format!("{prefix}{lines}"),
+        text,
     }
 }
 
@@ -496,28 +497,13 @@ fn new_api_server_keys(cfg: &KubeadmConfig, parts: &[Body]) -> Result<Splice, Ed
             ))
         }
         None => {
-            // A new document at the end of the file (which still ends without a newline if
-            // it did).
-            let sep = if text.is_empty() || text.ends_with('\n') {
-                ""
-            } else {
-                nl
-            };
-            let doc = format!(
+            // A new document at the end of the file (which keeps its missing final newline).
+            let lines = format!(
                 "---{nl}apiVersion: {}{nl}kind: ClusterConfiguration{nl}apiServer:{nl}{}",
                 cfg.api_version,
                 blocks(2)
             );
-            let doc = if sep.is_empty() {
-                doc.as_str()
-            } else {
-                doc.strip_suffix(nl).unwrap_or(&doc)
-            };
-            Ok(Splice {
-                start: text.len(),
-                end: text.len(),
-                text: format!("{sep}{doc}"),
-            })
+            Ok(insert_lines(text, text.len(), &lines, nl))
         }
     }
 }

@@ -11,6 +11,8 @@ pub mod cli;
 pub mod edit;
 pub mod engine;
 pub mod fix;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod generate;
 pub mod health;
 pub mod kubeadm;

@@ -214,20 +214,26 @@ pub fn parse(text: &str) -> Result<Vec<Document>, YamlError> {
             None => break,
             Some(Ok(pair)) => pair,
             Some(Err(e)) => {
-                let m = e.marker();
+                // The position from the character index, like every other position: the
+                // parser's own line number runs past the last line at the end of a file
+                // without a final newline, and counts a bare carriage return as a line break.
+                let (line, column) = line_col(text, offsets.byte(e.marker().index()));
                 return Err(YamlError {
-                    line: m.line(),
-                    column: m.col() + 1,
+                    line,
+                    column,
                     message: e.info().to_string(),
                 });
             }
         };
         let start = offsets.byte(span.start.index());
         let end = offsets.byte(span.end.index());
-        let err_here = |message: String| YamlError {
-            line: span.start.line(),
-            column: span.start.col() + 1,
-            message,
+        let err_here = |message: String| {
+            let (line, column) = line_col(text, start);
+            YamlError {
+                line,
+                column,
+                message,
+            }
         };
         let finished: Option<Node> = match event {
             Event::StreamStart | Event::Nothing => None,

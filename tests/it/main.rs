@@ -6,6 +6,7 @@ mod conformance;
 mod deploy;
 mod docs;
 mod fixtures;
+mod fuzzing;
 mod generate;
 mod hostile;
 mod interactive;
