@@ -588,15 +588,19 @@ fn errors_to(stderr: &mut dyn Write, outcomes: &[Outcome]) {
 }
 
 /// For diff and fix: a file's notes and the suppression comments that silence nothing.
+/// Each on one line, whatever the file's text quoted in it holds.
 fn notes_to(stderr: &mut dyn Write, r: &engine::FileReport) {
+    let path = engine::one_line(&r.path);
     for n in &r.notes {
-        let _ = writeln!(stderr, "kubeharden: {}: note: {n}", r.path);
+        let _ = writeln!(stderr, "kubeharden: {path}: note: {}", engine::one_line(n));
     }
     for u in &r.unused_suppressions {
         let _ = writeln!(
             stderr,
-            "kubeharden: {}:{}:{}: note: {}",
-            r.path, u.line, u.column, u.message
+            "kubeharden: {path}:{}:{}: note: {}",
+            u.line,
+            u.column,
+            engine::one_line(&u.message)
         );
     }
 }

@@ -211,11 +211,17 @@ fn blocks(outcomes: &[Outcome], profile: &Profile) -> io::Result<(Vec<u8>, Tally
                     },
                     profile.name
                 )?;
+                // A note quotes the file at times: one line each all the same.
                 for n in &r.notes {
-                    writeln!(out, "  note: {}", visible(n))?;
+                    writeln!(out, "  note: {}", crate::engine::one_line(n))?;
                 }
                 for u in &r.unused_suppressions {
-                    writeln!(out, "  note: line {}: {}", u.line, visible(&u.message))?;
+                    writeln!(
+                        out,
+                        "  note: line {}: {}",
+                        u.line,
+                        crate::engine::one_line(&u.message)
+                    )?;
                 }
                 let silenced = r.findings.iter().filter(|f| !f.active()).count();
                 *suppressed += silenced;
@@ -740,7 +746,40 @@ pub fn diff_text(old: &str, new: &str, path: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::diff_path;
+    use super::{diff_path, text, Outcome};
+    use crate::engine::{FileReport, VersionSource};
+
+    #[test]
+    fn a_note_quoting_the_file_stays_on_one_line() {
+        let registry = crate::profile::Registry::builtin().expect("registry");
+        let profile = crate::profile::Profile::load("baseline", &registry).expect("profile");
+        let report = FileReport {
+            path: "m.yaml".into(),
+            component: "kube-apiserver".into(),
+            version: registry.newest(),
+            version_source: VersionSource::Assumed,
+            notes: vec!["the value `a\nkubeharden: forged` is odd".into()],
+            findings: Vec::new(),
+            changes: Vec::new(),
+            required_files: Vec::new(),
+            original: String::new(),
+            edited: None,
+            kubeadm: false,
+            needs_probe_patch: false,
+            unused_suppressions: Vec::new(),
+        };
+        let mut out = Vec::new();
+        text(&mut out, &[Outcome::Report(Box::new(report))], &profile).expect("rendered");
+        let out = String::from_utf8(out).expect("utf-8");
+        assert!(
+            out.contains("  note: the value `a\\nkubeharden: forged` is odd\n"),
+            "{out}"
+        );
+        assert!(
+            !out.lines().any(|l| l.starts_with("kubeharden: forged")),
+            "{out}"
+        );
+    }
 
     #[test]
     fn diff_paths_are_what_git_apply_takes() {
