@@ -135,30 +135,12 @@ pub struct FileReport<'p> {
     pub unused_suppressions: Vec<crate::suppress::Unused>,
 }
 
-/// The report's findings: every failing rule of `profile` on `model`, whether the plan fixes
-/// it (a change made for it, or the changes made for others satisfy it), and if not, why:
-/// the reason given in `left` for that rule, the rule's own, the version's, `cannot`, or
-/// `fallback`.
+/// The report's findings: for each of `found` (what `check::check(profile, model, env)` made),
+/// whether the plan fixes it (a change made for it, or the changes made for others satisfy
+/// it), and if not, why: the reason given in `left` for that rule, the rule's own, the
+/// version's, `cannot`, or `fallback`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn report_findings<'p>(
-    profile: &'p Profile,
-    model: &crate::model::Model,
-    env: Env,
-    plan: &plan::Plan,
-    left: &[(String, String)],
-    cannot: Option<&str>,
-    locate: impl Fn(Option<&str>) -> Region,
-    fallback: &str,
-) -> Vec<ReportFinding<'p>> {
-    let found = check::check(profile, model, env);
-    findings_of(
-        found, profile, model, env, plan, left, cannot, locate, fallback,
-    )
-}
-
-/// [`report_findings`] for findings already made by `check::check(profile, model, env)`.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn findings_of<'p>(
     found: Vec<check::Finding>,
     profile: &'p Profile,
     model: &crate::model::Model,
@@ -401,15 +383,15 @@ fn suppression_targets(m: &Manifest) -> Vec<crate::suppress::Target> {
 /// The offset of the first U+0085, U+2028 or U+2029 in `text` (UTF-8 `C2 85`, `E2 80 A8`,
 /// `E2 80 A9`), found by bytes: the text is scanned once for every file.
 fn line_separator(text: &str) -> Option<usize> {
+    const SEPARATORS: [&[u8]; 3] = [&[0xc2, 0x85], &[0xe2, 0x80, 0xa8], &[0xe2, 0x80, 0xa9]];
     let b = text.as_bytes();
     let mut from = 0;
     while let Some(i) = b[from..].iter().position(|&x| x == 0xc2 || x == 0xe2) {
         let at = from + i;
-        match b.get(at..at + 3) {
-            Some([0xc2, 0x85, ..]) | Some([0xe2, 0x80, 0xa8 | 0xa9]) => return Some(at),
-            _ if b.get(at..at + 2) == Some(&[0xc2, 0x85]) => return Some(at),
-            _ => from = at + 1,
+        if SEPARATORS.iter().any(|s| b[at..].starts_with(s)) {
+            return Some(at);
         }
+        from = at + 1;
     }
     None
 }
@@ -641,7 +623,7 @@ pub fn process<'p>(
     )?
     .unwrap_or_default();
 
-    let mut findings = findings_of(
+    let mut findings = report_findings(
         found,
         opts.profile,
         &m.model,

@@ -216,6 +216,7 @@ pub fn process<'p>(
     };
 
     let findings = crate::engine::report_findings(
+        crate::check::check(opts.profile, &cfg.model, env),
         opts.profile,
         &cfg.model,
         env,
@@ -277,6 +278,7 @@ pub fn process<'p>(
             .unwrap_or_default()
         };
         findings.extend(crate::engine::report_findings(
+            crate::check::check(opts.profile, &kcfg.model, env),
             opts.profile,
             &kcfg.model,
             env,

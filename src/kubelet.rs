@@ -1249,6 +1249,7 @@ pub fn process<'p>(
         (plan, edited.map(|t| format!("{bom}{t}")))
     });
     let mut findings = crate::engine::report_findings(
+        crate::check::check(opts.profile, &cfg.model, env),
         opts.profile,
         &cfg.model,
         env,

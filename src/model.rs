@@ -95,9 +95,7 @@ impl Model {
 
     /// The value the component uses: the last occurrence wins (pflag), a bare flag means true.
     pub fn value(&self, name: &str) -> Option<String> {
-        self.occurrences(name)
-            .last()
-            .map(|f| f.value.clone().unwrap_or_else(|| "true".to_string()))
+        self.value_ref(name).map(str::to_string)
     }
 
     /// [`Model::value`] without copying it.
@@ -107,20 +105,34 @@ impl Model {
             .map(|f| f.value.as_deref().unwrap_or("true"))
     }
 
+    /// The items of a list flag: every occurrence's comma-separated items, in order
+    /// (pflag slices append across repeated flags).
+    pub fn list(&self, name: &str) -> Option<Vec<String>> {
+        self.list_ref(name).map(owned)
+    }
+
+    /// [`Model::list`] without copying the items.
+    pub fn list_ref<'a>(&'a self, name: &str) -> Option<Vec<&'a str>> {
+        let mut found = false;
+        let mut out = Vec::new();
+        for f in self.occurrences(name) {
+            found = true;
+            if let Some(v) = &f.value {
+                out.extend(v.split(',').map(str::trim).filter(|s| !s.is_empty()));
+            }
+        }
+        found.then_some(out)
+    }
+
+    /// Values of a flag as the component reads them, according to its type.
+    pub fn values(&self, registry: &Registry, name: &str) -> Option<Vec<String>> {
+        self.values_ref(registry, name).map(owned)
+    }
+
     /// [`Model::values`] without copying them.
     pub fn values_ref<'a>(&'a self, registry: &Registry, name: &str) -> Option<Vec<&'a str>> {
         match registry.flag(&self.component, name).map(|s| s.kind) {
-            Some(FlagType::List | FlagType::Map) => {
-                let mut found = false;
-                let mut out = Vec::new();
-                for f in self.occurrences(name) {
-                    found = true;
-                    if let Some(v) = &f.value {
-                        out.extend(v.split(',').map(str::trim).filter(|s| !s.is_empty()));
-                    }
-                }
-                found.then_some(out)
-            }
+            Some(FlagType::List | FlagType::Map) => self.list_ref(name),
             Some(FlagType::Files | FlagType::Array) => {
                 let v: Vec<&str> = self
                     .occurrences(name)
@@ -129,35 +141,6 @@ impl Model {
                 (!v.is_empty()).then_some(v)
             }
             _ => self.value_ref(name).map(|v| vec![v]),
-        }
-    }
-
-    /// The items of a list flag: every occurrence's comma-separated items, in order
-    /// (pflag slices append across repeated flags).
-    pub fn list(&self, name: &str) -> Option<Vec<String>> {
-        let mut found = false;
-        let mut out = Vec::new();
-        for f in self.occurrences(name) {
-            found = true;
-            if let Some(v) = &f.value {
-                out.extend(split_list(v));
-            }
-        }
-        found.then_some(out)
-    }
-
-    /// Values of a flag as the component reads them, according to its type.
-    pub fn values(&self, registry: &Registry, name: &str) -> Option<Vec<String>> {
-        match registry.flag(&self.component, name).map(|s| s.kind) {
-            Some(FlagType::List | FlagType::Map) => self.list(name),
-            Some(FlagType::Files | FlagType::Array) => {
-                let v: Vec<String> = self
-                    .occurrences(name)
-                    .filter_map(|f| f.value.clone())
-                    .collect();
-                (!v.is_empty()).then_some(v)
-            }
-            _ => self.value(name).map(|v| vec![v]),
         }
     }
 
@@ -174,6 +157,10 @@ impl Model {
             })
             .max_by_key(|m| m.mount_path.len())
     }
+}
+
+fn owned(items: Vec<&str>) -> Vec<String> {
+    items.into_iter().map(str::to_string).collect()
 }
 
 pub fn split_list(v: &str) -> Vec<String> {

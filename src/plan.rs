@@ -465,17 +465,19 @@ fn meaning_of<'a>(m: &'a Model, key: &str) -> Option<Vec<Option<&'a str>>> {
 
 /// The occurrences of each flag, in order: what the component makes of its arguments.
 pub fn flag_meaning(m: &Model) -> BTreeMap<String, Vec<Option<String>>> {
-    let mut out: BTreeMap<String, Vec<Option<String>>> = BTreeMap::new();
-    for f in &m.flags {
-        out.entry(f.name.clone()).or_default().push(f.value.clone());
-    }
     // Environment settings are told apart from flags by a `$` in front of the name.
-    for f in &m.env {
-        out.entry(format!("${}", f.name))
-            .or_default()
-            .push(f.value.clone());
-    }
-    out
+    m.flags
+        .iter()
+        .map(|f| f.name.clone())
+        .chain(m.env.iter().map(|f| format!("${}", f.name)))
+        .filter_map(|key| {
+            let occ = meaning_of(m, &key)?
+                .into_iter()
+                .map(|v| v.map(str::to_string))
+                .collect();
+            Some((key, occ))
+        })
+        .collect()
 }
 
 /// A DNS-1123 label for a volume that mounts `dir`, unique among `taken`.

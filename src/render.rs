@@ -93,12 +93,7 @@ pub fn text(out: &mut dyn Write, outcomes: &[Outcome], profile: &Profile) -> io:
         for r in rendered {
             let (bytes, part) = r?;
             out.write_all(&bytes)?;
-            t.findings += part.findings;
-            t.fixable += part.fixable;
-            t.errors += part.errors;
-            t.files += part.files;
-            t.skipped += part.skipped;
-            t.suppressed += part.suppressed;
+            t.add(&part);
         }
     }
     let Tally {
@@ -164,6 +159,17 @@ struct Tally {
     files: usize,
     skipped: usize,
     suppressed: usize,
+}
+
+impl Tally {
+    fn add(&mut self, other: &Tally) {
+        self.findings += other.findings;
+        self.fixable += other.fixable;
+        self.errors += other.errors;
+        self.files += other.files;
+        self.skipped += other.skipped;
+        self.suppressed += other.suppressed;
+    }
 }
 
 /// The text blocks of a run of files, and what they count.
