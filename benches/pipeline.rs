@@ -1,8 +1,8 @@
 //! Per-file cost of the pipeline, without the walk, the reading of files or the report:
 //! - `load`: parsing a static pod manifest into its model (`manifest::load_any`);
-//! - `check`: `engine::process` as `kubeharden check` runs it (report only: load, check, plan
+//! - `check`: `pipeline::process` as `kubeharden check` runs it (report only: load, check, plan
 //!   and edit, no final verification);
-//! - `patch`: `engine::process` as `kubeharden diff` and `fix` run it (load, check, plan, edit
+//! - `patch`: `pipeline::process` as `kubeharden diff` and `fix` run it (load, check, plan, edit
 //!   and the verification of the edited text).
 //!
 //! Inputs are fixtures: the kubeadm 1.31 static pod manifests of kube-apiserver,
@@ -13,8 +13,8 @@
 //! `cargo bench --bench pipeline -- check/kube-apiserver`.
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use kubeharden::engine::{self, Options};
-use kubeharden::manifest;
+use kubeharden::document::manifest;
+use kubeharden::pipeline::{self as engine, Options};
 use kubeharden::profile::{Profile, Registry};
 use std::hint::black_box;
 use std::path::Path;
@@ -68,7 +68,7 @@ fn options<'a>(b: &'a Builtins, profile: &'a Profile, report_only: bool) -> Opti
         // KubeletConfiguration, which `check` would give the version of the kube-apiserver
         // manifest of the same run.
         version: None,
-        node_version: kubeharden::version::Version::parse("1.31"),
+        node_version: kubeharden::profile::version::Version::parse("1.31"),
         report_only,
         keep_edits: false,
         ignores: true,

@@ -1,36 +1,25 @@
 //! kubeharden: audit and harden Kubernetes control-plane configuration.
 //!
-//! Data flows one way: [`manifest`] loads a file into a [`model::Model`] with source spans,
-//! [`check`] evaluates a [`profile::Profile`] against it, [`plan`] turns findings into symbolic
-//! changes, [`edit`] turns those into byte splices, and [`verify`] re-reads the result before
-//! anything is written. [`engine`] runs the pipeline for one file; only the binary touches files.
+//! The folders follow the data, one way: [`load`] reads files and the node; [`document`] knows
+//! each kind of file (static pod manifest, kubeadm configuration, component configuration) and
+//! turns its text into a [`model`] with source spans; [`check`] evaluates a [`profile`] against
+//! it; [`plan`] turns findings into symbolic changes; [`edit`] turns those into byte splices;
+//! [`verify`] re-reads the result before anything is written; [`pipeline`] runs these steps
+//! for one file, the same for every kind. [`render`] shows the reports, [`apply`] is the only
+//! code that writes, and [`cmd`] holds one file per subcommand. [`yaml`] is the YAML reader
+//! underneath them all. docs/architecture.md draws the picture.
 
-pub mod app;
+pub mod apply;
 pub mod check;
-pub mod cli;
-pub mod edit;
-pub mod engine;
-pub mod fix;
-#[doc(hidden)]
-pub mod fuzzing;
-pub mod generate;
-pub mod health;
-pub mod kubeadm;
-pub mod kubeadm_edit;
-pub(crate) mod kubeadm_engine;
-pub mod kubelet;
-pub mod manifest;
+pub mod cmd;
+pub mod document;
+pub(crate) mod edit;
+pub mod load;
 pub mod model;
-pub mod node;
-pub(crate) mod nodecmd;
-pub mod plan;
+pub(crate) mod paths;
+pub mod pipeline;
+pub(crate) mod plan;
 pub mod profile;
-pub mod prompt;
 pub mod render;
-pub mod ruledoc;
-pub mod sarif;
-pub mod suppress;
-pub mod verify;
-pub mod version;
-pub(crate) mod walk;
+pub(crate) mod verify;
 pub mod yaml;

@@ -5,34 +5,25 @@ use std::io::Write;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = kubeharden::cli::Cli::parse();
-    // Buffered: the reports are written in many small pieces. Output that takes no colour is
-    // written as it is, and the report leaves its colour codes out.
-    let plain = anstream::AutoStream::choice(&std::io::stdout()) == anstream::ColorChoice::Never;
-    kubeharden::render::set_plain(plain);
-    let raw: Box<dyn Write> = if plain {
-        Box::new(std::io::stdout())
-    } else {
-        Box::new(anstream::stdout())
-    };
-    let mut stdout = std::io::BufWriter::with_capacity(1 << 16, raw);
+    let cli = kubeharden::cmd::args::Cli::parse();
+    let (mut stdout, color) = kubeharden::apply::output::stdout();
     let mut stderr = anstream::stderr();
-    match kubeharden::app::run(cli, &mut stdout, &mut stderr) {
-        Ok(exit) => match stdout.flush() {
-            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-                let _ = writeln!(
-                    stderr,
-                    "kubeharden: error: cannot write to standard output: {e}"
-                );
-                ExitCode::from(2)
-            }
-            _ => ExitCode::from(exit.code()),
-        },
-        Err(e) => {
-            let _ = stdout.flush();
+    let paint = kubeharden::render::Paint { color };
+    let result = kubeharden::cmd::run(cli, &mut stdout, &mut stderr, paint);
+    let flushed = stdout.flush();
+    match (result, flushed) {
+        (Err(e), _) => {
             let _ = writeln!(stderr, "kubeharden: error: {e}");
             ExitCode::from(2)
         }
+        (Ok(_), Err(e)) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            let _ = writeln!(
+                stderr,
+                "kubeharden: error: cannot write to standard output: {e}"
+            );
+            ExitCode::from(2)
+        }
+        (Ok(exit), _) => ExitCode::from(exit.code()),
     }
 }
 

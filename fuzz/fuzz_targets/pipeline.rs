@@ -1,8 +1,13 @@
-//! load → check → plan → edit → verify, as check, check --format sarif, diff and fix run it.
+
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
+// The entry points live with the tests, which run them over every fixture.
+#[path = "../../tests/it/support/fuzzing.rs"]
+#[allow(dead_code)]
+mod fuzzing;
+
 fuzz_target!(|data: &[u8]| {
-    kubeharden::fuzzing::pipeline(data);
+    fuzzing::pipeline(data);
 });

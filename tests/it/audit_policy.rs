@@ -4,7 +4,7 @@
 
 use crate::conformance::builtins;
 use kubeharden::profile::render_template;
-use kubeharden::version::Version;
+use kubeharden::profile::version::Version;
 use serde_json::Value;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

@@ -6,8 +6,9 @@
 use crate::cli::kubeharden;
 use crate::conformance::{builtins, fixture_dir};
 use crate::kube_bench::{self, Inputs, Outcome};
-use kubeharden::engine::{self, FileReport, Options};
-use kubeharden::version::Version;
+use kubeharden::model::report::FileReport;
+use kubeharden::pipeline::{self as engine, Options};
+use kubeharden::profile::version::Version;
 use std::path::Path;
 use std::process::Command;
 
@@ -31,7 +32,7 @@ fn process(
     text: &str,
     profile: &str,
     version: Option<&str>,
-) -> Result<FileReport<'static>, engine::FileError> {
+) -> Result<FileReport<'static>, kubeharden::model::report::FileError> {
     let (registry, baseline, strict) = builtins();
     let opts = Options {
         registry,

@@ -3,10 +3,11 @@
 //! mounts every file it references, and keeps the probes working.
 
 use crate::kube_bench::{self, Inputs, Outcome};
-use kubeharden::engine::{self, FileReport, Options};
-use kubeharden::manifest;
+use kubeharden::document::manifest;
+use kubeharden::model::report::FileReport;
+use kubeharden::pipeline::{self as engine, Options};
+use kubeharden::profile::version::Version;
 use kubeharden::profile::{Profile, Registry};
-use kubeharden::version::Version;
 use std::path::{Path, PathBuf};
 
 /// The scored kube-bench checks that fail on a `ps`-style command line.
@@ -73,7 +74,7 @@ pub fn try_run(
     profile: &str,
     version: Option<&str>,
     report_only: bool,
-) -> Result<FileReport<'static>, kubeharden::engine::FileError> {
+) -> Result<FileReport<'static>, kubeharden::model::report::FileError> {
     let (registry, baseline, strict) = builtins();
     let profile = match profile {
         "baseline" => baseline,

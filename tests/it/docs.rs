@@ -1,7 +1,7 @@
 //! Generated documentation must match the data it is generated from.
 
 use kubeharden::profile::Registry;
-use kubeharden::ruledoc;
+use kubeharden::render::ruledoc;
 use std::path::Path;
 
 #[test]

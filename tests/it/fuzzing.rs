@@ -2,7 +2,7 @@
 //! fixture, so that CI runs them; and the inputs the fuzzers found, each a regression test.
 
 use crate::cli::kubeharden;
-use kubeharden::fuzzing;
+use crate::support::fuzzing;
 use std::path::{Path, PathBuf};
 
 fn root() -> PathBuf {
@@ -110,7 +110,7 @@ fn a_kubeadm_file_without_a_final_newline_stays_without_one() {
         fuzzing::load(&bytes);
         fuzzing::pipeline_all(&bytes);
         let text = String::from_utf8(bytes).expect("UTF-8");
-        let opts = kubeharden::engine::Options {
+        let opts = kubeharden::pipeline::Options {
             registry,
             profile: strict,
             version: None,
@@ -119,7 +119,7 @@ fn a_kubeadm_file_without_a_final_newline_stays_without_one() {
             keep_edits: false,
             ignores: true,
         };
-        let report = kubeharden::engine::process(name, &text, &opts).expect("processes");
+        let report = kubeharden::pipeline::process(name, &text, &opts).expect("processes");
         let edited = report.edited.expect("strict changes the file");
         assert!(!edited.ends_with('\n'), "{name}: a final newline added");
         if text.contains("\r\n") {

@@ -49,7 +49,7 @@ fn generated_configs_are_accepted_hardened_and_complete() {
                 & 0o777,
             0o600
         );
-        let cfg = kubeharden::kubeadm::try_load(&config, &registry.kubeadm)
+        let cfg = kubeharden::document::kubeadm::try_load(&config, &registry.kubeadm)
             .expect("kubeadm")
             .expect("loads");
         assert_eq!(cfg.api_version, expect_api, "{version}");

@@ -33,7 +33,7 @@ fn fixtures(sub: &str) -> Vec<(String, Vec<u8>)> {
 /// The command line of the kube-apiserver kubeadm would generate from `text`.
 fn generated_cmdline(text: &str) -> (String, u32) {
     let (registry, _, _) = builtins();
-    let cfg = kubeharden::kubeadm::try_load(text, &registry.kubeadm)
+    let cfg = kubeharden::document::kubeadm::try_load(text, &registry.kubeadm)
         .expect("a kubeadm file")
         .expect("loads");
     let argv: Vec<String> = std::iter::once("kube-apiserver".to_string())
@@ -180,7 +180,7 @@ fn edits_keep_the_rest_of_the_file() {
             hardened.contains("\r\n"),
             "{name}: line endings"
         );
-        let cfg = kubeharden::kubeadm::try_load(&hardened, &registry.kubeadm)
+        let cfg = kubeharden::document::kubeadm::try_load(&hardened, &registry.kubeadm)
             .expect("kubeadm")
             .expect("loads");
         assert!(cfg.cluster.is_some(), "{name}");

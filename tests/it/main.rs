@@ -22,6 +22,7 @@ mod scripts;
 mod selection;
 mod shell;
 mod styles;
+mod support;
 mod suppressions;
 mod wait;
 mod walk;

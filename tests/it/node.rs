@@ -2,7 +2,7 @@
 //! writes, supporting files, the lock, and the interactive flow through a pseudo-terminal.
 
 use crate::cli::kubeharden;
-use kubeharden::node::sha256_hex;
+use kubeharden::apply::node::sha256_hex;
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};

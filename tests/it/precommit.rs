@@ -71,9 +71,9 @@ fn pre_commit_hooks_are_well_formed() {
         let mut argv: Vec<String> = h.entry.split_whitespace().map(str::to_string).collect();
         argv.extend(h.args.iter().cloned());
         argv.push("kube-apiserver.yaml".into());
-        let cli = kubeharden::cli::Cli::try_parse_from(&argv)
+        let cli = kubeharden::cmd::args::Cli::try_parse_from(&argv)
             .unwrap_or_else(|e| panic!("{}: {argv:?}: {e}", h.id));
-        let kubeharden::cli::Command::Check(check) = cli.command else {
+        let kubeharden::cmd::args::Command::Check(check) = cli.command else {
             panic!("{}: not `kubeharden check`", h.id);
         };
         assert!(

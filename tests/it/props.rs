@@ -9,10 +9,10 @@
 //! both.
 
 use crate::conformance::builtins;
-use kubeharden::engine::{self, Options};
-use kubeharden::manifest;
+use kubeharden::document::manifest;
+use kubeharden::model::change::{Change, Planned};
 use kubeharden::model::Model;
-use kubeharden::plan::{Change, Planned};
+use kubeharden::pipeline::{self as engine, Options};
 use proptest::prelude::*;
 use proptest::test_runner::Config as ProptestConfig;
 use std::collections::{BTreeMap, BTreeSet};
@@ -279,7 +279,10 @@ fn render(args: &[Arg], s: &Style) -> String {
     out
 }
 
-fn run(text: &str, profile: &str) -> Result<engine::FileReport<'static>, engine::FileError> {
+fn run(
+    text: &str,
+    profile: &str,
+) -> Result<kubeharden::model::report::FileReport<'static>, kubeharden::model::report::FileError> {
     let (registry, baseline, strict) = builtins();
     let opts = Options {
         registry,

@@ -10,10 +10,10 @@
 
 use crate::conformance::builtins;
 use crate::props::{config, names_flag, only_planned_flags_changed, planned_flags};
-use kubeharden::engine::{self, Options};
-use kubeharden::kubeadm::{self, KubeadmConfig};
+use kubeharden::document::kubeadm::{self, KubeadmConfig};
+use kubeharden::model::change::Planned;
 use kubeharden::model::Model;
-use kubeharden::plan::Planned;
+use kubeharden::pipeline::{self as engine, Options};
 use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -296,7 +296,10 @@ fn render(args: &[Arg], s: &Style) -> (String, Option<&'static str>) {
     (out, error)
 }
 
-fn run(text: &str, profile: &str) -> Result<engine::FileReport<'static>, engine::FileError> {
+fn run(
+    text: &str,
+    profile: &str,
+) -> Result<kubeharden::model::report::FileReport<'static>, kubeharden::model::report::FileError> {
     let (registry, baseline, strict) = builtins();
     let opts = Options {
         registry,
@@ -328,10 +331,16 @@ fn kubelet_model(text: &str, cfg: &KubeadmConfig) -> Option<Model> {
     let registry = &builtins().0;
     let docs = kubeharden::yaml::parse(text).ok()?;
     let defaults = cfg.kubelet_defaults(&registry.kubeadm);
-    kubeharden::kubelet::find(text, docs, registry, kubeharden::kubelet::KIND, &defaults)
-        .ok()
-        .flatten()
-        .map(|k| k.model)
+    kubeharden::document::component::find(
+        text,
+        docs,
+        registry,
+        kubeharden::document::component::KIND,
+        &defaults,
+    )
+    .ok()
+    .flatten()
+    .map(|k| k.model)
 }
 
 /// The planned changes for the kubelet's settings and for kube-apiserver's flags.
@@ -342,7 +351,7 @@ fn split_changes(changes: &[Planned]) -> (Vec<Planned>, Vec<Planned>) {
             [baseline, strict]
                 .iter()
                 .filter_map(|pr| pr.rule(r))
-                .any(|rule| rule.component == kubeharden::kubelet::COMPONENT)
+                .any(|rule| rule.component == kubeharden::document::component::COMPONENT)
         })
     })
 }

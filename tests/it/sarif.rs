@@ -211,12 +211,12 @@ fn check_log(
         if rules.get(index).and_then(|r| r["id"].as_str()) != Some(id) {
             out.push(format!("result {i}: rules[{index}] is not {id}"));
         }
-        if res["level"] != kubeharden::sarif::level(rule.severity) {
+        if res["level"] != kubeharden::render::sarif::level(rule.severity) {
             out.push(format!("result {i}: level {} for {id}", res["level"]));
         }
         let artifact = &res["locations"][0]["physicalLocation"]["artifactLocation"];
         let uri = artifact["uri"].as_str().unwrap_or("");
-        if artifact["uriBaseId"] != kubeharden::sarif::SRCROOT || uri.starts_with("./") {
+        if artifact["uriBaseId"] != kubeharden::render::sarif::SRCROOT || uri.starts_with("./") {
             out.push(format!(
                 "result {i}: {artifact} is not relative to %SRCROOT%"
             ));

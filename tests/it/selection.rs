@@ -4,12 +4,13 @@
 //! a flag names is mounted.
 
 use crate::conformance::{builtins, kubeadm_fixtures};
+use kubeharden::apply::select::{self as fix, Answer, Decide, Node, Offer};
 use kubeharden::check::{self, Env};
-use kubeharden::engine::{Options, COMPONENT};
-use kubeharden::fix::{self, Answer, Decide, Node, Offer};
-use kubeharden::manifest;
-use kubeharden::node::Root;
-use kubeharden::version::Version;
+use kubeharden::document::manifest;
+use kubeharden::load::node::Root;
+use kubeharden::model::report::COMPONENT;
+use kubeharden::pipeline::Options;
+use kubeharden::profile::version::Version;
 use std::io;
 
 /// Answers from a small deterministic generator; every offer is recorded.
@@ -100,7 +101,7 @@ fn every_partial_selection_is_a_complete_verified_manifest() {
                     profile.name
                 );
                 // A rule declined and satisfied by nothing else stays failing.
-                let full = fix::only(profile, &sel.accepted);
+                let full = profile.only(&sel.accepted);
                 let opts = Options {
                     registry,
                     profile: &full,
@@ -110,7 +111,7 @@ fn every_partial_selection_is_a_complete_verified_manifest() {
                     keep_edits: false,
                     ignores: true,
                 };
-                let again = kubeharden::engine::process("m.yaml", edited, &opts).expect("again");
+                let again = kubeharden::pipeline::process("m.yaml", edited, &opts).expect("again");
                 assert!(
                     again.edited.is_none(),
                     "{name} {} seed {seed}: planning the accepted rules again changes the result",

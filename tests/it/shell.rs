@@ -3,7 +3,7 @@
 
 use crate::cli::kubeharden;
 use clap::CommandFactory;
-use kubeharden::cli::Cli;
+use kubeharden::cmd::args::Cli;
 use std::path::Path;
 use std::process::Command;
 

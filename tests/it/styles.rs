@@ -3,7 +3,7 @@
 
 use crate::cli::diff_apply_and_fix;
 use crate::conformance::{run, try_run};
-use kubeharden::engine::FileReport;
+use kubeharden::model::report::FileReport;
 
 fn diff_of(report: &FileReport) -> String {
     let mut out = Vec::new();

@@ -1,0 +1,9 @@
+//! Everything that writes: `fix --output` and `generate`'s files, and on a node the transaction
+//! (lock, backups, atomic writes, rollback), the choice of changes at a prompt, and the wait
+//! for the API server to come back.
+
+pub mod health;
+pub mod node;
+pub mod output;
+pub(crate) mod prompt;
+pub mod select;

@@ -1,0 +1,97 @@
+//! Files written outside a node transaction: `fix --output`, the files of `generate kubeadm`,
+//! and the report on standard output.
+
+use super::node::atomic_write;
+use crate::model::report::UsageError;
+use std::io::Write;
+use std::path::Path;
+
+/// Standard output for the reports, buffered (they are written in many small pieces), and
+/// whether it takes colour. Output that takes no colour is written as it is, and the report
+/// leaves its colour codes out.
+pub fn stdout() -> (std::io::BufWriter<Box<dyn Write>>, bool) {
+    let plain = anstream::AutoStream::choice(&std::io::stdout()) == anstream::ColorChoice::Never;
+    let raw: Box<dyn Write> = if plain {
+        Box::new(std::io::stdout())
+    } else {
+        Box::new(anstream::stdout())
+    };
+    (std::io::BufWriter::with_capacity(1 << 16, raw), !plain)
+}
+
+/// Writes `text` to `path` through a temporary file in the same directory and a rename, so a
+/// reader never sees half a manifest.
+pub(crate) fn write_output(path: &Path, text: &str) -> Result<(), UsageError> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let fail = |e: std::io::Error| UsageError(format!("{}: cannot write: {e}", path.display()));
+    // A device or a pipe (`/dev/null`, `/dev/stdout`, a FIFO) is written to, never replaced:
+    // renaming a file over /dev/null would turn it into a regular file for the whole system.
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => {
+            return Err(UsageError(format!(
+                "{}: is a directory; --output names a file",
+                path.display()
+            )))
+        }
+        Ok(m) if !m.is_file() => {
+            return std::fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .and_then(|mut f| f.write_all(text.as_bytes()))
+                .map_err(fail);
+        }
+        _ => {}
+    }
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".kubeharden-")
+        .tempfile_in(dir)
+        .map_err(fail)?;
+    tmp.write_all(text.as_bytes()).map_err(fail)?;
+    tmp.as_file().sync_all().map_err(fail)?;
+    tmp.persist(path).map_err(|e| fail(e.error))?;
+    Ok(())
+}
+
+/// A file to write: its name, its content and its mode.
+pub(crate) struct OutFile {
+    pub(crate) name: String,
+    pub(crate) content: String,
+    pub(crate) mode: u32,
+}
+
+/// Writes `files` into `dir` (created if missing), each atomically, and says so on `stderr`.
+/// Nothing is written when any file would replace different content.
+pub(crate) fn write_files(
+    dir: &Path,
+    files: &[OutFile],
+    stderr: &mut dyn Write,
+) -> Result<(), UsageError> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| UsageError(format!("{}: cannot create: {e}", dir.display())))?;
+    for f in files {
+        let path = dir.join(&f.name);
+        if let Ok(existing) = std::fs::read(&path) {
+            if existing != f.content.as_bytes() {
+                return Err(UsageError(format!(
+                    "{}: exists with other content; kubeharden does not overwrite it (choose another --output-dir); nothing was written",
+                    path.display()
+                )));
+            }
+        }
+    }
+    for f in files {
+        let path = dir.join(&f.name);
+        atomic_write(&path, f.content.as_bytes(), f.mode, None, None)
+            .map_err(|e| UsageError(e.to_string()))?;
+        let _ = writeln!(
+            stderr,
+            "kubeharden: wrote {} (mode {:o})",
+            path.display(),
+            f.mode
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,704 @@
+//! Pure evaluation: a model, a version and a profile give findings.
+
+pub mod suppress;
+
+use crate::model::{Handler, Model};
+use crate::paths::{clean_path, container_provided};
+use crate::profile::version::Version;
+use crate::profile::{Cond, FlagType, Op, Profile, Registry, Rule};
+
+/// Everything a condition needs besides the model.
+#[derive(Clone, Copy)]
+pub struct Env<'a> {
+    pub registry: &'a Registry,
+    pub version: Version,
+}
+
+/// A rule that does not hold, with what was found and what is wanted.
+#[derive(Clone, Debug)]
+pub struct Finding {
+    pub rule_id: String,
+    /// The flag the finding is about, when there is one (for locating it in the file).
+    pub flag: Option<String>,
+    pub current: String,
+    pub desired: String,
+}
+
+fn op_holds(model: &Model, env: Env, flag: &str, op: &Op) -> bool {
+    let values = || model.values_ref(env.registry, flag);
+    // Whether the flag has a value as its type reads it: a file or array flag given only bare
+    // (`--x`) has none.
+    let set = || match env.registry.flag(&model.component, flag).map(|s| s.kind) {
+        Some(FlagType::Files | FlagType::Array) => values().is_some(),
+        _ => model.present(flag),
+    };
+    let has = |vs: &[&str], item: &String| vs.contains(&item.as_str());
+    match op {
+        Op::Present => set(),
+        Op::Absent => !set(),
+        Op::Equals(want) => model.value_ref(flag) == Some(want.as_str()),
+        Op::OneOf(set) => model
+            .value_ref(flag)
+            .is_some_and(|v| set.iter().any(|s| s == v)),
+        Op::Contains(items) => values().is_some_and(|vs| items.iter().all(|i| has(&vs, i))),
+        Op::Excludes(items) => values().is_none_or(|vs| !items.iter().any(|i| has(&vs, i))),
+        Op::AtLeast(n) => model
+            .value_ref(flag)
+            .and_then(parse_go_int)
+            .is_some_and(|v| v >= *n),
+        Op::SubsetOf(allowed) => values()
+            .is_some_and(|vs| !vs.is_empty() && vs.iter().all(|v| allowed.iter().any(|a| a == v))),
+        // The last setting of the key wins, as when the component merges repeated maps.
+        Op::GateOff(key) => {
+            values()
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|kv| kv.split_once('='))
+                .rfind(|(k, _)| k.trim() == key)
+                .and_then(|(_, v)| parse_bool(v.trim()))
+                == Some(false)
+        }
+    }
+}
+
+/// Flags present in the model that the version does not accept.
+pub fn rejected_flags(model: &Model, env: Env) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for f in &model.flags {
+        if let Some(spec) = env.registry.flag(&model.component, &f.name) {
+            if !spec.accepted_in(env.version) && !out.contains(&f.name) {
+                out.push(f.name.clone());
+            }
+        }
+    }
+    out
+}
+
+/// The feature-gate map flags, and the gates named in them that the version no longer has (an
+/// `unrecognized feature gate` stops the component: k8s.io/component-base featuregate).
+pub fn rejected_gates(model: &Model, env: Env) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (flag, spec) in env
+        .registry
+        .flags
+        .get(&model.component)
+        .into_iter()
+        .flatten()
+    {
+        if !spec.names_feature_gates {
+            continue;
+        }
+        for kv in model.list(flag).unwrap_or_default() {
+            let key = kv.split_once('=').map_or(kv.as_str(), |(k, _)| k).trim();
+            if let Some(l) = env.registry.feature_gates.get(key) {
+                if !l.accepted_in(env.version) && !out.iter().any(|(_, g)| g == key) {
+                    out.push((flag.clone(), key.to_string()));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The admission-plugin list flags, and the plugins named in them that the version does not have.
+pub fn rejected_plugins(model: &Model, env: Env) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for flag in env.registry.plugin_list_flags(&model.component) {
+        for p in model.list(flag).unwrap_or_default() {
+            if let Some(l) = env.registry.admission_plugins.get(&p) {
+                if !l.accepted_in(env.version) {
+                    out.push((flag.to_string(), p));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Flags written more than once where that is ambiguous or wrong: single-valued flags given
+/// more than once (the last wins, scanners read the first), and list flags that are repeated
+/// or name an item twice (kube-apiserver refuses a repeated authorization mode).
+pub fn duplicated_flags(model: &Model, env: Env) -> Vec<String> {
+    // How often each name is on the command line (the environment cannot repeat a flag).
+    let mut times: Vec<(&str, usize)> = Vec::with_capacity(model.flags.len());
+    for f in &model.flags {
+        match times.iter_mut().find(|(n, _)| *n == f.name) {
+            Some((_, k)) => *k += 1,
+            None => times.push((&f.name, 1)),
+        }
+    }
+    let mut out: Vec<String> = Vec::new();
+    for (name, k) in times {
+        let kind = env.registry.flag(&model.component, name).map(|s| s.kind);
+        let repeated = k > 1;
+        // Flags the registry does not know may add up when repeated: leave them alone.
+        let dup = match kind {
+            None | Some(FlagType::Files | FlagType::Array | FlagType::Map) => false,
+            Some(FlagType::List) => {
+                repeated || {
+                    let items = model.list(name).unwrap_or_default();
+                    items
+                        .iter()
+                        .enumerate()
+                        .any(|(i, x)| items[..i].contains(x))
+                }
+            }
+            Some(_) => repeated,
+        };
+        if dup {
+            out.push(name.to_string());
+        }
+    }
+    out
+}
+
+/// File-referencing flags whose path no hostPath mount makes visible in the container
+/// (or, for a log path, no writable one).
+pub fn unmounted_files(model: &Model, env: Env) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for f in &model.flags {
+        let Some(spec) = env.registry.flag(&model.component, &f.name) else {
+            continue;
+        };
+        if !spec.kind.references_file() {
+            continue;
+        }
+        let Some(path) = f.value.as_deref() else {
+            continue;
+        };
+        if (spec.kind == FlagType::Logpath && path == "-") || container_provided(path) {
+            continue;
+        }
+        // A relative path or one with `..` is not what a mount check can vouch for.
+        let ok = clean_path(path)
+            && model
+                .mount_covering(path)
+                .is_some_and(|m| spec.kind != FlagType::Logpath || !m.read_only);
+        if !ok {
+            out.push((f.name.clone(), path.to_string()));
+        }
+    }
+    out
+}
+
+/// Pairs of flags present together that the component refuses together
+/// (`conflicts_with` in the registry).
+pub fn conflicting_flags(model: &Model, env: Env) -> Vec<(String, String)> {
+    // The flags in effect, in name order (the registry's), each once.
+    let mut names: Vec<&str> = model
+        .flags
+        .iter()
+        .chain(model.env.iter().filter(|f| f.value.as_deref() != Some("")))
+        .map(|f| f.name.as_str())
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    let mut out = Vec::new();
+    for name in &names {
+        let Some(spec) = env.registry.flag(&model.component, name) else {
+            continue;
+        };
+        for other in &spec.conflicts_with {
+            if names.binary_search(&other.as_str()).is_ok() {
+                out.push((name.to_string(), other.clone()));
+            }
+        }
+    }
+    out
+}
+
+/// A boolean flag value as Go's `strconv.ParseBool` (which pflag uses) reads it.
+pub fn parse_bool(v: &str) -> Option<bool> {
+    match v {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+/// An integer flag value as pflag reads it (`strconv.ParseInt(s, 0, 64)`): `0x`, `0o`, `0b`
+/// prefixes, and a leading `0` means octal, so `010` is 8.
+pub fn parse_go_int(v: &str) -> Option<i64> {
+    let (neg, digits) = match v.strip_prefix('-') {
+        Some(d) => (true, d),
+        None => (false, v.strip_prefix('+').unwrap_or(v)),
+    };
+    let digits = digits.replace('_', "");
+    let lower = digits.to_ascii_lowercase();
+    let n = if let Some(h) = lower.strip_prefix("0x") {
+        i64::from_str_radix(h, 16).ok()?
+    } else if let Some(o) = lower.strip_prefix("0o") {
+        i64::from_str_radix(o, 8).ok()?
+    } else if let Some(b) = lower.strip_prefix("0b") {
+        i64::from_str_radix(b, 2).ok()?
+    } else if lower.len() > 1 && lower.starts_with('0') {
+        i64::from_str_radix(&lower[1..], 8).ok()?
+    } else {
+        lower.parse::<i64>().ok()?
+    };
+    Some(if neg { -n } else { n })
+}
+
+/// Anonymous requests are rejected outright (`--anonymous-auth=false`, as pflag reads it).
+pub fn anonymous_rejected(model: &Model) -> bool {
+    model
+        .value("anonymous-auth")
+        .as_deref()
+        .and_then(parse_bool)
+        == Some(false)
+}
+
+/// The paths of the HTTP probes that send no credentials, without any query string.
+pub fn http_probe_paths(model: &Model) -> Vec<String> {
+    model
+        .probes
+        .iter()
+        .filter_map(|p| match &p.handler {
+            Handler::HttpGet {
+                path,
+                authenticated: false,
+            } => {
+                let p = path.as_deref().unwrap_or("/");
+                Some(p.split('?').next().unwrap_or(p).to_string())
+            }
+            // A command fetching a URL: its path is not something kubeharden can vouch for.
+            Handler::Exec {
+                http: true,
+                authenticated: false,
+            } => Some(format!("{} (exec)", p.kind)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Flags set both on the command line and through the environment.
+pub fn env_conflicts(model: &Model) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for e in &model.env {
+        // etcd's verifyEnv refuses a variable of a flag on the command line even when empty.
+        if model.flags.iter().any(|f| f.name == e.name) && !out.contains(&e.name) {
+            out.push(e.name.clone());
+        }
+    }
+    out
+}
+
+/// httpGet and tcpSocket probes that connect elsewhere than the local host (no `host` means
+/// the pod's IP, the node's address for a host-network static pod), as `kind (host)`.
+pub fn remote_probes(model: &Model) -> Vec<String> {
+    model
+        .probes
+        .iter()
+        .filter(|p| matches!(p.handler, Handler::HttpGet { .. } | Handler::TcpSocket))
+        .filter(|p| !matches!(p.host.as_deref(), Some("127.0.0.1" | "localhost")))
+        .map(|p| {
+            format!(
+                "{} ({})",
+                p.kind,
+                p.host.as_deref().unwrap_or("the pod's IP")
+            )
+        })
+        .collect()
+}
+
+/// Probes that send no credentials, which fail with 401 once anonymous requests are rejected.
+pub fn unauthenticated_http_probes(model: &Model) -> Vec<String> {
+    model
+        .probes
+        .iter()
+        .filter(|p| {
+            matches!(
+                p.handler,
+                Handler::HttpGet {
+                    authenticated: false,
+                    ..
+                } | Handler::Exec {
+                    http: true,
+                    authenticated: false
+                }
+            )
+        })
+        .map(|p| match p.handler {
+            Handler::Exec { .. } => format!("{} (an exec command fetching a URL)", p.kind),
+            _ => p.kind.clone(),
+        })
+        .collect()
+}
+
+pub fn holds(cond: &Cond, model: &Model, env: Env) -> bool {
+    match cond {
+        Cond::Flag { flag, op } => op_holds(model, env, flag, op),
+        Cond::Any(cs) => cs.iter().any(|c| holds(c, model, env)),
+        Cond::All(cs) => cs.iter().all(|c| holds(c, model, env)),
+        Cond::NoRemovedFlags => rejected_flags(model, env).is_empty(),
+        Cond::NoRemovedPlugins => rejected_plugins(model, env).is_empty(),
+        Cond::ProbesWithoutAnonymous => {
+            !anonymous_rejected(model) || unauthenticated_http_probes(model).is_empty()
+        }
+        Cond::NoDuplicateFlags => duplicated_flags(model, env).is_empty(),
+        Cond::FilesMounted => unmounted_files(model, env).is_empty(),
+        Cond::NoConflictingFlags => conflicting_flags(model, env).is_empty(),
+        Cond::NoSplitFlags => model.split_flags.is_empty(),
+        Cond::VersionAtLeast(m) => env.version.minor >= *m,
+        Cond::Not(c) => !holds(c, model, env),
+        Cond::HttpProbesWithin(paths) => http_probe_paths(model)
+            .iter()
+            .all(|p| paths.iter().any(|allowed| allowed == p)),
+        Cond::ProbesOnLocalHost => remote_probes(model).is_empty(),
+        Cond::NoEnvConflicts => env_conflicts(model).is_empty(),
+        Cond::NoRemovedGates => rejected_gates(model, env).is_empty(),
+    }
+}
+
+/// A setting as people write it: `--flag` for a command-line flag, the path for a setting of a
+/// configuration file (`authentication.anonymous.enabled`, `readOnlyPort`), which flags never
+/// look like (they are lower case, without dots).
+pub fn setting(flag: &str) -> String {
+    if flag.contains('.') || flag.chars().any(|c| c.is_ascii_uppercase()) {
+        flag.to_string()
+    } else {
+        format!("--{flag}")
+    }
+}
+
+/// `--flag=value`, or `path: value` for a configuration file.
+pub fn setting_is(flag: &str, value: &str) -> String {
+    let s = setting(flag);
+    if s.starts_with("--") {
+        format!("{s}={value}")
+    } else {
+        format!("{s}: {value}")
+    }
+}
+
+fn show_flag(model: &Model, env: Env, flag: &str) -> String {
+    match model.values(env.registry, flag) {
+        None => format!("{} not set", setting(flag)),
+        Some(vs) => setting_is(flag, &vs.join(",")),
+    }
+}
+
+fn want(flag: &str, op: &Op) -> String {
+    let f = setting(flag);
+    match op {
+        Op::Present => format!("{f} set"),
+        Op::Absent => format!("{f} not set"),
+        Op::Equals(v) => setting_is(flag, v),
+        Op::OneOf(vs) => format!("{f} one of {}", vs.join(", ")),
+        Op::Contains(vs) => format!("{f} including {}", vs.join(",")),
+        Op::Excludes(vs) => format!("{f} without {}", vs.join(",")),
+        Op::AtLeast(n) => format!("{f} at least {n}"),
+        Op::SubsetOf(vs) => format!("{f} limited to {}", vs.join(",")),
+        Op::GateOff(k) => format!("{f} turning {k} off"),
+    }
+}
+
+/// The first failing leaf of a condition, described as (flag, current, desired).
+fn describe(cond: &Cond, model: &Model, env: Env) -> (Option<String>, String, String) {
+    match cond {
+        Cond::Flag { flag, op } => (
+            Some(flag.clone()),
+            show_flag(model, env, flag),
+            want(flag, op),
+        ),
+        Cond::All(cs) => cs
+            .iter()
+            .find(|c| !holds(c, model, env))
+            .map(|c| describe(c, model, env))
+            .unwrap_or((None, String::new(), String::new())),
+        Cond::Any(cs) => {
+            // Only the alternatives the target version can have.
+            let possible: Vec<&Cond> = cs.iter().filter(|c| version_possible(c, env)).collect();
+            let cs: Vec<&Cond> = if possible.is_empty() {
+                cs.iter().collect()
+            } else {
+                possible
+            };
+            let first = cs.first().map(|c| describe(c, model, env));
+            let wants: Vec<String> = cs.iter().map(|c| describe(c, model, env).2).collect();
+            let (flag, current, _) = first.unwrap_or((None, String::new(), String::new()));
+            (flag, current, wants.join(" or "))
+        }
+        Cond::NoRemovedFlags => {
+            let names = rejected_flags(model, env);
+            (
+                names.first().cloned(),
+                names
+                    .iter()
+                    .map(|n| format!("--{n}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                format!("no flag that {} rejects", env.version),
+            )
+        }
+        Cond::NoRemovedPlugins => {
+            let found = rejected_plugins(model, env);
+            (
+                found.first().map(|(f, _)| f.clone()),
+                found
+                    .iter()
+                    .map(|(f, p)| format!("{p} in --{f}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                format!("no admission plugin that {} lacks", env.version),
+            )
+        }
+        Cond::FilesMounted => {
+            let found = unmounted_files(model, env);
+            (
+                found.first().map(|(f, _)| f.clone()),
+                found
+                    .iter()
+                    .map(|(f, p)| format!("--{f}={p} not mounted"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                "a hostPath mount for every file a flag names".into(),
+            )
+        }
+        Cond::VersionAtLeast(m) => (
+            None,
+            format!("Kubernetes {}", env.version),
+            format!("Kubernetes 1.{m} or later"),
+        ),
+        Cond::NoSplitFlags => (
+            model.split_flags.first().cloned(),
+            model
+                .split_flags
+                .iter()
+                .map(|f| format!("--{f} VALUE over two items"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            "--flag=VALUE in one item".into(),
+        ),
+        Cond::NoConflictingFlags => {
+            let found = conflicting_flags(model, env);
+            (
+                found.first().map(|(a, _)| a.clone()),
+                found
+                    .iter()
+                    .map(|(a, b)| format!("--{a} with --{b}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                "never both".into(),
+            )
+        }
+        Cond::Not(c) => {
+            let (flag, current, desired) = describe(c, model, env);
+            let desired = match &**c {
+                Cond::Flag {
+                    flag: f,
+                    op: Op::GateOff(k),
+                } => format!("{} without {k}=false", setting(f)),
+                _ => format!("not ({desired})"),
+            };
+            (flag, current, desired)
+        }
+        Cond::NoRemovedGates => {
+            let found = rejected_gates(model, env);
+            (
+                found.first().map(|(f, _)| f.clone()),
+                found
+                    .iter()
+                    .map(|(f, g)| format!("{g} in {}", setting(f)))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                format!("no feature gate that {} lacks", env.version),
+            )
+        }
+        Cond::NoEnvConflicts => {
+            let found = env_conflicts(model);
+            (
+                found.first().cloned(),
+                found
+                    .iter()
+                    .map(|f| format!("--{f} both as a flag and as a variable"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                "each setting in one place".into(),
+            )
+        }
+        Cond::ProbesOnLocalHost => (
+            None,
+            format!("probes on {}", remote_probes(model).join(", ")),
+            "probes on 127.0.0.1".into(),
+        ),
+        Cond::HttpProbesWithin(paths) => (
+            None,
+            format!("HTTP probes on {}", http_probe_paths(model).join(", ")),
+            format!("HTTP probes only on {}", paths.join(", ")),
+        ),
+        Cond::NoDuplicateFlags => {
+            let names = duplicated_flags(model, env);
+            (
+                names.first().cloned(),
+                names
+                    .iter()
+                    .map(|n| format!("--{n} given {} times", model.occurrences(n).count()))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                "each single-valued flag once".into(),
+            )
+        }
+        Cond::ProbesWithoutAnonymous => (
+            Some("anonymous-auth".into()),
+            format!(
+                "--anonymous-auth=false with unauthenticated HTTP probes ({})",
+                unauthenticated_http_probes(model).join(", ")
+            ),
+            "probes that do not need anonymous access".into(),
+        ),
+    }
+}
+
+/// False when a condition needs a newer version than the target, so it cannot hold.
+fn version_possible(c: &Cond, env: Env) -> bool {
+    match c {
+        Cond::VersionAtLeast(m) => env.version.minor >= *m,
+        Cond::All(cs) => cs.iter().all(|c| version_possible(c, env)),
+        Cond::Flag { flag, .. } => env
+            .registry
+            .flags
+            .values()
+            .find_map(|m| m.get(flag))
+            .is_none_or(|s| s.accepted_in(env.version)),
+        _ => true,
+    }
+}
+
+/// Whether a rule applies to the component and version.
+pub fn applies(rule: &Rule, model: &Model, version: Version) -> bool {
+    rule.component == model.component && rule.versions.matches(version)
+}
+
+/// Evaluates one rule.
+pub fn evaluate(rule: &Rule, model: &Model, env: Env) -> Option<Finding> {
+    if !applies(rule, model, env.version) || holds(&rule.check, model, env) {
+        return None;
+    }
+    let (flag, current, desired) = describe(&rule.check, model, env);
+    Some(Finding {
+        rule_id: rule.id.clone(),
+        flag,
+        current,
+        desired,
+    })
+}
+
+/// The rules of the profile that apply and do not hold, in profile order: what `check` finds,
+/// without describing it.
+pub fn failing<'p, 'm>(
+    profile: &'p Profile,
+    model: &'m Model,
+    env: Env<'m>,
+) -> impl Iterator<Item = &'p Rule> + use<'p, 'm> {
+    profile
+        .rules
+        .iter()
+        .filter(move |r| applies(r, model, env.version) && !holds(&r.check, model, env))
+}
+
+/// Evaluates every rule of the profile, in profile order.
+pub fn check(profile: &Profile, model: &Model, env: Env) -> Vec<Finding> {
+    profile
+        .rules
+        .iter()
+        .filter_map(|r| evaluate(r, model, env))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Flag;
+
+    fn model(flags: &[(&str, Option<&str>)]) -> Model {
+        Model {
+            component: "kube-apiserver".into(),
+            flags: flags
+                .iter()
+                .map(|(n, v)| Flag {
+                    name: (*n).into(),
+                    value: v.map(str::to_string),
+                })
+                .collect(),
+            ..Model::default()
+        }
+    }
+
+    #[test]
+    fn go_number_and_bool_parsing() {
+        assert_eq!(parse_go_int("30"), Some(30));
+        assert_eq!(parse_go_int("010"), Some(8));
+        assert_eq!(parse_go_int("0x1e"), Some(30));
+        assert_eq!(parse_go_int("30d"), None);
+        assert_eq!(parse_go_int("0"), Some(0));
+        assert_eq!(parse_bool("F"), Some(false));
+        assert_eq!(parse_bool("0"), Some(false));
+        assert_eq!(parse_bool("no"), None);
+    }
+
+    #[test]
+    fn operators() {
+        let reg = Registry::builtin().expect("registry");
+        let env = Env {
+            registry: &reg,
+            version: Version::minor(30),
+        };
+        let m = model(&[
+            ("profiling", Some("false")),
+            ("authorization-mode", Some("Node,RBAC")),
+            ("audit-log-maxage", Some("30d")),
+            ("audit-log-maxbackup", Some("10")),
+            ("insecure-port", Some("0")),
+            (
+                "enable-admission-plugins",
+                Some("NodeRestriction,SecurityContextDeny"),
+            ),
+        ]);
+        let f = |flag: &str, op: Op| {
+            holds(
+                &Cond::Flag {
+                    flag: flag.into(),
+                    op,
+                },
+                &m,
+                env,
+            )
+        };
+        assert!(f("profiling", Op::Equals("false".into())));
+        assert!(f(
+            "authorization-mode",
+            Op::Contains(vec!["Node".into(), "RBAC".into()])
+        ));
+        assert!(!f(
+            "authorization-mode",
+            Op::Contains(vec!["Webhook".into()])
+        ));
+        assert!(f(
+            "authorization-mode",
+            Op::Excludes(vec!["AlwaysAllow".into()])
+        ));
+        assert!(f("token-auth-file", Op::Absent));
+        assert!(f("token-auth-file", Op::Excludes(vec!["x".into()])));
+        assert!(
+            !f("audit-log-maxage", Op::AtLeast(30)),
+            "30d is not an integer"
+        );
+        assert!(f("audit-log-maxbackup", Op::AtLeast(10)));
+        assert!(!f("tls-cipher-suites", Op::SubsetOf(vec!["A".into()])));
+        assert_eq!(rejected_flags(&m, env), vec!["insecure-port".to_string()]);
+        assert_eq!(
+            rejected_plugins(&m, env),
+            vec![(
+                "enable-admission-plugins".to_string(),
+                "SecurityContextDeny".to_string()
+            )]
+        );
+        let old = Env {
+            registry: &reg,
+            version: Version::minor(23),
+        };
+        assert!(rejected_flags(&m, old).is_empty());
+        assert!(rejected_plugins(&m, old).is_empty());
+    }
+}

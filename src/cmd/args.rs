@@ -1,0 +1,271 @@
+//! Command-line arguments. clap types stay here; the commands turn them into settings.
+
+use crate::load::inputs::Asked;
+use crate::profile::Severity;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kubeharden",
+    version,
+    about = "Audit and harden Kubernetes control-plane configuration with minimal, verified edits",
+    long_about = "Audit and harden Kubernetes control-plane configuration.\n\n\
+kubeharden reads the static pod manifests of kube-apiserver, kube-controller-manager, \
+kube-scheduler and etcd, the kubelet's and the scheduler's configuration files and kubeadm \
+configuration files, checks them against a hardening profile (baseline, strict, or your own) and \
+produces the edited file and a unified diff that keeps every comment and formatting choice. Every edit is re-read and verified before it is written. \
+On a node, `fix` edits the manifests in place, asking about each change, after backing up the \
+originals outside the static pod directory; `rollback` restores them.\n\n\
+A comment `# kubeharden: ignore[RULE-ID] reason` silences a rule where it stands (docs/suppressions.md); \
+--no-ignores disregards such comments.\n\n\
+Exit codes: 0 compliant / nothing to change / done; 1 findings (check; see --fail-on) or pending changes \
+(diff); 2 error (bad input, bad usage, I/O failure, a change that could not be made safely).",
+    after_help = "Examples:\n  kubeharden check kube-apiserver.yaml --profile strict\n  kubeharden check manifests --format sarif > kubeharden.sarif\n  kubeharden diff kube-apiserver.yaml --profile strict > harden.patch\n  kubeharden fix kube-apiserver.yaml --profile strict --output hardened.yaml\n  sudo kubeharden fix --profile strict\n  sudo kubeharden rollback --list\n  kubeharden explain apiserver-anonymous-auth"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Report what a profile finds in manifests (exit 1 when anything is found, see --fail-on)
+    Check(CheckArgs),
+    /// Print a unified diff of the changes, for `git apply` or `patch -p1` (exit 1 when there are changes)
+    Diff(DiffArgs),
+    /// Harden manifests in place on a node, asking about each change, with backups (or write
+    /// the result to --output)
+    Fix(FixArgs),
+    /// Undo a fix: restore a backup set (the newest, or the one named), or list them
+    Rollback(RollbackArgs),
+    /// Write hardened configuration for a new cluster
+    Generate {
+        #[command(subcommand)]
+        what: GenerateWhat,
+    },
+    /// List the built-in profiles, show one, or print a supporting-file template
+    Profiles {
+        #[command(subcommand)]
+        action: Option<ProfilesAction>,
+    },
+    /// Explain a rule: what it checks, why, what it risks, and its CIS ids
+    Explain {
+        /// The rule id, e.g. apiserver-profiling
+        rule: String,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    #[command(
+        after_help = "Install, e.g.:\n  kubeharden completions bash > ~/.local/share/bash-completion/completions/kubeharden\n  kubeharden completions zsh > ~/.zfunc/_kubeharden    # with fpath+=~/.zfunc before compinit\n  kubeharden completions fish > ~/.config/fish/completions/kubeharden.fish"
+    )]
+    Completions {
+        /// The shell to complete for
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), e.g. `kubeharden man > ~/.local/share/man/man1/kubeharden.1`
+    Man,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProfilesAction {
+    /// List the built-in profiles
+    List,
+    /// Show a profile's parameters and rules (a built-in name or a profile file)
+    Show {
+        /// A built-in profile (baseline, strict) or the path of a profile file
+        name: String,
+    },
+    /// Print a supporting file (audit-policy, admission-config, authentication-config) as the
+    /// profile fills it for a Kubernetes version
+    Template {
+        /// The template's name, as the required-files list gives it
+        name: String,
+        /// Kubernetes version the file is for (1.31, v1.31.2) [default: the newest kubeharden knows]
+        #[arg(long, value_name = "VERSION")]
+        kubernetes_version: Option<String>,
+        /// Profile whose parameters fill the template
+        #[arg(long, short = 'p', default_value = "strict")]
+        profile: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct Common {
+    /// Manifest files or directories (every *.yaml, *.yml, *.json below them, leaving out hidden
+    /// files and what .gitignore and .ignore files list; the static pod directory one level
+    /// deep) [default: /etc/kubernetes/manifests]
+    pub paths: Vec<PathBuf>,
+    /// Profile: a built-in name (baseline, strict) or a path to a profile file
+    #[arg(long, short = 'p', default_value = "baseline")]
+    pub profile: String,
+    /// Kubernetes version the manifest is for (1.30, v1.30.4), instead of the image tag's
+    #[arg(long, value_name = "VERSION")]
+    pub kubernetes_version: Option<String>,
+    /// Disregard `# kubeharden: ignore[RULE-ID] reason` comments: report and fix everything
+    #[arg(long)]
+    pub no_ignores: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Also make the same changes in this kubeadm configuration file (e.g. the ClusterConfiguration
+    /// of the kubeadm-config ConfigMap), so `kubeadm upgrade` keeps them
+    #[arg(long, value_name = "FILE")]
+    pub kubeadm_config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Findings silenced by `# kubeharden: ignore[RULE-ID] reason` comments are counted apart and do \
+not fail the check; --format json and sarif still list them, as suppressed. --fail-on high: only high and \
+critical findings make the exit code 1."
+)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Output format: text, json (docs/json-output.md) or sarif (SARIF 2.1.0, docs/sarif.md)
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Exit 1 only for findings of this severity or higher; the others are still reported
+    #[arg(long, value_enum, value_name = "SEVERITY", default_value_t = FailOn::Low)]
+    pub fail_on: FailOn,
+    /// Skip files that are not control-plane manifests or configuration kubeharden reads, even
+    /// when named, and exit 0 when nothing is left to check (for hooks such as pre-commit, which
+    /// pass every YAML file)
+    #[arg(long)]
+    pub skip_unrecognized: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Without --output, fix edits the manifests in place: on a terminal it shows each change \
+(rule, reason, risk, diff) and asks; --yes makes every change without asking. Without a terminal and \
+without --yes it refuses. Before writing, the original bytes go to a backup set outside the static pod \
+directory; `kubeharden rollback` restores them."
+)]
+pub struct FixArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Write the hardened manifest to FILE (`-` for standard output); the input stays untouched
+    #[arg(long, short = 'o', value_name = "FILE", conflicts_with_all = ["interactive", "yes", "backup_dir", "wait_healthy", "kubeadm_config"])]
+    pub output: Option<PathBuf>,
+    /// Also make the accepted changes in this kubeadm configuration file, in place and backed
+    /// up with the manifests, so `kubeadm upgrade` keeps them
+    #[arg(long, value_name = "FILE")]
+    pub kubeadm_config: Option<PathBuf>,
+    /// Ask about every change (needs a terminal); the default on a terminal
+    #[arg(long, short = 'i', conflicts_with = "yes")]
+    pub interactive: bool,
+    /// Make every change without asking
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    #[command(flatten)]
+    pub node: NodeArgs,
+    /// The static pod directory on the node, used when no PATH is given [default: /etc/kubernetes/manifests]
+    #[arg(long, value_name = "DIR")]
+    pub manifests_dir: Option<PathBuf>,
+    /// After writing, wait until the API server answers on /readyz again; roll back if it does not
+    #[arg(long)]
+    pub wait_healthy: bool,
+    /// How long --wait-healthy waits, in seconds
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 180,
+        requires = "wait_healthy"
+    )]
+    pub wait_timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct NodeArgs {
+    /// Keep backup sets in DIR [default: /var/lib/kubeharden/backups as root, else a per-user data directory]
+    #[arg(long, value_name = "DIR")]
+    pub backup_dir: Option<PathBuf>,
+    /// Resolve every node path (static pod directory, files flags name, supporting files,
+    /// default backups, the lock) under DIR, e.g. a node image mounted for preparation
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GenerateWhat {
+    /// A kubeadm configuration (InitConfiguration, ClusterConfiguration with the profile's API
+    /// server flags and volumes, a hardened KubeletConfiguration), the supporting files its
+    /// flags name, and a README saying where each goes
+    #[command(
+        after_help = "Settings for --set: advertise-address, bind-port, control-plane-endpoint, cluster-name, cri-socket, node-name, pod-subnet, service-subnet.\n\nExample:\n  kubeharden generate kubeadm --kubernetes-version 1.31 --output-dir cluster --set advertise-address=10.0.0.5"
+    )]
+    Kubeadm(GenerateKubeadmArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateKubeadmArgs {
+    /// Kubernetes version of the new cluster (1.31, v1.31.2)
+    #[arg(long, value_name = "VERSION")]
+    pub kubernetes_version: String,
+    /// Profile: a built-in name (baseline, strict) or a path to a profile file
+    #[arg(long, short = 'p', default_value = "strict")]
+    pub profile: String,
+    /// kubeadm configuration API [default: the newest the kubeadm version accepts]
+    #[arg(long, value_parser = ["v1beta3", "v1beta4"])]
+    pub api_version: Option<String>,
+    /// Directory to write the files into (created if missing)
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub output_dir: PathBuf,
+    /// Fill a setting, e.g. advertise-address=10.0.0.5 (repeatable)
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// The backup set to restore [default: the newest]
+    pub id: Option<String>,
+    /// List the backup sets (time, command, profile, files) instead of restoring one
+    #[arg(long, conflicts_with = "id")]
+    pub list: bool,
+    #[command(flatten)]
+    pub node: NodeArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+    Sarif,
+}
+
+/// The lowest severity that makes `check` exit 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Common {
+    /// What the arguments ask of the inputs.
+    pub(crate) fn asked(&self) -> Asked<'_> {
+        Asked {
+            paths: &self.paths,
+            profile: &self.profile,
+            kubernetes_version: self.kubernetes_version.as_deref(),
+            ignores: !self.no_ignores,
+        }
+    }
+}
+
+impl FailOn {
+    pub fn severity(self) -> Severity {
+        match self {
+            FailOn::Low => Severity::Low,
+            FailOn::Medium => Severity::Medium,
+            FailOn::High => Severity::High,
+            FailOn::Critical => Severity::Critical,
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! `check`: the findings of a profile, as text, JSON or SARIF.
+
+use super::args::{CheckArgs, Format};
+use super::batch::process_all;
+use super::{summarise, written, Exit, UsageError};
+use crate::load::inputs::{node_files, settings, DEFAULT_MANIFESTS_DIR};
+use crate::model::report::Outcome;
+use crate::render::{self, messages, sarif, Paint};
+use std::io::Write;
+use std::path::Path;
+
+pub(super) fn run(
+    args: &CheckArgs,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+    paint: Paint,
+) -> Result<Exit, UsageError> {
+    let mut s = settings(
+        &args.common.asked(),
+        Path::new(DEFAULT_MANIFESTS_DIR),
+        node_files(&args.common.paths)?,
+    )?;
+    if args.skip_unrecognized {
+        // A named file that is not ours is skipped as one found in a directory would be.
+        for i in &mut s.inputs {
+            i.from_dir = true;
+        }
+    }
+    // SARIF carries the fixes, so the edits are made and verified as for `fix`.
+    let sarif = args.format == Format::Sarif;
+    let outcomes = process_all(&s, true, sarif, sarif || args.format == Format::Json);
+    let fail_on = args.fail_on.severity();
+    let res = match args.format {
+        Format::Text => render::text(stdout, &outcomes, &s.profile, paint)
+            .and_then(|()| messages::below_fail_on(stdout, &outcomes, fail_on)),
+        Format::Json => render::json::json(stdout, &outcomes, &s.profile),
+        Format::Sarif => {
+            // File URIs are relative to the directory kubeharden runs in.
+            let cwd = std::env::current_dir().unwrap_or_default();
+            let ctx = sarif::Context {
+                cwd: &cwd,
+                real: &crate::load::node::canonical,
+                ignores: s.ignores,
+                nothing_is_fine: args.skip_unrecognized,
+            };
+            sarif::write(stdout, &outcomes, &s.profile, &ctx)
+        }
+    };
+    written(res, "the report")?;
+    if args.skip_unrecognized
+        && outcomes
+            .iter()
+            .all(|o| matches!(o, Outcome::Skipped { .. }))
+    {
+        // Nothing of ours among the files a hook passed: nothing to report.
+        return Ok(Exit::Ok);
+    }
+    messages::errors_to(stderr, &outcomes);
+    // Suppressed findings and those below --fail-on do not fail the check.
+    Ok(summarise(&outcomes, |r| {
+        r.findings
+            .iter()
+            .any(|f| f.active() && f.rule.severity >= fail_on)
+    }))
+}

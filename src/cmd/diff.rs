@@ -1,0 +1,227 @@
+//! `diff`: the changes as one unified diff, for `git apply` or `patch -p1`.
+
+use super::args::DiffArgs;
+use super::batch::process_all;
+use super::{summarise, Exit, UsageError};
+use crate::load::inputs::{node_files, settings, Settings, DEFAULT_MANIFESTS_DIR};
+use crate::load::node::{canonical, exists};
+use crate::load::read::read_input;
+use crate::model::report::{FileReport, Outcome};
+use crate::pipeline::{self, Options};
+use crate::profile::render_template;
+use crate::render::{self, messages};
+use std::io::Write;
+use std::path::Path;
+
+/// `diff`'s closing line: files read, files the patch changes, errors, files skipped.
+#[derive(Default)]
+struct Tally {
+    files: usize,
+    changed: usize,
+    errors: usize,
+    skipped: usize,
+}
+
+impl Tally {
+    fn of(outcomes: &[Outcome]) -> Tally {
+        let mut t = Tally::default();
+        for o in outcomes {
+            match o {
+                Outcome::Report(r) => {
+                    t.files += 1;
+                    t.changed += usize::from(r.edited.is_some());
+                }
+                Outcome::Error(_) => t.errors += 1,
+                Outcome::Skipped { .. } => t.skipped += 1,
+            }
+        }
+        t
+    }
+}
+
+pub(super) fn run(
+    args: &DiffArgs,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> Result<Exit, UsageError> {
+    let common = &args.common;
+    let s = settings(
+        &common.asked(),
+        Path::new(DEFAULT_MANIFESTS_DIR),
+        node_files(&common.paths)?,
+    )?;
+    let outcomes = process_all(&s, false, false, true);
+    let mut tally = Tally::of(&outcomes);
+    // A kubeadm patch file the diff creates is a pending change too.
+    let extra_files = diffs(&outcomes, &s, &mut tally, stdout, stderr)?;
+    messages::errors_to(stderr, &outcomes);
+    messages::left_over_to(stderr, &outcomes);
+    messages::required_files_to(stderr, &outcomes);
+    let mut exit = summarise(&outcomes, |r| r.edited.is_some());
+    if extra_files && matches!(exit, Exit::Ok) {
+        exit = Exit::Findings;
+    }
+    if let Some(kc) = &args.kubeadm_config {
+        kubeadm_config(kc, &outcomes, &s, &mut tally, &mut exit, stdout, stderr)?;
+    }
+    let _ = writeln!(
+        stderr,
+        "kubeharden: {} file(s) checked, {} with changes, {} error(s), {} skipped",
+        tally.files, tally.changed, tally.errors, tally.skipped
+    );
+    Ok(exit)
+}
+
+/// Writes the diff of every report; true when one of them created a kubeadm patch file.
+fn diffs(
+    outcomes: &[Outcome],
+    s: &Settings,
+    tally: &mut Tally,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> Result<bool, UsageError> {
+    let mut extra_files = false;
+    for o in outcomes {
+        match o {
+            Outcome::Report(r) => {
+                // git refuses `..` in patch paths: a file above the current directory is named
+                // by its absolute path (without the leading `/`).
+                let mut header = r.path.clone();
+                if render::diff_path(&header).starts_with("..") {
+                    if let Some(abs) = canonical(Path::new(&r.path)) {
+                        header = abs.display().to_string();
+                    }
+                }
+                match render::diff(stdout, r, &header)
+                    .and_then(|()| probe_patch_diff(stdout, stderr, r, &header, s))
+                {
+                    Ok(true) => {
+                        extra_files = true;
+                        if r.edited.is_none() {
+                            tally.changed += 1;
+                        }
+                    }
+                    Ok(false) => {}
+                    // A reader that stops early (`| head`) is not an error worth a message.
+                    Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => break,
+                    Err(e) => return Err(UsageError(format!("cannot write the diff: {e}"))),
+                }
+                messages::notes_to(stderr, r);
+            }
+            Outcome::Skipped { path, reason } => {
+                let _ = writeln!(stderr, "kubeharden: {path}: skipped: {reason}");
+            }
+            Outcome::Error(_) => {}
+        }
+    }
+    Ok(extra_files)
+}
+
+/// `--kubeadm-config`: the same profile on the kubeadm file, for the manifests' version, in
+/// the same patch.
+fn kubeadm_config(
+    kc: &Path,
+    outcomes: &[Outcome],
+    s: &Settings,
+    tally: &mut Tally,
+    exit: &mut Exit,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> Result<(), UsageError> {
+    let version = outcomes.iter().find_map(|o| match o {
+        Outcome::Report(r) => Some(r.version),
+        _ => None,
+    });
+    let opts = Options {
+        registry: &s.registry,
+        profile: &s.profile,
+        version: s.version.or(version),
+        node_version: None,
+        report_only: false,
+        keep_edits: false,
+        ignores: s.ignores,
+    };
+    let shown = kc.display().to_string();
+    let result = read_input(kc).and_then(|text| pipeline::process(&shown, &text, &opts));
+    match result {
+        Ok(r) if r.kubeadm => {
+            let wrote = render::diff(stdout, &r, &shown)
+                .and_then(|()| probe_patch_diff(stdout, stderr, &r, &shown, s));
+            tally.files += 1;
+            let created = wrote.as_ref().is_ok_and(|w| *w);
+            if r.edited.is_some() || created {
+                tally.changed += 1;
+            }
+            if created && matches!(exit, Exit::Ok) {
+                *exit = Exit::Findings;
+            }
+            if let Err(e) = wrote {
+                if e.kind() != std::io::ErrorKind::BrokenPipe {
+                    return Err(UsageError(format!("cannot write the diff: {e}")));
+                }
+            }
+            let one = [Outcome::Report(Box::new(r))];
+            messages::left_over_to(stderr, &one);
+            if let (Exit::Ok, Outcome::Report(r)) = (&*exit, &one[0]) {
+                if r.edited.is_some() {
+                    *exit = Exit::Findings;
+                }
+            }
+        }
+        Ok(_) => {
+            let _ = writeln!(
+                stderr,
+                "kubeharden: error: --kubeadm-config {shown}: not a kubeadm configuration file"
+            );
+            tally.errors += 1;
+            *exit = Exit::Error;
+        }
+        Err(e) => {
+            let _ = writeln!(stderr, "kubeharden: error: {e}");
+            tally.errors += 1;
+            *exit = Exit::Error;
+        }
+    }
+    Ok(())
+}
+
+/// For a kubeadm file whose profile needs kubeadm's probes changed (extraArgs cannot do it):
+/// the kubeadm patch that does it, as a new file `kube-apiserver+strategic.yaml` beside the
+/// file, in the same patch, unless that file exists already.
+fn probe_patch_diff(
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+    r: &FileReport,
+    header: &str,
+    s: &Settings,
+) -> std::io::Result<bool> {
+    if !r.needs_probe_patch {
+        return Ok(false);
+    }
+    let dir = Path::new(&r.path).parent().unwrap_or(Path::new(""));
+    let name = "kube-apiserver+strategic.yaml";
+    if exists(&dir.join(name)) {
+        return Ok(false);
+    }
+    let Ok(text) = render_template(
+        "kubeadm-probe-patch",
+        r.version,
+        &s.registry,
+        &s.profile.parameters,
+    ) else {
+        return Ok(false);
+    };
+    let shown = Path::new(header)
+        .parent()
+        .unwrap_or(Path::new(""))
+        .join(name)
+        .display()
+        .to_string();
+    stdout.write_all(render::new_file_diff(&text, &shown).as_bytes())?;
+    let _ = writeln!(
+        stderr,
+        "kubeharden: {}: the patch creates {shown}, the kubeadm patch that makes kube-apiserver's probes TCP probes; pass its directory to kubeadm with --patches, then anonymous requests can be rejected",
+        r.path
+    );
+    Ok(true)
+}

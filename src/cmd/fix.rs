@@ -1,0 +1,64 @@
+//! `fix --output FILE`: the hardened file written elsewhere (or to standard output); the input
+//! stays untouched. `fix` in place on a node is [`super::node_fix`].
+
+use super::args::FixArgs;
+use super::batch::process_all;
+use super::node_fix::fix_default_dir;
+use super::{Exit, UsageError};
+use crate::apply::output::write_output;
+use crate::load::inputs::settings;
+use crate::load::node::canonical;
+use crate::model::report::Outcome;
+use crate::render::messages;
+use std::io::Write;
+use std::path::Path;
+
+pub(super) fn run(
+    args: &FixArgs,
+    output: &Path,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> Result<Exit, UsageError> {
+    let s = settings(&args.common.asked(), &fix_default_dir(args)?, Vec::new())?;
+    if let (Some(input), Some(out)) = (s.inputs.first(), canonical(output)) {
+        if canonical(&input.path).is_some_and(|i| i == out) {
+            return Err(UsageError(format!(
+                "fix --output {} is the input file; leave out --output to edit it in place (with backups)",
+                output.display()
+            )));
+        }
+    }
+    if s.inputs.len() != 1 {
+        return Err(UsageError(format!(
+            "fix --output takes exactly one input manifest, got {}",
+            s.inputs.len()
+        )));
+    }
+    let outcomes = process_all(&s, false, false, true);
+    messages::errors_to(stderr, &outcomes);
+    let Some(Outcome::Report(r)) = outcomes.first() else {
+        if let Some(Outcome::Skipped { path, reason }) = outcomes.first() {
+            let _ = writeln!(stderr, "kubeharden: {path}: {reason}");
+        }
+        return Ok(Exit::Error);
+    };
+    messages::notes_to(stderr, r);
+    let text = r.edited.as_deref().unwrap_or(&r.original);
+    if output.as_os_str() == "-" {
+        stdout
+            .write_all(text.as_bytes())
+            .map_err(|e| UsageError(format!("cannot write to standard output: {e}")))?;
+    } else {
+        write_output(output, text)?;
+        let n = r.changes.len();
+        let _ = writeln!(
+            stderr,
+            "kubeharden: wrote {} ({n} change(s) to {})",
+            output.display(),
+            r.path
+        );
+    }
+    messages::left_over_to(stderr, &outcomes);
+    messages::required_files_to(stderr, &outcomes);
+    Ok(Exit::Ok)
+}

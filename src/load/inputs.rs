@@ -1,0 +1,318 @@
+//! What a run reads: the profile and the registry, and the inputs the paths name (files,
+//! directories walked, and on a node the kubelet's configuration and the files the static pods
+//! read), each with what is known of it before it is read.
+
+use super::node::{is_within, real_path};
+use super::read::read_input;
+use super::walk;
+use crate::document::{component, manifest};
+use crate::model::host_path;
+use crate::model::report::{FileError, UsageError};
+use crate::paths::{clean_path, path_within};
+use crate::profile::version::Version;
+use crate::profile::{Profile, Registry};
+use std::path::{Path, PathBuf};
+
+/// Where the kubelet reads static pod manifests on a kubeadm node.
+pub const DEFAULT_MANIFESTS_DIR: &str = "/etc/kubernetes/manifests";
+
+/// Where kubeadm has the kubelet read its configuration (the kubelet's `--config`).
+pub const DEFAULT_KUBELET_CONFIG: &str = "/var/lib/kubelet/config.yaml";
+
+/// What every command that reads files starts from.
+pub(crate) struct Settings {
+    pub registry: Registry,
+    pub profile: Profile,
+    pub version: Option<Version>,
+    pub inputs: Vec<Input>,
+    /// Read `# kubeharden: ignore[...]` comments (not with `--no-ignores`).
+    pub ignores: bool,
+}
+
+pub(crate) struct Input {
+    pub path: PathBuf,
+    /// Found inside a directory rather than named.
+    pub from_dir: bool,
+    /// Not processed; this is said instead.
+    pub note: Option<String>,
+    /// A file a manifest names (kube-scheduler's `--config`): the kind it must be, and the
+    /// Kubernetes version of the manifest that reads it.
+    pub expect_kind: Option<String>,
+    pub version: Option<Version>,
+    /// Could not be read (a directory of a walk): an error for this path, said instead.
+    pub error: Option<String>,
+}
+
+impl Input {
+    pub(crate) fn plain(path: PathBuf, from_dir: bool, note: Option<String>) -> Input {
+        Input {
+            path,
+            from_dir,
+            note,
+            expect_kind: None,
+            version: None,
+            error: None,
+        }
+    }
+
+    /// The error this input stands for, if it is one.
+    pub(crate) fn read_error(&self) -> Option<FileError> {
+        self.error.as_ref().map(|message| FileError {
+            path: self.path.display().to_string(),
+            line_col: None,
+            message: message.clone(),
+            unrecognized: false,
+        })
+    }
+
+    /// For a file a manifest names: an error unless it is of the kind the component reads.
+    pub(crate) fn kind_error(&self, text: &str, registry: &Registry) -> Option<FileError> {
+        let want = self.expect_kind.as_deref()?;
+        let docs = crate::yaml::parse(text.trim_start_matches('\u{feff}')).ok();
+        let found = docs
+            .as_deref()
+            .and_then(|d| component::config_kind(d, registry));
+        (found != Some(want)).then(|| FileError {
+            path: self.path.display().to_string(),
+            line_col: None,
+            message: format!(
+                "a manifest names this file as its {want}, and it is not one; the component would not start with it"
+            ),
+            unrecognized: false,
+        })
+    }
+}
+
+/// The configuration files the static pods in `dir` read (kube-scheduler's `--config`), found
+/// on this machine through `resolve` (under `--root`, say). A file that cannot be followed to the
+/// node (not mounted from a hostPath, missing, relative, inside the static pod directory) comes
+/// with a note saying why it is not checked.
+pub(crate) fn referenced_configs(
+    dir: &Path,
+    registry: &Registry,
+    resolve: &dyn Fn(&str) -> Option<PathBuf>,
+) -> Vec<Input> {
+    let mut out: Vec<Input> = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    let mut files: Vec<PathBuf> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
+    files.sort();
+    let pods = real_path(dir);
+    for f in files {
+        let is_yaml = matches!(
+            f.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml" | "json")
+        );
+        if !is_yaml
+            || f.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        {
+            continue;
+        }
+        let Ok(text) = read_input(&f) else { continue };
+        let Ok(m) = manifest::load_any(text.trim_start_matches('\u{feff}'), registry) else {
+            continue;
+        };
+        let Some(spec) = registry.components.get(&m.component) else {
+            continue;
+        };
+        let Some(flag) = spec.config_flag.as_deref() else {
+            continue;
+        };
+        let Some(path) = m.model.value(flag).filter(|p| !p.is_empty()) else {
+            continue;
+        };
+        let Some(kind) = spec
+            .config_file
+            .as_deref()
+            .and_then(|c| registry.components.get(c))
+            .and_then(|c| c.config_kind.as_deref())
+        else {
+            continue;
+        };
+        let who = format!("{} --{flag}={path}", m.component);
+        let skip = |why: String| {
+            Input::plain(
+                PathBuf::from(&path),
+                true,
+                Some(format!("{who}: {why}; kubeharden did not check it")),
+            )
+        };
+        if !clean_path(&path) {
+            out.push(skip("not a clean absolute path".into()));
+            continue;
+        }
+        // The mount that decides what the container sees there: the deepest one, of any type.
+        let Some(mount) = m
+            .model
+            .mounts
+            .iter()
+            .filter(|mt| path_within(&path, &mt.mount_path))
+            .max_by_key(|mt| mt.mount_path.len())
+        else {
+            out.push(skip(
+                "no volume mounts it into the container, so the scheduler cannot read it".into(),
+            ));
+            continue;
+        };
+        let host_volume = m
+            .model
+            .volumes
+            .iter()
+            .any(|v| v.name == mount.name && v.host_path.is_some());
+        let expr = m
+            .container()
+            .get("volumeMounts")
+            .map(|l| {
+                l.items().iter().any(|i| {
+                    i.get("mountPath").and_then(|p| p.as_str()) == Some(mount.mount_path.as_str())
+                        && i.get("subPathExpr").is_some()
+                })
+            })
+            .unwrap_or(false);
+        if !host_volume || expr {
+            out.push(skip(format!(
+                "the container sees it through the volume `{}`, which is not a plain hostPath mount",
+                mount.name
+            )));
+            continue;
+        }
+        let host = host_path(&m.model, &path);
+        let Some(local) = resolve(&host).filter(|l| l.is_file()) else {
+            out.push(skip(format!("{host} is not a file on the node")));
+            continue;
+        };
+        if is_within(&real_path(&local), &pods) {
+            out.push(skip(format!(
+                "{host} is inside the static pod directory, where the kubelet tries to run every file as a pod; move it out"
+            )));
+            continue;
+        }
+        if !out.iter().any(|i| i.path == local) {
+            out.push(Input {
+                path: local,
+                from_dir: false,
+                note: None,
+                expect_kind: Some(kind.to_string()),
+                version: m.image.as_deref().and_then(manifest::image_version),
+                error: None,
+            });
+        }
+    }
+    out
+}
+
+/// For a node scan (no path given): the kubelet's configuration and the files the static pods
+/// read, besides the static pod directory.
+pub(crate) fn node_files(paths: &[PathBuf]) -> Result<Vec<Input>, UsageError> {
+    if !paths.is_empty() {
+        return Ok(Vec::new());
+    }
+    let registry = Registry::builtin().map_err(|e| UsageError(e.to_string()))?;
+    let mut files = Vec::new();
+    if Path::new(DEFAULT_KUBELET_CONFIG).exists() {
+        files.push(Input::plain(
+            PathBuf::from(DEFAULT_KUBELET_CONFIG),
+            false,
+            None,
+        ));
+    }
+    files.extend(referenced_configs(
+        Path::new(DEFAULT_MANIFESTS_DIR),
+        &registry,
+        &|p| Some(PathBuf::from(p)),
+    ));
+    Ok(files)
+}
+
+/// What the command line asks of the inputs.
+pub(crate) struct Asked<'a> {
+    pub(crate) paths: &'a [PathBuf],
+    pub(crate) profile: &'a str,
+    pub(crate) kubernetes_version: Option<&'a str>,
+    /// Read `# kubeharden: ignore[...]` comments.
+    pub(crate) ignores: bool,
+}
+
+/// The settings shared by the commands that read manifests; when no path is given,
+/// `default_dir` is read, and each of `default_files` that exists.
+pub(crate) fn settings(
+    common: &Asked,
+    default_dir: &Path,
+    default_files: Vec<Input>,
+) -> Result<Settings, UsageError> {
+    let registry = Registry::builtin().map_err(|e| UsageError(e.to_string()))?;
+    let profile =
+        Profile::load(common.profile, &registry).map_err(|e| UsageError(e.to_string()))?;
+    let version = match common.kubernetes_version {
+        None => None,
+        Some(v) => Some(Version::parse(v).ok_or_else(|| {
+            UsageError(format!("--kubernetes-version: `{v}` is not a Kubernetes 1.x version (e.g. 1.30 or v1.30.4)"))
+        })?),
+    };
+    let node_scan = common.paths.is_empty();
+    let paths = if node_scan {
+        vec![default_dir.to_path_buf()]
+    } else {
+        common.paths.to_vec()
+    };
+    // The static pod directory is read one level deep wherever it is met: the kubelet reads
+    // only the files directly in it.
+    let pods = walk::DirId::of(default_dir);
+    let mut inputs: Vec<Input> = Vec::new();
+    let mut seen: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
+    for p in paths {
+        let found = if !p.is_dir() {
+            // The same file named twice, or reached through a link, is processed once: two
+            // patches for one file would not apply.
+            let key = std::fs::canonicalize(&p).unwrap_or_else(|_| p.clone());
+            if seen.insert(key) {
+                inputs.push(Input::plain(p, false, None));
+            }
+            continue;
+        } else if node_scan || (pods.is_some() && walk::DirId::of(&p) == pods) {
+            walk::one_level(&p)
+                .map_err(|e| UsageError(format!("{}: cannot read directory: {e}", p.display())))?
+        } else {
+            walk::walk(&p, pods)
+        };
+        for f in found {
+            match f {
+                walk::Found::File { path, key } => {
+                    if seen.insert(key) {
+                        inputs.push(Input::plain(path, true, None));
+                    }
+                }
+                // Said once, however often the path is reached.
+                walk::Found::Note { path, reason } => {
+                    if seen.insert(std::path::absolute(&path).unwrap_or_else(|_| path.clone())) {
+                        inputs.push(Input::plain(path, true, Some(reason)));
+                    }
+                }
+                walk::Found::Error { path, message } => {
+                    if seen.insert(std::path::absolute(&path).unwrap_or_else(|_| path.clone())) {
+                        let mut input = Input::plain(path, true, None);
+                        input.error = Some(message);
+                        inputs.push(input);
+                    }
+                }
+            }
+        }
+    }
+    if node_scan {
+        for extra in default_files {
+            let key = std::fs::canonicalize(&extra.path).unwrap_or_else(|_| extra.path.clone());
+            if extra.note.is_some() || seen.insert(key) {
+                inputs.push(extra);
+            }
+        }
+    }
+    Ok(Settings {
+        registry,
+        profile,
+        version,
+        inputs,
+        ignores: common.ignores,
+    })
+}

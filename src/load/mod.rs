@@ -1,0 +1,9 @@
+//! Everything that reads: the files named and the directories walked, the profile and the
+//! node's own files (what is at a path under `--root`). The document kinds parse what is read
+//! ([`crate::document`]); nothing below this folder writes.
+
+pub(crate) mod inputs;
+pub mod node;
+mod profile;
+pub mod read;
+pub(crate) mod walk;

@@ -1,0 +1,253 @@
+//! The meaning of a manifest, as the checker and the verifier see it: the component's flags in
+//! argv order, its volumes and mounts, and its probes. Spans and formatting live in `manifest`.
+
+pub mod change;
+pub mod report;
+
+use crate::paths::path_within;
+use crate::profile::{FlagType, Registry};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Flag {
+    pub name: String,
+    /// `None` for a bare boolean flag (`--x`, meaning true).
+    pub value: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mount {
+    pub name: String,
+    pub mount_path: String,
+    pub read_only: bool,
+    /// The part of the volume mounted (`subPath`), if not all of it.
+    pub sub_path: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Volume {
+    pub name: String,
+    /// `None` for volumes that are not hostPath volumes.
+    pub host_path: Option<String>,
+    pub path_type: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Handler {
+    HttpGet {
+        path: Option<String>,
+        /// The probe sends an Authorization header.
+        authenticated: bool,
+    },
+    TcpSocket,
+    /// A command run in the container; `http` when it fetches an HTTP(S) URL (curl, wget).
+    Exec {
+        http: bool,
+        authenticated: bool,
+    },
+    Other,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Probe {
+    /// `livenessProbe`, `readinessProbe` or `startupProbe`.
+    pub kind: String,
+    pub handler: Handler,
+    /// The `host` an httpGet or tcpSocket probe connects to; `None` means the pod's IP.
+    pub host: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Model {
+    pub component: String,
+    pub flags: Vec<Flag>,
+    pub mounts: Vec<Mount>,
+    pub volumes: Vec<Volume>,
+    pub probes: Vec<Probe>,
+    /// Flags written at least once as `--flag value` over two items, which scanners such as
+    /// kube-bench misread (they take the value to be `true`).
+    pub split_flags: Vec<String>,
+    /// Settings given as environment variables of the container (`ETCD_CLIENT_CERT_AUTH` for
+    /// etcd's `--client-cert-auth`), named by the flag they set, in order, empty ones included.
+    /// etcd applies a non-empty one only when the command line does not set the flag.
+    pub env: Vec<Flag>,
+}
+
+impl Model {
+    /// The occurrences that set a flag: those on the command line, or, when there are none,
+    /// those in the environment (etcd's `flags.SetFlagsFromEnv` only fills flags the command
+    /// line leaves unset).
+    /// An empty variable sets nothing (etcd skips it).
+    pub fn occurrences<'a, 'n>(
+        &'a self,
+        name: &'n str,
+    ) -> impl Iterator<Item = &'a Flag> + use<'a, 'n> {
+        let on_line = self.flags.iter().any(|f| f.name == name);
+        let from = if on_line { &self.flags } else { &self.env };
+        from.iter()
+            .filter(move |f| f.name == name && (on_line || f.value.as_deref() != Some("")))
+    }
+
+    /// The flag has a variable in the environment (even an empty one) and is not on the
+    /// command line: a change to it goes to the variable, since etcd refuses both.
+    pub fn from_env(&self, name: &str) -> bool {
+        !self.flags.iter().any(|f| f.name == name) && self.env.iter().any(|f| f.name == name)
+    }
+
+    pub fn present(&self, name: &str) -> bool {
+        self.occurrences(name).next().is_some()
+    }
+
+    /// The value the component uses: the last occurrence wins (pflag), a bare flag means true.
+    pub fn value(&self, name: &str) -> Option<String> {
+        self.value_ref(name).map(str::to_string)
+    }
+
+    /// [`Model::value`] without copying it.
+    pub fn value_ref<'a>(&'a self, name: &str) -> Option<&'a str> {
+        self.occurrences(name)
+            .last()
+            .map(|f| f.value.as_deref().unwrap_or("true"))
+    }
+
+    /// The items of a list flag: every occurrence's comma-separated items, in order
+    /// (pflag slices append across repeated flags).
+    pub fn list(&self, name: &str) -> Option<Vec<String>> {
+        self.list_ref(name).map(owned)
+    }
+
+    /// [`Model::list`] without copying the items.
+    pub fn list_ref<'a>(&'a self, name: &str) -> Option<Vec<&'a str>> {
+        let mut found = false;
+        let mut out = Vec::new();
+        for f in self.occurrences(name) {
+            found = true;
+            if let Some(v) = &f.value {
+                out.extend(v.split(',').map(str::trim).filter(|s| !s.is_empty()));
+            }
+        }
+        found.then_some(out)
+    }
+
+    /// Values of a flag as the component reads them, according to its type.
+    pub fn values(&self, registry: &Registry, name: &str) -> Option<Vec<String>> {
+        self.values_ref(registry, name).map(owned)
+    }
+
+    /// [`Model::values`] without copying them.
+    pub fn values_ref<'a>(&'a self, registry: &Registry, name: &str) -> Option<Vec<&'a str>> {
+        match registry.flag(&self.component, name).map(|s| s.kind) {
+            Some(FlagType::List | FlagType::Map) => self.list_ref(name),
+            Some(FlagType::Files | FlagType::Array) => {
+                let v: Vec<&str> = self
+                    .occurrences(name)
+                    .filter_map(|f| f.value.as_deref())
+                    .collect();
+                (!v.is_empty()).then_some(v)
+            }
+            _ => self.value_ref(name).map(|v| vec![v]),
+        }
+    }
+
+    /// Whether a path inside the container is visible through a hostPath mount, and whether
+    /// that mount is writable.
+    pub fn mount_covering(&self, path: &str) -> Option<&Mount> {
+        self.mounts
+            .iter()
+            .filter(|m| path_within(path, &m.mount_path))
+            .filter(|m| {
+                self.volumes
+                    .iter()
+                    .any(|v| v.name == m.name && v.host_path.is_some())
+            })
+            .max_by_key(|m| m.mount_path.len())
+    }
+}
+
+fn owned(items: Vec<&str>) -> Vec<String> {
+    items.into_iter().map(str::to_string).collect()
+}
+
+pub fn split_list(v: &str) -> Vec<String> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Where a path inside the container lives on the node, through the mount that covers it.
+pub fn host_path(work: &Model, path: &str) -> String {
+    let Some(m) = work.mount_covering(path) else {
+        return path.to_string();
+    };
+    let Some(host) = work
+        .volumes
+        .iter()
+        .find(|v| v.name == m.name)
+        .and_then(|v| v.host_path.as_deref())
+    else {
+        return path.to_string();
+    };
+    let rest = &path[m.mount_path.trim_end_matches('/').len()..];
+    let sub = m
+        .sub_path
+        .as_deref()
+        .map(|s| format!("/{}", s.trim_matches('/')))
+        .unwrap_or_default();
+    format!("{}{sub}{rest}", host.trim_end_matches('/'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn effective_values_follow_pflag() {
+        let m = Model {
+            component: "kube-apiserver".into(),
+            flags: vec![
+                Flag {
+                    name: "profiling".into(),
+                    value: Some("true".into()),
+                },
+                Flag {
+                    name: "profiling".into(),
+                    value: Some("false".into()),
+                },
+                Flag {
+                    name: "enable-admission-plugins".into(),
+                    value: Some("A,B".into()),
+                },
+                Flag {
+                    name: "enable-admission-plugins".into(),
+                    value: Some("C".into()),
+                },
+                Flag {
+                    name: "anonymous-auth".into(),
+                    value: None,
+                },
+            ],
+            ..Model::default()
+        };
+        assert_eq!(m.value("profiling").as_deref(), Some("false"));
+        assert_eq!(m.value("anonymous-auth").as_deref(), Some("true"));
+        assert_eq!(
+            m.list("enable-admission-plugins"),
+            Some(vec!["A".into(), "B".into(), "C".into()])
+        );
+        assert_eq!(m.list("nope"), None);
+    }
+
+    #[test]
+    fn paths() {
+        assert!(path_within(
+            "/etc/kubernetes/pki/ca.crt",
+            "/etc/kubernetes/pki"
+        ));
+        assert!(path_within("/etc/kubernetes/pki", "/etc/kubernetes/pki/"));
+        assert!(!path_within(
+            "/etc/kubernetes/pki2/x",
+            "/etc/kubernetes/pki"
+        ));
+    }
+}

@@ -1,0 +1,264 @@
+//! What the pipeline makes of one file, as the renderers and the commands take it: findings
+//! with their positions, planned changes, notes, the texts before and after, and errors.
+
+use super::change::{Planned, RequiredFile};
+use crate::profile::version::Version;
+use crate::profile::Rule;
+use crate::yaml::line_col;
+use std::fmt;
+
+/// The component whose flags kubeadm configuration files set in `apiServer.extraArgs`.
+pub const COMPONENT: &str = "kube-apiserver";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VersionSource {
+    /// `--kubernetes-version`.
+    Option,
+    /// The container image tag.
+    Image,
+    /// `kubernetesVersion` of a kubeadm ClusterConfiguration.
+    Config,
+    /// The image tag of the kube-apiserver manifest read in the same run (for files that name
+    /// no Kubernetes version: a KubeletConfiguration, etcd's manifest).
+    Node,
+    /// Nothing said: the newest version kubeharden knows.
+    Assumed,
+}
+
+impl VersionSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VersionSource::Option => "option",
+            VersionSource::Image => "image",
+            VersionSource::Config => "config",
+            VersionSource::Node => "node",
+            VersionSource::Assumed => "assumed",
+        }
+    }
+}
+
+/// A stretch of a file's text by 1-based lines and columns (columns count characters), the
+/// end exclusive: the column after the last character.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Region {
+    pub line: usize,
+    pub column: usize,
+    pub end_line: usize,
+    pub end_column: usize,
+}
+
+impl Region {
+    /// The region of the byte range `[start, end)` of `text`.
+    pub fn of(text: &str, start: usize, end: usize) -> Region {
+        let (line, column) = line_col(text, start);
+        let (end_line, end_column) = line_col(text, end.max(start));
+        Region {
+            line,
+            column,
+            end_line,
+            end_column,
+        }
+    }
+
+    pub fn start(&self) -> (usize, usize) {
+        (self.line, self.column)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct ReportFinding<'p> {
+    /// The rule, borrowed from the profile.
+    pub rule: &'p Rule,
+    pub current: String,
+    pub desired: String,
+    /// Where the finding points (the setting, or where it is missing from); `line` and
+    /// `column` are its start, `end_line` and `end_column` the position after its end.
+    pub line: usize,
+    pub column: usize,
+    pub end_line: usize,
+    pub end_column: usize,
+    /// The plan changes something for this rule.
+    pub fixed: bool,
+    /// Why the profile leaves it to the user, when it does.
+    pub manual: Option<String>,
+    /// A `# kubeharden: ignore[...]` comment silences it.
+    pub suppressed: Option<Suppressed>,
+}
+
+impl ReportFinding<'_> {
+    /// Counts for the exit code and the totals: not silenced by a suppression.
+    pub fn active(&self) -> bool {
+        self.suppressed.is_none()
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct FileReport<'p> {
+    pub path: String,
+    pub component: String,
+    pub version: Version,
+    pub version_source: VersionSource,
+    pub notes: Vec<String>,
+    pub findings: Vec<ReportFinding<'p>>,
+    pub changes: Vec<Planned>,
+    pub required_files: Vec<RequiredFile>,
+    /// The file's text (empty in `report_only` mode, which keeps no texts).
+    pub original: String,
+    /// The hardened text, when the plan changes anything (`None` in `report_only` mode).
+    pub edited: Option<String>,
+    /// The file is a kubeadm configuration, not a static pod manifest.
+    pub kubeadm: bool,
+    /// A rule needs kubeadm's probes of kube-apiserver changed, which only a kubeadm patch
+    /// (the `kubeadm-probe-patch` template) can do.
+    pub needs_probe_patch: bool,
+    /// Suppression comments that silence nothing (unused, unknown rule, no reason, not
+    /// understood, misplaced).
+    pub unused_suppressions: Vec<Unused>,
+}
+
+/// A finding silenced by a comment: the reason given and where the comment is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Suppressed {
+    pub reason: String,
+    pub line: usize,
+    pub column: usize,
+}
+
+/// Why a suppression comment silences nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnusedKind {
+    /// The rule finds nothing there.
+    Unused,
+    /// The profile has no rule of that id.
+    UnknownRule,
+    /// No reason after `]`: ignored.
+    NoReason,
+    /// A `# kubeharden:` comment that is not `ignore[...]`.
+    Malformed,
+    /// On its own line, but not directly above a container or a document.
+    Misplaced,
+}
+
+impl UnusedKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UnusedKind::Unused => "unused",
+            UnusedKind::UnknownRule => "unknown_rule",
+            UnusedKind::NoReason => "no_reason",
+            UnusedKind::Malformed => "malformed",
+            UnusedKind::Misplaced => "misplaced",
+        }
+    }
+
+    /// The comment is wrong (rather than merely without effect in this run).
+    pub fn is_invalid(self) -> bool {
+        matches!(
+            self,
+            UnusedKind::NoReason | UnusedKind::Malformed | UnusedKind::Misplaced
+        )
+    }
+}
+
+/// A suppression comment (or one rule id of it) that silences nothing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unused {
+    /// The comment: its `#` and the position after its last character.
+    pub line: usize,
+    pub column: usize,
+    pub end_column: usize,
+    /// The rule id concerned, when the problem is about one.
+    pub rule_id: Option<String>,
+    pub kind: UnusedKind,
+    pub message: String,
+}
+
+/// An error for one file: bad input, or a change that cannot be made safely.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileError {
+    pub path: String,
+    pub line_col: Option<(usize, usize)>,
+    pub message: String,
+    /// Not a manifest of the component at all (see `manifest::LoadError::unrecognized`).
+    pub unrecognized: bool,
+}
+
+/// `s` on one line: line breaks and other control characters written as escapes, so that a
+/// value quoted from a file (a multi-line `kind`, say) cannot start a line of its own in an
+/// error message.
+pub fn one_line(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(|c| c.is_control() && c != '\t') {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push('\t'),
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// One line: the path, the position when known, and the message.
+impl fmt::Display for FileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (path, message) = (one_line(&self.path), one_line(&self.message));
+        match self.line_col {
+            Some((l, c)) => write!(f, "{path}:{l}:{c}: {message}"),
+            None => write!(f, "{path}: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for FileError {}
+
+pub(crate) fn file_error(
+    path: &str,
+    text: &str,
+    offset: Option<usize>,
+    line_col: Option<(usize, usize)>,
+    message: String,
+) -> FileError {
+    FileError {
+        path: path.to_string(),
+        line_col: line_col.or_else(|| offset.map(|o| crate::yaml::line_col(text, o))),
+        message,
+        unrecognized: false,
+    }
+}
+
+/// One input's outcome.
+pub enum Outcome<'p> {
+    Report(Box<FileReport<'p>>),
+    Error(FileError),
+    /// A file inside a directory that is not a kube-apiserver manifest.
+    Skipped {
+        path: String,
+        reason: String,
+    },
+}
+
+/// An error that stops a write or a rollback; nothing (more) is written.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct NodeError(pub String, pub Option<String>);
+
+impl NodeError {
+    pub fn new(message: String) -> NodeError {
+        NodeError(message, None)
+    }
+
+    /// The backup set a failed run left behind, holding the originals of files it could not
+    /// put back.
+    pub fn kept_set(&self) -> Option<&str> {
+        self.1.as_deref()
+    }
+}
+
+/// A usage or set-up error (exit 2), reported as one line.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);

@@ -1,0 +1,645 @@
+//! The pipeline for one file, the same for every document kind: load → check → plan → edit →
+//! verify, then the report. Pure: it takes text and returns a report; reading and writing files
+//! is the commands' business. What differs between kinds is behind [`Document`] and [`Part`].
+
+use crate::check::suppress::Suppressions;
+use crate::check::{self, Env, Finding};
+use crate::document::{self, Document, LoadError, Part, BARE_CR};
+use crate::edit;
+use crate::model::change::{Change, Planned, RequiredFile};
+use crate::model::report::{
+    file_error, FileError, FileReport, Region, ReportFinding, VersionSource,
+};
+use crate::plan::{self, Plan};
+use crate::profile::version::Version;
+use crate::profile::{Profile, Registry};
+use crate::verify::{self, VerifyError};
+use std::borrow::Cow;
+
+/// How a file is processed.
+pub struct Options<'a> {
+    pub registry: &'a Registry,
+    pub profile: &'a Profile,
+    pub version: Option<Version>,
+    /// The node's Kubernetes version, from its kube-apiserver manifest, for files that name
+    /// none (used when `version` is not given).
+    pub node_version: Option<Version>,
+    /// `check`: report findings even when no safe fix can be made (the reason becomes a note),
+    /// and skip the final verification, which only matters before writing.
+    pub report_only: bool,
+    /// With `report_only`: still verify the edit and keep the original and edited texts (for
+    /// the fixes of `check --format sarif`); an edit that fails verification becomes a note.
+    pub keep_edits: bool,
+    /// Read `# kubeharden: ignore[...]` comments (`--no-ignores` turns this off).
+    pub ignores: bool,
+}
+
+impl Options<'_> {
+    /// The edit is verified before it is reported.
+    pub(crate) fn verifies(&self) -> bool {
+        !self.report_only || self.keep_edits
+    }
+
+    /// The report keeps the original and edited texts.
+    pub(crate) fn keeps_texts(&self) -> bool {
+        !self.report_only || self.keep_edits
+    }
+}
+
+/// The offset of the first U+0085, U+2028 or U+2029 in `text` (UTF-8 `C2 85`, `E2 80 A8`,
+/// `E2 80 A9`), found by bytes: the text is scanned once for every file.
+fn line_separator(text: &str) -> Option<usize> {
+    const SEPARATORS: [&[u8]; 3] = [&[0xc2, 0x85], &[0xe2, 0x80, 0xa8], &[0xe2, 0x80, 0xa9]];
+    let b = text.as_bytes();
+    let mut from = 0;
+    while let Some(i) = b[from..].iter().position(|&x| x == 0xc2 || x == 0xe2) {
+        let at = from + i;
+        if SEPARATORS.iter().any(|s| b[at..].starts_with(s)) {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
+}
+
+/// Refuses text that is no YAML manifest, or that the kubelet would read differently.
+fn screen(path: &str, text: &str) -> Result<(), FileError> {
+    if text.contains('\0') {
+        return Err(file_error(
+            path,
+            text,
+            None,
+            None,
+            "the file contains NUL bytes; it is not a YAML manifest".into(),
+        ));
+    }
+    // YAML 1.1, which the kubelet reads manifests with (sigs.k8s.io/yaml on go-yaml v2), breaks
+    // lines at U+0085, U+2028 and U+2029; YAML 1.2, which kubeharden reads, does not. Where
+    // the two disagree kubeharden would check a different manifest than the kubelet runs.
+    if let Some(offset) = line_separator(text) {
+        return Err(file_error(
+            path,
+            text,
+            Some(offset),
+            None,
+            "the file contains a Unicode line or paragraph separator (U+0085, U+2028 or U+2029), which the kubelet's YAML reader takes for a line break and kubeharden's does not; replace it".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// A loader's error as an error of the file `path`, whose text is `text`.
+fn load_error(path: &str, text: &str, e: LoadError) -> FileError {
+    FileError {
+        unrecognized: e.unrecognized,
+        ..file_error(path, text, e.offset, e.line_col, e.message)
+    }
+}
+
+/// The Kubernetes version the file is checked for, and where it comes from.
+fn resolve_version(
+    doc: &dyn Document,
+    opts: &Options,
+    notes: &mut Vec<String>,
+) -> (Version, VersionSource) {
+    let registry = opts.registry;
+    let named = doc.named_version(registry);
+    let (version, source) = match (opts.version, named, opts.node_version) {
+        (Some(v), _, _) => (v, VersionSource::Option),
+        (None, Some(found), _) => found,
+        (None, None, Some(v)) if doc.takes_node_version(registry) => (v, VersionSource::Node),
+        (None, None, _) => {
+            let v = registry.newest();
+            notes.push(doc.assumed_note(v, registry));
+            (v, VersionSource::Assumed)
+        }
+    };
+    if let (VersionSource::Option, Some((tag, VersionSource::Image))) = (source, named) {
+        if tag.minor != version.minor {
+            notes.push(format!(
+                "--kubernetes-version {version} differs from the image tag ({tag}); kubeharden follows the option"
+            ));
+        }
+    }
+    (version, source)
+}
+
+/// A reason no change can be made to a file: for `diff` and `fix` an error (nothing is
+/// written), for `check` a note beside the findings.
+pub(crate) fn refuse_or_note(
+    path: &str,
+    text: &str,
+    why: &str,
+    report_only: bool,
+    notes: &mut Vec<String>,
+) -> Result<(), FileError> {
+    if !report_only {
+        return Err(file_error(
+            path,
+            text,
+            None,
+            None,
+            format!("{why}; nothing was written"),
+        ));
+    }
+    notes.push(format!(
+        "kubeharden cannot fix this file automatically: {why}"
+    ));
+    Ok(())
+}
+
+/// The outcome of planning and editing, as `check` takes it: a failure becomes a note and the
+/// reason the findings are not fixed (`None`); for `diff` and `fix` it stays an error. `what`
+/// names what could not be fixed in the note ("this file").
+pub(crate) fn failure_as_note<T>(
+    result: Result<T, FileError>,
+    report_only: bool,
+    what: &str,
+    notes: &mut Vec<String>,
+    cannot: &mut Option<String>,
+) -> Result<Option<T>, FileError> {
+    match result {
+        Ok(x) => Ok(Some(x)),
+        Err(e) if report_only => {
+            let why = e
+                .message
+                .trim_end_matches("; nothing was written")
+                .to_string();
+            notes.push(format!("kubeharden cannot fix {what} automatically: {why}"));
+            *cannot = Some(why);
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The report's findings: for each of `found` (what `check::check(profile, model, env)` made),
+/// whether the plan fixes it (a change made for it, or the changes made for others satisfy
+/// it), and if not, why: the reason given in `left` for that rule, the rule's own, the
+/// version's, `cannot`, or `fallback`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn report_findings<'p>(
+    found: Vec<check::Finding>,
+    profile: &'p Profile,
+    model: &crate::model::Model,
+    env: Env,
+    plan: &plan::Plan,
+    left: &[(String, String)],
+    cannot: Option<&str>,
+    locate: impl Fn(Option<&str>) -> Region,
+    fallback: &str,
+) -> Vec<ReportFinding<'p>> {
+    let planned = plan.after.component == model.component && !plan.is_empty();
+    let mut findings = Vec::new();
+    for f in found {
+        let Some(rule) = profile.rule(&f.rule_id) else {
+            continue;
+        };
+        let at = locate(f.flag.as_deref());
+        let fixed = plan.changes.iter().any(|c| c.rules.contains(&rule.id))
+            || (planned && check::evaluate(rule, &plan.after, env).is_none());
+        let manual = (!fixed).then(|| {
+            left.iter()
+                .find(|(r, _)| r == &rule.id)
+                .map(|(_, why)| why.clone())
+                .or_else(|| rule.manual.clone())
+                .or_else(|| rule.blocked_because(env.version, |c| check::holds(c, model, env)))
+                .or_else(|| cannot.map(str::to_string))
+                .unwrap_or_else(|| fallback.to_string())
+        });
+        findings.push(ReportFinding {
+            rule,
+            current: f.current,
+            desired: f.desired,
+            line: at.line,
+            column: at.column,
+            end_line: at.end_line,
+            end_column: at.end_column,
+            fixed,
+            manual,
+            suppressed: None,
+        });
+    }
+    findings
+}
+
+/// With a guessed Kubernetes version, the rules of `component` that hold for some versions only
+/// are left out of `profile` (the component may be older than the guess); they are returned
+/// with the reason, which says that `what` names no version.
+fn leave_version_bound(
+    profile: &mut Profile,
+    component: &str,
+    what: &str,
+) -> Vec<(String, String)> {
+    let left: Vec<(String, String)> = profile
+        .rules
+        .iter()
+        .filter(|r| r.component == component && !r.versions.is_any())
+        .map(|r| {
+            (
+                r.id.clone(),
+                format!("the rule depends on the Kubernetes version ({}), which {what} does not name; pass --kubernetes-version", r.versions),
+            )
+        })
+        .collect();
+    profile
+        .rules
+        .retain(|r| !left.iter().any(|(id, _)| id == &r.id));
+    left
+}
+
+/// What planning and editing one part came to.
+#[derive(Default)]
+struct Attempt {
+    plan: Plan,
+    /// Rules left out of the plan because the document cannot express their fix, with why.
+    left: Vec<(String, String)>,
+    /// Those of them whose fix changes the probes.
+    probe_rules: Vec<String>,
+    /// The part's text with the plan carried out, when the plan changes anything.
+    edited: Option<String>,
+}
+
+/// Checks an edit before anything is written: the kind loads the edited text again and finds
+/// nothing changed outside the plan, and the meaning is what the plan says.
+fn verified(
+    part: &dyn Part,
+    plan: &Plan,
+    edited: &str,
+    profile: &Profile,
+    env: Env,
+) -> Result<(), VerifyError> {
+    let after = part
+        .reread(plan, edited, env.registry)
+        .map_err(VerifyError)?;
+    verify::verify(part.model(), &after, plan, profile, env, part.nouns())
+}
+
+/// One file on its way through the pipeline: what is known of it, and the report as its parts
+/// add to it.
+struct Run<'a, 'p> {
+    path: &'a str,
+    /// The file's text, without a byte-order mark.
+    text: &'a str,
+    opts: &'a Options<'p>,
+    env: Env<'a>,
+    source: VersionSource,
+    /// The profile without the rules that suppression comments silence.
+    base: &'a Profile,
+    notes: Vec<String>,
+    /// Why no change can be made to the file (or to the parts still to come).
+    cannot: Option<String>,
+    /// The text as the parts edited so far left it.
+    current: Option<String>,
+    findings: Vec<ReportFinding<'p>>,
+    changes: Vec<Planned>,
+    required_files: Vec<RequiredFile>,
+    needs_probe_patch: bool,
+}
+
+impl<'p> Run<'_, 'p> {
+    fn error(&self, text: &str, offset: Option<usize>, message: String) -> FileError {
+        file_error(self.path, text, offset, None, message)
+    }
+
+    /// Plans, edits and verifies `part`. Rules whose fix the document cannot express are left
+    /// out (with the reason) and the rest planned again.
+    fn attempt(
+        &self,
+        part: &dyn Part,
+        profile: &Profile,
+        failing: Option<&[&str]>,
+    ) -> Result<Attempt, FileError> {
+        let (text, env) = (part.text(), self.env);
+        let mut profile = Cow::Borrowed(profile);
+        let mut out = Attempt::default();
+        loop {
+            let plan = plan::plan_from(&profile, part.model(), env, failing).map_err(|e| {
+                file_error(
+                    self.path,
+                    text,
+                    None,
+                    Some(part.locate(None).start()),
+                    format!("cannot plan a safe change: {e}; nothing was written"),
+                )
+            })?;
+            let mut drop: Vec<String> = Vec::new();
+            for p in &plan.changes {
+                let Some(why) = part.inexpressible(&p.change) else {
+                    continue;
+                };
+                for r in p
+                    .rules
+                    .iter()
+                    .filter(|r| !drop.contains(r))
+                    .collect::<Vec<_>>()
+                {
+                    drop.push(r.clone());
+                    out.left.push((r.clone(), why.clone()));
+                    if matches!(p.change, Change::ProbeToTcp { .. }) {
+                        out.probe_rules.push(r.clone());
+                    }
+                }
+            }
+            if !drop.is_empty() {
+                profile.to_mut().rules.retain(|r| !drop.contains(&r.id));
+                continue;
+            }
+            if !plan.is_empty() {
+                out.edited = Some(self.edit(part, &plan, &profile)?);
+            }
+            out.plan = plan;
+            return Ok(out);
+        }
+    }
+
+    /// The text of `part` with `plan` carried out, verified when the run verifies.
+    fn edit(&self, part: &dyn Part, plan: &Plan, profile: &Profile) -> Result<String, FileError> {
+        let text = part.text();
+        if document::has_bare_cr(text) {
+            return Err(self.error(text, None, format!("{BARE_CR}; nothing was written")));
+        }
+        let splices = part.edits(plan, self.env.registry).map_err(|e| {
+            self.error(
+                text,
+                e.offset,
+                format!("cannot edit safely: {}; nothing was written", e.message),
+            )
+        })?;
+        let new_text =
+            edit::apply(text, splices).map_err(|e| self.error(text, e.offset, e.message))?;
+        if self.opts.verifies() {
+            verified(part, plan, &new_text, profile, self.env)
+                .map_err(|e| self.error(text, None, e.to_string()))?;
+        }
+        Ok(new_text)
+    }
+
+    /// The attempt on a later part, read from the text as the parts before it left it. A
+    /// failure is reported at its position in the file as it is.
+    fn attempt_later(&self, doc: &dyn Document, profile: &Profile) -> Result<Attempt, FileError> {
+        let current = self.current.as_deref().unwrap_or(self.text);
+        let run = |t: &str| -> Result<Attempt, FileError> {
+            let part = doc
+                .next_part(t, self.env.registry)
+                .map_err(|e| load_error(self.path, t, e))?;
+            match part {
+                Some(p) => self.attempt(&*p, profile, None),
+                None => Ok(Attempt::default()),
+            }
+        };
+        match run(current) {
+            Err(e) if current != self.text => Err(run(self.text).err().unwrap_or(e)),
+            other => other,
+        }
+    }
+
+    /// Takes `part` through the pipeline and adds what it finds and changes to the report.
+    /// `found`: the findings on the part as it is; `later`: the part is not the file's first,
+    /// and is read again from the text as the parts before it left it.
+    fn part(
+        &mut self,
+        part: &dyn Part,
+        found: Vec<Finding>,
+        later: Option<&dyn Document>,
+    ) -> Result<(), FileError> {
+        let (opts, env) = (self.opts, self.env);
+        // With a guessed version, rules limited to some versions are left alone where the
+        // part says so: the component may be older than the guess.
+        let mut profile = Cow::Borrowed(self.base);
+        let mut left = match part.unversioned_subject() {
+            Some(what) if self.source == VersionSource::Assumed => {
+                leave_version_bound(profile.to_mut(), &part.model().component, &what)
+            }
+            _ => Vec::new(),
+        };
+        // Nothing is planned for a file already known to be unfixable.
+        let result = match (&self.cannot, later) {
+            (Some(_), _) => Ok(Attempt::default()),
+            (None, None) => {
+                let failing: Vec<&str> = found.iter().map(|f| f.rule_id.as_str()).collect();
+                self.attempt(part, &profile, Some(&failing))
+            }
+            (None, Some(doc)) => self.attempt_later(doc, &profile),
+        };
+        let attempt = failure_as_note(
+            result,
+            opts.report_only,
+            part.subject(),
+            &mut self.notes,
+            &mut self.cannot,
+        )?
+        .unwrap_or_default();
+        left.extend(attempt.left);
+        let findings = report_findings(
+            found,
+            opts.profile,
+            part.model(),
+            env,
+            &attempt.plan,
+            &left,
+            self.cannot.as_deref(),
+            |flag| part.locate(flag),
+            part.fallback(),
+        );
+        self.needs_probe_patch |= findings
+            .iter()
+            .any(|f| !f.fixed && attempt.probe_rules.contains(&f.rule.id));
+        self.findings.extend(findings);
+        self.changes.extend(attempt.plan.changes);
+        self.required_files.extend(attempt.plan.required_files);
+        if let Some(t) = attempt.edited {
+            self.current = Some(t);
+        }
+        Ok(())
+    }
+}
+
+/// The findings on a part, with the line each is reported at: what suppression comments are
+/// matched against.
+fn located(found: &[Finding], part: &dyn Part) -> Vec<(String, usize)> {
+    found
+        .iter()
+        .map(|f| (f.rule_id.clone(), part.locate(f.flag.as_deref()).line))
+        .collect()
+}
+
+/// Runs the whole pipeline on one file's text.
+pub fn process<'p>(
+    path: &str,
+    full_text: &str,
+    opts: &Options<'p>,
+) -> Result<FileReport<'p>, FileError> {
+    // A byte-order mark is kept as it is; only the text after it is YAML.
+    let bom = if full_text.starts_with('\u{feff}') {
+        "\u{feff}"
+    } else {
+        ""
+    };
+    let text = &full_text[bom.len()..];
+    screen(path, text)?;
+    let doc = document::load(text, opts.registry).map_err(|e| load_error(path, text, e))?;
+    let mut notes = Vec::new();
+    let (version, source) = resolve_version(&*doc, opts, &mut notes);
+    let env = Env {
+        registry: opts.registry,
+        version,
+    };
+    // Why no change can be made to the file at all, when that is known before planning:
+    // `diff` and `fix` refuse the file, `check` reports the findings as not fixable.
+    let mut cannot: Option<String> = None;
+    for why in doc.refusals(env, source, &mut notes) {
+        refuse_or_note(path, text, &why, opts.report_only, &mut notes)?;
+        cannot.get_or_insert(why);
+    }
+    // The file's later part (kubeadm's KubeletConfiguration), as the file is.
+    let later = doc.next_part(text, opts.registry);
+    // Suppression comments: the rules they silence are left out of the plan.
+    let sup = Suppressions::read(text, opts.ignores, doc.suppression_targets());
+    // The findings on the file as it is: for suppressions, planning and the report alike.
+    let found = check::check(opts.profile, doc.model(), env);
+    let reduced = sup.without_silenced(opts.profile, || {
+        let mut all = located(&found, &*doc);
+        if let Ok(Some(p)) = &later {
+            all.extend(located(&check::check(opts.profile, p.model(), env), &**p));
+        }
+        all
+    });
+    let mut run = Run {
+        path,
+        text,
+        opts,
+        env,
+        source,
+        base: reduced.as_ref().unwrap_or(opts.profile),
+        notes,
+        cannot,
+        current: None,
+        findings: Vec::new(),
+        changes: Vec::new(),
+        required_files: Vec::new(),
+        needs_probe_patch: false,
+    };
+    run.part(&*doc, found, None)?;
+    if let Some(p) = later.map_err(|e| load_error(path, text, e))? {
+        let found = check::check(opts.profile, p.model(), env);
+        run.part(&*p, found, Some(&*doc))?;
+    }
+    let unused_suppressions = sup.apply(&mut run.findings, opts.profile);
+    let keep = opts.keeps_texts();
+    Ok(FileReport {
+        path: path.to_string(),
+        component: doc.component().to_string(),
+        version,
+        version_source: source,
+        notes: run.notes,
+        findings: run.findings,
+        changes: run.changes,
+        required_files: run.required_files,
+        original: if keep {
+            full_text.to_string()
+        } else {
+            String::new()
+        },
+        edited: run.current.filter(|_| keep).map(|t| format!("{bom}{t}")),
+        kubeadm: doc.is_kubeadm(),
+        needs_probe_patch: run.needs_probe_patch,
+        unused_suppressions,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::line_separator;
+
+    #[test]
+    fn line_separators_are_found_by_their_bytes() {
+        assert_eq!(line_separator("a: b\u{85}c"), Some(4));
+        assert_eq!(line_separator("é… a\u{2028}"), Some(7));
+        assert_eq!(line_separator("x\u{2029}"), Some(1));
+        // Neighbours that share a first byte are not separators.
+        assert_eq!(line_separator("\u{a0}\u{2026}\u{2027}\u{202a}é"), None);
+        assert_eq!(line_separator(""), None);
+        // The same answer as a search by characters, over text with many near misses.
+        let text = "é\u{a0}…\u{2027} naïve \u{80}\u{9f} x\u{2029}y\u{85}";
+        assert_eq!(
+            line_separator(text),
+            text.find(['\u{85}', '\u{2028}', '\u{2029}'])
+        );
+    }
+}
+
+#[cfg(test)]
+#[cfg(test)]
+mod verify_tests {
+    use super::verified;
+    use crate::check::Env;
+    use crate::document::manifest::{self, Manifest};
+    use crate::plan::{self, Plan};
+    use crate::profile::version::Version;
+    use crate::profile::{Profile, Registry};
+
+    const POD: &str = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: kube-apiserver\nspec:\n  containers:\n  - command:\n    - kube-apiserver\n    - --authorization-mode=Node,RBAC\n    - --enable-admission-plugins=NodeRestriction\n    - --profiling=true\n    image: registry.k8s.io/kube-apiserver:v1.30.0\n    name: kube-apiserver\n";
+
+    fn setup() -> (Registry, Profile) {
+        let r = Registry::builtin().expect("registry");
+        let p = Profile::load("baseline", &r).expect("profile");
+        (r, p)
+    }
+
+    fn edited(m: &Manifest, p: &Plan, reg: &Registry) -> String {
+        use crate::document::Part;
+        crate::edit::apply(&m.text, m.edits(p, reg).expect("edits")).expect("apply")
+    }
+
+    #[test]
+    fn the_real_edit_passes_and_tampering_is_caught() {
+        let (reg, prof) = setup();
+        let env = Env {
+            registry: &reg,
+            version: Version::minor(30),
+        };
+        let m = manifest::load(POD, "kube-apiserver", &reg).expect("loads");
+        let p = plan::plan(&prof, &m.model, env).expect("plan");
+        let good = edited(&m, &p, &reg);
+        verified(&m, &p, &good, &prof, env).expect("the real edit verifies");
+
+        let renamed = good.replace("name: kube-apiserver\nspec", "name: other\nspec");
+        let err = verified(&m, &p, &renamed, &prof, env).expect_err("metadata changed");
+        assert!(err.0.contains("outside the planned changes"), "{err}");
+
+        let dropped = good.replace("    - --profiling=false\n", "");
+        let err = verified(&m, &p, &dropped, &prof, env).expect_err("a planned flag is missing");
+        assert!(err.0.contains("flags differ"), "{err}");
+
+        let extra = good.replace(
+            "    - --profiling=false\n",
+            "    - --profiling=false\n    - --v=4\n",
+        );
+        assert!(
+            verified(&m, &p, &extra, &prof, env).is_err(),
+            "an unplanned flag"
+        );
+
+        let broken = good.replace("kind: Pod", "kind: [Pod");
+        let err = verified(&m, &p, &broken, &prof, env).expect_err("unparseable");
+        assert!(err.0.contains("no longer loads"), "{err}");
+    }
+
+    #[test]
+    fn a_plan_that_leaves_work_behind_is_not_idempotent() {
+        let (reg, prof) = setup();
+        let env = Env {
+            registry: &reg,
+            version: Version::minor(30),
+        };
+        let m = manifest::load(POD, "kube-apiserver", &reg).expect("loads");
+        // An empty plan checked against the unchanged text: re-planning still finds work.
+        let empty = Plan {
+            after: m.model.clone(),
+            ..Plan::default()
+        };
+        let err = verified(&m, &empty, POD, &prof, env).expect_err("not idempotent");
+        assert!(err.0.contains("second run"), "{err}");
+    }
+}

@@ -1,0 +1,70 @@
+//! What kubeadm makes of its configuration: the API versions each release reads, the defaults
+//! it fills in, and the kube-apiserver flags, volumes and probes it writes (`profiles/kubeadm.yaml`).
+
+use super::version::Version;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// The facts in `profiles/kubeadm.yaml`.
+pub const FACTS_YAML: &str = include_str!("../../profiles/kubeadm.yaml");
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiRange {
+    pub since: u32,
+    #[serde(default)]
+    pub removed: Option<u32>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Facts {
+    pub api_versions: BTreeMap<String, ApiRange>,
+    pub defaults: BTreeMap<String, String>,
+    pub apiserver_flags: Vec<(String, String)>,
+    pub apiserver_volumes: Vec<(String, String)>,
+    pub apiserver_probes: BTreeMap<String, String>,
+    /// `generate kubeadm`'s settings and their defaults.
+    pub generate_settings: BTreeMap<String, String>,
+    /// What kubeadm fills into the KubeletConfiguration where the document leaves it unset,
+    /// by setting path (`${...}` from the ClusterConfiguration).
+    #[serde(default)]
+    pub kubelet_defaults: BTreeMap<String, String>,
+    /// What kubeadm writes into the KubeletConfiguration whatever the document says.
+    #[serde(default)]
+    pub kubelet_forced: BTreeMap<String, String>,
+}
+
+impl Facts {
+    pub fn builtin() -> Result<Facts, String> {
+        yaml_serde::from_str(FACTS_YAML).map_err(|e| format!("profiles/kubeadm.yaml: {e}"))
+    }
+
+    /// Why kubeadm `v` does not take `api_version`, if it does not.
+    pub fn api_rejected(&self, api_version: &str, v: Version) -> Option<String> {
+        let Some(r) = self.api_versions.get(api_version) else {
+            return Some(format!(
+                "{api_version} is not a kubeadm configuration API kubeharden knows (it reads {})",
+                self.api_versions
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        };
+        if v.minor < r.since {
+            return Some(format!(
+                "kubeadm {v} does not accept {api_version}, which kubeadm 1.{} introduced",
+                r.since
+            ));
+        }
+        if let Some(gone) = r.removed {
+            if v.minor >= gone {
+                return Some(format!(
+                    "kubeadm 1.{gone} and later no longer accept {api_version}; convert the file with `kubeadm config migrate`"
+                ));
+            }
+        }
+        None
+    }
+}

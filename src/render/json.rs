@@ -1,0 +1,290 @@
+//! The JSON report (`check --format json`), schema version 1: a separate type from the
+//! internal model, so that refactoring does not change what users read (docs/json-output.md).
+
+use crate::model::change::{Change, Planned};
+use crate::model::report::Outcome;
+use crate::profile::Profile;
+use serde::Serialize;
+use std::io::{self, Write};
+
+/// The JSON report's schema version; see docs/json-output.md.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Serialize)]
+struct JsonReport<'a> {
+    schema_version: u32,
+    tool: JsonTool,
+    profile: &'a str,
+    files: Vec<JsonFile<'a>>,
+    summary: JsonSummary,
+}
+
+#[derive(Serialize)]
+struct JsonTool {
+    name: &'static str,
+    version: &'static str,
+}
+
+#[derive(Serialize)]
+struct JsonSummary {
+    files: usize,
+    findings: usize,
+    fixable: usize,
+    errors: usize,
+    skipped: usize,
+    suppressed: usize,
+}
+
+#[derive(Serialize)]
+struct JsonError<'a> {
+    message: &'a str,
+    line: Option<usize>,
+    column: Option<usize>,
+}
+
+#[derive(Serialize)]
+struct JsonFile<'a> {
+    path: &'a str,
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<JsonError<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    skipped_reason: Option<&'a str>,
+    component: Option<&'a str>,
+    kubernetes_version: Option<String>,
+    version_source: Option<&'static str>,
+    notes: Vec<&'a str>,
+    findings: Vec<JsonFinding<'a>>,
+    changes: Vec<JsonChange<'a>>,
+    required_files: Vec<JsonRequiredFile<'a>>,
+    unused_suppressions: Vec<JsonUnused<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonSuppressed<'a> {
+    reason: &'a str,
+    line: usize,
+    column: usize,
+}
+
+#[derive(Serialize)]
+struct JsonUnused<'a> {
+    kind: &'static str,
+    rule_id: Option<&'a str>,
+    line: usize,
+    column: usize,
+    message: &'a str,
+}
+
+#[derive(Serialize)]
+struct JsonFinding<'a> {
+    rule_id: &'a str,
+    title: &'a str,
+    severity: &'static str,
+    cis: &'a [String],
+    line: usize,
+    column: usize,
+    end_line: usize,
+    end_column: usize,
+    current: &'a str,
+    desired: &'a str,
+    rationale: &'a str,
+    risk: &'a str,
+    fixable: bool,
+    manual: Option<&'a str>,
+    docs: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    suppressed: Option<JsonSuppressed<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonChange<'a> {
+    kind: &'static str,
+    rules: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    flag: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    before: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    after: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    volume: Option<JsonVolume<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    probe: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct JsonVolume<'a> {
+    name: &'a str,
+    host_path: Option<&'a str>,
+    mount_path: &'a str,
+    read_only: bool,
+}
+
+#[derive(Serialize)]
+struct JsonRequiredFile<'a> {
+    flag: &'a str,
+    path: &'a str,
+    directory: bool,
+    template: Option<&'a str>,
+}
+
+fn json_change(p: &Planned) -> JsonChange<'_> {
+    let mut c = JsonChange {
+        kind: "",
+        rules: &p.rules,
+        flag: None,
+        before: p.before.as_deref(),
+        after: None,
+        volume: None,
+        probe: None,
+    };
+    match &p.change {
+        Change::SetFlag { flag, value } => {
+            c.kind = "set_flag";
+            c.flag = Some(flag);
+            c.after = Some(value);
+        }
+        Change::RemoveFlag { flag } => {
+            c.kind = "remove_flag";
+            c.flag = Some(flag);
+        }
+        Change::AddVolume { volume, mount } => {
+            c.kind = "add_volume";
+            c.volume = Some(JsonVolume {
+                name: &volume.name,
+                host_path: volume.host_path.as_deref(),
+                mount_path: &mount.mount_path,
+                read_only: mount.read_only,
+            });
+        }
+        Change::ProbeToTcp { probe } => {
+            c.kind = "probe_to_tcp";
+            c.probe = Some(probe);
+        }
+        Change::JoinFlag { flag } => {
+            c.kind = "join_flag";
+            c.flag = Some(flag);
+        }
+    }
+    c
+}
+
+pub fn json(out: &mut dyn Write, outcomes: &[Outcome], profile: &Profile) -> io::Result<()> {
+    let mut files = Vec::new();
+    let mut summary = JsonSummary {
+        files: 0,
+        findings: 0,
+        fixable: 0,
+        errors: 0,
+        skipped: 0,
+        suppressed: 0,
+    };
+    for o in outcomes {
+        let empty = |path, status| JsonFile {
+            path,
+            status,
+            error: None,
+            skipped_reason: None,
+            component: None,
+            kubernetes_version: None,
+            version_source: None,
+            notes: vec![],
+            findings: vec![],
+            changes: vec![],
+            required_files: vec![],
+            unused_suppressions: vec![],
+        };
+        match o {
+            Outcome::Skipped { path, reason } => {
+                summary.skipped += 1;
+                let mut f = empty(path, "skipped");
+                f.skipped_reason = Some(reason);
+                files.push(f);
+            }
+            Outcome::Error(e) => {
+                summary.errors += 1;
+                let mut f = empty(&e.path, "error");
+                f.error = Some(JsonError {
+                    message: &e.message,
+                    line: e.line_col.map(|x| x.0),
+                    column: e.line_col.map(|x| x.1),
+                });
+                files.push(f);
+            }
+            Outcome::Report(r) => {
+                summary.files += 1;
+                let active = r.findings.iter().filter(|f| f.active());
+                summary.findings += active.clone().count();
+                summary.fixable += active.filter(|f| f.fixed).count();
+                summary.suppressed += r.findings.iter().filter(|f| !f.active()).count();
+                let mut f = empty(&r.path, "ok");
+                f.component = Some(&r.component);
+                f.kubernetes_version = Some(r.version.to_string());
+                f.version_source = Some(r.version_source.as_str());
+                f.notes = r.notes.iter().map(String::as_str).collect();
+                f.findings = r
+                    .findings
+                    .iter()
+                    .map(|x| JsonFinding {
+                        rule_id: &x.rule.id,
+                        title: &x.rule.title,
+                        severity: x.rule.severity.as_str(),
+                        cis: &x.rule.cis,
+                        line: x.line,
+                        column: x.column,
+                        end_line: x.end_line,
+                        end_column: x.end_column,
+                        current: &x.current,
+                        desired: &x.desired,
+                        rationale: &x.rule.rationale,
+                        risk: &x.rule.risk,
+                        fixable: x.fixed,
+                        manual: x.manual.as_deref(),
+                        docs: format!("docs/rules.md#{}", x.rule.id),
+                        suppressed: x.suppressed.as_ref().map(|s| JsonSuppressed {
+                            reason: &s.reason,
+                            line: s.line,
+                            column: s.column,
+                        }),
+                    })
+                    .collect();
+                f.unused_suppressions = r
+                    .unused_suppressions
+                    .iter()
+                    .map(|u| JsonUnused {
+                        kind: u.kind.as_str(),
+                        rule_id: u.rule_id.as_deref(),
+                        line: u.line,
+                        column: u.column,
+                        message: &u.message,
+                    })
+                    .collect();
+                f.changes = r.changes.iter().map(json_change).collect();
+                f.required_files = r
+                    .required_files
+                    .iter()
+                    .map(|x| JsonRequiredFile {
+                        flag: &x.flag,
+                        path: &x.path,
+                        directory: x.directory,
+                        template: x.template.as_deref(),
+                    })
+                    .collect();
+                files.push(f);
+            }
+        }
+    }
+    let report = JsonReport {
+        schema_version: SCHEMA_VERSION,
+        tool: JsonTool {
+            name: env!("CARGO_PKG_NAME"),
+            version: env!("CARGO_PKG_VERSION"),
+        },
+        profile: &profile.name,
+        files,
+        summary,
+    };
+    serde_json::to_writer_pretty(&mut *out, &report).map_err(io::Error::other)?;
+    writeln!(out)
+}

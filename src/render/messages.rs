@@ -1,0 +1,108 @@
+//! The one-line messages of `diff` and `fix` on standard error, and `check`'s closing remark
+//! on `--fail-on`: errors, notes, what is left for the user, and the files the node needs.
+
+use crate::model::report::{one_line, FileReport, Outcome};
+use crate::profile::Severity;
+use std::io::Write;
+
+pub(crate) fn errors_to(stderr: &mut dyn Write, outcomes: &[Outcome]) {
+    if !outcomes
+        .iter()
+        .any(|o| matches!(o, Outcome::Report(_) | Outcome::Error(_)))
+    {
+        let _ = writeln!(
+            stderr,
+            "kubeharden: error: no control-plane manifest or kubelet configuration found among the inputs ({} skipped); hidden files and what .gitignore and .ignore files list are not read",
+            outcomes.len()
+        );
+    }
+    for o in outcomes {
+        if let Outcome::Error(e) = o {
+            let _ = writeln!(stderr, "kubeharden: error: {e}");
+        }
+    }
+}
+
+/// For diff and fix: a file's notes and the suppression comments that silence nothing.
+/// Each on one line, whatever the file's text quoted in it holds.
+pub(crate) fn notes_to(stderr: &mut dyn Write, r: &FileReport) {
+    let path = one_line(&r.path);
+    for n in &r.notes {
+        let _ = writeln!(stderr, "kubeharden: {path}: note: {}", one_line(n));
+    }
+    for u in &r.unused_suppressions {
+        let _ = writeln!(
+            stderr,
+            "kubeharden: {path}:{}:{}: note: {}",
+            u.line,
+            u.column,
+            one_line(&u.message)
+        );
+    }
+}
+
+/// `check --fail-on`: how many findings are reported without failing the check.
+pub(crate) fn below_fail_on(
+    out: &mut dyn Write,
+    outcomes: &[Outcome],
+    fail_on: Severity,
+) -> std::io::Result<()> {
+    let below = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            Outcome::Report(r) => Some(r),
+            _ => None,
+        })
+        .flat_map(|r| &r.findings)
+        .filter(|f| f.active() && f.rule.severity < fail_on)
+        .count();
+    if below > 0 {
+        writeln!(
+            out,
+            "{below} finding(s) below --fail-on {} do not fail the check",
+            fail_on.as_str()
+        )?;
+    }
+    Ok(())
+}
+
+/// For diff and fix: the findings the change leaves for the user, with the reason.
+pub(crate) fn left_over_to(stderr: &mut dyn Write, outcomes: &[Outcome]) {
+    for o in outcomes {
+        if let Outcome::Report(r) = o {
+            for f in r.findings.iter().filter(|f| !f.fixed) {
+                let why = f.manual.as_deref().unwrap_or("");
+                let _ = writeln!(
+                    stderr,
+                    "kubeharden: {}: not changed: {}: {why}",
+                    r.path, f.rule.id
+                );
+            }
+        }
+    }
+}
+
+pub(crate) fn required_files_to(stderr: &mut dyn Write, outcomes: &[Outcome]) {
+    for o in outcomes {
+        if let Outcome::Report(r) = o {
+            for rf in &r.required_files {
+                let what = if rf.directory { "directory" } else { "file" };
+                let tmpl = rf
+                    .template
+                    .as_ref()
+                    .map(|t| {
+                        format!(
+                            "; print it with `kubeharden profiles template {t} --kubernetes-version {}`",
+                            r.version
+                        )
+                    })
+                    .unwrap_or_default();
+                let _ = writeln!(
+                    stderr,
+                    "kubeharden: {}: needs the {what} {} on the node (--{}{tmpl})",
+                    r.path, rf.path, rf.flag
+                );
+            }
+        }
+    }
+}

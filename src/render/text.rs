@@ -1,0 +1,274 @@
+//! The human report of `check`: a block per file, findings in file order, a summary line,
+//! and a line per component when the run covers more than one.
+
+use super::visible;
+use crate::model::report::{one_line, Outcome, VersionSource};
+use crate::profile::{Profile, Rule, Severity};
+use anstyle::{AnsiColor, Style};
+use std::io::{self, Write};
+
+/// Whether the report is written with colour codes: not when standard output takes no colour
+/// (not a terminal, or NO_COLOR), instead of codes that a stream strips byte by byte.
+#[derive(Clone, Copy, Debug)]
+pub struct Paint {
+    pub color: bool,
+}
+
+impl Paint {
+    /// The style, or no style when the output takes no colour.
+    fn styled(self, s: Style) -> Style {
+        if self.color {
+            s
+        } else {
+            Style::new()
+        }
+    }
+
+    fn severity(self, s: Severity) -> Style {
+        let color = match s {
+            Severity::Critical | Severity::High => AnsiColor::Red,
+            Severity::Medium => AnsiColor::Yellow,
+            Severity::Low => AnsiColor::Cyan,
+        };
+        self.styled(Style::new().fg_color(Some(color.into())).bold())
+    }
+}
+
+fn cis(rule: &Rule) -> String {
+    if rule.cis.is_empty() {
+        String::new()
+    } else {
+        format!(" [CIS {}]", rule.cis.join(", "))
+    }
+}
+
+/// The human report, in colour as `paint` says.
+pub fn text(
+    out: &mut dyn Write,
+    outcomes: &[Outcome],
+    profile: &Profile,
+    paint: Paint,
+) -> io::Result<()> {
+    let bold = paint.styled(Style::new().bold());
+    // The files' blocks are rendered on every core, in batches of neighbouring files (which
+    // bounds what is held), and written in order.
+    const BATCH: usize = 2048;
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut t = Tally::default();
+    for batch in outcomes.chunks(BATCH) {
+        let per = batch.len().div_ceil(workers).max(64);
+        let rendered: Vec<io::Result<(Vec<u8>, Tally)>> = if per >= batch.len() {
+            vec![blocks(batch, profile, paint)]
+        } else {
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = batch
+                    .chunks(per)
+                    .map(|run| scope.spawn(move || blocks(run, profile, paint)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join()
+                            .unwrap_or_else(|_| Err(io::Error::other("rendering failed")))
+                    })
+                    .collect()
+            })
+        };
+        for r in rendered {
+            let (bytes, part) = r?;
+            out.write_all(&bytes)?;
+            t.add(&part);
+        }
+    }
+    let Tally {
+        findings,
+        fixable,
+        errors,
+        files,
+        skipped,
+        suppressed,
+    } = t;
+    // One line per component when the run covers more than one (a node scan).
+    let mut by_component: Vec<(&str, usize, usize, usize, usize)> = Vec::new();
+    for o in outcomes {
+        if let Outcome::Report(r) = o {
+            let n = r.findings.iter().filter(|f| f.active()).count();
+            let fixed = r.findings.iter().filter(|f| f.active() && f.fixed).count();
+            let failing = usize::from(n > 0);
+            match by_component.iter_mut().find(|c| c.0 == r.component) {
+                Some(c) => {
+                    c.1 += 1;
+                    c.2 += failing;
+                    c.3 += n;
+                    c.4 += fixed;
+                }
+                None => by_component.push((&r.component, 1, failing, n, fixed)),
+            }
+        }
+    }
+    if by_component.len() > 1 {
+        by_component.sort_by_key(|c| {
+            crate::document::manifest::COMPONENTS
+                .iter()
+                .chain(std::iter::once(&crate::document::component::COMPONENT))
+                .position(|x| *x == c.0)
+                .unwrap_or(usize::MAX)
+        });
+        writeln!(
+            out,
+            "{bold}{:<24} {:>5} {:>13} {:>8} {:>7}{bold:#}",
+            "component", "files", "with findings", "findings", "fixable"
+        )?;
+        for (c, n, failing, f, fx) in &by_component {
+            writeln!(out, "{c:<24} {n:>5} {failing:>13} {f:>8} {fx:>7}")?;
+        }
+    }
+    let suppressed = if suppressed > 0 {
+        format!(", {suppressed} suppressed")
+    } else {
+        String::new()
+    };
+    writeln!(
+        out,
+        "{files} file(s) checked, {findings} finding(s) ({fixable} fixable with `kubeharden fix`), {errors} error(s), {skipped} skipped{suppressed}"
+    )
+}
+
+/// What the summary line counts.
+#[derive(Default)]
+struct Tally {
+    findings: usize,
+    fixable: usize,
+    errors: usize,
+    files: usize,
+    skipped: usize,
+    suppressed: usize,
+}
+
+impl Tally {
+    fn add(&mut self, other: &Tally) {
+        self.findings += other.findings;
+        self.fixable += other.fixable;
+        self.errors += other.errors;
+        self.files += other.files;
+        self.skipped += other.skipped;
+        self.suppressed += other.suppressed;
+    }
+}
+
+/// The text blocks of a run of files, and what they count.
+fn blocks(outcomes: &[Outcome], profile: &Profile, paint: Paint) -> io::Result<(Vec<u8>, Tally)> {
+    let mut buf = Vec::with_capacity(outcomes.len() * 1024);
+    let out = &mut buf;
+    let bold = paint.styled(Style::new().bold());
+    let dim = paint.styled(Style::new().dimmed());
+    let mut t = Tally::default();
+    let Tally {
+        findings,
+        fixable,
+        errors,
+        files,
+        skipped,
+        suppressed,
+    } = &mut t;
+    for o in outcomes {
+        match o {
+            Outcome::Skipped { path, reason } => {
+                *skipped += 1;
+                writeln!(
+                    out,
+                    "{dim}{}: skipped: {}{dim:#}",
+                    visible(path),
+                    visible(reason)
+                )?;
+            }
+            // Errors are the caller's to print, on standard error.
+            Outcome::Error(_) => *errors += 1,
+            Outcome::Report(r) => {
+                *files += 1;
+                writeln!(
+                    out,
+                    "{bold}{}{bold:#}: {} {} ({}), profile {}",
+                    visible(&r.path),
+                    r.component,
+                    r.version,
+                    match r.version_source {
+                        VersionSource::Option => "from --kubernetes-version",
+                        VersionSource::Node => "from a manifest of the same run",
+                        VersionSource::Image => "from the image tag",
+                        VersionSource::Config => "from kubernetesVersion",
+                        VersionSource::Assumed => "assumed",
+                    },
+                    profile.name
+                )?;
+                // A note quotes the file at times: one line each all the same.
+                for n in &r.notes {
+                    writeln!(out, "  note: {}", one_line(n))?;
+                }
+                for u in &r.unused_suppressions {
+                    writeln!(out, "  note: line {}: {}", u.line, one_line(&u.message))?;
+                }
+                let silenced = r.findings.iter().filter(|f| !f.active()).count();
+                *suppressed += silenced;
+                if silenced == r.findings.len() {
+                    writeln!(out, "  no findings")?;
+                }
+                // In file order, as a reader goes through the manifest.
+                let mut ordered: Vec<_> = r.findings.iter().filter(|f| f.active()).collect();
+                ordered.sort_by_key(|f| (f.line, f.column));
+                for f in ordered {
+                    *findings += 1;
+                    if f.fixed {
+                        *fixable += 1;
+                    }
+                    let sev = paint.severity(f.rule.severity);
+                    writeln!(
+                        out,
+                        "  {}:{:<4} {sev}{:<8}{sev:#} {}{}: {} → {}",
+                        f.line,
+                        f.column,
+                        f.rule.severity.as_str(),
+                        f.rule.id,
+                        cis(f.rule),
+                        visible(&f.current),
+                        visible(&f.desired)
+                    )?;
+                    let how = if f.fixed {
+                        "fixable".to_string()
+                    } else {
+                        "not fixed, see `kubeharden explain`".to_string()
+                    };
+                    writeln!(out, "         {dim}{} ({how}){dim:#}", f.rule.title)?;
+                }
+                if silenced > 0 {
+                    writeln!(
+                        out,
+                        "  {silenced} suppressed (by `# kubeharden: ignore` comments; --no-ignores shows them)"
+                    )?;
+                }
+                if !r.required_files.is_empty() {
+                    writeln!(out, "  files the fix needs on the node:")?;
+                    for rf in &r.required_files {
+                        let what = if rf.directory {
+                            "directory, created if missing"
+                        } else {
+                            "file"
+                        };
+                        let tmpl = rf
+                            .template
+                            .as_ref()
+                            .map(|t| format!("; kubeharden template `{t}`"))
+                            .unwrap_or_default();
+                        writeln!(
+                            out,
+                            "    {} ({what}, --{}{tmpl})",
+                            visible(&rf.path),
+                            rf.flag
+                        )?;
+                    }
+                }
+            }
+        }
+    }
+    Ok((buf, t))
+}
