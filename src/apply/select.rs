@@ -87,6 +87,38 @@ pub struct Selection {
     pub component: String,
 }
 
+impl Selection {
+    /// Nothing chosen yet, with what the whole profile's report says of the file.
+    fn of(full: &FileReport) -> Selection {
+        Selection {
+            accepted: Vec::new(),
+            declined: Vec::new(),
+            refused: Vec::new(),
+            edited: None,
+            new_files: Vec::new(),
+            kept: Vec::new(),
+            notes: full
+                .notes
+                .iter()
+                .cloned()
+                .chain(
+                    full.unused_suppressions
+                        .iter()
+                        .map(|u| format!("line {}: {}", u.line, u.message)),
+                )
+                .collect(),
+            version: full.version,
+            component: full.component.clone(),
+            left_over: full
+                .findings
+                .iter()
+                .filter(|f| !f.fixed)
+                .map(|f| (f.rule.id.clone(), f.manual.clone().unwrap_or_default()))
+                .collect(),
+        }
+    }
+}
+
 /// Where the node is: the root host paths are resolved under, and directories nothing but
 /// manifests may be written into.
 pub struct Node<'a> {
@@ -211,6 +243,19 @@ fn candidates(full: &FileReport) -> Vec<String> {
     ids
 }
 
+/// `decide`'s answer to `offer`, unless every change is taken already.
+fn ask(decide: &mut dyn Decide, offer: &Offer, state: Option<Answer>) -> Result<Answer, FileError> {
+    if state == Some(Answer::All) {
+        return Ok(Answer::All);
+    }
+    decide.offer(offer).map_err(|e| FileError {
+        path: offer.file.to_string(),
+        line_col: None,
+        message: format!("cannot ask: {e}; nothing was written"),
+        unrecognized: false,
+    })
+}
+
 /// Lets `decide` choose among the changes the profile makes to one file. `state` carries
 /// "all" and "quit" over to the next file.
 pub fn select(
@@ -223,32 +268,7 @@ pub fn select(
 ) -> Result<Selection, FileError> {
     let full = pipeline::process(path, text, opts)?;
     let ids = candidates(&full);
-    let mut sel = Selection {
-        accepted: Vec::new(),
-        declined: Vec::new(),
-        refused: Vec::new(),
-        edited: None,
-        new_files: Vec::new(),
-        kept: Vec::new(),
-        notes: full
-            .notes
-            .iter()
-            .cloned()
-            .chain(
-                full.unused_suppressions
-                    .iter()
-                    .map(|u| format!("line {}: {}", u.line, u.message)),
-            )
-            .collect(),
-        version: full.version,
-        component: full.component.clone(),
-        left_over: full
-            .findings
-            .iter()
-            .filter(|f| !f.fixed)
-            .map(|f| (f.rule.id.clone(), f.manual.clone().unwrap_or_default()))
-            .collect(),
-    };
+    let mut sel = Selection::of(&full);
     let mut current = text.to_string();
     let total = ids.len();
     for (i, id) in ids.iter().enumerate() {
@@ -301,31 +321,21 @@ pub fn select(
         let Some(rule) = opts.profile.rule(id) else {
             continue;
         };
-        let answer = match *state {
-            Some(Answer::All) => Answer::All,
-            _ => {
-                let offer = Offer {
-                    file: path,
-                    rule,
-                    changes: report
-                        .changes
-                        .iter()
-                        .filter(|c| c.rules.contains(id))
-                        .map(describe_change)
-                        .collect(),
-                    diff: diff_text(&current, &next, path),
-                    new_files: fresh.clone(),
-                    index: i + 1,
-                    total,
-                };
-                decide.offer(&offer).map_err(|e| FileError {
-                    path: path.to_string(),
-                    line_col: None,
-                    message: format!("cannot ask: {e}; nothing was written"),
-                    unrecognized: false,
-                })?
-            }
+        let offer = Offer {
+            file: path,
+            rule,
+            changes: report
+                .changes
+                .iter()
+                .filter(|c| c.rules.contains(id))
+                .map(describe_change)
+                .collect(),
+            diff: diff_text(&current, &next, path),
+            new_files: fresh.clone(),
+            index: i + 1,
+            total,
         };
+        let answer = ask(decide, &offer, *state)?;
         match answer {
             Answer::Yes | Answer::All => {
                 if answer == Answer::All {

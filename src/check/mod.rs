@@ -4,6 +4,7 @@ pub mod suppress;
 
 use crate::model::{Handler, Model};
 use crate::paths::{clean_path, container_provided};
+use crate::profile::values::{parse_bool, parse_go_int};
 use crate::profile::version::Version;
 use crate::profile::{Cond, FlagType, Op, Profile, Registry, Rule};
 
@@ -207,38 +208,6 @@ pub fn conflicting_flags(model: &Model, env: Env) -> Vec<(String, String)> {
     out
 }
 
-/// A boolean flag value as Go's `strconv.ParseBool` (which pflag uses) reads it.
-pub fn parse_bool(v: &str) -> Option<bool> {
-    match v {
-        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
-        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
-        _ => None,
-    }
-}
-
-/// An integer flag value as pflag reads it (`strconv.ParseInt(s, 0, 64)`): `0x`, `0o`, `0b`
-/// prefixes, and a leading `0` means octal, so `010` is 8.
-pub fn parse_go_int(v: &str) -> Option<i64> {
-    let (neg, digits) = match v.strip_prefix('-') {
-        Some(d) => (true, d),
-        None => (false, v.strip_prefix('+').unwrap_or(v)),
-    };
-    let digits = digits.replace('_', "");
-    let lower = digits.to_ascii_lowercase();
-    let n = if let Some(h) = lower.strip_prefix("0x") {
-        i64::from_str_radix(h, 16).ok()?
-    } else if let Some(o) = lower.strip_prefix("0o") {
-        i64::from_str_radix(o, 8).ok()?
-    } else if let Some(b) = lower.strip_prefix("0b") {
-        i64::from_str_radix(b, 2).ok()?
-    } else if lower.len() > 1 && lower.starts_with('0') {
-        i64::from_str_radix(&lower[1..], 8).ok()?
-    } else {
-        lower.parse::<i64>().ok()?
-    };
-    Some(if neg { -n } else { n })
-}
-
 /// Anonymous requests are rejected outright (`--anonymous-auth=false`, as pflag reads it).
 pub fn anonymous_rejected(model: &Model) -> bool {
     model
@@ -393,8 +362,27 @@ fn want(flag: &str, op: &Op) -> String {
     }
 }
 
+/// A failing condition in words: the flag it is about (for locating it), what is found and
+/// what is wanted.
+type Description = (Option<String>, String, String);
+
+/// What a condition over a list of things found says: the first one's flag, all of them, and
+/// what is wanted.
+fn listed<T>(
+    found: &[T],
+    flag: impl Fn(&T) -> String,
+    show: impl Fn(&T) -> String,
+    desired: String,
+) -> Description {
+    (
+        found.first().map(flag),
+        found.iter().map(show).collect::<Vec<_>>().join(", "),
+        desired,
+    )
+}
+
 /// The first failing leaf of a condition, described as (flag, current, desired).
-fn describe(cond: &Cond, model: &Model, env: Env) -> (Option<String>, String, String) {
+fn describe(cond: &Cond, model: &Model, env: Env) -> Description {
     match cond {
         Cond::Flag { flag, op } => (
             Some(flag.clone()),
@@ -419,69 +407,6 @@ fn describe(cond: &Cond, model: &Model, env: Env) -> (Option<String>, String, St
             let (flag, current, _) = first.unwrap_or((None, String::new(), String::new()));
             (flag, current, wants.join(" or "))
         }
-        Cond::NoRemovedFlags => {
-            let names = rejected_flags(model, env);
-            (
-                names.first().cloned(),
-                names
-                    .iter()
-                    .map(|n| format!("--{n}"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                format!("no flag that {} rejects", env.version),
-            )
-        }
-        Cond::NoRemovedPlugins => {
-            let found = rejected_plugins(model, env);
-            (
-                found.first().map(|(f, _)| f.clone()),
-                found
-                    .iter()
-                    .map(|(f, p)| format!("{p} in --{f}"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                format!("no admission plugin that {} lacks", env.version),
-            )
-        }
-        Cond::FilesMounted => {
-            let found = unmounted_files(model, env);
-            (
-                found.first().map(|(f, _)| f.clone()),
-                found
-                    .iter()
-                    .map(|(f, p)| format!("--{f}={p} not mounted"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                "a hostPath mount for every file a flag names".into(),
-            )
-        }
-        Cond::VersionAtLeast(m) => (
-            None,
-            format!("Kubernetes {}", env.version),
-            format!("Kubernetes 1.{m} or later"),
-        ),
-        Cond::NoSplitFlags => (
-            model.split_flags.first().cloned(),
-            model
-                .split_flags
-                .iter()
-                .map(|f| format!("--{f} VALUE over two items"))
-                .collect::<Vec<_>>()
-                .join(", "),
-            "--flag=VALUE in one item".into(),
-        ),
-        Cond::NoConflictingFlags => {
-            let found = conflicting_flags(model, env);
-            (
-                found.first().map(|(a, _)| a.clone()),
-                found
-                    .iter()
-                    .map(|(a, b)| format!("--{a} with --{b}"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                "never both".into(),
-            )
-        }
         Cond::Not(c) => {
             let (flag, current, desired) = describe(c, model, env);
             let desired = match &**c {
@@ -493,30 +418,11 @@ fn describe(cond: &Cond, model: &Model, env: Env) -> (Option<String>, String, St
             };
             (flag, current, desired)
         }
-        Cond::NoRemovedGates => {
-            let found = rejected_gates(model, env);
-            (
-                found.first().map(|(f, _)| f.clone()),
-                found
-                    .iter()
-                    .map(|(f, g)| format!("{g} in {}", setting(f)))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                format!("no feature gate that {} lacks", env.version),
-            )
-        }
-        Cond::NoEnvConflicts => {
-            let found = env_conflicts(model);
-            (
-                found.first().cloned(),
-                found
-                    .iter()
-                    .map(|f| format!("--{f} both as a flag and as a variable"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                "each setting in one place".into(),
-            )
-        }
+        Cond::VersionAtLeast(m) => (
+            None,
+            format!("Kubernetes {}", env.version),
+            format!("Kubernetes 1.{m} or later"),
+        ),
         Cond::ProbesOnLocalHost => (
             None,
             format!("probes on {}", remote_probes(model).join(", ")),
@@ -527,18 +433,6 @@ fn describe(cond: &Cond, model: &Model, env: Env) -> (Option<String>, String, St
             format!("HTTP probes on {}", http_probe_paths(model).join(", ")),
             format!("HTTP probes only on {}", paths.join(", ")),
         ),
-        Cond::NoDuplicateFlags => {
-            let names = duplicated_flags(model, env);
-            (
-                names.first().cloned(),
-                names
-                    .iter()
-                    .map(|n| format!("--{n} given {} times", model.occurrences(n).count()))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                "each single-valued flag once".into(),
-            )
-        }
         Cond::ProbesWithoutAnonymous => (
             Some("anonymous-auth".into()),
             format!(
@@ -547,6 +441,72 @@ fn describe(cond: &Cond, model: &Model, env: Env) -> (Option<String>, String, St
             ),
             "probes that do not need anonymous access".into(),
         ),
+        Cond::NoRemovedFlags
+        | Cond::NoRemovedPlugins
+        | Cond::NoRemovedGates
+        | Cond::FilesMounted
+        | Cond::NoSplitFlags
+        | Cond::NoConflictingFlags
+        | Cond::NoEnvConflicts
+        | Cond::NoDuplicateFlags => describe_found(cond, model, env),
+    }
+}
+
+/// A failing condition over what the model has too much of, or lacks (the conditions
+/// [`describe`] hands on).
+fn describe_found(cond: &Cond, model: &Model, env: Env) -> Description {
+    let v = env.version;
+    let first = |(f, _): &(String, String)| f.clone();
+    match cond {
+        Cond::NoRemovedFlags => listed(
+            &rejected_flags(model, env),
+            String::clone,
+            |n| format!("--{n}"),
+            format!("no flag that {v} rejects"),
+        ),
+        Cond::NoRemovedPlugins => listed(
+            &rejected_plugins(model, env),
+            first,
+            |(f, p)| format!("{p} in --{f}"),
+            format!("no admission plugin that {v} lacks"),
+        ),
+        Cond::NoRemovedGates => listed(
+            &rejected_gates(model, env),
+            first,
+            |(f, g)| format!("{g} in {}", setting(f)),
+            format!("no feature gate that {v} lacks"),
+        ),
+        Cond::FilesMounted => listed(
+            &unmounted_files(model, env),
+            first,
+            |(f, p)| format!("--{f}={p} not mounted"),
+            "a hostPath mount for every file a flag names".into(),
+        ),
+        Cond::NoSplitFlags => listed(
+            &model.split_flags,
+            String::clone,
+            |f| format!("--{f} VALUE over two items"),
+            "--flag=VALUE in one item".into(),
+        ),
+        Cond::NoConflictingFlags => listed(
+            &conflicting_flags(model, env),
+            first,
+            |(a, b)| format!("--{a} with --{b}"),
+            "never both".into(),
+        ),
+        Cond::NoEnvConflicts => listed(
+            &env_conflicts(model),
+            String::clone,
+            |f| format!("--{f} both as a flag and as a variable"),
+            "each setting in one place".into(),
+        ),
+        Cond::NoDuplicateFlags => listed(
+            &duplicated_flags(model, env),
+            String::clone,
+            |n| format!("--{n} given {} times", model.occurrences(n).count()),
+            "each single-valued flag once".into(),
+        ),
+        _ => (None, String::new(), String::new()),
     }
 }
 
@@ -623,18 +583,6 @@ mod tests {
                 .collect(),
             ..Model::default()
         }
-    }
-
-    #[test]
-    fn go_number_and_bool_parsing() {
-        assert_eq!(parse_go_int("30"), Some(30));
-        assert_eq!(parse_go_int("010"), Some(8));
-        assert_eq!(parse_go_int("0x1e"), Some(30));
-        assert_eq!(parse_go_int("30d"), None);
-        assert_eq!(parse_go_int("0"), Some(0));
-        assert_eq!(parse_bool("F"), Some(false));
-        assert_eq!(parse_bool("0"), Some(false));
-        assert_eq!(parse_bool("no"), None);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 use super::args::GenerateKubeadmArgs;
 use super::{Exit, UsageError};
 use crate::apply::output::{write_files, OutFile};
+use crate::model::report::FileReport;
 use crate::pipeline::{self, Options};
 use crate::profile::version::Version;
 use crate::profile::{render_template, Profile, Registry};
@@ -102,14 +103,18 @@ fn api_version(registry: &Registry, v: Version, asked: Option<&str>) -> Result<S
         })
 }
 
-/// Builds the files of `generate kubeadm`.
-fn kubeadm(
+/// Named values: template parameters, `--set` settings.
+type Values = BTreeMap<String, String>;
+
+/// The parameters of the `kubeadm-config` template: the profile's, the `--set` settings (with
+/// kubeadm's defaults), the API and the version; and the settings.
+fn parameters(
     registry: &Registry,
     profile: &Profile,
     v: Version,
     api: &str,
     sets: &[(String, String)],
-) -> Result<Vec<OutFile>, String> {
+) -> Result<(Values, Values), String> {
     // What `--set` may fill, with the defaults (profiles/kubeadm.yaml).
     let mut values: BTreeMap<String, String> = registry.kubeadm.generate_settings.clone();
     for (k, val) in sets {
@@ -144,35 +149,18 @@ fn kubeadm(
         format!("v1.{}.{}", v.minor, v.patch.unwrap_or(0)),
     );
     params.insert("profile".into(), profile.name.clone());
-    let skeleton = render_template("kubeadm-config", v, registry, &params)?;
-    let opts = Options {
-        registry,
-        profile,
-        version: Some(v),
-        node_version: None,
-        report_only: false,
-        keep_edits: false,
-        ignores: true,
-    };
-    let report = pipeline::process("kubeadm-config.yaml", &skeleton, &opts)
-        .map_err(|e| format!("the profile cannot be applied to a kubeadm configuration: {e}"))?;
-    let config = report.edited.clone().unwrap_or(skeleton);
+    Ok((params, values))
+}
 
-    let mut files = vec![OutFile {
-        name: "kubeadm-config.yaml".into(),
-        content: config,
-        mode: 0o600,
-    }];
-    let mut readme = String::new();
-    let _ = writeln!(
-        readme,
-        "# Hardened kubeadm configuration\n\nFor Kubernetes {v} with the `{}` profile ({api}), written by `kubeharden generate kubeadm`.\n",
-        profile.name
-    );
-    let _ = writeln!(
-        readme,
-        "## On every control-plane node, before `kubeadm init` or `kubeadm join`\n"
-    );
+/// The supporting files the configuration's flags name, and what the README says of them.
+fn supporting_files(
+    report: &FileReport,
+    registry: &Registry,
+    profile: &Profile,
+    v: Version,
+    files: &mut Vec<OutFile>,
+    readme: &mut String,
+) -> Result<(), String> {
     let mut copies = Vec::new();
     let mut dirs = Vec::new();
     let mut needs = Vec::new();
@@ -221,6 +209,48 @@ fn kubeadm(
         "Then `sudo kubeadm init --config kubeadm-config.yaml` on the first node.\n\n## After `kubeadm init`\n\n- The kubelets request serving certificates from the cluster CA (`serverTLSBootstrap: true`), which `--kubelet-certificate-authority` relies on: approve them with `kubectl get csr` and `kubectl certificate approve NAME`, or `kubectl logs` and `kubectl exec` fail with x509 errors.\n- `kubeharden check /etc/kubernetes/manifests --profile {}` on each control-plane node confirms the result.\n",
         profile.name
     );
+    Ok(())
+}
+
+/// Builds the files of `generate kubeadm`.
+fn kubeadm(
+    registry: &Registry,
+    profile: &Profile,
+    v: Version,
+    api: &str,
+    sets: &[(String, String)],
+) -> Result<Vec<OutFile>, String> {
+    let (params, values) = parameters(registry, profile, v, api, sets)?;
+    let skeleton = render_template("kubeadm-config", v, registry, &params)?;
+    let opts = Options {
+        registry,
+        profile,
+        version: Some(v),
+        node_version: None,
+        report_only: false,
+        keep_edits: false,
+        ignores: true,
+    };
+    let report = pipeline::process("kubeadm-config.yaml", &skeleton, &opts)
+        .map_err(|e| format!("the profile cannot be applied to a kubeadm configuration: {e}"))?;
+    let config = report.edited.clone().unwrap_or(skeleton);
+
+    let mut files = vec![OutFile {
+        name: "kubeadm-config.yaml".into(),
+        content: config,
+        mode: 0o600,
+    }];
+    let mut readme = String::new();
+    let _ = writeln!(
+        readme,
+        "# Hardened kubeadm configuration\n\nFor Kubernetes {v} with the `{}` profile ({api}), written by `kubeharden generate kubeadm`.\n",
+        profile.name
+    );
+    let _ = writeln!(
+        readme,
+        "## On every control-plane node, before `kubeadm init` or `kubeadm join`\n"
+    );
+    supporting_files(&report, registry, profile, v, &mut files, &mut readme)?;
     let left: Vec<_> = report.findings.iter().filter(|f| !f.fixed).collect();
     // A rule that needs kubeadm's probes changed: the patch goes beside the configuration, for
     // kubeadm's --patches directory.

@@ -12,7 +12,7 @@ use crate::apply::select::{self, Answer, Decide, Node, Selection};
 use crate::document::{component, is_config_text, is_kubeadm_text, manifest};
 use crate::load::inputs::DEFAULT_MANIFESTS_DIR;
 use crate::load::inputs::{referenced_configs, settings, Input, Settings, DEFAULT_KUBELET_CONFIG};
-use crate::load::node::{exists, is_within, normalize, real_path, Root};
+use crate::load::node::{exists, is_dir, is_within, normalize, real_path, Root};
 use crate::load::read::read_input;
 use crate::model::report::{FileError, COMPONENT};
 use crate::pipeline::{self, Options};
@@ -39,7 +39,7 @@ fn root_of(args: &NodeArgs) -> Result<(Root, bool), UsageError> {
     match &args.root {
         None => Ok((Root::system(), false)),
         Some(dir) => {
-            if !dir.is_dir() {
+            if !is_dir(dir) {
                 return Err(UsageError(format!(
                     "--root {}: not a directory",
                     dir.display()

@@ -223,30 +223,7 @@ impl<'a> MapEditor<'a> {
         }
         // `key:` with nothing, `~` or `null`: the value goes after the colon (a list below it).
         if old.is_null() {
-            let from = colon_end(self.text(), key);
-            let to = old.span.end.max(from);
-            match value {
-                New::Scalar(s) => self.splices.push(Splice {
-                    start: from,
-                    end: to,
-                    text: format!(" {s}"),
-                }),
-                New::List(items) => {
-                    self.splices.push(Splice {
-                        start: from,
-                        end: to,
-                        text: String::new(),
-                    });
-                    let mut lines = String::new();
-                    let pad = " ".repeat(column(self.text(), key.span.start) + self.seq_indent);
-                    for i in &items {
-                        lines.push_str(&format!("{pad}- {}{}", string_item(i), self.nl));
-                    }
-                    let at = after_line(self.text(), key);
-                    self.splices
-                        .push(insert_lines(self.text(), at, &lines, self.nl));
-                }
-            }
+            self.fill_null(key, old, value);
             return Ok(());
         }
         match value {
@@ -268,63 +245,96 @@ impl<'a> MapEditor<'a> {
                     end: old.span.end,
                     text: s,
                 });
+                Ok(())
             }
+            New::List(items) => self.replace_list(path, old, &items),
+        }
+    }
+
+    /// `key:` with nothing, `~` or `null` gets its value: after the colon, or a list below it.
+    fn fill_null(&mut self, key: &Node, old: &Node, value: New) {
+        let from = colon_end(self.text(), key);
+        let to = old.span.end.max(from);
+        match value {
+            New::Scalar(s) => self.splices.push(Splice {
+                start: from,
+                end: to,
+                text: format!(" {s}"),
+            }),
             New::List(items) => {
-                if old.is_seq() && old.is_flow() {
-                    let body: Vec<String> = items
-                        .iter()
-                        .map(|i| {
-                            if yaml::plain_string_ok(i, true) {
-                                i.clone()
-                            } else {
-                                yaml::double_quote(i)
-                            }
-                        })
-                        .collect();
-                    self.splices.push(Splice {
-                        start: old.span.start,
-                        end: old.span.end,
-                        text: format!("[{}]", body.join(", ")),
-                    });
-                } else if old.is_seq() && !old.items().is_empty() {
-                    let text = self.text();
-                    let first = &old.items()[0];
-                    let start = line_start(text, first.span.start);
-                    let (dash_col, gap) = dash_of(text, first);
-                    // Every item on its own line, `- value`.
-                    for it in old.items() {
-                        let before = &text[line_start(text, it.span.start)..it.span.start];
-                        if before.trim() != "-" {
-                            return Err(refuse(
-                                Some(it.span.start),
-                                format!("an item of `{path}` does not stand on its own line"),
-                            ));
-                        }
-                    }
-                    let last = old.items().last().unwrap_or(first);
-                    let end = after_line(text, last);
-                    let pad = " ".repeat(dash_col);
-                    let gap = " ".repeat(gap.max(1));
-                    let mut lines = String::new();
-                    for i in &items {
-                        lines.push_str(&format!("{pad}-{gap}{}{}", string_item(i), self.nl));
-                    }
-                    if end == text.len() && !text.ends_with('\n') {
-                        lines.truncate(lines.len() - self.nl.len());
-                    }
-                    self.splices.push(Splice {
-                        start,
-                        end,
-                        text: lines,
-                    });
-                } else {
-                    return Err(refuse(
-                        Some(old.span.start),
-                        format!("`{path}` is not a list kubeharden can rewrite"),
-                    ));
+                self.splices.push(Splice {
+                    start: from,
+                    end: to,
+                    text: String::new(),
+                });
+                let mut lines = String::new();
+                let pad = " ".repeat(column(self.text(), key.span.start) + self.seq_indent);
+                for i in &items {
+                    lines.push_str(&format!("{pad}- {}{}", string_item(i), self.nl));
                 }
+                let at = after_line(self.text(), key);
+                self.splices
+                    .push(insert_lines(self.text(), at, &lines, self.nl));
             }
         }
+    }
+
+    /// A list rewritten with `items`: in its flow style, or one item a line as it was.
+    fn replace_list(&mut self, path: &str, old: &Node, items: &[String]) -> Result<(), EditError> {
+        if old.is_seq() && old.is_flow() {
+            let body: Vec<String> = items
+                .iter()
+                .map(|i| {
+                    if yaml::plain_string_ok(i, true) {
+                        i.clone()
+                    } else {
+                        yaml::double_quote(i)
+                    }
+                })
+                .collect();
+            self.splices.push(Splice {
+                start: old.span.start,
+                end: old.span.end,
+                text: format!("[{}]", body.join(", ")),
+            });
+            return Ok(());
+        }
+        if !old.is_seq() || old.items().is_empty() {
+            return Err(refuse(
+                Some(old.span.start),
+                format!("`{path}` is not a list kubeharden can rewrite"),
+            ));
+        }
+        let text = self.text();
+        let first = &old.items()[0];
+        let start = line_start(text, first.span.start);
+        let (dash_col, gap) = dash_of(text, first);
+        // Every item on its own line, `- value`.
+        for it in old.items() {
+            let before = &text[line_start(text, it.span.start)..it.span.start];
+            if before.trim() != "-" {
+                return Err(refuse(
+                    Some(it.span.start),
+                    format!("an item of `{path}` does not stand on its own line"),
+                ));
+            }
+        }
+        let last = old.items().last().unwrap_or(first);
+        let end = after_line(text, last);
+        let pad = " ".repeat(dash_col);
+        let gap = " ".repeat(gap.max(1));
+        let mut lines = String::new();
+        for i in items {
+            lines.push_str(&format!("{pad}-{gap}{}{}", string_item(i), self.nl));
+        }
+        if end == text.len() && !text.ends_with('\n') {
+            lines.truncate(lines.len() - self.nl.len());
+        }
+        self.splices.push(Splice {
+            start,
+            end,
+            text: lines,
+        });
         Ok(())
     }
 

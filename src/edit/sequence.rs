@@ -518,40 +518,7 @@ impl<'a> Editor<'a> {
         }
         match parent.entry(key) {
             Some((_, list)) if list.is_seq() && !list.items().is_empty() => {
-                let last = list
-                    .items()
-                    .last()
-                    .cloned()
-                    .ok_or_else(|| refuse(None, "empty list"))?;
-                if list.is_flow() {
-                    let mut text = String::new();
-                    for i in 0..rows.len() {
-                        text.push_str(", ");
-                        text.push_str(&flow_map(&build(i), self.json));
-                    }
-                    self.push(last.span.end, last.span.end, text);
-                } else if last.is_flow() || !last.is_map() {
-                    let prefix = self.item_prefix(&last)?;
-                    let lines: Vec<String> = (0..rows.len())
-                        .map(|i| format!("{prefix}{}", flow_map(&build(i), self.json)))
-                        .collect();
-                    self.append_lines_after(&last, &lines);
-                } else {
-                    let prefix = self.item_prefix(&last)?;
-                    let key_col = prefix.len();
-                    let nested_indent = last
-                        .get("hostPath")
-                        .filter(|h| h.is_map() && !h.is_flow())
-                        .and_then(|h| h.entries().first())
-                        .map(|(k, _)| k.span.start - line_start(self.text, k.span.start))
-                        .unwrap_or(key_col + 2);
-                    let mut lines = Vec::new();
-                    for i in 0..rows.len() {
-                        block_map(&build(i), &prefix, key_col, nested_indent, &mut lines);
-                    }
-                    self.append_lines_after(&last, &lines);
-                }
-                Ok(())
+                self.append_items(list, rows.len(), &build)
             }
             Some((_, list)) if list.is_seq() && list.is_flow() => {
                 let items: Vec<String> = (0..rows.len())
@@ -605,6 +572,49 @@ impl<'a> Editor<'a> {
                 Ok(())
             }
         }
+    }
+
+    /// Appends `n` mapping items (`build(i)`) to a list that has items, in its style.
+    fn append_items(
+        &mut self,
+        list: &Node,
+        n: usize,
+        build: &dyn Fn(usize) -> Vec<(String, Value)>,
+    ) -> Result<(), EditError> {
+        let last = list
+            .items()
+            .last()
+            .cloned()
+            .ok_or_else(|| refuse(None, "empty list"))?;
+        if list.is_flow() {
+            let mut text = String::new();
+            for i in 0..n {
+                text.push_str(", ");
+                text.push_str(&flow_map(&build(i), self.json));
+            }
+            self.push(last.span.end, last.span.end, text);
+        } else if last.is_flow() || !last.is_map() {
+            let prefix = self.item_prefix(&last)?;
+            let lines: Vec<String> = (0..n)
+                .map(|i| format!("{prefix}{}", flow_map(&build(i), self.json)))
+                .collect();
+            self.append_lines_after(&last, &lines);
+        } else {
+            let prefix = self.item_prefix(&last)?;
+            let key_col = prefix.len();
+            let nested_indent = last
+                .get("hostPath")
+                .filter(|h| h.is_map() && !h.is_flow())
+                .and_then(|h| h.entries().first())
+                .map(|(k, _)| k.span.start - line_start(self.text, k.span.start))
+                .unwrap_or(key_col + 2);
+            let mut lines = Vec::new();
+            for i in 0..n {
+                block_map(&build(i), &prefix, key_col, nested_indent, &mut lines);
+            }
+            self.append_lines_after(&last, &lines);
+        }
+        Ok(())
     }
 
     /// Block items for a new list whose dashes are at column `dash_col`.

@@ -195,6 +195,11 @@ pub(crate) fn exists(path: &Path) -> bool {
     path.exists()
 }
 
+/// `path` is a directory (symbolic links followed).
+pub(crate) fn is_dir(path: &Path) -> bool {
+    path.is_dir()
+}
+
 /// `path` with symbolic links resolved, when it exists.
 pub(crate) fn canonical(path: &Path) -> Option<PathBuf> {
     fs::canonicalize(path).ok()

@@ -1,12 +1,15 @@
 //! Planning: findings become symbolic changes to the model. Conflicts between rules and fixes
 //! that do not satisfy their own rule are found here, before any text is touched.
 
+mod changes;
+mod mounts;
+mod safety;
+mod steps;
+
 use crate::check::{self, Env};
-use crate::model::change::{Change, Planned, RequiredFile};
-use crate::model::host_path;
-use crate::model::{Flag, Handler, Model, Mount, Volume};
-use crate::paths::{clean_path, container_provided, parent_dir};
-use crate::profile::{FlagType, Profile, Rule, Step};
+use crate::model::change::{Planned, RequiredFile};
+use crate::model::Model;
+use crate::profile::{Profile, Rule, Step};
 use std::collections::BTreeMap;
 
 #[derive(Clone, Debug, Default)]
@@ -71,308 +74,166 @@ pub enum PlanError {
     BadPath { flag: String, path: String },
 }
 
-/// Applies one fix step to the working model. Returns the flags it touched.
-fn apply_step(
-    step: &Step,
-    work: &mut Model,
-    env: Env,
-    rule: &str,
-    volumes: &mut Vec<(String, String, String)>,
-    joined: &mut Vec<String>,
-) -> Result<Vec<String>, PlanError> {
-    let emit_ok = |flag: &str| -> Result<(), PlanError> {
-        match env.registry.flag(&work.component, flag) {
-            Some(spec) if spec.accepted_in(env.version) => Ok(()),
-            _ => Err(PlanError::RejectedFlag {
-                rule: rule.to_string(),
-                flag: flag.to_string(),
-                version: env.version.to_string(),
-            }),
+/// A plan in the making: the model as the fixes so far left it, and which rules changed what.
+struct Planner<'a> {
+    env: Env<'a>,
+    work: Model,
+    /// The flags fix steps touched, with the rules that did it.
+    touched: BTreeMap<String, Vec<String>>,
+    /// Volumes added by fix steps, with the rules that added them.
+    volume_rules: BTreeMap<String, Vec<String>>,
+    /// Flags whose `--flag value` pairs a fix step joined, with the rules that did it.
+    join_rules: BTreeMap<String, Vec<String>>,
+    /// Files of existing flags that a fix step made visible with a new mount.
+    mounted_files: Vec<(String, String)>,
+    /// The rules whose fixes change the probes.
+    probe_rules: Vec<String>,
+}
+
+impl Planner<'_> {
+    /// Applies the fix of `rule`, which must then hold.
+    fn fix(&mut self, rule: &Rule) -> Result<(), PlanError> {
+        let env = self.env;
+        // A previous fix in this round may already have satisfied the rule.
+        if check::holds(&rule.check, &self.work, env) {
+            return Ok(());
         }
-    };
-    match step {
-        Step::Set { flag, value } => {
-            emit_ok(flag)?;
-            set_flag(work, flag, value);
-            Ok(vec![flag.clone()])
+        let Some(variant) = rule.variant_for(env.version, |c| check::holds(c, &self.work, env))
+        else {
+            return Ok(());
+        };
+        for step in &variant.steps {
+            let mut added = Vec::new();
+            let mut joined = Vec::new();
+            let flags =
+                steps::apply_step(step, &mut self.work, env, &rule.id, &mut added, &mut joined)?;
+            for flag in joined {
+                self.join_rules
+                    .entry(flag)
+                    .or_default()
+                    .push(rule.id.clone());
+            }
+            for (name, flag, path) in added {
+                self.volume_rules
+                    .entry(name)
+                    .or_default()
+                    .push(rule.id.clone());
+                self.mounted_files.push((flag, path));
+            }
+            for flag in flags {
+                let rules = self.touched.entry(flag).or_default();
+                if !rules.contains(&rule.id) {
+                    rules.push(rule.id.clone());
+                }
+            }
+            if matches!(step, Step::Probes(_)) && !self.probe_rules.contains(&rule.id) {
+                self.probe_rules.push(rule.id.clone());
+            }
         }
-        Step::SetFrom { flag, from } => {
-            let Some(value) = work.value(from) else {
-                return Err(PlanError::Unsatisfied {
-                    rule: rule.to_string(),
-                    detail: format!("--{from} is not set, so --{flag} cannot take its value"),
-                });
+        if !check::holds(&rule.check, &self.work, env) {
+            let (_, current, desired) = check::evaluate(rule, &self.work, env)
+                .map(|f| (f.flag, f.current, f.desired))
+                .unwrap_or_default();
+            return Err(PlanError::Unsatisfied {
+                rule: rule.id.clone(),
+                detail: format!("after the fix: {current}; wanted {desired}"),
+            });
+        }
+        Ok(())
+    }
+
+    /// Fixes the failing rules in rounds, until every fixable rule holds; rules that keep
+    /// undoing each other's changes are a conflict.
+    fn rounds(
+        &mut self,
+        profile: &Profile,
+        failing_first: Option<&[&str]>,
+    ) -> Result<(), PlanError> {
+        const ROUNDS: usize = 4;
+        let env = self.env;
+        for round in 0..=ROUNDS {
+            let failing: Vec<&Rule> = match failing_first.filter(|_| round == 0) {
+                Some(ids) => profile
+                    .rules
+                    .iter()
+                    .filter(|r| ids.contains(&r.id.as_str()))
+                    .collect(),
+                None => check::failing(profile, &self.work, env).collect(),
             };
-            emit_ok(flag)?;
-            set_flag(work, flag, &value);
-            Ok(vec![flag.clone()])
-        }
-        Step::JoinSplit => {
-            let names = std::mem::take(&mut work.split_flags);
-            *joined = names.clone();
-            Ok(vec![])
-        }
-        Step::MountFiles => {
-            // Shallow directories first, so that one mount covers the files below it.
-            let mut files = check::unmounted_files(work, env);
-            files.sort_by_key(|(_, p)| p.matches('/').count());
-            for (flag, path) in files {
-                let writable = env
-                    .registry
-                    .flag(&work.component, &flag)
-                    .is_some_and(|s| s.kind == FlagType::Logpath);
-                if let Some(name) = ensure_mount(work, &flag, &path, writable)? {
-                    volumes.push((name, flag.clone(), path.clone()));
-                }
-            }
-            Ok(vec![])
-        }
-        Step::Remove { flag } => {
-            work.flags.retain(|f| &f.name != flag);
-            work.env.retain(|f| &f.name != flag);
-            work.split_flags.retain(|n| n != flag);
-            Ok(vec![flag.clone()])
-        }
-        Step::AddToList { flag, items } => {
-            let mut list = work.list(flag).unwrap_or_default();
-            let mut changed = false;
-            for item in items {
-                // Never write an admission plugin the version does not have.
-                if env.registry.names_plugins(&work.component, flag) {
-                    match env.registry.admission_plugins.get(item) {
-                        Some(l) if l.accepted_in(env.version) => {}
-                        _ => continue,
-                    }
-                }
-                if !list.contains(item) {
-                    list.push(item.clone());
-                    changed = true;
-                }
-            }
-            let before = list.len();
-            dedup(&mut list);
-            if list.len() != before {
-                changed = true;
-            }
-            if changed {
-                emit_ok(flag)?;
-                set_flag(work, flag, &list.join(","));
-                Ok(vec![flag.clone()])
-            } else {
-                Ok(vec![])
-            }
-        }
-        Step::RemoveFromList { flag, items } => remove_items(work, flag, items),
-        Step::RemoveKeys { flag, keys } => {
-            let Some(list) = work.list(flag) else {
-                return Ok(vec![]);
-            };
-            let doomed: Vec<String> = list
+            let fixable: Vec<&Rule> = failing
                 .into_iter()
-                .filter(|kv| {
-                    let k = kv.split_once('=').map_or(kv.as_str(), |(k, _)| k);
-                    keys.iter().any(|x| x == k.trim())
+                .filter(|r| {
+                    r.variant_for(env.version, |c| check::holds(c, &self.work, env))
+                        .is_some()
                 })
                 .collect();
-            remove_items(work, flag, &doomed)
+            if fixable.is_empty() {
+                break;
+            }
+            if round == ROUNDS {
+                return Err(self.conflict(&fixable));
+            }
+            for rule in fixable {
+                self.fix(rule)?;
+            }
         }
-        Step::Probes(_) => {
-            // Probes that already authenticate keep working without anonymous access.
-            for p in &mut work.probes {
-                if matches!(
-                    p.handler,
-                    Handler::HttpGet {
-                        authenticated: false,
-                        ..
-                    }
-                ) {
-                    p.handler = Handler::TcpSocket;
-                }
+        Ok(())
+    }
+
+    /// The rules still failing, and the rules that changed the same flags.
+    fn conflict(&self, fixable: &[&Rule]) -> PlanError {
+        let mut rules: Vec<String> = Vec::new();
+        for r in fixable {
+            rules.push(r.id.clone());
+            if let Some(flag) = check::evaluate(r, &self.work, self.env).and_then(|f| f.flag) {
+                rules.extend(self.touched.get(&flag).into_iter().flatten().cloned());
             }
-            Ok(vec![])
         }
-        Step::Dedupe => {
-            let names = check::duplicated_flags(work, env);
-            for name in &names {
-                let is_list = env
-                    .registry
-                    .flag(&work.component, name)
-                    .is_some_and(|s| s.kind == FlagType::List);
-                let value = if is_list {
-                    work.list(name).map(|mut l| {
-                        dedup(&mut l);
-                        l.join(",")
-                    })
-                } else {
-                    work.value(name)
-                };
-                if let Some(v) = value {
-                    set_flag(work, name, &v);
-                }
-            }
-            Ok(names)
-        }
-        Step::RemoveRemoved => {
-            let mut touched = Vec::new();
-            for flag in check::rejected_flags(work, env) {
-                work.flags.retain(|f| f.name != flag);
-                touched.push(flag);
-            }
-            let mut by_flag: BTreeMap<String, Vec<String>> = BTreeMap::new();
-            for (flag, plugin) in check::rejected_plugins(work, env) {
-                by_flag.entry(flag).or_default().push(plugin);
-            }
-            for (flag, plugins) in by_flag {
-                touched.extend(remove_items(work, &flag, &plugins)?);
-            }
-            let mut gates: BTreeMap<String, Vec<String>> = BTreeMap::new();
-            for (flag, gate) in check::rejected_gates(work, env) {
-                gates.entry(flag).or_default().push(gate);
-            }
-            for (flag, keys) in gates {
-                let doomed: Vec<String> = work
-                    .list(&flag)
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter(|kv| {
-                        let k = kv.split_once('=').map_or(kv.as_str(), |(k, _)| k);
-                        keys.iter().any(|x| x == k.trim())
-                    })
-                    .collect();
-                touched.extend(remove_items(work, &flag, &doomed)?);
-            }
-            Ok(touched)
+        rules.sort();
+        rules.dedup();
+        PlanError::Conflict {
+            rules: rules.join(", "),
         }
     }
 }
 
-/// Drops repeated items, keeping the first of each.
-fn dedup(list: &mut Vec<String>) {
-    let mut seen: Vec<String> = Vec::with_capacity(list.len());
-    list.retain(|x| {
-        if seen.contains(x) {
-            false
-        } else {
-            seen.push(x.clone());
-            true
-        }
-    });
+/// Plans the changes that make `model` satisfy every fixable rule of `profile`.
+pub fn plan(profile: &Profile, model: &Model, env: Env) -> Result<Plan, PlanError> {
+    plan_from(profile, model, env, None)
 }
 
-/// Makes `path` visible in the container with a hostPath volume for its directory, unless a
-/// mount already covers it. Returns the new volume's name.
-fn ensure_mount(
-    work: &mut Model,
-    flag: &str,
-    path: &str,
-    writable: bool,
-) -> Result<Option<String>, PlanError> {
-    if container_provided(path) {
-        return Ok(None);
-    }
-    if !clean_path(path) {
-        return Err(PlanError::BadPath {
-            flag: flag.to_string(),
-            path: path.to_string(),
-        });
-    }
-    let covered = work
-        .mount_covering(path)
-        .is_some_and(|m| !writable || !m.read_only);
-    if covered {
-        return Ok(None);
-    }
-    let dir = parent_dir(path);
-    if dir == "/" {
-        return Err(PlanError::BadPath {
-            flag: flag.to_string(),
-            path: path.to_string(),
-        });
-    }
-    if let Some(m) = work
-        .mounts
-        .iter()
-        .find(|m| m.mount_path.trim_end_matches('/') == dir)
-    {
-        let host = work
-            .volumes
-            .iter()
-            .any(|v| v.name == m.name && v.host_path.is_some());
-        return Err(PlanError::MountConflict {
-            flag: flag.to_string(),
-            path: path.to_string(),
-            dir,
-            need: if writable { "writable" } else { "read-only" },
-            what: if host && m.read_only && writable {
-                "a read-only hostPath volume, which the audit log cannot be written to,"
-            } else {
-                "a volume that is not a hostPath"
-            },
-        });
-    }
-    let name = volume_name(&dir, &work.volumes);
-    work.volumes.push(Volume {
-        name: name.clone(),
-        host_path: Some(dir.clone()),
-        path_type: Some("DirectoryOrCreate".to_string()),
-    });
-    work.mounts.push(Mount {
-        name: name.clone(),
-        mount_path: dir,
-        read_only: !writable,
-        sub_path: None,
-    });
-    Ok(Some(name))
-}
-
-fn remove_items(work: &mut Model, flag: &str, items: &[String]) -> Result<Vec<String>, PlanError> {
-    let Some(list) = work.list(flag) else {
-        return Ok(vec![]);
+/// [`plan`], given the ids of the rules that fail on `model` when the caller has checked it
+/// already (rules of `profile` not named there are taken to hold).
+pub fn plan_from(
+    profile: &Profile,
+    model: &Model,
+    env: Env,
+    failing_first: Option<&[&str]>,
+) -> Result<Plan, PlanError> {
+    let mut p = Planner {
+        env,
+        work: model.clone(),
+        touched: BTreeMap::new(),
+        volume_rules: BTreeMap::new(),
+        join_rules: BTreeMap::new(),
+        mounted_files: Vec::new(),
+        probe_rules: Vec::new(),
     };
-    let kept: Vec<String> = list
-        .iter()
-        .filter(|i| !items.contains(i))
-        .cloned()
-        .collect();
-    if kept.len() == list.len() {
-        return Ok(vec![]);
-    }
-    if kept.is_empty() {
-        work.flags.retain(|f| f.name != flag);
-        work.env.retain(|f| f.name != flag);
-    } else {
-        set_flag(work, flag, &kept.join(","));
-    }
-    Ok(vec![flag.to_string()])
-}
-
-/// Leaves exactly one occurrence of `flag`, with `value`, where the first one was.
-fn set_flag(work: &mut Model, flag: &str, value: &str) {
-    // A flag set only through the environment keeps its place there, with one variable.
-    // A flag set through the environment keeps its place there: every variable for it (the
-    // container gets the last of repeated names) takes the value.
-    if work.from_env(flag) {
-        for f in work.env.iter_mut().filter(|f| f.name == flag) {
-            f.value = Some(value.to_string());
-        }
-        return;
-    }
-    // Written anew, the flag is one `--flag=value` item.
-    work.split_flags.retain(|n| n != flag);
-    let first = work.flags.iter().position(|f| f.name == flag);
-    work.flags.retain(|f| f.name != flag);
-    let new = Flag {
-        name: flag.to_string(),
-        value: Some(value.to_string()),
-    };
-    match first {
-        Some(i) => work.flags.insert(i.min(work.flags.len()), new),
-        None => work.flags.push(new),
-    }
+    p.rounds(profile, failing_first)?;
+    safety::settle_admission_overlap(model, &mut p.work, &mut p.touched);
+    safety::check(model, &p.work, &p.touched, env)?;
+    let mut changes = changes::changes(model, &p);
+    let required = mounts::required_files(profile, model, &mut p, &changes)?;
+    changes.extend(mounts::new_volumes(model, &p));
+    Ok(Plan {
+        changes,
+        required_files: required,
+        after: p.work,
+    })
 }
 
 /// The entry of [`flag_meaning`] for one key, without building the whole map.
-fn meaning_of<'a>(m: &'a Model, key: &str) -> Option<Vec<Option<&'a str>>> {
+pub(crate) fn meaning_of<'a>(m: &'a Model, key: &str) -> Option<Vec<Option<&'a str>>> {
     let mut v: Vec<Option<&str>> = m
         .flags
         .iter()
@@ -407,390 +268,11 @@ pub fn flag_meaning(m: &Model) -> BTreeMap<String, Vec<Option<String>>> {
         .collect()
 }
 
-/// A DNS-1123 label for a volume that mounts `dir`, unique among `taken`.
-fn volume_name(dir: &str, taken: &[Volume]) -> String {
-    let mut base: String = dir
-        .trim_matches('/')
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    while base.contains("--") {
-        base = base.replace("--", "-");
-    }
-    let base = base.trim_matches('-');
-    let base: String = if base.is_empty() {
-        "host".to_string()
-    } else {
-        base.chars().take(55).collect()
-    };
-    let mut name = base.clone();
-    let mut n = 2;
-    while taken.iter().any(|v| v.name == name) {
-        name = format!("{base}-{n}");
-        n += 1;
-    }
-    name
-}
-
-/// What the node must have for a flag naming `path` inside the container: the file, or for a
-/// log the directory, at its path on the node (a mount may show a host directory under another
-/// name), with the profile's template for it.
-fn required_file(
-    profile: &Profile,
-    work: &Model,
-    flag: &str,
-    path: &str,
-    writable: bool,
-) -> RequiredFile {
-    let on_host = host_path(work, path);
-    let support = profile.support_file(flag);
-    RequiredFile {
-        flag: flag.to_string(),
-        path: if writable {
-            parent_dir(&on_host)
-        } else {
-            on_host
-        },
-        directory: writable,
-        template: support.map(|s| s.template.clone()),
-        description: support.map(|s| s.description.clone()),
-    }
-}
-
-/// Plans the changes that make `model` satisfy every fixable rule of `profile`.
-pub fn plan(profile: &Profile, model: &Model, env: Env) -> Result<Plan, PlanError> {
-    plan_from(profile, model, env, None)
-}
-
-/// [`plan`], given the ids of the rules that fail on `model` when the caller has checked it
-/// already (rules of `profile` not named there are taken to hold).
-pub fn plan_from(
-    profile: &Profile,
-    model: &Model,
-    env: Env,
-    failing_first: Option<&[&str]>,
-) -> Result<Plan, PlanError> {
-    const ROUNDS: usize = 4;
-    let mut work = model.clone();
-    let mut touched: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    // Volumes added by fix steps, with the rules that added them.
-    let mut volume_rules: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    // Flags whose `--flag value` pairs a fix step joined, with the rules that did it.
-    let mut join_rules: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    // Files of existing flags that a fix step made visible with a new mount.
-    let mut mounted_files: Vec<(String, String)> = Vec::new();
-    let mut probe_rules: Vec<String> = Vec::new();
-    for round in 0..=ROUNDS {
-        let failing: Vec<&Rule> = match failing_first.filter(|_| round == 0) {
-            Some(ids) => profile
-                .rules
-                .iter()
-                .filter(|r| ids.contains(&r.id.as_str()))
-                .collect(),
-            None => check::failing(profile, &work, env).collect(),
-        };
-        let fixable: Vec<&Rule> = failing
-            .into_iter()
-            .filter(|r| {
-                r.variant_for(env.version, |c| check::holds(c, &work, env))
-                    .is_some()
-            })
-            .collect();
-        if fixable.is_empty() {
-            break;
-        }
-        if round == ROUNDS {
-            // The rules still failing, and the rules that changed the same flags.
-            let mut rules: Vec<String> = Vec::new();
-            for r in &fixable {
-                rules.push(r.id.clone());
-                if let Some(flag) = check::evaluate(r, &work, env).and_then(|f| f.flag) {
-                    rules.extend(touched.get(&flag).into_iter().flatten().cloned());
-                }
-            }
-            rules.sort();
-            rules.dedup();
-            return Err(PlanError::Conflict {
-                rules: rules.join(", "),
-            });
-        }
-        for rule in fixable {
-            // A previous fix in this round may already have satisfied the rule.
-            if check::holds(&rule.check, &work, env) {
-                continue;
-            }
-            let Some(variant) = rule.variant_for(env.version, |c| check::holds(c, &work, env))
-            else {
-                continue;
-            };
-            for step in &variant.steps {
-                let mut added = Vec::new();
-                let mut joined = Vec::new();
-                let flags = apply_step(step, &mut work, env, &rule.id, &mut added, &mut joined)?;
-                for flag in joined {
-                    join_rules.entry(flag).or_default().push(rule.id.clone());
-                }
-                for (name, flag, path) in added {
-                    volume_rules.entry(name).or_default().push(rule.id.clone());
-                    mounted_files.push((flag, path));
-                }
-                for flag in flags {
-                    let rules = touched.entry(flag).or_default();
-                    if !rules.contains(&rule.id) {
-                        rules.push(rule.id.clone());
-                    }
-                }
-                if matches!(step, Step::Probes(_)) && !probe_rules.contains(&rule.id) {
-                    probe_rules.push(rule.id.clone());
-                }
-            }
-            if !check::holds(&rule.check, &work, env) {
-                let (_, current, desired) = check::evaluate(rule, &work, env)
-                    .map(|f| (f.flag, f.current, f.desired))
-                    .unwrap_or_default();
-                return Err(PlanError::Unsatisfied {
-                    rule: rule.id.clone(),
-                    detail: format!("after the fix: {current}; wanted {desired}"),
-                });
-            }
-        }
-    }
-
-    // A plugin both enabled and disabled stops kube-apiserver ("... in
-    // --enable-admission-plugins and --disable-admission-plugins overlapped": Validate in
-    // staging/src/k8s.io/apiserver/pkg/server/options/admission.go). A plugin a fix enables
-    // therefore leaves the disable list, by the rules that enabled it.
-    const ENABLE: &str = "enable-admission-plugins";
-    const DISABLE: &str = "disable-admission-plugins";
-    if let (Some(en), Some(dis)) = (work.list(ENABLE), work.list(DISABLE)) {
-        let was_en = model.list(ENABLE).unwrap_or_default();
-        let was_dis = model.list(DISABLE).unwrap_or_default();
-        let clash: Vec<String> = dis
-            .iter()
-            .filter(|p| en.contains(p) && !(was_en.contains(p) && was_dis.contains(p)))
-            .cloned()
-            .collect();
-        if !clash.is_empty() {
-            let keep: Vec<String> = dis.into_iter().filter(|p| !clash.contains(p)).collect();
-            work.flags.retain(|f| f.name != DISABLE);
-            if !keep.is_empty() {
-                work.flags.push(Flag {
-                    name: DISABLE.to_string(),
-                    value: Some(keep.join(",")),
-                });
-            }
-            let rules = touched.get(ENABLE).cloned().unwrap_or_default();
-            let entry = touched.entry(DISABLE.to_string()).or_default();
-            for r in rules {
-                if !entry.contains(&r) {
-                    entry.push(r);
-                }
-            }
-        }
-    }
-
-    // Never combine flags the component refuses together (e.g. --admission-control with
-    // --enable-admission-plugins): the safety net under the profiles' own `unless` conditions.
-    for (flag, rules) in &touched {
-        if !work.present(flag) {
-            continue;
-        }
-        let Some(spec) = env.registry.flag(&work.component, flag) else {
-            continue;
-        };
-        let others = spec.conflicts_with.iter().cloned().chain(
-            env.registry
-                .flags
-                .get(&work.component)
-                .into_iter()
-                .flat_map(|m| m.iter())
-                .filter(|(_, s)| s.conflicts_with.contains(flag))
-                .map(|(n, _)| n.clone()),
-        );
-        for other in others {
-            if work.present(&other) {
-                return Err(PlanError::Exclusive {
-                    rule: rules.join(", "),
-                    flag: flag.clone(),
-                    other,
-                });
-            }
-        }
-    }
-
-    // A value kubeharden writes must be one the version accepts (a cipher suite name, say).
-    for (flag, rules) in &touched {
-        for occ in work.occurrences(flag) {
-            let Some(value) = &occ.value else { continue };
-            let bad = env.registry.rejected_values(flag, value, Some(env.version));
-            let had = model.values(env.registry, flag).unwrap_or_default();
-            if let Some(v) = bad
-                .into_iter()
-                .find(|v| !had.iter().any(|h| h.split(',').any(|x| x == v)))
-            {
-                return Err(PlanError::RejectedValue {
-                    rule: rules.join(", "),
-                    flag: flag.clone(),
-                    value: v,
-                    version: env.version.to_string(),
-                });
-            }
-        }
-    }
-
-    // A list kubeharden rewrites must not name what the version rejects.
-    for (flag, rules) in &touched {
-        if !env.registry.names_plugins(&work.component, flag) {
-            continue;
-        }
-        for (f, plugin) in check::rejected_plugins(&work, env) {
-            if &f == flag {
-                return Err(PlanError::RejectedPlugin {
-                    rule: rules.join(", "),
-                    flag: f,
-                    plugin,
-                    version: env.version.to_string(),
-                });
-            }
-        }
-    }
-
-    let mut changes = Vec::new();
-    for (flag, rules) in &touched {
-        // A setting held in the environment is compared there.
-        let key = if model.from_env(flag) {
-            format!("${flag}")
-        } else {
-            flag.clone()
-        };
-        let b = meaning_of(model, &key);
-        let a = meaning_of(&work, &key);
-        if b == a {
-            continue;
-        }
-        let shown_before = model.values(env.registry, flag).map(|v| v.join(","));
-        let change = match a {
-            None => Change::RemoveFlag { flag: flag.clone() },
-            Some(occ) => Change::SetFlag {
-                flag: flag.clone(),
-                value: occ
-                    .last()
-                    .copied()
-                    .flatten()
-                    .unwrap_or_default()
-                    .to_string(),
-            },
-        };
-        changes.push(Planned {
-            change,
-            rules: rules.clone(),
-            before: shown_before,
-        });
-    }
-    for (flag, rules) in &join_rules {
-        // A flag that is set or removed anyway is rewritten by that change.
-        if touched.contains_key(flag) && meaning_of(model, flag) != meaning_of(&work, flag) {
-            continue;
-        }
-        changes.push(Planned {
-            change: Change::JoinFlag { flag: flag.clone() },
-            rules: rules.clone(),
-            before: model.values(env.registry, flag).map(|v| v.join(",")),
-        });
-    }
-    for (p_before, p_after) in model.probes.iter().zip(work.probes.iter()) {
-        if p_before != p_after {
-            changes.push(Planned {
-                change: Change::ProbeToTcp {
-                    probe: p_before.kind.clone(),
-                },
-                rules: probe_rules.clone(),
-                before: None,
-            });
-        }
-    }
-
-    // Files the new flag values name: make them visible inside the container.
-    let mut required = Vec::new();
-    for p in &changes {
-        let Change::SetFlag { flag, value } = &p.change else {
-            continue;
-        };
-        let Some(spec) = env.registry.flag(&work.component, flag) else {
-            continue;
-        };
-        if !spec.kind.references_file() {
-            continue;
-        }
-        let writable = spec.kind == FlagType::Logpath;
-        // Only a new value can name a file the node lacks (a deduplicated flag keeps the value
-        // the component already uses); standard output and /dev paths need nothing.
-        if (writable && value == "-")
-            || container_provided(value)
-            || model.value(flag).as_deref() == Some(value.as_str())
-        {
-            continue;
-        }
-        if let Some(name) = ensure_mount(&mut work, flag, value, writable)? {
-            volume_rules
-                .entry(name)
-                .or_default()
-                .extend(p.rules.iter().cloned());
-        }
-        required.push(required_file(profile, &work, flag, value, writable));
-    }
-    for (flag, path) in mounted_files {
-        let writable = env
-            .registry
-            .flag(&work.component, &flag)
-            .is_some_and(|s| s.kind == FlagType::Logpath);
-        required.push(required_file(profile, &work, &flag, &path, writable));
-    }
-    // A file can be both newly named and newly mounted: list it once.
-    let mut seen_required: Vec<(String, String)> = Vec::new();
-    required.retain(|r: &RequiredFile| {
-        let key = (r.flag.clone(), r.path.clone());
-        if seen_required.contains(&key) {
-            false
-        } else {
-            seen_required.push(key);
-            true
-        }
-    });
-    let mut volumes = Vec::new();
-    for v in &work.volumes {
-        if model.volumes.iter().any(|o| o.name == v.name) {
-            continue;
-        }
-        let Some(mount) = work.mounts.iter().find(|m| m.name == v.name) else {
-            continue;
-        };
-        volumes.push(Planned {
-            change: Change::AddVolume {
-                volume: v.clone(),
-                mount: mount.clone(),
-            },
-            rules: volume_rules.get(&v.name).cloned().unwrap_or_default(),
-            before: None,
-        });
-    }
-    changes.extend(volumes);
-    Ok(Plan {
-        changes,
-        required_files: required,
-        after: work,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::change::Change;
+    use crate::model::{Flag, Mount, Volume};
     use crate::profile::version::Version;
     use crate::profile::Registry;
 

@@ -2,6 +2,7 @@
 //! the types the checker uses. Built-in profiles are compiled into the binary.
 
 pub mod kubeadm;
+pub mod values;
 pub mod version;
 
 use serde::Deserialize;
@@ -949,11 +950,16 @@ fn resolve(origin: &str, text: &str, depth: usize) -> Result<Merged, ProfileErro
     Ok(merged)
 }
 
-fn finish(m: Merged, registry: &Registry) -> Result<Profile, ProfileError> {
+/// The rules of a merged profile, built and validated against the registry.
+fn build_rules(
+    raw_rules: Vec<(String, RawRule)>,
+    m: &Merged,
+    registry: &Registry,
+    used: &std::cell::RefCell<BTreeSet<String>>,
+) -> Result<Vec<Rule>, ProfileError> {
     let mut rules = Vec::new();
-    let used = std::cell::RefCell::new(BTreeSet::new());
-    for (origin, raw) in m.rules {
-        let rule = build_rule(&origin, raw, &m.parameters, registry, &used).map_err(|e| {
+    for (origin, raw) in raw_rules {
+        let rule = build_rule(&origin, raw, &m.parameters, registry, used).map_err(|e| {
             // Point at the file that set a parameter the rule could not use.
             match e {
                 ProfileError::Invalid { origin, message } => {
@@ -977,8 +983,12 @@ fn finish(m: Merged, registry: &Registry) -> Result<Profile, ProfileError> {
         })?;
         rules.push(rule);
     }
-    // Two rules that set one flag to different values for overlapping versions can never both
-    // hold: refuse the profile rather than every manifest.
+    Ok(rules)
+}
+
+/// Two rules that set one flag to different values for overlapping versions can never both
+/// hold: the profile is refused rather than every manifest.
+fn no_conflicting_sets(rules: &[Rule]) -> Result<(), ProfileError> {
     let sets = |r: &Rule| -> Vec<(String, String, VersionReq)> {
         r.fix
             .iter()
@@ -1012,9 +1022,13 @@ fn finish(m: Merged, registry: &Registry) -> Result<Profile, ProfileError> {
             }
         }
     }
-    // A fix must satisfy its own rule: a parameter such as `audit_log_maxage: "5"` under an
-    // `at_least: 30` check would fail on every manifest, so refuse the profile instead.
-    for r in &rules {
+    Ok(())
+}
+
+/// A fix must satisfy its own rule: a parameter such as `audit_log_maxage: "5"` under an
+/// `at_least: 30` check would fail on every manifest, so the profile is refused instead.
+fn fixes_satisfy_rules(rules: &[Rule], m: &Merged) -> Result<(), ProfileError> {
+    for r in rules {
         let leaves: Vec<&Cond> = match &r.check {
             Cond::All(cs) => cs.iter().collect(),
             c => vec![c],
@@ -1045,16 +1059,29 @@ fn finish(m: Merged, registry: &Registry) -> Result<Profile, ProfileError> {
             }
         }
     }
-    // A parameter no rule uses is a typo or a leftover: say so rather than ignore it.
-    // (Built-in parameters of disabled rules are fine.)
+    Ok(())
+}
+
+/// A parameter no rule uses is a typo or a leftover: said rather than ignored. (Built-in
+/// parameters of disabled rules are fine.)
+fn parameters_used(m: &Merged, used: &BTreeSet<String>) -> Result<(), ProfileError> {
     for (k, (origin, builtin)) in &m.param_origin {
-        if !builtin && !used.borrow().contains(k) {
+        if !builtin && !used.contains(k) {
             return Err(ProfileError::Invalid {
                 origin: origin.clone(),
                 message: format!("parameter `{k}` is not used by any rule"),
             });
         }
     }
+    Ok(())
+}
+
+fn finish(mut m: Merged, registry: &Registry) -> Result<Profile, ProfileError> {
+    let used = std::cell::RefCell::new(BTreeSet::new());
+    let rules = build_rules(std::mem::take(&mut m.rules), &m, registry, &used)?;
+    no_conflicting_sets(&rules)?;
+    fixes_satisfy_rules(&rules, &m)?;
+    parameters_used(&m, &used.borrow())?;
     let mut files = Vec::new();
     for f in m.files {
         if template(&f.template).is_none() {
@@ -1093,7 +1120,7 @@ fn op_accepts(op: &Op, value: &str) -> bool {
         Op::OneOf(vs) => vs.iter().any(|v| v == value),
         Op::Contains(vs) => vs.iter().all(|v| items.contains(&v.as_str())),
         Op::Excludes(vs) => !vs.iter().any(|v| items.contains(&v.as_str())),
-        Op::AtLeast(n) => crate::check::parse_go_int(value).is_some_and(|x| x >= *n),
+        Op::AtLeast(n) => values::parse_go_int(value).is_some_and(|x| x >= *n),
         Op::SubsetOf(vs) => !items.is_empty() && items.iter().all(|i| vs.iter().any(|v| v == i)),
         Op::GateOff(_) => true,
     }
@@ -1469,7 +1496,7 @@ impl Ctx<'_> {
             Some(FlagType::Bool) if value != "true" && value != "false" => Err(format!(
                 "`--{flag}` is a boolean: `{value}` must be true or false"
             )),
-            Some(FlagType::Int) if crate::check::parse_go_int(value).is_none() => {
+            Some(FlagType::Int) if values::parse_go_int(value).is_none() => {
                 Err(format!("`--{flag}` takes an integer, not `{value}`"))
             }
             // The audit log may go to standard output.

@@ -293,6 +293,22 @@ pub fn example_checked(
             }
         }
     };
+    finish_example(rule, fixer, path, source, version, entry, &text, &report)
+}
+
+/// The example made from the failing `text` and its report: the diff of the fix, and the files
+/// it needs on the node.
+#[allow(clippy::too_many_arguments)]
+fn finish_example(
+    rule: &Rule,
+    fixer: &Profile,
+    path: &'static str,
+    source: &'static str,
+    version: Version,
+    entry: Option<&Mutation>,
+    text: &str,
+    report: &FileReport,
+) -> Result<Example, String> {
     let Some(edited) = &report.edited else {
         let why = report
             .findings
@@ -322,7 +338,7 @@ pub fn example_checked(
         source,
         version,
         what: entry.and_then(|m| m.what.clone()),
-        diff: crate::render::diff_text(&text, edited, path),
+        diff: crate::render::diff_text(text, edited, path),
         needs,
     })
 }

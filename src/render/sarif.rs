@@ -411,10 +411,63 @@ fn notification(kind: usize, level: &str, text: &str, location: Option<Value>) -
     v
 }
 
+/// One file's results and notifications: its notes, its suppression comments that silence
+/// nothing, and a result per finding.
+fn report(
+    r: &FileReport,
+    profile: &Profile,
+    ctx: &Context,
+    results: &mut Vec<Value>,
+    notifications: &mut Vec<Value>,
+) {
+    let index_of = |id: &str| profile.rules.iter().position(|r| r.id == id);
+    let location = artifact_location(&r.path, ctx.cwd, ctx.real);
+    for n in &r.notes {
+        let loc = json!({ "artifactLocation": location });
+        notifications.push(notification(2, "note", n, Some(loc)));
+    }
+    for u in &r.unused_suppressions {
+        let loc = json!({
+            "artifactLocation": location,
+            "region": region(u.line, u.column, u.line, u.end_column),
+        });
+        let (kind, level) = if u.kind.is_invalid() {
+            (4, "warning")
+        } else {
+            (3, "note")
+        };
+        let mut n = notification(kind, level, &u.message, Some(loc));
+        // §3.58.3: the rule the comment names, when the profile has it.
+        if let Some((id, i)) = u
+            .rule_id
+            .as_deref()
+            .and_then(|id| Some((id, index_of(id)?)))
+        {
+            n["associatedRule"] = json!({ "id": id, "index": i });
+        }
+        notifications.push(n);
+    }
+    // The file's fix is one edit: it goes once, with the first result it fixes, so
+    // that a log of many files does not repeat it per finding.
+    let mut fix = file_fix(r, &location, profile);
+    let mut ordered: Vec<&ReportFinding> = r.findings.iter().collect();
+    ordered.sort_by_key(|f| (f.line, f.column));
+    for f in ordered {
+        let Some(i) = index_of(&f.rule.id) else {
+            continue;
+        };
+        let here = if f.fixed && f.active() {
+            fix.take()
+        } else {
+            None
+        };
+        results.push(result(f, r, i, &location, here.as_ref(), ctx));
+    }
+}
+
 /// The whole log.
 pub fn log(outcomes: &[Outcome], profile: &Profile, ctx: &Context) -> Value {
     let rules: Vec<Value> = profile.rules.iter().map(rule_descriptor).collect();
-    let index_of = |id: &str| profile.rules.iter().position(|r| r.id == id);
     let mut results = Vec::new();
     let mut notifications = Vec::new();
     // Nothing checked and nothing failed: said once, as the text output says it (a run that
@@ -452,48 +505,7 @@ pub fn log(outcomes: &[Outcome], profile: &Profile, ctx: &Context) -> Value {
                 ));
             }
             Outcome::Report(r) => {
-                let location = artifact_location(&r.path, ctx.cwd, ctx.real);
-                for n in &r.notes {
-                    let loc = json!({ "artifactLocation": location });
-                    notifications.push(notification(2, "note", n, Some(loc)));
-                }
-                for u in &r.unused_suppressions {
-                    let loc = json!({
-                        "artifactLocation": location,
-                        "region": region(u.line, u.column, u.line, u.end_column),
-                    });
-                    let (kind, level) = if u.kind.is_invalid() {
-                        (4, "warning")
-                    } else {
-                        (3, "note")
-                    };
-                    let mut n = notification(kind, level, &u.message, Some(loc));
-                    // §3.58.3: the rule the comment names, when the profile has it.
-                    if let Some((id, i)) = u
-                        .rule_id
-                        .as_deref()
-                        .and_then(|id| Some((id, index_of(id)?)))
-                    {
-                        n["associatedRule"] = json!({ "id": id, "index": i });
-                    }
-                    notifications.push(n);
-                }
-                // The file's fix is one edit: it goes once, with the first result it fixes, so
-                // that a log of many files does not repeat it per finding.
-                let mut fix = file_fix(r, &location, profile);
-                let mut ordered: Vec<&ReportFinding> = r.findings.iter().collect();
-                ordered.sort_by_key(|f| (f.line, f.column));
-                for f in ordered {
-                    let Some(i) = index_of(&f.rule.id) else {
-                        continue;
-                    };
-                    let here = if f.fixed && f.active() {
-                        fix.take()
-                    } else {
-                        None
-                    };
-                    results.push(result(f, r, i, &location, here.as_ref(), ctx));
-                }
+                report(r, profile, ctx, &mut results, &mut notifications);
             }
         }
     }

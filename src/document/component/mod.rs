@@ -90,24 +90,6 @@ fn merge_key(n: &Node) -> Option<&Node> {
         .or_else(|| n.items().iter().find_map(merge_key))
 }
 
-/// A boolean as the kubelet's YAML reader (YAML 1.1, sigs.k8s.io/yaml) reads a plain scalar.
-fn yaml_bool(n: &Node) -> Option<bool> {
-    match &n.kind {
-        Kind::Scalar {
-            value,
-            style: Style::Plain,
-        } => match value.as_str() {
-            "true" | "True" | "TRUE" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" | "y" | "Y" => {
-                Some(true)
-            }
-            "false" | "False" | "FALSE" | "no" | "No" | "NO" | "off" | "Off" | "OFF" | "n"
-            | "N" => Some(false),
-            _ => None,
-        },
-        _ => None,
-    }
-}
-
 fn is_plain(n: &Node) -> bool {
     matches!(
         n.kind,
@@ -130,7 +112,7 @@ fn read_value(node: &Node, kind: FlagType, path: &str) -> Result<Option<String>,
         return Ok(None);
     }
     match kind {
-        FlagType::Bool => match yaml_bool(node) {
+        FlagType::Bool => match yaml::yaml11_bool(node) {
             Some(b) => Ok(Some(b.to_string())),
             None => Err(LoadError::at(
                 node,
@@ -138,7 +120,7 @@ fn read_value(node: &Node, kind: FlagType, path: &str) -> Result<Option<String>,
             )),
         },
         FlagType::Int => match node.as_str() {
-            Some(v) if is_plain(node) && check::parse_go_int(v).is_some() => Ok(Some(v.to_string())),
+            Some(v) if is_plain(node) && crate::profile::values::parse_go_int(v).is_some() => Ok(Some(v.to_string())),
             _ => Err(LoadError::at(node, format!("`{path}` must be an integer"))),
         },
         FlagType::List => {
@@ -163,7 +145,7 @@ fn read_value(node: &Node, kind: FlagType, path: &str) -> Result<Option<String>,
                 let key = k
                     .as_str()
                     .ok_or_else(|| LoadError::at(k, format!("a key of `{path}` is not a string")))?;
-                let b = yaml_bool(v).ok_or_else(|| {
+                let b = yaml::yaml11_bool(v).ok_or_else(|| {
                     LoadError::at(v, format!("`{path}.{key}` must be a boolean (true or false)"))
                 })?;
                 kv.push(format!("{key}={b}"));

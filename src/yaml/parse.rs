@@ -1,0 +1,282 @@
+//! The parser: `saphyr-parser` events folded into a tree of nodes with byte spans.
+
+use super::{line_col, Document, Kind, Node, Span, Style, YamlError};
+use saphyr_parser::{Event, Parser, ScalarStyle};
+
+/// Deepest nesting accepted. Pod manifests are a dozen levels deep; anything near this
+/// bound is hostile or broken input.
+const MAX_DEPTH: usize = 64;
+
+/// Maps the parser's character indices to byte offsets.
+struct Offsets {
+    /// `None` when the text is ASCII, where index and byte offset agree.
+    table: Option<Vec<usize>>,
+}
+
+impl Offsets {
+    fn new(text: &str) -> Self {
+        if text.is_ascii() {
+            return Offsets { table: None };
+        }
+        let mut table: Vec<usize> = text.char_indices().map(|(b, _)| b).collect();
+        table.push(text.len());
+        Offsets { table: Some(table) }
+    }
+
+    fn byte(&self, char_index: usize) -> usize {
+        match &self.table {
+            None => char_index,
+            Some(t) => t.get(char_index).copied().unwrap_or_else(|| {
+                // Past the end: clamp. The parser never reports such an index for real input.
+                t.last().copied().unwrap_or(0)
+            }),
+        }
+    }
+}
+
+enum Frame {
+    Seq {
+        start: usize,
+        flow: bool,
+        decorated: bool,
+        items: Vec<Node>,
+    },
+    Map {
+        start: usize,
+        flow: bool,
+        decorated: bool,
+        entries: Vec<(Node, Node)>,
+        pending_key: Option<Node>,
+    },
+}
+
+/// The tree being built: the collections open around the current event, and the root of the
+/// current document.
+struct Builder<'t> {
+    text: &'t str,
+    stack: Vec<Frame>,
+    root: Option<Node>,
+    docs: Vec<Document>,
+}
+
+impl Builder<'_> {
+    fn error_at(&self, offset: usize, message: String) -> YamlError {
+        let (line, column) = line_col(self.text, offset);
+        YamlError {
+            line,
+            column,
+            message,
+        }
+    }
+
+    /// Opens a collection, unless that would nest deeper than [`MAX_DEPTH`].
+    fn open(&mut self, frame: Frame, start: usize) -> Result<Option<Node>, YamlError> {
+        if self.stack.len() >= MAX_DEPTH {
+            return Err(self.error_at(
+                start,
+                format!("nesting deeper than {MAX_DEPTH} levels is not accepted"),
+            ));
+        }
+        self.stack.push(frame);
+        Ok(None)
+    }
+
+    /// Closes the innermost collection at the event `[start, end)`: the node it makes.
+    fn close(&mut self, start: usize, end: usize) -> Result<Option<Node>, YamlError> {
+        let span = |s: usize, flow: bool| Span {
+            start: s,
+            end: if flow { end } else { start.max(s) },
+        };
+        match self.stack.pop() {
+            Some(Frame::Seq {
+                start: s,
+                flow,
+                decorated,
+                items,
+            }) => Ok(Some(Node {
+                kind: Kind::Seq { items, flow },
+                span: span(s, flow),
+                decorated,
+            })),
+            Some(Frame::Map {
+                start: s,
+                flow,
+                decorated,
+                entries,
+                pending_key,
+            }) => {
+                if pending_key.is_some() {
+                    return Err(self.error_at(start, "mapping key without a value".into()));
+                }
+                Ok(Some(Node {
+                    kind: Kind::Map { entries, flow },
+                    span: span(s, flow),
+                    decorated,
+                }))
+            }
+            None => Err(self.error_at(start, "unbalanced collection end".into())),
+        }
+    }
+
+    /// Puts a finished node where it belongs: the root, an item, a key or a value.
+    fn attach(&mut self, node: Node) -> Result<(), YamlError> {
+        match self.stack.last_mut() {
+            None => self.root = Some(node),
+            Some(Frame::Seq { items, .. }) => items.push(node),
+            Some(Frame::Map {
+                entries,
+                pending_key,
+                ..
+            }) => match pending_key.take() {
+                None => {
+                    if let Some(k) = node.as_str() {
+                        if entries.iter().any(|(e, _)| e.as_str() == Some(k)) {
+                            let message = format!("duplicate mapping key `{k}`");
+                            return Err(self.error_at(node.span.start, message));
+                        }
+                    }
+                    *pending_key = Some(node);
+                }
+                Some(key) => entries.push((key, node)),
+            },
+        }
+        Ok(())
+    }
+
+    /// Takes one event spanning `[start, end)`: the node it finishes, if any.
+    fn event(&mut self, event: Event, start: usize, end: usize) -> Result<Option<Node>, YamlError> {
+        let decorated = |anchor: usize, tag: bool| anchor != 0 || tag;
+        match event {
+            Event::StreamStart | Event::Nothing | Event::StreamEnd => Ok(None),
+            Event::DocumentStart(_) => {
+                self.root = None;
+                Ok(None)
+            }
+            Event::DocumentEnd => {
+                let node = self.root.take().unwrap_or(Node {
+                    kind: Kind::Scalar {
+                        value: String::new(),
+                        style: Style::Plain,
+                    },
+                    span: Span { start, end },
+                    decorated: false,
+                });
+                self.docs.push(Document { root: node });
+                Ok(None)
+            }
+            Event::Alias(_) => Ok(Some(Node {
+                kind: Kind::Alias,
+                span: Span { start, end },
+                decorated: true,
+            })),
+            Event::Scalar(value, style, anchor, tag) => Ok(Some(scalar(
+                self.text,
+                value.into_owned(),
+                style,
+                Span { start, end },
+                decorated(anchor, tag.is_some()),
+            ))),
+            Event::SequenceStart(anchor, tag) => {
+                let frame = Frame::Seq {
+                    start,
+                    flow: end > start,
+                    decorated: decorated(anchor, tag.is_some()),
+                    items: Vec::new(),
+                };
+                self.open(frame, start)
+            }
+            Event::MappingStart(anchor, tag) => {
+                let frame = Frame::Map {
+                    start,
+                    flow: end > start,
+                    decorated: decorated(anchor, tag.is_some()),
+                    entries: Vec::new(),
+                    pending_key: None,
+                };
+                self.open(frame, start)
+            }
+            Event::SequenceEnd | Event::MappingEnd => self.close(start, end),
+        }
+    }
+}
+
+/// A scalar node. The parser's end of a quoted scalar may run on over a comment after it.
+fn scalar(text: &str, value: String, style: ScalarStyle, span: Span, decorated: bool) -> Node {
+    let end = match style {
+        ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted => {
+            quoted_end(text, span.start, span.end)
+        }
+        _ => span.end,
+    };
+    Node {
+        span: Span {
+            start: span.start,
+            end,
+        },
+        kind: Kind::Scalar {
+            value,
+            style: match style {
+                ScalarStyle::Plain => Style::Plain,
+                ScalarStyle::SingleQuoted => Style::SingleQuoted,
+                ScalarStyle::DoubleQuoted => Style::DoubleQuoted,
+                ScalarStyle::Literal => Style::Literal,
+                ScalarStyle::Folded => Style::Folded,
+            },
+        },
+        decorated,
+    }
+}
+
+/// Parses every document in `text`.
+pub fn parse(text: &str) -> Result<Vec<Document>, YamlError> {
+    let offsets = Offsets::new(text);
+    let mut parser = Parser::new_from_str(text);
+    let mut b = Builder {
+        text,
+        stack: Vec::new(),
+        root: None,
+        docs: Vec::new(),
+    };
+    loop {
+        let (event, span) = match parser.next_event() {
+            None | Some(Ok((Event::StreamEnd, _))) => break,
+            Some(Ok(pair)) => pair,
+            Some(Err(e)) => {
+                // The position from the character index, like every other position: the
+                // parser's own line number runs past the last line at the end of a file
+                // without a final newline, and counts a bare carriage return as a line break.
+                let offset = offsets.byte(e.marker().index());
+                return Err(b.error_at(offset, e.info().to_string()));
+            }
+        };
+        let start = offsets.byte(span.start.index());
+        let end = offsets.byte(span.end.index());
+        if let Some(node) = b.event(event, start, end)? {
+            b.attach(node)?;
+        }
+    }
+    Ok(b.docs)
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+/// Where a quoted scalar starting at `start` ends: after its closing quote (`end` when that
+/// cannot be found before it).
+fn quoted_end(text: &str, start: usize, end: usize) -> usize {
+    let bytes = text.as_bytes();
+    let Some(&quote) = bytes.get(start) else {
+        return end;
+    };
+    if quote != b'"' && quote != b'\'' {
+        return end;
+    }
+    let mut i = start + 1;
+    while i < bytes.len() && i < end.max(start + 1) {
+        match bytes[i] {
+            b'\\' if quote == b'"' => i += 2,
+            b'\'' if quote == b'\'' && bytes.get(i + 1) == Some(&b'\'') => i += 2,
+            b if b == quote => return i + 1,
+            _ => i += 1,
+        }
+    }
+    end
+}
