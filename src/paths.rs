@@ -2,7 +2,7 @@
 //! container runtime provides itself.
 
 /// `path` equals `dir` or lies below it.
-pub fn path_within(path: &str, dir: &str) -> bool {
+pub(crate) fn path_within(path: &str, dir: &str) -> bool {
     let dir = dir.trim_end_matches('/');
     if dir.is_empty() {
         return path.starts_with('/');
@@ -12,7 +12,7 @@ pub fn path_within(path: &str, dir: &str) -> bool {
 
 /// Paths the container runtime provides inside every container (`/dev/stdout`, `/proc/...`):
 /// never hostPath-mounted, and nothing the node needs.
-pub fn container_provided(path: &str) -> bool {
+pub(crate) fn container_provided(path: &str) -> bool {
     ["/dev", "/proc", "/sys"].iter().any(|d| {
         path.strip_prefix(d)
             .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
@@ -20,7 +20,7 @@ pub fn container_provided(path: &str) -> bool {
 }
 
 /// An absolute path without `.` or `..` components, empty components or a trailing `/`.
-pub fn clean_path(path: &str) -> bool {
+pub(crate) fn clean_path(path: &str) -> bool {
     path.len() > 1
         && path.starts_with('/')
         && !path.ends_with('/')
@@ -29,7 +29,7 @@ pub fn clean_path(path: &str) -> bool {
             .all(|c| !c.is_empty() && c != b"." && c != b"..")
 }
 
-pub fn parent_dir(path: &str) -> String {
+pub(crate) fn parent_dir(path: &str) -> String {
     match path.rfind('/') {
         Some(0) | None => "/".to_string(),
         Some(i) => path[..i].to_string(),

@@ -16,19 +16,19 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// kube-apiserver's default `--secure-port`.
-pub const DEFAULT_SECURE_PORT: u16 = 6443;
+pub(crate) const DEFAULT_SECURE_PORT: u16 = 6443;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Endpoint {
-    pub host: String,
-    pub port: u16,
+pub(crate) struct Endpoint {
+    pub(crate) host: String,
+    pub(crate) port: u16,
 }
 
 impl Endpoint {
     /// Where the API server of `model` serves: the address kubeadm's probes use
     /// (`--advertise-address`), else `--bind-address` unless it is a wildcard, else loopback;
     /// the port is `--secure-port`.
-    pub fn of(model: &Model) -> Endpoint {
+    pub(crate) fn of(model: &Model) -> Endpoint {
         let usable = |a: &str| {
             a.parse::<IpAddr>()
                 .map(|ip| !ip.is_unspecified())
@@ -47,7 +47,7 @@ impl Endpoint {
         Endpoint { host, port }
     }
 
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         match self.host.parse::<IpAddr>() {
             Ok(IpAddr::V6(_)) => format!("https://[{}]:{}/readyz", self.host, self.port),
             _ => format!("https://{}:{}/readyz", self.host, self.port),
@@ -57,7 +57,7 @@ impl Endpoint {
 
 /// What one request saw.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Seen {
+pub(crate) enum Seen {
     /// Nothing listens: the connection was refused. This is what a restart looks like.
     Refused(String),
     /// No answer for another reason: reset, timed out, a broken handshake. A busy API server
@@ -70,7 +70,7 @@ pub enum Seen {
 impl Seen {
     /// 200: ready. 401 and 403: serving, with anonymous requests refused, so readiness itself
     /// cannot be seen without credentials.
-    pub fn serving(&self) -> bool {
+    pub(crate) fn serving(&self) -> bool {
         matches!(self, Seen::Status(200 | 401 | 403))
     }
 }
@@ -135,7 +135,7 @@ fn client_config() -> Result<Arc<ClientConfig>, String> {
 }
 
 /// One GET of `/readyz`, each step bounded by `timeout`.
-pub fn probe(ep: &Endpoint, timeout: Duration) -> Seen {
+pub(crate) fn probe(ep: &Endpoint, timeout: Duration) -> Seen {
     match try_probe(ep, timeout) {
         Ok(status) => Seen::Status(status),
         Err(Failure::Refused(e)) => Seen::Refused(e),
@@ -205,7 +205,7 @@ fn try_probe(ep: &Endpoint, timeout: Duration) -> Result<u16, Failure> {
 
 /// How the wait ended.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// Went down and came back serving (the status it answered).
     Back(u16),
     /// Never seen down in the restart window: the restart was not observed.
@@ -216,14 +216,14 @@ pub enum Outcome {
 
 /// The restart as the answers show it.
 #[derive(Debug, Default)]
-pub struct Watch {
-    pub went_down: bool,
+pub(crate) struct Watch {
+    pub(crate) went_down: bool,
     failures: u32,
 }
 
 impl Watch {
     /// Takes one answer; returns the status once the API server went down and serves again.
-    pub fn see(&mut self, s: &Seen) -> Option<u16> {
+    pub(crate) fn see(&mut self, s: &Seen) -> Option<u16> {
         self.failures = match s {
             Seen::NoAnswer(_) => self.failures + 1,
             _ => 0,
@@ -240,13 +240,13 @@ impl Watch {
 
 /// Failed requests in a row, other than refused connections, that count as the API server
 /// being down: one slow answer from a busy server is not a restart.
-pub const FAILURES_FOR_DOWN: u32 = 3;
+pub(crate) const FAILURES_FOR_DOWN: u32 = 3;
 
 /// Waits for the API server at `ep` to go down within `restart_window` (a refused connection,
 /// or [`FAILURES_FOR_DOWN`] failed requests in a row), then to serve again before `total` has
 /// passed, asking every `every`, each request bounded by `request_timeout`. `seen` hears each
 /// change of state.
-pub fn wait(
+pub(crate) fn wait(
     ep: &Endpoint,
     total: Duration,
     restart_window: Duration,

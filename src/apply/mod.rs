@@ -5,5 +5,5 @@
 pub mod health;
 pub mod node;
 pub mod output;
-pub(crate) mod prompt;
+pub mod prompt;
 pub mod select;

@@ -18,10 +18,10 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Where kubeharden keeps its state on a node (backups, the lock), below the root.
-pub const STATE_DIR: &str = "/var/lib/kubeharden";
+pub(crate) const STATE_DIR: &str = "/var/lib/kubeharden";
 
 /// The version of `record.json`'s layout.
-pub const RECORD_VERSION: u32 = 1;
+pub(crate) const RECORD_VERSION: u32 = 1;
 
 fn io_err(path: &Path, what: &str, e: io::Error) -> NodeError {
     NodeError::new(format!("{}: cannot {what}: {e}", path.display()))
@@ -38,13 +38,13 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 /// A point in time as kubeharden records it.
 #[derive(Clone, Copy, Debug)]
-pub struct Stamp {
-    pub unix: u64,
-    pub nanos: u32,
+pub(crate) struct Stamp {
+    pub(crate) unix: u64,
+    pub(crate) nanos: u32,
 }
 
 impl Stamp {
-    pub fn now() -> Stamp {
+    pub(crate) fn now() -> Stamp {
         let d = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
@@ -72,13 +72,13 @@ impl Stamp {
     }
 
     /// `2026-11-28T15:30:12Z`.
-    pub fn rfc3339(self) -> String {
+    pub(crate) fn rfc3339(self) -> String {
         let (y, mo, d, h, mi, s) = self.civil();
         format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
     }
 
     /// `20261128T153012Z`: sorts in time order and is safe in a file name.
-    pub fn compact(self) -> String {
+    pub(crate) fn compact(self) -> String {
         let (y, mo, d, h, mi, s) = self.civil();
         format!("{y:04}{mo:02}{d:02}T{h:02}{mi:02}{s:02}Z")
     }
@@ -88,12 +88,12 @@ impl Stamp {
 /// advisory `flock` on a file in the state directory; the kernel releases it when the process
 /// ends, however it ends.
 #[derive(Debug)]
-pub struct Lock {
+pub(crate) struct Lock {
     _file: File,
 }
 
 impl Lock {
-    pub fn acquire(path: &Path) -> Result<Lock, NodeError> {
+    pub(crate) fn acquire(path: &Path) -> Result<Lock, NodeError> {
         if let Some(dir) = path.parent() {
             create_private_dirs(dir)?;
         }
@@ -141,7 +141,7 @@ impl Lock {
 
 /// Creates `dir` and any missing parents with mode 0700. Returns the directories it created,
 /// outermost first.
-pub fn create_private_dirs(dir: &Path) -> Result<Vec<PathBuf>, NodeError> {
+pub(crate) fn create_private_dirs(dir: &Path) -> Result<Vec<PathBuf>, NodeError> {
     let mut missing = Vec::new();
     let mut cur = Some(dir);
     while let Some(d) = cur {
@@ -179,14 +179,14 @@ fn sync_dir(dir: &Path) -> Result<(), NodeError> {
 
 /// Mode and owner a write gives the file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Perms {
-    pub mode: u32,
-    pub uid: u32,
-    pub gid: u32,
+pub(crate) struct Perms {
+    pub(crate) mode: u32,
+    pub(crate) uid: u32,
+    pub(crate) gid: u32,
 }
 
 impl Perms {
-    pub fn of(meta: &fs::Metadata) -> Perms {
+    pub(crate) fn of(meta: &fs::Metadata) -> Perms {
         Perms {
             mode: meta.mode() & 0o7777,
             uid: meta.uid(),
@@ -196,7 +196,7 @@ impl Perms {
 }
 
 /// Reads a file's bytes, bounded.
-pub fn read_bytes(path: &Path, limit: u64) -> Result<Vec<u8>, NodeError> {
+pub(crate) fn read_bytes(path: &Path, limit: u64) -> Result<Vec<u8>, NodeError> {
     let f = File::open(path).map_err(|e| io_err(path, "read", e))?;
     let mut bytes = Vec::new();
     f.take(limit + 1)
@@ -216,7 +216,7 @@ pub fn read_bytes(path: &Path, limit: u64) -> Result<Vec<u8>, NodeError> {
 /// writer's), synced, renamed over the path, and the directory synced. When `expect` is given
 /// the file must still hold exactly those bytes just before the rename (`None` inside it: the
 /// file must not exist), else nothing is replaced.
-pub fn atomic_write(
+pub(crate) fn atomic_write(
     path: &Path,
     bytes: &[u8],
     mode: u32,
@@ -281,68 +281,68 @@ pub fn atomic_write(
 
 /// One file a run changed or created, as the backup set records it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct FileRecord {
+pub(crate) struct FileRecord {
     /// The path on the node (under the run's root), or, with `outside_root`, the absolute
     /// path of a file named outside the root.
-    pub path: String,
+    pub(crate) path: String,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub outside_root: bool,
+    pub(crate) outside_root: bool,
     /// The file existed before the run; `false` for a file the run created.
-    pub existed: bool,
+    pub(crate) existed: bool,
     /// The original bytes inside the set (`files/N`), when the file existed.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub backup: Option<String>,
+    pub(crate) backup: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub sha256: Option<String>,
+    pub(crate) sha256: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub size: Option<u64>,
+    pub(crate) size: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub perms: Option<Perms>,
+    pub(crate) perms: Option<Perms>,
     /// The sha256 of what the run wrote (absent when the run removed the file).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub written_sha256: Option<String>,
+    pub(crate) written_sha256: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Record {
-    pub record_version: u32,
-    pub id: String,
-    pub created: String,
-    pub created_unix: u64,
-    pub created_nanos: u32,
-    pub kubeharden_version: String,
+pub(crate) struct Record {
+    pub(crate) record_version: u32,
+    pub(crate) id: String,
+    pub(crate) created: String,
+    pub(crate) created_unix: u64,
+    pub(crate) created_nanos: u32,
+    pub(crate) kubeharden_version: String,
     /// `fix` or `rollback`.
-    pub command: String,
+    pub(crate) command: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub profile: Option<String>,
+    pub(crate) profile: Option<String>,
     /// The backup set a rollback restored.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub restores: Option<String>,
+    pub(crate) restores: Option<String>,
     /// The root the paths are under (`/` on a node).
-    pub root: String,
-    pub files: Vec<FileRecord>,
+    pub(crate) root: String,
+    pub(crate) files: Vec<FileRecord>,
     /// Directories the run created (outermost first), removed again by a rollback when empty.
     #[serde(default)]
-    pub created_dirs: Vec<String>,
+    pub(crate) created_dirs: Vec<String>,
     /// Directories a rollback removed (outermost first), created again when it is undone.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub removed_dirs: Vec<String>,
+    pub(crate) removed_dirs: Vec<String>,
     /// The run stopped part-way and could not put everything back: this set holds the
     /// originals, but `rollback` without an id does not pick it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub incomplete: bool,
+    pub(crate) incomplete: bool,
 }
 
 /// A backup set on disk.
 #[derive(Debug)]
-pub struct BackupSet {
-    pub dir: PathBuf,
-    pub record: Record,
+pub(crate) struct BackupSet {
+    pub(crate) dir: PathBuf,
+    pub(crate) record: Record,
 }
 
 /// The content a run will give a path, and how.
 #[derive(Clone, Debug)]
-pub enum Target {
+pub(crate) enum Target {
     /// Replace the file, which must still hold the bytes read; mode and owner kept, or set to
     /// `perms` when given.
     Replace {
@@ -364,18 +364,18 @@ pub enum Target {
 }
 
 #[derive(Clone, Debug)]
-pub struct Write1 {
+pub(crate) struct Write1 {
     /// Path on this machine.
-    pub path: PathBuf,
-    pub target: Target,
+    pub(crate) path: PathBuf,
+    pub(crate) target: Target,
 }
 
 /// What a run is about to do, for its backup set.
-pub struct RunInfo<'a> {
-    pub command: &'a str,
-    pub profile: Option<&'a str>,
-    pub restores: Option<&'a str>,
-    pub root: &'a Root,
+pub(crate) struct RunInfo<'a> {
+    pub(crate) command: &'a str,
+    pub(crate) profile: Option<&'a str>,
+    pub(crate) restores: Option<&'a str>,
+    pub(crate) root: &'a Root,
 }
 
 /// The path as a record keeps it, and whether it lies outside the root.
@@ -446,7 +446,11 @@ fn save_record(set: &BackupSet) -> Result<(), NodeError> {
 /// Backs up what `writes` will change into a new set below `backups`, then makes the writes in
 /// order. If one fails, the files already written are restored from the set and the error says
 /// so. Returns the set.
-pub fn apply(writes: &[Write1], backups: &Path, info: &RunInfo) -> Result<BackupSet, NodeError> {
+pub(crate) fn apply(
+    writes: &[Write1],
+    backups: &Path,
+    info: &RunInfo,
+) -> Result<BackupSet, NodeError> {
     let stamp = Stamp::now();
     // Check everything before anything is touched.
     for w in writes {
@@ -772,7 +776,7 @@ fn backup_bytes(set: &BackupSet, f: &FileRecord) -> Result<Vec<u8>, NodeError> {
 
 /// Every backup set below `backups`, oldest first, and what is wrong with the directories
 /// there that are not usable sets.
-pub fn list_sets(backups: &Path) -> Result<(Vec<BackupSet>, Vec<String>), NodeError> {
+pub(crate) fn list_sets(backups: &Path) -> Result<(Vec<BackupSet>, Vec<String>), NodeError> {
     let entries = match fs::read_dir(backups) {
         Ok(e) => e,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((Vec::new(), Vec::new())),
@@ -801,7 +805,7 @@ pub fn list_sets(backups: &Path) -> Result<(Vec<BackupSet>, Vec<String>), NodeEr
     Ok((sets, problems))
 }
 
-pub fn load_set(dir: &Path) -> Result<BackupSet, NodeError> {
+pub(crate) fn load_set(dir: &Path) -> Result<BackupSet, NodeError> {
     trusted(dir)?;
     let path = dir.join("record.json");
     trusted(&path)?;
@@ -851,18 +855,22 @@ pub fn load_set(dir: &Path) -> Result<BackupSet, NodeError> {
 }
 
 /// What a rollback did, for the caller to tell.
-pub struct Restored {
-    pub undo: BackupSet,
+pub(crate) struct Restored {
+    pub(crate) undo: BackupSet,
     /// Files whose content had changed since the set's run wrote them.
-    pub changed_since: Vec<String>,
-    pub restored: Vec<String>,
-    pub removed: Vec<String>,
+    pub(crate) changed_since: Vec<String>,
+    pub(crate) restored: Vec<String>,
+    pub(crate) removed: Vec<String>,
 }
 
 /// Restores backup set `set`: checks every backup against its sha256 first, backs up the current
 /// state into a new set (so the rollback can be undone), then puts each file back atomically
 /// and removes the files (and then-empty directories) the run created.
-pub fn rollback(set: &BackupSet, backups: &Path, root: &Root) -> Result<Restored, NodeError> {
+pub(crate) fn rollback(
+    set: &BackupSet,
+    backups: &Path,
+    root: &Root,
+) -> Result<Restored, NodeError> {
     let mut writes = Vec::new();
     let mut changed_since = Vec::new();
     let mut restored = Vec::new();
@@ -952,7 +960,7 @@ pub fn rollback(set: &BackupSet, backups: &Path, root: &Root) -> Result<Restored
 }
 
 /// The newest backup set, or the one named `id`.
-pub fn find_set(backups: &Path, id: Option<&str>) -> Result<BackupSet, NodeError> {
+pub(crate) fn find_set(backups: &Path, id: Option<&str>) -> Result<BackupSet, NodeError> {
     if let Some(id) = id {
         if id.is_empty() || id.contains('/') || id.starts_with('.') {
             return Err(NodeError::new(format!("`{id}` is not a backup set id")));

@@ -8,16 +8,16 @@ use dialoguer::theme::SimpleTheme;
 use dialoguer::Input;
 use std::io::{self, Write};
 
-pub struct Terminal {
+pub(crate) struct Terminal {
     term: Term,
     color: bool,
     /// A question could not be asked or answered (the terminal went away, an interrupt):
     /// the whole run stops and writes nothing.
-    pub broken: bool,
+    pub(crate) broken: bool,
 }
 
 impl Terminal {
-    pub fn new() -> Terminal {
+    pub(crate) fn new() -> Terminal {
         Terminal {
             term: Term::stderr(),
             color: anstream::AutoStream::choice(&io::stderr()) != anstream::ColorChoice::Never,
@@ -34,7 +34,7 @@ impl Terminal {
     }
 
     /// A diff, coloured like git's.
-    pub fn diff(&self, diff: &str) -> String {
+    pub(crate) fn diff(&self, diff: &str) -> String {
         let mut out = String::new();
         for line in diff.split_inclusive('\n') {
             let style = if line.starts_with("+++") || line.starts_with("---") {
@@ -55,14 +55,14 @@ impl Terminal {
         out
     }
 
-    pub fn print(&self, text: &str) {
+    pub(crate) fn print(&self, text: &str) {
         let mut t = &self.term;
         let _ = t.write_all(text.as_bytes());
         let _ = t.flush();
     }
 
     /// A yes/no question answered with Enter; no is the default.
-    pub fn confirm(&mut self, question: &str) -> io::Result<bool> {
+    pub(crate) fn confirm(&mut self, question: &str) -> io::Result<bool> {
         let answer: Result<String, _> = Input::with_theme(&SimpleTheme)
             .with_prompt(format!("{question} [y/N]"))
             .allow_empty(true)

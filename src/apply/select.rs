@@ -32,28 +32,28 @@ pub enum Answer {
 
 /// A supporting file (or directory) that accepting a change creates on the node.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NewFile {
+pub(crate) struct NewFile {
     /// The flag that names it.
-    pub flag: String,
+    pub(crate) flag: String,
     /// Its path on the node.
-    pub host: String,
+    pub(crate) host: String,
     /// Its path on this machine (under the root).
-    pub local: PathBuf,
+    pub(crate) local: PathBuf,
     /// The template it is written from and the text; `None` for a directory.
-    pub content: Option<(String, String)>,
+    pub(crate) content: Option<(String, String)>,
 }
 
 /// One change offered to the user: a rule's whole fix.
 pub struct Offer<'a> {
-    pub file: &'a str,
+    pub(crate) file: &'a str,
     pub rule: &'a Rule,
-    pub changes: Vec<String>,
+    pub(crate) changes: Vec<String>,
     /// The diff this change adds to the ones accepted before it.
     pub diff: String,
-    pub new_files: Vec<NewFile>,
+    pub(crate) new_files: Vec<NewFile>,
     /// Its position among the file's offers (1-based), and how many there are.
-    pub index: usize,
-    pub total: usize,
+    pub(crate) index: usize,
+    pub(crate) total: usize,
 }
 
 /// Whoever decides: a person at a terminal, or `--yes`.
@@ -70,21 +70,21 @@ pub struct Selection {
     /// Rules declined by the user.
     pub declined: Vec<String>,
     /// Rules that could not be offered, with the reason.
-    pub refused: Vec<(String, String)>,
+    pub(crate) refused: Vec<(String, String)>,
     /// The text with the accepted changes, planned, edited and verified as a whole; `None`
     /// when nothing is accepted.
     pub edited: Option<String>,
-    pub new_files: Vec<NewFile>,
+    pub(crate) new_files: Vec<NewFile>,
     /// Required files that exist already and are kept, though they differ from the template.
-    pub kept: Vec<String>,
+    pub(crate) kept: Vec<String>,
     /// The notes of the whole profile's report (the version assumed, say).
-    pub notes: Vec<String>,
+    pub(crate) notes: Vec<String>,
     /// Findings the profile leaves to the user, with the reason.
-    pub left_over: Vec<(String, String)>,
+    pub(crate) left_over: Vec<(String, String)>,
     /// The Kubernetes version the file was planned for.
-    pub version: Version,
+    pub(crate) version: Version,
     /// The component the file configures.
-    pub component: String,
+    pub(crate) component: String,
 }
 
 impl Selection {
@@ -366,7 +366,7 @@ pub fn select(
 
 /// The manifest directories a run must keep clean: the static pod directory and the directory
 /// of every manifest it edits.
-pub fn pod_dirs(manifests_dir: &Path, manifests: &[PathBuf]) -> Vec<PathBuf> {
+pub(crate) fn pod_dirs(manifests_dir: &Path, manifests: &[PathBuf]) -> Vec<PathBuf> {
     let mut dirs = vec![real_path(manifests_dir)];
     for m in manifests {
         if let Some(parent) = real_path(m).parent() {

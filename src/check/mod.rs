@@ -18,11 +18,11 @@ pub struct Env<'a> {
 /// A rule that does not hold, with what was found and what is wanted.
 #[derive(Clone, Debug)]
 pub struct Finding {
-    pub rule_id: String,
+    pub(crate) rule_id: String,
     /// The flag the finding is about, when there is one (for locating it in the file).
-    pub flag: Option<String>,
-    pub current: String,
-    pub desired: String,
+    pub(crate) flag: Option<String>,
+    pub(crate) current: String,
+    pub(crate) desired: String,
 }
 
 fn op_holds(model: &Model, env: Env, flag: &str, op: &Op) -> bool {
@@ -63,7 +63,7 @@ fn op_holds(model: &Model, env: Env, flag: &str, op: &Op) -> bool {
 }
 
 /// Flags present in the model that the version does not accept.
-pub fn rejected_flags(model: &Model, env: Env) -> Vec<String> {
+pub(crate) fn rejected_flags(model: &Model, env: Env) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for f in &model.flags {
         if let Some(spec) = env.registry.flag(&model.component, &f.name) {
@@ -77,7 +77,7 @@ pub fn rejected_flags(model: &Model, env: Env) -> Vec<String> {
 
 /// The feature-gate map flags, and the gates named in them that the version no longer has (an
 /// `unrecognized feature gate` stops the component: k8s.io/component-base featuregate).
-pub fn rejected_gates(model: &Model, env: Env) -> Vec<(String, String)> {
+pub(crate) fn rejected_gates(model: &Model, env: Env) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for (flag, spec) in env
         .registry
@@ -102,7 +102,7 @@ pub fn rejected_gates(model: &Model, env: Env) -> Vec<(String, String)> {
 }
 
 /// The admission-plugin list flags, and the plugins named in them that the version does not have.
-pub fn rejected_plugins(model: &Model, env: Env) -> Vec<(String, String)> {
+pub(crate) fn rejected_plugins(model: &Model, env: Env) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for flag in env.registry.plugin_list_flags(&model.component) {
         for p in model.list(flag).unwrap_or_default() {
@@ -119,7 +119,7 @@ pub fn rejected_plugins(model: &Model, env: Env) -> Vec<(String, String)> {
 /// Flags written more than once where that is ambiguous or wrong: single-valued flags given
 /// more than once (the last wins, scanners read the first), and list flags that are repeated
 /// or name an item twice (kube-apiserver refuses a repeated authorization mode).
-pub fn duplicated_flags(model: &Model, env: Env) -> Vec<String> {
+pub(crate) fn duplicated_flags(model: &Model, env: Env) -> Vec<String> {
     // How often each name is on the command line (the environment cannot repeat a flag).
     let mut times: Vec<(&str, usize)> = Vec::with_capacity(model.flags.len());
     for f in &model.flags {
@@ -184,7 +184,7 @@ pub fn unmounted_files(model: &Model, env: Env) -> Vec<(String, String)> {
 
 /// Pairs of flags present together that the component refuses together
 /// (`conflicts_with` in the registry).
-pub fn conflicting_flags(model: &Model, env: Env) -> Vec<(String, String)> {
+pub(crate) fn conflicting_flags(model: &Model, env: Env) -> Vec<(String, String)> {
     // The flags in effect, in name order (the registry's), each once.
     let mut names: Vec<&str> = model
         .flags
@@ -209,7 +209,7 @@ pub fn conflicting_flags(model: &Model, env: Env) -> Vec<(String, String)> {
 }
 
 /// Anonymous requests are rejected outright (`--anonymous-auth=false`, as pflag reads it).
-pub fn anonymous_rejected(model: &Model) -> bool {
+pub(crate) fn anonymous_rejected(model: &Model) -> bool {
     model
         .value("anonymous-auth")
         .as_deref()
@@ -218,7 +218,7 @@ pub fn anonymous_rejected(model: &Model) -> bool {
 }
 
 /// The paths of the HTTP probes that send no credentials, without any query string.
-pub fn http_probe_paths(model: &Model) -> Vec<String> {
+pub(crate) fn http_probe_paths(model: &Model) -> Vec<String> {
     model
         .probes
         .iter()
@@ -241,7 +241,7 @@ pub fn http_probe_paths(model: &Model) -> Vec<String> {
 }
 
 /// Flags set both on the command line and through the environment.
-pub fn env_conflicts(model: &Model) -> Vec<String> {
+pub(crate) fn env_conflicts(model: &Model) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for e in &model.env {
         // etcd's verifyEnv refuses a variable of a flag on the command line even when empty.
@@ -254,7 +254,7 @@ pub fn env_conflicts(model: &Model) -> Vec<String> {
 
 /// httpGet and tcpSocket probes that connect elsewhere than the local host (no `host` means
 /// the pod's IP, the node's address for a host-network static pod), as `kind (host)`.
-pub fn remote_probes(model: &Model) -> Vec<String> {
+pub(crate) fn remote_probes(model: &Model) -> Vec<String> {
     model
         .probes
         .iter()
@@ -271,7 +271,7 @@ pub fn remote_probes(model: &Model) -> Vec<String> {
 }
 
 /// Probes that send no credentials, which fail with 401 once anonymous requests are rejected.
-pub fn unauthenticated_http_probes(model: &Model) -> Vec<String> {
+pub(crate) fn unauthenticated_http_probes(model: &Model) -> Vec<String> {
     model
         .probes
         .iter()
@@ -294,7 +294,7 @@ pub fn unauthenticated_http_probes(model: &Model) -> Vec<String> {
         .collect()
 }
 
-pub fn holds(cond: &Cond, model: &Model, env: Env) -> bool {
+pub(crate) fn holds(cond: &Cond, model: &Model, env: Env) -> bool {
     match cond {
         Cond::Flag { flag, op } => op_holds(model, env, flag, op),
         Cond::Any(cs) => cs.iter().any(|c| holds(c, model, env)),
@@ -322,7 +322,7 @@ pub fn holds(cond: &Cond, model: &Model, env: Env) -> bool {
 /// A setting as people write it: `--flag` for a command-line flag, the path for a setting of a
 /// configuration file (`authentication.anonymous.enabled`, `readOnlyPort`), which flags never
 /// look like (they are lower case, without dots).
-pub fn setting(flag: &str) -> String {
+pub(crate) fn setting(flag: &str) -> String {
     if flag.contains('.') || flag.chars().any(|c| c.is_ascii_uppercase()) {
         flag.to_string()
     } else {
@@ -331,7 +331,7 @@ pub fn setting(flag: &str) -> String {
 }
 
 /// `--flag=value`, or `path: value` for a configuration file.
-pub fn setting_is(flag: &str, value: &str) -> String {
+pub(crate) fn setting_is(flag: &str, value: &str) -> String {
     let s = setting(flag);
     if s.starts_with("--") {
         format!("{s}={value}")
@@ -526,7 +526,7 @@ fn version_possible(c: &Cond, env: Env) -> bool {
 }
 
 /// Whether a rule applies to the component and version.
-pub fn applies(rule: &Rule, model: &Model, version: Version) -> bool {
+pub(crate) fn applies(rule: &Rule, model: &Model, version: Version) -> bool {
     rule.component == model.component && rule.versions.matches(version)
 }
 
@@ -546,7 +546,7 @@ pub fn evaluate(rule: &Rule, model: &Model, env: Env) -> Option<Finding> {
 
 /// The rules of the profile that apply and do not hold, in profile order: what `check` finds,
 /// without describing it.
-pub fn failing<'p, 'm>(
+pub(crate) fn failing<'p, 'm>(
     profile: &'p Profile,
     model: &'m Model,
     env: Env<'m>,
@@ -558,7 +558,7 @@ pub fn failing<'p, 'm>(
 }
 
 /// Evaluates every rule of the profile, in profile order.
-pub fn check(profile: &Profile, model: &Model, env: Env) -> Vec<Finding> {
+pub(crate) fn check(profile: &Profile, model: &Model, env: Env) -> Vec<Finding> {
     profile
         .rules
         .iter()

@@ -25,12 +25,12 @@ pub const MARKER: &str = "kubeharden:";
 pub struct Target {
     /// The line of the container's list item or the document's first key: comment lines
     /// directly above it apply to it.
-    pub head_line: usize,
+    pub(crate) head_line: usize,
     /// The lines it spans (first, last); findings on them are its findings.
-    pub lines: (usize, usize),
+    pub(crate) lines: (usize, usize),
     /// Line ranges where a trailing comment applies to all of it (a container's argument
     /// lists); elsewhere a trailing comment applies to the findings of its own line.
-    pub trailing: Vec<(usize, usize)>,
+    pub(crate) trailing: Vec<(usize, usize)>,
 }
 
 impl Target {
@@ -118,7 +118,7 @@ impl Suppressions {
         }
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.directives.is_empty()
     }
 
@@ -148,7 +148,7 @@ impl Suppressions {
     /// `profile` without the rules whose findings (rule id, line) a comment silences, or
     /// `None` when nothing is silenced.
     /// `findings` is only called when there are comments.
-    pub fn without_silenced<I: IntoIterator<Item = (String, usize)>>(
+    pub(crate) fn without_silenced<I: IntoIterator<Item = (String, usize)>>(
         &self,
         profile: &Profile,
         findings: impl FnOnce() -> I,
@@ -171,7 +171,7 @@ impl Suppressions {
 
     /// Marks the findings the comments silence, and returns the comments (or rule ids of
     /// them) that silence nothing.
-    pub fn apply(&self, findings: &mut [ReportFinding], profile: &Profile) -> Vec<Unused> {
+    pub(crate) fn apply(&self, findings: &mut [ReportFinding], profile: &Profile) -> Vec<Unused> {
         if self.is_empty() {
             return Vec::new();
         }

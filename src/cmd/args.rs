@@ -94,26 +94,26 @@ pub struct Common {
     /// Manifest files or directories (every *.yaml, *.yml, *.json below them, leaving out hidden
     /// files and what .gitignore and .ignore files list; the static pod directory one level
     /// deep) [default: /etc/kubernetes/manifests]
-    pub paths: Vec<PathBuf>,
+    pub(crate) paths: Vec<PathBuf>,
     /// Profile: a built-in name (baseline, strict) or a path to a profile file
     #[arg(long, short = 'p', default_value = "baseline")]
     pub profile: String,
     /// Kubernetes version the manifest is for (1.30, v1.30.4), instead of the image tag's
     #[arg(long, value_name = "VERSION")]
-    pub kubernetes_version: Option<String>,
+    pub(crate) kubernetes_version: Option<String>,
     /// Disregard `# kubeharden: ignore[RULE-ID] reason` comments: report and fix everything
     #[arg(long)]
-    pub no_ignores: bool,
+    pub(crate) no_ignores: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct DiffArgs {
     #[command(flatten)]
-    pub common: Common,
+    pub(crate) common: Common,
     /// Also make the same changes in this kubeadm configuration file (e.g. the ClusterConfiguration
     /// of the kubeadm-config ConfigMap), so `kubeadm upgrade` keeps them
     #[arg(long, value_name = "FILE")]
-    pub kubeadm_config: Option<PathBuf>,
+    pub(crate) kubeadm_config: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -127,10 +127,10 @@ pub struct CheckArgs {
     pub common: Common,
     /// Output format: text, json (docs/json-output.md) or sarif (SARIF 2.1.0, docs/sarif.md)
     #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    pub(crate) format: Format,
     /// Exit 1 only for findings of this severity or higher; the others are still reported
     #[arg(long, value_enum, value_name = "SEVERITY", default_value_t = FailOn::Low)]
-    pub fail_on: FailOn,
+    pub(crate) fail_on: FailOn,
     /// Skip files that are not control-plane manifests or configuration kubeharden reads, even
     /// when named, and exit 0 when nothing is left to check (for hooks such as pre-commit, which
     /// pass every YAML file)
@@ -147,28 +147,28 @@ directory; `kubeharden rollback` restores them."
 )]
 pub struct FixArgs {
     #[command(flatten)]
-    pub common: Common,
+    pub(crate) common: Common,
     /// Write the hardened manifest to FILE (`-` for standard output); the input stays untouched
     #[arg(long, short = 'o', value_name = "FILE", conflicts_with_all = ["interactive", "yes", "backup_dir", "wait_healthy", "kubeadm_config"])]
-    pub output: Option<PathBuf>,
+    pub(crate) output: Option<PathBuf>,
     /// Also make the accepted changes in this kubeadm configuration file, in place and backed
     /// up with the manifests, so `kubeadm upgrade` keeps them
     #[arg(long, value_name = "FILE")]
-    pub kubeadm_config: Option<PathBuf>,
+    pub(crate) kubeadm_config: Option<PathBuf>,
     /// Ask about every change (needs a terminal); the default on a terminal
     #[arg(long, short = 'i', conflicts_with = "yes")]
-    pub interactive: bool,
+    pub(crate) interactive: bool,
     /// Make every change without asking
     #[arg(long, short = 'y')]
-    pub yes: bool,
+    pub(crate) yes: bool,
     #[command(flatten)]
-    pub node: NodeArgs,
+    pub(crate) node: NodeArgs,
     /// The static pod directory on the node, used when no PATH is given [default: /etc/kubernetes/manifests]
     #[arg(long, value_name = "DIR")]
-    pub manifests_dir: Option<PathBuf>,
+    pub(crate) manifests_dir: Option<PathBuf>,
     /// After writing, wait until the API server answers on /readyz again; roll back if it does not
     #[arg(long)]
-    pub wait_healthy: bool,
+    pub(crate) wait_healthy: bool,
     /// How long --wait-healthy waits, in seconds
     #[arg(
         long,
@@ -176,18 +176,18 @@ pub struct FixArgs {
         default_value_t = 180,
         requires = "wait_healthy"
     )]
-    pub wait_timeout: u64,
+    pub(crate) wait_timeout: u64,
 }
 
 #[derive(Debug, Args)]
-pub struct NodeArgs {
+pub(crate) struct NodeArgs {
     /// Keep backup sets in DIR [default: /var/lib/kubeharden/backups as root, else a per-user data directory]
     #[arg(long, value_name = "DIR")]
-    pub backup_dir: Option<PathBuf>,
+    pub(crate) backup_dir: Option<PathBuf>,
     /// Resolve every node path (static pod directory, files flags name, supporting files,
     /// default backups, the lock) under DIR, e.g. a node image mounted for preparation
     #[arg(long, value_name = "DIR")]
-    pub root: Option<PathBuf>,
+    pub(crate) root: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -205,34 +205,34 @@ pub enum GenerateWhat {
 pub struct GenerateKubeadmArgs {
     /// Kubernetes version of the new cluster (1.31, v1.31.2)
     #[arg(long, value_name = "VERSION")]
-    pub kubernetes_version: String,
+    pub(crate) kubernetes_version: String,
     /// Profile: a built-in name (baseline, strict) or a path to a profile file
     #[arg(long, short = 'p', default_value = "strict")]
-    pub profile: String,
+    pub(crate) profile: String,
     /// kubeadm configuration API [default: the newest the kubeadm version accepts]
     #[arg(long, value_parser = ["v1beta3", "v1beta4"])]
-    pub api_version: Option<String>,
+    pub(crate) api_version: Option<String>,
     /// Directory to write the files into (created if missing)
     #[arg(long, value_name = "DIR", default_value = ".")]
-    pub output_dir: PathBuf,
+    pub(crate) output_dir: PathBuf,
     /// Fill a setting, e.g. advertise-address=10.0.0.5 (repeatable)
     #[arg(long = "set", value_name = "KEY=VALUE")]
-    pub set: Vec<String>,
+    pub(crate) set: Vec<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct RollbackArgs {
     /// The backup set to restore [default: the newest]
-    pub id: Option<String>,
+    pub(crate) id: Option<String>,
     /// List the backup sets (time, command, profile, files) instead of restoring one
     #[arg(long, conflicts_with = "id")]
-    pub list: bool,
+    pub(crate) list: bool,
     #[command(flatten)]
-    pub node: NodeArgs,
+    pub(crate) node: NodeArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
+pub(crate) enum Format {
     Text,
     Json,
     Sarif,
@@ -240,7 +240,7 @@ pub enum Format {
 
 /// The lowest severity that makes `check` exit 1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum FailOn {
+pub(crate) enum FailOn {
     Low,
     Medium,
     High,
@@ -260,7 +260,7 @@ impl Common {
 }
 
 impl FailOn {
-    pub fn severity(self) -> Severity {
+    pub(crate) fn severity(self) -> Severity {
         match self {
             FailOn::Low => Severity::Low,
             FailOn::Medium => Severity::Medium,

@@ -21,7 +21,7 @@ pub(super) fn man(stdout: &mut dyn Write) -> Result<Exit, UsageError> {
 /// The manual page, in roff: the top-level page clap_mangen renders, with a section per
 /// command (its synopsis, description and options) instead of references to pages of their
 /// own, so one file documents everything. Deterministic: no date, the version from Cargo.toml.
-pub fn man_page(out: &mut dyn std::io::Write) -> std::io::Result<()> {
+pub(crate) fn man_page(out: &mut dyn std::io::Write) -> std::io::Result<()> {
     use clap::CommandFactory;
     use std::io::Write;
     let mut cmd = Cli::command().disable_help_subcommand(true);

@@ -20,7 +20,7 @@ use crate::render::Paint;
 use args::{Cli, Command};
 use std::io::Write;
 
-pub use crate::model::report::UsageError;
+pub(crate) use crate::model::report::UsageError;
 
 /// How a command ended, as the exit code says it.
 pub enum Exit {

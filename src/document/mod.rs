@@ -34,7 +34,7 @@ pub struct LoadError {
     pub message: String,
     /// The document is well-formed but not of a kind kubeharden reads (another kind, or a Pod
     /// without a control-plane container): inside a directory such files are skipped.
-    pub unrecognized: bool,
+    pub(crate) unrecognized: bool,
 }
 
 impl LoadError {
@@ -64,7 +64,7 @@ impl LoadError {
 
 /// One component's settings in a file: what the checker sees, where each setting is, and how a
 /// plan is written.
-pub(crate) trait Part {
+pub trait Part {
     /// The settings as the component sees them.
     fn model(&self) -> &Model;
 
@@ -109,7 +109,7 @@ pub(crate) trait Part {
 }
 
 /// A file of one kind: its first part, and what is decided for the file as a whole.
-pub(crate) trait Document: Part {
+pub trait Document: Part {
     /// The component the report names.
     fn component(&self) -> &str;
 

@@ -17,7 +17,7 @@ pub(crate) mod sequence;
 pub(crate) use sequence::Editor;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Splice {
+pub struct Splice {
     pub(crate) start: usize,
     pub(crate) end: usize,
     pub(crate) text: String,
@@ -25,7 +25,7 @@ pub(crate) struct Splice {
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("{message}")]
-pub(crate) struct EditError {
+pub struct EditError {
     pub(crate) offset: Option<usize>,
     pub(crate) message: String,
 }

@@ -14,33 +14,33 @@ use crate::profile::{Profile, Registry};
 use std::path::{Path, PathBuf};
 
 /// Where the kubelet reads static pod manifests on a kubeadm node.
-pub const DEFAULT_MANIFESTS_DIR: &str = "/etc/kubernetes/manifests";
+pub(crate) const DEFAULT_MANIFESTS_DIR: &str = "/etc/kubernetes/manifests";
 
 /// Where kubeadm has the kubelet read its configuration (the kubelet's `--config`).
-pub const DEFAULT_KUBELET_CONFIG: &str = "/var/lib/kubelet/config.yaml";
+pub(crate) const DEFAULT_KUBELET_CONFIG: &str = "/var/lib/kubelet/config.yaml";
 
 /// What every command that reads files starts from.
 pub(crate) struct Settings {
-    pub registry: Registry,
-    pub profile: Profile,
-    pub version: Option<Version>,
-    pub inputs: Vec<Input>,
+    pub(crate) registry: Registry,
+    pub(crate) profile: Profile,
+    pub(crate) version: Option<Version>,
+    pub(crate) inputs: Vec<Input>,
     /// Read `# kubeharden: ignore[...]` comments (not with `--no-ignores`).
-    pub ignores: bool,
+    pub(crate) ignores: bool,
 }
 
 pub(crate) struct Input {
-    pub path: PathBuf,
+    pub(crate) path: PathBuf,
     /// Found inside a directory rather than named.
-    pub from_dir: bool,
+    pub(crate) from_dir: bool,
     /// Not processed; this is said instead.
-    pub note: Option<String>,
+    pub(crate) note: Option<String>,
     /// A file a manifest names (kube-scheduler's `--config`): the kind it must be, and the
     /// Kubernetes version of the manifest that reads it.
-    pub expect_kind: Option<String>,
-    pub version: Option<Version>,
+    pub(crate) expect_kind: Option<String>,
+    pub(crate) version: Option<Version>,
     /// Could not be read (a directory of a walk): an error for this path, said instead.
-    pub error: Option<String>,
+    pub(crate) error: Option<String>,
 }
 
 impl Input {

@@ -24,15 +24,15 @@ impl Root {
         Ok(Root(real))
     }
 
-    pub fn system() -> Root {
+    pub(crate) fn system() -> Root {
         Root(PathBuf::from("/"))
     }
 
-    pub fn is_system(&self) -> bool {
+    pub(crate) fn is_system(&self) -> bool {
         self.0 == Path::new("/")
     }
 
-    pub fn dir(&self) -> &Path {
+    pub(crate) fn dir(&self) -> &Path {
         &self.0
     }
 
@@ -109,14 +109,14 @@ impl Root {
     }
 
     /// The node path of a path on this machine, when it lies under the root.
-    pub fn host_path(&self, local: &Path) -> Option<String> {
+    pub(crate) fn host_path(&self, local: &Path) -> Option<String> {
         let rel = local.strip_prefix(&self.0).ok()?;
         Some(format!("/{}", rel.display()))
     }
 }
 
 /// `.` and `..` resolved lexically; the path must be absolute.
-pub fn normalize(p: &Path) -> PathBuf {
+pub(crate) fn normalize(p: &Path) -> PathBuf {
     let mut out = PathBuf::from("/");
     for c in p.components() {
         match c {
@@ -132,7 +132,7 @@ pub fn normalize(p: &Path) -> PathBuf {
 
 /// The path with symbolic links resolved as far as it exists (by the kernel, so `..` after a
 /// link goes where the kernel goes), the rest appended lexically.
-pub fn real_path(p: &Path) -> PathBuf {
+pub(crate) fn real_path(p: &Path) -> PathBuf {
     let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
     let mut existing = abs.as_path();
     let mut rest: Vec<&std::ffi::OsStr> = Vec::new();
@@ -153,7 +153,7 @@ pub fn real_path(p: &Path) -> PathBuf {
 }
 
 /// `path` is `dir` or below it (both resolved through symbolic links).
-pub fn is_within(path: &Path, dir: &Path) -> bool {
+pub(crate) fn is_within(path: &Path, dir: &Path) -> bool {
     real_path(path).starts_with(real_path(dir))
 }
 

@@ -23,16 +23,16 @@ pub struct Planned {
     /// The rules that asked for it.
     pub rules: Vec<String>,
     /// The flag's value before, for display (`None` when it was not set).
-    pub before: Option<String>,
+    pub(crate) before: Option<String>,
 }
 
 /// A file a planned flag refers to, which must exist on the node.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RequiredFile {
-    pub flag: String,
-    pub path: String,
+    pub(crate) flag: String,
+    pub(crate) path: String,
     /// A directory the component writes into, rather than a file it reads.
-    pub directory: bool,
-    pub template: Option<String>,
-    pub description: Option<String>,
+    pub(crate) directory: bool,
+    pub(crate) template: Option<String>,
+    pub(crate) description: Option<String>,
 }

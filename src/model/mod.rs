@@ -16,18 +16,18 @@ pub struct Flag {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Mount {
-    pub name: String,
-    pub mount_path: String,
+    pub(crate) name: String,
+    pub(crate) mount_path: String,
     pub read_only: bool,
     /// The part of the volume mounted (`subPath`), if not all of it.
-    pub sub_path: Option<String>,
+    pub(crate) sub_path: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Volume {
-    pub name: String,
+    pub(crate) name: String,
     /// `None` for volumes that are not hostPath volumes.
-    pub host_path: Option<String>,
+    pub(crate) host_path: Option<String>,
     pub path_type: Option<String>,
 }
 
@@ -69,7 +69,7 @@ pub struct Model {
     /// Settings given as environment variables of the container (`ETCD_CLIENT_CERT_AUTH` for
     /// etcd's `--client-cert-auth`), named by the flag they set, in order, empty ones included.
     /// etcd applies a non-empty one only when the command line does not set the flag.
-    pub env: Vec<Flag>,
+    pub(crate) env: Vec<Flag>,
 }
 
 impl Model {
@@ -77,7 +77,7 @@ impl Model {
     /// those in the environment (etcd's `flags.SetFlagsFromEnv` only fills flags the command
     /// line leaves unset).
     /// An empty variable sets nothing (etcd skips it).
-    pub fn occurrences<'a, 'n>(
+    pub(crate) fn occurrences<'a, 'n>(
         &'a self,
         name: &'n str,
     ) -> impl Iterator<Item = &'a Flag> + use<'a, 'n> {
@@ -103,7 +103,7 @@ impl Model {
     }
 
     /// [`Model::value`] without copying it.
-    pub fn value_ref<'a>(&'a self, name: &str) -> Option<&'a str> {
+    pub(crate) fn value_ref<'a>(&'a self, name: &str) -> Option<&'a str> {
         self.occurrences(name)
             .last()
             .map(|f| f.value.as_deref().unwrap_or("true"))
@@ -116,7 +116,7 @@ impl Model {
     }
 
     /// [`Model::list`] without copying the items.
-    pub fn list_ref<'a>(&'a self, name: &str) -> Option<Vec<&'a str>> {
+    pub(crate) fn list_ref<'a>(&'a self, name: &str) -> Option<Vec<&'a str>> {
         let mut found = false;
         let mut out = Vec::new();
         for f in self.occurrences(name) {
@@ -129,12 +129,16 @@ impl Model {
     }
 
     /// Values of a flag as the component reads them, according to its type.
-    pub fn values(&self, registry: &Registry, name: &str) -> Option<Vec<String>> {
+    pub(crate) fn values(&self, registry: &Registry, name: &str) -> Option<Vec<String>> {
         self.values_ref(registry, name).map(owned)
     }
 
     /// [`Model::values`] without copying them.
-    pub fn values_ref<'a>(&'a self, registry: &Registry, name: &str) -> Option<Vec<&'a str>> {
+    pub(crate) fn values_ref<'a>(
+        &'a self,
+        registry: &Registry,
+        name: &str,
+    ) -> Option<Vec<&'a str>> {
         match registry.flag(&self.component, name).map(|s| s.kind) {
             Some(FlagType::List | FlagType::Map) => self.list_ref(name),
             Some(FlagType::Files | FlagType::Array) => {
@@ -167,7 +171,7 @@ fn owned(items: Vec<&str>) -> Vec<String> {
     items.into_iter().map(str::to_string).collect()
 }
 
-pub fn split_list(v: &str) -> Vec<String> {
+pub(crate) fn split_list(v: &str) -> Vec<String> {
     v.split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
@@ -176,7 +180,7 @@ pub fn split_list(v: &str) -> Vec<String> {
 }
 
 /// Where a path inside the container lives on the node, through the mount that covers it.
-pub fn host_path(work: &Model, path: &str) -> String {
+pub(crate) fn host_path(work: &Model, path: &str) -> String {
     let Some(m) = work.mount_covering(path) else {
         return path.to_string();
     };

@@ -26,7 +26,7 @@ pub enum VersionSource {
 }
 
 impl VersionSource {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             VersionSource::Option => "option",
             VersionSource::Image => "image",
@@ -41,15 +41,15 @@ impl VersionSource {
 /// end exclusive: the column after the last character.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Region {
-    pub line: usize,
-    pub column: usize,
-    pub end_line: usize,
-    pub end_column: usize,
+    pub(crate) line: usize,
+    pub(crate) column: usize,
+    pub(crate) end_line: usize,
+    pub(crate) end_column: usize,
 }
 
 impl Region {
     /// The region of the byte range `[start, end)` of `text`.
-    pub fn of(text: &str, start: usize, end: usize) -> Region {
+    pub(crate) fn of(text: &str, start: usize, end: usize) -> Region {
         let (line, column) = line_col(text, start);
         let (end_line, end_column) = line_col(text, end.max(start));
         Region {
@@ -60,7 +60,7 @@ impl Region {
         }
     }
 
-    pub fn start(&self) -> (usize, usize) {
+    pub(crate) fn start(&self) -> (usize, usize) {
         (self.line, self.column)
     }
 }
@@ -69,7 +69,7 @@ impl Region {
 pub struct ReportFinding<'p> {
     /// The rule, borrowed from the profile.
     pub rule: &'p Rule,
-    pub current: String,
+    pub(crate) current: String,
     pub desired: String,
     /// Where the finding points (the setting, or where it is missing from); `line` and
     /// `column` are its start, `end_line` and `end_column` the position after its end.
@@ -82,12 +82,12 @@ pub struct ReportFinding<'p> {
     /// Why the profile leaves it to the user, when it does.
     pub manual: Option<String>,
     /// A `# kubeharden: ignore[...]` comment silences it.
-    pub suppressed: Option<Suppressed>,
+    pub(crate) suppressed: Option<Suppressed>,
 }
 
 impl ReportFinding<'_> {
     /// Counts for the exit code and the totals: not silenced by a suppression.
-    pub fn active(&self) -> bool {
+    pub(crate) fn active(&self) -> bool {
         self.suppressed.is_none()
     }
 }
@@ -97,7 +97,7 @@ pub struct FileReport<'p> {
     pub path: String,
     pub component: String,
     pub version: Version,
-    pub version_source: VersionSource,
+    pub(crate) version_source: VersionSource,
     pub notes: Vec<String>,
     pub findings: Vec<ReportFinding<'p>>,
     pub changes: Vec<Planned>,
@@ -110,23 +110,23 @@ pub struct FileReport<'p> {
     pub kubeadm: bool,
     /// A rule needs kubeadm's probes of kube-apiserver changed, which only a kubeadm patch
     /// (the `kubeadm-probe-patch` template) can do.
-    pub needs_probe_patch: bool,
+    pub(crate) needs_probe_patch: bool,
     /// Suppression comments that silence nothing (unused, unknown rule, no reason, not
     /// understood, misplaced).
-    pub unused_suppressions: Vec<Unused>,
+    pub(crate) unused_suppressions: Vec<Unused>,
 }
 
 /// A finding silenced by a comment: the reason given and where the comment is.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Suppressed {
-    pub reason: String,
-    pub line: usize,
-    pub column: usize,
+pub(crate) struct Suppressed {
+    pub(crate) reason: String,
+    pub(crate) line: usize,
+    pub(crate) column: usize,
 }
 
 /// Why a suppression comment silences nothing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum UnusedKind {
+pub(crate) enum UnusedKind {
     /// The rule finds nothing there.
     Unused,
     /// The profile has no rule of that id.
@@ -140,7 +140,7 @@ pub enum UnusedKind {
 }
 
 impl UnusedKind {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             UnusedKind::Unused => "unused",
             UnusedKind::UnknownRule => "unknown_rule",
@@ -151,7 +151,7 @@ impl UnusedKind {
     }
 
     /// The comment is wrong (rather than merely without effect in this run).
-    pub fn is_invalid(self) -> bool {
+    pub(crate) fn is_invalid(self) -> bool {
         matches!(
             self,
             UnusedKind::NoReason | UnusedKind::Malformed | UnusedKind::Misplaced
@@ -161,31 +161,31 @@ impl UnusedKind {
 
 /// A suppression comment (or one rule id of it) that silences nothing.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Unused {
+pub(crate) struct Unused {
     /// The comment: its `#` and the position after its last character.
-    pub line: usize,
-    pub column: usize,
-    pub end_column: usize,
+    pub(crate) line: usize,
+    pub(crate) column: usize,
+    pub(crate) end_column: usize,
     /// The rule id concerned, when the problem is about one.
-    pub rule_id: Option<String>,
-    pub kind: UnusedKind,
-    pub message: String,
+    pub(crate) rule_id: Option<String>,
+    pub(crate) kind: UnusedKind,
+    pub(crate) message: String,
 }
 
 /// An error for one file: bad input, or a change that cannot be made safely.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FileError {
-    pub path: String,
+    pub(crate) path: String,
     pub line_col: Option<(usize, usize)>,
     pub message: String,
     /// Not a manifest of the component at all (see `manifest::LoadError::unrecognized`).
-    pub unrecognized: bool,
+    pub(crate) unrecognized: bool,
 }
 
 /// `s` on one line: line breaks and other control characters written as escapes, so that a
 /// value quoted from a file (a multi-line `kind`, say) cannot start a line of its own in an
 /// error message.
-pub fn one_line(s: &str) -> std::borrow::Cow<'_, str> {
+pub(crate) fn one_line(s: &str) -> std::borrow::Cow<'_, str> {
     if !s.chars().any(|c| c.is_control() && c != '\t') {
         return std::borrow::Cow::Borrowed(s);
     }
@@ -247,13 +247,13 @@ pub enum Outcome<'p> {
 pub struct NodeError(pub String, pub Option<String>);
 
 impl NodeError {
-    pub fn new(message: String) -> NodeError {
+    pub(crate) fn new(message: String) -> NodeError {
         NodeError(message, None)
     }
 
     /// The backup set a failed run left behind, holding the originals of files it could not
     /// put back.
-    pub fn kept_set(&self) -> Option<&str> {
+    pub(crate) fn kept_set(&self) -> Option<&str> {
         self.1.as_deref()
     }
 }

@@ -14,20 +14,20 @@ use std::collections::BTreeMap;
 
 #[derive(Clone, Debug, Default)]
 pub struct Plan {
-    pub changes: Vec<Planned>,
-    pub required_files: Vec<RequiredFile>,
+    pub(crate) changes: Vec<Planned>,
+    pub(crate) required_files: Vec<RequiredFile>,
     /// The model after the plan.
-    pub after: Model,
+    pub(crate) after: Model,
 }
 
 impl Plan {
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.changes.is_empty()
     }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum PlanError {
+pub(crate) enum PlanError {
     #[error(
         "rule {rule}: its fix would write --{flag}, which Kubernetes {version} does not accept"
     )]
@@ -198,13 +198,13 @@ impl Planner<'_> {
 }
 
 /// Plans the changes that make `model` satisfy every fixable rule of `profile`.
-pub fn plan(profile: &Profile, model: &Model, env: Env) -> Result<Plan, PlanError> {
+pub(crate) fn plan(profile: &Profile, model: &Model, env: Env) -> Result<Plan, PlanError> {
     plan_from(profile, model, env, None)
 }
 
 /// [`plan`], given the ids of the rules that fail on `model` when the caller has checked it
 /// already (rules of `profile` not named there are taken to hold).
-pub fn plan_from(
+pub(crate) fn plan_from(
     profile: &Profile,
     model: &Model,
     env: Env,
@@ -252,7 +252,7 @@ pub(crate) fn meaning_of<'a>(m: &'a Model, key: &str) -> Option<Vec<Option<&'a s
 }
 
 /// The occurrences of each flag, in order: what the component makes of its arguments.
-pub fn flag_meaning(m: &Model) -> BTreeMap<String, Vec<Option<String>>> {
+pub(crate) fn flag_meaning(m: &Model) -> BTreeMap<String, Vec<Option<String>>> {
     // Environment settings are told apart from flags by a `$` in front of the name.
     m.flags
         .iter()

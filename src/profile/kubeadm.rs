@@ -6,37 +6,37 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 
 /// The facts in `profiles/kubeadm.yaml`.
-pub const FACTS_YAML: &str = include_str!("../../profiles/kubeadm.yaml");
+pub(crate) const FACTS_YAML: &str = include_str!("../../profiles/kubeadm.yaml");
 
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ApiRange {
-    pub since: u32,
+pub(crate) struct ApiRange {
+    pub(crate) since: u32,
     #[serde(default)]
-    pub removed: Option<u32>,
+    pub(crate) removed: Option<u32>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Facts {
-    pub api_versions: BTreeMap<String, ApiRange>,
-    pub defaults: BTreeMap<String, String>,
-    pub apiserver_flags: Vec<(String, String)>,
-    pub apiserver_volumes: Vec<(String, String)>,
-    pub apiserver_probes: BTreeMap<String, String>,
+    pub(crate) api_versions: BTreeMap<String, ApiRange>,
+    pub(crate) defaults: BTreeMap<String, String>,
+    pub(crate) apiserver_flags: Vec<(String, String)>,
+    pub(crate) apiserver_volumes: Vec<(String, String)>,
+    pub(crate) apiserver_probes: BTreeMap<String, String>,
     /// `generate kubeadm`'s settings and their defaults.
-    pub generate_settings: BTreeMap<String, String>,
+    pub(crate) generate_settings: BTreeMap<String, String>,
     /// What kubeadm fills into the KubeletConfiguration where the document leaves it unset,
     /// by setting path (`${...}` from the ClusterConfiguration).
     #[serde(default)]
-    pub kubelet_defaults: BTreeMap<String, String>,
+    pub(crate) kubelet_defaults: BTreeMap<String, String>,
     /// What kubeadm writes into the KubeletConfiguration whatever the document says.
     #[serde(default)]
-    pub kubelet_forced: BTreeMap<String, String>,
+    pub(crate) kubelet_forced: BTreeMap<String, String>,
 }
 
 impl Facts {
-    pub fn builtin() -> Result<Facts, String> {
+    pub(crate) fn builtin() -> Result<Facts, String> {
         yaml_serde::from_str(FACTS_YAML).map_err(|e| format!("profiles/kubeadm.yaml: {e}"))
     }
 

@@ -1,8 +1,8 @@
 //! Profiles and the lifecycle registry: rule data read strictly from YAML, then validated into
 //! the types the checker uses. Built-in profiles are compiled into the binary.
 
-pub mod kubeadm;
-pub mod values;
+pub(crate) mod kubeadm;
+pub(crate) mod values;
 pub mod version;
 
 use serde::Deserialize;
@@ -12,13 +12,13 @@ use version::{Version, VersionReq};
 const REGISTRY_YAML: &str = include_str!("../../profiles/registry.yaml");
 
 /// Built-in profiles: (name, source text).
-pub const BUILTIN: &[(&str, &str)] = &[
+pub(crate) const BUILTIN: &[(&str, &str)] = &[
     ("baseline", include_str!("../../profiles/baseline.yaml")),
     ("strict", include_str!("../../profiles/strict.yaml")),
 ];
 
 /// Templates for the supporting files flags refer to: (name, source text).
-pub const TEMPLATES: &[(&str, &str)] = &[
+pub(crate) const TEMPLATES: &[(&str, &str)] = &[
     (
         "audit-policy",
         include_str!("../../profiles/templates/audit-policy.yaml"),
@@ -100,14 +100,6 @@ pub enum FlagType {
 }
 
 impl FlagType {
-    /// Flags whose repeated occurrences add up rather than override each other.
-    pub fn accumulates(self) -> bool {
-        matches!(
-            self,
-            FlagType::List | FlagType::Files | FlagType::Array | FlagType::Map
-        )
-    }
-
     pub fn references_file(self) -> bool {
         matches!(self, FlagType::File | FlagType::Files | FlagType::Logpath)
     }
@@ -119,31 +111,36 @@ pub struct FlagSpec {
     #[serde(rename = "type")]
     pub kind: FlagType,
     #[serde(default)]
-    pub since: Option<u32>,
+    pub(crate) since: Option<u32>,
     #[serde(default)]
-    pub removed: Option<u32>,
-    #[serde(default)]
-    pub deprecated: Option<u32>,
+    pub(crate) removed: Option<u32>,
+    /// The release that deprecated the flag: documentation in the data, not used by the code.
+    #[serde(default, rename = "deprecated")]
+    pub(crate) _deprecated: Option<u32>,
     /// Flags the component refuses to start with alongside this one.
     #[serde(default)]
-    pub conflicts_with: Vec<String>,
+    pub(crate) conflicts_with: Vec<String>,
     /// The values are admission plugin names (checked against `admission_plugins`).
     #[serde(default)]
-    pub names_admission_plugins: bool,
+    pub(crate) names_admission_plugins: bool,
     /// A `key=value` map of feature gates (checked against `feature_gates`).
     #[serde(default)]
-    pub names_feature_gates: bool,
-    pub source: String,
+    pub(crate) names_feature_gates: bool,
+    /// Where the facts come from: required in the data, for its reviewers.
+    #[serde(rename = "source")]
+    pub(crate) _source: String,
 }
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Lifecycle {
     #[serde(default)]
-    pub since: Option<u32>,
+    pub(crate) since: Option<u32>,
     #[serde(default)]
-    pub removed: Option<u32>,
-    pub source: String,
+    pub(crate) removed: Option<u32>,
+    /// Where the facts come from: required in the data, for its reviewers.
+    #[serde(rename = "source")]
+    pub(crate) _source: String,
 }
 
 impl Lifecycle {
@@ -155,7 +152,7 @@ impl Lifecycle {
 /// A component's flags, listed in name order and looked up by hash: the checker looks flags up
 /// many times for every file it reads.
 #[derive(Clone, Debug, Default)]
-pub struct FlagTable {
+pub(crate) struct FlagTable {
     sorted: BTreeMap<String, FlagSpec>,
     index: HashMap<String, FlagSpec, FxLike>,
 }
@@ -174,16 +171,12 @@ impl<'de> Deserialize<'de> for FlagTable {
 }
 
 impl FlagTable {
-    pub fn get(&self, name: &str) -> Option<&FlagSpec> {
+    pub(crate) fn get(&self, name: &str) -> Option<&FlagSpec> {
         self.index.get(name)
     }
 
-    pub fn contains_key(&self, name: &str) -> bool {
-        self.index.contains_key(name)
-    }
-
     /// The flags in name order.
-    pub fn iter(&self) -> std::collections::btree_map::Iter<'_, String, FlagSpec> {
+    pub(crate) fn iter(&self) -> std::collections::btree_map::Iter<'_, String, FlagSpec> {
         self.sorted.iter()
     }
 }
@@ -200,7 +193,7 @@ impl<'a> IntoIterator for &'a FlagTable {
 /// and the standard hasher's protection against chosen keys buys nothing for a table built
 /// from kubeharden's own data.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct FxLike(u64);
+pub(crate) struct FxLike(u64);
 
 impl FxLike {
     const K: u64 = 0x517c_c1b7_2722_0a95;
@@ -247,9 +240,9 @@ impl FlagSpec {
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ApiVersionStep {
-    pub since: u32,
-    pub value: String,
+pub(crate) struct ApiVersionStep {
+    pub(crate) since: u32,
+    pub(crate) value: String,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -263,23 +256,23 @@ pub struct VersionBounds {
 #[serde(deny_unknown_fields)]
 pub struct Registry {
     pub versions: VersionBounds,
-    pub flags: BTreeMap<String, FlagTable>,
+    pub(crate) flags: BTreeMap<String, FlagTable>,
     pub admission_plugins: BTreeMap<String, Lifecycle>,
     #[serde(default)]
-    pub config_api_versions: BTreeMap<String, Vec<ApiVersionStep>>,
+    pub(crate) config_api_versions: BTreeMap<String, Vec<ApiVersionStep>>,
     /// Accepted values of some flags, with the versions that accept them.
     #[serde(default)]
-    pub value_sets: BTreeMap<String, Vec<KnownValue>>,
+    pub(crate) value_sets: BTreeMap<String, Vec<KnownValue>>,
     /// Settings that take the values of another's set (the kubelet's `tlsCipherSuites` those
     /// of `tls-cipher-suites`).
     #[serde(default)]
-    pub value_set_aliases: BTreeMap<String, String>,
+    pub(crate) value_set_aliases: BTreeMap<String, String>,
     /// What kubeharden knows about each component besides its flags.
     #[serde(default)]
-    pub components: BTreeMap<String, ComponentSpec>,
+    pub(crate) components: BTreeMap<String, ComponentSpec>,
     /// Feature gates kubeharden reads or removes, with the versions that know them.
     #[serde(default)]
-    pub feature_gates: BTreeMap<String, Lifecycle>,
+    pub(crate) feature_gates: BTreeMap<String, Lifecycle>,
     /// What kubeadm makes of its configuration (`profiles/kubeadm.yaml`).
     #[serde(skip)]
     pub kubeadm: kubeadm::Facts,
@@ -287,39 +280,41 @@ pub struct Registry {
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ComponentSpec {
+pub(crate) struct ComponentSpec {
     /// Environment variables `<prefix><FLAG>` set flags the command line leaves unset.
     #[serde(default)]
-    pub env_prefix: Option<String>,
+    pub(crate) env_prefix: Option<String>,
     /// The image tag is a Kubernetes version (etcd's image carries etcd's own).
     #[serde(default = "yes")]
-    pub image_is_kubernetes: bool,
+    pub(crate) image_is_kubernetes: bool,
     /// A flag that makes the component ignore its other flags and environment (etcd's
     /// `--config-file`): with it set, kubeharden edits nothing.
     #[serde(default)]
-    pub overriding_flag: Option<String>,
+    pub(crate) overriding_flag: Option<String>,
     /// The `kind` of the configuration file that configures this component, when it is one
     /// (KubeletConfiguration), with the API versions it is read in.
     #[serde(default)]
-    pub config_kind: Option<String>,
+    pub(crate) config_kind: Option<String>,
     #[serde(default)]
-    pub api_versions: Vec<ApiVersionRange>,
+    pub(crate) api_versions: Vec<ApiVersionRange>,
     /// The flag naming a configuration file the component reads (kube-scheduler's `config`),
     /// which a node scan checks too.
     #[serde(default)]
-    pub config_flag: Option<String>,
+    pub(crate) config_flag: Option<String>,
     /// The component (of this registry) that file configures: its kind and rules.
     #[serde(default)]
-    pub config_file: Option<String>,
+    pub(crate) config_file: Option<String>,
     /// The component reads `-name` like `--name` (Go's `flag` package); pflag, which every
     /// Kubernetes component uses, reads it as one-letter flags.
     #[serde(default)]
-    pub single_dash_flags: bool,
+    pub(crate) single_dash_flags: bool,
     /// How to restart the component after its configuration changed, when the component does
     /// not notice by itself (the kubelet restarts static pods when their manifest changes).
     #[serde(default)]
-    pub restart: Option<String>,
-    pub source: String,
+    pub(crate) restart: Option<String>,
+    /// Where the facts come from: required in the data, for its reviewers.
+    #[serde(rename = "source")]
+    pub(crate) _source: String,
 }
 
 fn yes() -> bool {
@@ -328,28 +323,33 @@ fn yes() -> bool {
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ApiVersionRange {
-    pub value: String,
+pub(crate) struct ApiVersionRange {
+    pub(crate) value: String,
     #[serde(default)]
-    pub since: Option<u32>,
+    pub(crate) since: Option<u32>,
     #[serde(default)]
-    pub removed: Option<u32>,
+    pub(crate) removed: Option<u32>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct KnownValue {
-    pub value: String,
+pub(crate) struct KnownValue {
+    pub(crate) value: String,
     #[serde(default)]
-    pub since: Option<u32>,
+    pub(crate) since: Option<u32>,
     #[serde(default)]
-    pub removed: Option<u32>,
+    pub(crate) removed: Option<u32>,
 }
 
 impl Registry {
     /// Values of `flag` (one value, or the items of a list) that Kubernetes `v` rejects,
     /// or that are unknown altogether (with `v` = None: unknown in every version).
-    pub fn rejected_values(&self, flag: &str, value: &str, v: Option<Version>) -> Vec<String> {
+    pub(crate) fn rejected_values(
+        &self,
+        flag: &str,
+        value: &str,
+        v: Option<Version>,
+    ) -> Vec<String> {
         let name = self
             .value_set_aliases
             .get(flag)
@@ -389,7 +389,10 @@ impl Registry {
     }
 
     /// The flags of `component` whose values name admission plugins.
-    pub fn plugin_list_flags<'a>(&'a self, component: &str) -> impl Iterator<Item = &'a str> + 'a {
+    pub(crate) fn plugin_list_flags<'a>(
+        &'a self,
+        component: &str,
+    ) -> impl Iterator<Item = &'a str> + 'a {
         self.flags
             .get(component)
             .into_iter()
@@ -398,44 +401,44 @@ impl Registry {
             .map(|(n, _)| n.as_str())
     }
 
-    pub fn env_prefix(&self, component: &str) -> Option<&str> {
+    pub(crate) fn env_prefix(&self, component: &str) -> Option<&str> {
         self.components
             .get(component)
             .and_then(|c| c.env_prefix.as_deref())
     }
 
     /// The component configured by files of `kind`, with its spec.
-    pub fn config_component(&self, kind: &str) -> Option<(&str, &ComponentSpec)> {
+    pub(crate) fn config_component(&self, kind: &str) -> Option<(&str, &ComponentSpec)> {
         self.components
             .iter()
             .find(|(_, c)| c.config_kind.as_deref() == Some(kind))
             .map(|(n, c)| (n.as_str(), c))
     }
 
-    pub fn single_dash_flags(&self, component: &str) -> bool {
+    pub(crate) fn single_dash_flags(&self, component: &str) -> bool {
         self.components
             .get(component)
             .is_some_and(|c| c.single_dash_flags)
     }
 
     /// Whether the component's image tag names the Kubernetes version.
-    pub fn image_is_kubernetes(&self, component: &str) -> bool {
+    pub(crate) fn image_is_kubernetes(&self, component: &str) -> bool {
         self.components
             .get(component)
             .is_none_or(|c| c.image_is_kubernetes)
     }
 
-    pub fn names_plugins(&self, component: &str, flag: &str) -> bool {
+    pub(crate) fn names_plugins(&self, component: &str, flag: &str) -> bool {
         self.flag(component, flag)
             .is_some_and(|s| s.names_admission_plugins)
     }
 
-    pub fn newest(&self) -> Version {
+    pub(crate) fn newest(&self) -> Version {
         Version::minor(self.versions.newest)
     }
 
     /// The apiVersion a configuration kind has in Kubernetes `v`, newest first.
-    pub fn api_version(&self, kind: &str, v: Version) -> Option<&str> {
+    pub(crate) fn api_version(&self, kind: &str, v: Version) -> Option<&str> {
         self.config_api_versions
             .get(kind)?
             .iter()
@@ -625,7 +628,7 @@ pub enum Severity {
 }
 
 impl Severity {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Severity::Low => "low",
             Severity::Medium => "medium",
@@ -636,7 +639,7 @@ impl Severity {
 }
 
 #[derive(Clone, Debug, PartialEq)]
-pub enum Op {
+pub(crate) enum Op {
     Equals(String),
     OneOf(Vec<String>),
     Present,
@@ -650,7 +653,7 @@ pub enum Op {
 }
 
 #[derive(Clone, Debug, PartialEq)]
-pub enum Cond {
+pub(crate) enum Cond {
     Flag {
         flag: String,
         op: Op,
@@ -688,13 +691,13 @@ pub enum Cond {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum ProbeFix {
+pub(crate) enum ProbeFix {
     /// Turn HTTP GET probes into TCP socket probes on the same host and port.
     TcpSocket,
 }
 
 #[derive(Clone, Debug, PartialEq)]
-pub enum Step {
+pub(crate) enum Step {
     Set {
         flag: String,
         value: String,
@@ -733,35 +736,39 @@ pub enum Step {
 
 #[derive(Clone, Debug)]
 pub struct Variant {
-    pub versions: VersionReq,
-    pub unless: Option<Cond>,
-    pub because: Option<String>,
+    pub(crate) versions: VersionReq,
+    pub(crate) unless: Option<Cond>,
+    pub(crate) because: Option<String>,
     /// Conditions that rule the variant out, with the reason for each.
-    pub refuse: Vec<(Cond, String)>,
-    pub steps: Vec<Step>,
+    pub(crate) refuse: Vec<(Cond, String)>,
+    pub(crate) steps: Vec<Step>,
 }
 
 #[derive(Clone, Debug)]
 pub struct Rule {
     pub id: String,
     pub component: String,
-    pub cis: Vec<String>,
+    pub(crate) cis: Vec<String>,
     pub severity: Severity,
-    pub title: String,
-    pub rationale: String,
-    pub risk: String,
-    pub versions: VersionReq,
-    pub check: Cond,
+    pub(crate) title: String,
+    pub(crate) rationale: String,
+    pub(crate) risk: String,
+    pub(crate) versions: VersionReq,
+    pub(crate) check: Cond,
     pub fix: Vec<Variant>,
-    pub manual: Option<String>,
+    pub(crate) manual: Option<String>,
     /// The profile that defined the rule.
-    pub origin: String,
+    pub(crate) origin: String,
 }
 
 impl Rule {
     /// Why no fix applies to version `v` although the rule has fixes: the reason of the first
     /// variant for that version that a condition rules out.
-    pub fn blocked_because(&self, v: Version, holds: impl Fn(&Cond) -> bool) -> Option<String> {
+    pub(crate) fn blocked_because(
+        &self,
+        v: Version,
+        holds: impl Fn(&Cond) -> bool,
+    ) -> Option<String> {
         if self.variant_for(v, &holds).is_some() {
             return None;
         }
@@ -772,7 +779,11 @@ impl Rule {
     }
 
     /// The fix that applies to version `v`, if any.
-    pub fn variant_for(&self, v: Version, holds: impl Fn(&Cond) -> bool) -> Option<&Variant> {
+    pub(crate) fn variant_for(
+        &self,
+        v: Version,
+        holds: impl Fn(&Cond) -> bool,
+    ) -> Option<&Variant> {
         self.fix
             .iter()
             .find(|var| var.versions.matches(v) && var.ruled_out(&holds).is_none())
@@ -781,7 +792,7 @@ impl Rule {
 
 impl Variant {
     /// Why this variant does not apply, if a condition rules it out.
-    pub fn ruled_out(&self, holds: &impl Fn(&Cond) -> bool) -> Option<String> {
+    pub(crate) fn ruled_out(&self, holds: &impl Fn(&Cond) -> bool) -> Option<String> {
         if let Some((_, why)) = self.refuse.iter().find(|(c, _)| holds(c)) {
             return Some(why.clone());
         }
@@ -794,27 +805,30 @@ impl Variant {
 }
 
 #[derive(Clone, Debug)]
-pub struct SupportFile {
-    pub flag: String,
-    pub template: String,
-    pub description: String,
+pub(crate) struct SupportFile {
+    pub(crate) flag: String,
+    pub(crate) template: String,
+    pub(crate) description: String,
 }
 
 #[derive(Clone, Debug)]
 pub struct Profile {
     pub name: String,
-    pub description: String,
+    pub(crate) description: String,
     /// The chain of profiles this one is built from, base first.
-    pub lineage: Vec<String>,
+    pub(crate) lineage: Vec<String>,
     pub parameters: BTreeMap<String, String>,
     pub rules: Vec<Rule>,
-    pub files: Vec<SupportFile>,
+    pub(crate) files: Vec<SupportFile>,
 }
 
 impl Profile {
     /// A built-in profile by name (`None` when there is no such profile); a profile file is
     /// read by `load`.
-    pub fn builtin(name: &str, registry: &Registry) -> Option<Result<Profile, ProfileError>> {
+    pub(crate) fn builtin(
+        name: &str,
+        registry: &Registry,
+    ) -> Option<Result<Profile, ProfileError>> {
         let (name, text) = BUILTIN.iter().find(|(n, _)| *n == name)?;
         Some(Profile::from_text(
             &format!("profiles/{name}.yaml"),
@@ -824,7 +838,7 @@ impl Profile {
     }
 
     /// A profile from its text; `origin` names it in errors.
-    pub fn from_text(
+    pub(crate) fn from_text(
         origin: &str,
         text: &str,
         registry: &Registry,
@@ -844,13 +858,16 @@ impl Profile {
         self.rules.iter().find(|r| r.id == id)
     }
 
-    pub fn support_file(&self, flag: &str) -> Option<&SupportFile> {
+    pub(crate) fn support_file(&self, flag: &str) -> Option<&SupportFile> {
         self.files.iter().find(|f| f.flag == flag)
     }
 }
 
 /// Finds a rule in any built-in profile (for `explain`).
-pub fn find_builtin_rule(id: &str, registry: &Registry) -> Result<Option<Rule>, ProfileError> {
+pub(crate) fn find_builtin_rule(
+    id: &str,
+    registry: &Registry,
+) -> Result<Option<Rule>, ProfileError> {
     for (name, text) in BUILTIN.iter().rev() {
         let p = Profile::from_text(&format!("profiles/{name}.yaml"), text, registry)?;
         if let Some(r) = p.rule(id) {
@@ -860,7 +877,7 @@ pub fn find_builtin_rule(id: &str, registry: &Registry) -> Result<Option<Rule>, 
     Ok(None)
 }
 
-pub fn template(name: &str) -> Option<&'static str> {
+pub(crate) fn template(name: &str) -> Option<&'static str> {
     TEMPLATES.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
 }
 

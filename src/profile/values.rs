@@ -1,7 +1,7 @@
 //! Flag values as the components read them: Go's `strconv` rules, which pflag uses.
 
 /// A boolean flag value as Go's `strconv.ParseBool` (which pflag uses) reads it.
-pub fn parse_bool(v: &str) -> Option<bool> {
+pub(crate) fn parse_bool(v: &str) -> Option<bool> {
     match v {
         "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
         "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
@@ -11,7 +11,7 @@ pub fn parse_bool(v: &str) -> Option<bool> {
 
 /// An integer flag value as pflag reads it (`strconv.ParseInt(s, 0, 64)`): `0x`, `0o`, `0b`
 /// prefixes, and a leading `0` means octal, so `010` is 8.
-pub fn parse_go_int(v: &str) -> Option<i64> {
+pub(crate) fn parse_go_int(v: &str) -> Option<i64> {
     let (neg, digits) = match v.strip_prefix('-') {
         Some(d) => (true, d),
         None => (false, v.strip_prefix('+').unwrap_or(v)),

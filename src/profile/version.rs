@@ -44,23 +44,23 @@ impl fmt::Display for Version {
 
 /// A half-open range of minor versions: `>=1.19`, `<1.22`, `>=1.23,<1.30`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub struct VersionReq {
-    pub min: Option<u32>,
-    pub below: Option<u32>,
+pub(crate) struct VersionReq {
+    pub(crate) min: Option<u32>,
+    pub(crate) below: Option<u32>,
 }
 
 impl VersionReq {
-    pub const ANY: VersionReq = VersionReq {
+    pub(crate) const ANY: VersionReq = VersionReq {
         min: None,
         below: None,
     };
 
     /// Every version matches.
-    pub fn is_any(&self) -> bool {
+    pub(crate) fn is_any(&self) -> bool {
         self.min.is_none() && self.below.is_none()
     }
 
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub(crate) fn parse(text: &str) -> Result<Self, String> {
         let mut req = VersionReq::default();
         for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (op, rest) = if let Some(r) = part.strip_prefix(">=") {
@@ -87,7 +87,7 @@ impl VersionReq {
         Ok(req)
     }
 
-    pub fn matches(&self, v: Version) -> bool {
+    pub(crate) fn matches(&self, v: Version) -> bool {
         self.min.is_none_or(|m| v.minor >= m) && self.below.is_none_or(|b| v.minor < b)
     }
 }

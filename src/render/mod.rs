@@ -3,13 +3,13 @@
 //! error; [`ruledoc`] writes docs/rules.md and `explain`; [`words`] says profiles and changes in
 //! words.
 
-pub mod diff;
+pub(crate) mod diff;
 pub mod json;
 pub(crate) mod messages;
 pub mod ruledoc;
 pub mod sarif;
 pub mod text;
-pub(crate) mod words;
+pub mod words;
 
 pub use diff::{diff, diff_path, diff_text, new_file_diff};
 pub use text::{text, Paint};
@@ -17,7 +17,7 @@ pub use text::{text, Paint};
 /// Text from the files shown on a terminal without its control characters acting on it:
 /// control characters other than newline and tab (escape sequences that could retitle the
 /// terminal, move the cursor or hide lines of the diff) are shown as `\x1b`, not sent.
-pub fn visible(text: &str) -> String {
+pub(crate) fn visible(text: &str) -> String {
     // Most text has no control characters at all: C0 and DEL are single bytes, and C1
     // (U+0080–U+009F) is encoded as 0xC2 followed by 0x80–0x9F.
     let plain = |b: &u8| (*b >= 0x20 && *b != 0x7f && *b != 0xc2) || *b == b'\n' || *b == b'\t';

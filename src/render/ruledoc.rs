@@ -16,14 +16,14 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 /// The Kubernetes version of the example files.
-pub const EXAMPLE_VERSION: Version = Version {
+pub(crate) const EXAMPLE_VERSION: Version = Version {
     minor: 33,
     patch: None,
 };
 
 /// The example file of each component: its path on a node (without the leading `/`, as diff
 /// headers give it), where it comes from, and its text.
-pub const EXAMPLE_FILES: &[(&str, &str, &str, &str)] = &[
+pub(crate) const EXAMPLE_FILES: &[(&str, &str, &str, &str)] = &[
     (
         "kube-apiserver",
         "etc/kubernetes/manifests/kube-apiserver.yaml",
@@ -67,7 +67,7 @@ pub const EXAMPLE_FILES: &[(&str, &str, &str, &str)] = &[
 const KUBEADM: &str = "kubeadm 1.33's";
 
 /// How the example files are changed so that a rule they pass fails.
-pub const MUTATIONS_YAML: &str = include_str!("../../examples/rule-examples.yaml");
+pub(crate) const MUTATIONS_YAML: &str = include_str!("../../examples/rule-examples.yaml");
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -344,7 +344,7 @@ fn finish_example(
 }
 
 /// The example for `rule`, or why there is none.
-pub fn example(rule: &Rule, profiles: &[Profile], registry: &Registry) -> Example {
+pub(crate) fn example(rule: &Rule, profiles: &[Profile], registry: &Registry) -> Example {
     example_checked(rule, profiles, registry)
         .unwrap_or_else(|e| Example::None(format!("the example could not be made: {e}")))
 }
@@ -360,7 +360,7 @@ fn mode<'a>(p: &Profile, id: &str) -> &'a str {
 
 /// One rule's section: what, why, the risk, CIS ids, versions, which profiles fix it, how,
 /// and the example. Starts with its `## id` heading and ends with a newline.
-pub fn section(rule: &Rule, profiles: &[Profile], registry: &Registry) -> String {
+pub(crate) fn section(rule: &Rule, profiles: &[Profile], registry: &Registry) -> String {
     let r = rule;
     let mut s = String::new();
     let _ = writeln!(s, "## {}\n", r.id);

@@ -21,9 +21,9 @@ use std::io::{self, Write};
 use std::path::{Component, Path, PathBuf};
 
 /// §3.13.2: the only value for SARIF 2.1.0.
-pub const VERSION: &str = "2.1.0";
+pub(crate) const VERSION: &str = "2.1.0";
 /// §3.13.3: where the JSON schema of this version of the format is published.
-pub const SCHEMA: &str =
+pub(crate) const SCHEMA: &str =
     "https://docs.oasis-open.org/sarif/sarif/v2.1.0/os/schemas/sarif-schema-2.1.0.json";
 /// The URI base id of the files (§3.4.4): the directory kubeharden ran in.
 pub const SRCROOT: &str = "%SRCROOT%";
@@ -84,7 +84,7 @@ fn security_severity(s: Severity) -> &'static str {
 
 /// A readable rule name (§3.49.7): the id in CamelCase, `apiserver-profiling` →
 /// `ApiserverProfiling`.
-pub fn camel(id: &str) -> String {
+pub(crate) fn camel(id: &str) -> String {
     id.split(|c: char| !c.is_ascii_alphanumeric())
         .filter(|p| !p.is_empty())
         .map(|p| {
@@ -189,7 +189,11 @@ fn encode_path(p: &Path) -> String {
 /// The artifactLocation (§3.4) of a file as given on the command line: a relative reference
 /// under `%SRCROOT%` when the file is inside `cwd` (§3.4.3, §3.4.4), else an absolute `file`
 /// URI without a base id (§3.4.4, §3.10.2).
-pub fn artifact_location(path: &str, cwd: &Path, real: &dyn Fn(&Path) -> Option<PathBuf>) -> Value {
+pub(crate) fn artifact_location(
+    path: &str,
+    cwd: &Path,
+    real: &dyn Fn(&Path) -> Option<PathBuf>,
+) -> Value {
     // `..` after a symbolic link leads where the link's target says, not where the text says:
     // such a path is resolved on the file system first.
     let resolved;
@@ -261,8 +265,8 @@ fn position(text: &str, offset: usize) -> (usize, usize) {
 /// One replacement: the byte range of the original text it deletes and the text it inserts.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Replacement {
-    pub start: usize,
-    pub end: usize,
+    pub(crate) start: usize,
+    pub(crate) end: usize,
     pub inserted: String,
 }
 
@@ -466,7 +470,7 @@ fn report(
 }
 
 /// The whole log.
-pub fn log(outcomes: &[Outcome], profile: &Profile, ctx: &Context) -> Value {
+pub(crate) fn log(outcomes: &[Outcome], profile: &Profile, ctx: &Context) -> Value {
     let rules: Vec<Value> = profile.rules.iter().map(rule_descriptor).collect();
     let mut results = Vec::new();
     let mut notifications = Vec::new();

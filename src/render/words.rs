@@ -6,7 +6,7 @@ use crate::model::change::{Change, Planned};
 use crate::profile::Profile;
 use std::io::{self, Write};
 
-pub fn profile_show(out: &mut dyn Write, p: &Profile) -> io::Result<()> {
+pub(crate) fn profile_show(out: &mut dyn Write, p: &Profile) -> io::Result<()> {
     match p.lineage.split_last() {
         Some((_, parents)) if !parents.is_empty() => {
             writeln!(out, "{} (extends {})", p.name, parents.join(" → "))?
@@ -95,7 +95,7 @@ pub(crate) fn describe_step(step: &crate::profile::Step) -> String {
 }
 
 /// One planned change in words, for prompts and summaries.
-pub fn describe_change(p: &Planned) -> String {
+pub(crate) fn describe_change(p: &Planned) -> String {
     match &p.change {
         Change::SetFlag { flag, value } => match &p.before {
             Some(b) => format!("set {} (was {b})", setting_is(flag, value)),

@@ -45,7 +45,7 @@ fn mounts_key(m: &Model) -> (Vec<MountRow>, Vec<VolumeRow>) {
 
 /// What a document kind calls its flags and its volumes, in messages.
 #[derive(Clone, Copy)]
-pub(crate) struct Nouns {
+pub struct Nouns {
     pub(crate) flags: &'static str,
     pub(crate) volumes: &'static str,
 }

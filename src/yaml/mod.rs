@@ -7,7 +7,7 @@
 //! Aliases are recorded, never expanded, so an alias bomb costs nothing; nesting depth is
 //! bounded; duplicate mapping keys are an error (the Kubernetes decoders reject them too).
 
-pub(crate) mod compare;
+pub mod compare;
 mod parse;
 mod scalar;
 
@@ -56,7 +56,7 @@ pub struct Node {
     pub span: Span,
     /// The node carries an anchor (`&x`) or a tag (`!!str`): editing it in place could change
     /// what other nodes mean, so the patcher leaves such nodes alone.
-    pub decorated: bool,
+    pub(crate) decorated: bool,
 }
 
 /// A YAML syntax or structure error at a 1-based line and column.
@@ -76,14 +76,14 @@ impl fmt::Display for YamlError {
 impl std::error::Error for YamlError {}
 
 impl Node {
-    pub fn as_str(&self) -> Option<&str> {
+    pub(crate) fn as_str(&self) -> Option<&str> {
         match &self.kind {
             Kind::Scalar { value, .. } => Some(value),
             _ => None,
         }
     }
 
-    pub fn get(&self, key: &str) -> Option<&Node> {
+    pub(crate) fn get(&self, key: &str) -> Option<&Node> {
         match &self.kind {
             Kind::Map { entries, .. } => entries
                 .iter()
@@ -93,7 +93,7 @@ impl Node {
         }
     }
 
-    pub fn entry(&self, key: &str) -> Option<(&Node, &Node)> {
+    pub(crate) fn entry(&self, key: &str) -> Option<(&Node, &Node)> {
         match &self.kind {
             Kind::Map { entries, .. } => entries
                 .iter()
@@ -103,43 +103,43 @@ impl Node {
         }
     }
 
-    pub fn items(&self) -> &[Node] {
+    pub(crate) fn items(&self) -> &[Node] {
         match &self.kind {
             Kind::Seq { items, .. } => items,
             _ => &[],
         }
     }
 
-    pub fn entries(&self) -> &[(Node, Node)] {
+    pub(crate) fn entries(&self) -> &[(Node, Node)] {
         match &self.kind {
             Kind::Map { entries, .. } => entries,
             _ => &[],
         }
     }
 
-    pub fn is_seq(&self) -> bool {
+    pub(crate) fn is_seq(&self) -> bool {
         matches!(self.kind, Kind::Seq { .. })
     }
 
-    pub fn is_map(&self) -> bool {
+    pub(crate) fn is_map(&self) -> bool {
         matches!(self.kind, Kind::Map { .. })
     }
 
-    pub fn is_flow(&self) -> bool {
+    pub(crate) fn is_flow(&self) -> bool {
         matches!(
             self.kind,
             Kind::Seq { flow: true, .. } | Kind::Map { flow: true, .. }
         )
     }
 
-    pub fn is_null(&self) -> bool {
+    pub(crate) fn is_null(&self) -> bool {
         matches!(&self.kind, Kind::Scalar { value, style: Style::Plain } if value.is_empty() || value == "~" || value == "null")
     }
 
     /// The end of the last byte that belongs to this node's content. For block collections
     /// the parser's end marker sits at the next token, possibly lines later; the content
     /// really ends where the last child ends.
-    pub fn content_end(&self) -> usize {
+    pub(crate) fn content_end(&self) -> usize {
         match &self.kind {
             Kind::Seq { items, flow: false } => {
                 items.last().map_or(self.span.end, |n| n.content_end())
@@ -180,7 +180,7 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
 }
 
 /// Byte offset of the start of the line containing `offset`.
-pub fn line_start(text: &str, offset: usize) -> usize {
+pub(crate) fn line_start(text: &str, offset: usize) -> usize {
     text.get(..offset)
         .and_then(|s| s.rfind('\n'))
         .map_or(0, |i| i + 1)
@@ -188,7 +188,7 @@ pub fn line_start(text: &str, offset: usize) -> usize {
 
 /// Byte offset just past the end of the line containing `offset` (past its `\n`, or the end
 /// of the text when the last line has no final newline).
-pub fn line_end_inclusive(text: &str, offset: usize) -> usize {
+pub(crate) fn line_end_inclusive(text: &str, offset: usize) -> usize {
     text.get(offset..)
         .and_then(|s| s.find('\n'))
         .map_or(text.len(), |i| offset + i + 1)
@@ -197,7 +197,7 @@ pub fn line_end_inclusive(text: &str, offset: usize) -> usize {
 /// Where the first element of a node ends: a scalar's or flow collection's end, the end of a
 /// block sequence's first item, the end of a block mapping's first key. A finding that points
 /// at a list or a mapping covers that much of it.
-pub fn head_end(n: &Node) -> usize {
+pub(crate) fn head_end(n: &Node) -> usize {
     match &n.kind {
         Kind::Seq { items, flow: false } => items.first().map_or(n.span.start, head_end),
         Kind::Map {

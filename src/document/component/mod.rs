@@ -31,31 +31,31 @@ pub const KIND: &str = "KubeletConfiguration";
 /// its configuration file): where the document leaves it unset, or always (`forced`).
 #[derive(Clone, Debug)]
 pub struct Filled {
-    pub path: String,
-    pub value: String,
-    pub forced: bool,
+    pub(crate) path: String,
+    pub(crate) value: String,
+    pub(crate) forced: bool,
 }
 
 /// A loaded KubeletConfiguration.
 #[derive(Debug)]
 pub struct ComponentConfig {
     /// The whole file (a kubeadm configuration file holds other documents too).
-    pub text: String,
+    pub(crate) text: String,
     /// The KubeletConfiguration document.
-    pub root: Node,
+    pub(crate) root: Node,
     /// Its index among the file's non-empty documents.
-    pub index: usize,
-    pub newline: &'static str,
+    pub(crate) index: usize,
+    pub(crate) newline: &'static str,
     pub model: Model,
     /// Values the settings take when the document leaves them out, because another tool fills
     /// them in (kubeadm, for the KubeletConfiguration of its configuration file).
-    pub defaults: Vec<Filled>,
+    pub(crate) defaults: Vec<Filled>,
     /// The component the file configures (`kubelet`, `kube-scheduler-config`) and its kind.
-    pub component: String,
-    pub kind: String,
-    pub api_version: String,
+    pub(crate) component: String,
+    pub(crate) kind: String,
+    pub(crate) api_version: String,
     /// The document is part of a kubeadm configuration file.
-    pub embedded: bool,
+    pub(crate) embedded: bool,
 }
 
 /// Whether the parsed file is a KubeletConfiguration (one document of that kind).

@@ -732,58 +732,58 @@ mod types {
 
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase", deny_unknown_fields)]
-    pub struct HostPathMount {
-        pub name: String,
-        pub host_path: String,
-        pub mount_path: String,
+    pub(crate) struct HostPathMount {
+        pub(crate) name: String,
+        pub(crate) host_path: String,
+        pub(crate) mount_path: String,
         #[serde(default)]
-        pub read_only: bool,
+        pub(crate) read_only: bool,
         #[serde(default)]
-        pub path_type: Option<String>,
+        pub(crate) path_type: Option<String>,
     }
 
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
-    pub struct Arg {
-        pub name: String,
-        pub value: String,
+    pub(crate) struct Arg {
+        pub(crate) name: String,
+        pub(crate) value: String,
     }
 
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase", deny_unknown_fields)]
-    pub struct ApiServerV1beta3 {
+    pub(crate) struct ApiServerV1beta3 {
         #[serde(default)]
-        pub extra_args: Option<BTreeMap<String, String>>,
+        pub(crate) extra_args: Option<BTreeMap<String, String>>,
         #[serde(default)]
-        pub extra_volumes: Option<Vec<HostPathMount>>,
+        pub(crate) extra_volumes: Option<Vec<HostPathMount>>,
         #[serde(default, rename = "certSANs")]
-        pub cert_sans: Option<Vec<String>>,
+        pub(crate) cert_sans: Option<Vec<String>>,
         #[serde(default)]
-        pub timeout_for_control_plane: Option<String>,
+        pub(crate) timeout_for_control_plane: Option<String>,
     }
 
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase", deny_unknown_fields)]
-    pub struct ApiServerV1beta4 {
+    pub(crate) struct ApiServerV1beta4 {
         #[serde(default)]
-        pub extra_args: Option<Vec<Arg>>,
+        pub(crate) extra_args: Option<Vec<Arg>>,
         #[serde(default)]
-        pub extra_volumes: Option<Vec<HostPathMount>>,
+        pub(crate) extra_volumes: Option<Vec<HostPathMount>>,
         #[serde(default)]
-        pub extra_envs: Option<Vec<serde_json::Value>>,
+        pub(crate) extra_envs: Option<Vec<serde_json::Value>>,
         #[serde(default, rename = "certSANs")]
-        pub cert_sans: Option<Vec<String>>,
+        pub(crate) cert_sans: Option<Vec<String>>,
     }
 
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase", bound(deserialize = "A: Deserialize<'de>"))]
-    pub struct Cluster<A> {
-        pub api_version: String,
-        pub kind: String,
+    pub(crate) struct Cluster<A> {
+        pub(crate) api_version: String,
+        pub(crate) kind: String,
         #[serde(default)]
-        pub kubernetes_version: Option<String>,
+        pub(crate) kubernetes_version: Option<String>,
         #[serde(default = "none")]
-        pub api_server: Option<A>,
+        pub(crate) api_server: Option<A>,
     }
 
     fn none<A>() -> Option<A> {

@@ -27,11 +27,11 @@ use crate::yaml::{self, Node};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-pub const GROUP: &str = "kubeadm.k8s.io";
+pub(crate) const GROUP: &str = "kubeadm.k8s.io";
 
 /// The encoding of `extraArgs`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ArgsEncoding {
+pub(crate) enum ArgsEncoding {
     /// v1beta2 and v1beta3: a map of flag name to string.
     Map,
     /// v1beta4: a list of `{name, value}`, names may repeat.
@@ -40,43 +40,43 @@ pub enum ArgsEncoding {
 
 /// One `extraArgs` entry.
 #[derive(Clone, Debug)]
-pub struct ArgEntry {
-    pub name: String,
-    pub value: String,
+pub(crate) struct ArgEntry {
+    pub(crate) name: String,
+    pub(crate) value: String,
     /// The map key (Map) or the list item (List).
-    pub key: Node,
+    pub(crate) key: Node,
     /// The value scalar.
-    pub value_node: Node,
+    pub(crate) value_node: Node,
 }
 
 /// One `extraVolumes` entry.
 #[derive(Clone, Debug)]
-pub struct VolumeEntry {
-    pub name: String,
-    pub host_path: String,
-    pub mount_path: String,
-    pub read_only: bool,
-    pub path_type: Option<String>,
+pub(crate) struct VolumeEntry {
+    pub(crate) name: String,
+    pub(crate) host_path: String,
+    pub(crate) mount_path: String,
+    pub(crate) read_only: bool,
+    pub(crate) path_type: Option<String>,
 }
 
 #[derive(Debug)]
 pub struct KubeadmConfig {
-    pub text: String,
-    pub docs: Vec<yaml::Document>,
+    pub(crate) text: String,
+    pub(crate) docs: Vec<yaml::Document>,
     /// The ClusterConfiguration document, if the file has one.
     pub cluster: Option<usize>,
     /// The kubeadm API version of the file's kubeadm documents.
     pub api_version: String,
-    pub encoding: ArgsEncoding,
+    pub(crate) encoding: ArgsEncoding,
     /// `kubernetesVersion` of the ClusterConfiguration.
     pub kubernetes_version: Option<Version>,
-    pub args: Vec<ArgEntry>,
+    pub(crate) args: Vec<ArgEntry>,
     /// The kube-apiserver manifest kubeadm would generate, as kubeharden models manifests.
     pub model: Model,
     /// `\r\n` when the file uses CRLF line endings.
-    pub newline: &'static str,
+    pub(crate) newline: &'static str,
     /// What kubeadm fills in from the configuration (`certificates_dir`, ...).
-    pub vars: BTreeMap<String, String>,
+    pub(crate) vars: BTreeMap<String, String>,
 }
 
 impl KubeadmConfig {
@@ -94,11 +94,11 @@ impl KubeadmConfig {
             .collect()
     }
 
-    pub fn cluster_root(&self) -> Option<&Node> {
+    pub(crate) fn cluster_root(&self) -> Option<&Node> {
         self.cluster.map(|i| &self.docs[i].root)
     }
 
-    pub fn api_server(&self) -> Option<&Node> {
+    pub(crate) fn api_server(&self) -> Option<&Node> {
         self.cluster_root().and_then(|c| c.get("apiServer"))
     }
 }

@@ -21,14 +21,14 @@ use crate::yaml::{head_end, line_col, Node, Span};
 
 /// Where an argument list lives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ArgList {
+pub(crate) enum ArgList {
     Command,
     Args,
 }
 
 /// How a flag is written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Form {
+pub(crate) enum Form {
     /// `--name=value` in one item.
     Joined,
     /// `--name` and `value` in two items.
@@ -39,76 +39,76 @@ pub enum Form {
 
 #[derive(Clone, Debug)]
 pub struct FlagItem {
-    pub name: String,
-    pub value: Option<String>,
-    pub list: ArgList,
+    pub(crate) name: String,
+    pub(crate) value: Option<String>,
+    pub(crate) list: ArgList,
     /// Index of the item holding `--name` in its list.
-    pub index: usize,
-    pub form: Form,
+    pub(crate) index: usize,
+    pub(crate) form: Form,
     /// Span of the `--name...` item.
     pub span: Span,
     /// Where the value item of `Form::Split` is: its list (pflag reads `command` and `args` as
     /// one argv, so the value may start `args`) and index.
-    pub value_at: Option<(ArgList, usize)>,
+    pub(crate) value_at: Option<(ArgList, usize)>,
 }
 
 /// An environment variable of the container that sets a flag.
 #[derive(Clone, Debug)]
-pub struct EnvItem {
-    pub flag: String,
-    pub value: String,
+pub(crate) struct EnvItem {
+    pub(crate) flag: String,
+    pub(crate) value: String,
     /// Index of the item in the container's `env` list.
-    pub index: usize,
+    pub(crate) index: usize,
     /// The item's `value` scalar, if it has one.
-    pub value_span: Option<Span>,
+    pub(crate) value_span: Option<Span>,
 }
 
 /// The probes kubeharden reads and may rewrite.
-pub const PROBES: [&str; 3] = ["livenessProbe", "readinessProbe", "startupProbe"];
+pub(crate) const PROBES: [&str; 3] = ["livenessProbe", "readinessProbe", "startupProbe"];
 
 /// A loaded manifest: the text, the tree, and the parts kubeharden reads and edits.
 #[derive(Debug)]
 pub struct Manifest {
-    pub text: String,
-    pub component: String,
-    pub image: Option<String>,
+    pub(crate) text: String,
+    pub(crate) component: String,
+    pub(crate) image: Option<String>,
     /// Number of leading items of `command` that name the program (`kube-apiserver`, or
     /// `hyperkube kube-apiserver`).
-    pub program_items: usize,
+    pub(crate) program_items: usize,
     pub flags: Vec<FlagItem>,
     /// Flags set through the container's environment (etcd's `ETCD_*` variables).
-    pub env: Vec<EnvItem>,
+    pub(crate) env: Vec<EnvItem>,
     pub model: Model,
     /// `\r\n` when the file uses CRLF line endings.
-    pub newline: &'static str,
+    pub(crate) newline: &'static str,
     /// Index of the component's container in `spec.containers`.
-    pub container_index: usize,
+    pub(crate) container_index: usize,
     pub root: Node,
 }
 
 impl Manifest {
     /// The Pod's `spec` (checked to be a mapping when loading).
-    pub fn spec(&self) -> &Node {
+    pub(crate) fn spec(&self) -> &Node {
         self.root.get("spec").unwrap_or(&self.root)
     }
 
     /// The component's container.
-    pub fn container(&self) -> &Node {
+    pub(crate) fn container(&self) -> &Node {
         self.spec()
             .get("containers")
             .and_then(|c| c.items().get(self.container_index))
             .unwrap_or(&self.root)
     }
 
-    pub fn command(&self) -> Option<&Node> {
+    pub(crate) fn command(&self) -> Option<&Node> {
         self.container().get("command")
     }
 
-    pub fn args(&self) -> Option<&Node> {
+    pub(crate) fn args(&self) -> Option<&Node> {
         self.container().get("args")
     }
 
-    pub fn probe(&self, kind: &str) -> Option<&Node> {
+    pub(crate) fn probe(&self, kind: &str) -> Option<&Node> {
         self.container().get(kind)
     }
 }
