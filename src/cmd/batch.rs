@@ -46,6 +46,24 @@ fn process_one<'p>(input: &Input, opts: &Options<'p>) -> Outcome<'p> {
     }
 }
 
+/// The options for the file `--kubeadm-config` names: edited with `profile`, for the version
+/// of the manifests (when the run was not given one).
+pub(crate) fn kubeadm_options<'s>(
+    s: &'s Settings,
+    profile: &'s crate::profile::Profile,
+    version: Option<Version>,
+) -> Options<'s> {
+    Options {
+        registry: &s.registry,
+        profile,
+        version: s.version.or(version),
+        node_version: None,
+        report_only: false,
+        keep_edits: false,
+        ignores: s.ignores,
+    }
+}
+
 /// Processes every input, in parallel across the available cores; the outcomes keep the
 /// order of the inputs.
 /// `keep_edits`: with `report_only`, still verify and keep the edited texts (SARIF fixes).

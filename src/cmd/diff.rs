@@ -1,13 +1,13 @@
 //! `diff`: the changes as one unified diff, for `git apply` or `patch -p1`.
 
 use super::args::DiffArgs;
-use super::batch::process_all;
+use super::batch::{kubeadm_options, process_all};
 use super::{summarise, Exit, UsageError};
 use crate::load::inputs::{node_files, settings, Settings, DEFAULT_MANIFESTS_DIR};
 use crate::load::node::{canonical, exists};
 use crate::load::read::read_input;
 use crate::model::report::{FileReport, Outcome};
-use crate::pipeline::{self, Options};
+use crate::pipeline;
 use crate::profile::render_template;
 use crate::render::{self, messages};
 use std::io::Write;
@@ -132,15 +132,7 @@ fn kubeadm_config(
         Outcome::Report(r) => Some(r.version),
         _ => None,
     });
-    let opts = Options {
-        registry: &s.registry,
-        profile: &s.profile,
-        version: s.version.or(version),
-        node_version: None,
-        report_only: false,
-        keep_edits: false,
-        ignores: s.ignores,
-    };
+    let opts = kubeadm_options(s, &s.profile, version);
     let shown = kc.display().to_string();
     let result = read_input(kc).and_then(|text| pipeline::process(&shown, &text, &opts));
     match result {

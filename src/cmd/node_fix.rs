@@ -4,6 +4,7 @@
 //! back.
 
 use super::args::{FixArgs, NodeArgs};
+use super::batch::{kubeadm_options, node_version_of};
 use super::{Exit, UsageError};
 use crate::apply::health::{self, Endpoint, Seen};
 use crate::apply::node::{self, Lock, Target, Write1};
@@ -354,7 +355,7 @@ fn choose(
     terminal: &mut Terminal,
     stderr: &mut dyn Write,
 ) -> Result<(Vec<Edited>, bool), Stop> {
-    let node_version = super::batch::node_version_of(
+    let node_version = node_version_of(
         texts
             .iter()
             .flatten()
@@ -579,15 +580,7 @@ fn kubeadm_too(
         .iter()
         .find(|e| e.sel.edited.is_some())
         .map(|e| e.sel.version);
-    let opts = Options {
-        registry: &s.registry,
-        profile: &restricted,
-        version: s.version.or(version),
-        node_version: None,
-        report_only: false,
-        keep_edits: false,
-        ignores: s.ignores,
-    };
+    let opts = kubeadm_options(s, &restricted, version);
     let shown = kc.display().to_string();
     let result = read_input(kc).and_then(|text| pipeline::process(&shown, &text, &opts));
     match result {

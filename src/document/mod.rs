@@ -62,6 +62,18 @@ impl LoadError {
     }
 }
 
+/// A YAML syntax error, at its line and column.
+impl From<crate::yaml::YamlError> for LoadError {
+    fn from(e: crate::yaml::YamlError) -> LoadError {
+        LoadError {
+            offset: None,
+            line_col: Some((e.line, e.column)),
+            message: e.message,
+            unrecognized: false,
+        }
+    }
+}
+
 /// One component's settings in a file: what the checker sees, where each setting is, and how a
 /// plan is written.
 pub trait Part {

@@ -1304,26 +1304,22 @@ impl Ctx<'_> {
                 all.iter().map(|x| self.cond(x)).collect::<Result<_, _>>()?,
             ));
         }
-        if c.no_removed_flags == Some(true) {
-            found.push(Cond::NoRemovedFlags);
-        }
-        if c.no_removed_plugins == Some(true) {
-            found.push(Cond::NoRemovedPlugins);
-        }
-        if c.probes_without_anonymous == Some(true) {
-            found.push(Cond::ProbesWithoutAnonymous);
-        }
-        if c.no_duplicate_flags == Some(true) {
-            found.push(Cond::NoDuplicateFlags);
-        }
-        if c.files_mounted == Some(true) {
-            found.push(Cond::FilesMounted);
-        }
-        if c.no_conflicting_flags == Some(true) {
-            found.push(Cond::NoConflictingFlags);
-        }
-        if c.no_split_flags == Some(true) {
-            found.push(Cond::NoSplitFlags);
+        // The conditions that are there or not.
+        for (on, cond) in [
+            (c.no_removed_flags, Cond::NoRemovedFlags),
+            (c.no_removed_plugins, Cond::NoRemovedPlugins),
+            (c.probes_without_anonymous, Cond::ProbesWithoutAnonymous),
+            (c.no_duplicate_flags, Cond::NoDuplicateFlags),
+            (c.files_mounted, Cond::FilesMounted),
+            (c.no_conflicting_flags, Cond::NoConflictingFlags),
+            (c.no_split_flags, Cond::NoSplitFlags),
+            (c.http_probes_on_local_host, Cond::ProbesOnLocalHost),
+            (c.no_env_conflicts, Cond::NoEnvConflicts),
+            (c.no_removed_gates, Cond::NoRemovedGates),
+        ] {
+            if on == Some(true) {
+                found.push(cond);
+            }
         }
         if let Some(v) = &c.version_at_least {
             let v = Version::parse(v)
@@ -1335,15 +1331,6 @@ impl Ctx<'_> {
         }
         if let Some(paths) = &c.http_probes_within {
             found.push(Cond::HttpProbesWithin(paths.clone()));
-        }
-        if c.http_probes_on_local_host == Some(true) {
-            found.push(Cond::ProbesOnLocalHost);
-        }
-        if c.no_env_conflicts == Some(true) {
-            found.push(Cond::NoEnvConflicts);
-        }
-        if c.no_removed_gates == Some(true) {
-            found.push(Cond::NoRemovedGates);
         }
         let mut ops = Vec::new();
         if let Some(v) = &c.equals {
@@ -1463,17 +1450,16 @@ impl Ctx<'_> {
         if let Some(p) = s.probes {
             found.push(Step::Probes(p));
         }
-        if s.remove_removed == Some(true) {
-            found.push(Step::RemoveRemoved);
-        }
-        if s.dedupe == Some(true) {
-            found.push(Step::Dedupe);
-        }
-        if s.mount_files == Some(true) {
-            found.push(Step::MountFiles);
-        }
-        if s.join_split == Some(true) {
-            found.push(Step::JoinSplit);
+        // The steps that are there or not.
+        for (on, step) in [
+            (s.remove_removed, Step::RemoveRemoved),
+            (s.dedupe, Step::Dedupe),
+            (s.mount_files, Step::MountFiles),
+            (s.join_split, Step::JoinSplit),
+        ] {
+            if on == Some(true) {
+                found.push(step);
+            }
         }
         if found.len() != 1 {
             return Err(format!(
@@ -1542,6 +1528,22 @@ mod tests {
         Registry::builtin().expect("registry parses")
     }
 
+    /// `text` as a profile file `mine.yaml`, loaded by its path.
+    fn load_file(text: &str) -> Result<Profile, ProfileError> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("mine.yaml");
+        std::fs::write(&p, text).expect("write");
+        Profile::load(p.to_str().expect("utf8"), &reg())
+    }
+
+    /// `text` as a profile file is refused, with an error that says each of `said`.
+    fn refused(text: &str, said: &[&str]) {
+        let err = load_file(text).expect_err("refused").to_string();
+        for s in said {
+            assert!(err.contains(s), "{s}: {err}");
+        }
+    }
+
     #[test]
     fn builtin_profiles_load() {
         let r = reg();
@@ -1566,29 +1568,17 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_errors_with_line_numbers() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let p = dir.path().join("mine.yaml");
-        std::fs::write(
-            &p,
+        refused(
             "name: mine\ndescription: x\nextends: strict\nparameters:\n  audit_log_maxage: \"60\"\nsevrity: high\n",
-        )
-        .expect("write");
-        let err = Profile::load(p.to_str().expect("utf8"), &reg()).expect_err("unknown key");
-        let msg = err.to_string();
-        assert!(msg.contains(":6:1:"), "{msg}");
-        assert!(msg.contains("sevrity"), "{msg}");
+            &[":6:1:", "sevrity"],
+        );
     }
 
     #[test]
     fn user_profile_extends_overrides_and_disables() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let p = dir.path().join("mine.yaml");
-        std::fs::write(
-            &p,
+        let prof = load_file(
             "name: mine\ndescription: x\nextends: baseline\nparameters:\n  tls_min_version: VersionTLS13\ndisable: [apiserver-profiling]\n",
-        )
-        .expect("write");
-        let prof = Profile::load(p.to_str().expect("utf8"), &reg()).expect("loads");
+        ).expect("loads");
         assert!(prof.rule("apiserver-profiling").is_none());
         let tls = prof.rule("apiserver-tls-min-version").expect("tls rule");
         assert!(tls.fix[0].steps.contains(&Step::Set {
@@ -1599,39 +1589,22 @@ mod tests {
 
     #[test]
     fn rules_setting_one_flag_two_ways_are_refused_at_load() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let p = dir.path().join("mine.yaml");
-        std::fs::write(
-            &p,
+        refused(
             "name: m\ndescription: x\nextends: baseline\nrules:\n- id: my-profiling\n  component: kube-apiserver\n  severity: low\n  title: t\n  rationale: r\n  risk: none\n  check: {flag: profiling, equals: \"true\"}\n  fix: [{steps: [{set: {flag: profiling, value: \"true\"}}]}]\n",
-        )
-        .expect("write");
-        let err = Profile::load(p.to_str().expect("utf8"), &reg()).expect_err("conflict");
-        let msg = err.to_string();
-        assert!(
-            msg.contains("apiserver-profiling")
-                && msg.contains("my-profiling")
-                && msg.contains("mine.yaml"),
-            "{msg}"
+            &["apiserver-profiling", "my-profiling", "mine.yaml"],
         );
     }
 
     #[test]
     fn unknown_admission_plugins_in_a_rule_are_refused() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let p = dir.path().join("mine.yaml");
-        std::fs::write(
-            &p,
+        refused(
             "name: m\ndescription: x\nrules:\n- id: my-plugin\n  component: kube-apiserver\n  severity: low\n  title: t\n  rationale: r\n  risk: none\n  check: {flag: enable-admission-plugins, contains: [NodeRestrictoin]}\n  fix: [{steps: [{add_to_list: {flag: enable-admission-plugins, items: [NodeRestrictoin]}}]}]\n",
-        )
-        .expect("write");
-        let err = Profile::load(p.to_str().expect("utf8"), &reg()).expect_err("typo");
-        assert!(err.to_string().contains("NodeRestrictoin"), "{err}");
+            &["NodeRestrictoin"],
+        );
     }
 
     #[test]
     fn values_a_flag_does_not_accept_are_refused_at_load() {
-        let dir = tempfile::tempdir().expect("tempdir");
         for (value, bad) in [
             ("TLS_FOO_BAR", "TLS_FOO_BAR"),
             (
@@ -1639,14 +1612,10 @@ mod tests {
                 " TLS_ECDHE",
             ),
         ] {
-            let p = dir.path().join("mine.yaml");
-            std::fs::write(
-                &p,
-                format!("name: m\ndescription: x\nextends: baseline\nparameters:\n  tls_cipher_suites: \"{value}\"\n"),
-            )
-            .expect("write");
-            let err = Profile::load(p.to_str().expect("utf8"), &reg()).expect_err("bad cipher");
-            assert!(err.to_string().contains(bad), "{err}");
+            refused(
+                &format!("name: m\ndescription: x\nextends: baseline\nparameters:\n  tls_cipher_suites: \"{value}\"\n"),
+                &[bad],
+            );
         }
         // Known names that some versions reject are a matter for the planner.
         let r = reg();
@@ -1669,28 +1638,18 @@ mod tests {
 
     #[test]
     fn disabling_an_unknown_rule_is_an_error() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let p = dir.path().join("mine.yaml");
-        std::fs::write(
-            &p,
+        refused(
             "name: m\ndescription: x\nextends: baseline\ndisable: [no-such-rule]\n",
-        )
-        .expect("write");
-        let err = Profile::load(p.to_str().expect("utf8"), &reg()).expect_err("unknown rule");
-        assert!(err.to_string().contains("no-such-rule"));
+            &["no-such-rule"],
+        );
     }
 
     #[test]
     fn unknown_flag_in_rule_is_an_error() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let p = dir.path().join("mine.yaml");
-        std::fs::write(
-            &p,
+        refused(
             "name: m\ndescription: x\nrules:\n- id: my-rule\n  component: kube-apiserver\n  severity: low\n  title: t\n  rationale: r\n  risk: none\n  check: {flag: profilin, equals: \"false\"}\n  manual: no\n",
-        )
-        .expect("write");
-        let err = Profile::load(p.to_str().expect("utf8"), &reg()).expect_err("bad flag");
-        assert!(err.to_string().contains("--profilin"), "{err}");
+            &["--profilin"],
+        );
     }
 
     #[test]

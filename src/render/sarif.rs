@@ -105,22 +105,19 @@ fn rule_descriptor(r: &Rule) -> Value {
     } else {
         r.cis.join(", ")
     };
-    let text = format!(
-        "{}\n\nWhy: {}\n\nRisk: {}\n\nCIS: {cis}\n\nSeverity: {}\n\nDocumentation: {docs} in the kubeharden sources; `kubeharden explain {}` prints it.",
-        r.title,
-        r.rationale,
-        r.risk,
-        r.severity.as_str(),
-        r.id
-    );
-    let markdown = format!(
-        "**{}**\n\n**Why:** {}\n\n**Risk:** {}\n\n**CIS:** {cis}\n\n**Severity:** {}\n\nDocumentation: [`{docs}`]({docs}) in the kubeharden sources; `kubeharden explain {}` prints it.",
-        r.title,
-        r.rationale,
-        r.risk,
-        r.severity.as_str(),
-        r.id
-    );
+    // The same words twice: plain, and in Markdown with the headings in bold.
+    let say = |b: &str, link: &str| {
+        format!(
+            "{b}{}{b}\n\n{b}Why:{b} {}\n\n{b}Risk:{b} {}\n\n{b}CIS:{b} {cis}\n\n{b}Severity:{b} {}\n\nDocumentation: {link} in the kubeharden sources; `kubeharden explain {}` prints it.",
+            r.title,
+            r.rationale,
+            r.risk,
+            r.severity.as_str(),
+            r.id
+        )
+    };
+    let text = say("", &docs);
+    let markdown = say("**", &format!("[`{docs}`]({docs})"));
     json!({
         "id": r.id,
         "name": camel(&r.id),

@@ -80,14 +80,6 @@ pub fn text(
             t.add(&part);
         }
     }
-    let Tally {
-        findings,
-        fixable,
-        errors,
-        files,
-        skipped,
-        suppressed,
-    } = t;
     // One line per component when the run covers more than one (a node scan).
     let mut by_component: Vec<(&str, usize, usize, usize, usize)> = Vec::new();
     for o in outcomes {
@@ -123,14 +115,15 @@ pub fn text(
             writeln!(out, "{c:<24} {n:>5} {failing:>13} {f:>8} {fx:>7}")?;
         }
     }
-    let suppressed = if suppressed > 0 {
-        format!(", {suppressed} suppressed")
+    let suppressed = if t.suppressed > 0 {
+        format!(", {} suppressed", t.suppressed)
     } else {
         String::new()
     };
     writeln!(
         out,
-        "{files} file(s) checked, {findings} finding(s) ({fixable} fixable with `kubeharden fix`), {errors} error(s), {skipped} skipped{suppressed}"
+        "{} file(s) checked, {} finding(s) ({} fixable with `kubeharden fix`), {} error(s), {} skipped{suppressed}",
+        t.files, t.findings, t.fixable, t.errors, t.skipped
     )
 }
 

@@ -2,7 +2,7 @@
 //! must equal the original with the planned settings set or removed, and no other document of
 //! the file may change.
 
-use super::{find, map_pairs, ComponentConfig};
+use super::{find, map_changes, ComponentConfig};
 use crate::model::change::Change;
 use crate::model::Model;
 use crate::plan::Plan;
@@ -85,25 +85,8 @@ pub(crate) fn reread(
                         )),
                     ),
                     Some(FlagType::Map) => {
-                        let old = orig
-                            .model
-                            .value(flag)
-                            .map(|v| map_pairs(&v))
-                            .unwrap_or_default();
-                        let new = map_pairs(value);
-                        for (k, _) in &old {
-                            if !new.iter().any(|(n, _)| n == k) {
-                                set_json(&mut want, &format!("{flag}.{k}"), None);
-                            }
-                        }
-                        for (k, v) in &new {
-                            if !old.iter().any(|(o, ov)| o == k && ov == v) {
-                                set_json(
-                                    &mut want,
-                                    &format!("{flag}.{k}"),
-                                    Some(Value::String(v.clone())),
-                                );
-                            }
+                        for (path, v) in map_changes(orig, flag, value) {
+                            set_json(&mut want, &path, v.map(Value::String));
                         }
                     }
                     _ => set_json(&mut want, flag, Some(Value::String(value.clone()))),

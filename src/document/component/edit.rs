@@ -2,7 +2,7 @@
 //! removed by its path in the document ([`crate::edit::mapping`]), a map setting (feature gates)
 //! key by key.
 
-use super::{map_pairs, ComponentConfig};
+use super::{map_changes, ComponentConfig};
 use crate::edit::mapping::{MapEditor, New};
 use crate::edit::{refuse, EditError, Splice};
 use crate::model::change::Change;
@@ -36,23 +36,12 @@ pub(crate) fn edits(
                 match kind {
                     FlagType::List => ed.set(flag, New::List(crate::model::split_list(value)))?,
                     FlagType::Map => {
-                        let old = cfg
-                            .model
-                            .value(flag)
-                            .map(|v| map_pairs(&v))
-                            .unwrap_or_default();
-                        let new = map_pairs(value);
-                        for (k, _) in &old {
-                            if !new.iter().any(|(n, _)| n == k) {
-                                ed.remove(&format!("{flag}.{k}"))?;
-                            }
-                        }
-                        for (k, v) in &new {
-                            if !old.iter().any(|(o, ov)| o == k && ov == v) {
-                                ed.set(
-                                    &format!("{flag}.{k}"),
-                                    New::Scalar(render(FlagType::Bool, v)),
-                                )?;
+                        for (path, v) in map_changes(cfg, flag, value) {
+                            match v {
+                                None => ed.remove(&path)?,
+                                Some(v) => {
+                                    ed.set(&path, New::Scalar(render(FlagType::Bool, &v)))?;
+                                }
                             }
                         }
                     }

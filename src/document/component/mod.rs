@@ -332,24 +332,6 @@ fn api_rejected(cfg: &ComponentConfig, registry: &Registry, v: Version) -> Optio
     })
 }
 
-/// Where a finding points: the setting's entry, else the top of the document.
-/// The region covers the whole entry (key and value), or the document's first key.
-fn locate(cfg: &ComponentConfig, flag: Option<&str>) -> Region {
-    let entry = flag.and_then(|f| {
-        let (parent, last) = match f.rsplit_once('.') {
-            Some((p, l)) => (lookup(&cfg.root, p)?, l),
-            None => (&cfg.root, f),
-        };
-        parent.entry(last)
-    });
-    match entry {
-        // An empty value has no text of its own.
-        Some((k, v)) if v.as_str() == Some("") => Region::of(&cfg.text, k.span.start, k.span.end),
-        Some((k, v)) => Region::of(&cfg.text, k.span.start, v.content_end().max(k.span.end)),
-        None => Region::of(&cfg.text, cfg.root.span.start, head_end(&cfg.root)),
-    }
-}
-
 impl ComponentConfig {
     /// The same document as part of a kubeadm configuration file.
     pub(crate) fn embedded(self) -> ComponentConfig {
@@ -361,16 +343,39 @@ impl ComponentConfig {
 }
 
 impl Part for ComponentConfig {
-    fn model(&self) -> &Model {
-        &self.model
-    }
-
     fn text(&self) -> &str {
         &self.text
     }
 
+    fn nouns(&self) -> Nouns {
+        Nouns {
+            flags: "settings",
+            volumes: "volumes",
+        }
+    }
+
+    fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// Where a finding points: the setting's entry, else the top of the document.
+    /// The region covers the whole entry (key and value), or the document's first key.
     fn locate(&self, flag: Option<&str>) -> Region {
-        locate(self, flag)
+        let entry = flag.and_then(|f| {
+            let (parent, last) = match f.rsplit_once('.') {
+                Some((p, l)) => (lookup(&self.root, p)?, l),
+                None => (&self.root, f),
+            };
+            parent.entry(last)
+        });
+        match entry {
+            // An empty value has no text of its own.
+            Some((k, v)) if v.as_str() == Some("") => {
+                Region::of(&self.text, k.span.start, k.span.end)
+            }
+            Some((k, v)) => Region::of(&self.text, k.span.start, v.content_end().max(k.span.end)),
+            None => Region::of(&self.text, self.root.span.start, head_end(&self.root)),
+        }
     }
 
     fn edits(&self, plan: &Plan, registry: &Registry) -> Result<Vec<Splice>, EditError> {
@@ -379,13 +384,6 @@ impl Part for ComponentConfig {
 
     fn reread(&self, plan: &Plan, edited: &str, registry: &Registry) -> Result<Model, String> {
         compare::reread(self, plan, edited, registry)
-    }
-
-    fn nouns(&self) -> Nouns {
-        Nouns {
-            flags: "settings",
-            volumes: "volumes",
-        }
     }
 
     fn subject(&self) -> &'static str {
@@ -465,7 +463,7 @@ impl Document for ComponentConfig {
     }
 }
 
-pub(crate) fn map_pairs(v: &str) -> Vec<(String, String)> {
+fn map_pairs(v: &str) -> Vec<(String, String)> {
     crate::model::split_list(v)
         .into_iter()
         .map(|kv| match kv.split_once('=') {
@@ -473,4 +471,31 @@ pub(crate) fn map_pairs(v: &str) -> Vec<(String, String)> {
             None => (kv, "true".to_string()),
         })
         .collect()
+}
+
+/// What setting the map setting `flag` (feature gates) to `value` does, key by key: the paths
+/// of the keys that go (`None`) and of the keys set anew or to another value.
+pub(crate) fn map_changes(
+    cfg: &ComponentConfig,
+    flag: &str,
+    value: &str,
+) -> Vec<(String, Option<String>)> {
+    let old = cfg
+        .model
+        .value(flag)
+        .map(|v| map_pairs(&v))
+        .unwrap_or_default();
+    let new = map_pairs(value);
+    let mut out = Vec::new();
+    for (k, _) in &old {
+        if !new.iter().any(|(n, _)| n == k) {
+            out.push((format!("{flag}.{k}"), None));
+        }
+    }
+    for (k, v) in &new {
+        if !old.iter().any(|(o, ov)| o == k && ov == v) {
+            out.push((format!("{flag}.{k}"), Some(v.clone())));
+        }
+    }
+    out
 }

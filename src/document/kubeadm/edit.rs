@@ -13,7 +13,7 @@ use crate::edit::{merge_inserts, refuse, EditError, Splice};
 use crate::model::change::Change;
 use crate::model::{Mount, Volume};
 use crate::plan::Plan;
-use crate::yaml::{self, line_end_inclusive, line_start, Kind, Style};
+use crate::yaml::{self, line_end_inclusive, line_start, Kind, Node, Style};
 
 /// The indices of the extraArgs entries for `flag`, in file order.
 fn entries_of(cfg: &KubeadmConfig, flag: &str) -> Vec<usize> {
@@ -276,6 +276,30 @@ fn add_args(cfg: &KubeadmConfig, add: &[NewArg]) -> Result<Splice, EditError> {
 
 type Body<'a> = (&'a str, &'a dyn Fn(usize) -> String);
 
+/// The entry `k: v` (all its lines) written anew as `key:` with `body(indent of k)` below.
+fn rewrite_entry(
+    text: &str,
+    k: &Node,
+    v: &Node,
+    key: &str,
+    body: &dyn Fn(usize) -> String,
+    nl: &str,
+) -> Splice {
+    let indent = column(text, k.span.start);
+    let start = line_start(text, k.span.start);
+    let end = after_line(text, v).max(line_end_inclusive(text, k.span.start));
+    Splice {
+        start,
+        end,
+        text: keep_end(
+            text,
+            end,
+            format!("{}{key}:{nl}{}", " ".repeat(indent), body(indent)),
+            nl,
+        ),
+    }
+}
+
 /// Adds each `key:` with the block `body(indent of key)` under apiServer, creating apiServer
 /// (and the ClusterConfiguration) when missing.
 fn new_api_server_keys(cfg: &KubeadmConfig, parts: &[Body]) -> Result<Splice, EditError> {
@@ -297,19 +321,7 @@ fn new_api_server_keys(cfg: &KubeadmConfig, parts: &[Body]) -> Result<Splice, Ed
                 .iter()
                 .find(|(k, _)| k.as_str() == Some(key))
                 .ok_or_else(|| refuse(Some(existing.span.start), "key not found"))?;
-            let indent = column(text, k.span.start);
-            let start = line_start(text, k.span.start);
-            let end = after_line(text, existing).max(line_end_inclusive(text, k.span.start));
-            return Ok(Splice {
-                start,
-                end,
-                text: keep_end(
-                    text,
-                    end,
-                    format!("{}{key}:{nl}{}", " ".repeat(indent), body(indent)),
-                    nl,
-                ),
-            });
+            return Ok(rewrite_entry(text, k, existing, key, *body, nl));
         }
     }
     if let Some(a) = api {
@@ -332,20 +344,14 @@ fn new_api_server_keys(cfg: &KubeadmConfig, parts: &[Body]) -> Result<Splice, Ed
             .iter()
             .find(|(k, _)| k.as_str() == Some("apiServer"))
             .ok_or_else(|| refuse(None, "apiServer not found"))?;
-        let indent = column(text, k.span.start);
-        let start = line_start(text, k.span.start);
-        let end = after_line(text, v).max(line_end_inclusive(text, k.span.start));
-        let inner = indent + 2;
-        return Ok(Splice {
-            start,
-            end,
-            text: keep_end(
-                text,
-                end,
-                format!("{}apiServer:{nl}{}", " ".repeat(indent), blocks(inner)),
-                nl,
-            ),
-        });
+        return Ok(rewrite_entry(
+            text,
+            k,
+            v,
+            "apiServer",
+            &|indent| blocks(indent + 2),
+            nl,
+        ));
     }
     match cfg.cluster_root() {
         Some(c) if c.is_flow() => Err(refuse(

@@ -116,30 +116,6 @@ fn inexpressible(cfg: &KubeadmConfig, c: &Change) -> Option<String> {
     }
 }
 
-/// Where a finding points: the extraArgs entry of its flag, else `apiServer`, else the
-/// ClusterConfiguration, else the start of the file.
-/// The region covers the whole entry (`name: value`, or the `{name, value}` item), or the
-/// `apiServer` key, or the ClusterConfiguration's first key, or the first line of the file.
-fn locate(cfg: &KubeadmConfig, flag: Option<&str>) -> Region {
-    let text = &cfg.text;
-    if let Some(a) = flag.and_then(|f| cfg.args.iter().find(|a| a.name == f)) {
-        let end = a.key.content_end().max(a.value_node.span.end);
-        return Region::of(text, a.key.span.start, end);
-    }
-    if let Some(c) = cfg.cluster_root() {
-        return match c
-            .entries()
-            .iter()
-            .find(|(k, _)| k.as_str() == Some("apiServer"))
-        {
-            Some((k, _)) => Region::of(text, k.span.start, k.span.end),
-            None => Region::of(text, c.span.start, yaml::head_end(c)),
-        };
-    }
-    let first_line = text.find(['\r', '\n']).unwrap_or(text.len());
-    Region::of(text, 0, first_line)
-}
-
 /// A kubeadm document's meaning without what kubeharden edits (`apiServer.extraArgs` and
 /// `apiServer.extraVolumes`).
 fn kubeadm_rest(doc: &Node) -> Value {
@@ -169,22 +145,6 @@ fn kubeadm_rest(doc: &Node) -> Value {
 }
 
 impl Part for KubeadmConfig {
-    fn model(&self) -> &Model {
-        &self.model
-    }
-
-    fn text(&self) -> &str {
-        &self.text
-    }
-
-    fn locate(&self, flag: Option<&str>) -> Region {
-        locate(self, flag)
-    }
-
-    fn edits(&self, plan: &Plan, _registry: &Registry) -> Result<Vec<Splice>, EditError> {
-        edit::edits(self, plan)
-    }
-
     /// Every document means what it did, and the ClusterConfiguration outside what was edited
     /// (a ClusterConfiguration kubeharden added holds nothing else).
     fn reread(&self, _plan: &Plan, edited: &str, registry: &Registry) -> Result<Model, String> {
@@ -214,6 +174,42 @@ impl Part for KubeadmConfig {
             return Err("a part of the file outside the planned changes differs".into());
         }
         Ok(after.model)
+    }
+
+    fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// Where a finding points: the extraArgs entry of its flag, else `apiServer`, else the
+    /// ClusterConfiguration, else the start of the file.
+    /// The region covers the whole entry (`name: value`, or the `{name, value}` item), or the
+    /// `apiServer` key, or the ClusterConfiguration's first key, or the first line of the file.
+    fn locate(&self, flag: Option<&str>) -> Region {
+        let text = &self.text;
+        if let Some(a) = flag.and_then(|f| self.args.iter().find(|a| a.name == f)) {
+            let end = a.key.content_end().max(a.value_node.span.end);
+            return Region::of(text, a.key.span.start, end);
+        }
+        if let Some(c) = self.cluster_root() {
+            return match c
+                .entries()
+                .iter()
+                .find(|(k, _)| k.as_str() == Some("apiServer"))
+            {
+                Some((k, _)) => Region::of(text, k.span.start, k.span.end),
+                None => Region::of(text, c.span.start, yaml::head_end(c)),
+            };
+        }
+        let first_line = text.find(['\r', '\n']).unwrap_or(text.len());
+        Region::of(text, 0, first_line)
+    }
+
+    fn model(&self) -> &Model {
+        &self.model
+    }
+
+    fn edits(&self, plan: &Plan, _registry: &Registry) -> Result<Vec<Splice>, EditError> {
+        edit::edits(self, plan)
     }
 
     fn nouns(&self) -> Nouns {
@@ -285,12 +281,7 @@ impl Document for KubeadmConfig {
         registry: &Registry,
     ) -> Result<Option<Box<dyn Part>>, LoadError> {
         let defaults = self.kubelet_defaults(&registry.kubeadm);
-        let docs = yaml::parse(text).map_err(|e| LoadError {
-            offset: None,
-            line_col: Some((e.line, e.column)),
-            message: e.message,
-            unrecognized: false,
-        })?;
+        let docs = yaml::parse(text).map_err(LoadError::from)?;
         let found = component::find(text, docs, registry, component::KIND, &defaults)?;
         Ok(found.map(|c| Box::new(c.embedded()) as Box<dyn Part>))
     }

@@ -160,12 +160,7 @@ fn parse_pod(text: &str) -> Result<Node, LoadError> {
     if text.trim().is_empty() {
         return Err(LoadError::whole("the file is empty").unrecognized());
     }
-    let docs = yaml::parse(text).map_err(|e| LoadError {
-        offset: None,
-        line_col: Some((e.line, e.column)),
-        message: e.message,
-        unrecognized: false,
-    })?;
+    let docs = yaml::parse(text).map_err(LoadError::from)?;
     let docs: Vec<_> = docs.into_iter().filter(|d| !d.root.is_null()).collect();
     let root = match docs.len() {
         0 => return Err(LoadError::whole("the file holds no YAML document").unrecognized()),

@@ -113,33 +113,6 @@ impl Manifest {
     }
 }
 
-/// Where a finding points: the flag's first occurrence (the whole item), else the start of the
-/// container's argument list (its first item), else the container (its first key).
-fn locate(m: &Manifest, flag: Option<&str>) -> Region {
-    // The occurrence in effect: the last one (pflag and Go's flag package keep the last).
-    if let Some(item) = flag.and_then(|f| m.flags.iter().rfind(|x| x.name == f)) {
-        return Region::of(&m.text, item.span.start, item.span.end);
-    }
-    // A setting etcd takes from a variable: its value.
-    if let Some(span) = flag
-        .filter(|f| m.model.from_env(f))
-        .and_then(|f| m.env.iter().rfind(|e| e.flag == f))
-        .and_then(|e| e.value_span)
-    {
-        return Region::of(&m.text, span.start, span.end);
-    }
-    let node = m
-        .args()
-        .filter(|_| m.flags.iter().any(|f| f.list == ArgList::Args))
-        .or_else(|| m.command())
-        .unwrap_or(m.container());
-    // A missing flag: the list's first item (the program), in block and flow lists alike.
-    match node.items().first() {
-        Some(first) => Region::of(&m.text, first.span.start, head_end(first)),
-        None => Region::of(&m.text, node.span.start, head_end(node)),
-    }
-}
-
 /// What a suppression comment in a manifest can silence: the component's container.
 fn suppression_targets(m: &Manifest) -> Vec<Target> {
     let line = |o: usize| line_col(&m.text, o).0;
@@ -159,16 +132,39 @@ fn suppression_targets(m: &Manifest) -> Vec<Target> {
 }
 
 impl Part for Manifest {
+    /// Where a finding points: the flag's first occurrence (the whole item), else the start of the
+    /// container's argument list (its first item), else the container (its first key).
+    fn locate(&self, flag: Option<&str>) -> Region {
+        // The occurrence in effect: the last one (pflag and Go's flag package keep the last).
+        if let Some(item) = flag.and_then(|f| self.flags.iter().rfind(|x| x.name == f)) {
+            return Region::of(&self.text, item.span.start, item.span.end);
+        }
+        // A setting etcd takes from a variable: its value.
+        if let Some(span) = flag
+            .filter(|f| self.model.from_env(f))
+            .and_then(|f| self.env.iter().rfind(|e| e.flag == f))
+            .and_then(|e| e.value_span)
+        {
+            return Region::of(&self.text, span.start, span.end);
+        }
+        let node = self
+            .args()
+            .filter(|_| self.flags.iter().any(|f| f.list == ArgList::Args))
+            .or_else(|| self.command())
+            .unwrap_or(self.container());
+        // A missing flag: the list's first item (the program), in block and flow lists alike.
+        match node.items().first() {
+            Some(first) => Region::of(&self.text, first.span.start, head_end(first)),
+            None => Region::of(&self.text, node.span.start, head_end(node)),
+        }
+    }
+
     fn model(&self) -> &Model {
         &self.model
     }
 
     fn text(&self) -> &str {
         &self.text
-    }
-
-    fn locate(&self, flag: Option<&str>) -> Region {
-        locate(self, flag)
     }
 
     fn edits(&self, plan: &Plan, _registry: &Registry) -> Result<Vec<Splice>, EditError> {
