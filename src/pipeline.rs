@@ -554,12 +554,17 @@ mod tests {
 
     #[test]
     fn line_separators_are_found_by_their_bytes() {
-        assert_eq!(line_separator("a: b\u{85}c"), Some(4));
-        assert_eq!(line_separator("é… a\u{2028}"), Some(7));
-        assert_eq!(line_separator("x\u{2029}"), Some(1));
-        // Neighbours that share a first byte are not separators.
-        assert_eq!(line_separator("\u{a0}\u{2026}\u{2027}\u{202a}é"), None);
-        assert_eq!(line_separator(""), None);
+        let cases = [
+            (Some(4), "a: b\u{85}c"),
+            (Some(7), "é… a\u{2028}"),
+            (Some(1), "x\u{2029}"),
+            // Neighbours that share a first byte are not separators.
+            (None, "\u{a0}\u{2026}\u{2027}\u{202a}é"),
+            (None, ""),
+        ];
+        for (at, text) in cases {
+            assert_eq!(line_separator(text), at, "{text:?}");
+        }
         // The same answer as a search by characters, over text with many near misses.
         let text = "é\u{a0}…\u{2027} naïve \u{80}\u{9f} x\u{2029}y\u{85}";
         assert_eq!(
@@ -581,10 +586,17 @@ mod verify_tests {
 
     const POD: &str = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: kube-apiserver\nspec:\n  containers:\n  - command:\n    - kube-apiserver\n    - --authorization-mode=Node,RBAC\n    - --enable-admission-plugins=NodeRestriction\n    - --profiling=true\n    image: registry.k8s.io/kube-apiserver:v1.30.0\n    name: kube-apiserver\n";
 
-    fn setup() -> (Registry, Profile) {
-        let r = Registry::builtin().expect("registry");
-        let p = Profile::load("baseline", &r).expect("profile");
-        (r, p)
+    /// Kubernetes 1.30 with the built-in registry, the baseline profile, and [`POD`] loaded.
+    fn setup() -> (Env<'static>, Profile, Manifest) {
+        static REGISTRY: std::sync::OnceLock<Registry> = std::sync::OnceLock::new();
+        let registry = REGISTRY.get_or_init(|| Registry::builtin().expect("registry"));
+        let env = Env {
+            registry,
+            version: Version::minor(30),
+        };
+        let profile = Profile::load("baseline", registry).expect("profile");
+        let m = manifest::load(POD, "kube-apiserver", registry).expect("loads");
+        (env, profile, m)
     }
 
     fn edited(m: &Manifest, p: &Plan, reg: &Registry) -> String {
@@ -594,46 +606,34 @@ mod verify_tests {
 
     #[test]
     fn the_real_edit_passes_and_tampering_is_caught() {
-        let (reg, prof) = setup();
-        let env = Env {
-            registry: &reg,
-            version: Version::minor(30),
-        };
-        let m = manifest::load(POD, "kube-apiserver", &reg).expect("loads");
+        let (env, prof, m) = setup();
         let p = plan::plan(&prof, &m.model, env).expect("plan");
-        let good = edited(&m, &p, &reg);
+        let good = edited(&m, &p, env.registry);
         verified(&m, &p, &good, &prof, env).expect("the real edit verifies");
+        let check = |text: &str| verified(&m, &p, text, &prof, env);
 
         let renamed = good.replace("name: kube-apiserver\nspec", "name: other\nspec");
-        let err = verified(&m, &p, &renamed, &prof, env).expect_err("metadata changed");
+        let err = check(&renamed).expect_err("metadata changed");
         assert!(err.0.contains("outside the planned changes"), "{err}");
 
         let dropped = good.replace("    - --profiling=false\n", "");
-        let err = verified(&m, &p, &dropped, &prof, env).expect_err("a planned flag is missing");
+        let err = check(&dropped).expect_err("a planned flag is missing");
         assert!(err.0.contains("flags differ"), "{err}");
 
         let extra = good.replace(
             "    - --profiling=false\n",
             "    - --profiling=false\n    - --v=4\n",
         );
-        assert!(
-            verified(&m, &p, &extra, &prof, env).is_err(),
-            "an unplanned flag"
-        );
+        assert!(check(&extra).is_err(), "an unplanned flag");
 
         let broken = good.replace("kind: Pod", "kind: [Pod");
-        let err = verified(&m, &p, &broken, &prof, env).expect_err("unparseable");
+        let err = check(&broken).expect_err("unparseable");
         assert!(err.0.contains("no longer loads"), "{err}");
     }
 
     #[test]
     fn a_plan_that_leaves_work_behind_is_not_idempotent() {
-        let (reg, prof) = setup();
-        let env = Env {
-            registry: &reg,
-            version: Version::minor(30),
-        };
-        let m = manifest::load(POD, "kube-apiserver", &reg).expect("loads");
+        let (env, prof, m) = setup();
         // An empty plan checked against the unchanged text: re-planning still finds work.
         let empty = Plan {
             after: m.model.clone(),

@@ -541,38 +541,29 @@ fn prepare(set: &mut BackupSet, writes: &[Write1], info: &RunInfo) -> Result<(),
             .file_name()
             .map(|n| n.to_string_lossy().chars().take(64).collect())
             .unwrap_or_default();
-        let rec = match &w.target {
-            Target::Replace { original, new, .. } => {
+        // What is there now, kept in the set: the original of a file replaced or removed.
+        let (kept, written) = match &w.target {
+            Target::Replace { original, new, .. } => (Some(original), Some(sha256_hex(new))),
+            Target::Remove { current } => (Some(current), None),
+            Target::Create { .. } | Target::Directory => (None, None),
+        };
+        let rec = match (&w.target, kept) {
+            (_, Some(bytes)) => {
                 let meta = fs::metadata(&w.path).map_err(|e| io_err(&w.path, "inspect", e))?;
                 let name = format!("files/{}-{stem}", n + 1);
-                write_private(&set.dir.join(&name), original)?;
+                write_private(&set.dir.join(&name), bytes)?;
                 FileRecord {
                     path: host,
                     outside_root,
                     existed: true,
                     backup: Some(name),
-                    sha256: Some(sha256_hex(original)),
-                    size: Some(original.len() as u64),
+                    sha256: Some(sha256_hex(bytes)),
+                    size: Some(bytes.len() as u64),
                     perms: Some(Perms::of(&meta)),
-                    written_sha256: Some(sha256_hex(new)),
+                    written_sha256: written,
                 }
             }
-            Target::Remove { current } => {
-                let meta = fs::metadata(&w.path).map_err(|e| io_err(&w.path, "inspect", e))?;
-                let name = format!("files/{}-{stem}", n + 1);
-                write_private(&set.dir.join(&name), current)?;
-                FileRecord {
-                    path: host,
-                    outside_root,
-                    existed: true,
-                    backup: Some(name),
-                    sha256: Some(sha256_hex(current)),
-                    size: Some(current.len() as u64),
-                    perms: Some(Perms::of(&meta)),
-                    written_sha256: None,
-                }
-            }
-            Target::Create { new, .. } => FileRecord {
+            (Target::Create { new, .. }, None) => FileRecord {
                 path: host,
                 outside_root,
                 existed: false,
@@ -582,7 +573,7 @@ fn prepare(set: &mut BackupSet, writes: &[Write1], info: &RunInfo) -> Result<(),
                 perms: None,
                 written_sha256: Some(sha256_hex(new)),
             },
-            Target::Directory => continue,
+            _ => continue,
         };
         set.record.files.push(rec);
     }

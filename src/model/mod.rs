@@ -207,29 +207,18 @@ mod tests {
 
     #[test]
     fn effective_values_follow_pflag() {
+        let flag = |name: &str, value: Option<&str>| Flag {
+            name: name.into(),
+            value: value.map(str::to_string),
+        };
         let m = Model {
             component: "kube-apiserver".into(),
             flags: vec![
-                Flag {
-                    name: "profiling".into(),
-                    value: Some("true".into()),
-                },
-                Flag {
-                    name: "profiling".into(),
-                    value: Some("false".into()),
-                },
-                Flag {
-                    name: "enable-admission-plugins".into(),
-                    value: Some("A,B".into()),
-                },
-                Flag {
-                    name: "enable-admission-plugins".into(),
-                    value: Some("C".into()),
-                },
-                Flag {
-                    name: "anonymous-auth".into(),
-                    value: None,
-                },
+                flag("profiling", Some("true")),
+                flag("profiling", Some("false")),
+                flag("enable-admission-plugins", Some("A,B")),
+                flag("enable-admission-plugins", Some("C")),
+                flag("anonymous-auth", None),
             ],
             ..Model::default()
         };

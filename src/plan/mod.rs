@@ -285,14 +285,8 @@ mod tests {
     }
 
     fn profile(rules: &str) -> Profile {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let p = dir.path().join("p.yaml");
-        std::fs::write(&p, format!("name: t\ndescription: t\nrules:\n{rules}")).expect("write");
-        Profile::load(
-            p.to_str().expect("utf8"),
-            &Registry::builtin().expect("registry"),
-        )
-        .expect("profile")
+        let text = format!("name: t\ndescription: t\nrules:\n{rules}");
+        Profile::from_text("p.yaml", &text, env(30).registry).expect("profile")
     }
 
     fn model(flags: &[&str]) -> Model {
@@ -312,22 +306,22 @@ mod tests {
         }
     }
 
+    /// The plan of the rules `rules` for the flags `flags` in Kubernetes 1.`minor`.
+    fn planned(rules: &str, flags: &[&str], minor: u32) -> Result<Plan, PlanError> {
+        plan(&profile(rules), &model(flags), env(minor))
+    }
+
     const RULE: &str = "- id: ID\n  component: kube-apiserver\n  severity: low\n  title: t\n  rationale: r\n  risk: r\n";
 
     #[test]
     fn rules_that_undo_each_other_are_a_conflict() {
-        let p = profile(&format!(
+        let rules = format!(
             "{}  check: {{flag: enable-admission-plugins, excludes: [AlwaysAdmit]}}\n  fix: [{{steps: [{{remove_from_list: {{flag: enable-admission-plugins, items: [AlwaysAdmit]}}}}]}}]\n{}  check: {{flag: enable-admission-plugins, contains: [AlwaysAdmit]}}\n  fix: [{{steps: [{{add_to_list: {{flag: enable-admission-plugins, items: [AlwaysAdmit]}}}}]}}]\n",
             RULE.replace("ID", "off"),
             RULE.replace("ID", "on")
-        ));
-        let env = env(30);
-        let err = plan(
-            &p,
-            &model(&["enable-admission-plugins=NodeRestriction"]),
-            env,
-        )
-        .expect_err("conflict");
+        );
+        let err = planned(&rules, &["enable-admission-plugins=NodeRestriction"], 30)
+            .expect_err("conflict");
         assert!(
             matches!(&err, PlanError::Conflict { rules } if rules == "off, on"),
             "{err}"
@@ -337,26 +331,15 @@ mod tests {
     #[test]
     fn a_fix_that_cannot_satisfy_its_rule_is_refused() {
         // PodSecurityPolicy does not exist in 1.30, so adding it is skipped and the rule still fails.
-        let p = profile(&format!(
+        let rules = format!(
             "{}  check: {{flag: enable-admission-plugins, contains: [PodSecurityPolicy]}}\n  fix: [{{steps: [{{add_to_list: {{flag: enable-admission-plugins, items: [PodSecurityPolicy]}}}}]}}]\n",
             RULE.replace("ID", "psp")
-        ));
-        let env = env(30);
-        let err = plan(
-            &p,
-            &model(&["enable-admission-plugins=NodeRestriction"]),
-            env,
-        )
-        .expect_err("unsatisfiable");
+        );
+        let err = planned(&rules, &["enable-admission-plugins=NodeRestriction"], 30)
+            .expect_err("unsatisfiable");
         assert!(matches!(err, PlanError::Unsatisfied { .. }), "{err}");
         // In 1.24 the plugin exists and the same fix works.
-        let env = self::env(24);
-        let ok = plan(
-            &p,
-            &model(&["enable-admission-plugins=NodeRestriction"]),
-            env,
-        )
-        .expect("plan");
+        let ok = planned(&rules, &["enable-admission-plugins=NodeRestriction"], 24).expect("plan");
         assert_eq!(
             ok.after.list("enable-admission-plugins"),
             Some(vec!["NodeRestriction".into(), "PodSecurityPolicy".into()])
@@ -365,15 +348,14 @@ mod tests {
 
     #[test]
     fn flags_the_component_refuses_together_are_never_combined() {
-        let p = profile(&format!(
+        let rules = format!(
             "{}  check: {{flag: authorization-mode, contains: [RBAC]}}\n  fix: [{{steps: [{{add_to_list: {{flag: authorization-mode, items: [RBAC]}}}}]}}]\n",
             RULE.replace("ID", "rbac")
-        ));
-        let env = env(31);
-        let err = plan(
-            &p,
-            &model(&["authorization-config=/etc/kubernetes/authz.yaml"]),
-            env,
+        );
+        let err = planned(
+            &rules,
+            &["authorization-config=/etc/kubernetes/authz.yaml"],
+            31,
         )
         .expect_err("exclusive");
         assert!(
@@ -388,8 +370,7 @@ mod tests {
             "{}  check: {{flag: kubelet-https, equals: \"true\"}}\n  fix: [{{steps: [{{set: {{flag: kubelet-https, value: \"true\"}}}}]}}]\n",
             RULE.replace("ID", "https")
         ));
-        let env = env(25);
-        let err = plan(&p, &model(&[]), env).expect_err("rejected");
+        let err = plan(&p, &model(&[]), env(25)).expect_err("rejected");
         assert!(matches!(err, PlanError::RejectedFlag { .. }), "{err}");
     }
 

@@ -38,13 +38,18 @@ mod tests {
 
     #[test]
     fn go_number_and_bool_parsing() {
-        assert_eq!(parse_go_int("30"), Some(30));
-        assert_eq!(parse_go_int("010"), Some(8));
-        assert_eq!(parse_go_int("0x1e"), Some(30));
-        assert_eq!(parse_go_int("30d"), None);
-        assert_eq!(parse_go_int("0"), Some(0));
-        assert_eq!(parse_bool("F"), Some(false));
-        assert_eq!(parse_bool("0"), Some(false));
-        assert_eq!(parse_bool("no"), None);
+        let ints = [
+            ("30", Some(30)),
+            ("010", Some(8)),
+            ("0x1e", Some(30)),
+            ("30d", None),
+            ("0", Some(0)),
+        ];
+        for (text, want) in ints {
+            assert_eq!(parse_go_int(text), want, "{text}");
+        }
+        for (text, want) in [("F", Some(false)), ("0", Some(false)), ("no", None)] {
+            assert_eq!(parse_bool(text), want, "{text}");
+        }
     }
 }

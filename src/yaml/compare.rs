@@ -69,3 +69,13 @@ pub(crate) fn same_map_except(
             }
         })
 }
+
+/// Sequences of the same length whose items pair up: `each(index, a, b)` holds for every pair.
+pub(crate) fn same_items(a: &Node, b: &Node, each: impl Fn(usize, &Node, &Node) -> bool) -> bool {
+    a.items().len() == b.items().len()
+        && a.items()
+            .iter()
+            .zip(b.items())
+            .enumerate()
+            .all(|(i, (x, y))| each(i, x, y))
+}

@@ -34,17 +34,17 @@ impl Offsets {
     }
 }
 
-enum Frame {
-    Seq {
-        start: usize,
-        flow: bool,
-        decorated: bool,
-        items: Vec<Node>,
-    },
+/// A collection being read: where it starts, its style, and what it holds so far.
+struct Frame {
+    start: usize,
+    flow: bool,
+    decorated: bool,
+    body: Body,
+}
+
+enum Body {
+    Seq(Vec<Node>),
     Map {
-        start: usize,
-        flow: bool,
-        decorated: bool,
         entries: Vec<(Node, Node)>,
         pending_key: Option<Node>,
     },
@@ -69,63 +69,77 @@ impl Builder<'_> {
         }
     }
 
-    /// Opens a collection, unless that would nest deeper than [`MAX_DEPTH`].
-    fn open(&mut self, frame: Frame, start: usize) -> Result<Option<Node>, YamlError> {
+    /// Opens a collection at the event `[start, end)` (a flow collection's event has a
+    /// length), unless that would nest deeper than [`MAX_DEPTH`].
+    fn open(
+        &mut self,
+        start: usize,
+        end: usize,
+        decorated: bool,
+        body: Body,
+    ) -> Result<Option<Node>, YamlError> {
         if self.stack.len() >= MAX_DEPTH {
             return Err(self.error_at(
                 start,
                 format!("nesting deeper than {MAX_DEPTH} levels is not accepted"),
             ));
         }
-        self.stack.push(frame);
+        self.stack.push(Frame {
+            start,
+            flow: end > start,
+            decorated,
+            body,
+        });
         Ok(None)
     }
 
     /// Closes the innermost collection at the event `[start, end)`: the node it makes.
     fn close(&mut self, start: usize, end: usize) -> Result<Option<Node>, YamlError> {
-        let span = |s: usize, flow: bool| Span {
+        let Some(Frame {
             start: s,
-            end: if flow { end } else { start.max(s) },
+            flow,
+            decorated,
+            body,
+        }) = self.stack.pop()
+        else {
+            return Err(self.error_at(start, "unbalanced collection end".into()));
         };
-        match self.stack.pop() {
-            Some(Frame::Seq {
-                start: s,
-                flow,
-                decorated,
-                items,
-            }) => Ok(Some(Node {
-                kind: Kind::Seq { items, flow },
-                span: span(s, flow),
-                decorated,
-            })),
-            Some(Frame::Map {
-                start: s,
-                flow,
-                decorated,
+        let kind = match body {
+            Body::Seq(items) => Kind::Seq { items, flow },
+            Body::Map {
                 entries,
                 pending_key,
-            }) => {
+            } => {
                 if pending_key.is_some() {
                     return Err(self.error_at(start, "mapping key without a value".into()));
                 }
-                Ok(Some(Node {
-                    kind: Kind::Map { entries, flow },
-                    span: span(s, flow),
-                    decorated,
-                }))
+                Kind::Map { entries, flow }
             }
-            None => Err(self.error_at(start, "unbalanced collection end".into())),
-        }
+        };
+        Ok(Some(Node {
+            kind,
+            span: Span {
+                start: s,
+                end: if flow { end } else { start.max(s) },
+            },
+            decorated,
+        }))
     }
 
     /// Puts a finished node where it belongs: the root, an item, a key or a value.
     fn attach(&mut self, node: Node) -> Result<(), YamlError> {
         match self.stack.last_mut() {
             None => self.root = Some(node),
-            Some(Frame::Seq { items, .. }) => items.push(node),
-            Some(Frame::Map {
-                entries,
-                pending_key,
+            Some(Frame {
+                body: Body::Seq(items),
+                ..
+            }) => items.push(node),
+            Some(Frame {
+                body:
+                    Body::Map {
+                        entries,
+                        pending_key,
+                    },
                 ..
             }) => match pending_key.take() {
                 None => {
@@ -176,24 +190,18 @@ impl Builder<'_> {
                 Span { start, end },
                 decorated(anchor, tag.is_some()),
             ))),
-            Event::SequenceStart(anchor, tag) => {
-                let frame = Frame::Seq {
-                    start,
-                    flow: end > start,
-                    decorated: decorated(anchor, tag.is_some()),
-                    items: Vec::new(),
-                };
-                self.open(frame, start)
-            }
+            Event::SequenceStart(anchor, tag) => self.open(
+                start,
+                end,
+                decorated(anchor, tag.is_some()),
+                Body::Seq(Vec::new()),
+            ),
             Event::MappingStart(anchor, tag) => {
-                let frame = Frame::Map {
-                    start,
-                    flow: end > start,
-                    decorated: decorated(anchor, tag.is_some()),
+                let body = Body::Map {
                     entries: Vec::new(),
                     pending_key: None,
                 };
-                self.open(frame, start)
+                self.open(start, end, decorated(anchor, tag.is_some()), body)
             }
             Event::SequenceEnd | Event::MappingEnd => self.close(start, end),
         }

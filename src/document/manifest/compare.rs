@@ -3,7 +3,7 @@
 //! Everything else must mean the same.
 
 use super::{EnvItem, Manifest, PROBES};
-use crate::yaml::compare::{same, same_map_except, value_of};
+use crate::yaml::compare::{same, same_items, same_map_except, value_of};
 use crate::yaml::Node;
 use serde_json::Value;
 
@@ -12,21 +12,16 @@ use serde_json::Value;
 pub(crate) fn same_outside_edits(a: &Manifest, b: &Manifest) -> bool {
     let index = a.container_index;
     let containers = |x: &Node, y: &Node| {
-        x.items().len() == y.items().len()
-            && x.items()
-                .iter()
-                .zip(y.items())
-                .enumerate()
-                .all(|(i, (c1, c2))| {
-                    if i == index {
-                        let mut skip = vec!["command", "args", "volumeMounts"];
-                        skip.extend(PROBES);
-                        let env_same = |x: &Node, y: &Node| same_env(x, y, &a.env);
-                        same_map_except(c1, c2, &skip, Some(("env", &env_same)))
-                    } else {
-                        same(c1, c2)
-                    }
-                })
+        same_items(x, y, |i, c1, c2| {
+            if i == index {
+                let mut skip = vec!["command", "args", "volumeMounts"];
+                skip.extend(PROBES);
+                let env_same = |x: &Node, y: &Node| same_env(x, y, &a.env);
+                same_map_except(c1, c2, &skip, Some(("env", &env_same)))
+            } else {
+                same(c1, c2)
+            }
+        })
     };
     let spec =
         |x: &Node, y: &Node| same_map_except(x, y, &["volumes"], Some(("containers", &containers)));
@@ -37,18 +32,13 @@ pub(crate) fn same_outside_edits(a: &Manifest, b: &Manifest) -> bool {
 /// Environment lists that agree except in the values of the variables that set flags (which
 /// the flag comparison checks).
 pub(crate) fn same_env(a: &Node, b: &Node, settings: &[EnvItem]) -> bool {
-    a.items().len() == b.items().len()
-        && a.items()
-            .iter()
-            .zip(b.items())
-            .enumerate()
-            .all(|(i, (x, y))| {
-                if settings.iter().any(|e| e.index == i) {
-                    same_map_except(x, y, &["value"], None)
-                } else {
-                    same(x, y)
-                }
-            })
+    same_items(a, b, |i, x, y| {
+        if settings.iter().any(|e| e.index == i) {
+            same_map_except(x, y, &["value"], None)
+        } else {
+            same(x, y)
+        }
+    })
 }
 
 /// Probes without the handler fields a TCP conversion removes.

@@ -275,11 +275,17 @@ impl Document for Manifest {
 mod tests {
     use super::*;
 
+    const POD: &str = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: kube-apiserver\nspec:\n  containers:\n  - name: sidecar\n    image: busybox\n    command: [sleep, \"3600\"]\n  - command:\n    - kube-apiserver\n    # a comment between items\n    - --profiling=true\n    - \"--authorization-mode=Node,RBAC\"\n    - --audit-log-maxage\n    - '30'\n    - --anonymous-auth\n    args: [\"--secure-port=6443\", --v=2]\n    image: registry.k8s.io/kube-apiserver:v1.29.3\n    name: kube-apiserver\n";
+
     fn reg() -> Registry {
         Registry::builtin().expect("registry")
     }
 
-    const POD: &str = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: kube-apiserver\nspec:\n  containers:\n  - name: sidecar\n    image: busybox\n    command: [sleep, \"3600\"]\n  - command:\n    - kube-apiserver\n    # a comment between items\n    - --profiling=true\n    - \"--authorization-mode=Node,RBAC\"\n    - --audit-log-maxage\n    - '30'\n    - --anonymous-auth\n    args: [\"--secure-port=6443\", --v=2]\n    image: registry.k8s.io/kube-apiserver:v1.29.3\n    name: kube-apiserver\n";
+    /// `text` is refused as a kube-apiserver manifest, with a message that says `said`.
+    fn refused(text: &str, said: &str) {
+        let err = load(text, "kube-apiserver", &reg()).expect_err("refused");
+        assert!(err.message.contains(said), "{}", err.message);
+    }
 
     #[test]
     fn finds_the_container_by_command_and_reads_every_form() {
@@ -313,30 +319,27 @@ mod tests {
 
     #[test]
     fn refuses_shell_wrapped_flags() {
-        let text = "kind: Pod\nspec:\n  containers:\n  - name: a\n    command: [\"/bin/sh\", \"-c\", \"kube-apiserver --profiling=true\"]\n";
-        let err = load(text, "kube-apiserver", &reg()).expect_err("shell");
-        assert!(err.message.contains("shell"), "{}", err.message);
+        refused(
+            "kind: Pod\nspec:\n  containers:\n  - name: a\n    command: [\"/bin/sh\", \"-c\", \"kube-apiserver --profiling=true\"]\n",
+            "shell",
+        );
     }
 
     #[test]
     fn refuses_non_pods_and_missing_containers() {
-        let err =
-            load("kind: Deployment\nspec: {}\n", "kube-apiserver", &reg()).expect_err("not a pod");
-        assert!(err.message.contains("is a Deployment, not a Pod"));
-        let err = load(
+        refused("kind: Deployment\nspec: {}\n", "is a Deployment, not a Pod");
+        refused(
             "kind: Pod\nspec:\n  containers:\n  - name: x\n    command: [etcd]\n",
-            "kube-apiserver",
-            &reg(),
-        )
-        .expect_err("no container");
-        assert!(err.message.contains("no kube-apiserver container"));
+            "no kube-apiserver container",
+        );
     }
 
     #[test]
     fn refuses_boolean_with_separate_value() {
-        let text = "kind: Pod\nspec:\n  containers:\n  - command:\n    - kube-apiserver\n    - --profiling\n    - \"false\"\n";
-        let err = load(text, "kube-apiserver", &reg()).expect_err("stray value");
-        assert!(err.message.contains("positional"), "{}", err.message);
+        refused(
+            "kind: Pod\nspec:\n  containers:\n  - command:\n    - kube-apiserver\n    - --profiling\n    - \"false\"\n",
+            "positional",
+        );
     }
 
     #[test]
