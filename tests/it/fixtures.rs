@@ -4,7 +4,8 @@
 
 use crate::cli::{diff_apply_and_fix, kubeharden, styles_dir};
 use crate::conformance::try_run;
-use std::path::PathBuf;
+use crate::support::in_parallel;
+use std::path::{Path, PathBuf};
 
 /// Fixtures kubeharden must refuse to change, with the reason it gives.
 const REFUSED: &[(&str, &str, &str)] = &[
@@ -177,72 +178,76 @@ fn files(dir: &std::path::Path) -> Vec<PathBuf> {
     out
 }
 
+/// One style fixture with one profile: refused for the stated reason, or patched cleanly.
+/// True when the profile changes something.
+fn style_fixture(path: &Path, profile: &str) -> bool {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("")
+        .to_string();
+    let bytes = std::fs::read(path).expect("read");
+    let text = String::from_utf8(bytes.clone()).expect("fixtures are UTF-8");
+    let refused = REFUSED.iter().find(|(f, p, _)| *f == name && *p == profile);
+    let r = match (try_run(&text, profile, None, false), refused) {
+        (Err(e), Some((_, _, why))) => {
+            assert!(e.message.contains(why), "{name} {profile}: {}", e.message);
+            return false;
+        }
+        (Err(e), None) => panic!("{name} {profile}: refused: {}", e.message),
+        (Ok(_), Some(_)) => panic!("{name} {profile}: expected a refusal"),
+        (Ok(r), None) => r,
+    };
+    let Some(edited) = r.edited.clone() else {
+        return false;
+    };
+    let again = try_run(&edited, profile, None, false).expect("second run");
+    assert!(
+        again.edited.is_none(),
+        "{name} {profile}: second run changes {:?}",
+        again.changes
+    );
+    // A file that ends every line with CRLF keeps doing so.
+    if text.contains("\r\n") && text.matches('\n').count() == text.matches("\r\n").count() {
+        assert_eq!(
+            edited.matches('\n').count(),
+            edited.matches("\r\n").count(),
+            "{name}: CRLF kept"
+        );
+    }
+    assert_eq!(
+        text.ends_with('\n'),
+        edited.ends_with('\n'),
+        "{name} {profile}: final newline"
+    );
+    let ext = if name.ends_with(".json") {
+        "json"
+    } else {
+        "yaml"
+    };
+    if ext == "json" {
+        serde_json::from_str::<serde_json::Value>(&edited)
+            .unwrap_or_else(|e| panic!("{name} {profile}: not JSON: {e}"));
+    }
+    let (patched, fixed) = diff_apply_and_fix(&format!("m.{ext}"), &bytes, &["--profile", profile]);
+    assert_eq!(
+        patched, fixed,
+        "{name} {profile}: git apply and fix --output differ"
+    );
+    assert_eq!(fixed, edited.into_bytes(), "{name} {profile}");
+    true
+}
+
 #[test]
 fn every_style_fixture_patches_cleanly_or_is_refused_for_a_stated_reason() {
-    let mut checked = 0;
-    for path in files(&styles_dir()) {
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("")
-            .to_string();
-        let bytes = std::fs::read(&path).expect("read");
-        let text = String::from_utf8(bytes.clone()).expect("fixtures are UTF-8");
-        for profile in ["baseline", "strict"] {
-            let refused = REFUSED.iter().find(|(f, p, _)| *f == name && *p == profile);
-            match (try_run(&text, profile, None, false), refused) {
-                (Err(e), Some((_, _, why))) => {
-                    assert!(e.message.contains(why), "{name} {profile}: {}", e.message);
-                    continue;
-                }
-                (Err(e), None) => panic!("{name} {profile}: refused: {}", e.message),
-                (Ok(_), Some(_)) => panic!("{name} {profile}: expected a refusal"),
-                (Ok(r), None) => {
-                    let Some(edited) = r.edited.clone() else {
-                        continue;
-                    };
-                    checked += 1;
-                    let again = try_run(&edited, profile, None, false).expect("second run");
-                    assert!(
-                        again.edited.is_none(),
-                        "{name} {profile}: second run changes {:?}",
-                        again.changes
-                    );
-                    // A file that ends every line with CRLF keeps doing so.
-                    if text.contains("\r\n")
-                        && text.matches('\n').count() == text.matches("\r\n").count()
-                    {
-                        assert_eq!(
-                            edited.matches('\n').count(),
-                            edited.matches("\r\n").count(),
-                            "{name}: CRLF kept"
-                        );
-                    }
-                    assert_eq!(
-                        text.ends_with('\n'),
-                        edited.ends_with('\n'),
-                        "{name} {profile}: final newline"
-                    );
-                    let ext = if name.ends_with(".json") {
-                        "json"
-                    } else {
-                        "yaml"
-                    };
-                    if ext == "json" {
-                        serde_json::from_str::<serde_json::Value>(&edited)
-                            .unwrap_or_else(|e| panic!("{name} {profile}: not JSON: {e}"));
-                    }
-                    let (patched, fixed) =
-                        diff_apply_and_fix(&format!("m.{ext}"), &bytes, &["--profile", profile]);
-                    assert_eq!(
-                        patched, fixed,
-                        "{name} {profile}: git apply and fix --output differ"
-                    );
-                    assert_eq!(fixed, edited.into_bytes(), "{name} {profile}");
-                }
-            }
-        }
-    }
+    let cases: Vec<(PathBuf, &str)> = files(&styles_dir())
+        .into_iter()
+        .flat_map(|p| [(p.clone(), "baseline"), (p, "strict")])
+        .collect();
+    let checked = in_parallel(&cases, |(path, profile)| style_fixture(path, profile))
+        .into_iter()
+        .filter(|changed| *changed)
+        .count();
     assert!(checked > 50, "only {checked} fixtures produced changes");
 }
 

@@ -1,8 +1,8 @@
-//! The fuzz targets' entry points (`kubeharden::fuzzing`, see docs/fuzzing.md) over every
+//! The fuzz targets' entry points (`support::fuzzing`, see docs/fuzzing.md) over every
 //! fixture, so that CI runs them; and the inputs the fuzzers found, each a regression test.
 
 use crate::cli::kubeharden;
-use crate::support::fuzzing;
+use crate::support::{fuzzing, in_parallel};
 use std::path::{Path, PathBuf};
 
 fn root() -> PathBuf {
@@ -34,18 +34,10 @@ fn all_inputs() -> Vec<PathBuf> {
 
 /// Runs `f` on every file, spread over the available cores.
 fn on_every_file(files: &[PathBuf], f: fn(&[u8])) {
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let per = files.len().div_ceil(workers).max(1);
-    std::thread::scope(|s| {
-        for chunk in files.chunks(per) {
-            s.spawn(move || {
-                for path in chunk {
-                    let bytes = std::fs::read(path).expect("a fixture reads");
-                    let run = std::panic::catch_unwind(|| f(&bytes));
-                    assert!(run.is_ok(), "{} breaks an invariant", path.display());
-                }
-            });
-        }
+    in_parallel(files, |path| {
+        let bytes = std::fs::read(path).expect("a fixture reads");
+        let run = std::panic::catch_unwind(|| f(&bytes));
+        assert!(run.is_ok(), "{} breaks an invariant", path.display());
     });
 }
 
