@@ -2,9 +2,10 @@
 
 use super::args::{CheckArgs, Format};
 use super::batch::process_all;
-use super::{summarise, written, Exit, UsageError};
+use super::exit::{summarise, written, Exit};
 use crate::load::inputs::{node_files, settings, DEFAULT_MANIFESTS_DIR};
 use crate::model::report::Outcome;
+use crate::model::report::UsageError;
 use crate::render::{self, messages, sarif, Paint};
 use std::io::Write;
 use std::path::Path;

@@ -1,7 +1,8 @@
 //! `completions SHELL` and `man`: generated from the same definition as `--help`.
 
 use super::args::Cli;
-use super::{Exit, UsageError};
+use super::exit::Exit;
+use crate::model::report::UsageError;
 use std::io::Write;
 
 pub(super) fn completions(

@@ -2,10 +2,11 @@
 
 use super::args::DiffArgs;
 use super::batch::{kubeadm_options, process_all};
-use super::{summarise, Exit, UsageError};
+use super::exit::{summarise, Exit};
 use crate::load::inputs::{node_files, settings, Settings, DEFAULT_MANIFESTS_DIR};
 use crate::load::node::{canonical, exists};
 use crate::load::read::read_input;
+use crate::model::report::UsageError;
 use crate::model::report::{FileReport, Outcome};
 use crate::pipeline;
 use crate::profile::render_template;

@@ -1,6 +1,7 @@
 //! `explain RULE-ID`: the rule's section of docs/rules.md.
 
-use super::{Exit, UsageError};
+use super::exit::Exit;
+use crate::model::report::UsageError;
 use crate::profile::{self, Registry};
 use crate::render::ruledoc;
 use std::io::Write;

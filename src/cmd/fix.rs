@@ -3,12 +3,13 @@
 
 use super::args::FixArgs;
 use super::batch::process_all;
+use super::exit::Exit;
 use super::node_fix::fix_default_dir;
-use super::{Exit, UsageError};
 use crate::apply::output::write_output;
 use crate::load::inputs::settings;
 use crate::load::node::canonical;
 use crate::model::report::Outcome;
+use crate::model::report::UsageError;
 use crate::render::messages;
 use std::io::Write;
 use std::path::Path;

@@ -4,9 +4,10 @@
 //! kubeadm files, so it is planned, edited and verified the same way.
 
 use super::args::GenerateKubeadmArgs;
-use super::{Exit, UsageError};
+use super::exit::Exit;
 use crate::apply::output::{write_files, OutFile};
 use crate::model::report::FileReport;
+use crate::model::report::UsageError;
 use crate::pipeline::{self, Options};
 use crate::profile::version::Version;
 use crate::profile::{render_template, Profile, Registry};

@@ -5,7 +5,7 @@
 
 use super::args::{FixArgs, NodeArgs};
 use super::batch::{kubeadm_options, node_version_of};
-use super::{Exit, UsageError};
+use super::exit::Exit;
 use crate::apply::health::{self, Endpoint, Seen};
 use crate::apply::node::{self, Lock, Target, Write1};
 use crate::apply::prompt::{Everything, Terminal};
@@ -15,6 +15,7 @@ use crate::load::inputs::DEFAULT_MANIFESTS_DIR;
 use crate::load::inputs::{referenced_configs, settings, Input, Settings, DEFAULT_KUBELET_CONFIG};
 use crate::load::node::{exists, is_dir, is_within, normalize, real_path, Root};
 use crate::load::read::read_input;
+use crate::model::report::UsageError;
 use crate::model::report::{FileError, COMPONENT};
 use crate::pipeline::{self, Options};
 use crate::profile::Registry;

@@ -1,7 +1,8 @@
 //! `profiles list`, `profiles show` and `profiles template`.
 
 use super::args::ProfilesAction;
-use super::{Exit, UsageError};
+use super::exit::Exit;
+use crate::model::report::UsageError;
 use crate::profile::version::Version;
 use crate::profile::{self, Profile, Registry};
 use crate::render::words::profile_show;

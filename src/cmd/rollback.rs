@@ -1,10 +1,11 @@
 //! `rollback`: restore a backup set (the newest, or the one named), or list them.
 
 use super::args::RollbackArgs;
+use super::exit::Exit;
 use super::node_fix::{lock_path, rollback_command, root_and_state};
-use super::{Exit, UsageError};
 use crate::apply::node::{self, Lock};
 use crate::model::report::NodeError;
+use crate::model::report::UsageError;
 use std::io::Write;
 use std::path::Path;
 

@@ -1,7 +1,7 @@
 //! Lines of YAML text: where they start and end, and whole lines inserted or removed so that
 //! a file without a final newline stays without one.
 
-use super::Splice;
+use super::splice::Splice;
 use crate::yaml::{line_end_inclusive, line_start, Node};
 
 /// The column (in bytes from the line start) where `offset` sits.

@@ -5,7 +5,7 @@
 
 use super::lines::{after_line, colon_end, column, dash_of, insert_lines};
 use super::scalar::string_item;
-use super::{refuse, EditError, Splice};
+use super::splice::{refuse, EditError, Splice};
 use crate::yaml::{self, line_start, Kind, Node, Style};
 
 /// A value as written in the file: a scalar's text, or the items of a block list.

@@ -3,7 +3,7 @@
 //! appended to a list (creating the list when missing).
 
 use super::scalar::{block_map, flow_map, key_text, Value};
-use super::{refuse, EditError, Splice};
+use super::splice::{refuse, EditError, Splice};
 use crate::yaml::{self, line_end_inclusive, line_start, Kind, Node, Style};
 
 pub(crate) struct Editor<'a> {

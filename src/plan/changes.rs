@@ -1,9 +1,14 @@
 //! The planned changes: what differs between the model and the working model, as symbolic
 //! changes with the rules that asked for them.
 
-use super::{meaning_of, Planner};
-use crate::model::change::{Change, Planned};
+use super::error::PlanError;
+use super::meaning::meaning_of;
+use super::mounts::{ensure_mount, required_file};
+use super::planner::Planner;
+use crate::model::change::{Change, Planned, RequiredFile};
 use crate::model::Model;
+use crate::paths::container_provided;
+use crate::profile::{FlagType, Profile};
 
 /// The flags set or removed, the `--flag value` pairs joined, and the probes turned into TCP
 /// probes.
@@ -65,4 +70,86 @@ pub(super) fn changes(model: &Model, p: &Planner) -> Vec<Planned> {
     }
 
     changes
+}
+
+/// The files the new flag values name, made visible inside the container (the volumes they
+/// need are added to the working model), and the files of existing flags that fix steps
+/// mounted: what the node must have, each once.
+pub(super) fn required_files(
+    profile: &Profile,
+    model: &Model,
+    p: &mut Planner,
+    changes: &[Planned],
+) -> Result<Vec<RequiredFile>, PlanError> {
+    let env = p.env;
+    // Files the new flag values name: make them visible inside the container.
+    let mut required = Vec::new();
+    for c in changes {
+        let Change::SetFlag { flag, value } = &c.change else {
+            continue;
+        };
+        let Some(spec) = env.registry.flag(&p.work.component, flag) else {
+            continue;
+        };
+        if !spec.kind.references_file() {
+            continue;
+        }
+        let writable = spec.kind == FlagType::Logpath;
+        // Only a new value can name a file the node lacks (a deduplicated flag keeps the value
+        // the component already uses); standard output and /dev paths need nothing.
+        if (writable && value == "-")
+            || container_provided(value)
+            || model.value(flag).as_deref() == Some(value.as_str())
+        {
+            continue;
+        }
+        if let Some(name) = ensure_mount(&mut p.work, flag, value, writable)? {
+            p.volume_rules
+                .entry(name)
+                .or_default()
+                .extend(c.rules.iter().cloned());
+        }
+        required.push(required_file(profile, &p.work, flag, value, writable));
+    }
+    for (flag, path) in &p.mounted_files {
+        let writable = env
+            .registry
+            .flag(&p.work.component, flag)
+            .is_some_and(|s| s.kind == FlagType::Logpath);
+        required.push(required_file(profile, &p.work, flag, path, writable));
+    }
+    // A file can be both newly named and newly mounted: list it once.
+    let mut seen_required: Vec<(String, String)> = Vec::new();
+    required.retain(|r: &RequiredFile| {
+        let key = (r.flag.clone(), r.path.clone());
+        if seen_required.contains(&key) {
+            false
+        } else {
+            seen_required.push(key);
+            true
+        }
+    });
+    Ok(required)
+}
+
+/// The volumes the working model has that the original lacks, with their mounts.
+pub(super) fn new_volumes(model: &Model, p: &Planner) -> Vec<Planned> {
+    let mut volumes = Vec::new();
+    for v in &p.work.volumes {
+        if model.volumes.iter().any(|o| o.name == v.name) {
+            continue;
+        }
+        let Some(mount) = p.work.mounts.iter().find(|m| m.name == v.name) else {
+            continue;
+        };
+        volumes.push(Planned {
+            change: Change::AddVolume {
+                volume: v.clone(),
+                mount: mount.clone(),
+            },
+            rules: p.volume_rules.get(&v.name).cloned().unwrap_or_default(),
+            before: None,
+        });
+    }
+    volumes
 }

@@ -2,7 +2,7 @@
 //! admission plugin, combine flags the component refuses together, write a value or an
 //! admission plugin the version rejects.
 
-use super::PlanError;
+use super::error::PlanError;
 use crate::check::{self, Env};
 use crate::model::{Flag, Model};
 use std::collections::BTreeMap;

@@ -1,7 +1,7 @@
 //! The fix steps of a rule, applied to the working model.
 
+use super::error::PlanError;
 use super::mounts::ensure_mount;
-use super::PlanError;
 use crate::check::{self, Env};
 use crate::model::{Flag, Handler, Model};
 use crate::profile::{FlagType, Step};

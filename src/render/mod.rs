@@ -12,28 +12,7 @@ pub mod text;
 pub mod words;
 
 pub use diff::{diff, diff_path, diff_text, new_file_diff};
-pub use text::{text, Paint};
-
-/// Text from the files shown on a terminal without its control characters acting on it:
-/// control characters other than newline and tab (escape sequences that could retitle the
-/// terminal, move the cursor or hide lines of the diff) are shown as `\x1b`, not sent.
-pub(crate) fn visible(text: &str) -> String {
-    // Most text has no control characters at all: C0 and DEL are single bytes, and C1
-    // (U+0080–U+009F) is encoded as 0xC2 followed by 0x80–0x9F.
-    let plain = |b: &u8| (*b >= 0x20 && *b != 0x7f && *b != 0xc2) || *b == b'\n' || *b == b'\t';
-    if text.as_bytes().iter().all(plain) {
-        return text.to_string();
-    }
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c.is_control() && c != '\n' && c != '\t' {
-            out.push_str(&format!("\\x{:02x}", c as u32));
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
+pub use text::{text, visible, Paint};
 
 #[cfg(test)]
 mod tests {

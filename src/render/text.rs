@@ -1,7 +1,6 @@
 //! The human report of `check`: a block per file, findings in file order, a summary line,
 //! and a line per component when the run covers more than one.
 
-use super::visible;
 use crate::model::report::{one_line, Outcome, VersionSource};
 use crate::profile::{Profile, Rule, Severity};
 use anstyle::{AnsiColor, Style};
@@ -264,4 +263,25 @@ fn blocks(outcomes: &[Outcome], profile: &Profile, paint: Paint) -> io::Result<(
         }
     }
     Ok((buf, t))
+}
+
+/// Text from the files shown on a terminal without its control characters acting on it:
+/// control characters other than newline and tab (escape sequences that could retitle the
+/// terminal, move the cursor or hide lines of the diff) are shown as `\x1b`, not sent.
+pub fn visible(text: &str) -> String {
+    // Most text has no control characters at all: C0 and DEL are single bytes, and C1
+    // (U+0080–U+009F) is encoded as 0xC2 followed by 0x80–0x9F.
+    let plain = |b: &u8| (*b >= 0x20 && *b != 0x7f && *b != 0xc2) || *b == b'\n' || *b == b'\t';
+    if text.as_bytes().iter().all(plain) {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() && c != '\n' && c != '\t' {
+            out.push_str(&format!("\\x{:02x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }

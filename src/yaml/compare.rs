@@ -1,7 +1,7 @@
 //! What a YAML tree means, without spans, comments or quoting: for comparing a document
 //! before and after an edit.
 
-use super::{Kind, Node};
+use super::tree::{Kind, Node};
 use serde_json::Value;
 
 /// The document's meaning, without spans, comments or quoting.

@@ -1,6 +1,6 @@
 //! The parser: `saphyr-parser` events folded into a tree of nodes with byte spans.
 
-use super::{line_col, Document, Kind, Node, Span, Style, YamlError};
+use super::tree::{line_col, Document, Kind, Node, Span, Style, YamlError};
 use saphyr_parser::{Event, Parser, ScalarStyle};
 
 /// Deepest nesting accepted. Pod manifests are a dozen levels deep; anything near this

@@ -1,7 +1,7 @@
 //! Scalars as YAML reads them back: which strings may be written plain, in quotes, and which
 //! plain scalars YAML 1.1 (the Kubernetes readers) takes for something other than a string.
 
-use super::{Kind, Node, Style};
+use super::tree::{Kind, Node, Style};
 
 /// Renders `value` as a scalar in the given style, or `None` when that style cannot hold it.
 pub fn render_scalar(value: &str, style: Style, flow: bool) -> Option<String> {

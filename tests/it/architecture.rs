@@ -1,7 +1,8 @@
 //! The shape of src/ (docs/architecture.md): the modules depend on each other one way, with no
 //! cycle between folders or between files; only load/ reads files and only apply/ writes them;
 //! no function is longer than 120 lines. The source is read as text: references are the
-//! `crate::`, `super::` and `self::` paths of the code outside `#[cfg(test)]` items.
+//! `crate::`, `super::` and `self::` paths of the code outside `#[cfg(test)]` items, and the
+//! paths into a module the file declares (`child::item`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -215,7 +216,39 @@ fn references(file: &str, code: &str) -> Vec<Vec<String>> {
             }
         }
     }
+    // Paths relative to the file's own module: `child::item` for a module it declares.
+    for child in children(code) {
+        let start = format!("{child}::");
+        for (at, _) in code.match_indices(&start) {
+            if at > 0 && (ident(b[at - 1] as char) || b[at - 1] == b':') {
+                continue;
+            }
+            for tail in paths_after(&code[at..]) {
+                let mut p = here.clone();
+                p.extend(tail);
+                out.push(p);
+            }
+        }
+    }
     out
+}
+
+/// The modules a file declares (`mod x;`, `pub(crate) mod x;`).
+fn children(code: &str) -> Vec<String> {
+    code.lines()
+        .filter_map(|l| {
+            let l = l.trim();
+            let rest = l.strip_prefix("mod ").or_else(|| {
+                l.split_once(" mod ")
+                    .filter(|(vis, _)| vis.starts_with("pub"))
+                    .map(|(_, r)| r)
+            })?;
+            let name = rest.strip_suffix(';')?;
+            name.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+                .then(|| name.to_string())
+        })
+        .collect()
 }
 
 /// The paths at the start of `rest`: `a::b`, or each of a `{a, b::c}` group.

@@ -2,7 +2,8 @@
 //! must equal the original with the planned settings set or removed, and no other document of
 //! the file may change.
 
-use super::{find, map_changes, ComponentConfig};
+use super::config::{map_changes, ComponentConfig};
+use super::load::find;
 use crate::model::change::Change;
 use crate::model::Model;
 use crate::plan::Plan;

@@ -2,7 +2,7 @@
 //! removed by its path in the document ([`crate::edit::mapping`]), a map setting (feature gates)
 //! key by key.
 
-use super::{map_changes, ComponentConfig};
+use super::config::{map_changes, ComponentConfig};
 use crate::edit::mapping::{MapEditor, New};
 use crate::edit::{refuse, EditError, Splice};
 use crate::model::change::Change;

@@ -4,7 +4,7 @@
 //! neighbours. Keys that are missing (`extraArgs`, `apiServer`, even the ClusterConfiguration
 //! document) are added.
 
-use super::{ArgsEncoding, KubeadmConfig};
+use super::config::{ArgsEncoding, KubeadmConfig};
 use crate::edit::lines::{
     after_line, child_block, column, insert_lines, keep_end, remove_lines, scalar_end,
 };

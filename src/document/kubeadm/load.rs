@@ -3,8 +3,8 @@
 //! kube-apiserver manifest kubeadm would generate from it (kubeadm's defaults, replaced by name
 //! by the extra arguments), which the profiles are checked against.
 
-use super::{ArgEntry, ArgsEncoding, KubeadmConfig, VolumeEntry, GROUP};
-use crate::document::LoadError;
+use super::config::{substitute, ArgEntry, ArgsEncoding, KubeadmConfig, VolumeEntry, GROUP};
+use crate::document::kind::LoadError;
 use crate::model::report::COMPONENT;
 use crate::model::{Flag, Handler, Model, Mount, Probe, Volume};
 use crate::profile::kubeadm::Facts;
@@ -58,18 +58,6 @@ pub fn is_kubeadm(docs: &[yaml::Document]) -> bool {
                 .0
                 .is_some_and(|a| a.starts_with(&format!("{GROUP}/")))
     })
-}
-
-pub(super) fn substitute(template: &str, vars: &BTreeMap<String, String>) -> String {
-    // Most values name no variable at all.
-    if !template.contains("${") {
-        return template.to_string();
-    }
-    let mut out = template.to_string();
-    for (k, v) in vars {
-        out = out.replace(&format!("${{{k}}}"), v);
-    }
-    out
 }
 
 /// What kubeadm refuses in how a file is split into documents, though YAML allows it: kubeadm

@@ -3,105 +3,29 @@
 //! model of the kube-apiserver manifest kubeadm would generate from it (kubeadm's defaults,
 //! replaced by name by the extra arguments), which the profiles are checked against.
 
+mod config;
 mod edit;
 mod load;
 
-use load::substitute;
+pub use config::KubeadmConfig;
+pub(crate) use config::GROUP;
 pub use load::{is_kubeadm, load, try_load, validate_types};
 
-use super::component::{self, Filled};
-use super::{Document, LoadError, Part};
+use super::component::{self};
 use crate::check::suppress::Target;
 use crate::check::Env;
+use crate::document::kind::{has_bare_cr, version_range, Document, LoadError, Part, BARE_CR};
 use crate::edit::{EditError, Splice};
 use crate::model::change::Change;
 use crate::model::report::{Region, VersionSource, COMPONENT};
 use crate::model::Model;
 use crate::plan::Plan;
-use crate::profile::kubeadm::Facts;
 use crate::profile::version::Version;
 use crate::profile::Registry;
 use crate::verify::Nouns;
 use crate::yaml::compare::value_of;
 use crate::yaml::{self, Node};
 use serde_json::Value;
-use std::collections::BTreeMap;
-
-pub(crate) const GROUP: &str = "kubeadm.k8s.io";
-
-/// The encoding of `extraArgs`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum ArgsEncoding {
-    /// v1beta2 and v1beta3: a map of flag name to string.
-    Map,
-    /// v1beta4: a list of `{name, value}`, names may repeat.
-    List,
-}
-
-/// One `extraArgs` entry.
-#[derive(Clone, Debug)]
-pub(crate) struct ArgEntry {
-    pub(crate) name: String,
-    pub(crate) value: String,
-    /// The map key (Map) or the list item (List).
-    pub(crate) key: Node,
-    /// The value scalar.
-    pub(crate) value_node: Node,
-}
-
-/// One `extraVolumes` entry.
-#[derive(Clone, Debug)]
-pub(crate) struct VolumeEntry {
-    pub(crate) name: String,
-    pub(crate) host_path: String,
-    pub(crate) mount_path: String,
-    pub(crate) read_only: bool,
-    pub(crate) path_type: Option<String>,
-}
-
-#[derive(Debug)]
-pub struct KubeadmConfig {
-    pub(crate) text: String,
-    pub(crate) docs: Vec<yaml::Document>,
-    /// The ClusterConfiguration document, if the file has one.
-    pub cluster: Option<usize>,
-    /// The kubeadm API version of the file's kubeadm documents.
-    pub api_version: String,
-    pub(crate) encoding: ArgsEncoding,
-    /// `kubernetesVersion` of the ClusterConfiguration.
-    pub kubernetes_version: Option<Version>,
-    pub(crate) args: Vec<ArgEntry>,
-    /// The kube-apiserver manifest kubeadm would generate, as kubeharden models manifests.
-    pub model: Model,
-    /// `\r\n` when the file uses CRLF line endings.
-    pub(crate) newline: &'static str,
-    /// What kubeadm fills in from the configuration (`certificates_dir`, ...).
-    pub(crate) vars: BTreeMap<String, String>,
-}
-
-impl KubeadmConfig {
-    /// kubeadm's defaults for the KubeletConfiguration document, for this file.
-    pub fn kubelet_defaults(&self, facts: &Facts) -> Vec<Filled> {
-        let unset = facts.kubelet_defaults.iter().map(|(k, v)| (k, v, false));
-        let forced = facts.kubelet_forced.iter().map(|(k, v)| (k, v, true));
-        unset
-            .chain(forced)
-            .map(|(k, v, forced)| Filled {
-                path: k.clone(),
-                value: substitute(v, &self.vars),
-                forced,
-            })
-            .collect()
-    }
-
-    pub(crate) fn cluster_root(&self) -> Option<&Node> {
-        self.cluster.map(|i| &self.docs[i].root)
-    }
-
-    pub(crate) fn api_server(&self) -> Option<&Node> {
-        self.cluster_root().and_then(|c| c.get("apiServer"))
-    }
-}
 
 /// Why a rule's fix cannot be made through extraArgs and extraVolumes, if it cannot.
 fn inexpressible(cfg: &KubeadmConfig, c: &Change) -> Option<String> {
@@ -246,10 +170,10 @@ impl Document for KubeadmConfig {
             .registry
             .kubeadm
             .api_rejected(&self.api_version, env.version);
-        let old = super::version_range(env, notes);
+        let old = version_range(env, notes);
         cannot = cannot.or(old);
-        if super::has_bare_cr(&self.text) {
-            cannot.get_or_insert(super::BARE_CR.into());
+        if has_bare_cr(&self.text) {
+            cannot.get_or_insert(BARE_CR.into());
         }
         if self.text.trim_start().starts_with('{') {
             cannot.get_or_insert(
@@ -290,6 +214,8 @@ impl Document for KubeadmConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::profile::kubeadm::Facts;
+    use config::ArgsEncoding;
 
     fn facts() -> Facts {
         Facts::builtin().expect("facts")

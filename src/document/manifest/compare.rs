@@ -2,7 +2,7 @@
 //! mounts and probes, the values of the variables that set flags, and the Pod's volumes.
 //! Everything else must mean the same.
 
-use super::{EnvItem, Manifest, PROBES};
+use super::pod::{EnvItem, Manifest, PROBES};
 use crate::yaml::compare::{same, same_items, same_map_except, value_of};
 use crate::yaml::Node;
 use serde_json::Value;

@@ -2,7 +2,7 @@
 //! `command` or `args`, settings etcd takes from `ETCD_*` variables in `env`, probes, and the
 //! volumes and mounts that make files visible. The editing itself is [`crate::edit`]'s.
 
-use super::{ArgList, FlagItem, Form, Manifest};
+use super::pod::{ArgList, FlagItem, Form, Manifest};
 use crate::edit::sequence::flow_ranges;
 use crate::edit::{refuse, EditError, Editor, Splice};
 use crate::model::change::Change;

@@ -2,8 +2,8 @@
 //! `args`, in every form pflag takes), the variables that set flags, volumes, mounts and
 //! probes, each with where it sits in the text.
 
-use super::{ArgList, EnvItem, FlagItem, Form, Manifest, PROBES};
-use crate::document::LoadError;
+use super::pod::{ArgList, EnvItem, FlagItem, Form, Manifest, PROBES};
+use crate::document::kind::LoadError;
 use crate::model::{Flag, Handler, Model, Mount, Probe, Volume};
 use crate::profile::version::Version;
 use crate::profile::{FlagType, Registry};

@@ -4,12 +4,15 @@
 mod compare;
 mod edit;
 mod load;
+mod pod;
 
 pub use load::{image_version, load, load_any, COMPONENTS};
+pub(crate) use pod::ArgList;
+pub use pod::{FlagItem, Manifest};
 
-use super::{Document, Part};
 use crate::check::suppress::Target;
 use crate::check::{self, Env};
+use crate::document::kind::{version_range, Document, Part};
 use crate::edit::{EditError, Splice};
 use crate::model::report::{Region, VersionSource};
 use crate::model::Model;
@@ -17,101 +20,7 @@ use crate::plan::Plan;
 use crate::profile::version::Version;
 use crate::profile::Registry;
 use crate::verify::Nouns;
-use crate::yaml::{head_end, line_col, Node, Span};
-
-/// Where an argument list lives.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum ArgList {
-    Command,
-    Args,
-}
-
-/// How a flag is written.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Form {
-    /// `--name=value` in one item.
-    Joined,
-    /// `--name` and `value` in two items.
-    Split,
-    /// `--name` alone (a boolean set to true).
-    Bare,
-}
-
-#[derive(Clone, Debug)]
-pub struct FlagItem {
-    pub(crate) name: String,
-    pub(crate) value: Option<String>,
-    pub(crate) list: ArgList,
-    /// Index of the item holding `--name` in its list.
-    pub(crate) index: usize,
-    pub(crate) form: Form,
-    /// Span of the `--name...` item.
-    pub span: Span,
-    /// Where the value item of `Form::Split` is: its list (pflag reads `command` and `args` as
-    /// one argv, so the value may start `args`) and index.
-    pub(crate) value_at: Option<(ArgList, usize)>,
-}
-
-/// An environment variable of the container that sets a flag.
-#[derive(Clone, Debug)]
-pub(crate) struct EnvItem {
-    pub(crate) flag: String,
-    pub(crate) value: String,
-    /// Index of the item in the container's `env` list.
-    pub(crate) index: usize,
-    /// The item's `value` scalar, if it has one.
-    pub(crate) value_span: Option<Span>,
-}
-
-/// The probes kubeharden reads and may rewrite.
-pub(crate) const PROBES: [&str; 3] = ["livenessProbe", "readinessProbe", "startupProbe"];
-
-/// A loaded manifest: the text, the tree, and the parts kubeharden reads and edits.
-#[derive(Debug)]
-pub struct Manifest {
-    pub(crate) text: String,
-    pub(crate) component: String,
-    pub(crate) image: Option<String>,
-    /// Number of leading items of `command` that name the program (`kube-apiserver`, or
-    /// `hyperkube kube-apiserver`).
-    pub(crate) program_items: usize,
-    pub flags: Vec<FlagItem>,
-    /// Flags set through the container's environment (etcd's `ETCD_*` variables).
-    pub(crate) env: Vec<EnvItem>,
-    pub model: Model,
-    /// `\r\n` when the file uses CRLF line endings.
-    pub(crate) newline: &'static str,
-    /// Index of the component's container in `spec.containers`.
-    pub(crate) container_index: usize,
-    pub root: Node,
-}
-
-impl Manifest {
-    /// The Pod's `spec` (checked to be a mapping when loading).
-    pub(crate) fn spec(&self) -> &Node {
-        self.root.get("spec").unwrap_or(&self.root)
-    }
-
-    /// The component's container.
-    pub(crate) fn container(&self) -> &Node {
-        self.spec()
-            .get("containers")
-            .and_then(|c| c.items().get(self.container_index))
-            .unwrap_or(&self.root)
-    }
-
-    pub(crate) fn command(&self) -> Option<&Node> {
-        self.container().get("command")
-    }
-
-    pub(crate) fn args(&self) -> Option<&Node> {
-        self.container().get("args")
-    }
-
-    pub(crate) fn probe(&self, kind: &str) -> Option<&Node> {
-        self.container().get(kind)
-    }
-}
+use crate::yaml::{head_end, line_col};
 
 /// What a suppression comment in a manifest can silence: the component's container.
 fn suppression_targets(m: &Manifest) -> Vec<Target> {
@@ -225,7 +134,7 @@ impl Document for Manifest {
     }
 
     fn refusals(&self, env: Env, source: VersionSource, notes: &mut Vec<String>) -> Vec<String> {
-        let mut cannot = super::version_range(env, notes);
+        let mut cannot = version_range(env, notes);
         let version = env.version;
         // A guessed version that the manifest contradicts (it has flags or plugins that version
         // rejects) must not steer edits: the fix could write flags the real version lacks.
@@ -273,6 +182,7 @@ impl Document for Manifest {
 
 #[cfg(test)]
 mod tests {
+    use super::pod::Form;
     use super::*;
 
     const POD: &str = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: kube-apiserver\nspec:\n  containers:\n  - name: sidecar\n    image: busybox\n    command: [sleep, \"3600\"]\n  - command:\n    - kube-apiserver\n    # a comment between items\n    - --profiling=true\n    - \"--authorization-mode=Node,RBAC\"\n    - --audit-log-maxage\n    - '30'\n    - --anonymous-auth\n    args: [\"--secure-port=6443\", --v=2]\n    image: registry.k8s.io/kube-apiserver:v1.29.3\n    name: kube-apiserver\n";

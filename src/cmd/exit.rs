@@ -1,0 +1,50 @@
+//! How a command ends: its exit code, and the code a run's outcomes come to.
+
+use crate::model::report::{FileReport, Outcome, UsageError};
+
+/// How a command ended, as the exit code says it.
+pub enum Exit {
+    Ok,
+    Findings,
+    Error,
+}
+
+impl Exit {
+    pub fn code(&self) -> u8 {
+        match self {
+            Exit::Ok => 0,
+            Exit::Findings => 1,
+            Exit::Error => 2,
+        }
+    }
+}
+
+/// The exit code for a run's outcomes: an error when nothing was checked or anything failed,
+/// else findings when `pending` holds for a report.
+pub(super) fn summarise(outcomes: &[Outcome], pending: impl Fn(&FileReport) -> bool) -> Exit {
+    // Nothing checked is no success: a CI gate must not pass on an empty or wrong directory.
+    if !outcomes.iter().any(|o| matches!(o, Outcome::Report(_))) {
+        return Exit::Error;
+    }
+    if outcomes.iter().any(|o| matches!(o, Outcome::Error(_))) {
+        Exit::Error
+    } else if outcomes
+        .iter()
+        .any(|o| matches!(o, Outcome::Report(r) if pending(r)))
+    {
+        Exit::Findings
+    } else {
+        Exit::Ok
+    }
+}
+
+/// An error writing the output, unless the reader stopped early (`| head`), which is not worth
+/// a message.
+pub(super) fn written(res: std::io::Result<()>, what: &str) -> Result<(), UsageError> {
+    match res {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(UsageError(format!("cannot write {what}: {e}")))
+        }
+        _ => Ok(()),
+    }
+}

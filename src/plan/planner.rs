@@ -1,0 +1,131 @@
+//! The fixes applied to a working copy of the model, in rounds, until every fixable rule holds.
+
+use super::error::PlanError;
+use super::steps;
+use crate::check::{self, Env};
+use crate::model::Model;
+use crate::profile::{Profile, Rule, Step};
+use std::collections::BTreeMap;
+
+/// A plan in the making: the model as the fixes so far left it, and which rules changed what.
+pub(super) struct Planner<'a> {
+    pub(super) env: Env<'a>,
+    pub(super) work: Model,
+    /// The flags fix steps touched, with the rules that did it.
+    pub(super) touched: BTreeMap<String, Vec<String>>,
+    /// Volumes added by fix steps, with the rules that added them.
+    pub(super) volume_rules: BTreeMap<String, Vec<String>>,
+    /// Flags whose `--flag value` pairs a fix step joined, with the rules that did it.
+    pub(super) join_rules: BTreeMap<String, Vec<String>>,
+    /// Files of existing flags that a fix step made visible with a new mount.
+    pub(super) mounted_files: Vec<(String, String)>,
+    /// The rules whose fixes change the probes.
+    pub(super) probe_rules: Vec<String>,
+}
+
+impl Planner<'_> {
+    /// Applies the fix of `rule`, which must then hold.
+    fn fix(&mut self, rule: &Rule) -> Result<(), PlanError> {
+        let env = self.env;
+        // A previous fix in this round may already have satisfied the rule.
+        if check::holds(&rule.check, &self.work, env) {
+            return Ok(());
+        }
+        let Some(variant) = rule.variant_for(env.version, |c| check::holds(c, &self.work, env))
+        else {
+            return Ok(());
+        };
+        for step in &variant.steps {
+            let mut added = Vec::new();
+            let mut joined = Vec::new();
+            let flags =
+                steps::apply_step(step, &mut self.work, env, &rule.id, &mut added, &mut joined)?;
+            for flag in joined {
+                self.join_rules
+                    .entry(flag)
+                    .or_default()
+                    .push(rule.id.clone());
+            }
+            for (name, flag, path) in added {
+                self.volume_rules
+                    .entry(name)
+                    .or_default()
+                    .push(rule.id.clone());
+                self.mounted_files.push((flag, path));
+            }
+            for flag in flags {
+                let rules = self.touched.entry(flag).or_default();
+                if !rules.contains(&rule.id) {
+                    rules.push(rule.id.clone());
+                }
+            }
+            if matches!(step, Step::Probes(_)) && !self.probe_rules.contains(&rule.id) {
+                self.probe_rules.push(rule.id.clone());
+            }
+        }
+        if !check::holds(&rule.check, &self.work, env) {
+            let (_, current, desired) = check::evaluate(rule, &self.work, env)
+                .map(|f| (f.flag, f.current, f.desired))
+                .unwrap_or_default();
+            return Err(PlanError::Unsatisfied {
+                rule: rule.id.clone(),
+                detail: format!("after the fix: {current}; wanted {desired}"),
+            });
+        }
+        Ok(())
+    }
+
+    /// Fixes the failing rules in rounds, until every fixable rule holds; rules that keep
+    /// undoing each other's changes are a conflict.
+    pub(super) fn rounds(
+        &mut self,
+        profile: &Profile,
+        failing_first: Option<&[&str]>,
+    ) -> Result<(), PlanError> {
+        const ROUNDS: usize = 4;
+        let env = self.env;
+        for round in 0..=ROUNDS {
+            let failing: Vec<&Rule> = match failing_first.filter(|_| round == 0) {
+                Some(ids) => profile
+                    .rules
+                    .iter()
+                    .filter(|r| ids.contains(&r.id.as_str()))
+                    .collect(),
+                None => check::failing(profile, &self.work, env).collect(),
+            };
+            let fixable: Vec<&Rule> = failing
+                .into_iter()
+                .filter(|r| {
+                    r.variant_for(env.version, |c| check::holds(c, &self.work, env))
+                        .is_some()
+                })
+                .collect();
+            if fixable.is_empty() {
+                break;
+            }
+            if round == ROUNDS {
+                return Err(self.conflict(&fixable));
+            }
+            for rule in fixable {
+                self.fix(rule)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The rules still failing, and the rules that changed the same flags.
+    fn conflict(&self, fixable: &[&Rule]) -> PlanError {
+        let mut rules: Vec<String> = Vec::new();
+        for r in fixable {
+            rules.push(r.id.clone());
+            if let Some(flag) = check::evaluate(r, &self.work, self.env).and_then(|f| f.flag) {
+                rules.extend(self.touched.get(&flag).into_iter().flatten().cloned());
+            }
+        }
+        rules.sort();
+        rules.dedup();
+        PlanError::Conflict {
+            rules: rules.join(", "),
+        }
+    }
+}

@@ -1,0 +1,319 @@
+//! A profile: the built-in profiles it extends and its own file merged, then built and
+//! validated as a whole.
+
+use super::build::{build_rule, op_accepts};
+use super::builtin::{template, BUILTIN};
+use super::error::{yaml_err, ProfileError};
+use super::raw::{RawFile, RawProfile, RawRule};
+use super::registry::Registry;
+use super::rule::{Cond, Rule, Step, SupportFile};
+use super::version::VersionReq;
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Clone, Debug)]
+pub struct Profile {
+    pub name: String,
+    pub(crate) description: String,
+    /// The chain of profiles this one is built from, base first.
+    pub(crate) lineage: Vec<String>,
+    pub parameters: BTreeMap<String, String>,
+    pub rules: Vec<Rule>,
+    pub(crate) files: Vec<SupportFile>,
+}
+
+impl Profile {
+    /// A built-in profile by name (`None` when there is no such profile); a profile file is
+    /// read by `load`.
+    pub(crate) fn builtin(
+        name: &str,
+        registry: &Registry,
+    ) -> Option<Result<Profile, ProfileError>> {
+        let (name, text) = BUILTIN.iter().find(|(n, _)| *n == name)?;
+        Some(Profile::from_text(
+            &format!("profiles/{name}.yaml"),
+            text,
+            registry,
+        ))
+    }
+
+    /// A profile from its text; `origin` names it in errors.
+    pub(crate) fn from_text(
+        origin: &str,
+        text: &str,
+        registry: &Registry,
+    ) -> Result<Profile, ProfileError> {
+        let merged = resolve(origin, text, 0)?;
+        finish(merged, registry)
+    }
+
+    /// The profile cut down to the rules named (in the profile's order).
+    pub fn only(&self, ids: &[String]) -> Profile {
+        let mut p = self.clone();
+        p.rules.retain(|r| ids.contains(&r.id));
+        p
+    }
+
+    pub fn rule(&self, id: &str) -> Option<&Rule> {
+        self.rules.iter().find(|r| r.id == id)
+    }
+
+    pub(crate) fn support_file(&self, flag: &str) -> Option<&SupportFile> {
+        self.files.iter().find(|f| f.flag == flag)
+    }
+}
+
+/// Finds a rule in any built-in profile (for `explain`).
+pub(crate) fn find_builtin_rule(
+    id: &str,
+    registry: &Registry,
+) -> Result<Option<Rule>, ProfileError> {
+    for (name, text) in BUILTIN.iter().rev() {
+        let p = Profile::from_text(&format!("profiles/{name}.yaml"), text, registry)?;
+        if let Some(r) = p.rule(id) {
+            return Ok(Some(r.clone()));
+        }
+    }
+    Ok(None)
+}
+
+struct Merged {
+    name: String,
+    description: String,
+    lineage: Vec<String>,
+    parameters: BTreeMap<String, String>,
+    /// The file that last set each parameter, and whether it is a built-in profile.
+    param_origin: BTreeMap<String, (String, bool)>,
+    rules: Vec<(String, RawRule)>,
+    files: Vec<RawFile>,
+}
+
+fn resolve(origin: &str, text: &str, depth: usize) -> Result<Merged, ProfileError> {
+    if depth > 8 {
+        return Err(ProfileError::Invalid {
+            origin: origin.to_string(),
+            message: "`extends` chain is longer than 8 profiles (a cycle?)".into(),
+        });
+    }
+    let raw: RawProfile = yaml_serde::from_str(text).map_err(|e| yaml_err(origin, e))?;
+    let invalid = |message: String| ProfileError::Invalid {
+        origin: origin.to_string(),
+        message,
+    };
+    let mut seen = BTreeSet::new();
+    for r in &raw.rules {
+        if !seen.insert(r.id.clone()) {
+            return Err(invalid(format!("rule id `{}` is defined twice", r.id)));
+        }
+    }
+    let mut merged = match &raw.extends {
+        None => Merged {
+            name: raw.name.clone(),
+            description: raw.description.clone(),
+            lineage: Vec::new(),
+            parameters: BTreeMap::new(),
+            param_origin: BTreeMap::new(),
+            rules: Vec::new(),
+            files: Vec::new(),
+        },
+        Some(parent) => {
+            let Some((pname, ptext)) = BUILTIN.iter().find(|(n, _)| n == parent) else {
+                return Err(invalid(format!(
+                    "`extends: {parent}`: only built-in profiles (baseline, strict) can be extended"
+                )));
+            };
+            resolve(&format!("profiles/{pname}.yaml"), ptext, depth + 1)?
+        }
+    };
+    merged.lineage.push(raw.name.clone());
+    merged.name = raw.name;
+    merged.description = raw.description;
+    for (k, v) in raw.parameters {
+        let builtin = BUILTIN
+            .iter()
+            .any(|(n, _)| origin == format!("profiles/{n}.yaml"));
+        merged
+            .param_origin
+            .insert(k.clone(), (origin.to_string(), builtin));
+        merged.parameters.insert(k, v);
+    }
+    for (i, id) in raw.disable.iter().enumerate() {
+        if raw.disable[..i].contains(id) {
+            return Err(invalid(format!("`disable` names rule `{id}` twice")));
+        }
+        let before = merged.rules.len();
+        merged.rules.retain(|(_, r)| &r.id != id);
+        if merged.rules.len() == before {
+            return Err(invalid(format!(
+                "`disable` names rule `{id}`, which the profiles it extends do not define"
+            )));
+        }
+    }
+    for rule in raw.rules {
+        if let Some(slot) = merged.rules.iter_mut().find(|(_, r)| r.id == rule.id) {
+            *slot = (origin.to_string(), rule);
+        } else {
+            merged.rules.push((origin.to_string(), rule));
+        }
+    }
+    for f in raw.files {
+        merged.files.retain(|x| x.flag != f.flag);
+        merged.files.push(f);
+    }
+    Ok(merged)
+}
+
+/// The rules of a merged profile, built and validated against the registry.
+fn build_rules(
+    raw_rules: Vec<(String, RawRule)>,
+    m: &Merged,
+    registry: &Registry,
+    used: &std::cell::RefCell<BTreeSet<String>>,
+) -> Result<Vec<Rule>, ProfileError> {
+    let mut rules = Vec::new();
+    for (origin, raw) in raw_rules {
+        let rule = build_rule(&origin, raw, &m.parameters, registry, used).map_err(|e| {
+            // Point at the file that set a parameter the rule could not use.
+            match e {
+                ProfileError::Invalid { origin, message } => {
+                    let set_in: Vec<String> = m
+                        .param_origin
+                        .iter()
+                        .filter(|(k, (o, _))| {
+                            *o != origin && message.contains(&format!("`{}`", m.parameters[*k]))
+                        })
+                        .map(|(k, (o, _))| format!("parameter `{k}` is set in {o}"))
+                        .collect();
+                    let message = if set_in.is_empty() {
+                        message
+                    } else {
+                        format!("{message} ({})", set_in.join("; "))
+                    };
+                    ProfileError::Invalid { origin, message }
+                }
+                other => other,
+            }
+        })?;
+        rules.push(rule);
+    }
+    Ok(rules)
+}
+
+/// Two rules that set one flag to different values for overlapping versions can never both
+/// hold: the profile is refused rather than every manifest.
+fn no_conflicting_sets(rules: &[Rule]) -> Result<(), ProfileError> {
+    let sets = |r: &Rule| -> Vec<(String, String, VersionReq)> {
+        r.fix
+            .iter()
+            .flat_map(|v| {
+                v.steps.iter().filter_map(move |s| match s {
+                    Step::Set { flag, value } => Some((flag.clone(), value.clone(), v.versions)),
+                    _ => None,
+                })
+            })
+            .collect()
+    };
+    for (i, a) in rules.iter().enumerate() {
+        for b in &rules[i + 1..] {
+            for (fa, va, ra) in sets(a) {
+                for (fb, vb, rb) in sets(b) {
+                    let overlap = |x: VersionReq, y: VersionReq| {
+                        let lo = x.min.unwrap_or(0).max(y.min.unwrap_or(0));
+                        let hi = x.below.unwrap_or(u32::MAX).min(y.below.unwrap_or(u32::MAX));
+                        lo < hi
+                    };
+                    if fa == fb && va != vb && overlap(ra, rb) && overlap(a.versions, b.versions) {
+                        return Err(ProfileError::Invalid {
+                            origin: b.origin.clone(),
+                            message: format!(
+                                "rules `{}` ({}) and `{}` ({}) set --{fa} to `{va}` and `{vb}`; disable one of them",
+                                a.id, a.origin, b.id, b.origin
+                            ),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A fix must satisfy its own rule: a parameter such as `audit_log_maxage: "5"` under an
+/// `at_least: 30` check would fail on every manifest, so the profile is refused instead.
+fn fixes_satisfy_rules(rules: &[Rule], m: &Merged) -> Result<(), ProfileError> {
+    for r in rules {
+        let leaves: Vec<&Cond> = match &r.check {
+            Cond::All(cs) => cs.iter().collect(),
+            c => vec![c],
+        };
+        for v in &r.fix {
+            for step in &v.steps {
+                let Step::Set { flag, value } = step else {
+                    continue;
+                };
+                for leaf in &leaves {
+                    if let Cond::Flag { flag: f, op } = leaf {
+                        if f == flag && !op_accepts(op, value) {
+                            return Err(ProfileError::Invalid {
+                                origin: r.origin.clone(),
+                                message: format!(
+                                    "rule `{}`: its fix sets --{flag}={value}, which its own check rejects{}",
+                                    r.id,
+                                    m.param_origin
+                                        .iter()
+                                        .filter(|(k, _)| m.parameters.get(*k) == Some(value))
+                                        .map(|(k, (o, _))| format!(" (parameter `{k}` is set in {o})"))
+                                        .collect::<String>()
+                                ),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A parameter no rule uses is a typo or a leftover: said rather than ignored. (Built-in
+/// parameters of disabled rules are fine.)
+fn parameters_used(m: &Merged, used: &BTreeSet<String>) -> Result<(), ProfileError> {
+    for (k, (origin, builtin)) in &m.param_origin {
+        if !builtin && !used.contains(k) {
+            return Err(ProfileError::Invalid {
+                origin: origin.clone(),
+                message: format!("parameter `{k}` is not used by any rule"),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn finish(mut m: Merged, registry: &Registry) -> Result<Profile, ProfileError> {
+    let used = std::cell::RefCell::new(BTreeSet::new());
+    let rules = build_rules(std::mem::take(&mut m.rules), &m, registry, &used)?;
+    no_conflicting_sets(&rules)?;
+    fixes_satisfy_rules(&rules, &m)?;
+    parameters_used(&m, &used.borrow())?;
+    let mut files = Vec::new();
+    for f in m.files {
+        if template(&f.template).is_none() {
+            return Err(ProfileError::Invalid {
+                origin: m.name.clone(),
+                message: format!("file for --{}: unknown template `{}`", f.flag, f.template),
+            });
+        }
+        files.push(SupportFile {
+            flag: f.flag,
+            template: f.template,
+            description: f.description,
+        });
+    }
+    Ok(Profile {
+        name: m.name,
+        description: m.description,
+        lineage: m.lineage,
+        parameters: m.parameters,
+        rules,
+        files,
+    })
+}

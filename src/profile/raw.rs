@@ -1,0 +1,172 @@
+//! Profile files as written: read strictly (an unknown key is an error with its line), before
+//! they are validated into rules.
+
+use super::rule::{ProbeFix, Severity};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawProfile {
+    pub(super) name: String,
+    pub(super) description: String,
+    #[serde(default)]
+    pub(super) extends: Option<String>,
+    #[serde(default)]
+    pub(super) parameters: BTreeMap<String, String>,
+    #[serde(default)]
+    pub(super) disable: Vec<String>,
+    #[serde(default)]
+    pub(super) rules: Vec<RawRule>,
+    #[serde(default)]
+    pub(super) files: Vec<RawFile>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawFile {
+    pub(super) flag: String,
+    pub(super) template: String,
+    pub(super) description: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRule {
+    pub(super) id: String,
+    pub(super) component: String,
+    #[serde(default)]
+    pub(super) cis: Vec<String>,
+    pub(super) severity: Severity,
+    pub(super) title: String,
+    pub(super) rationale: String,
+    pub(super) risk: String,
+    #[serde(default)]
+    pub(super) versions: Option<String>,
+    pub(super) check: RawCond,
+    #[serde(default)]
+    pub(super) fix: Vec<RawVariant>,
+    #[serde(default)]
+    pub(super) manual: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCond {
+    #[serde(default)]
+    pub(super) flag: Option<String>,
+    #[serde(default)]
+    pub(super) equals: Option<String>,
+    #[serde(default)]
+    pub(super) one_of: Option<Vec<String>>,
+    #[serde(default)]
+    pub(super) present: Option<bool>,
+    #[serde(default)]
+    pub(super) absent: Option<bool>,
+    #[serde(default)]
+    pub(super) contains: Option<Vec<String>>,
+    #[serde(default)]
+    pub(super) excludes: Option<Vec<String>>,
+    #[serde(default)]
+    pub(super) at_least: Option<i64>,
+    #[serde(default)]
+    pub(super) subset_of: Option<Vec<String>>,
+    #[serde(default)]
+    pub(super) gate_off: Option<String>,
+    #[serde(default)]
+    pub(super) any: Option<Vec<RawCond>>,
+    #[serde(default)]
+    pub(super) all: Option<Vec<RawCond>>,
+    #[serde(default)]
+    pub(super) no_removed_flags: Option<bool>,
+    #[serde(default)]
+    pub(super) no_removed_plugins: Option<bool>,
+    #[serde(default)]
+    pub(super) probes_without_anonymous: Option<bool>,
+    #[serde(default)]
+    pub(super) no_duplicate_flags: Option<bool>,
+    #[serde(default)]
+    pub(super) files_mounted: Option<bool>,
+    #[serde(default)]
+    pub(super) no_conflicting_flags: Option<bool>,
+    #[serde(default)]
+    pub(super) no_split_flags: Option<bool>,
+    #[serde(default)]
+    pub(super) version_at_least: Option<String>,
+    #[serde(default)]
+    pub(super) not: Option<Box<RawCond>>,
+    #[serde(default)]
+    pub(super) http_probes_within: Option<Vec<String>>,
+    #[serde(default)]
+    pub(super) http_probes_on_local_host: Option<bool>,
+    #[serde(default)]
+    pub(super) no_env_conflicts: Option<bool>,
+    #[serde(default)]
+    pub(super) no_removed_gates: Option<bool>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawVariant {
+    #[serde(default)]
+    pub(super) versions: Option<String>,
+    #[serde(default)]
+    pub(super) unless: Option<RawCond>,
+    /// Why the fix is left out when `unless` holds.
+    #[serde(default)]
+    pub(super) because: Option<String>,
+    /// More conditions that rule the variant out, each with its own reason.
+    #[serde(default)]
+    pub(super) refuse: Vec<RawRefusal>,
+    pub(super) steps: Vec<RawStep>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRefusal {
+    pub(super) when: RawCond,
+    pub(super) because: String,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawStep {
+    #[serde(default)]
+    pub(super) set: Option<RawSet>,
+    #[serde(default)]
+    pub(super) remove: Option<String>,
+    #[serde(default)]
+    pub(super) add_to_list: Option<RawList>,
+    #[serde(default)]
+    pub(super) remove_from_list: Option<RawList>,
+    #[serde(default)]
+    pub(super) remove_keys: Option<RawList>,
+    #[serde(default)]
+    pub(super) probes: Option<ProbeFix>,
+    #[serde(default)]
+    pub(super) remove_removed: Option<bool>,
+    #[serde(default)]
+    pub(super) dedupe: Option<bool>,
+    #[serde(default)]
+    pub(super) mount_files: Option<bool>,
+    #[serde(default)]
+    pub(super) join_split: Option<bool>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSet {
+    pub(super) flag: String,
+    #[serde(default)]
+    pub(super) value: Option<String>,
+    /// Take the value from another flag of the manifest (`value_from: client-ca-file`).
+    #[serde(default)]
+    pub(super) value_from: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawList {
+    pub(super) flag: String,
+    pub(super) items: Vec<String>,
+}

@@ -1,0 +1,198 @@
+//! Rules as the checker and the planner use them: conditions over a model, fix steps, and the
+//! variants of a fix for ranges of versions.
+
+use super::version::{Version, VersionReq};
+use serde::Deserialize;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Op {
+    Equals(String),
+    OneOf(Vec<String>),
+    Present,
+    Absent,
+    Contains(Vec<String>),
+    Excludes(Vec<String>),
+    AtLeast(i64),
+    SubsetOf(Vec<String>),
+    /// A `key=value` map flag (`--feature-gates`) turns this key off.
+    GateOff(String),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Cond {
+    Flag {
+        flag: String,
+        op: Op,
+    },
+    Any(Vec<Cond>),
+    All(Vec<Cond>),
+    /// No flag is present that the target version no longer accepts.
+    NoRemovedFlags,
+    /// No admission plugin is named that the target version no longer has.
+    NoRemovedPlugins,
+    /// When anonymous requests are rejected, no probe depends on them.
+    ProbesWithoutAnonymous,
+    /// No flag is written more than once where that is ambiguous or wrong.
+    NoDuplicateFlags,
+    /// Every file a flag names is visible through a hostPath mount.
+    FilesMounted,
+    /// No two flags are set that the component refuses together.
+    NoConflictingFlags,
+    /// No flag is written as `--flag value` over two items.
+    NoSplitFlags,
+    /// The target version is at least 1.N.
+    VersionAtLeast(u32),
+    /// The inner condition does not hold.
+    Not(Box<Cond>),
+    /// Every unauthenticated HTTP probe uses one of these paths.
+    HttpProbesWithin(Vec<String>),
+    /// Every httpGet and tcpSocket probe connects to 127.0.0.1 or localhost, so the component
+    /// may listen there only.
+    ProbesOnLocalHost,
+    /// No flag is set both on the command line and through the environment (etcd refuses it).
+    NoEnvConflicts,
+    /// No feature gate is named that the version no longer has.
+    NoRemovedGates,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProbeFix {
+    /// Turn HTTP GET probes into TCP socket probes on the same host and port.
+    TcpSocket,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Step {
+    Set {
+        flag: String,
+        value: String,
+    },
+    /// Set `flag` to the value `from` has in the manifest.
+    SetFrom {
+        flag: String,
+        from: String,
+    },
+    Remove {
+        flag: String,
+    },
+    AddToList {
+        flag: String,
+        items: Vec<String>,
+    },
+    RemoveFromList {
+        flag: String,
+        items: Vec<String>,
+    },
+    /// Removes every `key=value` item with one of these keys from a map flag
+    /// (`--feature-gates`); the flag goes when nothing is left.
+    RemoveKeys {
+        flag: String,
+        keys: Vec<String>,
+    },
+    Probes(ProbeFix),
+    RemoveRemoved,
+    /// Leaves one occurrence of each repeated flag, with the value in effect.
+    Dedupe,
+    /// Adds hostPath volumes for the files flags name that no mount makes visible.
+    MountFiles,
+    /// Rewrites every `--flag value` pair as `--flag=value`.
+    JoinSplit,
+}
+
+#[derive(Clone, Debug)]
+pub struct Variant {
+    pub(crate) versions: VersionReq,
+    pub(crate) unless: Option<Cond>,
+    pub(crate) because: Option<String>,
+    /// Conditions that rule the variant out, with the reason for each.
+    pub(crate) refuse: Vec<(Cond, String)>,
+    pub(crate) steps: Vec<Step>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Rule {
+    pub id: String,
+    pub component: String,
+    pub(crate) cis: Vec<String>,
+    pub severity: Severity,
+    pub(crate) title: String,
+    pub(crate) rationale: String,
+    pub(crate) risk: String,
+    pub(crate) versions: VersionReq,
+    pub(crate) check: Cond,
+    pub fix: Vec<Variant>,
+    pub(crate) manual: Option<String>,
+    /// The profile that defined the rule.
+    pub(crate) origin: String,
+}
+
+impl Rule {
+    /// Why no fix applies to version `v` although the rule has fixes: the reason of the first
+    /// variant for that version that a condition rules out.
+    pub(crate) fn blocked_because(
+        &self,
+        v: Version,
+        holds: impl Fn(&Cond) -> bool,
+    ) -> Option<String> {
+        if self.variant_for(v, &holds).is_some() {
+            return None;
+        }
+        self.fix
+            .iter()
+            .filter(|var| var.versions.matches(v))
+            .find_map(|var| var.ruled_out(&holds))
+    }
+
+    /// The fix that applies to version `v`, if any.
+    pub(crate) fn variant_for(
+        &self,
+        v: Version,
+        holds: impl Fn(&Cond) -> bool,
+    ) -> Option<&Variant> {
+        self.fix
+            .iter()
+            .find(|var| var.versions.matches(v) && var.ruled_out(&holds).is_none())
+    }
+}
+
+impl Variant {
+    /// Why this variant does not apply, if a condition rules it out.
+    pub(crate) fn ruled_out(&self, holds: &impl Fn(&Cond) -> bool) -> Option<String> {
+        if let Some((_, why)) = self.refuse.iter().find(|(c, _)| holds(c)) {
+            return Some(why.clone());
+        }
+        self.unless.as_ref().filter(|c| holds(c)).map(|_| {
+            self.because
+                .clone()
+                .unwrap_or_else(|| "the fix does not apply to this manifest".to_string())
+        })
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct SupportFile {
+    pub(crate) flag: String,
+    pub(crate) template: String,
+    pub(crate) description: String,
+}
