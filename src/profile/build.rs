@@ -190,22 +190,21 @@ impl Ctx<'_> {
             ));
         }
         // The conditions that are there or not.
-        for (on, cond) in [
-            (c.no_removed_flags, Cond::NoRemovedFlags),
-            (c.no_removed_plugins, Cond::NoRemovedPlugins),
-            (c.probes_without_anonymous, Cond::ProbesWithoutAnonymous),
-            (c.no_duplicate_flags, Cond::NoDuplicateFlags),
-            (c.files_mounted, Cond::FilesMounted),
-            (c.no_conflicting_flags, Cond::NoConflictingFlags),
-            (c.no_split_flags, Cond::NoSplitFlags),
-            (c.http_probes_on_local_host, Cond::ProbesOnLocalHost),
-            (c.no_env_conflicts, Cond::NoEnvConflicts),
-            (c.no_removed_gates, Cond::NoRemovedGates),
-        ] {
-            if on == Some(true) {
-                found.push(cond);
-            }
-        }
+        push_switched_on(
+            &mut found,
+            [
+                (c.no_removed_flags, Cond::NoRemovedFlags),
+                (c.no_removed_plugins, Cond::NoRemovedPlugins),
+                (c.probes_without_anonymous, Cond::ProbesWithoutAnonymous),
+                (c.no_duplicate_flags, Cond::NoDuplicateFlags),
+                (c.files_mounted, Cond::FilesMounted),
+                (c.no_conflicting_flags, Cond::NoConflictingFlags),
+                (c.no_split_flags, Cond::NoSplitFlags),
+                (c.http_probes_on_local_host, Cond::ProbesOnLocalHost),
+                (c.no_env_conflicts, Cond::NoEnvConflicts),
+                (c.no_removed_gates, Cond::NoRemovedGates),
+            ],
+        );
         if let Some(v) = &c.version_at_least {
             let v = Version::parse(v)
                 .ok_or_else(|| format!("`version_at_least: {v}` is not a 1.N version"))?;
@@ -336,16 +335,15 @@ impl Ctx<'_> {
             found.push(Step::Probes(p));
         }
         // The steps that are there or not.
-        for (on, step) in [
-            (s.remove_removed, Step::RemoveRemoved),
-            (s.dedupe, Step::Dedupe),
-            (s.mount_files, Step::MountFiles),
-            (s.join_split, Step::JoinSplit),
-        ] {
-            if on == Some(true) {
-                found.push(step);
-            }
-        }
+        push_switched_on(
+            &mut found,
+            [
+                (s.remove_removed, Step::RemoveRemoved),
+                (s.dedupe, Step::Dedupe),
+                (s.mount_files, Step::MountFiles),
+                (s.join_split, Step::JoinSplit),
+            ],
+        );
         if found.len() != 1 {
             return Err(format!(
                 "each fix step has exactly one action (set, remove, add_to_list, remove_from_list, remove_keys, probes, remove_removed, dedupe, mount_files, join_split), found {}",
@@ -403,4 +401,13 @@ impl Ctx<'_> {
             _ => Ok(()),
         }
     }
+}
+
+/// Pushes the conditions or steps a profile writes as `key: true`.
+fn push_switched_on<T>(found: &mut Vec<T>, switches: impl IntoIterator<Item = (Option<bool>, T)>) {
+    found.extend(
+        switches
+            .into_iter()
+            .filter_map(|(on, item)| (on == Some(true)).then_some(item)),
+    );
 }

@@ -50,58 +50,34 @@ pub(super) struct RawRule {
     pub(super) manual: Option<String>,
 }
 
+/// Every key may be left out.
 #[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub(super) struct RawCond {
-    #[serde(default)]
     pub(super) flag: Option<String>,
-    #[serde(default)]
     pub(super) equals: Option<String>,
-    #[serde(default)]
     pub(super) one_of: Option<Vec<String>>,
-    #[serde(default)]
     pub(super) present: Option<bool>,
-    #[serde(default)]
     pub(super) absent: Option<bool>,
-    #[serde(default)]
     pub(super) contains: Option<Vec<String>>,
-    #[serde(default)]
     pub(super) excludes: Option<Vec<String>>,
-    #[serde(default)]
     pub(super) at_least: Option<i64>,
-    #[serde(default)]
     pub(super) subset_of: Option<Vec<String>>,
-    #[serde(default)]
     pub(super) gate_off: Option<String>,
-    #[serde(default)]
     pub(super) any: Option<Vec<RawCond>>,
-    #[serde(default)]
     pub(super) all: Option<Vec<RawCond>>,
-    #[serde(default)]
     pub(super) no_removed_flags: Option<bool>,
-    #[serde(default)]
     pub(super) no_removed_plugins: Option<bool>,
-    #[serde(default)]
     pub(super) probes_without_anonymous: Option<bool>,
-    #[serde(default)]
     pub(super) no_duplicate_flags: Option<bool>,
-    #[serde(default)]
     pub(super) files_mounted: Option<bool>,
-    #[serde(default)]
     pub(super) no_conflicting_flags: Option<bool>,
-    #[serde(default)]
     pub(super) no_split_flags: Option<bool>,
-    #[serde(default)]
     pub(super) version_at_least: Option<String>,
-    #[serde(default)]
     pub(super) not: Option<Box<RawCond>>,
-    #[serde(default)]
     pub(super) http_probes_within: Option<Vec<String>>,
-    #[serde(default)]
     pub(super) http_probes_on_local_host: Option<bool>,
-    #[serde(default)]
     pub(super) no_env_conflicts: Option<bool>,
-    #[serde(default)]
     pub(super) no_removed_gates: Option<bool>,
 }
 
@@ -128,28 +104,19 @@ pub(super) struct RawRefusal {
     pub(super) because: String,
 }
 
+/// Every key may be left out.
 #[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub(super) struct RawStep {
-    #[serde(default)]
     pub(super) set: Option<RawSet>,
-    #[serde(default)]
     pub(super) remove: Option<String>,
-    #[serde(default)]
     pub(super) add_to_list: Option<RawList>,
-    #[serde(default)]
     pub(super) remove_from_list: Option<RawList>,
-    #[serde(default)]
     pub(super) remove_keys: Option<RawList>,
-    #[serde(default)]
     pub(super) probes: Option<ProbeFix>,
-    #[serde(default)]
     pub(super) remove_removed: Option<bool>,
-    #[serde(default)]
     pub(super) dedupe: Option<bool>,
-    #[serde(default)]
     pub(super) mount_files: Option<bool>,
-    #[serde(default)]
     pub(super) join_split: Option<bool>,
 }
 

@@ -71,7 +71,7 @@ pub struct Lifecycle {
 
 impl Lifecycle {
     pub fn accepted_in(&self, v: Version) -> bool {
-        self.since.is_none_or(|s| v.minor >= s) && self.removed.is_none_or(|r| v.minor < r)
+        v.within(self.since, self.removed)
     }
 }
 
@@ -160,7 +160,7 @@ impl std::hash::BuildHasher for FxLike {
 
 impl FlagSpec {
     pub fn accepted_in(&self, v: Version) -> bool {
-        self.since.is_none_or(|s| v.minor >= s) && self.removed.is_none_or(|r| v.minor < r)
+        v.within(self.since, self.removed)
     }
 }
 
@@ -222,7 +222,7 @@ pub struct ComponentSpec {
     #[serde(default)]
     pub(crate) config_kind: Option<String>,
     #[serde(default)]
-    pub(crate) api_versions: Vec<ApiVersionRange>,
+    pub(crate) api_versions: Vec<KnownValue>,
     /// The flag naming a configuration file the component reads (kube-scheduler's `config`),
     /// which a node scan checks too.
     #[serde(default)]
@@ -247,16 +247,7 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct ApiVersionRange {
-    pub(crate) value: String,
-    #[serde(default)]
-    pub(crate) since: Option<u32>,
-    #[serde(default)]
-    pub(crate) removed: Option<u32>,
-}
-
+/// A value (of a flag, or a configuration API version) with the releases that accept it.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct KnownValue {
@@ -286,13 +277,8 @@ impl Registry {
         value
             .split(',')
             .filter(|item| {
-                !set.iter().any(|k| {
-                    k.value == *item
-                        && v.is_none_or(|v| {
-                            k.since.is_none_or(|s| v.minor >= s)
-                                && k.removed.is_none_or(|r| v.minor < r)
-                        })
-                })
+                !set.iter()
+                    .any(|k| k.value == *item && v.is_none_or(|v| v.within(k.since, k.removed)))
             })
             .map(str::to_string)
             .collect()

@@ -31,6 +31,12 @@ impl Version {
         }
         Some(Version { minor, patch })
     }
+
+    /// Whether this release lies in the window the registry gives a flag, plugin or value:
+    /// from `since` (when given) up to, not including, `removed` (when given).
+    pub(crate) fn within(self, since: Option<u32>, removed: Option<u32>) -> bool {
+        since.is_none_or(|s| self.minor >= s) && removed.is_none_or(|r| self.minor < r)
+    }
 }
 
 impl fmt::Display for Version {

@@ -275,8 +275,7 @@ pub(super) fn api_rejected(
         .api_versions
         .iter()
         .find(|a| a.value == cfg.api_version)?;
-    let ok = r.since.is_none_or(|s| v.minor >= s) && r.removed.is_none_or(|x| v.minor < x);
-    (!ok).then(|| {
+    (!v.within(r.since, r.removed)).then(|| {
         format!(
             "Kubernetes {v} does not read {} (it is read from 1.{} until 1.{}); the component would not start with this file",
             cfg.api_version,
