@@ -196,24 +196,52 @@ fn try_probe(ep: &Endpoint, timeout: Duration) -> Result<u16, Failure> {
 /// How the wait ended.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Outcome {
-    /// Went down and came back serving (the status it answered).
+    /// Went down, came back, and kept serving through the stable window (the last status).
     Back(u16),
     /// Never seen down in the restart window: the restart was not observed.
     NoRestart,
-    /// Went down and did not come back serving in time (the last thing seen).
-    NotBack(Seen),
+    /// Went down and did not serve through a stable window before the timeout: the last thing
+    /// seen, and how often it served and then stopped again.
+    NotBack { last: Seen, flaps: u32 },
+    /// The restarted API server's container restarted again: it crashes (what was seen).
+    Restarted(String),
+    /// A signal ended the wait (its name).
+    Interrupted(&'static str),
 }
+
+/// How long and how often to ask.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Pace {
+    /// The whole wait.
+    pub(crate) total: Duration,
+    /// How soon the API server must be seen going down.
+    pub(crate) restart_window: Duration,
+    /// How long it must then serve, every answer serving, before it counts as back.
+    pub(crate) stable: Duration,
+    pub(crate) every: Duration,
+    pub(crate) request_timeout: Duration,
+}
+
+/// Answers in a row, besides the stable window, that a restarted API server must give before
+/// it counts as back: a crash-looping one answers once or twice between restarts.
+pub(crate) const STABLE_ANSWERS: u32 = 5;
 
 /// The restart as the answers show it.
 #[derive(Debug, Default)]
 pub(crate) struct Watch {
     pub(crate) went_down: bool,
     failures: u32,
+    /// Serving answers in a row since it came back, and when the first of them came.
+    serving: u32,
+    since: Option<Instant>,
+    /// How often it served after the restart and then stopped again.
+    pub(crate) flaps: u32,
 }
 
 impl Watch {
-    /// Takes one answer; returns the status once the API server went down and serves again.
-    pub(crate) fn see(&mut self, s: &Seen) -> Option<u16> {
+    /// Takes one answer, seen at `now`; returns the status once the API server went down and
+    /// has served since for `stable` (and [`STABLE_ANSWERS`] answers, unless `stable` is zero).
+    pub(crate) fn see(&mut self, s: &Seen, now: Instant, stable: Duration) -> Option<u16> {
         self.failures = match s {
             Seen::NoAnswer(_) => self.failures + 1,
             _ => 0,
@@ -221,10 +249,21 @@ impl Watch {
         if matches!(s, Seen::Refused(_)) || self.failures >= FAILURES_FOR_DOWN {
             self.went_down = true;
         }
-        match s {
-            Seen::Status(code) if self.went_down && s.serving() => Some(*code),
-            _ => None,
+        if !self.went_down {
+            return None;
         }
+        let (true, Seen::Status(code)) = (s.serving(), s) else {
+            if self.since.take().is_some() {
+                self.flaps += 1;
+            }
+            self.serving = 0;
+            return None;
+        };
+        let since = *self.since.get_or_insert(now);
+        self.serving += 1;
+        let enough = stable.is_zero()
+            || (self.serving >= STABLE_ANSWERS && now.duration_since(since) >= stable);
+        enough.then_some(*code)
     }
 }
 
@@ -232,38 +271,43 @@ impl Watch {
 /// being down: one slow answer from a busy server is not a restart.
 pub(crate) const FAILURES_FOR_DOWN: u32 = 3;
 
-/// Waits for the API server at `ep` to go down within `restart_window` (a refused connection,
-/// or [`FAILURES_FOR_DOWN`] failed requests in a row), then to serve again before `total` has
-/// passed, asking every `every`, each request bounded by `request_timeout`. `seen` hears each
-/// change of state.
+/// Waits for the API server at `ep` to go down within the restart window (a refused
+/// connection, or [`FAILURES_FOR_DOWN`] failed requests in a row), then to serve again,
+/// without a break for the stable window, before the whole wait has passed. `seen` hears each
+/// change of state; `stop`, asked before every request, ends the wait early with its outcome
+/// (a signal, a container that restarted).
 pub(crate) fn wait(
     ep: &Endpoint,
-    total: Duration,
-    restart_window: Duration,
-    every: Duration,
-    request_timeout: Duration,
+    pace: &Pace,
     seen: &mut dyn FnMut(&Seen),
+    stop: &mut dyn FnMut() -> Option<Outcome>,
 ) -> Outcome {
     let start = Instant::now();
     let mut last: Option<Seen> = None;
     let mut watch = Watch::default();
     loop {
-        let s = probe(ep, request_timeout);
+        if let Some(o) = stop() {
+            return o;
+        }
+        let s = probe(ep, pace.request_timeout);
         if last.as_ref() != Some(&s) {
             seen(&s);
         }
-        if let Some(code) = watch.see(&s) {
+        if let Some(code) = watch.see(&s, Instant::now(), pace.stable) {
             return Outcome::Back(code);
         }
         let elapsed = start.elapsed();
-        if !watch.went_down && elapsed >= restart_window {
+        if !watch.went_down && elapsed >= pace.restart_window {
             return Outcome::NoRestart;
         }
-        if elapsed >= total {
-            return Outcome::NotBack(s);
+        if elapsed >= pace.total {
+            return Outcome::NotBack {
+                last: s,
+                flaps: watch.flaps,
+            };
         }
         last = Some(s);
-        std::thread::sleep(every);
+        std::thread::sleep(pace.every);
     }
 }
 
@@ -304,20 +348,58 @@ mod tests {
         let ok = Seen::Status(200);
         let slow = Seen::NoAnswer("timed out".into());
         let refused = Seen::Refused("refused".into());
+        let t = Instant::now();
+        let at_once = Duration::ZERO;
         let mut w = Watch::default();
-        assert_eq!(w.see(&ok), None, "serving before the restart");
-        assert_eq!(w.see(&slow), None);
-        assert_eq!(w.see(&slow), None);
-        assert_eq!(w.see(&ok), None, "two slow answers are not a restart");
+        assert_eq!(w.see(&ok, t, at_once), None, "serving before the restart");
+        assert_eq!(w.see(&slow, t, at_once), None);
+        assert_eq!(w.see(&slow, t, at_once), None);
+        assert_eq!(
+            w.see(&ok, t, at_once),
+            None,
+            "two slow answers are not a restart"
+        );
         assert!(!w.went_down);
-        assert_eq!(w.see(&refused), None);
-        assert_eq!(w.see(&Seen::Status(500)), None, "up but not ready");
-        assert_eq!(w.see(&ok), Some(200));
+        assert_eq!(w.see(&refused, t, at_once), None);
+        assert_eq!(
+            w.see(&Seen::Status(500), t, at_once),
+            None,
+            "up but not ready"
+        );
+        assert_eq!(w.see(&ok, t, at_once), Some(200));
         let mut w = Watch::default();
         for _ in 0..FAILURES_FOR_DOWN {
-            assert_eq!(w.see(&slow), None);
+            assert_eq!(w.see(&slow, t, at_once), None);
         }
-        assert_eq!(w.see(&Seen::Status(401)), Some(401));
+        assert_eq!(w.see(&Seen::Status(401), t, at_once), Some(401));
+    }
+
+    #[test]
+    fn back_means_serving_through_the_stable_window() {
+        let ok = Seen::Status(200);
+        let refused = Seen::Refused("refused".into());
+        let stable = Duration::from_secs(10);
+        let t = Instant::now();
+        let at = |s: u64| t + Duration::from_secs(s);
+        let mut w = Watch::default();
+        assert_eq!(w.see(&refused, at(0), stable), None);
+        // One answer between two restarts is not back.
+        assert_eq!(w.see(&ok, at(1), stable), None);
+        assert_eq!(w.see(&refused, at(2), stable), None);
+        assert_eq!(w.flaps, 1);
+        // Answers over less than the window are not back either, however many.
+        for s in 3..13 {
+            assert_eq!(w.see(&ok, at(s), stable), None, "{s}");
+        }
+        assert_eq!(w.see(&ok, at(13), stable), Some(200));
+        // A long window with too few answers is not enough.
+        let mut w = Watch::default();
+        assert_eq!(w.see(&refused, at(0), stable), None);
+        assert_eq!(w.see(&ok, at(1), stable), None);
+        assert_eq!(w.see(&ok, at(20), stable), None);
+        assert_eq!(w.see(&ok, at(21), stable), None);
+        assert_eq!(w.see(&ok, at(22), stable), None);
+        assert_eq!(w.see(&ok, at(23), stable), Some(200));
     }
 
     #[test]

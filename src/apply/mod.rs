@@ -3,6 +3,7 @@
 //! for the API server to come back.
 
 pub mod health;
+pub(crate) mod interrupt;
 pub mod node;
 pub mod output;
 pub mod prompt;

@@ -85,7 +85,7 @@ pub(crate) fn write_files(
     for f in files {
         let path = dir.join(&f.name);
         atomic_write(&path, f.content.as_bytes(), f.mode, None, None)
-            .map_err(|e| UsageError(e.to_string()))?;
+            .map_err(|e| UsageError(e.error.to_string()))?;
         let _ = writeln!(
             stderr,
             "kubeharden: wrote {} (mode {:o})",

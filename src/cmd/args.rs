@@ -177,6 +177,15 @@ pub struct FixArgs {
         requires = "wait_healthy"
     )]
     pub(crate) wait_timeout: u64,
+    /// How long the API server must then answer on /readyz without a break (and its new
+    /// container not restart) before --wait-healthy counts it as back, in seconds
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 15,
+        requires = "wait_healthy"
+    )]
+    pub(crate) wait_stable: u64,
 }
 
 #[derive(Debug, Args)]

@@ -1,10 +1,10 @@
 //! `fix --output FILE`: the hardened file written elsewhere (or to standard output); the input
-//! stays untouched. `fix` in place on a node is [`super::node_fix`].
+//! stays untouched. `fix` in place on a node is [`super::node`].
 
 use super::args::FixArgs;
 use super::batch::process_all;
 use super::exit::Exit;
-use super::node_fix::fix_default_dir;
+use super::node::fix_default_dir;
 use crate::apply::output::write_output;
 use crate::load::inputs::settings;
 use crate::load::node::canonical;

@@ -12,7 +12,7 @@ mod exit;
 mod explain;
 mod fix;
 mod generate;
-mod node_fix;
+mod node;
 mod profiles;
 mod rollback;
 
@@ -36,7 +36,7 @@ pub fn run(
         Command::Diff(args) => diff::run(&args, stdout, stderr),
         Command::Fix(args) => match &args.output {
             Some(output) => fix::run(&args, output, stdout, stderr),
-            None => node_fix::run(&args, stdout, stderr),
+            None => node::run(&args, stdout, stderr),
         },
         Command::Rollback(args) => rollback::run(&args, stdout, stderr),
         Command::Generate {

@@ -2,10 +2,11 @@
 
 use super::args::RollbackArgs;
 use super::exit::Exit;
-use super::node_fix::{lock_path, rollback_command, root_and_state};
-use crate::apply::node::{self, Lock};
-use crate::model::report::NodeError;
-use crate::model::report::UsageError;
+use super::node::{after_restore, rollback_command, Place};
+use crate::apply::interrupt::Interrupts;
+use crate::apply::node;
+use crate::model::report::{NodeError, UsageError};
+use crate::profile::Registry;
 use std::io::Write;
 use std::path::Path;
 
@@ -14,23 +15,85 @@ pub(super) fn run(
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
 ) -> Result<Exit, UsageError> {
-    let (root, root_given, state, backups) = root_and_state(&args.node)?;
+    let place = Place::of(&args.node, None)?;
     let fail = |e: NodeError| UsageError(e.to_string());
     if args.list {
-        return list(&backups, stdout, stderr);
+        return list(&place.backups, stdout, stderr);
     }
-    let _lock = Lock::acquire(&lock_path(&state, &args.node, root_given)).map_err(fail)?;
-    let set = node::find_set(&backups, args.id.as_deref()).map_err(fail)?;
-    let done = node::rollback(&set, &backups, &root).map_err(|e| {
-        let again = e
-            .kept_set()
-            .map(|id| format!("; to put them back: {}", rollback_command(id, &args.node)))
-            .unwrap_or_default();
-        UsageError(format!(
-            "rollback of backup set {}: {e}{again}",
+    place.guard()?;
+    // From here on an interrupt is noted, not obeyed at once: no write is cut off.
+    let interrupts = Interrupts::install();
+    let _lock = place.lock(&args.node)?;
+    place.clean(&[], stderr);
+    let (set, finishing) = node::find_set(&place.backups, args.id.as_deref()).map_err(fail)?;
+    if let Some(u) = &finishing {
+        let _ = writeln!(
+            stderr,
+            "kubeharden: backup set {u} is a rollback of {} that stopped part-way; finishing it",
             set.record.id
-        ))
-    })?;
+        );
+    }
+    let done =
+        node::rollback(&set, &place.backups, &place.root).map_err(|e| failed(&e, &set, args))?;
+    tell(&done, &set, args, stderr);
+    let warned = !done.warnings.is_empty();
+    match &done.undo {
+        Some(undo) => {
+            let _ = writeln!(
+                stderr,
+                "kubeharden: backup set {} restored; the state before the rollback is in backup set {}: `{}` undoes the rollback",
+                set.record.id,
+                undo.record.id,
+                rollback_command(&undo.record.id, &args.node)
+            );
+        }
+        None => {
+            let _ = writeln!(
+                stderr,
+                "kubeharden: nothing to restore: every file is as backup set {} has it; nothing was written",
+                set.record.id
+            );
+            if let Some(u) = &finishing {
+                mark_finished(&place, u, stderr);
+            }
+        }
+    }
+    let registry = Registry::builtin().map_err(|e| UsageError(e.to_string()))?;
+    let texts: Vec<String> = done
+        .restored
+        .iter()
+        .map(|(_, b)| String::from_utf8_lossy(b).to_string())
+        .collect();
+    after_restore(&registry, &texts, stderr);
+    if let Some(sig) = interrupts.received() {
+        let _ = writeln!(
+            stderr,
+            "kubeharden: interrupted ({sig}) during the rollback; kubeharden finished it first"
+        );
+    }
+    Ok(if warned { Exit::Error } else { Exit::Ok })
+}
+
+/// A rollback that failed: what the files hold now, and how to go on.
+fn failed(e: &NodeError, set: &node::BackupSet, args: &RollbackArgs) -> UsageError {
+    let again = e
+        .kept_set()
+        .map(|id| {
+            format!(
+                "; `kubeharden rollback` finishes the rollback (it restores backup set {} again), `{}` returns to the state before it",
+                set.record.id,
+                rollback_command(id, &args.node)
+            )
+        })
+        .unwrap_or_default();
+    UsageError(format!(
+        "rollback of backup set {}: {e}{again}",
+        set.record.id
+    ))
+}
+
+/// What the rollback found and did, file by file.
+fn tell(done: &node::Restored, set: &node::BackupSet, args: &RollbackArgs, stderr: &mut dyn Write) {
     for p in &done.changed_since {
         let _ = writeln!(
             stderr,
@@ -38,20 +101,42 @@ pub(super) fn run(
             set.record.id
         );
     }
-    for p in &done.restored {
+    for p in &done.left {
+        let _ = writeln!(
+            stderr,
+            "kubeharden: note: {p} was left alone: the run of backup set {} stopped before it created the file, and what is there now is not what it would have written",
+            set.record.id
+        );
+    }
+    for (p, _) in &done.restored {
         let _ = writeln!(stderr, "kubeharden: restored {p}");
     }
     for p in &done.removed {
         let _ = writeln!(stderr, "kubeharden: removed {p} (the fix created it)");
     }
-    let _ = writeln!(
-        stderr,
-        "kubeharden: backup set {} restored; the state before the rollback is in backup set {}: `{}` undoes the rollback",
-        set.record.id,
-        done.undo.record.id,
-        rollback_command(&done.undo.record.id, &args.node)
-    );
-    Ok(Exit::Ok)
+    for w in &done.warnings {
+        let _ = writeln!(
+            stderr,
+            "kubeharden: error: {w}; to undo the rollback all the same: {}",
+            done.undo
+                .as_ref()
+                .map(|u| rollback_command(&u.record.id, &args.node))
+                .unwrap_or_default()
+        );
+    }
+}
+
+/// An unfinished rollback found finished after all: its set is marked complete, so that the
+/// next `rollback` undoes it like any other.
+fn mark_finished(place: &Place, id: &str, stderr: &mut dyn Write) {
+    let marked =
+        node::find_set(&place.backups, Some(id)).and_then(|(mut u, _)| node::mark_complete(&mut u));
+    if let Err(e) = marked {
+        let _ = writeln!(
+            stderr,
+            "kubeharden: warning: backup set {id} could not be marked complete: {e}"
+        );
+    }
 }
 
 /// `rollback --list`: the backup sets, newest first, with the files each changed.

@@ -2,6 +2,7 @@
 //! resolve them, real paths through symbolic links, and what is at a path.
 
 use crate::model::report::NodeError;
+use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::path::{Component, Path, PathBuf};
@@ -203,6 +204,43 @@ pub(crate) fn is_dir(path: &Path) -> bool {
 /// `path` with symbolic links resolved, when it exists.
 pub(crate) fn canonical(path: &Path) -> Option<PathBuf> {
     fs::canonicalize(path).ok()
+}
+
+/// Where the kubelet keeps container logs: `<namespace>_<pod>_<pod uid>/<container>/<restart
+/// count>.log` below it (`DefaultPodLogsDir`, pkg/kubelet/apis/config/v1beta1/defaults.go;
+/// `BuildContainerLogsDirectory` and `buildContainerLogsPath`,
+/// pkg/kubelet/kuberuntime/helpers.go).
+pub(crate) const POD_LOGS_DIR: &str = "/var/log/pods";
+
+/// For each pod log directory of a static pod of `component` in kube-system (its pod is named
+/// `<component>-<node>`), the highest restart count of the container `component` logs tell of;
+/// `None` when the node keeps no pod logs there. A static pod's UID is a hash of its manifest
+/// (`applyDefaults`, pkg/kubelet/config/common.go), so a changed manifest starts a new
+/// directory, whose restart count says whether the new container crashed.
+pub(crate) fn container_restarts(root: &Root, component: &str) -> Option<BTreeMap<String, u32>> {
+    let dir = root.resolve(POD_LOGS_DIR).ok()?;
+    let prefix = format!("kube-system_{component}-");
+    let mut out = BTreeMap::new();
+    for e in fs::read_dir(dir).ok()?.filter_map(Result::ok) {
+        let name = e.file_name().to_string_lossy().to_string();
+        if !name.starts_with(&prefix) {
+            continue;
+        }
+        let restarts = fs::read_dir(e.path().join(component))
+            .into_iter()
+            .flatten()
+            .filter_map(Result::ok)
+            .filter_map(|f| {
+                let n = f.file_name().to_string_lossy().to_string();
+                n.split_once('.')
+                    .filter(|(_, ext)| ext.starts_with("log"))
+                    .and_then(|(count, _)| count.parse::<u32>().ok())
+            })
+            .max()
+            .unwrap_or(0);
+        out.insert(name, restarts);
+    }
+    Some(out)
 }
 
 #[cfg(test)]

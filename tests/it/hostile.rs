@@ -528,7 +528,7 @@ fn fix_on_a_read_only_file_system_writes_nothing() {
         let undone = if paths.len() == 1 {
             "; nothing was written"
         } else {
-            "; the files already written were put back as they were"
+            "; the files already written were put back: every file is as it was"
         };
         assert!(errors[0].ends_with(undone), "{err}");
         // Every file of the run was planned (the patch shows each) before the write failed.

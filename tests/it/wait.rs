@@ -40,6 +40,12 @@ struct Server {
 
 impl Server {
     fn start(port: u16, status: u16) -> Server {
+        Server::answering(port, status, usize::MAX)
+    }
+
+    /// Answers `limit` requests, then stops listening: a crash-looping API server that
+    /// answers between restarts.
+    fn answering(port: u16, status: u16, limit: usize) -> Server {
         // Another test's client may hold the port for a moment as its own source port.
         let mut tries = 0;
         let listener = loop {
@@ -58,7 +64,8 @@ impl Server {
         let flag = stop.clone();
         let config = tls_config();
         let handle = std::thread::spawn(move || {
-            while !flag.load(Ordering::SeqCst) {
+            let mut answered = 0;
+            while !flag.load(Ordering::SeqCst) && answered < limit {
                 match listener.accept() {
                     Ok((tcp, _)) => {
                         let _ = tcp.set_nonblocking(false);
@@ -80,6 +87,7 @@ impl Server {
                         let _ = tls.flush();
                         tls.conn.send_close_notify();
                         let _ = tls.flush();
+                        answered += 1;
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(20)),
                 }
@@ -129,12 +137,13 @@ fn wait_for_change(path: &Path, original: &str) {
     }
 }
 
-fn spawn_fix(root: &Path, timeout: &str) -> std::process::Child {
+fn spawn_fix(root: &Path, timeout: &str, stable: &str) -> std::process::Child {
     std::process::Command::new(assert_cmd::cargo::cargo_bin!("kubeharden"))
         .arg("fix")
         .arg("--root")
         .arg(root)
         .args(["--yes", "--wait-healthy", "--wait-timeout", timeout])
+        .args(["--wait-stable", stable])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -154,7 +163,7 @@ fn the_api_server_restarts_and_answers() {
     let port = free_port();
     let (root, manifest, original) = node(port);
     let old = Server::start(port, 200);
-    let child = spawn_fix(root.path(), "20");
+    let child = spawn_fix(root.path(), "20", "2");
     wait_for_change(&manifest, &original);
     old.stop();
     std::thread::sleep(Duration::from_millis(1500));
@@ -172,12 +181,15 @@ fn an_api_server_that_does_not_come_back_is_rolled_back() {
     let port = free_port();
     let (root, manifest, original) = node(port);
     let old = Server::start(port, 200);
-    let child = spawn_fix(root.path(), "4");
+    let child = spawn_fix(root.path(), "4", "2");
     wait_for_change(&manifest, &original);
     old.stop();
     let (code, err) = finish(child);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("did not come back within 4 s"), "{err}");
+    assert!(
+        err.contains("did not come back to serve for 2 s without a break within 4 s"),
+        "{err}"
+    );
     assert!(err.contains("rolled back"), "{err}");
     assert_eq!(fs::read_to_string(&manifest).expect("read"), original);
 }
@@ -187,7 +199,7 @@ fn an_api_server_answering_500_after_the_restart_is_rolled_back() {
     let port = free_port();
     let (root, manifest, original) = node(port);
     let old = Server::start(port, 200);
-    let child = spawn_fix(root.path(), "4");
+    let child = spawn_fix(root.path(), "4", "2");
     wait_for_change(&manifest, &original);
     old.stop();
     std::thread::sleep(Duration::from_millis(700));
@@ -204,7 +216,7 @@ fn no_restart_seen_is_an_error_without_rollback() {
     let port = free_port();
     let (root, manifest, original) = node(port);
     let old = Server::start(port, 200);
-    let child = spawn_fix(root.path(), "3");
+    let child = spawn_fix(root.path(), "3", "2");
     let (code, err) = finish(child);
     old.stop();
     assert_eq!(code, 2, "{err}");
@@ -216,11 +228,80 @@ fn no_restart_seen_is_an_error_without_rollback() {
 fn an_api_server_down_before_the_change_means_nothing_is_written() {
     let port = free_port();
     let (root, manifest, original) = node(port);
-    let child = spawn_fix(root.path(), "3");
+    let child = spawn_fix(root.path(), "3", "2");
     let (code, err) = finish(child);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("does not serve before the change"), "{err}");
     assert!(err.contains("nothing was written"), "{err}");
     assert_eq!(fs::read_to_string(&manifest).expect("read"), original);
     assert!(!root.path().join("var/lib/kubeharden/backups").exists());
+}
+
+#[test]
+fn an_api_server_that_answers_once_and_stops_is_rolled_back() {
+    let port = free_port();
+    let (root, manifest, original) = node(port);
+    let old = Server::start(port, 200);
+    let child = spawn_fix(root.path(), "6", "2");
+    wait_for_change(&manifest, &original);
+    old.stop();
+    std::thread::sleep(Duration::from_millis(700));
+    // One answer, then nothing listens: a crash loop seen between two restarts.
+    let once = Server::answering(port, 200, 1);
+    let (code, err) = finish(child);
+    once.stop();
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("answered and stopped again"), "{err}");
+    assert!(err.contains("rolled back"), "{err}");
+    assert_eq!(fs::read_to_string(&manifest).expect("read"), original);
+}
+
+#[test]
+fn an_interrupt_while_waiting_rolls_back() {
+    let port = free_port();
+    let (root, manifest, original) = node(port);
+    let old = Server::start(port, 200);
+    let child = spawn_fix(root.path(), "30", "2");
+    wait_for_change(&manifest, &original);
+    old.stop();
+    // The kubelet has not started the new API server yet when the operator presses Ctrl-C.
+    std::thread::sleep(Duration::from_millis(1200));
+    let pid = rustix::process::Pid::from_child(&child);
+    rustix::process::kill_process(pid, rustix::process::Signal::INT).expect("SIGINT");
+    let (code, err) = finish(child);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("interrupted (SIGINT)"), "{err}");
+    assert!(err.contains("rolled back"), "{err}");
+    assert_eq!(fs::read_to_string(&manifest).expect("read"), original);
+}
+
+#[test]
+fn a_new_container_that_restarts_is_rolled_back() {
+    let port = free_port();
+    let (root, manifest, original) = node(port);
+    // The kubelet's pod logs: the running API server's pod, before the change.
+    let pods = root.path().join("var/log/pods");
+    let old_pod = pods.join("kube-system_kube-apiserver-node1_0a1b/kube-apiserver");
+    fs::create_dir_all(&old_pod).expect("mkdir");
+    fs::write(old_pod.join("3.log"), "").expect("log");
+    let old = Server::start(port, 200);
+    let child = spawn_fix(root.path(), "20", "10");
+    wait_for_change(&manifest, &original);
+    old.stop();
+    std::thread::sleep(Duration::from_millis(700));
+    let new = Server::start(port, 200);
+    // The new pod's container answers, but the kubelet has restarted it once already.
+    let new_pod = pods.join("kube-system_kube-apiserver-node1_9f8e/kube-apiserver");
+    fs::create_dir_all(&new_pod).expect("mkdir");
+    fs::write(new_pod.join("0.log"), "").expect("log");
+    fs::write(new_pod.join("1.log"), "").expect("log");
+    let (code, err) = finish(child);
+    new.stop();
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("its new container restarted 1 time(s)"),
+        "{err}"
+    );
+    assert!(err.contains("rolled back"), "{err}");
+    assert_eq!(fs::read_to_string(&manifest).expect("read"), original);
 }
