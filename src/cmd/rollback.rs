@@ -25,16 +25,31 @@ pub(super) fn run(
     let interrupts = Interrupts::install();
     let _lock = place.lock(&args.node)?;
     place.clean(&[], stderr);
-    let (set, finishing) = node::find_set(&place.backups, args.id.as_deref()).map_err(fail)?;
-    if let Some(u) = &finishing {
-        let _ = writeln!(
-            stderr,
-            "kubeharden: backup set {u} is a rollback of {} that stopped part-way; finishing it",
-            set.record.id
-        );
-    }
-    let done =
-        node::rollback(&set, &place.backups, &place.root).map_err(|e| failed(&e, &set, args))?;
+    let (set, finishing, done) = loop {
+        let (set, finishing) = node::find_set(&place.backups, args.id.as_deref()).map_err(fail)?;
+        if let Some(u) = &finishing {
+            let _ = writeln!(
+                stderr,
+                "kubeharden: backup set {u} is a rollback of {} that stopped part-way; finishing it",
+                set.record.id
+            );
+        }
+        let done = node::rollback(&set, &place.backups, &place.root)
+            .map_err(|e| failed(&e, &set, args))?;
+        // The newest set's run stopped before it changed anything: it holds nothing to undo,
+        // and the change to undo is the one before it.
+        let empty = done.undo.is_none() && set.record.incomplete && finishing.is_none();
+        if args.id.is_none() && empty {
+            node::discard(&set).map_err(fail)?;
+            let _ = writeln!(
+                stderr,
+                "kubeharden: backup set {} is of a run that stopped before it changed anything; removed it",
+                set.record.id
+            );
+            continue;
+        }
+        break (set, finishing, done);
+    };
     tell(&done, &set, args, stderr);
     let warned = !done.warnings.is_empty();
     match &done.undo {

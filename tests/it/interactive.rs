@@ -203,3 +203,31 @@ fn the_strict_profile_shows_the_supporting_file_before_writing_it() {
         .join("etc/kubernetes/audit/policy.yaml")
         .exists());
 }
+
+/// Ctrl-C where `at` is asked: the run says nothing was written, and nothing was.
+fn ctrl_c(at: &str, before_it: impl FnOnce(&mut PtySession)) {
+    let root = node();
+    let before = manifest(root.path());
+    let mut p = spawn(root.path(), &[]);
+    before_it(&mut p);
+    p.exp_string(at).expect(at);
+    p.send_control('c').expect("ctrl-c");
+    p.exp_string("nothing was written").expect("said");
+    assert_eq!(exit_code(&mut p), 2);
+    assert_eq!(manifest(root.path()), before);
+    assert_eq!(backups(root.path()), 0);
+}
+
+#[test]
+fn ctrl_c_at_an_offer_says_nothing_was_written() {
+    ctrl_c("[q]uit", |p| {
+        p.exp_string("apiserver-profiling").expect("first offer");
+    });
+}
+
+#[test]
+fn ctrl_c_at_the_last_question_says_nothing_was_written() {
+    ctrl_c("Write these changes?", |p| {
+        answer(p, "apiserver-profiling", "a");
+    });
+}

@@ -52,7 +52,7 @@ fn tree(dir: &Path) -> BTreeMap<String, (u32, String)> {
     out
 }
 
-fn fix(root: &Path, args: &[&str]) -> std::process::Output {
+pub(crate) fn fix(root: &Path, args: &[&str]) -> std::process::Output {
     kubeharden()
         .arg("fix")
         .arg("--root")
@@ -428,7 +428,7 @@ fn ownership_is_kept_when_run_as_root() {
     assert_eq!((back.uid(), back.gid()), (4321, 4322));
 }
 
-fn rollback(root: &Path, args: &[&str]) -> std::process::Output {
+pub(crate) fn rollback(root: &Path, args: &[&str]) -> std::process::Output {
     kubeharden()
         .arg("rollback")
         .arg("--root")

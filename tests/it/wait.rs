@@ -158,57 +158,74 @@ fn finish(child: std::process::Child) -> (i32, String) {
     )
 }
 
-#[test]
-fn the_api_server_restarts_and_answers() {
+/// A `fix --wait-healthy` under way on a node whose API server answered before the change and
+/// stopped when the manifest changed (the kubelet's restart). `prepare` runs first, on the root.
+struct Restart {
+    root: tempfile::TempDir,
+    manifest: PathBuf,
+    original: String,
+    port: u16,
+    child: std::process::Child,
+}
+
+fn restart(timeout: &str, stable: &str, prepare: impl FnOnce(&Path)) -> Restart {
     let port = free_port();
     let (root, manifest, original) = node(port);
+    prepare(root.path());
     let old = Server::start(port, 200);
-    let child = spawn_fix(root.path(), "20", "2");
+    let child = spawn_fix(root.path(), timeout, stable);
     wait_for_change(&manifest, &original);
     old.stop();
+    Restart {
+        root,
+        manifest,
+        original,
+        port,
+        child,
+    }
+}
+
+impl Restart {
+    /// The fix ended with exit 2 having said `says`, and the manifest is as it was.
+    fn rolled_back(self, says: &str) -> String {
+        let (code, err) = finish(self.child);
+        assert_eq!(code, 2, "{err}");
+        assert!(err.contains(says), "{err}");
+        assert!(err.contains("rolled back"), "{err}");
+        assert_eq!(
+            fs::read_to_string(&self.manifest).expect("read"),
+            self.original
+        );
+        err
+    }
+}
+
+#[test]
+fn the_api_server_restarts_and_answers() {
+    let r = restart("20", "2", |_| {});
     std::thread::sleep(Duration::from_millis(1500));
-    let new = Server::start(port, 200);
-    let (code, err) = finish(child);
+    let new = Server::start(r.port, 200);
+    let (code, err) = finish(r.child);
     new.stop();
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("not answering"), "{err}");
     assert!(err.contains("kube-apiserver is back and ready"), "{err}");
-    assert_ne!(fs::read_to_string(&manifest).expect("read"), original);
+    assert_ne!(fs::read_to_string(&r.manifest).expect("read"), r.original);
 }
 
 #[test]
 fn an_api_server_that_does_not_come_back_is_rolled_back() {
-    let port = free_port();
-    let (root, manifest, original) = node(port);
-    let old = Server::start(port, 200);
-    let child = spawn_fix(root.path(), "4", "2");
-    wait_for_change(&manifest, &original);
-    old.stop();
-    let (code, err) = finish(child);
-    assert_eq!(code, 2, "{err}");
-    assert!(
-        err.contains("did not come back to serve for 2 s without a break within 4 s"),
-        "{err}"
-    );
-    assert!(err.contains("rolled back"), "{err}");
-    assert_eq!(fs::read_to_string(&manifest).expect("read"), original);
+    restart("4", "2", |_| {})
+        .rolled_back("did not come back to serve for 2 s without a break within 4 s");
 }
 
 #[test]
 fn an_api_server_answering_500_after_the_restart_is_rolled_back() {
-    let port = free_port();
-    let (root, manifest, original) = node(port);
-    let old = Server::start(port, 200);
-    let child = spawn_fix(root.path(), "4", "2");
-    wait_for_change(&manifest, &original);
-    old.stop();
+    let r = restart("4", "2", |_| {});
     std::thread::sleep(Duration::from_millis(700));
-    let sick = Server::start(port, 500);
-    let (code, err) = finish(child);
+    let sick = Server::start(r.port, 500);
+    r.rolled_back("/readyz answered 500");
     sick.stop();
-    assert_eq!(code, 2, "{err}");
-    assert!(err.contains("/readyz answered 500"), "{err}");
-    assert_eq!(fs::read_to_string(&manifest).expect("read"), original);
 }
 
 #[test]
@@ -239,69 +256,43 @@ fn an_api_server_down_before_the_change_means_nothing_is_written() {
 
 #[test]
 fn an_api_server_that_answers_once_and_stops_is_rolled_back() {
-    let port = free_port();
-    let (root, manifest, original) = node(port);
-    let old = Server::start(port, 200);
-    let child = spawn_fix(root.path(), "6", "2");
-    wait_for_change(&manifest, &original);
-    old.stop();
+    let r = restart("6", "2", |_| {});
     std::thread::sleep(Duration::from_millis(700));
     // One answer, then nothing listens: a crash loop seen between two restarts.
-    let once = Server::answering(port, 200, 1);
-    let (code, err) = finish(child);
+    let once = Server::answering(r.port, 200, 1);
+    r.rolled_back("answered and stopped again");
     once.stop();
-    assert_eq!(code, 2, "{err}");
-    assert!(err.contains("answered and stopped again"), "{err}");
-    assert!(err.contains("rolled back"), "{err}");
-    assert_eq!(fs::read_to_string(&manifest).expect("read"), original);
 }
 
 #[test]
 fn an_interrupt_while_waiting_rolls_back() {
-    let port = free_port();
-    let (root, manifest, original) = node(port);
-    let old = Server::start(port, 200);
-    let child = spawn_fix(root.path(), "30", "2");
-    wait_for_change(&manifest, &original);
-    old.stop();
+    let r = restart("30", "2", |_| {});
     // The kubelet has not started the new API server yet when the operator presses Ctrl-C.
     std::thread::sleep(Duration::from_millis(1200));
-    let pid = rustix::process::Pid::from_child(&child);
+    let pid = rustix::process::Pid::from_child(&r.child);
     rustix::process::kill_process(pid, rustix::process::Signal::INT).expect("SIGINT");
-    let (code, err) = finish(child);
-    assert_eq!(code, 2, "{err}");
-    assert!(err.contains("interrupted (SIGINT)"), "{err}");
-    assert!(err.contains("rolled back"), "{err}");
-    assert_eq!(fs::read_to_string(&manifest).expect("read"), original);
+    r.rolled_back("interrupted (SIGINT)");
 }
 
 #[test]
 fn a_new_container_that_restarts_is_rolled_back() {
-    let port = free_port();
-    let (root, manifest, original) = node(port);
     // The kubelet's pod logs: the running API server's pod, before the change.
-    let pods = root.path().join("var/log/pods");
-    let old_pod = pods.join("kube-system_kube-apiserver-node1_0a1b/kube-apiserver");
-    fs::create_dir_all(&old_pod).expect("mkdir");
-    fs::write(old_pod.join("3.log"), "").expect("log");
-    let old = Server::start(port, 200);
-    let child = spawn_fix(root.path(), "20", "10");
-    wait_for_change(&manifest, &original);
-    old.stop();
+    let pod = |root: &Path, uid: &str| {
+        let dir = root.join(format!(
+            "var/log/pods/kube-system_kube-apiserver-node1_{uid}/kube-apiserver"
+        ));
+        fs::create_dir_all(&dir).expect("mkdir");
+        dir
+    };
+    let r = restart("20", "10", |root| {
+        fs::write(pod(root, "0a1b").join("3.log"), "").expect("log");
+    });
     std::thread::sleep(Duration::from_millis(700));
-    let new = Server::start(port, 200);
+    let new = Server::start(r.port, 200);
     // The new pod's container answers, but the kubelet has restarted it once already.
-    let new_pod = pods.join("kube-system_kube-apiserver-node1_9f8e/kube-apiserver");
-    fs::create_dir_all(&new_pod).expect("mkdir");
+    let new_pod = pod(r.root.path(), "9f8e");
     fs::write(new_pod.join("0.log"), "").expect("log");
     fs::write(new_pod.join("1.log"), "").expect("log");
-    let (code, err) = finish(child);
+    r.rolled_back("its new container restarted 1 time(s)");
     new.stop();
-    assert_eq!(code, 2, "{err}");
-    assert!(
-        err.contains("its new container restarted 1 time(s)"),
-        "{err}"
-    );
-    assert!(err.contains("rolled back"), "{err}");
-    assert_eq!(fs::read_to_string(&manifest).expect("read"), original);
 }

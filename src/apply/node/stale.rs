@@ -1,6 +1,8 @@
-//! Temporary files an interrupted run left: a write killed between creating its temporary file
-//! and renaming it leaves a `.kubeharden-*` file beside its target. A later run that holds the
-//! lock removes those whose process is gone.
+//! What an interrupted run left: a write killed between creating its temporary file and
+//! renaming it leaves a `.kubeharden-*` file beside its target; a run killed while it made its
+//! backup set, before the set's record was saved (and so before it wrote anything else), leaves
+//! a set directory without `record.json`; one killed while it removed a set that held nothing
+//! to restore leaves a `.discarded-*` directory. A later run that holds the lock removes them.
 
 use super::files::TEMP_PREFIX;
 use super::record::list_sets;
@@ -96,4 +98,54 @@ pub(crate) fn written_dirs(backups: &Path, root: &Root, given: &[PathBuf]) -> Ve
     dirs.sort();
     dirs.dedup();
     dirs
+}
+
+/// A backup set directory an interrupted run left before it wrote anything: named like a set
+/// (`20261128T153012Z`, `.1` after it), owned by the user running kubeharden, without a
+/// record; or a set being discarded.
+fn unfinished_set(dir: &Path) -> bool {
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let Ok(meta) = fs::symlink_metadata(dir) else {
+        return false;
+    };
+    if !meta.is_dir() || meta.uid() != rustix::process::geteuid().as_raw() {
+        return false;
+    }
+    if name.starts_with(".discarded-") {
+        return true;
+    }
+    let stamp = name.split('.').next().unwrap_or("");
+    let like_id = stamp.len() == 16
+        && stamp.ends_with('Z')
+        && stamp.as_bytes()[8] == b'T'
+        && stamp
+            .bytes()
+            .enumerate()
+            .all(|(i, b)| i == 8 || i == 15 || b.is_ascii_digit());
+    like_id
+        && matches!(fs::symlink_metadata(dir.join("record.json")), Err(e) if e.kind() == std::io::ErrorKind::NotFound)
+}
+
+/// Removes the backup set directories interrupted runs left in `backups` before they wrote
+/// anything. Returns what was removed, and what could not be.
+pub(crate) fn remove_unfinished_sets(backups: &Path) -> (Vec<PathBuf>, Vec<String>) {
+    let mut removed = Vec::new();
+    let mut failed = Vec::new();
+    let Ok(entries) = fs::read_dir(backups) else {
+        return (removed, failed);
+    };
+    for e in entries.filter_map(Result::ok) {
+        let dir = e.path();
+        if !unfinished_set(&dir) {
+            continue;
+        }
+        match fs::remove_dir_all(&dir) {
+            Ok(()) => removed.push(dir),
+            Err(err) => failed.push(format!("{}: cannot remove: {err}", dir.display())),
+        }
+    }
+    (removed, failed)
 }

@@ -161,7 +161,8 @@ pub(crate) fn apply(
     let stamp = Stamp::now();
     // Check everything before anything is touched.
     check(writes, backups, info.root)?;
-    let (id, dir) = new_set_dir(backups, stamp)?;
+    let (id, dir) = new_set_dir(backups, stamp)
+        .map_err(|e| NodeError::new(format!("{e}; nothing was written")))?;
     let mut set = BackupSet {
         dir,
         record: Record {

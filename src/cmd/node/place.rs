@@ -164,8 +164,9 @@ impl Place {
             .unwrap_or_else(|| local.display().to_string())
     }
 
-    /// Removes the temporary files interrupted runs left in the directories kubeharden writes
-    /// to (with `dirs`, those of this run's files), and says so.
+    /// Removes what interrupted runs left: temporary files in the directories kubeharden writes
+    /// to (with `dirs`, those of this run's files) and backup sets they had not finished making;
+    /// and says so.
     pub(crate) fn clean(&self, dirs: &[PathBuf], stderr: &mut dyn Write) {
         let dirs = node::written_dirs(&self.backups, &self.root, dirs);
         let (removed, failed) = node::remove_left_over(&dirs);
@@ -176,7 +177,15 @@ impl Place {
                 self.host(&p)
             );
         }
-        for f in failed {
+        let (sets, unremoved) = node::remove_unfinished_sets(&self.backups);
+        for p in sets {
+            let _ = writeln!(
+                stderr,
+                "kubeharden: removed {}, a backup set an interrupted run left before it wrote anything",
+                self.host(&p)
+            );
+        }
+        for f in failed.into_iter().chain(unremoved) {
             let _ = writeln!(stderr, "kubeharden: warning: {f}");
         }
     }
