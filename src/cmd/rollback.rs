@@ -182,7 +182,7 @@ fn list(
             (None, None) => r.command.clone(),
         };
         let incomplete = if r.incomplete {
-            "  (incomplete: the run failed part-way)"
+            "  (incomplete: its run stopped part-way; a plain `kubeharden rollback` restores or finishes it)"
         } else {
             ""
         };

@@ -224,7 +224,9 @@ fn check(
         let code = out.status.code();
         let says_old = match cmd {
             Cmd::Fix => {
-                err.contains("nothing was written") || err.contains("every file is as it was")
+                err.contains("nothing was written")
+                    || err.contains("every file is as it was")
+                    || err.contains("every file reads as it was")
             }
             Cmd::Rollback => code == Some(0) && err.contains("restored"),
         };
@@ -248,6 +250,7 @@ fn check(
                         && (err.contains("still changed:")
                             || (all_new
                                 && (err.contains("every file is as it was")
+                                    || err.contains("every file reads as it was")
                                     || err.contains("nothing was written"))))
                 }
             };

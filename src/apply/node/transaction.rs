@@ -424,6 +424,16 @@ fn failed(
             left_dirs.join(", ")
         )
     };
+    if changed.is_empty() && !undo_errors.is_empty() {
+        // Every file reads as it was, but not all of the putting back reached the disk: a
+        // crash could bring a new file back, so the set stays, to restore it then.
+        return NodeError::new(format!(
+            "{e}; the files already written were put back, and every file reads as it was{dirs}, but not all of it could be synced to disk ({}); backup set {} is kept: should a crash bring a changed file back, `kubeharden rollback {}` restores the originals",
+            undo_errors.join("; "),
+            set.record.id,
+            set.record.id
+        ));
+    }
     if changed.is_empty() {
         let kept = match discard(set) {
             Ok(()) => String::new(),
@@ -434,13 +444,8 @@ fn failed(
         if !wrote {
             return NodeError::new(format!("{e}; nothing was written{kept}"));
         }
-        let undone = if undo_errors.is_empty() {
-            String::new()
-        } else {
-            format!(" (after errors: {})", undo_errors.join("; "))
-        };
         return NodeError::new(format!(
-            "{e}; the files already written were put back{undone}: every file is as it was{dirs}{kept}"
+            "{e}; the files already written were put back: every file is as it was{dirs}{kept}"
         ));
     }
     let why = if undo_errors.is_empty() {
