@@ -112,8 +112,10 @@ impl Decide for Terminal {
         for f in &o.new_files {
             match &f.content {
                 None => text.push_str(&format!(
-                    "  - create the directory {} (mode 0700) for --{}\n",
-                    f.host, f.flag
+                    "  - create the directory {} ({}) for --{}\n",
+                    f.host,
+                    crate::apply::node::Target::LOG_DIRECTORY.modes(),
+                    f.flag
                 )),
                 Some((template, content)) => {
                     text.push_str(&format!(

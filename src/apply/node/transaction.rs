@@ -50,6 +50,20 @@ impl Target {
         parents: 0o755,
     };
 
+    /// The modes a directory target gives, in words: `mode 0700, 0755 for any missing
+    /// directory above it`.
+    pub(crate) fn modes(&self) -> String {
+        match self {
+            Target::Directory { mode, parents } if mode != parents => {
+                format!("mode {mode:04o}, {parents:04o} for any missing directory above it")
+            }
+            Target::Directory { mode, .. } | Target::Create { mode, .. } => {
+                format!("mode {mode:04o}")
+            }
+            Target::Replace { .. } | Target::Remove { .. } => String::new(),
+        }
+    }
+
     /// What the path holds before the run: the bytes of a file replaced or removed, nothing
     /// for one created.
     fn before(&self) -> Option<&[u8]> {

@@ -42,10 +42,10 @@ pub(super) fn say_written(
     for w in writes {
         let host = place.host(&w.path);
         let what = match &w.target {
-            Target::Directory { mode, .. } => {
-                format!("created the directory {host} (mode {mode:04o})")
+            Target::Directory { .. } => {
+                format!("created the directory {host} ({})", w.target.modes())
             }
-            Target::Create { .. } => format!("wrote {host} (mode 0600)"),
+            Target::Create { .. } => format!("wrote {host} ({})", w.target.modes()),
             _ => match edited.iter().find(|e| e.real == w.path) {
                 Some(e) => format!("wrote {} ({})", w.path.display(), e.sel.accepted.join(", ")),
                 None => format!(

@@ -186,10 +186,11 @@ pub(super) fn confirmed(
                 .unwrap_or_else(|| w.path.display().to_string()),
         );
         match &w.target {
-            Target::Directory { .. } => {
-                summary.push_str(&format!("and create the directory {host} (mode 0700)\n"))
-            }
-            _ => summary.push_str(&format!("and write {host} (mode 0600)\n")),
+            Target::Directory { .. } => summary.push_str(&format!(
+                "and create the directory {host} ({})\n",
+                w.target.modes()
+            )),
+            _ => summary.push_str(&format!("and write {host} ({})\n", w.target.modes())),
         }
     }
     summary.push_str(&format!(
