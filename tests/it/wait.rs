@@ -203,7 +203,7 @@ impl Restart {
 #[test]
 fn the_api_server_restarts_and_answers() {
     let r = restart("20", "2", |_| {});
-    std::thread::sleep(Duration::from_millis(1500));
+    std::thread::sleep(Duration::from_millis(700));
     let new = Server::start(r.port, 200);
     let (code, err) = finish(r.child);
     new.stop();
@@ -215,13 +215,13 @@ fn the_api_server_restarts_and_answers() {
 
 #[test]
 fn an_api_server_that_does_not_come_back_is_rolled_back() {
-    restart("4", "2", |_| {})
-        .rolled_back("did not come back to serve for 2 s without a break within 4 s");
+    restart("3", "2", |_| {})
+        .rolled_back("did not come back to serve for 2 s without a break within 3 s");
 }
 
 #[test]
 fn an_api_server_answering_500_after_the_restart_is_rolled_back() {
-    let r = restart("4", "2", |_| {});
+    let r = restart("3", "2", |_| {});
     std::thread::sleep(Duration::from_millis(700));
     let sick = Server::start(r.port, 500);
     r.rolled_back("/readyz answered 500");
@@ -233,7 +233,7 @@ fn no_restart_seen_is_an_error_without_rollback() {
     let port = free_port();
     let (root, manifest, original) = node(port);
     let old = Server::start(port, 200);
-    let child = spawn_fix(root.path(), "3", "2");
+    let child = spawn_fix(root.path(), "2", "2");
     let (code, err) = finish(child);
     old.stop();
     assert_eq!(code, 2, "{err}");
@@ -256,7 +256,7 @@ fn an_api_server_down_before_the_change_means_nothing_is_written() {
 
 #[test]
 fn an_api_server_that_answers_once_and_stops_is_rolled_back() {
-    let r = restart("6", "2", |_| {});
+    let r = restart("3", "2", |_| {});
     std::thread::sleep(Duration::from_millis(700));
     // One answer, then nothing listens: a crash loop seen between two restarts.
     let once = Server::answering(r.port, 200, 1);
