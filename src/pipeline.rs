@@ -481,9 +481,11 @@ pub fn process<'p>(
     let doc = document::load(text, opts.registry).map_err(|e| load_error(path, text, e))?;
     let mut notes = Vec::new();
     let (version, source) = resolve_version(&*doc, opts, &mut notes);
+    // A release newer than kubeharden knows is judged as the newest it knows; the run says so
+    // once (docs/versions.md).
     let env = Env {
         registry: opts.registry,
-        version,
+        version: opts.registry.judged(version),
     };
     // Why no change can be made to the file at all, when that is known before planning:
     // `diff` and `fix` refuse the file, `check` reports the findings as not fixable.

@@ -56,6 +56,7 @@ pub(super) fn run(
         // Nothing of ours among the files a hook passed: nothing to report.
         return Ok(Exit::Ok);
     }
+    messages::newer_to(stderr, messages::versions(&outcomes), &s.registry);
     messages::errors_to(stderr, &outcomes);
     // Suppressed findings and those below --fail-on do not fail the check.
     Ok(summarise(&outcomes, |r| {

@@ -55,6 +55,7 @@ pub(super) fn run(
     let mut tally = Tally::of(&outcomes);
     // A kubeadm patch file the diff creates is a pending change too.
     let extra_files = diffs(&outcomes, &s, &mut tally, stdout, stderr)?;
+    messages::newer_to(stderr, messages::versions(&outcomes), &s.registry);
     messages::errors_to(stderr, &outcomes);
     messages::left_over_to(stderr, &outcomes);
     messages::required_files_to(stderr, &outcomes);

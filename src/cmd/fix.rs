@@ -36,6 +36,7 @@ pub(super) fn run(
         )));
     }
     let outcomes = process_all(&s, false, false, true);
+    messages::newer_to(stderr, messages::versions(&outcomes), &s.registry);
     messages::errors_to(stderr, &outcomes);
     let Some(Outcome::Report(r)) = outcomes.first() else {
         if let Some(Outcome::Skipped { path, reason }) = outcomes.first() {

@@ -27,12 +27,13 @@ pub(super) fn run(args: &GenerateKubeadmArgs, stderr: &mut dyn Write) -> Result<
         ))
     })?;
     let known = &registry.versions;
-    if v.minor < known.oldest || v.minor > known.newest {
+    if v.minor < known.oldest {
         return Err(UsageError(format!(
-            "--kubernetes-version {v}: kubeharden has facts for 1.{} to 1.{}",
-            known.oldest, known.newest
+            "--kubernetes-version {v}: kubeharden has facts for 1.{} to 1.{}, and a newer release is judged as 1.{} (docs/versions.md)",
+            known.oldest, known.newest, known.newest
         )));
     }
+    crate::render::messages::newer_to(stderr, [v], &registry);
     let api = api_version(&registry, v, args.api_version.as_deref()).map_err(UsageError)?;
     let sets = args
         .set

@@ -144,25 +144,22 @@ pub trait Document: Part {
     }
 }
 
-/// For a version outside those kubeharden has lifecycle facts for: a note, and when it is older
-/// than all of them (or a typo such as 1.3), the reason nothing is edited (an edit could write
-/// what that version lacks).
+/// For a version older than those kubeharden has lifecycle facts for (or a typo such as 1.3): a
+/// note, and the reason nothing is edited (an edit could write what that version lacks). A
+/// newer version is judged as the newest known, and the run says so once (`newer_note`).
 pub(crate) fn version_range(env: Env, notes: &mut Vec<String>) -> Option<String> {
     let known = &env.registry.versions;
     let version = env.version;
-    let cannot = (version.minor < known.oldest).then(|| {
-        format!(
-            "Kubernetes {version} is older than 1.{}, the oldest version kubeharden has lifecycle facts for",
-            known.oldest
-        )
-    });
-    if version.minor > known.newest || version.minor < known.oldest {
+    (version.minor < known.oldest).then(|| {
         notes.push(format!(
             "Kubernetes {version} is outside the versions kubeharden has lifecycle facts for (1.{}–1.{}); flags and plugins may be misjudged",
             known.oldest, known.newest
         ));
-    }
-    cannot
+        format!(
+            "Kubernetes {version} is older than 1.{}, the oldest version kubeharden has lifecycle facts for",
+            known.oldest
+        )
+    })
 }
 
 /// The text ends a line with a carriage return alone, which kubeharden does not edit.

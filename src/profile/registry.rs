@@ -349,6 +349,28 @@ impl Registry {
         Version::minor(self.versions.newest)
     }
 
+    /// The version `v` is judged as: itself, or for a release newer than the newest kubeharden
+    /// knows, that newest one (docs/versions.md): what it accepts counts as accepted, and
+    /// nothing it does not accept is written.
+    pub(crate) fn judged(&self, v: Version) -> Version {
+        if v.minor > self.versions.newest {
+            self.newest()
+        } else {
+            v
+        }
+    }
+
+    /// What a run says, once, when it meets Kubernetes `v` newer than the newest it knows.
+    pub(crate) fn newer_note(&self, v: Version) -> Option<String> {
+        let newest = self.newest();
+        (v.minor > newest.minor).then(|| {
+            format!(
+                "Kubernetes 1.{} is newer than {newest}, the newest version kubeharden knows: it is judged as {newest} (what {newest} accepts counts as accepted, and nothing {newest} does not accept is written); flags, plugins and gates that 1.{} added or removed are not known",
+                v.minor, v.minor
+            )
+        })
+    }
+
     /// The apiVersion a configuration kind has in Kubernetes `v`, newest first.
     pub(crate) fn api_version(&self, kind: &str, v: Version) -> Option<&str> {
         self.config_api_versions

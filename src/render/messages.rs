@@ -23,6 +23,33 @@ pub(crate) fn errors_to(stderr: &mut dyn Write, outcomes: &[Outcome]) {
     }
 }
 
+/// Once per run: the releases among `versions` newer than the newest kubeharden knows, and how
+/// they are judged.
+pub(crate) fn newer_to(
+    stderr: &mut dyn Write,
+    versions: impl IntoIterator<Item = crate::profile::version::Version>,
+    registry: &crate::profile::Registry,
+) {
+    let mut minors: Vec<u32> = versions.into_iter().map(|v| v.minor).collect();
+    minors.sort_unstable();
+    minors.dedup();
+    for m in minors {
+        if let Some(note) = registry.newer_note(crate::profile::version::Version::minor(m)) {
+            let _ = writeln!(stderr, "kubeharden: note: {note}");
+        }
+    }
+}
+
+/// The versions of the reports among `outcomes`.
+pub(crate) fn versions<'a>(
+    outcomes: &'a [Outcome<'_>],
+) -> impl Iterator<Item = crate::profile::version::Version> + 'a {
+    outcomes.iter().filter_map(|o| match o {
+        Outcome::Report(r) => Some(r.version),
+        _ => None,
+    })
+}
+
 /// For diff and fix: a file's notes and the suppression comments that silence nothing.
 /// Each on one line, whatever the file's text quoted in it holds.
 pub(crate) fn notes_to(stderr: &mut dyn Write, r: &FileReport) {

@@ -27,5 +27,6 @@ mod shell;
 mod styles;
 mod support;
 mod suppressions;
+mod versions;
 mod wait;
 mod walk;

@@ -87,6 +87,7 @@ fn fix(args: &FixArgs, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result
         &interrupts,
         stderr,
     )?;
+    crate::render::messages::newer_to(stderr, edited.iter().map(|e| e.sel.version), &s.registry);
     let mut w = planned_writes(&edited, stderr)?;
     if let (Some(kc), false) = (&args.kubeadm_config, w.manifests.is_empty()) {
         kubeadm_too(kc, &s, &edited, &mut w, stderr)?;
