@@ -72,6 +72,7 @@ fn options<'a>(b: &'a Builtins, profile: &'a Profile, report_only: bool) -> Opti
         report_only,
         keep_edits: false,
         ignores: true,
+        patches: None,
     }
 }
 

@@ -32,7 +32,15 @@ pub struct Options<'a> {
     pub keep_edits: bool,
     /// Read `# kubeharden: ignore[...]` comments (`--no-ignores` turns this off).
     pub ignores: bool,
+    /// Where kubeadm's patches are found for a kubeadm file that names a patches directory
+    /// (`None`: they are not read, and the file is judged without them).
+    pub patches: Option<&'a PatchLookup<'a>>,
 }
+
+/// Finds the kube-apiserver patches kubeadm would apply for the file `path` whose patches
+/// directory is `dir`: each file's name as shown and its text, in the order kubeadm applies
+/// them; or why there are none to read.
+pub type PatchLookup<'a> = dyn Fn(&str, &str) -> Result<Vec<(String, String)>, String> + Sync + 'a;
 
 impl Options<'_> {
     /// The edit is verified before it is reported.
@@ -478,8 +486,11 @@ pub fn process<'p>(
     };
     let text = &full_text[bom.len()..];
     screen(path, text)?;
-    let doc = document::load(text, opts.registry).map_err(|e| load_error(path, text, e))?;
+    let mut doc = document::load(text, opts.registry).map_err(|e| load_error(path, text, e))?;
     let mut notes = Vec::new();
+    if let Some(dir) = doc.patches_dir().map(str::to_string) {
+        take_patches(path, &dir, &mut *doc, opts, &mut notes);
+    }
     let (version, source) = resolve_version(&*doc, opts, &mut notes);
     // A release newer than kubeharden knows is judged as the newest it knows; the run says so
     // once (docs/versions.md).
@@ -548,6 +559,34 @@ pub fn process<'p>(
         needs_probe_patch: run.needs_probe_patch,
         unused_suppressions,
     })
+}
+
+/// The patches of kubeadm's patches directory `dir`, taken into the model of the file at
+/// `path`, and a note saying which were read or why none were.
+fn take_patches(
+    path: &str,
+    dir: &str,
+    doc: &mut dyn Document,
+    opts: &Options,
+    notes: &mut Vec<String>,
+) {
+    let Some(lookup) = opts.patches else {
+        return;
+    };
+    let read = lookup(path, dir).and_then(|found| doc.take_patches(&found).map(|()| found));
+    notes.push(match read {
+        Ok(found) => format!(
+            "kube-apiserver's probes are judged with kubeadm's patches {}",
+            found
+                .iter()
+                .map(|(n, _)| n.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Err(why) => format!(
+            "patches.directory {dir}: {why}; kube-apiserver's probes are judged as kubeadm writes them"
+        ),
+    });
 }
 
 #[cfg(test)]

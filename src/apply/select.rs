@@ -287,6 +287,7 @@ pub fn select(
             report_only: false,
             keep_edits: false,
             ignores: opts.ignores,
+            patches: opts.patches,
         };
         let report = match pipeline::process(path, text, &sub) {
             Ok(r) => r,

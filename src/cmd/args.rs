@@ -205,7 +205,7 @@ pub enum GenerateWhat {
     /// server flags and volumes, a hardened KubeletConfiguration), the supporting files its
     /// flags name, and a README saying where each goes
     #[command(
-        after_help = "Settings for --set: advertise-address, bind-port, control-plane-endpoint, cluster-name, cri-socket, node-name, pod-subnet, service-subnet.\n\nExample:\n  kubeharden generate kubeadm --kubernetes-version 1.31 --output-dir cluster --set advertise-address=10.0.0.5"
+        after_help = "Settings for --set: advertise-address, bind-port, control-plane-endpoint, cluster-name, cri-socket, node-name, patches-dir, pod-subnet, service-subnet.\n\nExample:\n  kubeharden generate kubeadm --kubernetes-version 1.31 --output-dir cluster --set advertise-address=10.0.0.5"
     )]
     Kubeadm(GenerateKubeadmArgs),
 }

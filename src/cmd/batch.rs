@@ -61,6 +61,7 @@ pub(crate) fn kubeadm_options<'s>(
         report_only: false,
         keep_edits: false,
         ignores: s.ignores,
+        patches: Some(&crate::load::patches::kube_apiserver),
     }
 }
 
@@ -82,6 +83,7 @@ pub(crate) fn process_all(
         report_only,
         keep_edits,
         ignores: s.ignores,
+        patches: Some(&crate::load::patches::kube_apiserver),
     };
     let all: Vec<&Input> = s.inputs.iter().collect();
     let mut outcomes = process_with(&all, &opts, keep_changes);

@@ -63,6 +63,7 @@ fn check_setting(key: &str, value: &str) -> Result<(), String> {
             })
         }),
         "cri-socket" => value.starts_with("unix:///") || value.starts_with('/'),
+        "patches-dir" => value.starts_with('/') && !value.contains(['\n', '\r', '\t']),
         // A DNS-1123 subdomain (kubeadm's node name validation).
         "node-name" => {
             value.len() <= 253
@@ -206,11 +207,6 @@ fn supporting_files(
             "- `{path}` (for `--{flag}`) must exist; kubeadm creates it when it makes the cluster's certificates.\n"
         );
     }
-    let _ = writeln!(
-        readme,
-        "Then `sudo kubeadm init --config kubeadm-config.yaml` on the first node.\n\n## After `kubeadm init`\n\n- The kubelets request serving certificates from the cluster CA (`serverTLSBootstrap: true`), which `--kubelet-certificate-authority` relies on: approve them with `kubectl get csr` and `kubectl certificate approve NAME`, or `kubectl logs` and `kubectl exec` fail with x509 errors.\n- `kubeharden check /etc/kubernetes/manifests --profile {}` on each control-plane node confirms the result.\n",
-        profile.name
-    );
     Ok(())
 }
 
@@ -222,19 +218,40 @@ fn kubeadm(
     api: &str,
     sets: &[(String, String)],
 ) -> Result<Vec<OutFile>, String> {
-    let (params, values) = parameters(registry, profile, v, api, sets)?;
-    let skeleton = render_template("kubeadm-config", v, registry, &params)?;
-    let opts = Options {
-        registry,
-        profile,
-        version: Some(v),
-        node_version: None,
-        report_only: false,
-        keep_edits: false,
-        ignores: true,
+    let (mut params, values) = parameters(registry, profile, v, api, sets)?;
+    let patch = render_template("kubeadm-probe-patch", v, registry, &profile.parameters)?
+        .replace("port: 6443", &format!("port: {}", values["bind-port"]));
+    let lookup = |_: &str, _: &str| Ok(vec![(PROBE_PATCH.to_string(), patch.clone())]);
+    let process = |params: &Values, with_patch: bool| {
+        let skeleton = render_template("kubeadm-config", v, registry, params)?;
+        let opts = Options {
+            registry,
+            profile,
+            version: Some(v),
+            node_version: None,
+            report_only: false,
+            keep_edits: false,
+            ignores: true,
+            patches: with_patch.then_some(&lookup as &pipeline::PatchLookup),
+        };
+        pipeline::process("kubeadm-config.yaml", &skeleton, &opts)
+            .map(|r| (r, skeleton))
+            .map_err(|e| format!("the profile cannot be applied to a kubeadm configuration: {e}"))
     };
-    let report = pipeline::process("kubeadm-config.yaml", &skeleton, &opts)
-        .map_err(|e| format!("the profile cannot be applied to a kubeadm configuration: {e}"))?;
+    let (mut report, mut skeleton) = process(&params, false)?;
+    // A rule that needs kubeadm's probes changed (rejecting anonymous requests before 1.32): the
+    // configuration names the patches directory, and the patch goes beside it, for that
+    // directory; the profile is then applied again with the patch.
+    let probe_patch = report.needs_probe_patch;
+    if probe_patch {
+        if registry.kubeadm.api_version_lacks_patches(api) {
+            return Err(format!(
+                "{api} has no patches directory, which kubeadm needs to change the API server's probes before anonymous requests can be rejected; use Kubernetes 1.22 or later (kubeadm.k8s.io/v1beta3)"
+            ));
+        }
+        params.insert("probe_patch".into(), "yes".into());
+        (report, skeleton) = process(&params, true)?;
+    }
     let config = report.edited.clone().unwrap_or(skeleton);
 
     let mut files = vec![OutFile {
@@ -254,21 +271,23 @@ fn kubeadm(
     );
     supporting_files(&report, registry, profile, v, &mut files, &mut readme)?;
     let left: Vec<_> = report.findings.iter().filter(|f| !f.fixed).collect();
-    // A rule that needs kubeadm's probes changed: the patch goes beside the configuration, for
-    // kubeadm's --patches directory.
-    if report.needs_probe_patch {
-        let patch = render_template("kubeadm-probe-patch", v, registry, &profile.parameters)?
-            .replace("port: 6443", &format!("port: {}", values["bind-port"]));
+    if probe_patch {
         files.push(OutFile {
-            name: "kube-apiserver+strategic.yaml".into(),
-            content: patch,
+            name: PROBE_PATCH.into(),
+            content: patch.clone(),
             mode: 0o600,
         });
+        let dir = &values["patches-dir"];
         let _ = writeln!(
             readme,
-            "## Rejecting anonymous requests (Kubernetes before 1.32)\n\nkubeadm's probes of the API server are HTTPS requests without credentials, so `--anonymous-auth=false` needs them turned into TCP probes first. `kube-apiserver+strategic.yaml` is the kubeadm patch that does it:\n\n      sudo install -D -m 0600 kube-apiserver+strategic.yaml /etc/kubernetes/patches/kube-apiserver+strategic.yaml\n\nthen run kubeadm with `--patches /etc/kubernetes/patches` (init, join and every `upgrade apply`/`upgrade node`), and add `anonymous-auth: \"false\"` to `apiServer.extraArgs`.\n"
+            "- `{PROBE_PATCH}` goes to `{dir}` (the InitConfiguration's `patches.directory`): the kubeadm patch that turns the API server's probes into TCP probes, which `--anonymous-auth=false` needs before Kubernetes 1.32 (kubeadm's probes are HTTPS requests without credentials):\n\n      sudo install -D -m 0600 {PROBE_PATCH} {dir}/{PROBE_PATCH}\n\n  Keep it there on every control-plane node: `kubeadm join` needs it in its JoinConfiguration's `patches.directory` or `--patches {dir}`, and `kubeadm upgrade apply` and `upgrade node` need `--patches {dir}`, or the API server gets its HTTPS probes back, fails them and is restarted again and again.\n"
         );
     }
+    let _ = writeln!(
+        readme,
+        "Then `sudo kubeadm init --config kubeadm-config.yaml` on the first node.\n\n## After `kubeadm init`\n\n- The kubelets request serving certificates from the cluster CA (`serverTLSBootstrap: true`), which `--kubelet-certificate-authority` relies on: approve them with `kubectl get csr` and `kubectl certificate approve NAME`, or `kubectl logs` and `kubectl exec` fail with x509 errors.\n- `kubeharden check /etc/kubernetes/manifests --profile {}` on each control-plane node confirms the result.\n",
+        profile.name
+    );
     if !left.is_empty() {
         let _ = writeln!(readme, "## Not covered by this configuration\n");
         for f in left {
@@ -287,6 +306,9 @@ fn kubeadm(
     });
     Ok(files)
 }
+
+/// The name of the probe patch: kubeadm applies it to kube-apiserver as a strategic merge patch.
+const PROBE_PATCH: &str = "kube-apiserver+strategic.yaml";
 
 /// `KEY=VALUE` of `--set`.
 fn parse_set(s: &str) -> Result<(String, String), String> {

@@ -133,6 +133,18 @@ pub trait Document: Part {
         false
     }
 
+    /// The directory kubeadm reads its patches of the component's manifest from, when the file
+    /// names one (kubeadm's `patches.directory`).
+    fn patches_dir(&self) -> Option<&str> {
+        None
+    }
+
+    /// Takes the patches found there (name, text) into the model, or says why they cannot be
+    /// read (the model is then as if there were none).
+    fn take_patches(&mut self, _patches: &[(String, String)]) -> Result<(), String> {
+        Ok(())
+    }
+
     /// The file's next part after the first, read from `text` as the first part's edit left
     /// it (`None` when there is none).
     fn next_part(

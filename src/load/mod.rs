@@ -4,6 +4,7 @@
 
 pub(crate) mod inputs;
 pub mod node;
+pub(crate) mod patches;
 mod profile;
 pub mod read;
 pub(crate) mod walk;

@@ -14,6 +14,9 @@ pub(crate) struct ApiRange {
     pub(crate) since: u32,
     #[serde(default)]
     pub(crate) removed: Option<u32>,
+    /// The Init and Join configurations have `patches.directory`.
+    #[serde(default)]
+    pub(crate) patches: bool,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -38,6 +41,14 @@ pub struct Facts {
 impl Facts {
     pub(crate) fn builtin() -> Result<Facts, String> {
         yaml_serde::from_str(FACTS_YAML).map_err(|e| format!("profiles/kubeadm.yaml: {e}"))
+    }
+
+    /// The API's Init and Join configurations cannot name a patches directory.
+    pub(crate) fn api_version_lacks_patches(&self, api_version: &str) -> bool {
+        !self
+            .api_versions
+            .get(api_version)
+            .is_some_and(|r| r.patches)
     }
 
     /// Why kubeadm `v` does not take `api_version`, if it does not.

@@ -259,6 +259,7 @@ pub fn example_checked(
         report_only: false,
         keep_edits: false,
         ignores: false,
+        patches: None,
     };
     let fails = |text: &str| -> Result<Option<FileReport>, String> {
         let r = pipeline::process(path, text, &opts).map_err(|e| e.to_string())?;

@@ -46,6 +46,7 @@ fn process(
         report_only: false,
         keep_edits: false,
         ignores: true,
+        patches: None,
     };
     engine::process(name, text, &opts)
 }

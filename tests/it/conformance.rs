@@ -89,6 +89,7 @@ pub fn try_run(
         report_only,
         keep_edits: false,
         ignores: true,
+        patches: None,
     };
     engine::process("kube-apiserver.yaml", text, &opts)
 }

@@ -110,6 +110,7 @@ fn a_kubeadm_file_without_a_final_newline_stays_without_one() {
             report_only: false,
             keep_edits: false,
             ignores: true,
+            patches: None,
         };
         let report = kubeharden::pipeline::process(name, &text, &opts).expect("processes");
         let edited = report.edited.expect("strict changes the file");

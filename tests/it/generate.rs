@@ -17,15 +17,30 @@ fn generate(dir: &Path, args: &[&str]) -> std::process::Output {
         .expect("runs")
 }
 
+/// Every version generate writes for, the first with kubeadm's patches directory (1.22) to one
+/// newer than the newest known, with the API it picks; and the older API where two are accepted.
+fn generated_versions() -> Vec<(String, Option<&'static str>, &'static str)> {
+    let newest = builtins().0.versions.newest;
+    let mut out: Vec<_> = (22..=newest + 1)
+        .map(|m| {
+            let api = if m < 31 {
+                "kubeadm.k8s.io/v1beta3"
+            } else {
+                "kubeadm.k8s.io/v1beta4"
+            };
+            (format!("1.{m}"), None, api)
+        })
+        .collect();
+    out.push(("1.31".into(), Some("v1beta3"), "kubeadm.k8s.io/v1beta3"));
+    out.push(("1.34.2".into(), None, "kubeadm.k8s.io/v1beta4"));
+    out
+}
+
 #[test]
 fn generated_configs_are_accepted_hardened_and_complete() {
     let (registry, _, _) = builtins();
-    for (version, api, expect_api) in [
-        ("1.29", None, "kubeadm.k8s.io/v1beta3"),
-        ("1.31", Some("v1beta3"), "kubeadm.k8s.io/v1beta3"),
-        ("1.31", None, "kubeadm.k8s.io/v1beta4"),
-        ("1.34.2", None, "kubeadm.k8s.io/v1beta4"),
-    ] {
+    for (version, api, expect_api) in generated_versions() {
+        let version = version.as_str();
         let dir = tempfile::tempdir().expect("tempdir");
         let mut args = vec![
             "--kubernetes-version",
@@ -92,6 +107,20 @@ fn generated_configs_are_accepted_hardened_and_complete() {
             minor < 32,
             "{version}"
         );
+        // It passes the strict profile as it is: nothing left to do by hand.
+        let strict = kubeharden()
+            .args(["check", "--profile", "strict"])
+            .arg(&config_path)
+            .output()
+            .expect("runs");
+        assert_eq!(
+            strict.status.code(),
+            Some(0),
+            "{version}: {}",
+            String::from_utf8_lossy(&strict.stdout)
+        );
+        // No pod subnet unless one was asked for.
+        assert!(!config.contains("\n  podSubnet:"), "{version}");
         // Nothing left for the profile to change in it.
         let again = kubeharden()
             .args(["diff", "--profile", "strict"])
@@ -154,6 +183,14 @@ fn refused_combinations_and_bad_settings_write_nothing() {
         ],
         vec!["--kubernetes-version", "1.31", "--set", "advertise-address"],
         vec!["--kubernetes-version", "1.12"],
+        // No patches directory in kubeadm's v1beta2, which rejecting anonymous requests needs.
+        vec!["--kubernetes-version", "1.21"],
+        vec![
+            "--kubernetes-version",
+            "1.31",
+            "--set",
+            "patches-dir=patches",
+        ],
         vec!["--kubernetes-version", "one"],
     ] {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -195,7 +232,8 @@ fn an_existing_file_with_other_content_is_not_overwritten() {
 
 #[test]
 fn the_generated_kubelet_configuration_passes_the_scored_kubelet_checks() {
-    for version in ["1.29", "1.31", "1.34"] {
+    for (version, _, _) in generated_versions() {
+        let version = version.as_str();
         let dir = tempfile::tempdir().expect("tempdir");
         let out = generate(dir.path(), &["--kubernetes-version", version]);
         assert_eq!(out.status.code(), Some(0));
@@ -205,7 +243,11 @@ fn the_generated_kubelet_configuration_passes_the_scored_kubelet_checks() {
             .find(|d| d.contains("kind: KubeletConfiguration"))
             .expect("a KubeletConfiguration");
         let config: serde_json::Value = yaml_serde::from_str(kubelet).expect("yaml");
-        let minor: u32 = version[2..].parse().expect("minor");
+        let minor: u32 = version[2..]
+            .split('.')
+            .next()
+            .and_then(|m| m.parse().ok())
+            .expect("minor");
         let checks = kube_bench::load_own_for_minor(minor, "4.2");
         assert!(!checks.is_empty());
         // kubeadm starts the kubelet with --config and the bootstrap/kubeconfig flags only.
@@ -230,4 +272,24 @@ fn the_generated_kubelet_configuration_passes_the_scored_kubelet_checks() {
         );
         assert!(!defaults.is_empty(), "{version}");
     }
+}
+
+#[test]
+fn a_pod_subnet_is_written_only_when_given() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = generate(
+        dir.path(),
+        &[
+            "--kubernetes-version",
+            "1.33",
+            "--set",
+            "pod-subnet=192.168.0.0/16",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let config = fs::read_to_string(dir.path().join("kubeadm-config.yaml")).expect("config");
+    assert!(
+        config.contains("\n  podSubnet: \"192.168.0.0/16\"\n"),
+        "{config}"
+    );
 }

@@ -406,3 +406,65 @@ fn strict_diffs_of_the_kubeadm_fixtures() {
         );
     }
 }
+
+/// A configuration whose InitConfiguration names kubeadm's patches directory is judged with the
+/// kube-apiserver patches kubeadm would apply: TCP probes from a strategic patch let anonymous
+/// requests be rejected before 1.32; a missing patch, another patch type or a probe on another
+/// port are said, and the probes are then judged as kubeadm writes them.
+#[test]
+fn patches_directory_probes_are_read() {
+    let config = |dir: &str| {
+        format!(
+            "apiVersion: kubeadm.k8s.io/v1beta3\nkind: InitConfiguration\npatches:\n  directory: {dir}\n---\napiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\nkubernetesVersion: v1.29.4\napiServer:\n  extraArgs:\n    anonymous-auth: \"false\"\n"
+        )
+    };
+    let patch = "spec:\n  containers:\n  - name: kube-apiserver\n    livenessProbe:\n      httpGet: null\n      tcpSocket:\n        port: 6443\n    readinessProbe:\n      httpGet: null\n      tcpSocket:\n        port: 6443\n    startupProbe:\n      httpGet: null\n      tcpSocket:\n        port: 6443\n";
+    let check = |dir: &Path| {
+        let out = kubeharden()
+            .args(["check", "--profile", "baseline"])
+            .arg(dir.join("kubeadm.yaml"))
+            .output()
+            .expect("runs");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let probes_rule = "apiserver-probes-need-anonymous";
+    // In the directory named (relative to the configuration), and beside the configuration.
+    for (dir_named, patch_at) in [("patches", "patches"), ("/nonexistent/patches", ".")] {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        std::fs::write(tmp.path().join("kubeadm.yaml"), config(dir_named)).expect("write");
+        std::fs::create_dir_all(tmp.path().join(patch_at)).expect("mkdir");
+        let at = tmp
+            .path()
+            .join(patch_at)
+            .join("kube-apiserver+strategic.yaml");
+        std::fs::write(&at, patch).expect("write");
+        let (code, out) = check(tmp.path());
+        assert!(!out.contains(probes_rule), "{dir_named}: {out}");
+        assert!(out.contains("judged with kubeadm's patches"), "{out}");
+        assert_eq!(code, Some(1), "{out}");
+        // The patch probes another port: not taken.
+        std::fs::write(&at, patch.replace("6443", "7443")).expect("write");
+        let (code, out) = check(tmp.path());
+        assert!(out.contains(probes_rule), "{out}");
+        assert!(out.contains("port 7443"), "{out}");
+        assert_eq!(code, Some(1));
+        // A JSON patch is not read.
+        std::fs::remove_file(&at).expect("rm");
+        std::fs::write(at.with_file_name("kube-apiserver+json.json"), "[]").expect("write");
+        let (_, out) = check(tmp.path());
+        assert!(
+            out.contains("json patch") && out.contains(probes_rule),
+            "{out}"
+        );
+    }
+    // No patch anywhere.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    std::fs::write(tmp.path().join("kubeadm.yaml"), config("patches")).expect("write");
+    let (code, out) = check(tmp.path());
+    assert!(out.contains("no kube-apiserver patch in"), "{out}");
+    assert!(out.contains(probes_rule), "{out}");
+    assert_eq!(code, Some(1));
+}

@@ -296,6 +296,7 @@ fn run(
         report_only: false,
         keep_edits: false,
         ignores: true,
+        patches: None,
     };
     engine::process("kube-apiserver.yaml", text, &opts)
 }

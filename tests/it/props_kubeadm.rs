@@ -313,6 +313,7 @@ fn run(
         report_only: false,
         keep_edits: false,
         ignores: true,
+        patches: None,
     };
     engine::process("kubeadm-config.yaml", text, &opts)
 }

@@ -65,6 +65,7 @@ fn every_partial_selection_is_a_complete_verified_manifest() {
                     report_only: false,
                     keep_edits: false,
                     ignores: true,
+                    patches: None,
                 };
                 let mut who = Scripted {
                     state: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ u64::from(minor),
@@ -110,6 +111,7 @@ fn every_partial_selection_is_a_complete_verified_manifest() {
                     report_only: false,
                     keep_edits: false,
                     ignores: true,
+                    patches: None,
                 };
                 let again = kubeharden::pipeline::process("m.yaml", edited, &opts).expect("again");
                 assert!(

@@ -272,6 +272,7 @@ fn choose(
         report_only: false,
         keep_edits: false,
         ignores: s.ignores,
+        patches: Some(&crate::load::patches::kube_apiserver),
     };
     let mut everything = Everything::default();
     let mut answers: Option<Answer> = None;

@@ -58,6 +58,11 @@ pub struct KubeadmConfig {
     pub(crate) newline: &'static str,
     /// What kubeadm fills in from the configuration (`certificates_dir`, ...).
     pub(crate) vars: BTreeMap<String, String>,
+    /// `patches.directory` of the InitConfiguration or JoinConfiguration (v1beta3 and later).
+    pub(crate) patches_dir: Option<String>,
+    /// The kube-apiserver probes once kubeadm's patches are applied, when they were read
+    /// (`patch.rs`); kept for the model of the edited file.
+    pub(crate) patched_probes: Option<Vec<crate::model::Probe>>,
 }
 
 impl KubeadmConfig {

@@ -696,6 +696,7 @@ pub fn load(
     let volumes = extra_volumes(api_server)?;
     let (vars, extra_etcd_dirs) = fill_ins(facts, croot, init.map(|i| &docs[i].root));
     let model = apiserver_model(facts, &vars, &args, &volumes, &extra_etcd_dirs);
+    let patches_dir = patches_dir(&docs)?;
     Ok(KubeadmConfig {
         newline: if text.contains("\r\n") { "\r\n" } else { "\n" },
         text: text.to_string(),
@@ -707,7 +708,27 @@ pub fn load(
         args,
         model,
         vars,
+        patches_dir,
+        patched_probes: None,
     })
+}
+
+/// `patches.directory` of the file's InitConfiguration or JoinConfiguration: the directory
+/// kubeadm reads its patches from (`patch.rs`). The InitConfiguration's, when both name one.
+fn patches_dir(docs: &[yaml::Document]) -> Result<Option<String>, LoadError> {
+    for kind in ["InitConfiguration", "JoinConfiguration"] {
+        let found = docs.iter().find(|d| {
+            matches!(doc_kind(&d.root), (Some(api), Some(k)) if k == kind && api.starts_with(&format!("{GROUP}/")))
+        });
+        let Some(dir) = found.and_then(|d| d.root.get("patches")?.get("directory")) else {
+            continue;
+        };
+        let dir = string_of(dir, "patches.directory")?;
+        if !dir.is_empty() {
+            return Ok(Some(dir));
+        }
+    }
+    Ok(None)
 }
 
 /// kubeadm's types for the part of a ClusterConfiguration kubeharden writes, read strictly:

@@ -6,6 +6,7 @@
 mod config;
 mod edit;
 mod load;
+pub(crate) mod patch;
 
 pub use config::KubeadmConfig;
 pub(crate) use config::GROUP;
@@ -97,7 +98,11 @@ impl Part for KubeadmConfig {
         if before != now {
             return Err("a part of the file outside the planned changes differs".into());
         }
-        Ok(after.model)
+        let mut model = after.model;
+        if let Some(p) = &self.patched_probes {
+            model.probes.clone_from(p);
+        }
+        Ok(model)
     }
 
     fn text(&self) -> &str {
@@ -195,6 +200,21 @@ impl Document for KubeadmConfig {
 
     fn is_kubeadm(&self) -> bool {
         true
+    }
+
+    fn patches_dir(&self) -> Option<&str> {
+        self.patches_dir.as_deref()
+    }
+
+    fn take_patches(&mut self, patches: &[(String, String)]) -> Result<(), String> {
+        let port = self
+            .model
+            .value("secure-port")
+            .unwrap_or_else(|| "6443".into());
+        let probes = patch::patched_probes(&self.model, patches, &port)?;
+        self.model.probes.clone_from(&probes);
+        self.patched_probes = Some(probes);
+        Ok(())
     }
 
     /// The file's KubeletConfiguration, with what kubeadm fills in where it is silent: checked

@@ -293,6 +293,7 @@ fn pipeline_with(data: &[u8], profile: usize, version: usize) {
         report_only: true,
         keep_edits: false,
         ignores: version.is_none(),
+        patches: None,
     };
     // check
     let checked = engine::process(PATH, text, &opts);
