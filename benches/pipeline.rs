@@ -73,6 +73,7 @@ fn options<'a>(b: &'a Builtins, profile: &'a Profile, report_only: bool) -> Opti
         keep_edits: false,
         ignores: true,
         patches: None,
+        new_cluster: false,
     }
 }
 

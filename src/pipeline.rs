@@ -35,6 +35,9 @@ pub struct Options<'a> {
     /// Where kubeadm's patches are found for a kubeadm file that names a patches directory
     /// (`None`: they are not read, and the file is judged without them).
     pub patches: Option<&'a PatchLookup<'a>>,
+    /// The file is the configuration of a new cluster (`generate kubeadm`): the fixes that only
+    /// a new cluster can take safely apply (`existing_cluster` conditions do not hold).
+    pub new_cluster: bool,
 }
 
 /// Finds the kube-apiserver patches kubeadm would apply for the file `path` whose patches
@@ -497,6 +500,7 @@ pub fn process<'p>(
     let env = Env {
         registry: opts.registry,
         version: opts.registry.judged(version),
+        new_cluster: opts.new_cluster,
     };
     // Why no change can be made to the file at all, when that is known before planning:
     // `diff` and `fix` refuse the file, `check` reports the findings as not fixable.
@@ -634,6 +638,7 @@ mod verify_tests {
         let env = Env {
             registry,
             version: Version::minor(30),
+            new_cluster: false,
         };
         let profile = Profile::load("baseline", registry).expect("profile");
         let m = manifest::load(POD, "kube-apiserver", registry).expect("loads");

@@ -60,6 +60,9 @@ pub(crate) struct OutFile {
     pub(crate) name: String,
     pub(crate) content: String,
     pub(crate) mode: u32,
+    /// An existing file of this name is kept as it is, whatever it holds: a key file whose key
+    /// may already be in use.
+    pub(crate) keep: bool,
 }
 
 /// Writes `files` into `dir` (created if missing), each atomically, and says so on `stderr`.
@@ -71,7 +74,8 @@ pub(crate) fn write_files(
 ) -> Result<(), UsageError> {
     std::fs::create_dir_all(dir)
         .map_err(|e| UsageError(format!("{}: cannot create: {e}", dir.display())))?;
-    for f in files {
+    let kept = |f: &OutFile| f.keep && std::fs::symlink_metadata(dir.join(&f.name)).is_ok();
+    for f in files.iter().filter(|f| !kept(f)) {
         let path = dir.join(&f.name);
         if let Ok(existing) = std::fs::read(&path) {
             if existing != f.content.as_bytes() {
@@ -84,6 +88,14 @@ pub(crate) fn write_files(
     }
     for f in files {
         let path = dir.join(&f.name);
+        if kept(f) {
+            let _ = writeln!(
+                stderr,
+                "kubeharden: kept {}: it exists, and its key may be in use already (remove it for a new key)",
+                path.display()
+            );
+            continue;
+        }
         atomic_write(&path, f.content.as_bytes(), f.mode, None, None)
             .map_err(|e| UsageError(e.error.to_string()))?;
         let _ = writeln!(

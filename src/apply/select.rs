@@ -288,6 +288,7 @@ pub fn select(
             keep_edits: false,
             ignores: opts.ignores,
             patches: opts.patches,
+            new_cluster: false,
         };
         let report = match pipeline::process(path, text, &sub) {
             Ok(r) => r,

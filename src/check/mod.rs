@@ -13,6 +13,8 @@ use crate::profile::{Cond, FlagType, Op, Profile, Registry, Rule};
 pub struct Env<'a> {
     pub registry: &'a Registry,
     pub version: Version,
+    /// The configuration of a new cluster (`generate kubeadm`), not a file of a running one.
+    pub new_cluster: bool,
 }
 
 /// A rule that does not hold, with what was found and what is wanted.
@@ -316,6 +318,7 @@ pub(crate) fn holds(cond: &Cond, model: &Model, env: Env) -> bool {
         Cond::ProbesOnLocalHost => remote_probes(model).is_empty(),
         Cond::NoEnvConflicts => env_conflicts(model).is_empty(),
         Cond::NoRemovedGates => rejected_gates(model, env).is_empty(),
+        Cond::ExistingCluster => !env.new_cluster,
     }
 }
 
@@ -422,6 +425,16 @@ fn describe(cond: &Cond, model: &Model, env: Env) -> Description {
             None,
             format!("Kubernetes {}", env.version),
             format!("Kubernetes 1.{m} or later"),
+        ),
+        Cond::ExistingCluster => (
+            None,
+            if env.new_cluster {
+                "a new cluster"
+            } else {
+                "a running cluster"
+            }
+            .into(),
+            "a running cluster".into(),
         ),
         Cond::ProbesOnLocalHost => (
             None,
@@ -591,6 +604,7 @@ mod tests {
         let env = Env {
             registry: &reg,
             version: Version::minor(30),
+            new_cluster: false,
         };
         let m = model(&[
             ("profiling", Some("false")),
@@ -645,6 +659,7 @@ mod tests {
         let old = Env {
             registry: &reg,
             version: Version::minor(23),
+            new_cluster: false,
         };
         assert!(rejected_flags(&m, old).is_empty());
         assert!(rejected_plugins(&m, old).is_empty());

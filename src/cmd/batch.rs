@@ -62,6 +62,7 @@ pub(crate) fn kubeadm_options<'s>(
         keep_edits: false,
         ignores: s.ignores,
         patches: Some(&crate::load::patches::kube_apiserver),
+        new_cluster: false,
     }
 }
 
@@ -84,6 +85,7 @@ pub(crate) fn process_all(
         keep_edits,
         ignores: s.ignores,
         patches: Some(&crate::load::patches::kube_apiserver),
+        new_cluster: false,
     };
     let all: Vec<&Input> = s.inputs.iter().collect();
     let mut outcomes = process_with(&all, &opts, keep_changes);

@@ -175,14 +175,18 @@ fn supporting_files(
         match &rf.template {
             Some(t) => {
                 let name = rf.path.rsplit('/').next().unwrap_or(t).to_string();
-                let content = render_template(t, v, registry, &profile.parameters)?;
+                let params = with_key(&profile.parameters)?;
+                let content = render_template(t, v, registry, &params)?;
                 if files.iter().any(|f| f.name == name) {
                     return Err(format!("two supporting files are both named {name}"));
                 }
+                // A file with a fresh key: one already there may be in use, and is kept.
+                let keep = content.contains(&params["encryption_key"]);
                 files.push(OutFile {
                     name: name.clone(),
                     content,
                     mode: 0o600,
+                    keep,
                 });
                 copies.push((name, rf.path.clone(), rf.flag.clone()));
             }
@@ -194,6 +198,12 @@ fn supporting_files(
             readme,
             "- `{name}` goes to `{path}` (for `--{flag}`):\n\n      sudo install -D -m 0600 {name} {path}\n"
         );
+        if flag == "encryption-provider-config" {
+            let _ = writeln!(
+                readme,
+                "  It holds the key that encrypts the cluster's Secrets in etcd: copy this same file to every control-plane node (a node with another key cannot read the Secrets the others wrote), and keep a copy outside the cluster, for without it the Secrets cannot be read back.\n"
+            );
+        }
     }
     for d in &dirs {
         let _ = writeln!(
@@ -233,6 +243,7 @@ fn kubeadm(
             keep_edits: false,
             ignores: true,
             patches: with_patch.then_some(&lookup as &pipeline::PatchLookup),
+            new_cluster: true,
         };
         pipeline::process("kubeadm-config.yaml", &skeleton, &opts)
             .map(|r| (r, skeleton))
@@ -258,6 +269,7 @@ fn kubeadm(
         name: "kubeadm-config.yaml".into(),
         content: config,
         mode: 0o600,
+        keep: false,
     }];
     let mut readme = String::new();
     let _ = writeln!(
@@ -276,6 +288,7 @@ fn kubeadm(
             name: PROBE_PATCH.into(),
             content: patch.clone(),
             mode: 0o600,
+            keep: false,
         });
         let dir = &values["patches-dir"];
         let _ = writeln!(
@@ -303,8 +316,17 @@ fn kubeadm(
         name: "README.md".into(),
         content: readme,
         mode: 0o644,
+        keep: false,
     });
     Ok(files)
+}
+
+/// The profile's parameters and a fresh key for an encryption configuration: each generated
+/// cluster gets its own.
+pub(super) fn with_key(params: &Values) -> Result<Values, String> {
+    let mut p = params.clone();
+    p.insert("encryption_key".into(), super::key::fresh_key()?);
+    Ok(p)
 }
 
 /// The name of the probe patch: kubeadm applies it to kube-apiserver as a strategic merge patch.

@@ -12,6 +12,7 @@ mod exit;
 mod explain;
 mod fix;
 mod generate;
+mod key;
 mod node;
 mod profiles;
 mod rollback;

@@ -83,6 +83,7 @@ fn template(
             v
         }
     };
-    let text = profile::render_template(name, v, registry, &p.parameters).map_err(UsageError)?;
+    let params = super::generate::with_key(&p.parameters).map_err(UsageError)?;
+    let text = profile::render_template(name, v, registry, &params).map_err(UsageError)?;
     Ok(stdout.write_all(text.as_bytes()))
 }

@@ -81,6 +81,7 @@ mod tests {
         Env {
             registry: REGISTRY.get_or_init(|| Registry::builtin().expect("registry")),
             version: Version::minor(minor),
+            new_cluster: false,
         }
     }
 

@@ -24,6 +24,10 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../profiles/templates/authentication-config.yaml"),
     ),
     (
+        "encryption-config",
+        include_str!("../../profiles/templates/encryption-config.yaml"),
+    ),
+    (
         "kubeadm-config",
         include_str!("../../profiles/templates/kubeadm-config.yaml"),
     ),

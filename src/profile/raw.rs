@@ -79,6 +79,7 @@ pub(super) struct RawCond {
     pub(super) http_probes_on_local_host: Option<bool>,
     pub(super) no_env_conflicts: Option<bool>,
     pub(super) no_removed_gates: Option<bool>,
+    pub(super) existing_cluster: Option<bool>,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -73,6 +73,9 @@ pub enum Cond {
     NoEnvConflicts,
     /// No feature gate is named that the version no longer has.
     NoRemovedGates,
+    /// The file is one of a running cluster, not the configuration of a new one that
+    /// `generate kubeadm` writes (`existing_cluster: true`).
+    ExistingCluster,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -148,6 +151,14 @@ pub struct Rule {
 }
 
 impl Rule {
+    /// Some fix applies to a file of a running cluster (not only to the configuration of a new
+    /// one that `generate kubeadm` writes).
+    pub fn fixes_running_clusters(&self) -> bool {
+        self.fix
+            .iter()
+            .any(|v| !matches!(v.unless, Some(Cond::ExistingCluster)))
+    }
+
     /// Why no fix applies to version `v` although the rule has fixes: the reason of the first
     /// variant for that version that a condition rules out.
     pub(crate) fn blocked_because(

@@ -216,8 +216,13 @@ pub fn example_checked(
     let Some(fixer) = profiles
         .iter()
         .rev()
-        .find(|p| p.rule(&rule.id).is_some_and(|r| !r.fix.is_empty()))
+        .find(|p| p.rule(&rule.id).is_some_and(Rule::fixes_running_clusters))
     else {
+        if !rule.fix.is_empty() && entry.is_none() {
+            return Ok(Example::None(
+                "kubeharden makes this change only in the configuration of a new cluster (`kubeharden generate kubeadm`); on a running cluster the rule is reported only.".into(),
+            ));
+        }
         if entry.is_some() {
             return Err(format!(
                 "{} has an example change, but no built-in profile fixes it",
@@ -260,6 +265,7 @@ pub fn example_checked(
         keep_edits: false,
         ignores: false,
         patches: None,
+        new_cluster: false,
     };
     let fails = |text: &str| -> Result<Option<FileReport>, String> {
         let r = pipeline::process(path, text, &opts).map_err(|e| e.to_string())?;
@@ -355,6 +361,7 @@ fn mode<'a>(p: &Profile, id: &str) -> &'a str {
     match p.rule(id) {
         None => "—",
         Some(r) if r.fix.is_empty() => "reports",
+        Some(r) if !r.fixes_running_clusters() => "reports (fixes in `generate kubeadm`)",
         Some(_) => "fixes",
     }
 }
@@ -396,6 +403,9 @@ pub(crate) fn section(rule: &Rule, profiles: &[Profile], registry: &Registry) ->
         let _ = writeln!(s, "\nFix ({}):\n", p.name);
         for v in fixes {
             let when = match &v.unless {
+                Some(crate::profile::Cond::ExistingCluster) => {
+                    format!("{}, in a new cluster's configuration only", v.versions)
+                }
                 Some(_) => format!(
                     "{} (unless the conditions in the profile rule it out)",
                     v.versions

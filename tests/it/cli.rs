@@ -126,7 +126,20 @@ fn check_reports_findings_with_exit_1_and_a_hardened_file_with_exit_0() {
         .args(["check", "--profile", "strict", "kube-apiserver.yaml"])
         .output()
         .expect("runs");
-    assert_eq!(again.status.code(), Some(0), "{}", stdout(&again));
+    // What is left is what strict turns on only in a new cluster's configuration.
+    assert_eq!(
+        left_after_fix(&again.stdout),
+        ["apiserver-encryption-at-rest"],
+        "{}",
+        stdout(&again)
+    );
+    assert_eq!(again.status.code(), Some(1), "{}", stdout(&again));
+    let baseline = kubeharden()
+        .current_dir(dir.path())
+        .args(["check", "--profile", "baseline", "kube-apiserver.yaml"])
+        .output()
+        .expect("runs");
+    assert_eq!(baseline.status.code(), Some(0), "{}", stdout(&baseline));
     let diff = kubeharden()
         .current_dir(dir.path())
         .args(["diff", "--profile", "strict", "kube-apiserver.yaml"])
@@ -706,4 +719,18 @@ fn skip_unrecognized_skips_named_files_that_are_not_ours() {
         .output()
         .expect("runs");
     assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+}
+
+/// The rules of the findings in `check`'s text output.
+pub fn left_after_fix(stdout: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            let (pos, _sev, rule) = (w.next()?, w.next()?, w.next()?);
+            pos.contains(':')
+                .then(|| rule.trim_end_matches(':').to_string())
+                .filter(|r| r.contains('-'))
+        })
+        .collect()
 }

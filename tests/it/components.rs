@@ -47,6 +47,7 @@ fn process(
         keep_edits: false,
         ignores: true,
         patches: None,
+        new_cluster: false,
     };
     engine::process(name, text, &opts)
 }

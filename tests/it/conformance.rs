@@ -90,6 +90,7 @@ pub fn try_run(
         keep_edits: false,
         ignores: true,
         patches: None,
+        new_cluster: false,
     };
     engine::process("kube-apiserver.yaml", text, &opts)
 }

@@ -42,7 +42,7 @@ fn every_fixed_rule_has_an_example_diff() {
     for r in ruledoc::all_rules(&profiles) {
         let fixed = profiles
             .iter()
-            .any(|p| p.rule(&r.id).is_some_and(|x| !x.fix.is_empty()));
+            .any(|p| p.rule(&r.id).is_some_and(|x| x.fixes_running_clusters()));
         match ruledoc::example_checked(r, &profiles, &registry) {
             Err(e) => problems.push(e),
             Ok(ruledoc::Example::None(why)) if fixed => {

@@ -222,12 +222,83 @@ fn an_existing_file_with_other_content_is_not_overwritten() {
             .code(),
         Some(0)
     );
+    let key = fs::read(again.path().join("encryption-config.yaml")).expect("written");
+    let second = generate(again.path(), &["--kubernetes-version", "1.33"]);
+    assert_eq!(second.status.code(), Some(0));
+    // The encryption configuration is kept: its key may be in use already.
     assert_eq!(
-        generate(again.path(), &["--kubernetes-version", "1.33"])
-            .status
-            .code(),
-        Some(0)
+        fs::read(again.path().join("encryption-config.yaml")).expect("kept"),
+        key
     );
+    assert!(String::from_utf8_lossy(&second.stderr).contains("kept "));
+}
+
+/// Encryption at rest (CIS 1.2.27 and 1.2.28): the configuration names an EncryptionConfiguration
+/// whose first provider is one CIS accepts, under a fresh 32-byte key, mounted into the API
+/// server; a running cluster's file is never given one.
+#[test]
+fn generated_configs_encrypt_secrets_at_rest_with_a_fresh_key() {
+    let mut keys = std::collections::BTreeSet::new();
+    for version in ["1.24", "1.33"] {
+        for _ in 0..2 {
+            let dir = tempfile::tempdir().expect("tempdir");
+            assert_eq!(
+                generate(dir.path(), &["--kubernetes-version", version])
+                    .status
+                    .code(),
+                Some(0)
+            );
+            let path = dir.path().join("encryption-config.yaml");
+            let text = fs::read_to_string(&path).expect("written");
+            assert_eq!(
+                fs::metadata(&path).expect("meta").permissions().mode() & 0o777,
+                0o600
+            );
+            // kube-bench's 1.2.28 audit: the line after `providers:`, its words.
+            let lines: Vec<&str> = text.lines().collect();
+            let after = lines
+                .iter()
+                .rposition(|l| l.contains("providers:"))
+                .map(|i| lines[i + 1])
+                .expect("providers");
+            let words: Vec<&str> = after
+                .split(|c: char| !c.is_ascii_alphabetic())
+                .filter(|w| !w.is_empty())
+                .collect();
+            assert_eq!(words, ["secretbox"], "{after}");
+            let key = text
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("secret: "))
+                .expect("a key")
+                .to_string();
+            assert_eq!(key.len(), 44, "32 bytes in base64: {key}");
+            assert!(keys.insert(key), "a fresh key each time");
+            let config =
+                fs::read_to_string(dir.path().join("kubeadm-config.yaml")).expect("config");
+            assert!(config.contains("/etc/kubernetes/enc/encryption-config.yaml"));
+            assert!(
+                config.contains("mountPath: /etc/kubernetes/enc"),
+                "{config}"
+            );
+            let readme = fs::read_to_string(dir.path().join("README.md")).expect("readme");
+            assert!(readme.contains("every control-plane node"), "{readme}");
+        }
+    }
+    // The template alone gets a fresh key too.
+    let t = |_| {
+        kubeharden()
+            .args([
+                "profiles",
+                "template",
+                "encryption-config",
+                "--kubernetes-version",
+                "1.33",
+            ])
+            .output()
+            .expect("runs")
+            .stdout
+    };
+    assert_ne!(t(1), t(2));
 }
 
 #[test]

@@ -297,6 +297,7 @@ fn run(
         keep_edits: false,
         ignores: true,
         patches: None,
+        new_cluster: false,
     };
     engine::process("kube-apiserver.yaml", text, &opts)
 }

@@ -314,6 +314,7 @@ fn run(
         keep_edits: false,
         ignores: true,
         patches: None,
+        new_cluster: false,
     };
     engine::process("kubeadm-config.yaml", text, &opts)
 }

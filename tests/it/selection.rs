@@ -66,6 +66,7 @@ fn every_partial_selection_is_a_complete_verified_manifest() {
                     keep_edits: false,
                     ignores: true,
                     patches: None,
+                    new_cluster: false,
                 };
                 let mut who = Scripted {
                     state: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ u64::from(minor),
@@ -87,6 +88,7 @@ fn every_partial_selection_is_a_complete_verified_manifest() {
                 let env = Env {
                     registry,
                     version: Version { minor, patch: None },
+                    new_cluster: false,
                 };
                 for id in &sel.accepted {
                     let rule = profile.rule(id).expect("rule");
@@ -112,6 +114,7 @@ fn every_partial_selection_is_a_complete_verified_manifest() {
                     keep_edits: false,
                     ignores: true,
                     patches: None,
+                    new_cluster: false,
                 };
                 let again = kubeharden::pipeline::process("m.yaml", edited, &opts).expect("again");
                 assert!(

@@ -273,6 +273,7 @@ fn choose(
         keep_edits: false,
         ignores: s.ignores,
         patches: Some(&crate::load::patches::kube_apiserver),
+        new_cluster: false,
     };
     let mut everything = Everything::default();
     let mut answers: Option<Answer> = None;

@@ -294,6 +294,7 @@ fn pipeline_with(data: &[u8], profile: usize, version: usize) {
         keep_edits: false,
         ignores: version.is_none(),
         patches: None,
+        new_cluster: false,
     };
     // check
     let checked = engine::process(PATH, text, &opts);
