@@ -120,7 +120,7 @@ fn resolve_version(
         (None, Some(found), _) => found,
         (None, None, Some(v)) if doc.takes_node_version(registry) => (v, VersionSource::Node),
         (None, None, _) => {
-            let v = registry.newest();
+            let v = doc.assumed_version(registry);
             notes.push(doc.assumed_note(v, registry));
             (v, VersionSource::Assumed)
         }

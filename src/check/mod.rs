@@ -486,7 +486,15 @@ fn describe_found(cond: &Cond, model: &Model, env: Env) -> Description {
         Cond::NoRemovedGates => listed(
             &rejected_gates(model, env),
             first,
-            |(f, g)| format!("{g} in {}", setting(f)),
+            |(f, g)| match env
+                .registry
+                .feature_gates
+                .get(g)
+                .and_then(|l| l.rejected_because(env.version))
+            {
+                Some(why) => format!("{g} in {} ({why})", setting(f)),
+                None => format!("{g} in {}", setting(f)),
+            },
             format!("no feature gate that {v} lacks"),
         ),
         Cond::FilesMounted => listed(

@@ -118,6 +118,11 @@ pub trait Document: Part {
     /// when the file names none.
     fn takes_node_version(&self, registry: &Registry) -> bool;
 
+    /// The version assumed when nothing names one: the newest kubeharden knows.
+    fn assumed_version(&self, registry: &Registry) -> Version {
+        registry.newest()
+    }
+
     /// The note that says the newest version `v` is assumed.
     fn assumed_note(&self, v: Version, registry: &Registry) -> String;
 

@@ -144,3 +144,224 @@ fn without_key(text: &str) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+/// The node example's file for `component`, with `insert` after the line `after`.
+fn node_file(component: &str, after: &str, insert: &str) -> String {
+    let path = match component {
+        "kubelet" => "examples/node/var/lib/kubelet/config.yaml".to_string(),
+        c => format!("examples/node/etc/kubernetes/manifests/{c}.yaml"),
+    };
+    let text =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).expect("example");
+    assert!(text.contains(after), "{component}: no `{after}`");
+    text.replacen(after, &format!("{after}{insert}"), 1)
+}
+
+/// `check --profile strict` on `text` for Kubernetes `version`: the findings as JSON.
+fn findings(name: &str, text: &str, version: &str) -> Vec<serde_json::Value> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join(name);
+    fs::write(&path, text).expect("write");
+    let (out, err, _) = run(
+        &[
+            "check",
+            "--profile",
+            "strict",
+            "--format",
+            "json",
+            "--kubernetes-version",
+            version,
+        ],
+        &path,
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {err}"));
+    v["files"][0]["findings"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn finding<'a>(all: &'a [serde_json::Value], rule: &str) -> Option<&'a serde_json::Value> {
+    all.iter().find(|f| f["rule_id"] == rule)
+}
+
+/// A feature gate the target version does not have stops the component ("unrecognized feature
+/// gate"): reported on every component that takes gates, with the release that removed it, and
+/// not on the releases that still have it.
+#[test]
+fn removed_feature_gates_are_reported_on_every_component_with_their_release() {
+    let cases = [
+        (
+            "kubelet",
+            "config.yaml",
+            "kind: KubeletConfiguration\n",
+            "featureGates:\n  DynamicKubeletConfig: true\n",
+            "kubelet-removed-feature-gates",
+            "DynamicKubeletConfig",
+            "1.25",
+            "removed in 1.26",
+        ),
+        (
+            "kube-apiserver",
+            "kube-apiserver.yaml",
+            "    - kube-apiserver\n",
+            "    - --feature-gates=StructuredAuthenticationConfiguration=true\n",
+            "apiserver-removed-flags",
+            "StructuredAuthenticationConfiguration",
+            "1.36",
+            "removed in 1.37",
+        ),
+        (
+            "kube-apiserver",
+            "kube-apiserver.yaml",
+            "    - kube-apiserver\n",
+            "    - --feature-gates=StructuredAuthorizationConfiguration=true\n",
+            "apiserver-removed-flags",
+            "StructuredAuthorizationConfiguration",
+            "1.35",
+            "removed in 1.36",
+        ),
+        (
+            "kube-controller-manager",
+            "kube-controller-manager.yaml",
+            "    - kube-controller-manager\n",
+            "    - --feature-gates=CSIMigration=true\n",
+            "controller-manager-removed-flags",
+            "CSIMigration",
+            "1.26",
+            "removed in 1.27",
+        ),
+        (
+            "kube-scheduler",
+            "kube-scheduler.yaml",
+            "    - kube-scheduler\n",
+            "    - --feature-gates=PodSecurity=true\n",
+            "scheduler-removed-feature-gates",
+            "PodSecurity",
+            "1.27",
+            "removed in 1.28",
+        ),
+    ];
+    for (component, name, after, insert, rule, gate, still, why) in cases {
+        let text = node_file(component, after, insert);
+        let all = findings(name, &text, "1.37");
+        let f = finding(&all, rule).unwrap_or_else(|| panic!("{gate}: {all:?}"));
+        let found = f["current"].as_str().unwrap_or_default();
+        assert!(found.contains(gate) && found.contains(why), "{found}");
+        assert!(
+            finding(&findings(name, &text, still), rule).is_none(),
+            "{gate} on {still}"
+        );
+        // strict takes it out.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(name);
+        fs::write(&path, &text).expect("write");
+        let (diff, _, _) = run(
+            &[
+                "diff",
+                "--profile",
+                "strict",
+                "--kubernetes-version",
+                "1.37",
+            ],
+            &path,
+        );
+        assert!(
+            diff.lines().any(|l| l.starts_with('-') && l.contains(gate)),
+            "{diff}"
+        );
+        assert!(
+            !diff.lines().any(|l| l.starts_with('+') && l.contains(gate)),
+            "{diff}"
+        );
+    }
+}
+
+/// The gate lifecycles are those of the sources (scripts/feature-gates.py); a few facts checked
+/// by hand against them.
+#[test]
+fn feature_gate_lifecycles_hold_known_facts() {
+    let gates = &builtins().0.feature_gates;
+    assert!(gates.len() > 400, "{}", gates.len());
+    for (name, g) in gates {
+        if let (Some(s), Some(r)) = (g.since, g.removed) {
+            assert!(s < r, "{name}");
+        }
+        for stage in [g.ga, g.locked, g.deprecated].into_iter().flatten() {
+            assert!(g.removed.is_none_or(|r| stage < r), "{name}");
+        }
+    }
+    let removed = |n: &str| gates.get(n).unwrap_or_else(|| panic!("{n}")).removed;
+    for (name, gone) in [
+        ("DynamicKubeletConfig", Some(26)),
+        ("SeccompDefault", Some(29)),
+        ("PodSecurity", Some(28)),
+        ("CSIMigration", Some(27)),
+        ("AdvancedAuditing", Some(28)),
+        ("StructuredAuthorizationConfiguration", Some(36)),
+        ("StructuredAuthenticationConfiguration", Some(37)),
+        ("AnonymousAuthConfigurableEndpoints", Some(37)),
+        ("AuthorizeWithSelectors", Some(37)),
+        ("RotateKubeletServerCertificate", None),
+        ("KubeletFineGrainedAuthz", None),
+    ] {
+        assert_eq!(removed(name), gone, "{name}");
+    }
+    let g = &gates["KubeletFineGrainedAuthz"];
+    assert_eq!((g.ga, g.locked), (Some(36), Some(36)));
+}
+
+/// Facts of 1.36 and 1.37 in the registry: flags and plugins they added or removed.
+#[test]
+fn releases_1_36_and_1_37_flags_and_plugins() {
+    // kube-controller-manager --concurrent-service-syncs: gone in 1.37.
+    let kcm = node_file(
+        "kube-controller-manager",
+        "    - kube-controller-manager\n",
+        "    - --concurrent-service-syncs=2\n",
+    );
+    let rule = "controller-manager-removed-flags";
+    assert!(finding(&findings("kcm.yaml", &kcm, "1.37"), rule).is_some());
+    assert!(finding(&findings("kcm.yaml", &kcm, "1.36"), rule).is_none());
+    // --tls-curve-preferences: from 1.36.
+    let api = node_file(
+        "kube-apiserver",
+        "    - kube-apiserver\n",
+        "    - --tls-curve-preferences=23,29\n",
+    );
+    let rule = "apiserver-removed-flags";
+    assert!(finding(&findings("api.yaml", &api, "1.35"), rule).is_some());
+    assert!(finding(&findings("api.yaml", &api, "1.36"), rule).is_none());
+    // PodGroupWorkloadExists: an admission plugin of 1.36 only.
+    let api = node_file(
+        "kube-apiserver",
+        "    - --enable-admission-plugins=NodeRestriction",
+        ",PodGroupWorkloadExists",
+    );
+    let rule = "apiserver-removed-admission-plugins";
+    assert!(finding(&findings("api.yaml", &api, "1.37"), rule).is_some());
+    assert!(finding(&findings("api.yaml", &api, "1.36"), rule).is_none());
+}
+
+/// A kubeadm file that names no Kubernetes version is judged as the newest release whose kubeadm
+/// reads its API version: v1beta3 as 1.36, since kubeadm 1.37 refuses it.
+#[test]
+fn a_kubeadm_file_without_a_version_is_judged_by_its_api() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("kubeadm.yaml");
+    for (api, want) in [("v1beta3", "1.36"), ("v1beta4", "1.37")] {
+        fs::write(
+            &path,
+            format!("apiVersion: kubeadm.k8s.io/{api}\nkind: ClusterConfiguration\n"),
+        )
+        .expect("write");
+        let (out, err, code) = run(&["check", "--format", "json"], &path);
+        let v: serde_json::Value =
+            serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {err}"));
+        assert_eq!(v["files"][0]["kubernetes_version"], want, "{api}");
+        assert_eq!(v["files"][0]["version_source"], "assumed", "{api}");
+        assert_eq!(code, Some(1));
+        let (_, err, code) = run(&["diff"], &path);
+        assert_eq!(code, Some(1), "{api}: {err}");
+    }
+}

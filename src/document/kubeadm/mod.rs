@@ -166,8 +166,28 @@ impl Document for KubeadmConfig {
         false
     }
 
-    fn assumed_note(&self, v: Version, _registry: &Registry) -> String {
-        format!("no kubernetesVersion in a ClusterConfiguration and no --kubernetes-version: assuming {v}, the newest kubeharden knows")
+    /// The newest version whose kubeadm still reads the file's API version (1.36 for v1beta3,
+    /// which kubeadm 1.37 no longer accepts).
+    fn assumed_version(&self, registry: &Registry) -> Version {
+        let newest = registry.newest();
+        match registry.kubeadm.api_versions.get(&self.api_version) {
+            Some(r) => match r.removed {
+                Some(gone) if gone <= newest.minor && gone > r.since => Version::minor(gone - 1),
+                _ => newest,
+            },
+            None => newest,
+        }
+    }
+
+    fn assumed_note(&self, v: Version, registry: &Registry) -> String {
+        if v == registry.newest() {
+            format!("no kubernetesVersion in a ClusterConfiguration and no --kubernetes-version: assuming {v}, the newest kubeharden knows")
+        } else {
+            format!(
+                "no kubernetesVersion in a ClusterConfiguration and no --kubernetes-version: assuming {v}, the newest kubeadm that reads {}",
+                self.api_version
+            )
+        }
     }
 
     fn refusals(&self, env: Env, _source: VersionSource, notes: &mut Vec<String>) -> Vec<String> {
