@@ -51,7 +51,7 @@ pub enum Command {
     },
     /// Explain a rule: what it checks, why, what it risks, and its CIS ids
     Explain {
-        /// The rule id, e.g. apiserver-profiling
+        /// The rule id, e.g. apiserver-profiling, or a CIS id, e.g. 1.2.1 (every rule citing it)
         rule: String,
     },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)

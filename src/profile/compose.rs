@@ -19,6 +19,8 @@ pub struct Profile {
     pub parameters: BTreeMap<String, String>,
     pub rules: Vec<Rule>,
     pub(crate) files: Vec<SupportFile>,
+    /// The benchmark whose ids the rules' CIS lists are (`CIS Kubernetes Benchmark v2.0.1`).
+    pub cis_benchmark: String,
 }
 
 impl Profile {
@@ -315,5 +317,6 @@ fn finish(mut m: Merged, registry: &Registry) -> Result<Profile, ProfileError> {
         parameters: m.parameters,
         rules,
         files,
+        cis_benchmark: registry.cis_benchmark.title(),
     })
 }

@@ -112,6 +112,40 @@ impl Gate {
     }
 }
 
+/// The CIS Kubernetes Benchmark whose ids the rules cite (`cis_benchmark` in the registry).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CisBenchmark {
+    pub name: String,
+    pub version: String,
+    /// The Kubernetes releases the benchmark is written for.
+    pub kubernetes: String,
+    /// Earlier versions of the benchmark with the same ids for the checks the rules cite.
+    pub same_ids: Vec<String>,
+}
+
+impl CisBenchmark {
+    /// `CIS Kubernetes Benchmark v2.0.1`.
+    pub fn title(&self) -> String {
+        format!("{} v{}", self.name, self.version)
+    }
+
+    /// The title and the versions that share its ids: for the documentation.
+    pub fn described(&self) -> String {
+        let same: Vec<String> = self.same_ids.iter().map(|v| format!("v{v}")).collect();
+        let same = match same.split_last() {
+            Some((last, [])) => last.clone(),
+            Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+            None => return format!("{} (Kubernetes {})", self.title(), self.kubernetes),
+        };
+        format!(
+            "{} (Kubernetes {}; the same ids in {same})",
+            self.title(),
+            self.kubernetes
+        )
+    }
+}
+
 /// The generated gate file: `feature_gates:` only.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -244,6 +278,8 @@ pub struct Registry {
     /// (`profiles/feature-gates.yaml`).
     #[serde(skip)]
     pub feature_gates: BTreeMap<String, Gate>,
+    /// The benchmark whose ids the rules' `cis` lists are.
+    pub cis_benchmark: CisBenchmark,
     /// What kubeadm makes of its configuration (`profiles/kubeadm.yaml`).
     #[serde(skip)]
     pub kubeadm: Facts,

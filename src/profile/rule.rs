@@ -151,6 +151,11 @@ pub struct Rule {
 }
 
 impl Rule {
+    /// The CIS check ids the rule stands for.
+    pub fn cis(&self) -> &[String] {
+        &self.cis
+    }
+
     /// Some fix applies to a file of a running cluster (not only to the configuration of a new
     /// one that `generate kubeadm` writes).
     pub fn fixes_running_clusters(&self) -> bool {

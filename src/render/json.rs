@@ -15,6 +15,8 @@ struct JsonReport<'a> {
     schema_version: u32,
     tool: JsonTool,
     profile: &'a str,
+    /// The benchmark the findings' `cis` ids are of.
+    cis_benchmark: &'a str,
     files: Vec<JsonFile<'a>>,
     summary: JsonSummary,
 }
@@ -282,6 +284,7 @@ pub fn json(out: &mut dyn Write, outcomes: &[Outcome], profile: &Profile) -> io:
             version: env!("CARGO_PKG_VERSION"),
         },
         profile: &profile.name,
+        cis_benchmark: &profile.cis_benchmark,
         files,
         summary,
     };

@@ -380,7 +380,7 @@ pub(crate) fn section(rule: &Rule, profiles: &[Profile], registry: &Registry) ->
     } else {
         r.cis.join(", ")
     };
-    let _ = writeln!(s, "- CIS: {cis}");
+    let _ = writeln!(s, "- CIS ({}): {cis}", registry.cis_benchmark.title());
     let _ = writeln!(s, "- versions: {}", r.versions);
     let modes: Vec<String> = profiles
         .iter()
@@ -453,7 +453,11 @@ pub fn markdown(profiles: &[Profile], registry: &Registry) -> String {
         s,
         "Generated from `profiles/baseline.yaml` and `profiles/strict.yaml`, with the examples of `examples/`, by `KUBEHARDEN_BLESS=1 cargo test --test it rules_doc`; a test fails when this file is stale. `kubeharden explain RULE-ID` prints the rule's section.\n"
     );
-    let _ = writeln!(s, "CIS ids use the numbering of the CIS Kubernetes Benchmark v1.10 to v1.12 (kube-bench `cis-1.10`, `cis-1.11`, `cis-1.12`).\n");
+    let _ = writeln!(
+        s,
+        "CIS ids are those of the {} (kube-bench `cis-1.10` to `cis-2.0`). `kubeharden explain CIS-ID` (such as `kubeharden explain 1.2.1`) prints the sections of the rules that cite it.\n",
+        registry.cis_benchmark.described()
+    );
     let _ = writeln!(
         s,
         "Each example runs the rule's fix alone (as `kubeharden fix` offers it) on kubeadm 1.33's file for the rule's component (`examples/node`; for the scheduler's configuration file, `examples/kube-scheduler-config.yaml`), changed first as `examples/rule-examples.yaml` says where that file passes the rule.\n"

@@ -98,7 +98,7 @@ pub(crate) fn camel(id: &str) -> String {
 
 /// A rule as a reportingDescriptor (§3.49). There is no absolute URI for the documentation, so
 /// `helpUri` (§3.49.12, an absolute URI) is left out and `help` (§3.49.13) says where it is.
-fn rule_descriptor(r: &Rule) -> Value {
+fn rule_descriptor(r: &Rule, benchmark: &str) -> Value {
     let docs = format!("docs/rules.md#{}", r.id);
     let cis = if r.cis.is_empty() {
         "none (a kubeharden safety rule)".to_string()
@@ -108,7 +108,7 @@ fn rule_descriptor(r: &Rule) -> Value {
     // The same words twice: plain, and in Markdown with the headings in bold.
     let say = |b: &str, link: &str| {
         format!(
-            "{b}{}{b}\n\n{b}Why:{b} {}\n\n{b}Risk:{b} {}\n\n{b}CIS:{b} {cis}\n\n{b}Severity:{b} {}\n\nDocumentation: {link} in the kubeharden sources; `kubeharden explain {}` prints it.",
+            "{b}{}{b}\n\n{b}Why:{b} {}\n\n{b}Risk:{b} {}\n\n{b}CIS ({benchmark}):{b} {cis}\n\n{b}Severity:{b} {}\n\nDocumentation: {link} in the kubeharden sources; `kubeharden explain {}` prints it.",
             r.title,
             r.rationale,
             r.risk,
@@ -127,6 +127,7 @@ fn rule_descriptor(r: &Rule) -> Value {
         "defaultConfiguration": { "level": level(r.severity) },
         "properties": {
             "cis": r.cis,
+            "cis_benchmark": benchmark,
             "severity": r.severity.as_str(),
             "component": r.component,
             "docs": docs,
@@ -468,7 +469,11 @@ fn report(
 
 /// The whole log.
 pub(crate) fn log(outcomes: &[Outcome], profile: &Profile, ctx: &Context) -> Value {
-    let rules: Vec<Value> = profile.rules.iter().map(rule_descriptor).collect();
+    let rules: Vec<Value> = profile
+        .rules
+        .iter()
+        .map(|r| rule_descriptor(r, &profile.cis_benchmark))
+        .collect();
     let mut results = Vec::new();
     let mut notifications = Vec::new();
     // Nothing checked and nothing failed: said once, as the text output says it (a run that

@@ -432,7 +432,7 @@ fn profiles_and_explain() {
     let text = stdout(&out);
     assert!(
         text.starts_with("## apiserver-anonymous-auth\n")
-            && text.contains("- CIS: 1.2.1")
+            && text.contains("- CIS (CIS Kubernetes Benchmark v2.0.1): 1.2.1")
             && text.contains("Risk:")
             && text.contains("```diff\n"),
         "{text}"

@@ -1673,7 +1673,10 @@ fn json_path_subset() {
 
 #[test]
 fn own_data_loads_and_is_complete_for_1_2() {
-    assert_eq!(own_benchmarks(), ["cis-1.10", "cis-1.11", "cis-1.12"]);
+    assert_eq!(
+        own_benchmarks(),
+        ["cis-1.10", "cis-1.11", "cis-1.12", "cis-2.0"]
+    );
     for bench in own_benchmarks() {
         let checks = load_own(bench, "1.2");
         let last = if bench == "cis-1.10" { 29 } else { 30 };
@@ -1925,6 +1928,11 @@ fn own_data_matches_kube_bench_control_files() {
     };
     let mut compared = 0;
     for bench in own_benchmarks() {
+        // cis-2.0 is newer than the copy of kube-bench's files (its data restates kube-bench#2126).
+        if bench == "cis-2.0" && !dir.join(bench).is_dir() {
+            eprintln!("skipped: {bench}: not among the kube-bench control files");
+            continue;
+        }
         for group in own_groups(bench) {
             let file = dir.join(bench).join(&group_info(group).file);
             let theirs = load_kube_bench(&file, group);

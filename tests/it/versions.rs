@@ -365,3 +365,78 @@ fn a_kubeadm_file_without_a_version_is_judged_by_its_api() {
         assert_eq!(code, Some(1), "{api}: {err}");
     }
 }
+
+/// CIS Kubernetes Benchmark v2.0: every id a rule cites is a check of kube-bench's cis-2.0 (and
+/// the same check in cis-1.12); `explain` takes a CIS id; the report says which benchmark the
+/// ids are of, in JSON, SARIF and docs/rules.md.
+#[test]
+fn cis_ids_are_of_benchmark_2_0_and_explain_takes_them() {
+    let (registry, _, strict) = builtins();
+    assert_eq!(
+        registry.cis_benchmark.title(),
+        "CIS Kubernetes Benchmark v2.0.1"
+    );
+    let groups = ["1.1", "1.2", "1.3", "1.4", "2", "4.2"];
+    let known = |bench: &str, id: &str| {
+        groups
+            .iter()
+            .filter(|g| crate::kube_bench::own_groups(bench).contains(g))
+            .flat_map(|g| crate::kube_bench::load_own(bench, g))
+            .find(|c| c.id == id)
+    };
+    let mut cited = std::collections::BTreeSet::new();
+    for r in &strict.rules {
+        for id in r.cis() {
+            cited.insert(id.clone());
+            // Groups kubeharden's data restates; 3.2.1 (audit policy) is not among them.
+            if id.starts_with("3.") {
+                continue;
+            }
+            let two = known("cis-2.0", id).unwrap_or_else(|| panic!("{}: {id}", r.id));
+            assert_eq!(Some(two), known("cis-1.12", id), "{id}");
+        }
+    }
+    for id in &cited {
+        let out = kubeharden().args(["explain", id]).output().expect("runs");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{id}");
+        let sections: Vec<&str> = text.lines().filter(|l| l.starts_with("## ")).collect();
+        let want: Vec<String> = strict
+            .rules
+            .iter()
+            .filter(|r| r.cis().contains(id))
+            .map(|r| format!("## {}", r.id))
+            .collect();
+        let mut sections: Vec<String> = sections.iter().map(|s| s.to_string()).collect();
+        sections.sort();
+        let mut want = want;
+        want.sort();
+        assert_eq!(sections, want, "{id}");
+        assert!(
+            text.contains("CIS (CIS Kubernetes Benchmark v2.0.1)"),
+            "{text}"
+        );
+    }
+    // An id no rule cites, and a made-up rule: one line, exit 2.
+    for bad in ["1.2.20", "9.9.9", "no-such-rule"] {
+        let out = kubeharden().args(["explain", bad]).output().expect("runs");
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        assert_eq!(String::from_utf8_lossy(&out.stderr).lines().count(), 1);
+    }
+    // JSON and SARIF name the benchmark.
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/kube-apiserver.yaml");
+    let (json, _, _) = run(&["check", "--format", "json"], &example);
+    let v: serde_json::Value = serde_json::from_str(&json).expect("json");
+    assert_eq!(v["cis_benchmark"], "CIS Kubernetes Benchmark v2.0.1");
+    let (sarif, _, _) = run(&["check", "--format", "sarif"], &example);
+    let v: serde_json::Value = serde_json::from_str(&sarif).expect("sarif");
+    let rules = v["runs"][0]["tool"]["driver"]["rules"]
+        .as_array()
+        .expect("rules");
+    assert!(rules
+        .iter()
+        .all(|r| r["properties"]["cis_benchmark"] == "CIS Kubernetes Benchmark v2.0.1"));
+    let doc = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/rules.md"))
+        .expect("rules.md");
+    assert!(doc.contains("CIS ids are those of the CIS Kubernetes Benchmark v2.0.1"));
+}
