@@ -100,7 +100,7 @@ fn screen(path: &str, text: &str) -> Result<(), FileError> {
 }
 
 /// A loader's error as an error of the file `path`, whose text is `text`.
-fn load_error(path: &str, text: &str, e: LoadError) -> FileError {
+pub(crate) fn load_error(path: &str, text: &str, e: LoadError) -> FileError {
     FileError {
         unrecognized: e.unrecognized,
         ..file_error(path, text, e.offset, e.line_col, e.message)

@@ -77,6 +77,13 @@ pub(crate) fn rejected_flags(model: &Model, env: Env) -> Vec<String> {
     out
 }
 
+/// Why the target version does not read the apiVersion of the file the model comes from.
+pub(crate) fn config_api_rejected(model: &Model, env: Env) -> Option<String> {
+    let api = model.config_api.as_deref()?;
+    env.registry
+        .config_api_rejected(&model.component, api, env.version)
+}
+
 /// The feature-gate map flags, and the gates named in them that the version no longer has (an
 /// `unrecognized feature gate` stops the component: k8s.io/component-base featuregate).
 pub(crate) fn rejected_gates(model: &Model, env: Env) -> Vec<(String, String)> {
@@ -319,6 +326,7 @@ pub(crate) fn holds(cond: &Cond, model: &Model, env: Env) -> bool {
         Cond::NoEnvConflicts => env_conflicts(model).is_empty(),
         Cond::NoRemovedGates => rejected_gates(model, env).is_empty(),
         Cond::ExistingCluster => !env.new_cluster,
+        Cond::ConfigApiRead => config_api_rejected(model, env).is_none(),
     }
 }
 
@@ -425,6 +433,11 @@ fn describe(cond: &Cond, model: &Model, env: Env) -> Description {
             None,
             format!("Kubernetes {}", env.version),
             format!("Kubernetes 1.{m} or later"),
+        ),
+        Cond::ConfigApiRead => (
+            None,
+            config_api_rejected(model, env).unwrap_or_default(),
+            format!("an apiVersion Kubernetes {} reads", env.version),
         ),
         Cond::ExistingCluster => (
             None,

@@ -44,6 +44,12 @@ pub enum Command {
         #[command(subcommand)]
         what: GenerateWhat,
     },
+    /// Convert a configuration file to a newer API version, keeping its comments and layout
+    /// (prints a unified diff; exit 1 when the file changes, 0 when it is in that version already)
+    Migrate {
+        #[command(subcommand)]
+        what: MigrateWhat,
+    },
     /// List the built-in profiles, show one, or print a supporting-file template
     Profiles {
         #[command(subcommand)]
@@ -208,6 +214,30 @@ pub enum GenerateWhat {
         after_help = "Settings for --set: advertise-address, bind-port, control-plane-endpoint, cluster-name, cri-socket, node-name, patches-dir, pod-subnet, service-subnet.\n\nExample:\n  kubeharden generate kubeadm --kubernetes-version 1.31 --output-dir cluster --set advertise-address=10.0.0.5"
     )]
     Kubeadm(GenerateKubeadmArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MigrateWhat {
+    /// A kubeadm configuration file from kubeadm.k8s.io/v1beta3 to v1beta4: apiVersion,
+    /// extraArgs maps as name/value lists, and the timeouts v1beta4 moved; comments, order and
+    /// quoting kept (`kubeadm config migrate` re-writes the file without them)
+    #[command(after_help = "Examples:
+  kubeharden migrate kubeadm cluster.yaml --to v1beta4                 # the diff
+  kubeharden migrate kubeadm cluster.yaml --to v1beta4 -o cluster.yaml   # write it")]
+    Kubeadm(MigrateKubeadmArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateKubeadmArgs {
+    /// The kubeadm configuration file
+    pub(crate) file: PathBuf,
+    /// The API version to convert to
+    #[arg(long, value_parser = ["v1beta4"])]
+    pub(crate) to: String,
+    /// Write the converted file there (`-`: standard output; the input's own path replaces it)
+    /// instead of printing a diff
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub(crate) output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

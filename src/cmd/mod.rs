@@ -13,6 +13,7 @@ mod explain;
 mod fix;
 mod generate;
 mod key;
+mod migrate;
 mod node;
 mod profiles;
 mod rollback;
@@ -43,6 +44,9 @@ pub fn run(
         Command::Generate {
             what: args::GenerateWhat::Kubeadm(args),
         } => generate::run(&args, stderr),
+        Command::Migrate {
+            what: args::MigrateWhat::Kubeadm(args),
+        } => migrate::run(&args, stdout, stderr),
         Command::Profiles { action } => profiles::run(action, stdout, stderr),
         Command::Completions { shell } => completions::completions(shell, stdout),
         Command::Man => completions::man(stdout),

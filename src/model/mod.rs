@@ -70,6 +70,9 @@ pub struct Model {
     /// etcd's `--client-cert-auth`), named by the flag they set, in order, empty ones included.
     /// etcd applies a non-empty one only when the command line does not set the flag.
     pub(crate) env: Vec<Flag>,
+    /// The apiVersion of the configuration file the settings come from (a kubeadm API, a
+    /// component configuration kind), which a release may not read; `None` for a manifest.
+    pub config_api: Option<String>,
 }
 
 impl Model {

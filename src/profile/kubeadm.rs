@@ -71,8 +71,13 @@ impl Facts {
         }
         if let Some(gone) = r.removed {
             if v.minor >= gone {
+                let how = if api_version.ends_with("/v1beta3") {
+                    "`kubeharden migrate kubeadm FILE --to v1beta4` converts the file and keeps its comments"
+                } else {
+                    "convert the file with `kubeadm config migrate` of a kubeadm that still reads it"
+                };
                 return Some(format!(
-                    "kubeadm 1.{gone} and later no longer accept {api_version}; convert the file with `kubeadm config migrate`"
+                    "kubeadm 1.{gone} and later no longer accept {api_version}; {how}"
                 ));
             }
         }

@@ -80,6 +80,7 @@ pub(super) struct RawCond {
     pub(super) no_env_conflicts: Option<bool>,
     pub(super) no_removed_gates: Option<bool>,
     pub(super) existing_cluster: Option<bool>,
+    pub(super) config_api_read: Option<bool>,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -404,6 +404,29 @@ impl Registry {
     }
 
     /// The component configured by files of `kind`, with its spec.
+    /// Why Kubernetes `v` does not read a configuration file of `component` in `api`, if it does
+    /// not: a kubeadm API kubeadm `v` refuses, or a component configuration apiVersion the
+    /// component does not read.
+    pub(crate) fn config_api_rejected(
+        &self,
+        component: &str,
+        api: &str,
+        v: Version,
+    ) -> Option<String> {
+        if api.starts_with("kubeadm.k8s.io/") {
+            return self.kubeadm.api_rejected(api, v);
+        }
+        let spec = self.components.get(component)?;
+        let r = spec.api_versions.iter().find(|a| a.value == api)?;
+        (!v.within(r.since, r.removed)).then(|| {
+            format!(
+                "Kubernetes {v} does not read {api} (it is read from 1.{} until 1.{})",
+                r.since.unwrap_or(self.versions.oldest),
+                r.removed.map_or(self.versions.newest, |x| x - 1)
+            )
+        })
+    }
+
     pub(crate) fn config_component(&self, kind: &str) -> Option<(&str, &ComponentSpec)> {
         self.components
             .iter()

@@ -76,6 +76,8 @@ pub enum Cond {
     /// The file is one of a running cluster, not the configuration of a new one that
     /// `generate kubeadm` writes (`existing_cluster: true`).
     ExistingCluster,
+    /// The target version reads the configuration file's apiVersion (`config_api_read: true`).
+    ConfigApiRead,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]

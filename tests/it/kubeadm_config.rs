@@ -468,3 +468,161 @@ fn patches_directory_probes_are_read() {
     assert!(out.contains(probes_rule), "{out}");
     assert_eq!(code, Some(1));
 }
+
+/// Every comment of a YAML text, in order: whole-line comments and the ones after a value.
+fn comments(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| {
+            let t = l.trim_start();
+            if t.starts_with('#') {
+                return Some(t.trim_end().to_string());
+            }
+            l.find(" #").map(|i| l[i + 1..].trim_end().to_string())
+        })
+        .collect()
+}
+
+/// `migrate kubeadm FILE --to v1beta4` on every v1beta3 file of the fixtures: the result is
+/// v1beta4, keeps every comment, builds the same kube-apiserver, gets the same findings
+/// as the original did, and a second run has nothing to do; a file it cannot convert is refused
+/// with its line and column and nothing is written.
+#[test]
+fn migrate_converts_every_v1beta3_fixture_and_keeps_its_comments() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let mut files: Vec<PathBuf> = Vec::new();
+    for sub in ["kubeadm-config", "kubeadm-config/bad", "kubeadm-migrate"] {
+        for e in std::fs::read_dir(root.join(sub)).expect("fixtures") {
+            let p = e.expect("entry").path();
+            let text = std::fs::read_to_string(&p).unwrap_or_default();
+            if p.extension().is_some_and(|x| x == "yaml") && text.contains("kubeadm.k8s.io/v1beta3")
+            {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    assert!(files.len() >= 14, "{}", files.len());
+    let (registry, _, _) = builtins();
+    let mut converted = 0;
+    for f in &files {
+        let name = f.file_name().expect("name").to_string_lossy().to_string();
+        let original = std::fs::read_to_string(f).expect("read");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = dir.path().join(&name);
+        let run = kubeharden()
+            .args(["migrate", "kubeadm"])
+            .arg(f)
+            .args(["--to", "v1beta4", "-o"])
+            .arg(&out)
+            .output()
+            .expect("runs");
+        let err = String::from_utf8_lossy(&run.stderr).to_string();
+        if f.parent().is_some_and(|d| d.ends_with("bad")) && run.status.code() == Some(2) {
+            // Refused: one line naming the file (with a position where one applies); nothing
+            // written.
+            assert_eq!(err.lines().count(), 1, "{name}: {err}");
+            assert!(err.contains(&name), "{name}: {err}");
+            assert!(!out.exists(), "{name}");
+            continue;
+        }
+        assert_eq!(run.status.code(), Some(0), "{name}: {err}");
+        let migrated = std::fs::read_to_string(&out).expect("written");
+        assert!(!migrated.contains("kubeadm.k8s.io/v1beta3"), "{name}");
+        assert!(migrated.contains("kubeadm.k8s.io/v1beta4"), "{name}");
+        // Every comment is kept (one that went with a moved timeout moved with it).
+        let sorted = |mut v: Vec<String>| {
+            v.retain(|c| !c.contains("which v1beta4 keeps here"));
+            v.sort();
+            v
+        };
+        assert_eq!(
+            sorted(comments(&original)),
+            sorted(comments(&migrated)),
+            "{name}"
+        );
+        assert_eq!(
+            original.contains("\r\n"),
+            migrated.contains("\r\n"),
+            "{name}"
+        );
+        // The same kube-apiserver, when kubeharden reads the file.
+        let load = |t: &str| kubeharden::document::kubeadm::try_load(t, &registry.kubeadm);
+        if let Some(Ok(before)) = load(&original) {
+            let after = load(&migrated).expect("kubeadm").expect("loads");
+            assert_eq!(after.api_version, "kubeadm.k8s.io/v1beta4");
+            let strip = |m: &kubeharden::model::Model| {
+                let mut m = m.clone();
+                m.config_api = None;
+                m
+            };
+            assert_eq!(strip(&after.model), strip(&before.model), "{name}");
+            // The same findings for 1.36, which reads both; for 1.37 the original alone is
+            // reported for its API.
+            let rules = |path: &Path, v: &str| -> Vec<String> {
+                let o = kubeharden()
+                    .args(["check", "--format", "json", "--kubernetes-version", v])
+                    .arg(path)
+                    .output()
+                    .expect("runs");
+                let j: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+                j["files"][0]["findings"]
+                    .as_array()
+                    .expect("findings")
+                    .iter()
+                    .map(|x| x["rule_id"].as_str().unwrap_or_default().to_string())
+                    .collect()
+            };
+            assert_eq!(rules(f, "1.36"), rules(&out, "1.36"), "{name}");
+            assert!(rules(f, "1.37").contains(&"kubeadm-api-version".to_string()));
+            assert!(!rules(&out, "1.37").contains(&"kubeadm-api-version".to_string()));
+        }
+        // Nothing left to do.
+        let again = kubeharden()
+            .args(["migrate", "kubeadm"])
+            .arg(&out)
+            .args(["--to", "v1beta4"])
+            .output()
+            .expect("runs");
+        assert_eq!(again.status.code(), Some(0), "{name}");
+        assert!(again.stdout.is_empty());
+        converted += 1;
+    }
+    assert!(converted >= 10, "{converted}");
+}
+
+/// The diff `migrate` prints applies to the original and gives what `-o` writes.
+#[test]
+fn the_migrate_diff_applies_with_patch() {
+    let f = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/kubeadm-migrate/v1beta3-full.yaml");
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::copy(&f, dir.path().join("c.yaml")).expect("copy");
+    let diff = kubeharden()
+        .current_dir(dir.path())
+        .args(["migrate", "kubeadm", "c.yaml", "--to", "v1beta4"])
+        .output()
+        .expect("runs");
+    assert_eq!(diff.status.code(), Some(1));
+    std::fs::write(dir.path().join("p.patch"), &diff.stdout).expect("write");
+    let written = kubeharden()
+        .current_dir(dir.path())
+        .args(["migrate", "kubeadm", "c.yaml", "--to", "v1beta4", "-o", "-"])
+        .output()
+        .expect("runs");
+    let applied = std::process::Command::new("git")
+        .current_dir(dir.path())
+        .args(["apply", "p.patch"])
+        .output();
+    let Ok(applied) = applied else {
+        return;
+    };
+    assert!(
+        applied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&applied.stderr)
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("c.yaml")).expect("read"),
+        written.stdout
+    );
+}

@@ -249,7 +249,8 @@ pub fn find(
             "a `<<` merge key: the component merges that mapping in, and kubeharden does not; write the settings out",
         ));
     }
-    let model = model_of(&root, component, registry, defaults)?;
+    let mut model = model_of(&root, component, registry, defaults)?;
+    model.config_api = Some(api_version.clone());
     Ok(Some(ComponentConfig {
         newline: if text.contains("\r\n") { "\r\n" } else { "\n" },
         text: text.to_string(),

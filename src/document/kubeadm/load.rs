@@ -665,6 +665,7 @@ fn apiserver_model(
         probes,
         split_flags: Vec::new(),
         env: Vec::new(),
+        config_api: None,
     }
 }
 
@@ -695,7 +696,8 @@ pub fn load(
     let args = extra_args(api_server, encoding, &api_version)?;
     let volumes = extra_volumes(api_server)?;
     let (vars, extra_etcd_dirs) = fill_ins(facts, croot, init.map(|i| &docs[i].root));
-    let model = apiserver_model(facts, &vars, &args, &volumes, &extra_etcd_dirs);
+    let mut model = apiserver_model(facts, &vars, &args, &volumes, &extra_etcd_dirs);
+    model.config_api = Some(api_version.clone());
     let patches_dir = patches_dir(&docs)?;
     Ok(KubeadmConfig {
         newline: if text.contains("\r\n") { "\r\n" } else { "\n" },

@@ -6,6 +6,7 @@
 mod config;
 mod edit;
 mod load;
+pub mod migrate;
 pub(crate) mod patch;
 
 pub use config::KubeadmConfig;

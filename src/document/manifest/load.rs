@@ -356,6 +356,7 @@ fn model_of(
                 })
             })
             .collect(),
+        config_api: None,
     }
 }
 
