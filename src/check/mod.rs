@@ -84,6 +84,30 @@ pub(crate) fn config_api_rejected(model: &Model, env: Env) -> Option<String> {
         .config_api_rejected(&model.component, api, env.version)
 }
 
+/// A `Gate=value` item of a feature-gate map: the gate and the value, when it is a boolean.
+pub(crate) fn gate_setting(kv: &str) -> (&str, Option<bool>) {
+    match kv.split_once('=') {
+        Some((k, v)) => (k.trim(), v.trim().parse::<bool>().ok()),
+        None => (kv.trim(), None),
+    }
+}
+
+/// Why the version rejects the gate `g` as `model` sets it.
+pub(crate) fn gate_rejection(model: &Model, env: Env, flag: &str, g: &str) -> Option<String> {
+    let value = model
+        .list(flag)
+        .unwrap_or_default()
+        .iter()
+        .rev()
+        .map(|kv| gate_setting(kv))
+        .find(|(k, _)| *k == g)
+        .and_then(|(_, v)| v);
+    env.registry
+        .feature_gates
+        .get(g)?
+        .rejected_because(env.version, value)
+}
+
 /// The feature-gate map flags, and the gates named in them that the version no longer has (an
 /// `unrecognized feature gate` stops the component: k8s.io/component-base featuregate).
 pub(crate) fn rejected_gates(model: &Model, env: Env) -> Vec<(String, String)> {
@@ -99,9 +123,11 @@ pub(crate) fn rejected_gates(model: &Model, env: Env) -> Vec<(String, String)> {
             continue;
         }
         for kv in model.list(flag).unwrap_or_default() {
-            let key = kv.split_once('=').map_or(kv.as_str(), |(k, _)| k).trim();
+            let (key, value) = gate_setting(&kv);
             if let Some(l) = env.registry.feature_gates.get(key) {
-                if !l.accepted_in(env.version) && !out.iter().any(|(_, g)| g == key) {
+                if l.rejected_because(env.version, value).is_some()
+                    && !out.iter().any(|(_, g)| g == key)
+                {
                     out.push((flag.clone(), key.to_string()));
                 }
             }
@@ -499,16 +525,11 @@ fn describe_found(cond: &Cond, model: &Model, env: Env) -> Description {
         Cond::NoRemovedGates => listed(
             &rejected_gates(model, env),
             first,
-            |(f, g)| match env
-                .registry
-                .feature_gates
-                .get(g)
-                .and_then(|l| l.rejected_because(env.version))
-            {
+            |(f, g)| match gate_rejection(model, env, f, g) {
                 Some(why) => format!("{g} in {} ({why})", setting(f)),
                 None => format!("{g} in {}", setting(f)),
             },
-            format!("no feature gate that {v} lacks"),
+            format!("no feature gate that {v} lacks, and none set against its lock"),
         ),
         Cond::FilesMounted => listed(
             &unmounted_files(model, env),

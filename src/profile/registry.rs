@@ -102,13 +102,31 @@ impl Gate {
         v.within(self.since, self.removed)
     }
 
-    /// Why Kubernetes `v` rejects the gate, if it does.
-    pub(crate) fn rejected_because(&self, v: Version) -> Option<String> {
-        match (self.since, self.removed) {
-            (_, Some(r)) if v.minor >= r => Some(format!("removed in 1.{r}")),
-            (Some(s), _) if v.minor < s => Some(format!("added in 1.{s}")),
-            _ => None,
+    /// The value the gate is locked to, from `locked` on: on when it locked as it went GA, off
+    /// when it locked deprecated.
+    pub fn locked_value(&self) -> Option<bool> {
+        let l = self.locked?;
+        if self.ga.is_some_and(|g| g <= l) {
+            Some(true)
+        } else if self.deprecated.is_some_and(|d| d <= l) {
+            Some(false)
+        } else {
+            None
         }
+    }
+
+    /// Why Kubernetes `v` rejects the gate set to `value`, if it does: a gate it does not have,
+    /// or a locked gate set against its lock ("cannot set feature gate X to false, feature is
+    /// locked to true", k8s.io/component-base featuregate/feature_gate.go).
+    pub(crate) fn rejected_because(&self, v: Version, value: Option<bool>) -> Option<String> {
+        match (self.since, self.removed) {
+            (_, Some(r)) if v.minor >= r => return Some(format!("removed in 1.{r}")),
+            (Some(s), _) if v.minor < s => return Some(format!("added in 1.{s}")),
+            _ => {}
+        }
+        let (locked, lock) = (self.locked?, self.locked_value()?);
+        (v.minor >= locked && value.is_some_and(|x| x != lock))
+            .then(|| format!("locked to {lock} from 1.{locked}"))
     }
 }
 

@@ -69,6 +69,12 @@ fn generated_configs_are_accepted_hardened_and_complete() {
             .expect("loads");
         assert_eq!(cfg.api_version, expect_api, "{version}");
         let minor = cfg.kubernetes_version.expect("kubernetesVersion").minor;
+        // The version asked for, not another.
+        let patch = version.split('.').nth(2).unwrap_or("0");
+        assert!(
+            config.contains(&format!("\nkubernetesVersion: v1.{minor}.{patch}\n")),
+            "{version}"
+        );
         assert!(
             registry
                 .kubeadm
@@ -174,6 +180,8 @@ fn refused_combinations_and_bad_settings_write_nothing() {
     for args in [
         vec!["--kubernetes-version", "1.29", "--api-version", "v1beta4"],
         vec!["--kubernetes-version", "1.30", "--api-version", "v1beta4"],
+        // kubeadm 1.37 reads v1beta4 only.
+        vec!["--kubernetes-version", "1.37", "--api-version", "v1beta3"],
         vec!["--kubernetes-version", "1.31", "--set", "colour=blue"],
         vec![
             "--kubernetes-version",

@@ -440,3 +440,50 @@ fn cis_ids_are_of_benchmark_2_0_and_explain_takes_them() {
         .expect("rules.md");
     assert!(doc.contains("CIS ids are those of the CIS Kubernetes Benchmark v2.0.1"));
 }
+
+/// A gate locked to its default and set otherwise stops the component too ("cannot set feature
+/// gate ... locked"): reported from the release that locked it, with the lock; and gate_off
+/// conditions of strict stop counting once the gates they name are locked (1.34).
+#[test]
+fn gates_set_against_their_lock_are_reported_and_locked_gates_no_longer_rule_fixes_out() {
+    let kubelet = node_file(
+        "kubelet",
+        "kind: KubeletConfiguration\n",
+        "featureGates:\n  SeccompDefault: false\n",
+    );
+    let rule = "kubelet-removed-feature-gates";
+    let all = findings("config.yaml", &kubelet, "1.28");
+    let f = finding(&all, rule).expect("reported");
+    assert!(f["current"]
+        .as_str()
+        .is_some_and(|c| c.contains("locked to true from 1.27")));
+    assert!(finding(&findings("config.yaml", &kubelet, "1.26"), rule).is_none());
+    let on = kubelet.replace("SeccompDefault: false", "SeccompDefault: true");
+    assert!(finding(&findings("config.yaml", &on, "1.28"), rule).is_none());
+    // AllBeta=false turned the authentication configuration's gates off before 1.34 only.
+    let api = node_file(
+        "kube-apiserver",
+        "    - kube-apiserver\n",
+        "    - --feature-gates=AllBeta=false\n",
+    );
+    let anonymous = |v: &str| {
+        let all = findings("kube-apiserver.yaml", &api, v);
+        finding(&all, "apiserver-anonymous-auth")
+            .map(|f| f["desired"].as_str().unwrap_or_default().to_string())
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("kube-apiserver.yaml");
+    fs::write(&path, &api).expect("write");
+    for (v, config) in [("1.33", false), ("1.35", true)] {
+        assert!(anonymous(v).is_some(), "{v}");
+        let (diff, _, _) = run(
+            &["diff", "--profile", "strict", "--kubernetes-version", v],
+            &path,
+        );
+        assert_eq!(
+            diff.contains("+    - --authentication-config="),
+            config,
+            "{v}: {diff}"
+        );
+    }
+}
