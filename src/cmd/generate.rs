@@ -147,6 +147,10 @@ fn parameters(
         params.insert(k.replace('-', "_"), v);
     }
     params.insert("kubeadm_api".into(), api.to_string());
+    // v1beta4 writes extraArgs as a list of name/value items, older APIs as a map (as the
+    // loader reads them).
+    let list = api.ends_with("/v1beta4");
+    params.insert("args_list".into(), if list { "yes" } else { "" }.into());
     params.insert(
         "kubernetes_version".into(),
         format!("v1.{}.{}", v.minor, v.patch.unwrap_or(0)),

@@ -107,6 +107,25 @@ fn generated_configs_are_accepted_hardened_and_complete() {
             Outcome::Fail,
         );
         assert!(failed.is_empty(), "{version}: {failed:?}");
+        // The controller manager and the scheduler kubeadm writes from it pass theirs.
+        for (group, component) in [("1.3", "controllerManager"), ("1.4", "scheduler")] {
+            let checks = kube_bench::load_own_for_minor(minor, group);
+            let argv = kubeadm_command(component, &extra_args(&config, component));
+            let cmdline = kube_bench::cmdline_from_argv(&argv);
+            let inputs = Inputs {
+                cmdline: &cmdline,
+                ..Inputs::default()
+            };
+            let failed = kube_bench::ids_with(&checks, &inputs, Outcome::Fail);
+            assert!(failed.is_empty(), "{version} {component}: {failed:?}");
+            // The oracle can fail: kubeadm's command alone does not pass.
+            let bare = kube_bench::cmdline_from_argv(&kubeadm_command(component, &[]));
+            let inputs = Inputs {
+                cmdline: &bare,
+                ..Inputs::default()
+            };
+            assert!(!kube_bench::ids_with(&checks, &inputs, Outcome::Fail).is_empty());
+        }
         // Before 1.32 the probe patch comes along for rejecting anonymous requests.
         assert_eq!(
             dir.path().join("kube-apiserver+strategic.yaml").exists(),
@@ -371,4 +390,96 @@ fn a_pod_subnet_is_written_only_when_given() {
         config.contains("\n  podSubnet: \"192.168.0.0/16\"\n"),
         "{config}"
     );
+}
+
+/// The `extraArgs` of `component` (`controllerManager`, `scheduler`) in a generated
+/// configuration, in either encoding (a map before v1beta4, a name/value list from it).
+fn extra_args(config: &str, component: &str) -> Vec<(String, String)> {
+    let cluster = config
+        .split("\n---\n")
+        .find(|d| d.contains("kind: ClusterConfiguration"))
+        .expect("a ClusterConfiguration");
+    let v: serde_json::Value = yaml_serde::from_str(cluster).expect("yaml");
+    match &v[component]["extraArgs"] {
+        serde_json::Value::Object(m) => m
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+            .collect(),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .map(|i| {
+                (
+                    i["name"].as_str().unwrap_or_default().to_string(),
+                    i["value"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The command kubeadm writes for `component`: its flags (k/k
+/// cmd/kubeadm/app/phases/controlplane/manifests.go, getControllerManagerCommand and
+/// getSchedulerCommand, with kubeadm's default paths; the same from 1.22 to 1.37 for the flags
+/// CIS 1.3 and 1.4 read), each replaced by an extraArgs entry of the same name.
+fn kubeadm_command(component: &str, extra: &[(String, String)]) -> Vec<String> {
+    let (binary, defaults): (&str, &[(&str, &str)]) = match component {
+        "controllerManager" => (
+            "kube-controller-manager",
+            &[
+                (
+                    "authentication-kubeconfig",
+                    "/etc/kubernetes/controller-manager.conf",
+                ),
+                (
+                    "authorization-kubeconfig",
+                    "/etc/kubernetes/controller-manager.conf",
+                ),
+                ("bind-address", "127.0.0.1"),
+                ("client-ca-file", "/etc/kubernetes/pki/ca.crt"),
+                ("cluster-name", "kubernetes"),
+                ("cluster-signing-cert-file", "/etc/kubernetes/pki/ca.crt"),
+                ("cluster-signing-key-file", "/etc/kubernetes/pki/ca.key"),
+                ("controllers", "*,bootstrapsigner,tokencleaner"),
+                ("kubeconfig", "/etc/kubernetes/controller-manager.conf"),
+                ("leader-elect", "true"),
+                (
+                    "requestheader-client-ca-file",
+                    "/etc/kubernetes/pki/front-proxy-ca.crt",
+                ),
+                ("root-ca-file", "/etc/kubernetes/pki/ca.crt"),
+                (
+                    "service-account-private-key-file",
+                    "/etc/kubernetes/pki/sa.key",
+                ),
+                ("use-service-account-credentials", "true"),
+            ],
+        ),
+        _ => (
+            "kube-scheduler",
+            &[
+                (
+                    "authentication-kubeconfig",
+                    "/etc/kubernetes/scheduler.conf",
+                ),
+                ("authorization-kubeconfig", "/etc/kubernetes/scheduler.conf"),
+                ("bind-address", "127.0.0.1"),
+                ("kubeconfig", "/etc/kubernetes/scheduler.conf"),
+                ("leader-elect", "true"),
+            ],
+        ),
+    };
+    let mut flags: Vec<(String, String)> = defaults
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    for (k, v) in extra {
+        match flags.iter_mut().find(|(n, _)| n == k) {
+            Some(f) => f.1.clone_from(v),
+            None => flags.push((k.clone(), v.clone())),
+        }
+    }
+    std::iter::once(binary.to_string())
+        .chain(flags.iter().map(|(k, v)| format!("--{k}={v}")))
+        .collect()
 }
