@@ -159,6 +159,21 @@ fn the_feature_gate_scripts_turn_sources_into_lifecycles() {
         text.contains("\n  OldGate: { since: 10, ga: 12, locked: 12, removed: 21 }\n"),
         "{text}"
     );
+    // A removal known from a pull request, for a release whose files are not at hand.
+    let removals = tmp.path().join("removals.txt");
+    std::fs::write(&removals, "# note\nNewGate 21 k/k#1 (made up)\n").expect("write");
+    let gen = Command::new("python3")
+        .arg(root().join("scripts/feature-gates.py"))
+        .arg(&pages)
+        .arg("--releases")
+        .arg(&out)
+        .arg("--removals")
+        .arg(&removals)
+        .args(["--oldest", "19", "--newest", "21"])
+        .output()
+        .expect("python3 runs");
+    let text = String::from_utf8_lossy(&gen.stdout);
+    assert!(text.contains("\n  NewGate: { removed: 21 }\n"), "{text}");
     // No pages: a clear error.
     let empty = tempfile::tempdir().expect("tempdir");
     let none = Command::new("python3")

@@ -302,6 +302,7 @@ fn feature_gate_lifecycles_hold_known_facts() {
         ("StructuredAuthenticationConfiguration", Some(37)),
         ("AnonymousAuthConfigurableEndpoints", Some(37)),
         ("AuthorizeWithSelectors", Some(37)),
+        ("AuthorizeNodeWithSelectors", Some(37)),
         ("RotateKubeletServerCertificate", None),
         ("KubeletFineGrainedAuthz", None),
     ] {
