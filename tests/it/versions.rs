@@ -488,3 +488,49 @@ fn gates_set_against_their_lock_are_reported_and_locked_gates_no_longer_rule_fix
         );
     }
 }
+
+/// `fix --output` writes nothing for a v1beta3 file targeting 1.37, whose kubeadm does not read
+/// it, and says how to convert it; after `migrate` it is fixed.
+#[test]
+fn fix_writes_no_v1beta3_for_1_37_and_points_to_migrate() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("cluster.yaml");
+    fs::write(
+        &path,
+        "apiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\nkubernetesVersion: v1.37.0\n",
+    )
+    .expect("write");
+    let out = dir.path().join("out.yaml");
+    let o = kubeharden()
+        .args(["fix", "--profile", "strict", "-o"])
+        .arg(&out)
+        .arg(&path)
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("kubeharden migrate kubeadm"), "{err}");
+    assert!(!out.exists());
+    let m = kubeharden()
+        .args(["migrate", "kubeadm"])
+        .arg(&path)
+        .args(["--to", "v1beta4", "-o"])
+        .arg(&path)
+        .output()
+        .expect("runs");
+    assert_eq!(m.status.code(), Some(0));
+    let o = kubeharden()
+        .args(["fix", "--profile", "strict", "-o"])
+        .arg(&out)
+        .arg(&path)
+        .output()
+        .expect("runs");
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let fixed = fs::read_to_string(&out).expect("written");
+    assert!(fixed.contains("kubeadm.k8s.io/v1beta4") && fixed.contains("- name: profiling"));
+}
