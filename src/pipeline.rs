@@ -228,10 +228,24 @@ pub(crate) fn report_findings<'p>(
             end_column: at.end_column,
             fixed,
             manual,
+            risky: risky(rule, model, env),
             suppressed: None,
         });
     }
     findings
+}
+
+/// What can go wrong with `rule`'s fix on `model`, unless the file shows its precondition holds.
+pub(crate) fn risky<'p>(
+    rule: &'p crate::profile::Rule,
+    model: &crate::model::Model,
+    env: Env,
+) -> Option<&'p crate::profile::Applicability> {
+    rule.applicability.as_ref().filter(|a| {
+        !a.safe_when
+            .as_ref()
+            .is_some_and(|c| check::holds(c, model, env))
+    })
 }
 
 /// With a guessed Kubernetes version, the rules of `component` that hold for some versions only

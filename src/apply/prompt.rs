@@ -106,6 +106,15 @@ impl Decide for Terminal {
         );
         text.push_str(&format!("  why:  {}\n", visible(r.rationale.trim())));
         text.push_str(&format!("  risk: {}\n", visible(r.risk.trim())));
+        if let Some(a) = o.risky {
+            text.push_str(&format!(
+                "  {} {}\n  {} {}\n",
+                self.paint(Style::new().bold(), "risky:"),
+                visible(&a.risky),
+                self.paint(Style::new().bold(), "make sure first:"),
+                visible(&a.precondition)
+            ));
+        }
         for c in &o.changes {
             text.push_str(&format!("  - {}\n", visible(c)));
         }
@@ -162,15 +171,27 @@ impl Decide for Terminal {
     }
 }
 
-/// `--yes`: every change, nobody asked; what cannot be done is said afterwards.
+/// `--yes`: every safe change (and the risky ones too with `--risky`), nobody asked; what
+/// cannot be done, or is left as risky, is said afterwards.
 #[derive(Default)]
 pub(crate) struct Everything {
     pub(crate) messages: Vec<String>,
+    /// Make the risky changes too.
+    pub(crate) risky: bool,
 }
 
 impl Decide for Everything {
-    fn offer(&mut self, _: &Offer) -> io::Result<Answer> {
-        Ok(Answer::All)
+    fn offer(&mut self, o: &Offer) -> io::Result<Answer> {
+        match o.risky {
+            Some(a) if !self.risky => {
+                self.messages.push(format!(
+                    "{}: {}: not made, risky: {}; make sure first: {}; then `kubeharden fix --yes --risky`, or answer it at the prompt",
+                    o.file, o.rule.id, a.risky, a.precondition
+                ));
+                Ok(Answer::No)
+            }
+            _ => Ok(Answer::Yes),
+        }
     }
 
     fn tell(&mut self, message: &str) {

@@ -51,6 +51,8 @@ pub struct Offer<'a> {
     /// The diff this change adds to the ones accepted before it.
     pub diff: String,
     pub(crate) new_files: Vec<NewFile>,
+    /// What can go wrong and what must hold first, when the change is risky.
+    pub risky: Option<&'a profile::Applicability>,
     /// Its position among the file's offers (1-based), and how many there are.
     pub(crate) index: usize,
     pub(crate) total: usize,
@@ -323,9 +325,15 @@ pub fn select(
         let Some(rule) = opts.profile.rule(id) else {
             continue;
         };
+        let risky = full
+            .findings
+            .iter()
+            .find(|f| f.rule.id == *id)
+            .map_or(rule.applicability.as_ref(), |f| f.risky);
         let offer = Offer {
             file: path,
             rule,
+            risky,
             changes: report
                 .changes
                 .iter()

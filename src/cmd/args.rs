@@ -164,9 +164,14 @@ pub struct FixArgs {
     /// Ask about every change (needs a terminal); the default on a terminal
     #[arg(long, short = 'i', conflicts_with = "yes")]
     pub(crate) interactive: bool,
-    /// Make every change without asking
+    /// Make every safe change without asking (the risky ones are listed with what must hold
+    /// first; see --risky)
     #[arg(long, short = 'y')]
     pub(crate) yes: bool,
+    /// With --yes, make the risky changes too: those that can stop a component or lock someone
+    /// out unless a precondition holds (each is said)
+    #[arg(long, requires = "yes")]
+    pub(crate) risky: bool,
     #[command(flatten)]
     pub(crate) node: NodeArgs,
     /// The static pod directory on the node, used when no PATH is given [default: /etc/kubernetes/manifests]

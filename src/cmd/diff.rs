@@ -58,6 +58,7 @@ pub(super) fn run(
     messages::newer_to(stderr, messages::versions(&outcomes), &s.registry);
     messages::errors_to(stderr, &outcomes);
     messages::left_over_to(stderr, &outcomes);
+    messages::risky_to(stderr, &outcomes);
     messages::required_files_to(stderr, &outcomes);
     let mut exit = summarise(&outcomes, |r| r.edited.is_some());
     if extra_files && matches!(exit, Exit::Ok) {

@@ -61,6 +61,7 @@ pub(super) fn run(
         );
     }
     messages::left_over_to(stderr, &outcomes);
+    messages::risky_to(stderr, &outcomes);
     messages::required_files_to(stderr, &outcomes);
     Ok(Exit::Ok)
 }

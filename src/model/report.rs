@@ -81,6 +81,9 @@ pub struct ReportFinding<'p> {
     pub fixed: bool,
     /// Why the profile leaves it to the user, when it does.
     pub manual: Option<String>,
+    /// The fix can stop a component or lock someone out unless its precondition holds, and the
+    /// file does not show that it holds; `None`: safe.
+    pub risky: Option<&'p crate::profile::Applicability>,
     /// A `# kubeharden: ignore[...]` comment silences it.
     pub(crate) suppressed: Option<Suppressed>,
 }

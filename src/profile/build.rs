@@ -108,6 +108,17 @@ pub(super) fn build_rule(
         Some(m) => Some(ctx.subst(m.trim()).map_err(&invalid)?),
         None => None,
     };
+    let applicability = match &raw.applicability {
+        Some(a) => Some(crate::profile::rule::Applicability {
+            risky: ctx.subst(a.risky.trim()).map_err(&invalid)?,
+            precondition: ctx.subst(a.precondition.trim()).map_err(&invalid)?,
+            safe_when: match &a.safe_when {
+                Some(c) => Some(ctx.cond(c).map_err(&invalid)?),
+                None => None,
+            },
+        }),
+        None => None,
+    };
     Ok(Rule {
         id: raw.id,
         component: raw.component,
@@ -120,6 +131,7 @@ pub(super) fn build_rule(
         check,
         fix,
         manual,
+        applicability,
         origin: origin.to_string(),
     })
 }

@@ -48,6 +48,21 @@ pub(super) struct RawRule {
     pub(super) fix: Vec<RawVariant>,
     #[serde(default)]
     pub(super) manual: Option<String>,
+    #[serde(default)]
+    pub(super) applicability: Option<RawApplicability>,
+}
+
+/// A fix that can stop a component or lock someone out when a precondition does not hold.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawApplicability {
+    /// What can go wrong, in one line.
+    pub(super) risky: String,
+    /// What makes it safe, in one line.
+    pub(super) precondition: String,
+    /// When the file itself shows the precondition holds.
+    #[serde(default)]
+    pub(super) safe_when: Option<RawCond>,
 }
 
 /// Every key may be left out.

@@ -148,8 +148,19 @@ pub struct Rule {
     pub(crate) check: Cond,
     pub fix: Vec<Variant>,
     pub(crate) manual: Option<String>,
+    /// The fix is risky unless a precondition holds; `None`: safe.
+    pub(crate) applicability: Option<Applicability>,
     /// The profile that defined the rule.
     pub(crate) origin: String,
+}
+
+/// What can go wrong with a rule's fix, and what makes it safe (`applicability` in a profile).
+#[derive(Clone, Debug)]
+pub struct Applicability {
+    pub risky: String,
+    pub precondition: String,
+    /// The fix is safe when the file shows this.
+    pub(crate) safe_when: Option<Cond>,
 }
 
 impl Rule {

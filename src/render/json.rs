@@ -93,6 +93,13 @@ struct JsonFinding<'a> {
     rationale: &'a str,
     risk: &'a str,
     fixable: bool,
+    /// `safe`, or `risky` with `risky_because` and `precondition`: whether the fix can stop a
+    /// component or lock someone out given what the file says.
+    applicability: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    risky_because: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    precondition: Option<&'a str>,
     manual: Option<&'a str>,
     docs: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -225,32 +232,7 @@ pub fn json(out: &mut dyn Write, outcomes: &[Outcome], profile: &Profile) -> io:
                 f.kubernetes_version = Some(r.version.to_string());
                 f.version_source = Some(r.version_source.as_str());
                 f.notes = r.notes.iter().map(String::as_str).collect();
-                f.findings = r
-                    .findings
-                    .iter()
-                    .map(|x| JsonFinding {
-                        rule_id: &x.rule.id,
-                        title: &x.rule.title,
-                        severity: x.rule.severity.as_str(),
-                        cis: &x.rule.cis,
-                        line: x.line,
-                        column: x.column,
-                        end_line: x.end_line,
-                        end_column: x.end_column,
-                        current: &x.current,
-                        desired: &x.desired,
-                        rationale: &x.rule.rationale,
-                        risk: &x.rule.risk,
-                        fixable: x.fixed,
-                        manual: x.manual.as_deref(),
-                        docs: format!("docs/rules.md#{}", x.rule.id),
-                        suppressed: x.suppressed.as_ref().map(|s| JsonSuppressed {
-                            reason: &s.reason,
-                            line: s.line,
-                            column: s.column,
-                        }),
-                    })
-                    .collect();
+                f.findings = r.findings.iter().map(json_finding).collect();
                 f.unused_suppressions = r
                     .unused_suppressions
                     .iter()
@@ -290,4 +272,33 @@ pub fn json(out: &mut dyn Write, outcomes: &[Outcome], profile: &Profile) -> io:
     };
     serde_json::to_writer_pretty(&mut *out, &report).map_err(io::Error::other)?;
     writeln!(out)
+}
+
+/// One finding as the report has it.
+fn json_finding<'a>(x: &'a crate::model::report::ReportFinding) -> JsonFinding<'a> {
+    JsonFinding {
+        rule_id: &x.rule.id,
+        title: &x.rule.title,
+        severity: x.rule.severity.as_str(),
+        cis: &x.rule.cis,
+        line: x.line,
+        column: x.column,
+        end_line: x.end_line,
+        end_column: x.end_column,
+        current: &x.current,
+        desired: &x.desired,
+        rationale: &x.rule.rationale,
+        risk: &x.rule.risk,
+        fixable: x.fixed,
+        applicability: if x.risky.is_some() { "risky" } else { "safe" },
+        risky_because: x.risky.map(|a| a.risky.as_str()),
+        precondition: x.risky.map(|a| a.precondition.as_str()),
+        manual: x.manual.as_deref(),
+        docs: format!("docs/rules.md#{}", x.rule.id),
+        suppressed: x.suppressed.as_ref().map(|s| JsonSuppressed {
+            reason: &s.reason,
+            line: s.line,
+            column: s.column,
+        }),
+    }
 }

@@ -50,6 +50,23 @@ pub(crate) fn versions<'a>(
     })
 }
 
+/// For diff and fix --output: the risky changes the output holds, each with what can go wrong
+/// and what must hold first.
+pub(crate) fn risky_to(stderr: &mut dyn Write, outcomes: &[Outcome]) {
+    for o in outcomes {
+        let Outcome::Report(r) = o else { continue };
+        for f in r.findings.iter().filter(|f| f.fixed && f.active()) {
+            if let Some(a) = f.risky {
+                let _ = writeln!(
+                    stderr,
+                    "kubeharden: {}: risky change: {}: {}; make sure first: {}",
+                    r.path, f.rule.id, a.risky, a.precondition
+                );
+            }
+        }
+    }
+}
+
 /// For diff and fix: a file's notes and the suppression comments that silence nothing.
 /// Each on one line, whatever the file's text quoted in it holds.
 pub(crate) fn notes_to(stderr: &mut dyn Write, r: &FileReport) {

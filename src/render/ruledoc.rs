@@ -389,6 +389,18 @@ pub(crate) fn section(rule: &Rule, profiles: &[Profile], registry: &Registry) ->
     let _ = writeln!(s, "- {}", modes.join("; "));
     let _ = writeln!(s, "\nWhy: {}\n", r.rationale);
     let _ = writeln!(s, "Risk: {}", r.risk);
+    if let Some(a) = &r.applicability {
+        let when = if a.safe_when.is_some() {
+            " unless the file shows otherwise"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            s,
+            "\nApplicability: risky{when} ({}); make sure first: {}. `fix --yes` leaves it unless `--risky` is given.",
+            a.risky, a.precondition
+        );
+    }
     for p in profiles {
         if let Some(m) = p.rule(&r.id).and_then(|x| x.manual.as_ref()) {
             let _ = writeln!(s, "\nNot fixed by {}: {m}", p.name);

@@ -374,11 +374,16 @@ fn result(
         }],
         "properties": {
             "fixable": f.fixed,
+            "applicability": if f.risky.is_some() { "risky" } else { "safe" },
             "component": f.rule.component,
             "kubernetesVersion": r.version.to_string(),
             "versionSource": r.version_source.as_str(),
         },
     });
+    if let Some(a) = f.risky {
+        v["properties"]["riskyBecause"] = json!(a.risky);
+        v["properties"]["precondition"] = json!(a.precondition);
+    }
     if ctx.ignores {
         // §3.35: a suppression in the file itself is `inSource`, with the user's reason.
         v["suppressions"] = match &f.suppressed {

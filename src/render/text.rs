@@ -1,7 +1,7 @@
 //! The human report of `check`: a block per file, findings in file order, a summary line,
 //! and a line per component when the run covers more than one.
 
-use crate::model::report::{one_line, Outcome, VersionSource};
+use crate::model::report::{one_line, Outcome, ReportFinding, VersionSource};
 use crate::profile::{Profile, Rule, Severity};
 use anstyle::{AnsiColor, Style};
 use std::io::{self, Write};
@@ -213,24 +213,7 @@ fn blocks(outcomes: &[Outcome], profile: &Profile, paint: Paint) -> io::Result<(
                     if f.fixed {
                         *fixable += 1;
                     }
-                    let sev = paint.severity(f.rule.severity);
-                    writeln!(
-                        out,
-                        "  {}:{:<4} {sev}{:<8}{sev:#} {}{}: {} → {}",
-                        f.line,
-                        f.column,
-                        f.rule.severity.as_str(),
-                        f.rule.id,
-                        cis(f.rule),
-                        visible(&f.current),
-                        visible(&f.desired)
-                    )?;
-                    let how = if f.fixed {
-                        "fixable".to_string()
-                    } else {
-                        "not fixed, see `kubeharden explain`".to_string()
-                    };
-                    writeln!(out, "         {dim}{} ({how}){dim:#}", f.rule.title)?;
+                    finding_to(out, f, paint)?;
                 }
                 if silenced > 0 {
                     writeln!(
@@ -284,4 +267,37 @@ pub fn visible(text: &str) -> String {
         }
     }
     out
+}
+
+/// One finding: where, what and what it should be; the rule and whether it is fixable, and for a
+/// risky fix what can go wrong and what must hold first.
+fn finding_to(out: &mut dyn Write, f: &ReportFinding, paint: Paint) -> io::Result<()> {
+    let dim = paint.styled(Style::new().dimmed());
+    let sev = paint.severity(f.rule.severity);
+    writeln!(
+        out,
+        "  {}:{:<4} {sev}{:<8}{sev:#} {}{}: {} → {}",
+        f.line,
+        f.column,
+        f.rule.severity.as_str(),
+        f.rule.id,
+        cis(f.rule),
+        visible(&f.current),
+        visible(&f.desired)
+    )?;
+    let how = match (f.fixed, f.risky) {
+        (true, Some(_)) => "fixable, risky",
+        (true, None) => "fixable, safe",
+        (false, _) => "not fixed, see `kubeharden explain`",
+    };
+    writeln!(out, "         {dim}{} ({how}){dim:#}", f.rule.title)?;
+    if let (true, Some(a)) = (f.fixed, f.risky) {
+        writeln!(out, "         {dim}risky: {}{dim:#}", visible(&a.risky))?;
+        writeln!(
+            out,
+            "         {dim}make sure first: {}{dim:#}",
+            visible(&a.precondition)
+        )?;
+    }
+    Ok(())
 }

@@ -1,4 +1,5 @@
 //! The single integration-test binary (one link for every CLI and conformance test).
+mod applicability;
 mod architecture;
 mod audit_policy;
 mod cli;

@@ -99,7 +99,7 @@ fn without_a_terminal_and_without_yes_fix_refuses_and_writes_nothing() {
 #[test]
 fn yes_hardens_in_place_with_a_backup_and_supporting_files() {
     let root = node();
-    let out = fix(root.path(), &["--profile", "strict", "--yes"]);
+    let out = fix(root.path(), &["--profile", "strict", "--yes", "--risky"]);
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
     // The combined diff is printed, and the result passes the profile.
@@ -884,4 +884,63 @@ fn the_whole_node_is_fixed_and_rolled_back_with_every_component() {
             "left behind: {path}"
         );
     }
+}
+
+/// `fix --yes` makes the safe changes only: the risky ones are left, each named with what can
+/// go wrong and what must hold first; `--risky` makes them too.
+#[test]
+fn yes_makes_only_safe_changes_and_lists_the_risky_ones() {
+    let root = node();
+    let out = fix(root.path(), &["--profile", "strict", "--yes"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let manifest = root.path().join(MANIFEST);
+    let after = fs::read_to_string(&manifest).expect("manifest");
+    assert!(after.contains("--profiling=false"), "a safe change is made");
+    assert!(
+        !after.contains("--kubelet-certificate-authority"),
+        "a risky change is not"
+    );
+    for rule in [
+        "apiserver-kubelet-certificate-authority",
+        "apiserver-anonymous-auth",
+    ] {
+        let line = err
+            .lines()
+            .find(|l| l.contains(&format!(": {rule}: not made, risky: ")))
+            .unwrap_or_else(|| panic!("{rule} not listed: {err}"));
+        assert!(line.contains("make sure first: "), "{line}");
+    }
+    let check = kubeharden()
+        .args(["check", "--profile", "strict", "--format", "json"])
+        .arg(&manifest)
+        .output()
+        .expect("runs");
+    let v: serde_json::Value = serde_json::from_slice(&check.stdout).expect("json");
+    let left: Vec<(&str, &str)> = v["files"][0]["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| {
+            (
+                f["rule_id"].as_str().unwrap_or_default(),
+                f["applicability"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert!(
+        left.contains(&("apiserver-kubelet-certificate-authority", "risky")),
+        "{left:?}"
+    );
+    assert!(
+        left.iter()
+            .all(|(r, a)| *a == "risky" || *r == "apiserver-encryption-at-rest"),
+        "{left:?}"
+    );
+    // Then --risky makes the rest.
+    let out = fix(root.path(), &["--profile", "strict", "--yes", "--risky"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(fs::read_to_string(&manifest)
+        .expect("manifest")
+        .contains("--kubelet-certificate-authority"));
 }

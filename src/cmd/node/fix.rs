@@ -275,7 +275,10 @@ fn choose(
         patches: Some(&crate::load::patches::kube_apiserver),
         new_cluster: false,
     };
-    let mut everything = Everything::default();
+    let mut everything = Everything {
+        risky: args.risky,
+        ..Everything::default()
+    };
     let mut answers: Option<Answer> = None;
     let mut edited: Vec<Edited> = Vec::new();
     let mut failed = false;
