@@ -229,6 +229,7 @@ pub(crate) fn report_findings<'p>(
             fixed,
             manual,
             risky: risky(rule, model, env),
+            on_node: None,
             suppressed: None,
         });
     }

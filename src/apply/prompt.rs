@@ -106,6 +106,9 @@ impl Decide for Terminal {
         );
         text.push_str(&format!("  why:  {}\n", visible(r.rationale.trim())));
         text.push_str(&format!("  risk: {}\n", visible(r.risk.trim())));
+        if let Some(what) = &o.checked {
+            text.push_str(&format!("  checked on this node: {}\n", visible(what)));
+        }
         if let Some(a) = o.risky {
             text.push_str(&format!(
                 "  {} {}\n  {} {}\n",

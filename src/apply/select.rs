@@ -9,6 +9,7 @@
 //! as a whole, exactly as `fix --yes` would do it.
 
 use crate::load::node::{self as found, is_within, real_path, Entry, Root};
+use crate::load::preconditions::{self, Verdict};
 use crate::model::change::RequiredFile;
 use crate::model::report::{FileError, FileReport};
 use crate::pipeline::{self, Options};
@@ -53,6 +54,8 @@ pub struct Offer<'a> {
     pub(crate) new_files: Vec<NewFile>,
     /// What can go wrong and what must hold first, when the change is risky.
     pub risky: Option<&'a profile::Applicability>,
+    /// What was read on the node that shows a risky change's precondition holds.
+    pub(crate) checked: Option<String>,
     /// Its position among the file's offers (1-based), and how many there are.
     pub(crate) index: usize,
     pub(crate) total: usize,
@@ -245,6 +248,29 @@ fn candidates(full: &FileReport) -> Vec<String> {
     ids
 }
 
+/// Whether `rule`'s change is risky, from the file (`full`) and, where its precondition can be
+/// read on the node, from the node: risky (and what was read, when it holds there), or why it
+/// is not offered (the precondition fails there).
+fn risk_on_node<'p>(
+    full: &FileReport<'p>,
+    rule: &'p Rule,
+    node: &Node,
+) -> Result<(Option<&'p profile::Applicability>, Option<String>), String> {
+    let risky = full
+        .findings
+        .iter()
+        .find(|f| f.rule.id == rule.id)
+        .map_or(rule.applicability.as_ref(), |f| f.risky);
+    let Some(check) = risky.and_then(|a| a.on_node.as_ref()) else {
+        return Ok((risky, None));
+    };
+    match preconditions::on_node(check, node.root) {
+        Verdict::Holds(what) => Ok((None, Some(what))),
+        Verdict::Fails(why) => Err(format!("not offered: on this node {why}")),
+        Verdict::Unknown(_) => Ok((risky, None)),
+    }
+}
+
 /// `decide`'s answer to `offer`, unless every change is taken already.
 fn ask(decide: &mut dyn Decide, offer: &Offer, state: Option<Answer>) -> Result<Answer, FileError> {
     if state == Some(Answer::All) {
@@ -325,15 +351,19 @@ pub fn select(
         let Some(rule) = opts.profile.rule(id) else {
             continue;
         };
-        let risky = full
-            .findings
-            .iter()
-            .find(|f| f.rule.id == *id)
-            .map_or(rule.applicability.as_ref(), |f| f.risky);
+        let (risky, checked) = match risk_on_node(&full, rule, node) {
+            Ok(r) => r,
+            Err(why) => {
+                decide.tell(&format!("{path}: {id}: {why}"));
+                sel.refused.push((id.clone(), why));
+                continue;
+            }
+        };
         let offer = Offer {
             file: path,
             rule,
             risky,
+            checked,
             changes: report
                 .changes
                 .iter()

@@ -142,6 +142,11 @@ pub struct CheckArgs {
     /// pass every YAML file)
     #[arg(long)]
     pub skip_unrecognized: bool,
+    /// Check the node tree under DIR (a node image, a copy of a node): without PATHs, its
+    /// static pods and kubelet configuration; and read the preconditions of risky changes there
+    /// (its /proc/sys), as `fix` in place reads them on the node
+    #[arg(long, value_name = "DIR")]
+    pub(crate) root: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -3,7 +3,9 @@
 use super::args::{CheckArgs, Format};
 use super::batch::process_all;
 use super::exit::{summarise, written, Exit};
-use crate::load::inputs::{node_files, settings, DEFAULT_MANIFESTS_DIR};
+use crate::load::inputs::{node_files_under, settings, DEFAULT_MANIFESTS_DIR};
+use crate::load::node::Root;
+use crate::load::preconditions;
 use crate::model::report::Outcome;
 use crate::model::report::UsageError;
 use crate::render::{self, messages, sarif, Paint};
@@ -16,10 +18,22 @@ pub(super) fn run(
     stderr: &mut dyn Write,
     paint: Paint,
 ) -> Result<Exit, UsageError> {
+    // A node scan, or a node tree under --root: the preconditions of risky changes are read
+    // there too.
+    let node = match &args.root {
+        Some(dir) => Some(Root::new(dir).map_err(|e| UsageError(e.to_string()))?),
+        None => args.common.paths.is_empty().then(Root::system),
+    };
+    let pods = match (&args.root, &node) {
+        (Some(_), Some(r)) => r
+            .resolve(DEFAULT_MANIFESTS_DIR)
+            .map_err(|e| UsageError(e.to_string()))?,
+        _ => Path::new(DEFAULT_MANIFESTS_DIR).to_path_buf(),
+    };
     let mut s = settings(
         &args.common.asked(),
-        Path::new(DEFAULT_MANIFESTS_DIR),
-        node_files(&args.common.paths)?,
+        &pods,
+        node_files_under(&args.common.paths, node.as_ref().unwrap_or(&Root::system()))?,
     )?;
     if args.skip_unrecognized {
         // A named file that is not ours is skipped as one found in a directory would be.
@@ -29,7 +43,14 @@ pub(super) fn run(
     }
     // SARIF carries the fixes, so the edits are made and verified as for `fix`.
     let sarif = args.format == Format::Sarif;
-    let outcomes = process_all(&s, true, sarif, sarif || args.format == Format::Json);
+    let mut outcomes = process_all(&s, true, sarif, sarif || args.format == Format::Json);
+    if let Some(root) = &node {
+        for o in &mut outcomes {
+            if let Outcome::Report(r) = o {
+                preconditions::judge(r, root);
+            }
+        }
+    }
     let fail_on = args.fail_on.severity();
     let res = match args.format {
         Format::Text => render::text(stdout, &outcomes, &s.profile, paint)

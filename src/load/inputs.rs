@@ -206,23 +206,26 @@ pub(crate) fn referenced_configs(
 /// For a node scan (no path given): the kubelet's configuration and the files the static pods
 /// read, besides the static pod directory.
 pub(crate) fn node_files(paths: &[PathBuf]) -> Result<Vec<Input>, UsageError> {
+    node_files_under(paths, &super::node::Root::system())
+}
+
+/// As [`node_files`], for the node tree under `root` (`check --root`).
+pub(crate) fn node_files_under(
+    paths: &[PathBuf],
+    root: &super::node::Root,
+) -> Result<Vec<Input>, UsageError> {
     if !paths.is_empty() {
         return Ok(Vec::new());
     }
     let registry = Registry::builtin().map_err(|e| UsageError(e.to_string()))?;
+    let resolve = |p: &str| root.resolve(p).ok();
     let mut files = Vec::new();
-    if Path::new(DEFAULT_KUBELET_CONFIG).exists() {
-        files.push(Input::plain(
-            PathBuf::from(DEFAULT_KUBELET_CONFIG),
-            false,
-            None,
-        ));
+    if let Some(kubelet) = resolve(DEFAULT_KUBELET_CONFIG).filter(|p| p.exists()) {
+        files.push(Input::plain(kubelet, false, None));
     }
-    files.extend(referenced_configs(
-        Path::new(DEFAULT_MANIFESTS_DIR),
-        &registry,
-        &|p| Some(PathBuf::from(p)),
-    ));
+    if let Some(dir) = resolve(DEFAULT_MANIFESTS_DIR) {
+        files.extend(referenced_configs(&dir, &registry, &resolve));
+    }
     Ok(files)
 }
 

@@ -5,6 +5,7 @@
 pub(crate) mod inputs;
 pub mod node;
 pub(crate) mod patches;
+pub(crate) mod preconditions;
 mod profile;
 pub mod read;
 pub(crate) mod walk;

@@ -84,6 +84,9 @@ pub struct ReportFinding<'p> {
     /// The fix can stop a component or lock someone out unless its precondition holds, and the
     /// file does not show that it holds; `None`: safe.
     pub risky: Option<&'p crate::profile::Applicability>,
+    /// The risky fix's precondition as read on the node (`check` of a node, `check --root`):
+    /// what shows it holds (the fix is then safe), or why it fails (the fix is then not made).
+    pub on_node: Option<Result<String, String>>,
     /// A `# kubeharden: ignore[...]` comment silences it.
     pub(crate) suppressed: Option<Suppressed>,
 }

@@ -116,6 +116,10 @@ pub(super) fn build_rule(
                 Some(c) => Some(ctx.cond(c).map_err(&invalid)?),
                 None => None,
             },
+            on_node: match &a.on_node {
+                Some(n) => Some(node_check(n).map_err(&invalid)?),
+                None => None,
+            },
         }),
         None => None,
     };
@@ -134,6 +138,30 @@ pub(super) fn build_rule(
         applicability,
         origin: origin.to_string(),
     })
+}
+
+/// `on_node` of an applicability: the kernel settings and their wanted values.
+fn node_check(n: &super::raw::RawNodeCheck) -> Result<crate::profile::rule::NodeCheck, String> {
+    use crate::profile::rule::{NodeCheck, Wanted};
+    let mut out = Vec::new();
+    for (name, want) in &n.sysctls {
+        let bad = || format!("on_node.sysctls.{name}: `{want}` is not a number or `>=` a number");
+        let w = match want.strip_prefix(">=") {
+            Some(v) => Wanted::AtLeast(v.trim().parse().map_err(|_| bad())?),
+            None => Wanted::Equals(want.trim().parse().map_err(|_| bad())?),
+        };
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        {
+            return Err(format!(
+                "on_node.sysctls: `{name}` is not a kernel setting's name"
+            ));
+        }
+        out.push((name.clone(), w));
+    }
+    Ok(NodeCheck::Sysctls(out))
 }
 
 struct Ctx<'a> {

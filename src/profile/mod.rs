@@ -18,7 +18,10 @@ pub(crate) use compose::find_builtin_rule;
 pub use compose::Profile;
 pub use error::ProfileError;
 pub use registry::{CisBenchmark, ComponentSpec, FlagSpec, FlagType, Gate, Lifecycle, Registry};
-pub use rule::{Applicability, Cond, Op, ProbeFix, Rule, Severity, Step, SupportFile, Variant};
+pub use rule::{
+    Applicability, Cond, NodeCheck, Op, ProbeFix, Rule, Severity, Step, SupportFile, Variant,
+    Wanted,
+};
 pub use template::render_template;
 
 #[cfg(test)]

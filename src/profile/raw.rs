@@ -63,6 +63,16 @@ pub(super) struct RawApplicability {
     /// When the file itself shows the precondition holds.
     #[serde(default)]
     pub(super) safe_when: Option<RawCond>,
+    /// What to read on the node to see whether the precondition holds.
+    #[serde(default)]
+    pub(super) on_node: Option<RawNodeCheck>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawNodeCheck {
+    /// Kernel settings (`vm.overcommit_memory`) and the value wanted: `"1"`, or `">=1000000"`.
+    pub(super) sysctls: std::collections::BTreeMap<String, String>,
 }
 
 /// Every key may be left out.

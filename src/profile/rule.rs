@@ -161,6 +161,40 @@ pub struct Applicability {
     pub precondition: String,
     /// The fix is safe when the file shows this.
     pub(crate) safe_when: Option<Cond>,
+    /// What to read on the node (`fix` in place, `check --root`) to see whether it holds.
+    pub(crate) on_node: Option<NodeCheck>,
+}
+
+/// A precondition read on the node.
+#[derive(Clone, Debug)]
+pub enum NodeCheck {
+    /// Kernel settings under /proc/sys and the values wanted.
+    Sysctls(Vec<(String, Wanted)>),
+}
+
+/// A kernel setting's wanted value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wanted {
+    Equals(i64),
+    AtLeast(i64),
+}
+
+impl Wanted {
+    pub fn admits(self, v: i64) -> bool {
+        match self {
+            Wanted::Equals(w) => v == w,
+            Wanted::AtLeast(w) => v >= w,
+        }
+    }
+}
+
+impl std::fmt::Display for Wanted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Wanted::Equals(w) => write!(f, "{w}"),
+            Wanted::AtLeast(w) => write!(f, "at least {w}"),
+        }
+    }
 }
 
 impl Rule {

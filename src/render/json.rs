@@ -100,10 +100,19 @@ struct JsonFinding<'a> {
     risky_because: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     precondition: Option<&'a str>,
+    /// The risky fix's precondition as read on the node: whether it holds, and what was read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    on_node: Option<JsonOnNode<'a>>,
     manual: Option<&'a str>,
     docs: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     suppressed: Option<JsonSuppressed<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonOnNode<'a> {
+    holds: bool,
+    detail: &'a str,
 }
 
 #[derive(Serialize)]
@@ -293,6 +302,16 @@ fn json_finding<'a>(x: &'a crate::model::report::ReportFinding) -> JsonFinding<'
         applicability: if x.risky.is_some() { "risky" } else { "safe" },
         risky_because: x.risky.map(|a| a.risky.as_str()),
         precondition: x.risky.map(|a| a.precondition.as_str()),
+        on_node: x.on_node.as_ref().map(|r| match r {
+            Ok(d) => JsonOnNode {
+                holds: true,
+                detail: d,
+            },
+            Err(d) => JsonOnNode {
+                holds: false,
+                detail: d,
+            },
+        }),
         manual: x.manual.as_deref(),
         docs: format!("docs/rules.md#{}", x.rule.id),
         suppressed: x.suppressed.as_ref().map(|s| JsonSuppressed {

@@ -384,6 +384,13 @@ fn result(
         v["properties"]["riskyBecause"] = json!(a.risky);
         v["properties"]["precondition"] = json!(a.precondition);
     }
+    if let Some(r) = &f.on_node {
+        let (holds, detail) = match r {
+            Ok(d) => (true, d),
+            Err(d) => (false, d),
+        };
+        v["properties"]["onNode"] = json!({ "holds": holds, "detail": detail });
+    }
     if ctx.ignores {
         // §3.35: a suppression in the file itself is `inSource`, with the user's reason.
         v["suppressions"] = match &f.suppressed {

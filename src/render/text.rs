@@ -285,12 +285,23 @@ fn finding_to(out: &mut dyn Write, f: &ReportFinding, paint: Paint) -> io::Resul
         visible(&f.current),
         visible(&f.desired)
     )?;
-    let how = match (f.fixed, f.risky) {
-        (true, Some(_)) => "fixable, risky",
-        (true, None) => "fixable, safe",
-        (false, _) => "not fixed, see `kubeharden explain`",
+    let how = match (f.fixed, f.risky, &f.on_node) {
+        (false, _, Some(Err(_))) => "not fixed: its precondition fails on this node",
+        (true, _, Some(Ok(_))) => "fixable, safe: checked on this node",
+        (true, Some(_), _) => "fixable, risky",
+        (true, None, _) => "fixable, safe",
+        (false, _, _) => "not fixed, see `kubeharden explain`",
     };
     writeln!(out, "         {dim}{} ({how}){dim:#}", f.rule.title)?;
+    match &f.on_node {
+        Some(Ok(what)) => writeln!(
+            out,
+            "         {dim}checked on this node: {}{dim:#}",
+            visible(what)
+        )?,
+        Some(Err(why)) => writeln!(out, "         {dim}on this node: {}{dim:#}", visible(why))?,
+        None => {}
+    }
     if let (true, Some(a)) = (f.fixed, f.risky) {
         writeln!(out, "         {dim}risky: {}{dim:#}", visible(&a.risky))?;
         writeln!(

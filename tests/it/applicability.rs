@@ -150,3 +150,98 @@ fn lockout_changes_are_safe_only_with_another_admin_credential() {
         "risky"
     );
 }
+
+/// A copy of examples/node (kubeadm 1.33's files), with the kernel settings the kubelet checks
+/// under its /proc/sys, `kernel.panic` at `panic` (the kubelet wants 10).
+fn node_tree(panic: Option<&str>) -> tempfile::TempDir {
+    let root = tempfile::tempdir().expect("tempdir");
+    crate::support::copy_tree(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/node"),
+        root.path(),
+    );
+    if let Some(panic) = panic {
+        for (name, value) in [
+            ("vm/overcommit_memory", "1"),
+            ("vm/panic_on_oom", "0"),
+            ("kernel/panic", panic),
+            ("kernel/panic_on_oops", "1"),
+            ("kernel/keys/root_maxkeys", "1000000"),
+            ("kernel/keys/root_maxbytes", "25000000"),
+        ] {
+            let p = root.path().join("proc/sys").join(name);
+            fs::create_dir_all(p.parent().expect("dir")).expect("mkdir");
+            fs::write(&p, format!("{value}\n")).expect("write");
+        }
+    }
+    root
+}
+
+fn kernel_finding(root: &Path) -> serde_json::Value {
+    let out = kubeharden()
+        .args(["check", "--profile", "strict", "--format", "json", "--root"])
+        .arg(root)
+        .output()
+        .expect("runs");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    v["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .flat_map(|f| f["findings"].as_array().cloned().unwrap_or_default())
+        .find(|f| f["rule_id"] == "kubelet-protect-kernel-defaults")
+        .expect("the kernel rule")
+}
+
+/// protectKernelDefaults is made only when the node's kernel settings are what the kubelet
+/// wants: read under /proc/sys (of the tree under --root), the change is then safe; when one
+/// differs it is refused with the setting and what to do first; when they cannot be read it
+/// stays risky.
+#[test]
+fn kernel_settings_are_read_on_the_node_before_protect_kernel_defaults() {
+    let kubelet = |root: &Path| {
+        fs::read_to_string(root.join("var/lib/kubelet/config.yaml")).expect("kubelet config")
+    };
+    // They hold: safe, and fix --yes makes it without --risky.
+    let good = node_tree(Some("10"));
+    let f = kernel_finding(good.path());
+    assert_eq!(f["applicability"], "safe", "{f}");
+    assert_eq!(f["on_node"]["holds"], true, "{f}");
+    assert_eq!(f["fixable"], true);
+    let out = crate::node::fix(good.path(), &["--profile", "strict", "--yes"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(kubelet(good.path()).contains("protectKernelDefaults: true"));
+    // One differs: not fixable, with the setting; fix --yes --risky leaves it and says why.
+    let bad = node_tree(Some("0"));
+    let f = kernel_finding(bad.path());
+    assert_eq!(f["fixable"], false, "{f}");
+    assert_eq!(f["on_node"]["holds"], false, "{f}");
+    let detail = f["on_node"]["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("kernel.panic is 0, the kubelet wants 10"),
+        "{detail}"
+    );
+    assert!(detail.contains("/etc/sysctl.d/"), "{detail}");
+    let out = crate::node::fix(bad.path(), &["--profile", "strict", "--yes", "--risky"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains(
+            "kubelet-protect-kernel-defaults: not offered: on this node kernel.panic is 0"
+        ),
+        "{err}"
+    );
+    assert!(!kubelet(bad.path()).contains("protectKernelDefaults"));
+    // Not readable: risky, as the file alone says.
+    let unknown = node_tree(None);
+    let f = kernel_finding(unknown.path());
+    assert_eq!(f["applicability"], "risky", "{f}");
+    assert!(f.get("on_node").is_none(), "{f}");
+    let out = crate::node::fix(unknown.path(), &["--profile", "strict", "--yes"]);
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("kubelet-protect-kernel-defaults: not made, risky"));
+}
