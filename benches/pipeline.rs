@@ -74,6 +74,7 @@ fn options<'a>(b: &'a Builtins, profile: &'a Profile, report_only: bool) -> Opti
         ignores: true,
         patches: None,
         new_cluster: false,
+        on_node: None,
     }
 }
 

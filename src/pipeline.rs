@@ -8,7 +8,7 @@ use crate::document::{self, Document, LoadError, Part, BARE_CR};
 use crate::edit;
 use crate::model::change::{Change, Planned, RequiredFile};
 use crate::model::report::{
-    file_error, FileError, FileReport, Region, ReportFinding, VersionSource,
+    file_error, FileError, FileReport, Region, ReportFinding, Verdict, VersionSource,
 };
 use crate::plan::{self, Plan};
 use crate::profile::version::Version;
@@ -38,7 +38,12 @@ pub struct Options<'a> {
     /// The file is the configuration of a new cluster (`generate kubeadm`): the fixes that only
     /// a new cluster can take safely apply (`existing_cluster` conditions do not hold).
     pub new_cluster: bool,
+    /// Reads a risky change's precondition on the node the file is from (`fix` in place,
+    /// `check` of a node); `None`: the file alone decides.
+    pub on_node: Option<&'a NodeLookup<'a>>,
 }
+
+pub use crate::model::report::NodeLookup;
 
 /// Finds the kube-apiserver patches kubeadm would apply for the file `path` whose patches
 /// directory is `dir`: each file's name as shown and its text, in the order kubeadm applies
@@ -199,6 +204,7 @@ pub(crate) fn report_findings<'p>(
     cannot: Option<&str>,
     locate: impl Fn(Option<&str>) -> Region,
     fallback: &str,
+    on_node: Option<&NodeLookup>,
 ) -> Vec<ReportFinding<'p>> {
     let planned = plan.after.component == model.component && !plan.is_empty();
     let mut findings = Vec::new();
@@ -218,7 +224,7 @@ pub(crate) fn report_findings<'p>(
                 .or_else(|| cannot.map(str::to_string))
                 .unwrap_or_else(|| fallback.to_string())
         });
-        findings.push(ReportFinding {
+        let mut finding = ReportFinding {
             rule,
             current: f.current,
             desired: f.desired,
@@ -231,9 +237,32 @@ pub(crate) fn report_findings<'p>(
             risky: risky(rule, model, env),
             on_node: None,
             suppressed: None,
-        });
+        };
+        judge_on_node(&mut finding, model, on_node);
+        findings.push(finding);
     }
     findings
+}
+
+/// A risky fix whose precondition the node can tell: safe when it holds there, not made (with
+/// what was read and what to do first) when it fails, risky still when it cannot be read.
+fn judge_on_node(f: &mut ReportFinding, model: &crate::model::Model, on_node: Option<&NodeLookup>) {
+    let (true, Some(a), Some(look)) = (f.fixed, f.risky, on_node) else {
+        return;
+    };
+    let Some(check) = &a.on_node else { return };
+    match look(check, model) {
+        Verdict::Holds(what) => {
+            f.risky = None;
+            f.on_node = Some(Ok(what));
+        }
+        Verdict::Fails(why) => {
+            f.fixed = false;
+            f.manual = Some(format!("not made: on this node {why}"));
+            f.on_node = Some(Err(why));
+        }
+        Verdict::Unknown(_) => {}
+    }
 }
 
 /// What can go wrong with `rule`'s fix on `model`, unless the file shows its precondition holds.
@@ -467,6 +496,7 @@ impl<'p> Run<'_, 'p> {
             self.cannot.as_deref(),
             |flag| part.locate(flag),
             part.fallback(),
+            opts.on_node,
         );
         self.needs_probe_patch |= findings
             .iter()

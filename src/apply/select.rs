@@ -9,7 +9,6 @@
 //! as a whole, exactly as `fix --yes` would do it.
 
 use crate::load::node::{self as found, is_within, real_path, Entry, Root};
-use crate::load::preconditions::{self, Verdict};
 use crate::model::change::RequiredFile;
 use crate::model::report::{FileError, FileReport};
 use crate::pipeline::{self, Options};
@@ -254,20 +253,14 @@ fn candidates(full: &FileReport) -> Vec<String> {
 fn risk_on_node<'p>(
     full: &FileReport<'p>,
     rule: &'p Rule,
-    node: &Node,
 ) -> Result<(Option<&'p profile::Applicability>, Option<String>), String> {
-    let risky = full
-        .findings
-        .iter()
-        .find(|f| f.rule.id == rule.id)
-        .map_or(rule.applicability.as_ref(), |f| f.risky);
-    let Some(check) = risky.and_then(|a| a.on_node.as_ref()) else {
-        return Ok((risky, None));
+    let Some(f) = full.findings.iter().find(|f| f.rule.id == rule.id) else {
+        return Ok((rule.applicability.as_ref(), None));
     };
-    match preconditions::on_node(check, node.root) {
-        Verdict::Holds(what) => Ok((None, Some(what))),
-        Verdict::Fails(why) => Err(format!("not offered: on this node {why}")),
-        Verdict::Unknown(_) => Ok((risky, None)),
+    match &f.on_node {
+        Some(Ok(what)) => Ok((None, Some(what.clone()))),
+        Some(Err(why)) => Err(format!("not offered: on this node {why}")),
+        None => Ok((f.risky, None)),
     }
 }
 
@@ -317,6 +310,7 @@ pub fn select(
             ignores: opts.ignores,
             patches: opts.patches,
             new_cluster: false,
+            on_node: None,
         };
         let report = match pipeline::process(path, text, &sub) {
             Ok(r) => r,
@@ -351,7 +345,7 @@ pub fn select(
         let Some(rule) = opts.profile.rule(id) else {
             continue;
         };
-        let (risky, checked) = match risk_on_node(&full, rule, node) {
+        let (risky, checked) = match risk_on_node(&full, rule) {
             Ok(r) => r,
             Err(why) => {
                 decide.tell(&format!("{path}: {id}: {why}"));

@@ -63,6 +63,7 @@ pub(crate) fn kubeadm_options<'s>(
         ignores: s.ignores,
         patches: Some(&crate::load::patches::kube_apiserver),
         new_cluster: false,
+        on_node: None,
     }
 }
 
@@ -86,6 +87,7 @@ pub(crate) fn process_all(
         ignores: s.ignores,
         patches: Some(&crate::load::patches::kube_apiserver),
         new_cluster: false,
+        on_node: s.node_root.as_deref(),
     };
     let all: Vec<&Input> = s.inputs.iter().collect();
     let mut outcomes = process_with(&all, &opts, keep_changes);

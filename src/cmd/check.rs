@@ -5,7 +5,6 @@ use super::batch::process_all;
 use super::exit::{summarise, written, Exit};
 use crate::load::inputs::{node_files_under, settings, DEFAULT_MANIFESTS_DIR};
 use crate::load::node::Root;
-use crate::load::preconditions;
 use crate::model::report::Outcome;
 use crate::model::report::UsageError;
 use crate::render::{self, messages, sarif, Paint};
@@ -43,14 +42,14 @@ pub(super) fn run(
     }
     // SARIF carries the fixes, so the edits are made and verified as for `fix`.
     let sarif = args.format == Format::Sarif;
-    let mut outcomes = process_all(&s, true, sarif, sarif || args.format == Format::Json);
-    if let Some(root) = &node {
-        for o in &mut outcomes {
-            if let Outcome::Report(r) = o {
-                preconditions::judge(r, root);
-            }
-        }
-    }
+    s.node_root = node.map(|root| {
+        Box::new(
+            move |c: &crate::profile::NodeCheck, m: &crate::model::Model| {
+                crate::load::preconditions::on_node(c, &root, m)
+            },
+        ) as Box<crate::model::report::NodeLookup<'static>>
+    });
+    let outcomes = process_all(&s, true, sarif, sarif || args.format == Format::Json);
     let fail_on = args.fail_on.severity();
     let res = match args.format {
         Format::Text => render::text(stdout, &outcomes, &s.profile, paint)

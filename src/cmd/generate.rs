@@ -248,6 +248,7 @@ fn kubeadm(
             ignores: true,
             patches: with_patch.then_some(&lookup as &pipeline::PatchLookup),
             new_cluster: true,
+            on_node: None,
         };
         pipeline::process("kubeadm-config.yaml", &skeleton, &opts)
             .map(|r| (r, skeleton))

@@ -27,6 +27,9 @@ pub(crate) struct Settings {
     pub(crate) inputs: Vec<Input>,
     /// Read `# kubeharden: ignore[...]` comments (not with `--no-ignores`).
     pub(crate) ignores: bool,
+    /// The node the files are from, where the preconditions of risky changes are read (`check`
+    /// of a node or of a tree under `--root`); `None`: the files alone decide.
+    pub(crate) node_root: Option<Box<crate::model::report::NodeLookup<'static>>>,
 }
 
 pub(crate) struct Input {
@@ -317,5 +320,6 @@ pub(crate) fn settings(
         version,
         inputs,
         ignores: common.ignores,
+        node_root: None,
     })
 }

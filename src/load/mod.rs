@@ -2,6 +2,7 @@
 //! node's own files (what is at a path under `--root`). The document kinds parse what is read
 //! ([`crate::document`]); nothing below this folder writes.
 
+pub(crate) mod certs;
 pub(crate) mod inputs;
 pub mod node;
 pub(crate) mod patches;

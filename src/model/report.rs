@@ -65,6 +65,21 @@ impl Region {
     }
 }
 
+/// What the node says of a risky change's precondition (`crate::load::preconditions`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// It holds: what was read.
+    Holds(String),
+    /// It does not: what was read, and what to do first.
+    Fails(String),
+    /// It could not be read: why. The change stays risky.
+    Unknown(String),
+}
+
+/// Reads a precondition on the node, for the component a model describes.
+pub type NodeLookup<'a> =
+    dyn Fn(&crate::profile::NodeCheck, &crate::model::Model) -> Verdict + Sync + 'a;
+
 #[derive(Clone, Debug)]
 pub struct ReportFinding<'p> {
     /// The rule, borrowed from the profile.

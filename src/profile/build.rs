@@ -143,8 +143,28 @@ pub(super) fn build_rule(
 /// `on_node` of an applicability: the kernel settings and their wanted values.
 fn node_check(n: &super::raw::RawNodeCheck) -> Result<crate::profile::rule::NodeCheck, String> {
     use crate::profile::rule::{NodeCheck, Wanted};
+    let given = usize::from(n.sysctls.is_some())
+        + usize::from(n.kubelet_serving_signed_by.is_some())
+        + usize::from(n.admin_credential.is_some());
+    if given != 1 {
+        return Err(
+            "on_node needs exactly one of sysctls, kubelet_serving_signed_by, admin_credential"
+                .into(),
+        );
+    }
+    if let Some(flag) = &n.kubelet_serving_signed_by {
+        return Ok(NodeCheck::KubeletServingSignedBy {
+            ca_flag: flag.clone(),
+        });
+    }
+    if let Some(a) = &n.admin_credential {
+        return Ok(NodeCheck::AdminCredential {
+            ca_flag: a.ca_flag.clone(),
+            groups: a.groups.clone(),
+        });
+    }
     let mut out = Vec::new();
-    for (name, want) in &n.sysctls {
+    for (name, want) in n.sysctls.iter().flatten() {
         let bad = || format!("on_node.sysctls.{name}: `{want}` is not a number or `>=` a number");
         let w = match want.strip_prefix(">=") {
             Some(v) => Wanted::AtLeast(v.trim().parse().map_err(|_| bad())?),

@@ -72,7 +72,22 @@ pub(super) struct RawApplicability {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawNodeCheck {
     /// Kernel settings (`vm.overcommit_memory`) and the value wanted: `"1"`, or `">=1000000"`.
-    pub(super) sysctls: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    pub(super) sysctls: Option<std::collections::BTreeMap<String, String>>,
+    /// The flag naming the CA this node's kubelet serving certificate must be signed by.
+    #[serde(default)]
+    pub(super) kubelet_serving_signed_by: Option<String>,
+    /// An administrator credential that must remain.
+    #[serde(default)]
+    pub(super) admin_credential: Option<RawAdminCredential>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAdminCredential {
+    pub(super) ca_flag: String,
+    #[serde(default)]
+    pub(super) groups: Vec<String>,
 }
 
 /// Every key may be left out.

@@ -170,6 +170,14 @@ pub struct Applicability {
 pub enum NodeCheck {
     /// Kernel settings under /proc/sys and the values wanted.
     Sysctls(Vec<(String, Wanted)>),
+    /// This node's kubelet serves a certificate signed by the CA the flag names.
+    KubeletServingSignedBy { ca_flag: String },
+    /// An administrator kubeconfig on the node holds a client certificate signed by the CA the
+    /// flag names, in one of the groups (any, when none are given).
+    AdminCredential {
+        ca_flag: String,
+        groups: Vec<String>,
+    },
 }
 
 /// A kernel setting's wanted value.

@@ -266,6 +266,7 @@ pub fn example_checked(
         ignores: false,
         patches: None,
         new_cluster: false,
+        on_node: None,
     };
     let fails = |text: &str| -> Result<Option<FileReport>, String> {
         let r = pipeline::process(path, text, &opts).map_err(|e| e.to_string())?;

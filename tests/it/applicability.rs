@@ -101,7 +101,9 @@ fn risky_and_safe_changes_are_labelled_in_every_output() {
 }
 
 /// Removing a static token file or AlwaysAllow is safe when the file shows another way in for
-/// the admin (client certificates, and RBAC for AlwaysAllow), risky when it does not.
+/// the admin that the node cannot read (OIDC, an authentication configuration); with client
+/// certificates only, the admin's certificate is read on the node (below), and from the file
+/// alone it is risky.
 #[test]
 fn lockout_changes_are_safe_only_with_another_admin_credential() {
     let text = fs::read_to_string(example("kube-apiserver")).expect("example");
@@ -110,41 +112,32 @@ fn lockout_changes_are_safe_only_with_another_admin_credential() {
         "the example has a client CA"
     );
     let dir = tempfile::tempdir().expect("tempdir");
-    let with = |extra: &str, drop_ca: bool| {
-        let mut t = text.replacen(
+    let with = |extra: &str| {
+        let t = text.replacen(
             "    - kube-apiserver\n",
             &format!("    - kube-apiserver\n{extra}"),
             1,
         );
-        if drop_ca {
-            t = t
-                .lines()
-                .filter(|l| !l.contains("--client-ca-file="))
-                .map(|l| format!("{l}\n"))
-                .collect();
-        }
         let p = dir.path().join("kube-apiserver.yaml");
         fs::write(&p, t).expect("write");
         json_findings(&p, "baseline")
     };
     let token = "    - --token-auth-file=/etc/kubernetes/tokens.csv\n";
-    let all = with(token, false);
-    assert_eq!(
-        applicability(&all, "apiserver-token-auth-file")["applicability"],
-        "safe"
-    );
-    let all = with(token, true);
+    let all = with(token);
     assert_eq!(
         applicability(&all, "apiserver-token-auth-file")["applicability"],
         "risky"
     );
-    let always = "    - --authorization-mode=Node,RBAC,AlwaysAllow\n";
-    let all = with(always, false);
+    let oidc = format!(
+        "{token}    - --oidc-issuer-url=https://issuer.example.com\n    - --oidc-client-id=k8s\n"
+    );
+    let all = with(&oidc);
     assert_eq!(
-        applicability(&all, "apiserver-authorization-no-always-allow")["applicability"],
+        applicability(&all, "apiserver-token-auth-file")["applicability"],
         "safe"
     );
-    let all = with(always, true);
+    let always = "    - --authorization-mode=Node,RBAC,AlwaysAllow\n";
+    let all = with(always);
     assert_eq!(
         applicability(&all, "apiserver-authorization-no-always-allow")["applicability"],
         "risky"
@@ -244,4 +237,271 @@ fn kernel_settings_are_read_on_the_node_before_protect_kernel_defaults() {
     let out = crate::node::fix(unknown.path(), &["--profile", "strict", "--yes"]);
     assert!(String::from_utf8_lossy(&out.stderr)
         .contains("kubelet-protect-kernel-defaults: not made, risky"));
+}
+
+/// A certificate authority, and certificates it signs (or that sign themselves).
+struct Pki {
+    ca: rcgen::Issuer<'static, rcgen::KeyPair>,
+    ca_pem: String,
+}
+
+impl Pki {
+    fn new(name: &str) -> Pki {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        let ca_pem = params.self_signed(&key).expect("ca").pem();
+        Pki {
+            ca: rcgen::Issuer::new(params, key),
+            ca_pem,
+        }
+    }
+
+    /// A certificate for `usage`, in `org`, signed by this CA (or by itself).
+    fn leaf(&self, usage: rcgen::ExtendedKeyUsagePurpose, org: &str, self_signed: bool) -> String {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let mut params = rcgen::CertificateParams::new(vec!["node-1".to_string()]).expect("params");
+        params.extended_key_usages = vec![usage];
+        params
+            .distinguished_name
+            .push(rcgen::DnType::OrganizationName, org);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "node-1");
+        if self_signed {
+            params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+            params.self_signed(&key).expect("cert").pem()
+        } else {
+            params.signed_by(&key, &self.ca).expect("cert").pem()
+        }
+    }
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            out.push(if i <= chunk.len() {
+                char::from(ABC[(n >> (18 - 6 * i)) as usize & 63])
+            } else {
+                '='
+            });
+        }
+    }
+    out
+}
+
+fn write(root: &Path, host: &str, text: &str) {
+    let p = root.join(host.trim_start_matches('/'));
+    fs::create_dir_all(p.parent().expect("dir")).expect("mkdir");
+    fs::write(p, text).expect("write");
+}
+
+fn finding_of(root: &Path, profile: &str, rule: &str) -> serde_json::Value {
+    let out = kubeharden()
+        .args(["check", "--profile", profile, "--format", "json", "--root"])
+        .arg(root)
+        .output()
+        .expect("runs");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    v["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .flat_map(|f| f["findings"].as_array().cloned().unwrap_or_default())
+        .find(|f| f["rule_id"] == rule)
+        .unwrap_or_else(|| panic!("no {rule}"))
+}
+
+/// --kubelet-certificate-authority is made only when this node's kubelet serves a certificate
+/// signed by the CA it would name: one the CA signed (safe, made by fix --yes), a self-signed
+/// one (refused, with what to do first), none to read (risky).
+#[test]
+fn the_kubelet_serving_certificate_is_read_before_kubelet_certificate_authority() {
+    let rule = "apiserver-kubelet-certificate-authority";
+    let pki = Pki::new("kubernetes");
+    let manifest = |root: &Path| {
+        fs::read_to_string(root.join("etc/kubernetes/manifests/kube-apiserver.yaml"))
+            .expect("manifest")
+    };
+    // Signed by the cluster CA (an approved kubelet-serving request).
+    let signed = node_tree(None);
+    write(signed.path(), "/etc/kubernetes/pki/ca.crt", &pki.ca_pem);
+    write(
+        signed.path(),
+        "/var/lib/kubelet/pki/kubelet-server-current.pem",
+        &pki.leaf(
+            rcgen::ExtendedKeyUsagePurpose::ServerAuth,
+            "system:nodes",
+            false,
+        ),
+    );
+    let f = finding_of(signed.path(), "strict", rule);
+    assert_eq!(f["applicability"], "safe", "{f}");
+    assert_eq!(f["on_node"]["holds"], true, "{f}");
+    let out = crate::node::fix(signed.path(), &["--profile", "strict", "--yes"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(manifest(signed.path())
+        .contains("--kubelet-certificate-authority=/etc/kubernetes/pki/ca.crt"));
+    // Self-signed, as kubeadm's kubelets are by default.
+    let own = node_tree(None);
+    write(own.path(), "/etc/kubernetes/pki/ca.crt", &pki.ca_pem);
+    write(
+        own.path(),
+        "/var/lib/kubelet/pki/kubelet.crt",
+        &pki.leaf(rcgen::ExtendedKeyUsagePurpose::ServerAuth, "node-1", true),
+    );
+    let f = finding_of(own.path(), "strict", rule);
+    assert_eq!(f["fixable"], false, "{f}");
+    let detail = f["on_node"]["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("/var/lib/kubelet/pki/kubelet.crt")
+            && detail.contains("serverTLSBootstrap"),
+        "{detail}"
+    );
+    let out = crate::node::fix(own.path(), &["--profile", "strict", "--yes", "--risky"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "{rule}: not offered: on this node the kubelet serves"
+        )),
+        "{err}"
+    );
+    assert!(!manifest(own.path()).contains("--kubelet-certificate-authority"));
+    // Signed by another CA.
+    let other = Pki::new("elsewhere");
+    write(
+        own.path(),
+        "/var/lib/kubelet/pki/kubelet-server-current.pem",
+        &other.leaf(
+            rcgen::ExtendedKeyUsagePurpose::ServerAuth,
+            "system:nodes",
+            false,
+        ),
+    );
+    let f = finding_of(own.path(), "strict", rule);
+    assert!(
+        f["on_node"]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("not signed by that CA")),
+        "{f}"
+    );
+    // Nothing to read.
+    let none = node_tree(None);
+    let f = finding_of(none.path(), "strict", rule);
+    assert_eq!(f["applicability"], "risky", "{f}");
+}
+
+/// Removing a static token file, or AlwaysAllow, is made only when an administrator kubeconfig
+/// on the node holds a client certificate the API server's client CA signed (in system:masters
+/// or kubeadm:cluster-admins for AlwaysAllow); refused when none would remain.
+#[test]
+fn an_admin_credential_is_read_before_removing_a_way_in() {
+    let pki = Pki::new("kubernetes");
+    let tree = |admin_org: &str, signer: &Pki| {
+        let root = node_tree(None);
+        let m = root
+            .path()
+            .join("etc/kubernetes/manifests/kube-apiserver.yaml");
+        let text = fs::read_to_string(&m)
+            .expect("manifest")
+            .replacen(
+                "    - kube-apiserver\n",
+                "    - kube-apiserver\n    - --token-auth-file=/etc/kubernetes/tokens.csv\n",
+                1,
+            )
+            .replace(
+                "--authorization-mode=Node,RBAC",
+                "--authorization-mode=Node,RBAC,AlwaysAllow",
+            );
+        fs::write(&m, text).expect("write");
+        write(root.path(), "/etc/kubernetes/pki/ca.crt", &pki.ca_pem);
+        let cert = signer.leaf(rcgen::ExtendedKeyUsagePurpose::ClientAuth, admin_org, false);
+        write(
+            root.path(),
+            "/etc/kubernetes/admin.conf",
+            &format!(
+                "apiVersion: v1\nkind: Config\nusers:\n- name: kubernetes-admin\n  user:\n    client-certificate-data: {}\n",
+                base64(cert.as_bytes())
+            ),
+        );
+        root
+    };
+    let good = tree("kubeadm:cluster-admins", &pki);
+    for rule in [
+        "apiserver-token-auth-file",
+        "apiserver-authorization-no-always-allow",
+    ] {
+        let f = finding_of(good.path(), "baseline", rule);
+        assert_eq!(f["applicability"], "safe", "{rule}: {f}");
+        assert!(
+            f["on_node"]["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("/etc/kubernetes/admin.conf")),
+            "{f}"
+        );
+    }
+    let out = crate::node::fix(good.path(), &["--profile", "baseline", "--yes"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let m = fs::read_to_string(
+        good.path()
+            .join("etc/kubernetes/manifests/kube-apiserver.yaml"),
+    )
+    .expect("manifest");
+    assert!(
+        !m.contains("--token-auth-file") && !m.contains("AlwaysAllow"),
+        "{m}"
+    );
+    // A certificate outside the admin groups authenticates but is not let through by RBAC alone.
+    let weak = tree("developers", &pki);
+    assert_eq!(
+        finding_of(weak.path(), "baseline", "apiserver-token-auth-file")["applicability"],
+        "safe"
+    );
+    let f = finding_of(
+        weak.path(),
+        "baseline",
+        "apiserver-authorization-no-always-allow",
+    );
+    assert_eq!(f["fixable"], false, "{f}");
+    assert!(
+        f["on_node"]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("developers")),
+        "{f}"
+    );
+    // Signed by another CA: no credential would remain.
+    let stranger = Pki::new("elsewhere");
+    let bad = tree("system:masters", &stranger);
+    let f = finding_of(bad.path(), "baseline", "apiserver-token-auth-file");
+    assert_eq!(f["fixable"], false, "{f}");
+    assert!(
+        f["on_node"]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("no administrator credential would remain")),
+        "{f}"
+    );
+    let out = crate::node::fix(bad.path(), &["--profile", "baseline", "--yes", "--risky"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("apiserver-token-auth-file: not offered: on this node no administrator credential would remain"), "{err}");
 }

@@ -48,6 +48,7 @@ fn process(
         ignores: true,
         patches: None,
         new_cluster: false,
+        on_node: None,
     };
     engine::process(name, text, &opts)
 }

@@ -91,6 +91,7 @@ pub fn try_run(
         ignores: true,
         patches: None,
         new_cluster: false,
+        on_node: None,
     };
     engine::process("kube-apiserver.yaml", text, &opts)
 }

@@ -298,6 +298,7 @@ fn run(
         ignores: true,
         patches: None,
         new_cluster: false,
+        on_node: None,
     };
     engine::process("kube-apiserver.yaml", text, &opts)
 }

@@ -315,6 +315,7 @@ fn run(
         ignores: true,
         patches: None,
         new_cluster: false,
+        on_node: None,
     };
     engine::process("kubeadm-config.yaml", text, &opts)
 }

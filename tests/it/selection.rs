@@ -67,6 +67,7 @@ fn every_partial_selection_is_a_complete_verified_manifest() {
                     ignores: true,
                     patches: None,
                     new_cluster: false,
+                    on_node: None,
                 };
                 let mut who = Scripted {
                     state: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ u64::from(minor),
@@ -115,6 +116,7 @@ fn every_partial_selection_is_a_complete_verified_manifest() {
                     ignores: true,
                     patches: None,
                     new_cluster: false,
+                    on_node: None,
                 };
                 let again = kubeharden::pipeline::process("m.yaml", edited, &opts).expect("again");
                 assert!(

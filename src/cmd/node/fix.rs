@@ -264,6 +264,11 @@ fn choose(
             .filter_map(|(_, t)| t.as_ref().ok().map(String::as_str)),
         &s.registry,
     );
+    // The preconditions of risky changes are read on this node (under --root).
+    let root = node_ctx.root;
+    let look = move |c: &crate::profile::NodeCheck, m: &crate::model::Model| {
+        crate::load::preconditions::on_node(c, root, m)
+    };
     let opts = Options {
         registry: &s.registry,
         profile: &s.profile,
@@ -274,6 +279,7 @@ fn choose(
         ignores: s.ignores,
         patches: Some(&crate::load::patches::kube_apiserver),
         new_cluster: false,
+        on_node: Some(&look),
     };
     let mut everything = Everything {
         risky: args.risky,

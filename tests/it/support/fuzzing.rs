@@ -295,6 +295,7 @@ fn pipeline_with(data: &[u8], profile: usize, version: usize) {
         ignores: version.is_none(),
         patches: None,
         new_cluster: false,
+        on_node: None,
     };
     // check
     let checked = engine::process(PATH, text, &opts);
