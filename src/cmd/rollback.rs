@@ -5,7 +5,7 @@ use super::exit::Exit;
 use super::node::{after_restore, rollback_command, Place};
 use crate::apply::interrupt::Interrupts;
 use crate::apply::node;
-use crate::model::report::{NodeError, UsageError};
+use crate::model::report::{NodeError, UsageError, Verdict};
 use crate::profile::Registry;
 use std::io::Write;
 use std::path::Path;
@@ -34,6 +34,7 @@ pub(super) fn run(
                 set.record.id
             );
         }
+        locks_out(&set, &place.root)?;
         let done = node::rollback(&set, &place.backups, &place.root)
             .map_err(|e| failed(&e, &set, args))?;
         // The newest set's run stopped before it changed anything: it holds nothing to undo,
@@ -87,6 +88,43 @@ pub(super) fn run(
         );
     }
     Ok(if warned { Exit::Error } else { Exit::Ok })
+}
+
+/// Refuses a rollback that would leave the administrator without the credential that works
+/// now: a kube-apiserver manifest whose client CA signs an administrator kubeconfig's
+/// certificate on the node, restored to one whose does not (a CA rotated since the fix, say),
+/// with no OIDC or authentication configuration instead.
+fn locks_out(set: &node::BackupSet, root: &crate::load::node::Root) -> Result<(), UsageError> {
+    let registry = Registry::builtin().map_err(|e| UsageError(e.to_string()))?;
+    let check = crate::profile::NodeCheck::AdminCredential {
+        ca_flag: "client-ca-file".into(),
+        groups: Vec::new(),
+    };
+    let pending = node::pending(set, root).map_err(|e| UsageError(e.to_string()))?;
+    let apiserver = |bytes: &[u8]| {
+        let text = std::str::from_utf8(bytes).ok()?;
+        let doc = crate::document::load(text, &registry).ok()?;
+        (doc.component() == crate::model::report::COMPONENT).then(|| doc.model().clone())
+    };
+    for (path, now, back) in pending {
+        let (Some(now), Some(back)) = (now.as_deref().and_then(apiserver), apiserver(&back)) else {
+            continue;
+        };
+        let works = |m: &crate::model::Model| crate::load::preconditions::on_node(&check, root, m);
+        let Verdict::Holds(now_ok) = works(&now) else {
+            continue;
+        };
+        let other_way = ["oidc-issuer-url", "authentication-config"]
+            .iter()
+            .any(|f| back.present(f));
+        if let (false, Verdict::Fails(why) | Verdict::Unknown(why)) = (other_way, works(&back)) {
+            return Err(UsageError(format!(
+                "rollback of backup set {} refused: {path} would lock the administrator out: now {now_ok}, and with the manifest restored {why}; nothing was written. Keep the credential working first (the restored manifest's --client-ca-file must sign it), then roll back",
+                set.record.id
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// A rollback that failed: what the files hold now, and how to go on.

@@ -505,3 +505,71 @@ fn an_admin_credential_is_read_before_removing_a_way_in() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("apiserver-token-auth-file: not offered: on this node no administrator credential would remain"), "{err}");
 }
+
+/// `rollback` never takes away the administrator credential that works now: after a fix, the
+/// cluster CA was rotated (the manifest names a new CA, which signs admin.conf); restoring the
+/// manifest from before would name the old CA, so the rollback is refused and nothing written.
+/// Without the rotation the same rollback goes through.
+#[test]
+fn rollback_refuses_to_lock_the_administrator_out() {
+    let admin_conf = |pki: &Pki| {
+        let cert = pki.leaf(
+            rcgen::ExtendedKeyUsagePurpose::ClientAuth,
+            "kubeadm:cluster-admins",
+            false,
+        );
+        format!(
+            "apiVersion: v1\nkind: Config\nusers:\n- name: kubernetes-admin\n  user:\n    client-certificate-data: {}\n",
+            base64(cert.as_bytes())
+        )
+    };
+    let rollback = |root: &Path| {
+        kubeharden()
+            .arg("rollback")
+            .arg("--root")
+            .arg(root)
+            .output()
+            .expect("runs")
+    };
+    for rotate in [true, false] {
+        let old = Pki::new("kubernetes");
+        let root = node_tree(None);
+        write(root.path(), "/etc/kubernetes/pki/ca.crt", &old.ca_pem);
+        write(root.path(), "/etc/kubernetes/admin.conf", &admin_conf(&old));
+        let out = crate::node::fix(root.path(), &["--profile", "baseline", "--yes"]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let manifest = root
+            .path()
+            .join("etc/kubernetes/manifests/kube-apiserver.yaml");
+        if rotate {
+            let new = Pki::new("kubernetes-2");
+            write(root.path(), "/etc/kubernetes/pki/ca-2.crt", &new.ca_pem);
+            write(root.path(), "/etc/kubernetes/admin.conf", &admin_conf(&new));
+            let text = fs::read_to_string(&manifest).expect("manifest").replace(
+                "--client-ca-file=/etc/kubernetes/pki/ca.crt",
+                "--client-ca-file=/etc/kubernetes/pki/ca-2.crt",
+            );
+            fs::write(&manifest, text).expect("write");
+        }
+        let before = fs::read(&manifest).expect("manifest");
+        let out = rollback(root.path());
+        let err = String::from_utf8_lossy(&out.stderr);
+        if rotate {
+            assert_eq!(out.status.code(), Some(2), "{err}");
+            assert!(
+                err.contains("would lock the administrator out")
+                    && err.contains("nothing was written"),
+                "{err}"
+            );
+            assert_eq!(fs::read(&manifest).expect("manifest"), before);
+        } else {
+            assert_eq!(out.status.code(), Some(0), "{err}");
+            assert_ne!(fs::read(&manifest).expect("manifest"), before);
+        }
+    }
+}

@@ -18,7 +18,7 @@ pub(crate) use files::atomic_write;
 pub use files::sha256_hex;
 pub(crate) use lock::{Lock, STATE_DIR};
 pub(crate) use record::{discard, find_set, list_sets, BackupSet};
-pub(crate) use rollback::{mark_complete, rollback, Restored};
+pub(crate) use rollback::{mark_complete, pending, rollback, Restored};
 pub(crate) use stale::{remove_left_over, remove_unfinished_sets, written_dirs};
 pub(crate) use transaction::{apply, Applied, RunInfo, Target, Write1};
 pub(crate) use trust::trusted_dir;

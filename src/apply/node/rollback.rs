@@ -97,6 +97,20 @@ fn restore_write(
 /// state into a new set (so the rollback can be undone), then puts each file that is not as the
 /// set has it back atomically and removes the files (and then-empty directories) the run
 /// created.
+/// What restoring `set` would put back: each file's node path, its bytes now (`None`: missing)
+/// and the bytes it would get back. Files the run created, which a rollback removes, are left
+/// out.
+pub(crate) type Pending = (String, Option<Vec<u8>>, Vec<u8>);
+
+pub(crate) fn pending(set: &BackupSet, root: &Root) -> Result<Vec<Pending>, NodeError> {
+    let mut out = Vec::new();
+    for f in set.record.files.iter().filter(|f| f.existed) {
+        let local = local_path(root, f)?;
+        out.push((f.path.clone(), current(&local)?, backup_bytes(set, f)?));
+    }
+    Ok(out)
+}
+
 pub(crate) fn rollback(
     set: &BackupSet,
     backups: &Path,
