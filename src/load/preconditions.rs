@@ -13,6 +13,7 @@ pub(crate) fn on_node(check: &NodeCheck, root: &Root, model: &Model) -> Verdict 
     match check {
         NodeCheck::Sysctls(wanted) => sysctls(wanted, root),
         NodeCheck::KubeletServingSignedBy { ca_flag } => kubelet_serving(root, model, ca_flag),
+        NodeCheck::ServingApprovedBefore { ca_flag } => approved_before(root, model, ca_flag),
         NodeCheck::AdminCredential { ca_flag, groups } => admin(root, model, ca_flag, groups),
     }
 }
@@ -103,6 +104,28 @@ fn kubelet_serving(root: &Root, model: &Model, ca_flag: &str) -> Verdict {
         Err(why) => Verdict::Fails(format!(
             "the kubelet serves {path}, which is {why} ({ca_path}): turn serverTLSBootstrap on in the kubelet configuration, approve the kubelet-serving certificate requests (kubectl get csr; kubectl certificate approve NAME), then run kubeharden again"
         )),
+    }
+}
+
+/// A kubelet-serving certificate the CA signed was issued to this node before
+/// (`kubelet-server-current.pem`): kubelet-serving requests get approved. Without one nothing
+/// is known (no approver is visible from the node), so the change stays risky.
+fn approved_before(root: &Root, model: &Model, ca_flag: &str) -> Verdict {
+    let (ca_path, cas) = match ca_of(root, model, ca_flag) {
+        Ok(c) => c,
+        Err(e) => return Verdict::Unknown(e),
+    };
+    let path = KUBELET_SERVING[0];
+    let Ok(bytes) = read(root, path) else {
+        return Verdict::Unknown(format!(
+            "no {path}: no kubelet-serving request was approved for this node yet"
+        ));
+    };
+    match certs::pem_certs(&bytes).and_then(|c| certs::verify(&c, &cas, Usage::Server)) {
+        Ok(()) => Verdict::Holds(format!(
+            "{path}, signed by {ca_path}, was issued to this node: its kubelet-serving requests get approved"
+        )),
+        Err(why) => Verdict::Unknown(format!("{path} is {why}")),
     }
 }
 

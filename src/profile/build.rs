@@ -145,12 +145,18 @@ fn node_check(n: &super::raw::RawNodeCheck) -> Result<crate::profile::rule::Node
     use crate::profile::rule::{NodeCheck, Wanted};
     let given = usize::from(n.sysctls.is_some())
         + usize::from(n.kubelet_serving_signed_by.is_some())
+        + usize::from(n.serving_approved_before.is_some())
         + usize::from(n.admin_credential.is_some());
     if given != 1 {
         return Err(
-            "on_node needs exactly one of sysctls, kubelet_serving_signed_by, admin_credential"
+            "on_node needs exactly one of sysctls, kubelet_serving_signed_by, serving_approved_before, admin_credential"
                 .into(),
         );
+    }
+    if let Some(flag) = &n.serving_approved_before {
+        return Ok(NodeCheck::ServingApprovedBefore {
+            ca_flag: flag.clone(),
+        });
     }
     if let Some(flag) = &n.kubelet_serving_signed_by {
         return Ok(NodeCheck::KubeletServingSignedBy {

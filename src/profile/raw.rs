@@ -77,6 +77,10 @@ pub(super) struct RawNodeCheck {
     /// The flag naming the CA this node's kubelet serving certificate must be signed by.
     #[serde(default)]
     pub(super) kubelet_serving_signed_by: Option<String>,
+    /// The flag naming the CA that signed a kubelet-serving certificate issued to this node
+    /// before (evidence that such requests get approved).
+    #[serde(default)]
+    pub(super) serving_approved_before: Option<String>,
     /// An administrator credential that must remain.
     #[serde(default)]
     pub(super) admin_credential: Option<RawAdminCredential>,

@@ -172,6 +172,9 @@ pub enum NodeCheck {
     Sysctls(Vec<(String, Wanted)>),
     /// This node's kubelet serves a certificate signed by the CA the flag names.
     KubeletServingSignedBy { ca_flag: String },
+    /// A kubelet-serving certificate signed by the CA the flag names was issued to this node
+    /// before: kubelet-serving requests get approved here. Its absence proves nothing.
+    ServingApprovedBefore { ca_flag: String },
     /// An administrator kubeconfig on the node holds a client certificate signed by the CA the
     /// flag names, in one of the groups (any, when none are given).
     AdminCredential {

@@ -349,6 +349,16 @@ fn the_kubelet_serving_certificate_is_read_before_kubelet_certificate_authority(
     let f = finding_of(signed.path(), "strict", rule);
     assert_eq!(f["applicability"], "safe", "{f}");
     assert_eq!(f["on_node"]["holds"], true, "{f}");
+    // The same certificate shows kubelet-serving requests get approved here: serverTLSBootstrap
+    // is safe too. Without one nothing is known, and it stays risky (below).
+    let tls = finding_of(signed.path(), "strict", "kubelet-serving-certificate");
+    assert_eq!(tls["applicability"], "safe", "{tls}");
+    assert!(
+        tls["on_node"]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("get approved")),
+        "{tls}"
+    );
     let out = crate::node::fix(signed.path(), &["--profile", "strict", "--yes"]);
     assert_eq!(
         out.status.code(),
@@ -405,6 +415,10 @@ fn the_kubelet_serving_certificate_is_read_before_kubelet_certificate_authority(
     let none = node_tree(None);
     let f = finding_of(none.path(), "strict", rule);
     assert_eq!(f["applicability"], "risky", "{f}");
+    write(none.path(), "/etc/kubernetes/pki/ca.crt", &pki.ca_pem);
+    let tls = finding_of(none.path(), "strict", "kubelet-serving-certificate");
+    assert_eq!(tls["applicability"], "risky", "{tls}");
+    assert_eq!(tls["fixable"], true, "{tls}");
 }
 
 /// Removing a static token file, or AlwaysAllow, is made only when an administrator kubeconfig
