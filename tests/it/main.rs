@@ -5,6 +5,7 @@ mod audit_policy;
 mod cli;
 mod components;
 mod conformance;
+mod defects;
 mod deploy;
 mod docs;
 mod faults;

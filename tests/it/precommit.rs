@@ -18,6 +18,8 @@ struct Hook {
     files: String,
     pass_filenames: bool,
     #[serde(default)]
+    require_serial: bool,
+    #[serde(default)]
     args: Vec<String>,
 }
 
@@ -43,6 +45,9 @@ fn pre_commit_hooks_are_well_formed() {
             h.id
         );
         assert!(h.pass_filenames, "{}", h.id);
+        // pre-commit splits the files into parallel batches otherwise, and a KubeletConfiguration
+        // or etcd's manifest in another batch than the kube-apiserver manifest loses its version.
+        assert!(h.require_serial, "{}", h.id);
         assert!(h.entry.starts_with("kubeharden check"), "{}", h.id);
         // pre-commit searches each file name with the pattern (Python's re.search).
         let files = regex::Regex::new(&h.files).expect("`files` is a regular expression");
