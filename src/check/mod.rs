@@ -165,19 +165,22 @@ pub(crate) fn duplicated_flags(model: &Model, env: Env) -> Vec<String> {
     }
     let mut out: Vec<String> = Vec::new();
     for (name, k) in times {
-        let kind = env.registry.flag(&model.component, name).map(|s| s.kind);
+        let spec = env.registry.flag(&model.component, name);
+        let kind = spec.map(|s| s.kind);
         let repeated = k > 1;
-        // Flags the registry does not know may add up when repeated: leave them alone.
+        // Flags the registry does not know may add up when repeated: leave them alone. An item
+        // named twice in one list matters only where the component refuses it.
         let dup = match kind {
             None | Some(FlagType::Files | FlagType::Array | FlagType::Map) => false,
             Some(FlagType::List) => {
-                repeated || {
-                    let items = model.list(name).unwrap_or_default();
-                    items
-                        .iter()
-                        .enumerate()
-                        .any(|(i, x)| items[..i].contains(x))
-                }
+                repeated
+                    || spec.is_some_and(|s| s.unique_items) && {
+                        let items = model.list(name).unwrap_or_default();
+                        items
+                            .iter()
+                            .enumerate()
+                            .any(|(i, x)| items[..i].contains(x))
+                    }
             }
             Some(_) => repeated,
         };

@@ -152,18 +152,20 @@ fn keyed_items(work: &Model, flag: &str, keys: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// Leaves one occurrence of each repeated single-valued flag, with the value in effect, and
-/// each item of a list once.
+/// Leaves one occurrence of each repeated single-valued flag, with the value in effect; a
+/// repeated list flag becomes one with all its items, each once only where the component
+/// refuses a repeat (`unique_items`).
 fn dedupe(work: &mut Model, env: Env) -> Vec<String> {
     let names = check::duplicated_flags(work, env);
     for name in &names {
-        let is_list = env
-            .registry
-            .flag(&work.component, name)
-            .is_some_and(|s| s.kind == FlagType::List);
+        let spec = env.registry.flag(&work.component, name);
+        let is_list = spec.is_some_and(|s| s.kind == FlagType::List);
+        let unique = spec.is_some_and(|s| s.unique_items);
         let value = if is_list {
             work.list(name).map(|mut l| {
-                dedup(&mut l);
+                if unique {
+                    dedup(&mut l);
+                }
                 l.join(",")
             })
         } else {

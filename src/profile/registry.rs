@@ -52,6 +52,9 @@ pub struct FlagSpec {
     /// A `key=value` map of feature gates (checked against `feature_gates`).
     #[serde(default)]
     pub(crate) names_feature_gates: bool,
+    /// The component refuses the list when it names an item twice.
+    #[serde(default)]
+    pub(crate) unique_items: bool,
     /// Where the facts come from: required in the data, for its reviewers.
     #[serde(rename = "source")]
     pub(crate) _source: String,

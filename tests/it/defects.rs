@@ -51,3 +51,60 @@ fn strict_writes_service_account_lookup_explicitly() {
         );
     }
 }
+
+/// A URL given twice inside `--etcd-servers` is no duplicate flag (the API server takes the list
+/// as it is), and no fix touches it; an authorization mode given twice is (the API server
+/// refuses it), and the fix keeps each mode once.
+#[test]
+fn repeated_list_items_are_a_duplicate_only_where_the_component_refuses_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("kube-apiserver.yaml");
+    let text = kubeadm_apiserver();
+    let etcd = text
+        .lines()
+        .find(|l| l.contains("--etcd-servers="))
+        .expect("etcd servers")
+        .to_string();
+    let twice = format!("{etcd},{}", etcd.split('=').nth(1).expect("value"));
+    fs::write(&path, text.replace(&etcd, &twice)).expect("write");
+    let out = kubeharden()
+        .args(["check", "--profile", "strict", "--format", "json"])
+        .arg(&path)
+        .output()
+        .expect("runs");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let rules: Vec<&str> = v["files"][0]["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter_map(|f| f["rule_id"].as_str())
+        .collect();
+    assert!(!rules.contains(&"apiserver-duplicate-flags"), "{rules:?}");
+    let diff = kubeharden()
+        .args(["diff", "--profile", "strict"])
+        .arg(&path)
+        .output()
+        .expect("runs");
+    let d = String::from_utf8_lossy(&diff.stdout);
+    assert!(
+        !d.lines()
+            .any(|l| (l.starts_with('+') || l.starts_with('-')) && l.contains("--etcd-servers")),
+        "{d}"
+    );
+    // A mode twice: reported, and kept once.
+    fs::write(
+        &path,
+        text.replace(
+            "--authorization-mode=Node,RBAC",
+            "--authorization-mode=Node,RBAC,Node",
+        ),
+    )
+    .expect("write");
+    let diff = kubeharden()
+        .args(["diff", "--profile", "baseline"])
+        .arg(&path)
+        .output()
+        .expect("runs");
+    let d = String::from_utf8_lossy(&diff.stdout);
+    assert!(d.contains("+    - --authorization-mode=Node,RBAC\n"), "{d}");
+}

@@ -126,7 +126,8 @@ const REFUSED: &[(&str, &str, &str)] = &[
         "strict",
         "unauthenticated HTTP probes",
     ), // an exec probe fetches a URL without credentials
-    ("psp-dup-items-1.25-baseline.yaml", "baseline", "would keep"), // baseline will not rewrite a list naming a plugin the version lacks
+    // (psp-dup-items-1.25-baseline.yaml: a plugin named twice is no duplicate flag, since the
+    // API server takes it, so baseline has nothing to rewrite in the list any more.)
     (
         "psp-in-disable-with-sa-1.26-baseline.yaml",
         "baseline",
