@@ -101,7 +101,49 @@ fn screen(path: &str, text: &str) -> Result<(), FileError> {
             "the file contains a Unicode line or paragraph separator (U+0085, U+2028 or U+2029), which the kubelet's YAML reader takes for a line break and kubeharden's does not; replace it".into(),
         ));
     }
+    // A template (Helm and Go templates, Jinja): what it deploys is known only once it is
+    // rendered, and an edit could land in a branch that is never used. Found inside a
+    // directory (a chart in a repository) it is skipped as not ours.
+    if let Some(offset) = template_tag(text) {
+        return Err(FileError {
+            unrecognized: true,
+            ..file_error(
+                path,
+                text,
+                Some(offset),
+                None,
+                "a templated file (`{{ }}` or `{% %}` tags): kubeharden reads rendered YAML; render it first (helm template, jinja2, ...) and check the result".into(),
+            )
+        });
+    }
     Ok(())
+}
+
+/// The offset of the first template tag (`{{`, `{%`) outside a comment line.
+fn template_tag(text: &str) -> Option<usize> {
+    // Most files have no `{` followed by `{` or `%` at all: one pass over the bytes.
+    if !text
+        .as_bytes()
+        .windows(2)
+        .any(|w| w[0] == b'{' && (w[1] == b'{' || w[1] == b'%'))
+    {
+        return None;
+    }
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        if !line.trim_start().starts_with('#') {
+            for open in ["{{", "{%"] {
+                if let Some(i) = line.find(open) {
+                    let close = if open == "{{" { "}}" } else { "%}" };
+                    if line[i..].contains(close) {
+                        return Some(offset + i);
+                    }
+                }
+            }
+        }
+        offset += line.len();
+    }
+    None
 }
 
 /// A loader's error as an error of the file `path`, whose text is `text`.

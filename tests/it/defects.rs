@@ -108,3 +108,55 @@ fn repeated_list_items_are_a_duplicate_only_where_the_component_refuses_them() {
     let d = String::from_utf8_lossy(&diff.stdout);
     assert!(d.contains("+    - --authorization-mode=Node,RBAC\n"), "{d}");
 }
+
+/// A templated manifest (Helm, Go templates, Jinja) is refused with its first tag's position,
+/// not read as YAML and "fixed" for the newest version; in a directory it is skipped.
+#[test]
+fn templated_files_are_refused_not_patched() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = kubeadm_apiserver();
+    let helm = text.replacen(
+        "    - kube-apiserver\n",
+        "    - kube-apiserver\n{{- if .Values.audit }}\n    - --audit-log-path={{ .Values.audit.path }}\n{{- end }}\n",
+        1,
+    );
+    let jinja = text.replacen(
+        "    - kube-apiserver\n",
+        "    - kube-apiserver\n    {% for f in flags %}- {{ f }}\n    {% endfor %}\n",
+        1,
+    );
+    for (name, t) in [("helm.yaml", &helm), ("jinja.yaml", &jinja)] {
+        let path = dir.path().join(name);
+        fs::write(&path, t).expect("write");
+        for cmd in [&["check"][..], &["diff", "--profile", "strict"][..]] {
+            let out = kubeharden().args(cmd).arg(&path).output().expect("runs");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{name} {cmd:?}: {err}");
+            assert!(
+                err.contains(&format!("{name}:")) && err.contains("templated file"),
+                "{err}"
+            );
+            assert!(out.stdout.is_empty() || cmd[0] == "check", "{cmd:?}");
+        }
+        let out = kubeharden()
+            .args(["fix", "-o", "-"])
+            .arg(&path)
+            .output()
+            .expect("runs");
+        assert_eq!(out.status.code(), Some(2));
+        assert!(out.stdout.is_empty());
+    }
+    // Inside a directory: skipped, the rest checked.
+    fs::write(dir.path().join("plain.yaml"), &text).expect("write");
+    let out = kubeharden()
+        .arg("check")
+        .arg(dir.path())
+        .output()
+        .expect("runs");
+    let text_out = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text_out.contains("helm.yaml: skipped: a templated file"),
+        "{text_out}"
+    );
+    assert!(text_out.contains("1 file(s) checked"), "{text_out}");
+}
