@@ -142,37 +142,47 @@ impl Decide for Terminal {
         }
         text.push_str(&self.diff(&o.diff));
         self.print(&text);
-        let answer = Input::<String>::with_theme(&SimpleTheme)
-            .with_prompt(format!(
-                "Make this change to {}? [y]es, [n]o, [a]ll remaining, [q]uit",
-                visible(o.file)
-            ))
-            .validate_with(|s: &String| -> Result<(), &str> {
-                match s.trim() {
-                    "y" | "yes" | "n" | "no" | "a" | "all" | "q" | "quit" => Ok(()),
-                    _ => Err("answer y, n, a or q"),
+        loop {
+            let answer = Input::<String>::with_theme(&SimpleTheme)
+                .with_prompt(format!(
+                    "Make this change to {}? [y]es, [n]o, [a]ll remaining, [q]uit, [?] help",
+                    visible(o.file)
+                ))
+                .validate_with(|s: &String| -> Result<(), &str> {
+                    match s.trim() {
+                        "y" | "yes" | "n" | "no" | "a" | "all" | "q" | "quit" | "h" | "help"
+                        | "?" => Ok(()),
+                        _ => Err("answer y, n, a, q, or ? for help"),
+                    }
+                })
+                .interact_text_on(&self.term);
+            let answer = match answer {
+                Ok(a) => a,
+                Err(dialoguer::Error::IO(e)) => {
+                    self.broken = true;
+                    return Err(e);
                 }
-            })
-            .interact_text_on(&self.term);
-        let answer = match answer {
-            Ok(a) => a,
-            Err(dialoguer::Error::IO(e)) => {
-                self.broken = true;
-                return Err(e);
-            }
-        };
-        Ok(match answer.trim() {
-            "y" | "yes" => Answer::Yes,
-            "a" | "all" => Answer::All,
-            "q" | "quit" => Answer::Quit,
-            _ => Answer::No,
-        })
+            };
+            return Ok(match answer.trim() {
+                "y" | "yes" => Answer::Yes,
+                "a" | "all" => Answer::All,
+                "q" | "quit" => Answer::Quit,
+                "n" | "no" => Answer::No,
+                _ => {
+                    self.print(HELP);
+                    continue;
+                }
+            });
+        }
     }
 
     fn tell(&mut self, message: &str) {
         self.print(&format!("kubeharden: {}\n", visible(message)));
     }
 }
+
+/// What each answer to an offer does (`?`, `h`).
+const HELP: &str = "  y  make this change (with the files and mounts it lists)\n  n  leave it; the file keeps what it has for this rule\n  a  make this change and every later one, in every file, without asking\n  q  leave this change and every later one, in every file\n  ?  this help\nNothing is written until you confirm the whole set at the end; Ctrl-C before that writes nothing.\n";
 
 /// `--yes`: every safe change (and the risky ones too with `--risky`), nobody asked; what
 /// cannot be done, or is left as risky, is said afterwards.

@@ -149,7 +149,8 @@ fn an_answer_it_does_not_know_is_asked_again() {
     let mut p = spawn(root.path(), &[]);
     p.exp_string("[q]uit").expect("prompt");
     send(&mut p, "maybe\r");
-    p.exp_string("answer y, n, a or q").expect("asked again");
+    p.exp_string("answer y, n, a, q, or ? for help")
+        .expect("asked again");
     // Clear the rejected text and answer properly.
     send(&mut p, &"\x7f".repeat(5));
     send(&mut p, "n\r");
@@ -230,4 +231,23 @@ fn ctrl_c_at_the_last_question_says_nothing_was_written() {
     ctrl_c("Write these changes?", |p| {
         answer(p, "apiserver-profiling", "a");
     });
+}
+
+/// `?` at an offer says what each answer does, then asks again.
+#[test]
+fn help_at_an_offer_explains_the_answers() {
+    let root = node();
+    let before = manifest(root.path());
+    let mut p = spawn(root.path(), &[]);
+    p.exp_string("apiserver-profiling").expect("first offer");
+    p.exp_string("[?] help").expect("prompt");
+    send(&mut p, "?\r");
+    p.exp_string("make this change and every later one")
+        .expect("help");
+    p.exp_string("Ctrl-C before that writes nothing")
+        .expect("help end");
+    p.exp_string("[?] help").expect("asked again");
+    send(&mut p, "q\r");
+    p.exp_eof().expect("eof");
+    assert_eq!(manifest(root.path()), before);
 }
