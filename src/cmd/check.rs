@@ -51,9 +51,11 @@ pub(super) fn run(
     });
     let outcomes = process_all(&s, true, sarif, sarif || args.format == Format::Json);
     let fail_on = args.fail_on.severity();
+    let node_scan = args.root.is_some() || args.common.paths.is_empty();
     let res = match args.format {
         Format::Text => render::text(stdout, &outcomes, &s.profile, paint)
-            .and_then(|()| messages::below_fail_on(stdout, &outcomes, fail_on)),
+            .and_then(|()| messages::below_fail_on(stdout, &outcomes, fail_on))
+            .and_then(|()| fix_hint(stdout, &outcomes, args, node_scan)),
         Format::Json => render::json::json(stdout, &outcomes, &s.profile),
         Format::Sarif => {
             // File URIs are relative to the directory kubeharden runs in.
@@ -84,4 +86,51 @@ pub(super) fn run(
             .iter()
             .any(|f| f.active() && f.rule.severity >= fail_on)
     }))
+}
+
+/// How to fix what `check` found, in the words that fit where it ran: on a node, `fix` in
+/// place; for files (a repository), a patch to apply or a copy to write.
+fn fix_hint(
+    out: &mut dyn Write,
+    outcomes: &[Outcome],
+    args: &CheckArgs,
+    node_scan: bool,
+) -> std::io::Result<()> {
+    let fixable: Vec<&str> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            Outcome::Report(r) if r.findings.iter().any(|f| f.fixed && f.active()) => {
+                Some(r.path.as_str())
+            }
+            _ => None,
+        })
+        .collect();
+    if fixable.is_empty() {
+        return Ok(());
+    }
+    let profile = if args.common.profile == "baseline" {
+        String::new()
+    } else {
+        format!(" --profile {}", args.common.profile)
+    };
+    if node_scan {
+        let root = args
+            .root
+            .as_ref()
+            .map(|r| format!(" --root {}", r.display()))
+            .unwrap_or_default();
+        return writeln!(
+            out,
+            "to fix: sudo kubeharden fix{profile}{root} (asks about each change, backs up first)"
+        );
+    }
+    let (files, one) = if fixable.len() == 1 {
+        (fixable[0].to_string(), fixable[0])
+    } else {
+        ("FILE...".to_string(), "FILE")
+    };
+    writeln!(
+        out,
+        "to fix: kubeharden diff{profile} {files} | git apply, or kubeharden fix{profile} {one} --output NEW-FILE"
+    )
 }

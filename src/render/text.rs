@@ -121,7 +121,7 @@ pub fn text(
     };
     writeln!(
         out,
-        "{} file(s) checked, {} finding(s) ({} fixable with `kubeharden fix`), {} error(s), {} skipped{suppressed}",
+        "{} file(s) checked, {} finding(s) ({} fixable), {} error(s), {} skipped{suppressed}",
         t.files, t.findings, t.fixable, t.errors, t.skipped
     )
 }

@@ -160,3 +160,42 @@ fn templated_files_are_refused_not_patched() {
     );
     assert!(text_out.contains("1 file(s) checked"), "{text_out}");
 }
+
+/// The hint after `check` fits where it ran: for files, a patch to apply or a copy to write; for
+/// a node (no PATH, or --root), `sudo kubeharden fix`; with the profile used.
+#[test]
+fn the_fix_hint_fits_the_context() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/kube-apiserver.yaml");
+    let out = kubeharden()
+        .args(["check", "--profile", "strict"])
+        .arg(&example)
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let shown = example.display().to_string();
+    assert!(
+        text.ends_with(&format!(
+            "to fix: kubeharden diff --profile strict {shown} | git apply, or kubeharden fix --profile strict {shown} --output NEW-FILE\n"
+        )),
+        "{text}"
+    );
+    let root = tempfile::tempdir().expect("tempdir");
+    crate::support::copy_tree(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/node"),
+        root.path(),
+    );
+    let out = kubeharden()
+        .args(["check", "--root"])
+        .arg(root.path())
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.ends_with(&format!(
+            "to fix: sudo kubeharden fix --root {} (asks about each change, backs up first)\n",
+            root.path().display()
+        )),
+        "{text}"
+    );
+    assert!(!text.contains("git apply"));
+}

@@ -383,7 +383,10 @@ fn a_directory_of_100000_files_is_checked_in_bounded_time() {
     let written = start.elapsed();
     let (code, out, err, took) = check(dir.path(), &["check", "."]);
     assert_eq!(code, Some(1), "{err}");
-    let summary = out.lines().last().unwrap_or_default();
+    let summary = out
+        .lines()
+        .rfind(|l| l.contains("file(s) checked"))
+        .unwrap_or_default();
     assert!(
         summary.starts_with("3 file(s) checked, 12 finding(s)")
             && summary.ends_with(&format!("0 error(s), {FILES} skipped")),

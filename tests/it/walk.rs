@@ -73,7 +73,7 @@ fn nested_directories_are_walked_and_reported_in_path_order() {
     );
     assert!(!stdout.contains("notes.txt"), "{stdout}");
     assert!(
-        stdout.ends_with("48 file(s) checked, 192 finding(s) (144 fixable with `kubeharden fix`), 0 error(s), 1 skipped\n"),
+        stdout.ends_with("48 file(s) checked, 192 finding(s) (144 fixable), 0 error(s), 1 skipped\nto fix: kubeharden diff FILE... | git apply, or kubeharden fix FILE --output NEW-FILE\n"),
         "{stdout}"
     );
     // JSON lists the files in the same order.
