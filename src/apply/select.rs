@@ -247,6 +247,15 @@ fn candidates(full: &FileReport) -> Vec<String> {
     ids
 }
 
+/// `next` holds the settings of `current`, in another order only.
+fn only_reorders(current: &str, next: &str, opts: &Options) -> bool {
+    let model = |t: &str| crate::document::load(t, opts.registry).map(|d| d.model().clone());
+    match (model(current), model(next)) {
+        (Ok(a), Ok(b)) => a.same_settings(&b),
+        _ => false,
+    }
+}
+
 /// Whether `rule`'s change is risky, from the file (`full`) and, where its precondition can be
 /// read on the node, from the node: risky (and what was read, when it holds there), or why it
 /// is not offered (the precondition fails there).
@@ -325,8 +334,9 @@ pub fn select(
             }
         };
         let next = report.edited.clone().unwrap_or_else(|| text.to_string());
-        if next == current {
-            // The changes accepted already satisfy it.
+        if next == current || only_reorders(&current, &next, opts) {
+            // The changes accepted already satisfy it, or all it would do is reorder what the
+            // component sees anyway: nothing to offer.
             continue;
         }
         let mut kept = Vec::new();

@@ -76,6 +76,26 @@ pub struct Model {
 }
 
 impl Model {
+    /// The same settings, whatever their order: the flags (a repeated flag's occurrences in
+    /// their order, since the last one wins), the mounts, volumes, probes and environment. A
+    /// change that only reorders them changes nothing the component sees.
+    pub(crate) fn same_settings(&self, other: &Model) -> bool {
+        fn sorted<T: Clone>(v: &[T], key: impl Fn(&T) -> String) -> Vec<T> {
+            let mut v = v.to_vec();
+            v.sort_by_key(|x| key(x));
+            v
+        }
+        self.component == other.component
+            && self.config_api == other.config_api
+            && sorted(&self.flags, |f| f.name.clone()) == sorted(&other.flags, |f| f.name.clone())
+            && sorted(&self.env, |f| f.name.clone()) == sorted(&other.env, |f| f.name.clone())
+            && sorted(&self.mounts, |m| format!("{}\0{}", m.mount_path, m.name))
+                == sorted(&other.mounts, |m| format!("{}\0{}", m.mount_path, m.name))
+            && sorted(&self.volumes, |v| v.name.clone())
+                == sorted(&other.volumes, |v| v.name.clone())
+            && sorted(&self.probes, |p| p.kind.clone()) == sorted(&other.probes, |p| p.kind.clone())
+    }
+
     /// The occurrences that set a flag: those on the command line, or, when there are none,
     /// those in the environment (etcd's `flags.SetFlagsFromEnv` only fills flags the command
     /// line leaves unset).
@@ -245,5 +265,35 @@ mod tests {
             "/etc/kubernetes/pki2/x",
             "/etc/kubernetes/pki"
         ));
+    }
+
+    #[test]
+    fn reordered_settings_are_the_same_and_a_repeat_keeps_its_order() {
+        let flag = |n: &str, v: &str| Flag {
+            name: n.into(),
+            value: Some(v.into()),
+        };
+        let mount = |n: &str, p: &str| Mount {
+            name: n.into(),
+            mount_path: p.into(),
+            read_only: true,
+            sub_path: None,
+        };
+        let a = Model {
+            component: "kube-apiserver".into(),
+            flags: vec![flag("a", "1"), flag("b", "2"), flag("a", "3")],
+            mounts: vec![mount("x", "/x"), mount("y", "/y")],
+            ..Model::default()
+        };
+        let mut b = a.clone();
+        b.flags = vec![flag("b", "2"), flag("a", "1"), flag("a", "3")];
+        b.mounts.reverse();
+        assert!(a.same_settings(&b));
+        // The last occurrence wins: swapping a repeated flag's values is a change.
+        b.flags = vec![flag("b", "2"), flag("a", "3"), flag("a", "1")];
+        assert!(!a.same_settings(&b));
+        let mut c = a.clone();
+        c.mounts[0].read_only = false;
+        assert!(!a.same_settings(&c));
     }
 }
