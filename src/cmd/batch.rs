@@ -46,6 +46,36 @@ fn process_one<'p>(input: &Input, opts: &Options<'p>) -> Outcome<'p> {
     }
 }
 
+/// The Kubernetes version the `--kubeadm-config` file is judged for: `--kubernetes-version`
+/// when given; else the older of the manifests' version and the file's own `kubernetesVersion`,
+/// so that nothing is written that either does not accept, with a note when they differ.
+pub(crate) fn kubeadm_version(
+    s: &Settings,
+    manifests: Option<Version>,
+    text: &str,
+    shown: &str,
+) -> (Option<Version>, Option<String>) {
+    if s.version.is_some() {
+        return (s.version, None);
+    }
+    let own = crate::document::kubeadm::try_load(text, &s.registry.kubeadm)
+        .and_then(Result::ok)
+        .and_then(|c| c.kubernetes_version);
+    match (manifests, own) {
+        (Some(m), Some(o)) if m.minor != o.minor => {
+            let older = if m.minor < o.minor { m } else { o };
+            (
+                Some(older),
+                Some(format!(
+                    "{shown}: note: its kubernetesVersion ({o}) and the manifests' version ({m}) differ; kubeharden writes only what {older}, the older, accepts"
+                )),
+            )
+        }
+        (Some(m), _) => (Some(m), None),
+        (None, o) => (o, None),
+    }
+}
+
 /// The options for the file `--kubeadm-config` names: edited with `profile`, for the version
 /// of the manifests (when the run was not given one).
 pub(crate) fn kubeadm_options<'s>(

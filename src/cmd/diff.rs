@@ -1,7 +1,7 @@
 //! `diff`: the changes as one unified diff, for `git apply` or `patch -p1`.
 
 use super::args::DiffArgs;
-use super::batch::{kubeadm_options, process_all};
+use super::batch::{kubeadm_options, kubeadm_version, process_all};
 use super::exit::{summarise, Exit};
 use crate::load::inputs::{node_files, settings, Settings, DEFAULT_MANIFESTS_DIR};
 use crate::load::node::{canonical, exists};
@@ -135,9 +135,14 @@ fn kubeadm_config(
         Outcome::Report(r) => Some(r.version),
         _ => None,
     });
-    let opts = kubeadm_options(s, &s.profile, version);
     let shown = kc.display().to_string();
-    let result = read_input(kc).and_then(|text| pipeline::process(&shown, &text, &opts));
+    let result = read_input(kc).and_then(|text| {
+        let (version, note) = kubeadm_version(s, version, &text, &shown);
+        if let Some(n) = note {
+            let _ = writeln!(stderr, "kubeharden: {n}");
+        }
+        pipeline::process(&shown, &text, &kubeadm_options(s, &s.profile, version))
+    });
     match result {
         Ok(r) if r.kubeadm => {
             let wrote = render::diff(stdout, &r, &shown)

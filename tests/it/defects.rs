@@ -199,3 +199,42 @@ fn the_fix_hint_fits_the_context() {
     );
     assert!(!text.contains("git apply"));
 }
+
+/// `--kubeadm-config` whose kubernetesVersion is older than the node's manifests: said, and
+/// judged for the older, so nothing only the newer accepts (an AuthenticationConfiguration,
+/// 1.32) lands in a 1.31 file.
+#[test]
+fn a_kubeadm_config_older_than_the_node_gets_only_what_it_accepts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let manifest = dir.path().join("kube-apiserver.yaml");
+    fs::write(&manifest, kubeadm_apiserver()).expect("write");
+    let kc = dir.path().join("cluster.yaml");
+    fs::write(
+        &kc,
+        "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nkubernetesVersion: v1.31.4\n",
+    )
+    .expect("write");
+    let out = kubeharden()
+        .args(["diff", "--profile", "strict"])
+        .arg(&manifest)
+        .arg("--kubeadm-config")
+        .arg(&kc)
+        .output()
+        .expect("runs");
+    let (diff, err) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(
+        err.contains("its kubernetesVersion (1.31.4) and the manifests' version (1.33.0) differ"),
+        "{err}"
+    );
+    let kc_part = diff
+        .split("--- a/")
+        .find(|p| p.contains("cluster.yaml"))
+        .expect("the kubeadm file's part");
+    assert!(kc_part.contains("+    - name: profiling"), "{kc_part}");
+    assert!(!kc_part.contains("authentication-config"), "{kc_part}");
+    // The manifest (1.33) gets it.
+    assert!(diff.contains("+    - --authentication-config="), "{diff}");
+}

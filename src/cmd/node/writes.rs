@@ -7,7 +7,7 @@ use super::place::{rollback_command, Place};
 use crate::apply::node::{self, Target, Write1};
 use crate::apply::prompt::Terminal;
 use crate::cmd::args::FixArgs;
-use crate::cmd::batch::kubeadm_options;
+use crate::cmd::batch::{kubeadm_options, kubeadm_version};
 use crate::cmd::exit::Exit;
 use crate::load::inputs::Settings;
 use crate::load::node::real_path;
@@ -122,9 +122,14 @@ pub(super) fn kubeadm_too(
         .iter()
         .find(|e| e.sel.edited.is_some())
         .map(|e| e.sel.version);
-    let opts = kubeadm_options(s, &restricted, version);
     let shown = kc.display().to_string();
-    let result = read_input(kc).and_then(|text| pipeline::process(&shown, &text, &opts));
+    let result = read_input(kc).and_then(|text| {
+        let (version, note) = kubeadm_version(s, version, &text, &shown);
+        if let Some(n) = note {
+            let _ = writeln!(stderr, "kubeharden: {n}");
+        }
+        pipeline::process(&shown, &text, &kubeadm_options(s, &restricted, version))
+    });
     match result {
         Ok(r) if r.kubeadm => {
             for f in r.findings.iter().filter(|f| !f.fixed) {
