@@ -442,7 +442,13 @@ fn describe(cond: &Cond, model: &Model, env: Env) -> Description {
             } else {
                 possible
             };
-            let first = cs.first().map(|c| describe(c, model, env));
+            // What is found is said of the alternative whose flag the file has, if one has
+            // (the legacy --admission-control rather than an absent --enable-admission-plugins).
+            let shown = cs
+                .iter()
+                .find(|c| matches!(c, Cond::Flag { flag, .. } if model.present(flag)))
+                .or(cs.first());
+            let first = shown.map(|c| describe(c, model, env));
             let wants: Vec<String> = cs.iter().map(|c| describe(c, model, env).2).collect();
             let (flag, current, _) = first.unwrap_or((None, String::new(), String::new()));
             (flag, current, wants.join(" or "))

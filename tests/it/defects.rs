@@ -238,3 +238,34 @@ fn a_kubeadm_config_older_than_the_node_gets_only_what_it_accepts() {
     // The manifest (1.33) gets it.
     assert!(diff.contains("+    - --authentication-config="), "{diff}");
 }
+
+/// With the legacy `--admission-control`, a finding about admission plugins names that flag,
+/// not an absent `--enable-admission-plugins`.
+#[test]
+fn a_finding_names_the_admission_flag_actually_present() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("kube-apiserver.yaml");
+    let text = kubeadm_apiserver().replace(
+        "    - --enable-admission-plugins=NodeRestriction",
+        "    - --admission-control=NamespaceLifecycle,ServiceAccount",
+    );
+    assert!(text.contains("--admission-control="));
+    fs::write(&path, text).expect("write");
+    let out = kubeharden()
+        .args(["check", "--format", "json"])
+        .arg(&path)
+        .output()
+        .expect("runs");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let f = v["files"][0]["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .find(|f| f["rule_id"] == "apiserver-admission-node-restriction")
+        .expect("finding")
+        .clone();
+    assert_eq!(
+        f["current"], "--admission-control=NamespaceLifecycle,ServiceAccount",
+        "{f}"
+    );
+}
