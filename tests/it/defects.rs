@@ -269,3 +269,31 @@ fn a_finding_names_the_admission_flag_actually_present() {
         "{f}"
     );
 }
+
+/// A plugin the version no longer has in the legacy `--admission-control` (Initializers, gone
+/// since 1.14: the API server would not start) is reported and removed by strict, the rest of
+/// the list kept in order.
+#[test]
+fn a_removed_plugin_in_the_legacy_admission_control_is_removed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("kube-apiserver.yaml");
+    fs::write(
+        &path,
+        kubeadm_apiserver().replace(
+            "    - --enable-admission-plugins=NodeRestriction",
+            "    - --admission-control=NamespaceLifecycle,Initializers,NodeRestriction",
+        ),
+    )
+    .expect("write");
+    let out = kubeharden()
+        .args(["diff", "--profile", "strict"])
+        .arg(&path)
+        .output()
+        .expect("runs");
+    let d = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        d.contains("-    - --admission-control=NamespaceLifecycle,Initializers,NodeRestriction\n")
+            && d.contains("+    - --admission-control=NamespaceLifecycle,NodeRestriction\n"),
+        "{d}"
+    );
+}
