@@ -60,8 +60,55 @@ pub(super) fn run(
             r.path
         );
     }
+    probe_patch_beside(r, output, &s, stderr)?;
     messages::left_over_to(stderr, &outcomes);
     messages::risky_to(stderr, &outcomes);
     messages::required_files_to(stderr, &outcomes);
     Ok(Exit::Ok)
+}
+
+/// For a kubeadm file whose profile needs kubeadm's probes changed (extraArgs cannot do it): the
+/// kubeadm patch that does it, `kube-apiserver+strategic.yaml`, written beside the output (as
+/// `diff` proposes it beside the file), unless one is there; for standard output, where to put
+/// it. So `diff` on the output has nothing left to propose.
+fn probe_patch_beside(
+    r: &crate::model::report::FileReport,
+    output: &Path,
+    s: &crate::load::inputs::Settings,
+    stderr: &mut dyn Write,
+) -> Result<(), UsageError> {
+    if !r.needs_probe_patch {
+        return Ok(());
+    }
+    const NAME: &str = "kube-apiserver+strategic.yaml";
+    let text = crate::profile::render_template(
+        "kubeadm-probe-patch",
+        r.version,
+        &s.registry,
+        &s.profile.parameters,
+    )
+    .map_err(UsageError)?;
+    if output.as_os_str() == "-" {
+        let _ = writeln!(
+            stderr,
+            "kubeharden: {}: also needs the kubeadm patch that makes kube-apiserver's probes TCP probes: `kubeharden profiles template kubeadm-probe-patch --kubernetes-version {}` prints it; save it as {NAME} in kubeadm's --patches directory",
+            r.path, r.version
+        );
+        return Ok(());
+    }
+    let dir = output
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let path = dir.join(NAME);
+    if crate::load::node::exists(&path) {
+        return Ok(());
+    }
+    write_output(&path, &text)?;
+    let _ = writeln!(
+        stderr,
+        "kubeharden: wrote {} beside it: the kubeadm patch that makes kube-apiserver's probes TCP probes; pass its directory to kubeadm with --patches, then anonymous requests can be rejected",
+        path.display()
+    );
+    Ok(())
 }

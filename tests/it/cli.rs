@@ -63,7 +63,10 @@ pub fn diff_apply_and_fix(name: &str, bytes: &[u8], args: &[&str]) -> (Vec<u8>, 
         stderr(&check),
         stdout(&out)
     );
-    let fixed = dir.path().join("fixed.out");
+    // In a directory of its own: fix --output may write files beside its output (the probe
+    // patch of a kubeadm file) that the patch creates beside the input.
+    std::fs::create_dir(dir.path().join("fixed")).expect("mkdir");
+    let fixed = dir.path().join("fixed/fixed.out");
     let fix = kubeharden()
         .current_dir(dir.path())
         .arg("fix")

@@ -297,3 +297,50 @@ fn a_removed_plugin_in_the_legacy_admission_control_is_removed() {
         "{d}"
     );
 }
+
+/// `fix --output` on a kubeadm file whose profile needs kubeadm's probe patch writes the patch
+/// beside its output, as `diff` proposes it: `diff` on the result then proposes nothing.
+#[test]
+fn fix_output_writes_the_probe_patch_so_diff_has_nothing_left() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/kubeadm-config/v1beta3-init-cluster.yaml");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("cluster.yaml");
+    let fix = kubeharden()
+        .args(["fix", "--profile", "strict", "-o"])
+        .arg(&out)
+        .arg(&src)
+        .output()
+        .expect("runs");
+    assert_eq!(
+        fix.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&fix.stderr)
+    );
+    let patch = dir.path().join("kube-apiserver+strategic.yaml");
+    assert!(fs::read_to_string(&patch)
+        .expect("the probe patch")
+        .contains("tcpSocket"));
+    let diff = kubeharden()
+        .args(["diff", "--profile", "strict"])
+        .arg(&out)
+        .output()
+        .expect("runs");
+    assert!(
+        diff.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&diff.stdout)
+    );
+    assert_eq!(diff.status.code(), Some(0));
+    // An existing patch there is kept.
+    fs::write(&patch, "mine\n").expect("write");
+    let again = kubeharden()
+        .args(["fix", "--profile", "strict", "-o"])
+        .arg(&out)
+        .arg(&src)
+        .output()
+        .expect("runs");
+    assert_eq!(again.status.code(), Some(0));
+    assert_eq!(fs::read_to_string(&patch).expect("kept"), "mine\n");
+}
