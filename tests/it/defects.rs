@@ -344,3 +344,34 @@ fn fix_output_writes_the_probe_patch_so_diff_has_nothing_left() {
     assert_eq!(again.status.code(), Some(0));
     assert_eq!(fs::read_to_string(&patch).expect("kept"), "mine\n");
 }
+
+/// A ConfigMap holding kubeadm's ClusterConfiguration (`kubectl get cm kubeadm-config -o
+/// yaml`) is refused with the command that takes the configuration out, and the one that puts
+/// it back; in a directory, or with --skip-unrecognized, it is skipped with the same words.
+#[test]
+fn a_configmap_wrapped_kubeadm_configuration_says_how_to_extract_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("kubeadm-config.yaml");
+    fs::write(
+        &path,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: kubeadm-config\n  namespace: kube-system\ndata:\n  ClusterConfiguration: |\n    apiVersion: kubeadm.k8s.io/v1beta4\n    kind: ClusterConfiguration\n    kubernetesVersion: v1.33.1\n",
+    )
+    .expect("write");
+    let out = kubeharden().arg("check").arg(&path).output().expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("kubeadm-config.yaml:7:3: a ConfigMap holding kubeadm's ClusterConfiguration")
+            && err.contains("kubectl -n kube-system get cm kubeadm-config -o jsonpath='{.data.ClusterConfiguration}' > cluster.yaml"),
+        "{err}"
+    );
+    let skip = kubeharden()
+        .args(["check", "--skip-unrecognized"])
+        .arg(&path)
+        .output()
+        .expect("runs");
+    assert_eq!(skip.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&skip.stdout).contains("skipped: a ConfigMap holding kubeadm's")
+    );
+}

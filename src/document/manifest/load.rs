@@ -189,6 +189,29 @@ fn parse_pod(text: &str) -> Result<Node, LoadError> {
         );
     }
     let kind = root.get("kind").and_then(|k| k.as_str()).unwrap_or("");
+    // `kubectl -n kube-system get cm kubeadm-config -o yaml`: kubeadm's ClusterConfiguration as a
+    // string inside a ConfigMap (cmd/kubeadm/app/constants: KubeadmConfigConfigMap,
+    // ClusterConfigurationConfigMapKey). Not read in place: say how to take it out.
+    if kind == "ConfigMap" {
+        if let Some(key) = root
+            .get("data")
+            .and_then(|d| d.entry("ClusterConfiguration"))
+            .map(|(k, _)| k)
+        {
+            let name = root
+                .get("metadata")
+                .and_then(|m| m.get("name"))
+                .and_then(Node::as_str)
+                .unwrap_or("kubeadm-config");
+            return Err(LoadError::at(
+                key,
+                format!(
+                    "a ConfigMap holding kubeadm's ClusterConfiguration as text, which kubeharden does not edit in place; take it out with `kubectl -n kube-system get cm {name} -o jsonpath='{{.data.ClusterConfiguration}}' > cluster.yaml`, check or fix cluster.yaml, and put it back with `kubectl -n kube-system edit cm {name}`"
+                ),
+            )
+            .unrecognized());
+        }
+    }
     if kind != "Pod" {
         let what = if kind.is_empty() {
             "has no `kind`".to_string()
