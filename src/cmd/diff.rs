@@ -3,13 +3,13 @@
 use super::args::DiffArgs;
 use super::batch::{kubeadm_options, kubeadm_version, process_all};
 use super::exit::{summarise, Exit};
+use super::probe_patch;
 use crate::load::inputs::{node_files, settings, Settings, DEFAULT_MANIFESTS_DIR};
 use crate::load::node::{canonical, exists};
 use crate::load::read::read_input;
 use crate::model::report::UsageError;
 use crate::model::report::{FileReport, Outcome};
 use crate::pipeline;
-use crate::profile::render_template;
 use crate::render::{self, messages};
 use std::io::Write;
 use std::path::Path;
@@ -195,22 +195,14 @@ fn probe_patch_diff(
     header: &str,
     s: &Settings,
 ) -> std::io::Result<bool> {
-    if !r.needs_probe_patch {
+    let Some(text) = probe_patch::for_report(r, s) else {
         return Ok(false);
-    }
+    };
     let dir = Path::new(&r.path).parent().unwrap_or(Path::new(""));
-    let name = "kube-apiserver+strategic.yaml";
+    let name = probe_patch::PROBE_PATCH;
     if exists(&dir.join(name)) {
         return Ok(false);
     }
-    let Ok(text) = render_template(
-        "kubeadm-probe-patch",
-        r.version,
-        &s.registry,
-        &s.profile.parameters,
-    ) else {
-        return Ok(false);
-    };
     let shown = Path::new(header)
         .parent()
         .unwrap_or(Path::new(""))

@@ -77,17 +77,10 @@ fn probe_patch_beside(
     s: &crate::load::inputs::Settings,
     stderr: &mut dyn Write,
 ) -> Result<(), UsageError> {
-    if !r.needs_probe_patch {
+    use super::probe_patch::{self, PROBE_PATCH as NAME};
+    let Some(text) = probe_patch::for_report(r, s) else {
         return Ok(());
-    }
-    const NAME: &str = "kube-apiserver+strategic.yaml";
-    let text = crate::profile::render_template(
-        "kubeadm-probe-patch",
-        r.version,
-        &s.registry,
-        &s.profile.parameters,
-    )
-    .map_err(UsageError)?;
+    };
     if output.as_os_str() == "-" {
         let _ = writeln!(
             stderr,

@@ -5,6 +5,7 @@
 
 use super::args::GenerateKubeadmArgs;
 use super::exit::Exit;
+use super::probe_patch::PROBE_PATCH;
 use crate::apply::output::{write_files, OutFile};
 use crate::model::report::FileReport;
 use crate::model::report::UsageError;
@@ -149,7 +150,8 @@ fn parameters(
     params.insert("kubeadm_api".into(), api.to_string());
     // v1beta4 writes extraArgs as a list of name/value items, older APIs as a map (as the
     // loader reads them).
-    let list = api.ends_with("/v1beta4");
+    let list = crate::document::kubeadm::ArgsEncoding::of(api)
+        == crate::document::kubeadm::ArgsEncoding::List;
     params.insert("args_list".into(), if list { "yes" } else { "" }.into());
     params.insert(
         "kubernetes_version".into(),
@@ -333,9 +335,6 @@ pub(super) fn with_key(params: &Values) -> Result<Values, String> {
     p.insert("encryption_key".into(), super::key::fresh_key()?);
     Ok(p)
 }
-
-/// The name of the probe patch: kubeadm applies it to kube-apiserver as a strategic merge patch.
-const PROBE_PATCH: &str = "kube-apiserver+strategic.yaml";
 
 /// `KEY=VALUE` of `--set`.
 fn parse_set(s: &str) -> Result<(String, String), String> {

@@ -15,6 +15,7 @@ mod generate;
 mod key;
 mod migrate;
 mod node;
+mod probe_patch;
 mod profiles;
 mod rollback;
 

@@ -25,6 +25,7 @@ pub(super) fn run(
     let interrupts = Interrupts::install();
     let _lock = place.lock(&args.node)?;
     place.clean(&[], stderr);
+    let registry = Registry::builtin().map_err(|e| UsageError(e.to_string()))?;
     let (set, finishing, done) = loop {
         let (set, finishing) = node::find_set(&place.backups, args.id.as_deref()).map_err(fail)?;
         if let Some(u) = &finishing {
@@ -34,7 +35,7 @@ pub(super) fn run(
                 set.record.id
             );
         }
-        locks_out(&set, &place.root)?;
+        locks_out(&set, &place.root, &registry)?;
         let done = node::rollback(&set, &place.backups, &place.root)
             .map_err(|e| failed(&e, &set, args))?;
         // The newest set's run stopped before it changed anything: it holds nothing to undo,
@@ -74,7 +75,6 @@ pub(super) fn run(
             }
         }
     }
-    let registry = Registry::builtin().map_err(|e| UsageError(e.to_string()))?;
     let texts: Vec<String> = done
         .restored
         .iter()
@@ -90,33 +90,47 @@ pub(super) fn run(
     Ok(if warned { Exit::Error } else { Exit::Ok })
 }
 
+/// The rule whose precondition says what lets the administrator in: its `on_node` reads the
+/// administrator's client certificate, its `safe_when` names the other ways in (profiles/).
+const ADMIN_WAY_IN_RULE: &str = "apiserver-token-auth-file";
+
 /// Refuses a rollback that would leave the administrator without the credential that works
 /// now: a kube-apiserver manifest whose client CA signs an administrator kubeconfig's
 /// certificate on the node, restored to one whose does not (a CA rotated since the fix, say),
-/// with no OIDC or authentication configuration instead.
-fn locks_out(set: &node::BackupSet, root: &crate::load::node::Root) -> Result<(), UsageError> {
-    let registry = Registry::builtin().map_err(|e| UsageError(e.to_string()))?;
-    let check = crate::profile::NodeCheck::AdminCredential {
-        ca_flag: "client-ca-file".into(),
-        groups: Vec::new(),
+/// with no other way in instead (as removing a static token file is judged).
+fn locks_out(
+    set: &node::BackupSet,
+    root: &crate::load::node::Root,
+    registry: &Registry,
+) -> Result<(), UsageError> {
+    let rule = crate::profile::find_builtin_rule(ADMIN_WAY_IN_RULE, registry)
+        .map_err(|e| UsageError(e.to_string()))?;
+    let Some((check, other_way)) = rule.as_ref().and_then(|r| {
+        let a = r.applicability.as_ref()?;
+        Some((a.on_node.as_ref()?, a.safe_when.as_ref()))
+    }) else {
+        return Ok(());
+    };
+    let env = crate::check::Env {
+        registry,
+        version: registry.newest(),
+        new_cluster: false,
     };
     let pending = node::pending(set, root).map_err(|e| UsageError(e.to_string()))?;
     let apiserver = |bytes: &[u8]| {
         let text = std::str::from_utf8(bytes).ok()?;
-        let doc = crate::document::load(text, &registry).ok()?;
+        let doc = crate::document::load(text, registry).ok()?;
         (doc.component() == crate::model::report::COMPONENT).then(|| doc.model().clone())
     };
     for (path, now, back) in pending {
         let (Some(now), Some(back)) = (now.as_deref().and_then(apiserver), apiserver(&back)) else {
             continue;
         };
-        let works = |m: &crate::model::Model| crate::load::preconditions::on_node(&check, root, m);
+        let works = |m: &crate::model::Model| crate::load::preconditions::on_node(check, root, m);
         let Verdict::Holds(now_ok) = works(&now) else {
             continue;
         };
-        let other_way = ["oidc-issuer-url", "authentication-config"]
-            .iter()
-            .any(|f| back.present(f));
+        let other_way = other_way.is_some_and(|c| crate::check::holds(c, &back, env));
         if let (false, Verdict::Fails(why) | Verdict::Unknown(why)) = (other_way, works(&back)) {
             return Err(UsageError(format!(
                 "rollback of backup set {} refused: {path} would lock the administrator out: now {now_ok}, and with the manifest restored {why}; nothing was written. Keep the credential working first (the restored manifest's --client-ca-file must sign it), then roll back",

@@ -65,7 +65,7 @@ impl Region {
     }
 }
 
-/// What the node says of a risky change's precondition (`crate::load::preconditions`).
+/// What the node says of a risky change's precondition (read by the loader's preconditions).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Verdict {
     /// It holds: what was read.

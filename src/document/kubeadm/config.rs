@@ -19,6 +19,17 @@ pub(crate) enum ArgsEncoding {
     List,
 }
 
+impl ArgsEncoding {
+    /// The encoding of `extraArgs` in the kubeadm API `api` (v1beta4 made it a list).
+    pub(crate) fn of(api: &str) -> ArgsEncoding {
+        if api.ends_with("/v1beta4") {
+            ArgsEncoding::List
+        } else {
+            ArgsEncoding::Map
+        }
+    }
+}
+
 /// One `extraArgs` entry.
 #[derive(Clone, Debug)]
 pub(crate) struct ArgEntry {

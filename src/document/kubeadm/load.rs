@@ -20,7 +20,7 @@ fn plain_non_string(node: &Node) -> bool {
 }
 
 /// A string field of kubeadm's types: a scalar that YAML reads as a string.
-fn string_of(node: &Node, what: &str) -> Result<String, LoadError> {
+pub(super) fn string_of(node: &Node, what: &str) -> Result<String, LoadError> {
     if node.decorated {
         return Err(LoadError::at(
             node,
@@ -684,11 +684,7 @@ pub fn load(
         init,
         api_version,
     } = scan(&docs, facts)?;
-    let encoding = if api_version.ends_with("/v1beta4") {
-        ArgsEncoding::List
-    } else {
-        ArgsEncoding::Map
-    };
+    let encoding = ArgsEncoding::of(&api_version);
     let croot = cluster.map(|i| &docs[i].root);
     let kubernetes_version = kubernetes_version(croot)?;
     let api_server = croot.and_then(|c| c.get("apiServer"));
@@ -814,7 +810,7 @@ pub fn validate_types(text: &str) -> Result<(), String> {
         let end =
             yaml::line_end_inclusive(text, d.root.content_end().max(d.root.span.start + 1) - 1);
         let src = &text[d.root.span.start..end.max(d.root.span.start)];
-        let r = if api.ends_with("/v1beta4") {
+        let r = if ArgsEncoding::of(api) == ArgsEncoding::List {
             yaml_serde::from_str::<types::Cluster<types::ApiServerV1beta4>>(src).map(|_| ())
         } else {
             yaml_serde::from_str::<types::Cluster<types::ApiServerV1beta3>>(src).map(|_| ())

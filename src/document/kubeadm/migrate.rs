@@ -15,6 +15,7 @@
 //! means what the original meant with exactly these changes.
 
 use super::config::GROUP;
+use super::load::string_of;
 use crate::document::kind::LoadError;
 use crate::edit::{apply as apply_splices, Splice};
 use crate::model::Model;
@@ -226,8 +227,8 @@ impl Plan {
             ));
         };
         for (k, v) in entries {
-            string_scalar(k, what)?;
-            string_scalar(v, what)?;
+            string_of(k, what)?;
+            string_of(v, what)?;
         }
         if *flow {
             // The parser's end of a flow mapping can lie past its `}` (a comment after it).
@@ -291,7 +292,7 @@ impl Plan {
         if let Some((parent, key, value)) =
             cluster.and_then(|c| entry_at(c, &["apiServer"], "timeoutForControlPlane"))
         {
-            let v = string_scalar(value, "apiServer.timeoutForControlPlane")?.to_string();
+            let v = string_of(value, "apiServer.timeoutForControlPlane")?;
             let comment = self.remove_entry(text, parent, key, value)?;
             if v == DEFAULT_CONTROL_PLANE_TIMEOUT {
                 let with = if comment.is_empty() {
@@ -329,7 +330,7 @@ impl Plan {
         if let Some((parent, key, value)) =
             join.and_then(|j| entry_at(j, &["discovery"], "timeout"))
         {
-            let v = string_scalar(value, "discovery.timeout")?.to_string();
+            let v = string_of(value, "discovery.timeout")?;
             let comment = self.remove_entry(text, parent, key, value)?;
             if let Some(j) = join {
                 self.append_timeouts(text, j, "discovery", &format!("{v}{comment}"), nl);
@@ -414,31 +415,6 @@ fn entry_at<'a>(
 /// The text of a node as written (quotes included).
 fn src<'t>(text: &'t str, n: &Node) -> &'t str {
     &text[n.span.start..n.span.end]
-}
-
-/// A scalar that YAML reads as a string, on one line: what kubeadm's string maps hold.
-fn string_scalar<'n>(n: &'n Node, what: &str) -> Result<&'n str, MigrateError> {
-    if n.decorated {
-        return Err(fail(
-            Some(n),
-            format!("{what}: an anchor or tag; kubeharden migrates plain values only"),
-        ));
-    }
-    match &n.kind {
-        Kind::Scalar { value, style } => {
-            if *style == yaml::Style::Plain && yaml::yaml11_non_string(value) {
-                return Err(fail(
-                    Some(n),
-                    format!("{what}: `{value}` is not a string, which kubeadm refuses; quote it"),
-                ));
-            }
-            Ok(value)
-        }
-        _ => Err(fail(
-            Some(n),
-            format!("{what}: a value that is not a string"),
-        )),
-    }
 }
 
 /// What every document of the migrated file must mean: the original's meaning with the changes
@@ -555,6 +531,10 @@ mod tests {
             ("  extraArgs:\n    a: [x]\n", "must be a string"),
             (
                 "controllerManager:\n  extraArgs:\n    a: [x]\n",
+                "must be a string",
+            ),
+            (
+                "controllerManager:\n  extraArgs:\n    a: yes\n",
                 "not a string",
             ),
         ] {

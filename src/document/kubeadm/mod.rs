@@ -10,7 +10,7 @@ pub mod migrate;
 pub(crate) mod patch;
 
 pub use config::KubeadmConfig;
-pub(crate) use config::GROUP;
+pub(crate) use config::{ArgsEncoding, GROUP};
 pub use load::{is_kubeadm, load, try_load, validate_types};
 
 use super::component::{self};

@@ -19,6 +19,10 @@ use crate::yaml::{self, Node};
 /// The target kubeadm gives the kube-apiserver manifest.
 pub(crate) const TARGET: &str = "kube-apiserver";
 
+/// The file kubeharden writes the probe patch to (template kubeadm-probe-patch): a strategic
+/// merge patch of kube-apiserver, as kubeadm names them.
+pub(crate) const PROBE_PATCH: &str = "kube-apiserver+strategic.yaml";
+
 /// The patch type of a patch file's name (`kube-apiserver+strategic.yaml` → `strategic`).
 pub(crate) fn patch_type(name: &str) -> &str {
     let stem = name.rsplit_once('.').map_or(name, |(s, _)| s);
