@@ -257,15 +257,21 @@ pub(crate) fn report_findings<'p>(
         let at = locate(f.flag.as_deref());
         let fixed = plan.changes.iter().any(|c| c.rules.contains(&rule.id))
             || (planned && check::evaluate(rule, &plan.after, env).is_none());
-        let manual = (!fixed).then(|| {
-            left.iter()
-                .find(|(r, _)| r == &rule.id)
-                .map(|(_, why)| why.clone())
-                .or_else(|| rule.manual.clone())
-                .or_else(|| rule.blocked_because(env.version, |c| check::holds(c, model, env)))
-                .or_else(|| cannot.map(str::to_string))
-                .unwrap_or_else(|| fallback.to_string())
-        });
+        // Left to the user: the reasons the profile's data gives (a rule for a person, a fix
+        // the document cannot express, a version or a condition that rules the fix out).
+        // Blocked: the file cannot be changed at all.
+        let left_to_user = (!fixed)
+            .then(|| {
+                left.iter()
+                    .find(|(r, _)| r == &rule.id)
+                    .map(|(_, why)| why.clone())
+                    .or_else(|| rule.manual.clone())
+                    .or_else(|| rule.blocked_because(env.version, |c| check::holds(c, model, env)))
+            })
+            .flatten();
+        let blocked = !fixed && left_to_user.is_none();
+        let manual = (!fixed)
+            .then(|| left_to_user.unwrap_or_else(|| cannot.unwrap_or(fallback).to_string()));
         let mut finding = ReportFinding {
             rule,
             current: f.current,
@@ -276,6 +282,7 @@ pub(crate) fn report_findings<'p>(
             end_column: at.end_column,
             fixed,
             manual,
+            blocked,
             risky: risky(rule, model, env),
             on_node: None,
             suppressed: None,

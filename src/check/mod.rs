@@ -332,6 +332,24 @@ pub(crate) fn unauthenticated_http_probes(model: &Model) -> Vec<String> {
         .collect()
 }
 
+/// The probes that are commands fetching a URL without credentials.
+pub(crate) fn exec_http_probes(model: &Model) -> Vec<&str> {
+    model
+        .probes
+        .iter()
+        .filter(|p| {
+            matches!(
+                p.handler,
+                Handler::Exec {
+                    http: true,
+                    authenticated: false
+                }
+            )
+        })
+        .map(|p| p.kind.as_str())
+        .collect()
+}
+
 pub(crate) fn holds(cond: &Cond, model: &Model, env: Env) -> bool {
     match cond {
         Cond::Flag { flag, op } => op_holds(model, env, flag, op),
@@ -356,6 +374,7 @@ pub(crate) fn holds(cond: &Cond, model: &Model, env: Env) -> bool {
         Cond::NoRemovedGates => rejected_gates(model, env).is_empty(),
         Cond::ExistingCluster => !env.new_cluster,
         Cond::ConfigApiRead => config_api_rejected(model, env).is_none(),
+        Cond::ExecHttpProbes => !exec_http_probes(model).is_empty(),
     }
 }
 
@@ -468,6 +487,14 @@ fn describe(cond: &Cond, model: &Model, env: Env) -> Description {
             None,
             format!("Kubernetes {}", env.version),
             format!("Kubernetes 1.{m} or later"),
+        ),
+        Cond::ExecHttpProbes => (
+            None,
+            format!(
+                "probes that fetch a URL by a command: {}",
+                exec_http_probes(model).join(", ")
+            ),
+            "no probe that fetches a URL by a command".into(),
         ),
         Cond::ConfigApiRead => (
             None,

@@ -1,7 +1,7 @@
 //! Command-line arguments. clap types stay here; the commands turn them into settings.
 
 use crate::load::inputs::Asked;
-use crate::profile::Severity;
+use crate::model::report::FailOn;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -30,7 +30,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Report what a profile finds in manifests (exit 1 when anything is found, see --fail-on)
+    /// Report what a profile finds in manifests (exit 1 when anything is found but what is left to you, see --fail-on)
     Check(CheckArgs),
     /// Print a unified diff of the changes, for `git apply` or `patch -p1` (exit 1 when there are changes)
     Diff(DiffArgs),
@@ -125,8 +125,9 @@ pub struct DiffArgs {
 #[derive(Debug, Args)]
 #[command(
     after_help = "Findings silenced by `# kubeharden: ignore[RULE-ID] reason` comments are counted apart and do \
-not fail the check; --format json and sarif still list them, as suppressed. --fail-on high: only high and \
-critical findings make the exit code 1."
+not fail the check; --format json and sarif still list them, as suppressed. Manual findings (those the \
+profile leaves to you, each with its reason) are reported and do not fail the check unless --fail-on names \
+`manual`. --fail-on high: only high and critical findings make the exit code 1."
 )]
 pub struct CheckArgs {
     #[command(flatten)]
@@ -134,8 +135,10 @@ pub struct CheckArgs {
     /// Output format: text, json (docs/json-output.md) or sarif (SARIF 2.1.0, docs/sarif.md)
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub(crate) format: Format,
-    /// Exit 1 only for findings of this severity or higher; the others are still reported
-    #[arg(long, value_enum, value_name = "SEVERITY", default_value_t = FailOn::Low)]
+    /// Exit 1 only for findings of this severity or higher (low, medium, high, critical); with
+    /// `manual` (as in `low,manual`), also for those the profile leaves to you, which otherwise
+    /// are reported without failing the check
+    #[arg(long, value_name = "SEVERITY[,manual]", default_value = "low", value_parser = FailOn::parse)]
     pub(crate) fail_on: FailOn,
     /// Skip files that are not control-plane manifests or configuration kubeharden reads, even
     /// when named, and exit 0 when nothing is left to check (for hooks such as pre-commit, which
@@ -287,15 +290,6 @@ pub(crate) enum Format {
     Sarif,
 }
 
-/// The lowest severity that makes `check` exit 1.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub(crate) enum FailOn {
-    Low,
-    Medium,
-    High,
-    Critical,
-}
-
 impl Common {
     /// What the arguments ask of the inputs.
     pub(crate) fn asked(&self) -> Asked<'_> {
@@ -304,17 +298,6 @@ impl Common {
             profile: &self.profile,
             kubernetes_version: self.kubernetes_version.as_deref(),
             ignores: !self.no_ignores,
-        }
-    }
-}
-
-impl FailOn {
-    pub(crate) fn severity(self) -> Severity {
-        match self {
-            FailOn::Low => Severity::Low,
-            FailOn::Medium => Severity::Medium,
-            FailOn::High => Severity::High,
-            FailOn::Critical => Severity::Critical,
         }
     }
 }

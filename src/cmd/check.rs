@@ -50,7 +50,7 @@ pub(super) fn run(
         ) as Box<crate::model::report::NodeLookup<'static>>
     });
     let outcomes = process_all(&s, true, sarif, sarif || args.format == Format::Json);
-    let fail_on = args.fail_on.severity();
+    let fail_on = args.fail_on;
     let node_scan = args.root.is_some() || args.common.paths.is_empty();
     let res = match args.format {
         Format::Text => render::text(stdout, &outcomes, &s.profile, paint)
@@ -80,11 +80,10 @@ pub(super) fn run(
     }
     messages::newer_to(stderr, messages::versions(&outcomes), &s.registry);
     messages::errors_to(stderr, &outcomes);
-    // Suppressed findings and those below --fail-on do not fail the check.
+    // Suppressed findings, those below --fail-on and (unless it names them) the manual ones do
+    // not fail the check.
     Ok(summarise(&outcomes, |r| {
-        r.findings
-            .iter()
-            .any(|f| f.active() && f.rule.severity >= fail_on)
+        r.findings.iter().any(|f| fail_on.fails(f))
     }))
 }
 

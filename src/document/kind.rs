@@ -173,7 +173,7 @@ pub(crate) fn version_range(env: Env, notes: &mut Vec<String>) -> Option<String>
             known.oldest, known.newest
         ));
         format!(
-            "Kubernetes {version} is older than 1.{}, the oldest version kubeharden has lifecycle facts for",
+            "Kubernetes {version} is older than 1.{}, the oldest version kubeharden has lifecycle facts for: upgrade the cluster first, or pass --kubernetes-version if the image tag is not the version that runs",
             known.oldest
         )
     })
@@ -190,4 +190,4 @@ pub(crate) fn has_bare_cr(text: &str) -> bool {
 
 /// Why kubeharden edits no file that [`has_bare_cr`].
 pub(crate) const BARE_CR: &str =
-    "the file ends lines with bare carriage returns; kubeharden edits files with LF or CRLF line endings";
+    "the file ends lines with bare carriage returns (old Mac OS line endings), and kubeharden edits files with LF or CRLF line endings: convert them first (`tr '\\r' '\\n' < FILE > NEW`), then run kubeharden on the result";

@@ -143,7 +143,7 @@ impl<'a> MapEditor<'a> {
             if node.decorated {
                 return Err(refuse(
                     Some(node.span.start),
-                    format!("{here} carries a YAML anchor or tag; kubeharden does not edit those"),
+                    format!("{here} carries a YAML anchor or tag, which kubeharden does not edit: write it out in full without them (an anchor shares the value with its aliases, so an edit would change them all), then run kubeharden again"),
                 ));
             }
             if node.is_flow() {

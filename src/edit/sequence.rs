@@ -512,7 +512,7 @@ impl<'a> Editor<'a> {
             {
                 return Err(refuse(
                     Some(k.span.start),
-                    format!("`{key}` carries a YAML anchor, alias or tag; kubeharden does not extend such lists"),
+                    format!("`{key}` carries a YAML anchor, alias or tag, so kubeharden does not extend it: write the list out in full without them (an anchor shares the list with its aliases, so an edit would change them all), then run kubeharden again"),
                 ));
             }
         }

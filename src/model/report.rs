@@ -3,7 +3,7 @@
 
 use super::change::{Planned, RequiredFile};
 use crate::profile::version::Version;
-use crate::profile::Rule;
+use crate::profile::{Rule, Severity};
 use crate::yaml::line_col;
 use std::fmt;
 
@@ -94,8 +94,14 @@ pub struct ReportFinding<'p> {
     pub end_column: usize,
     /// The plan changes something for this rule.
     pub fixed: bool,
-    /// Why the profile leaves it to the user, when it does.
+    /// Why it is not fixed, when it is not: the profile leaves it to the user, or (`blocked`)
+    /// something in the file keeps kubeharden from changing it.
     pub manual: Option<String>,
+    /// Not fixed because the file cannot be changed (a construct kubeharden does not edit, a
+    /// version it cannot tell, an edit that failed verification): such a finding fails `check`
+    /// like a fixable one. A finding neither fixed nor blocked is manual: the profile leaves it
+    /// to the user with its reason, and it fails `check` only when `--fail-on` asks.
+    pub blocked: bool,
     /// The fix can stop a component or lock someone out unless its precondition holds, and the
     /// file does not show that it holds; `None`: safe.
     pub risky: Option<&'p crate::profile::Applicability>,
@@ -108,8 +114,77 @@ pub struct ReportFinding<'p> {
 
 impl ReportFinding<'_> {
     /// Counts for the exit code and the totals: not silenced by a suppression.
-    pub(crate) fn active(&self) -> bool {
+    pub fn active(&self) -> bool {
         self.suppressed.is_none()
+    }
+
+    /// Left to the user by the profile, with its reason (see `blocked`).
+    pub fn is_manual(&self) -> bool {
+        !self.fixed && !self.blocked
+    }
+
+    /// `fixable`, `manual` or `blocked`: how the report names what becomes of the finding.
+    pub(crate) fn status(&self) -> &'static str {
+        match (self.fixed, self.blocked) {
+            (true, _) => "fixable",
+            (false, false) => "manual",
+            (false, true) => "blocked",
+        }
+    }
+}
+
+/// What makes `check` exit 1 (`--fail-on`): active findings of `severity` or higher that are
+/// fixable or blocked, and the manual ones too when `manual` is set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FailOn {
+    pub severity: Severity,
+    pub manual: bool,
+}
+
+impl FailOn {
+    /// `--fail-on`'s value: a comma-separated list of one severity (`low`, `medium`, `high`,
+    /// `critical`; `low` when none is given) and `manual`.
+    pub fn parse(value: &str) -> Result<FailOn, String> {
+        let mut out = FailOn {
+            severity: Severity::Low,
+            manual: false,
+        };
+        let mut severity = None;
+        for word in value.split(',').map(str::trim) {
+            let s = match word {
+                "manual" => {
+                    out.manual = true;
+                    continue;
+                }
+                "low" => Severity::Low,
+                "medium" => Severity::Medium,
+                "high" => Severity::High,
+                "critical" => Severity::Critical,
+                other => {
+                    return Err(format!(
+                        "`{other}` is none of low, medium, high, critical, manual"
+                    ))
+                }
+            };
+            if severity.replace(s).is_some() {
+                return Err(
+                    "give one severity (with `manual` if wanted, as in high,manual)".into(),
+                );
+            }
+        }
+        out.severity = severity.unwrap_or(Severity::Low);
+        Ok(out)
+    }
+
+    /// The finding makes `check` exit 1.
+    pub fn fails(&self, f: &ReportFinding) -> bool {
+        f.active() && f.rule.severity >= self.severity && (self.manual || !f.is_manual())
+    }
+
+    /// As given on the command line.
+    pub fn as_arg(&self) -> String {
+        let manual = if self.manual { ",manual" } else { "" };
+        format!("{}{manual}", self.severity.as_str())
     }
 }
 
@@ -200,7 +275,7 @@ pub struct FileError {
     pub line_col: Option<(usize, usize)>,
     pub message: String,
     /// Not a manifest of the component at all (see `manifest::LoadError::unrecognized`).
-    pub(crate) unrecognized: bool,
+    pub unrecognized: bool,
 }
 
 /// `s` on one line: line breaks and other control characters written as escapes, so that a
@@ -283,3 +358,33 @@ impl NodeError {
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct UsageError(pub String);
+
+#[cfg(test)]
+mod tests {
+    use super::FailOn;
+    use crate::profile::Severity;
+
+    #[test]
+    fn fail_on_takes_one_severity_and_manual() {
+        let p = |s: &str| FailOn::parse(s);
+        assert_eq!(
+            p("low").map(|f| (f.severity, f.manual)),
+            Ok((Severity::Low, false))
+        );
+        assert_eq!(
+            p("high,manual").map(|f| (f.severity, f.manual)),
+            Ok((Severity::High, true))
+        );
+        assert_eq!(
+            p("manual").map(|f| (f.severity, f.manual)),
+            Ok((Severity::Low, true))
+        );
+        assert_eq!(
+            p("manual, critical").map(|f| f.as_arg()),
+            Ok("critical,manual".to_string())
+        );
+        assert!(p("high,low").is_err());
+        assert!(p("severe").expect_err("refused").contains("`severe`"));
+        assert!(p("").is_err());
+    }
+}

@@ -271,6 +271,7 @@ impl Ctx<'_> {
                 (c.no_removed_gates, Cond::NoRemovedGates),
                 (c.existing_cluster, Cond::ExistingCluster),
                 (c.config_api_read, Cond::ConfigApiRead),
+                (c.exec_http_probes, Cond::ExecHttpProbes),
             ],
         );
         if let Some(v) = &c.version_at_least {
@@ -327,7 +328,7 @@ impl Ctx<'_> {
         }
         if found.len() != 1 {
             return Err(format!(
-                "each condition has exactly one form (a flag test, any, all, no_removed_flags, no_removed_plugins, probes_without_anonymous, no_duplicate_flags, files_mounted, no_conflicting_flags, no_split_flags, version_at_least, not, http_probes_within, http_probes_on_local_host, no_env_conflicts, no_removed_gates, existing_cluster, config_api_read), found {}",
+                "each condition has exactly one form (a flag test, any, all, no_removed_flags, no_removed_plugins, probes_without_anonymous, no_duplicate_flags, files_mounted, no_conflicting_flags, no_split_flags, version_at_least, not, http_probes_within, http_probes_on_local_host, no_env_conflicts, no_removed_gates, existing_cluster, config_api_read, exec_http_probes), found {}",
                 found.len()
             ));
         }

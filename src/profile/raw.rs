@@ -125,6 +125,7 @@ pub(super) struct RawCond {
     pub(super) no_removed_gates: Option<bool>,
     pub(super) existing_cluster: Option<bool>,
     pub(super) config_api_read: Option<bool>,
+    pub(super) exec_http_probes: Option<bool>,
 }
 
 #[derive(Clone, Debug, Deserialize)]

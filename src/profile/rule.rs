@@ -78,6 +78,10 @@ pub enum Cond {
     ExistingCluster,
     /// The target version reads the configuration file's apiVersion (`config_api_read: true`).
     ConfigApiRead,
+    /// A probe is a command that fetches a URL without credentials (`exec_http_probes: true`):
+    /// kubeharden cannot rewrite it, so a fix that turns anonymous access off cannot keep it
+    /// working.
+    ExecHttpProbes,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -232,10 +236,11 @@ impl Rule {
         if self.variant_for(v, &holds).is_some() {
             return None;
         }
-        self.fix
-            .iter()
-            .filter(|var| var.versions.matches(v))
-            .find_map(|var| var.ruled_out(&holds))
+        // A reason the profile states wins over the general one of a variant without `because`.
+        let ruled_out = || self.fix.iter().filter(|var| var.versions.matches(v));
+        ruled_out()
+            .find_map(|var| var.stated_reason(&holds))
+            .or_else(|| ruled_out().find_map(|var| var.ruled_out(&holds)))
     }
 
     /// The fix that applies to version `v`, if any.
@@ -253,14 +258,21 @@ impl Rule {
 impl Variant {
     /// Why this variant does not apply, if a condition rules it out.
     pub(crate) fn ruled_out(&self, holds: &impl Fn(&Cond) -> bool) -> Option<String> {
+        self.stated_reason(holds).or_else(|| {
+            self.unless
+                .as_ref()
+                .filter(|c| holds(c))
+                .map(|_| "the fix does not apply to this manifest".to_string())
+        })
+    }
+
+    /// The profile's own words for why a condition rules this variant out, when it has them.
+    fn stated_reason(&self, holds: &impl Fn(&Cond) -> bool) -> Option<String> {
         if let Some((_, why)) = self.refuse.iter().find(|(c, _)| holds(c)) {
             return Some(why.clone());
         }
-        self.unless.as_ref().filter(|c| holds(c)).map(|_| {
-            self.because
-                .clone()
-                .unwrap_or_else(|| "the fix does not apply to this manifest".to_string())
-        })
+        self.unless.as_ref().filter(|c| holds(c))?;
+        self.because.clone()
     }
 }
 

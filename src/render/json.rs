@@ -32,6 +32,7 @@ struct JsonSummary {
     files: usize,
     findings: usize,
     fixable: usize,
+    manual: usize,
     errors: usize,
     skipped: usize,
     suppressed: usize,
@@ -104,6 +105,9 @@ struct JsonFinding<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     on_node: Option<JsonOnNode<'a>>,
     manual: Option<&'a str>,
+    /// `fixable`, `manual` (left to the user: does not fail `check` unless `--fail-on` names
+    /// it) or `blocked` (the file cannot be changed).
+    status: &'static str,
     docs: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     suppressed: Option<JsonSuppressed<'a>>,
@@ -194,6 +198,7 @@ pub fn json(out: &mut dyn Write, outcomes: &[Outcome], profile: &Profile) -> io:
         files: 0,
         findings: 0,
         fixable: 0,
+        manual: 0,
         errors: 0,
         skipped: 0,
         suppressed: 0,
@@ -234,7 +239,8 @@ pub fn json(out: &mut dyn Write, outcomes: &[Outcome], profile: &Profile) -> io:
                 summary.files += 1;
                 let active = r.findings.iter().filter(|f| f.active());
                 summary.findings += active.clone().count();
-                summary.fixable += active.filter(|f| f.fixed).count();
+                summary.fixable += active.clone().filter(|f| f.fixed).count();
+                summary.manual += active.filter(|f| f.is_manual()).count();
                 summary.suppressed += r.findings.iter().filter(|f| !f.active()).count();
                 let mut f = empty(&r.path, "ok");
                 f.component = Some(&r.component);
@@ -313,6 +319,7 @@ fn json_finding<'a>(x: &'a crate::model::report::ReportFinding) -> JsonFinding<'
             },
         }),
         manual: x.manual.as_deref(),
+        status: x.status(),
         docs: format!("docs/rules.md#{}", x.rule.id),
         suppressed: x.suppressed.as_ref().map(|s| JsonSuppressed {
             reason: &s.reason,

@@ -1,8 +1,7 @@
 //! The one-line messages of `diff` and `fix` on standard error, and `check`'s closing remark
 //! on `--fail-on`: errors, notes, what is left for the user, and the files the node needs.
 
-use crate::model::report::{one_line, FileReport, Outcome};
-use crate::profile::Severity;
+use crate::model::report::{one_line, FailOn, FileReport, Outcome};
 use std::io::Write;
 
 pub(crate) fn errors_to(stderr: &mut dyn Write, outcomes: &[Outcome]) {
@@ -85,26 +84,40 @@ pub(crate) fn notes_to(stderr: &mut dyn Write, r: &FileReport) {
     }
 }
 
-/// `check --fail-on`: how many findings are reported without failing the check.
+/// `check --fail-on`: how many findings are reported without failing the check, and why.
 pub(crate) fn below_fail_on(
     out: &mut dyn Write,
     outcomes: &[Outcome],
-    fail_on: Severity,
+    fail_on: FailOn,
 ) -> std::io::Result<()> {
-    let below = outcomes
-        .iter()
-        .filter_map(|o| match o {
-            Outcome::Report(r) => Some(r),
-            _ => None,
-        })
-        .flat_map(|r| &r.findings)
-        .filter(|f| f.active() && f.rule.severity < fail_on)
+    let active = || {
+        outcomes
+            .iter()
+            .filter_map(|o| match o {
+                Outcome::Report(r) => Some(r),
+                _ => None,
+            })
+            .flat_map(|r| &r.findings)
+            .filter(|f| f.active() && !fail_on.fails(f))
+    };
+    let below = active()
+        .filter(|f| f.rule.severity < fail_on.severity)
         .count();
     if below > 0 {
         writeln!(
             out,
             "{below} finding(s) below --fail-on {} do not fail the check",
-            fail_on.as_str()
+            fail_on.severity.as_str()
+        )?;
+    }
+    let manual = active()
+        .filter(|f| f.rule.severity >= fail_on.severity)
+        .count();
+    if manual > 0 {
+        writeln!(
+            out,
+            "{manual} manual finding(s) (left to you, with the reason) do not fail the check; --fail-on {},manual makes them",
+            fail_on.severity.as_str()
         )?;
     }
     Ok(())

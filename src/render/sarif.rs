@@ -374,6 +374,7 @@ fn result(
         }],
         "properties": {
             "fixable": f.fixed,
+            "status": f.status(),
             "applicability": if f.risky.is_some() { "risky" } else { "safe" },
             "component": f.rule.component,
             "kubernetesVersion": r.version.to_string(),

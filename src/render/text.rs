@@ -119,9 +119,14 @@ pub fn text(
     } else {
         String::new()
     };
+    let manual = if t.manual > 0 {
+        format!(", {} manual", t.manual)
+    } else {
+        String::new()
+    };
     writeln!(
         out,
-        "{} file(s) checked, {} finding(s) ({} fixable), {} error(s), {} skipped{suppressed}",
+        "{} file(s) checked, {} finding(s) ({} fixable{manual}), {} error(s), {} skipped{suppressed}",
         t.files, t.findings, t.fixable, t.errors, t.skipped
     )
 }
@@ -131,6 +136,7 @@ pub fn text(
 struct Tally {
     findings: usize,
     fixable: usize,
+    manual: usize,
     errors: usize,
     files: usize,
     skipped: usize,
@@ -141,6 +147,7 @@ impl Tally {
     fn add(&mut self, other: &Tally) {
         self.findings += other.findings;
         self.fixable += other.fixable;
+        self.manual += other.manual;
         self.errors += other.errors;
         self.files += other.files;
         self.skipped += other.skipped;
@@ -158,6 +165,7 @@ fn blocks(outcomes: &[Outcome], profile: &Profile, paint: Paint) -> io::Result<(
     let Tally {
         findings,
         fixable,
+        manual,
         errors,
         files,
         skipped,
@@ -212,6 +220,9 @@ fn blocks(outcomes: &[Outcome], profile: &Profile, paint: Paint) -> io::Result<(
                     *findings += 1;
                     if f.fixed {
                         *fixable += 1;
+                    }
+                    if f.is_manual() {
+                        *manual += 1;
                     }
                     finding_to(out, f, paint)?;
                 }
@@ -286,13 +297,18 @@ fn finding_to(out: &mut dyn Write, f: &ReportFinding, paint: Paint) -> io::Resul
         visible(&f.desired)
     )?;
     let how = match (f.fixed, f.risky, &f.on_node) {
-        (false, _, Some(Err(_))) => "not fixed: its precondition fails on this node",
+        (false, _, Some(Err(_))) => "manual: its precondition fails on this node",
         (true, _, Some(Ok(_))) => "fixable, safe: checked on this node",
         (true, Some(_), _) => "fixable, risky",
         (true, None, _) => "fixable, safe",
-        (false, _, _) => "not fixed, see `kubeharden explain`",
+        (false, _, _) if f.blocked => "not fixed: kubeharden cannot change this file",
+        (false, _, _) => "manual: left to you",
     };
     writeln!(out, "         {dim}{} ({how}){dim:#}", f.rule.title)?;
+    // Why not, unless the node's reading below says it.
+    if let (false, Some(why), None) = (f.fixed, &f.manual, &f.on_node) {
+        writeln!(out, "         {dim}why: {}{dim:#}", visible(why))?;
+    }
     match &f.on_node {
         Some(Ok(what)) => writeln!(
             out,

@@ -86,7 +86,9 @@ impl Builder<'_> {
         }
         self.stack.push(Frame {
             start,
-            flow: end > start,
+            // The event spans `[` or `{` of a flow collection, and nothing or the properties
+            // (an anchor, a tag) of a block one.
+            flow: self.text[start..end].trim_end().ends_with(['[', '{']),
             decorated,
             body,
         });
@@ -190,10 +192,12 @@ impl Builder<'_> {
                 Span { start, end },
                 decorated(anchor, tag.is_some()),
             ))),
+            // `!!seq` on a sequence and `!!map` on a mapping say what the node is anyway: they
+            // change nothing, for kubeharden or for the kubelet's reader.
             Event::SequenceStart(anchor, tag) => self.open(
                 start,
                 end,
-                decorated(anchor, tag.is_some()),
+                decorated(anchor, tag.is_some_and(|t| !core(&t, "seq"))),
                 Body::Seq(Vec::new()),
             ),
             Event::MappingStart(anchor, tag) => {
@@ -201,7 +205,8 @@ impl Builder<'_> {
                     entries: Vec::new(),
                     pending_key: None,
                 };
-                self.open(start, end, decorated(anchor, tag.is_some()), body)
+                let tagged = tag.is_some_and(|t| !core(&t, "map"));
+                self.open(start, end, decorated(anchor, tagged), body)
             }
             Event::SequenceEnd | Event::MappingEnd => self.close(start, end),
         }
@@ -209,6 +214,11 @@ impl Builder<'_> {
 }
 
 /// A scalar node. The parser's end of a quoted scalar may run on over a comment after it.
+/// `tag` is the YAML core schema's tag `name` (`!!seq`, `!!map`).
+fn core(tag: &saphyr_parser::Tag, name: &str) -> bool {
+    tag.is_yaml_core_schema() && tag.suffix == name
+}
+
 fn scalar(text: &str, value: String, style: ScalarStyle, span: Span, decorated: bool) -> Node {
     let end = match style {
         ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted => {

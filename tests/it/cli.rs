@@ -136,7 +136,33 @@ fn check_reports_findings_with_exit_1_and_a_hardened_file_with_exit_0() {
         "{}",
         stdout(&again)
     );
-    assert_eq!(again.status.code(), Some(1), "{}", stdout(&again));
+    // A manual finding does not fail the check, unless --fail-on asks.
+    assert_eq!(again.status.code(), Some(0), "{}", stdout(&again));
+    assert!(
+        stdout(&again).contains("1 finding(s) (0 fixable, 1 manual)"),
+        "{}",
+        stdout(&again)
+    );
+    let asked = kubeharden()
+        .current_dir(dir.path())
+        .args(["check", "--profile", "strict", "--fail-on", "high,manual"])
+        .arg("kube-apiserver.yaml")
+        .output()
+        .expect("runs");
+    assert_eq!(asked.status.code(), Some(1), "{}", stdout(&asked));
+    let critical = kubeharden()
+        .current_dir(dir.path())
+        .args([
+            "check",
+            "--profile",
+            "strict",
+            "--fail-on",
+            "critical,manual",
+        ])
+        .arg("kube-apiserver.yaml")
+        .output()
+        .expect("runs");
+    assert_eq!(critical.status.code(), Some(0), "{}", stdout(&critical));
     let baseline = kubeharden()
         .current_dir(dir.path())
         .args(["check", "--profile", "baseline", "kube-apiserver.yaml"])

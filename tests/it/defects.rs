@@ -375,3 +375,139 @@ fn a_configmap_wrapped_kubeadm_configuration_says_how_to_extract_it() {
         String::from_utf8_lossy(&skip.stdout).contains("skipped: a ConfigMap holding kubeadm's")
     );
 }
+
+/// Point 1: `check --profile baseline` passes on what `fix --output --profile baseline` wrote
+/// for stock kubeadm manifests: what baseline leaves (anonymous access) is manual, reported
+/// with its reason, and fails the check only when `--fail-on` names `manual`. A file kubeharden
+/// cannot change at all still fails it (blocked, not manual).
+#[test]
+fn baseline_passes_after_its_own_fix_and_manual_findings_fail_only_when_asked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let manifests =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/node/etc/kubernetes/manifests");
+    for name in [
+        "kube-apiserver.yaml",
+        "kube-controller-manager.yaml",
+        "kube-scheduler.yaml",
+        "etcd.yaml",
+    ] {
+        let out = kubeharden()
+            .args(["fix", "--profile", "baseline", "--output"])
+            .arg(dir.path().join(name))
+            .arg(manifests.join(name))
+            .output()
+            .expect("runs");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let check = |extra: &[&str]| {
+        kubeharden()
+            .args(["check", "--profile", "baseline"])
+            .args(extra)
+            .arg(dir.path())
+            .output()
+            .expect("runs")
+    };
+    let out = check(&[]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("apiserver-anonymous-auth"), "{text}");
+    assert!(text.contains("(manual: left to you)"), "{text}");
+    assert!(
+        text.contains("why: baseline does not change this"),
+        "{text}"
+    );
+    assert!(text.contains("(0 fixable, 1 manual)"), "{text}");
+    assert_eq!(check(&["--fail-on", "manual"]).status.code(), Some(1));
+    assert_eq!(
+        check(&["--fail-on", "medium,manual"]).status.code(),
+        Some(1)
+    );
+    assert_eq!(check(&["--fail-on", "high,manual"]).status.code(), Some(0));
+    let json = check(&["--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json");
+    assert_eq!(v["summary"]["manual"], 1, "{v}");
+    let statuses: Vec<&str> = v["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .flat_map(|f| f["findings"].as_array().expect("findings"))
+        .map(|f| f["status"].as_str().expect("status"))
+        .collect();
+    assert_eq!(statuses, ["manual"], "{v}");
+
+    // Blocked: the volume list carries an anchor, so nothing can be changed; the check fails.
+    let blocked =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/styles/anchor-on-volumes.yaml");
+    let out = kubeharden()
+        .args(["check", "--profile", "strict", "--format", "json"])
+        .arg(&blocked)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let statuses: Vec<&str> = v["files"][0]["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| f["status"].as_str().expect("status"))
+        .collect();
+    assert!(statuses.contains(&"blocked"), "{statuses:?}");
+}
+
+/// Point 14: a refusal says which construct blocks the change and what to do; files that can be
+/// edited safely are edited (a probe that fetches a URL by a command leaves anonymous access to
+/// the user instead of refusing the whole file; `!!seq` on a list is no reason to refuse it).
+#[test]
+fn refusals_say_what_blocks_and_what_to_do_and_safe_files_are_edited() {
+    let styles = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/styles");
+    let fix = |name: &str| {
+        kubeharden()
+            .args(["fix", "--profile", "strict", "--output", "-"])
+            .arg(styles.join(name))
+            .output()
+            .expect("runs")
+    };
+    let out = fix("probe-exec-curl.yaml");
+    assert_eq!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "not changed: apiserver-anonymous-auth: A probe runs a command that fetches a URL"
+        ),
+        "{err}"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("--audit-log-path="));
+    assert_eq!(fix("volumes-tagged.yaml").status.code(), Some(0));
+    for (name, says) in [
+        (
+            "anchor-on-volumes.yaml",
+            "write the list out in full without them",
+        ),
+        ("audit-log-relative.yaml", "write the absolute path"),
+        (
+            "audit-policy-dotdot.yaml",
+            "write the path without `.` and `..`",
+        ),
+        ("env-ref.yaml", "write the path out"),
+        (
+            "client-ca-empty.yaml",
+            "give the file's path or remove the flag",
+        ),
+        ("audit-mount-readonly.yaml", "make that mount writable"),
+        ("audit-emptydir.yaml", "put the file in that volume"),
+        ("probe-alias.yaml", "write the probe out in full"),
+        ("cr-only.yaml", "convert them first"),
+        ("v1.18.yaml", "upgrade the cluster first"),
+    ] {
+        let out = fix(name);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{name}: {err}");
+        assert!(out.stdout.is_empty(), "{name}");
+        assert!(err.contains(says), "{name}: {err}");
+    }
+}

@@ -16,6 +16,7 @@ mod hostile;
 mod interactive;
 mod kube_bench;
 mod kubeadm_config;
+mod matrix;
 mod node;
 mod node_safety;
 mod precommit;

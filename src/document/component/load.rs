@@ -55,7 +55,7 @@ fn read_value(node: &Node, kind: FlagType, path: &str) -> Result<Option<String>,
     if node.decorated {
         return Err(LoadError::at(
             node,
-            format!("`{path}` carries a YAML anchor, alias or tag; kubeharden does not edit those"),
+            format!("`{path}` carries a YAML anchor, alias or tag, which kubeharden does not edit: write it out in full without them (an anchor shares the value with its aliases, so an edit would change them all), then run kubeharden again"),
         ));
     }
     if node.is_null() {

@@ -316,7 +316,7 @@ impl<'a> FlagEditor<'a> {
         if !value.is_map() || key.decorated || value.decorated {
             return Err(refuse(
                 Some(key.span.start),
-                format!("{kind}.httpGet is not a plain mapping"),
+                format!("{kind}.httpGet is an alias, or carries an anchor or a tag, so turning it into a TCP probe would change every probe that shares it: write the probe out in full, then run kubeharden again"),
             ));
         }
         let renamed = self.ed.scalar("tcpSocket", Some(key), value.is_flow());

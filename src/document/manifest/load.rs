@@ -485,7 +485,7 @@ fn argument_text(node: &Node) -> Result<&str, LoadError> {
     if node.decorated {
         return Err(LoadError::at(
             node,
-            "an argument carries a YAML anchor, alias or tag; kubeharden does not edit those",
+            "an argument carries a YAML anchor, alias or tag, which kubeharden does not edit: write it out in full without them (an anchor shares the value with its aliases, so an edit would change them all), then run kubeharden again",
         ));
     }
     if matches!(
