@@ -75,6 +75,7 @@ fn options<'a>(b: &'a Builtins, profile: &'a Profile, report_only: bool) -> Opti
         patches: None,
         new_cluster: false,
         on_node: None,
+        overrides: &[],
     }
 }
 

@@ -10,6 +10,7 @@ use crate::model::change::{Change, Planned, RequiredFile};
 use crate::model::report::{
     file_error, FileError, FileReport, Region, ReportFinding, Verdict, VersionSource,
 };
+use crate::model::Override;
 use crate::plan::{self, Plan};
 use crate::profile::version::Version;
 use crate::profile::{Profile, Registry};
@@ -41,6 +42,10 @@ pub struct Options<'a> {
     /// Reads a risky change's precondition on the node the file is from (`fix` in place,
     /// `check` of a node); `None`: the file alone decides.
     pub on_node: Option<&'a NodeLookup<'a>>,
+    /// The kubelet's command-line flags that override settings of its configuration file
+    /// (read on the node), for the kubelet's configuration file: it is judged as the kubelet
+    /// runs it, and what a flag overrides is not changed in the file.
+    pub overrides: &'a [crate::model::Override],
 }
 
 pub use crate::model::report::NodeLookup;
@@ -243,6 +248,7 @@ pub(crate) fn report_findings<'p>(
     env: Env,
     plan: &plan::Plan,
     left: &[(String, String)],
+    held: &[(String, &Override)],
     cannot: Option<&str>,
     locate: impl Fn(Option<&str>) -> Region,
     fallback: &str,
@@ -255,8 +261,14 @@ pub(crate) fn report_findings<'p>(
             continue;
         };
         let at = locate(f.flag.as_deref());
-        let fixed = plan.changes.iter().any(|c| c.rules.contains(&rule.id))
-            || (planned && check::evaluate(rule, &plan.after, env).is_none());
+        // A setting a command-line flag overrides is not fixed by changing the file.
+        let overridden_by = held
+            .iter()
+            .find(|(id, _)| id == &rule.id)
+            .map(|(_, o)| (*o).clone());
+        let fixed = overridden_by.is_none()
+            && (plan.changes.iter().any(|c| c.rules.contains(&rule.id))
+                || (planned && check::evaluate(rule, &plan.after, env).is_none()));
         // Left to the user: the reasons the profile's data gives (a rule for a person, a fix
         // the document cannot express, a version or a condition that rules the fix out).
         // Blocked: the file cannot be changed at all.
@@ -269,9 +281,14 @@ pub(crate) fn report_findings<'p>(
                     .or_else(|| rule.blocked_because(env.version, |c| check::holds(c, model, env)))
             })
             .flatten();
+        let left_to_user = left_to_user.filter(|_| overridden_by.is_none());
         let blocked = !fixed && left_to_user.is_none();
-        let manual = (!fixed)
-            .then(|| left_to_user.unwrap_or_else(|| cannot.unwrap_or(fallback).to_string()));
+        let manual = (!fixed).then(|| {
+            left_to_user.unwrap_or_else(|| match &overridden_by {
+                Some(o) => overridden_reason(o),
+                None => cannot.unwrap_or(fallback).to_string(),
+            })
+        });
         let mut finding = ReportFinding {
             rule,
             current: f.current,
@@ -283,6 +300,7 @@ pub(crate) fn report_findings<'p>(
             fixed,
             manual,
             blocked,
+            overridden_by,
             risky: risky(rule, model, env),
             on_node: None,
             suppressed: None,
@@ -291,6 +309,65 @@ pub(crate) fn report_findings<'p>(
         findings.push(finding);
     }
     findings
+}
+
+/// The findings about a setting that a command-line flag overrides, with the flag.
+fn held_by_flags<'o>(found: &[Finding], overrides: &'o [Override]) -> Vec<(String, &'o Override)> {
+    found
+        .iter()
+        .filter_map(|f| {
+            let o = overrides
+                .iter()
+                .find(|o| f.flag.as_deref() == Some(o.setting.as_str()))?;
+            Some((f.rule_id.clone(), o))
+        })
+        .collect()
+}
+
+/// Why a finding about a setting that a flag overrides is not fixed in the file, and what to do.
+fn overridden_reason(o: &Override) -> String {
+    let head = format!(
+        "{} overrides {} of this file, and the kubelet uses the flag",
+        o.at(),
+        o.setting
+    );
+    if o.kubeadm_writes {
+        format!("{head}. kubeadm writes {} when it sets the node up (kubeadm init or join, from nodeRegistration.kubeletExtraArgs): remove the flag from that file and from the kubeadm configuration, restart the kubelet (`systemctl restart kubelet`), then run kubeharden again", o.file)
+    } else {
+        format!("{head}: remove it there (or give it the value the rule wants), restart the kubelet (`systemctl restart kubelet`), then run kubeharden again; kubeharden changes the configuration file, not the kubelet's unit or environment files")
+    }
+}
+
+/// `model` with the settings that `overrides` give, as the kubelet takes them: a flag replaces
+/// the file's value; the items of a map flag (`--feature-gates`) replace those of the same key.
+fn with_overrides(
+    model: &crate::model::Model,
+    overrides: &[Override],
+    registry: &Registry,
+) -> crate::model::Model {
+    let mut out = model.clone();
+    for o in overrides {
+        let map = registry
+            .flag(&model.component, &o.setting)
+            .is_some_and(|s| s.kind == crate::profile::FlagType::Map);
+        let mut value = o.value.clone();
+        if map {
+            if let Some(old) = model.value_ref(&o.setting) {
+                let key = |kv: &str| kv.split('=').next().unwrap_or("").trim().to_string();
+                let given: Vec<String> = o.value.split(',').map(key).collect();
+                let kept = old
+                    .split(',')
+                    .filter(|kv| !kv.is_empty() && !given.contains(&key(kv)));
+                value = kept.chain(o.value.split(',')).collect::<Vec<_>>().join(",");
+            }
+        }
+        out.flags.retain(|f| f.name != o.setting);
+        out.flags.push(crate::model::Flag {
+            name: o.setting.clone(),
+            value: Some(value),
+        });
+    }
+    out
 }
 
 /// A risky fix whose precondition the node can tell: safe when it holds there, not made (with
@@ -399,6 +476,8 @@ struct Run<'a, 'p> {
     changes: Vec<Planned>,
     required_files: Vec<RequiredFile>,
     needs_probe_patch: bool,
+    /// The command-line flags that override settings of the file's first part.
+    overrides: &'a [Override],
 }
 
 impl<'p> Run<'_, 'p> {
@@ -517,6 +596,19 @@ impl<'p> Run<'_, 'p> {
             }
             _ => Vec::new(),
         };
+        // What a command-line flag overrides is not changed in the file, where the change
+        // would not count: the finding is held, with the flag's place.
+        let held: Vec<(String, &Override)> = if later.is_none() {
+            held_by_flags(&found, self.overrides)
+        } else {
+            Vec::new()
+        };
+        if !held.is_empty() {
+            profile
+                .to_mut()
+                .rules
+                .retain(|r| !held.iter().any(|(id, _)| id == &r.id));
+        }
         // Nothing is planned for a file already known to be unfixable.
         let result = match (&self.cannot, later) {
             (Some(_), _) => Ok(Attempt::default()),
@@ -542,6 +634,7 @@ impl<'p> Run<'_, 'p> {
             env,
             &attempt.plan,
             &left,
+            &held,
             self.cannot.as_deref(),
             |flag| part.locate(flag),
             part.fallback(),
@@ -607,8 +700,25 @@ pub fn process<'p>(
     let later = doc.next_part(text, opts.registry);
     // Suppression comments: the rules they silence are left out of the plan.
     let sup = Suppressions::read(text, opts.ignores, doc.suppression_targets());
+    // The kubelet runs with the flags of its command line over its configuration file
+    // (k/k cmd/kubelet/app/options/options.go, AddKubeletConfigFlags): the file is judged as
+    // the kubelet runs it.
+    let overrides = if doc.is_kubeadm() || doc.component() != "kubelet" {
+        &[][..]
+    } else {
+        opts.overrides
+    };
+    let effective =
+        (!overrides.is_empty()).then(|| with_overrides(doc.model(), overrides, opts.registry));
+    for o in overrides {
+        notes.push(format!(
+            "the kubelet's command line sets {}, which wins over this file: {}",
+            o.setting,
+            o.at()
+        ));
+    }
     // The findings on the file as it is: for suppressions, planning and the report alike.
-    let found = check::check(opts.profile, doc.model(), env);
+    let found = check::check(opts.profile, effective.as_ref().unwrap_or(doc.model()), env);
     let reduced = sup.without_silenced(opts.profile, || {
         let mut all = located(&found, &*doc);
         if let Ok(Some(p)) = &later {
@@ -630,6 +740,7 @@ pub fn process<'p>(
         changes: Vec::new(),
         required_files: Vec::new(),
         needs_probe_patch: false,
+        overrides,
     };
     run.part(&*doc, found, None)?;
     if let Some(p) = later.map_err(|e| load_error(path, text, e))? {

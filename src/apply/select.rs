@@ -320,6 +320,7 @@ pub fn select(
             patches: opts.patches,
             new_cluster: false,
             on_node: None,
+            overrides: opts.overrides,
         };
         let report = match pipeline::process(path, text, &sub) {
             Ok(r) => r,

@@ -9,7 +9,7 @@ use crate::pipeline::{self, Options};
 use crate::profile::version::Version;
 use crate::profile::Registry;
 
-fn process_one<'p>(input: &Input, opts: &Options<'p>) -> Outcome<'p> {
+fn process_one<'p>(input: &'p Input, opts: &Options<'p>) -> Outcome<'p> {
     let shown = input.path.display().to_string();
     if let Some(e) = input.read_error() {
         return Outcome::Error(e);
@@ -25,6 +25,14 @@ fn process_one<'p>(input: &Input, opts: &Options<'p>) -> Outcome<'p> {
         Some(v) if opts.version.is_none() => {
             with_version = Options {
                 node_version: Some(v),
+                overrides: &input.overrides,
+                ..*opts
+            };
+            &with_version
+        }
+        _ if !input.overrides.is_empty() => {
+            with_version = Options {
+                overrides: &input.overrides,
                 ..*opts
             };
             &with_version
@@ -94,6 +102,7 @@ pub(crate) fn kubeadm_options<'s>(
         patches: Some(&crate::load::patches::kube_apiserver),
         new_cluster: false,
         on_node: None,
+        overrides: &[],
     }
 }
 
@@ -118,6 +127,7 @@ pub(crate) fn process_all(
         patches: Some(&crate::load::patches::kube_apiserver),
         new_cluster: false,
         on_node: s.node_root.as_deref(),
+        overrides: &[],
     };
     let all: Vec<&Input> = s.inputs.iter().collect();
     let mut outcomes = process_with(&all, &opts, keep_changes);
@@ -205,8 +215,12 @@ pub(crate) fn node_version_of<'a>(
 ///
 /// Without `keep_changes` (check's text output, which shows findings only), each report drops
 /// its planned changes as soon as it is made: they are most of what a report holds.
-fn process_with<'p>(inputs: &[&Input], opts: &Options<'p>, keep_changes: bool) -> Vec<Outcome<'p>> {
-    let one = |input: &Input| {
+fn process_with<'p>(
+    inputs: &[&'p Input],
+    opts: &Options<'p>,
+    keep_changes: bool,
+) -> Vec<Outcome<'p>> {
+    let one = |input: &'p Input| {
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let mut o = process_one(input, opts);
             if let (false, Outcome::Report(r)) = (keep_changes, &mut o) {

@@ -251,6 +251,7 @@ fn kubeadm(
             patches: with_patch.then_some(&lookup as &pipeline::PatchLookup),
             new_cluster: true,
             on_node: None,
+            overrides: &[],
         };
         pipeline::process("kubeadm-config.yaml", &skeleton, &opts)
             .map(|r| (r, skeleton))

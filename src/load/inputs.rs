@@ -44,6 +44,9 @@ pub(crate) struct Input {
     pub(crate) version: Option<Version>,
     /// Could not be read (a directory of a walk): an error for this path, said instead.
     pub(crate) error: Option<String>,
+    /// For the kubelet's configuration file on a node: the flags of its command line that
+    /// override its settings.
+    pub(crate) overrides: Vec<crate::model::Override>,
 }
 
 impl Input {
@@ -55,6 +58,7 @@ impl Input {
             expect_kind: None,
             version: None,
             error: None,
+            overrides: Vec::new(),
         }
     }
 
@@ -200,6 +204,7 @@ pub(crate) fn referenced_configs(
                 expect_kind: Some(kind.to_string()),
                 version: m.image.as_deref().and_then(manifest::image_version),
                 error: None,
+                overrides: Vec::new(),
             });
         }
     }
@@ -223,13 +228,24 @@ pub(crate) fn node_files_under(
     let registry = Registry::builtin().map_err(|e| UsageError(e.to_string()))?;
     let resolve = |p: &str| root.resolve(p).ok();
     let mut files = Vec::new();
-    if let Some(kubelet) = resolve(DEFAULT_KUBELET_CONFIG).filter(|p| p.exists()) {
-        files.push(Input::plain(kubelet, false, None));
-    }
+    files.extend(kubelet_input(root, &registry));
     if let Some(dir) = resolve(DEFAULT_MANIFESTS_DIR) {
         files.extend(referenced_configs(&dir, &registry, &resolve));
     }
     Ok(files)
+}
+
+/// The kubelet's configuration file on the node under `root`: the one its command line names
+/// (`--config`; kubeadm's /var/lib/kubelet/config.yaml when it names none), with the flags of
+/// that command line that override its settings. `None` when there is no such file.
+pub(crate) fn kubelet_input(root: &super::node::Root, registry: &Registry) -> Option<Input> {
+    let cl = super::kubelet_flags::read(root, registry);
+    let config = cl.config.as_deref().unwrap_or(DEFAULT_KUBELET_CONFIG);
+    let path = root.resolve(config).ok().filter(|p| p.exists())?;
+    Some(Input {
+        overrides: cl.overrides,
+        ..Input::plain(path, false, None)
+    })
 }
 
 /// What the command line asks of the inputs.

@@ -4,6 +4,7 @@
 
 pub(crate) mod certs;
 pub(crate) mod inputs;
+pub(crate) mod kubelet_flags;
 pub mod node;
 pub(crate) mod patches;
 pub(crate) mod preconditions;

@@ -7,6 +7,41 @@ pub mod report;
 use crate::paths::path_within;
 use crate::profile::{FlagType, Registry};
 
+/// A setting of a configuration file that a command-line flag overrides: the kubelet's flags in
+/// its systemd unit and environment files win over its configuration file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Override {
+    /// The setting, named as in the file (`authentication.anonymous.enabled`).
+    pub setting: String,
+    /// The value the flag gives, as the model holds the setting (`true`, `10255`, list items
+    /// joined by commas, `key=value` items for a map).
+    pub value: String,
+    /// The flag as written (`--anonymous-auth=true`).
+    pub written: String,
+    /// Where it is written: the file on the node, the line and column of the flag, and the
+    /// variable that holds it (`KUBELET_EXTRA_ARGS`), if one does.
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    pub variable: Option<String>,
+    /// kubeadm writes that file (`kubeadm-flags.env`), from `nodeRegistration.kubeletExtraArgs`.
+    pub kubeadm_writes: bool,
+}
+
+impl Override {
+    /// `--anonymous-auth=true in /var/lib/kubelet/kubeadm-flags.env:1:31 (KUBELET_KUBEADM_ARGS)`.
+    pub fn at(&self) -> String {
+        let var = self
+            .variable
+            .as_ref()
+            .map_or(String::new(), |v| format!(" ({v})"));
+        format!(
+            "{} in {}:{}:{}{var}",
+            self.written, self.file, self.line, self.column
+        )
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Flag {
     pub name: String,

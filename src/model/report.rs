@@ -102,6 +102,9 @@ pub struct ReportFinding<'p> {
     /// like a fixable one. A finding neither fixed nor blocked is manual: the profile leaves it
     /// to the user with its reason, and it fails `check` only when `--fail-on` asks.
     pub blocked: bool,
+    /// A command-line flag overrides the setting (the kubelet's, in its unit or environment
+    /// files): the finding is judged with the flag's value and is not fixed in the file.
+    pub overridden_by: Option<crate::model::Override>,
     /// The fix can stop a component or lock someone out unless its precondition holds, and the
     /// file does not show that it holds; `None`: safe.
     pub risky: Option<&'p crate::profile::Applicability>,

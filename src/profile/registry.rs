@@ -55,6 +55,10 @@ pub struct FlagSpec {
     /// The component refuses the list when it names an item twice.
     #[serde(default)]
     pub(crate) unique_items: bool,
+    /// For a setting of a configuration file: the component's command-line flag for the same
+    /// field, which wins over the file.
+    #[serde(default)]
+    pub(crate) command_line: Option<String>,
     /// Where the facts come from: required in the data, for its reviewers.
     #[serde(rename = "source")]
     pub(crate) _source: String,
@@ -403,6 +407,18 @@ impl Registry {
 
     pub fn flag(&self, component: &str, name: &str) -> Option<&FlagSpec> {
         self.flags.get(component).and_then(|m| m.get(name))
+    }
+
+    /// The setting of `component`'s configuration file that its command-line flag `flag`
+    /// overrides, with the setting's facts.
+    pub(crate) fn setting_of_command_line(
+        &self,
+        component: &str,
+        flag: &str,
+    ) -> Option<(&str, &FlagSpec)> {
+        self.flags.get(component)?.iter().find_map(|(name, spec)| {
+            (spec.command_line.as_deref() == Some(flag)).then_some((name.as_str(), spec))
+        })
     }
 
     /// The flags of `component` whose values name admission plugins.

@@ -108,9 +108,21 @@ struct JsonFinding<'a> {
     /// `fixable`, `manual` (left to the user: does not fail `check` unless `--fail-on` names
     /// it) or `blocked` (the file cannot be changed).
     status: &'static str,
+    /// The command-line flag that overrides the setting, where it is written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    overridden_by: Option<JsonOverride<'a>>,
     docs: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     suppressed: Option<JsonSuppressed<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonOverride<'a> {
+    flag: &'a str,
+    path: &'a str,
+    line: usize,
+    column: usize,
+    variable: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -320,6 +332,13 @@ fn json_finding<'a>(x: &'a crate::model::report::ReportFinding) -> JsonFinding<'
         }),
         manual: x.manual.as_deref(),
         status: x.status(),
+        overridden_by: x.overridden_by.as_ref().map(|o| JsonOverride {
+            flag: &o.written,
+            path: &o.file,
+            line: o.line,
+            column: o.column,
+            variable: o.variable.as_deref(),
+        }),
         docs: format!("docs/rules.md#{}", x.rule.id),
         suppressed: x.suppressed.as_ref().map(|s| JsonSuppressed {
             reason: &s.reason,

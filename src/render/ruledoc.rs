@@ -267,6 +267,7 @@ pub fn example_checked(
         patches: None,
         new_cluster: false,
         on_node: None,
+        overrides: &[],
     };
     let fails = |text: &str| -> Result<Option<FileReport>, String> {
         let r = pipeline::process(path, text, &opts).map_err(|e| e.to_string())?;

@@ -392,6 +392,19 @@ fn result(
         };
         v["properties"]["onNode"] = json!({ "holds": holds, "detail": detail });
     }
+    if let Some(o) = &f.overridden_by {
+        // §3.27.22: where the flag that decides the setting is written.
+        v["relatedLocations"] = json!([{
+            "id": 0,
+            "message": { "text": format!("{} overrides {}", o.written, o.setting) },
+            "physicalLocation": {
+                "artifactLocation": {
+                    "uri": format!("file:///{}", encode_path(Path::new(&o.file)))
+                },
+                "region": { "startLine": o.line, "startColumn": o.column },
+            }
+        }]);
+    }
     if ctx.ignores {
         // §3.35: a suppression in the file itself is `inSource`, with the user's reason.
         v["suppressions"] = match &f.suppressed {

@@ -301,10 +301,16 @@ fn finding_to(out: &mut dyn Write, f: &ReportFinding, paint: Paint) -> io::Resul
         (true, _, Some(Ok(_))) => "fixable, safe: checked on this node",
         (true, Some(_), _) => "fixable, risky",
         (true, None, _) => "fixable, safe",
+        (false, _, _) if f.overridden_by.is_some() => {
+            "not fixed: a flag of the kubelet's command line overrides it"
+        }
         (false, _, _) if f.blocked => "not fixed: kubeharden cannot change this file",
         (false, _, _) => "manual: left to you",
     };
     writeln!(out, "         {dim}{} ({how}){dim:#}", f.rule.title)?;
+    if let Some(o) = &f.overridden_by {
+        writeln!(out, "         {dim}set by: {}{dim:#}", visible(&o.at()))?;
+    }
     // Why not, unless the node's reading below says it.
     if let (false, Some(why), None) = (f.fixed, &f.manual, &f.on_node) {
         writeln!(out, "         {dim}why: {}{dim:#}", visible(why))?;

@@ -49,6 +49,7 @@ fn process(
         patches: None,
         new_cluster: false,
         on_node: None,
+        overrides: &[],
     };
     engine::process(name, text, &opts)
 }

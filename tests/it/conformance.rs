@@ -92,6 +92,7 @@ pub fn try_run(
         patches: None,
         new_cluster: false,
         on_node: None,
+        overrides: &[],
     };
     engine::process("kube-apiserver.yaml", text, &opts)
 }

@@ -511,3 +511,196 @@ fn refusals_say_what_blocks_and_what_to_do_and_safe_files_are_edited() {
         assert!(err.contains(says), "{name}: {err}");
     }
 }
+
+/// A node tree for the kubelet's command line: the example node's manifests and kubelet
+/// configuration, and the given files (path below the root, text).
+fn kubelet_node(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    crate::support::copy_tree(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/node"),
+        dir.path(),
+    );
+    for (path, text) in files {
+        let p = dir.path().join(path);
+        fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        fs::write(p, text).expect("write");
+    }
+    dir
+}
+
+fn kubelet_findings(root: &Path, extra: &[&str]) -> (Option<i32>, serde_json::Value) {
+    let out = kubeharden()
+        .args(["check", "--format", "json", "--root"])
+        .arg(root)
+        .args(extra)
+        .output()
+        .expect("runs");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let kubelet = v["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .find(|f| f["component"] == "kubelet")
+        .cloned()
+        .unwrap_or_default();
+    (out.status.code(), kubelet)
+}
+
+fn finding<'a>(file: &'a serde_json::Value, rule: &str) -> Option<&'a serde_json::Value> {
+    file["findings"]
+        .as_array()?
+        .iter()
+        .find(|f| f["rule_id"] == rule)
+}
+
+/// Point 9: flags in kubeadm-flags.env and /etc/default/kubelet win over config.yaml: the
+/// kubelet is judged with them, the finding names the flag's place, and `fix` leaves the
+/// setting in config.yaml alone (where the change would not count) and says what to do.
+#[test]
+fn kubelet_flags_in_environment_files_override_its_configuration() {
+    let node = kubelet_node(&[
+        (
+            "var/lib/kubelet/kubeadm-flags.env",
+            "KUBELET_KUBEADM_ARGS=\"--container-runtime-endpoint=unix:///var/run/containerd/containerd.sock --anonymous-auth=true\"\n",
+        ),
+        (
+            "etc/default/kubelet",
+            "# local additions\nKUBELET_EXTRA_ARGS=--read-only-port 10255 --node-ip=10.0.0.7\n",
+        ),
+    ]);
+    let config = node.path().join("var/lib/kubelet/config.yaml");
+    let before = fs::read_to_string(&config).expect("config");
+    assert!(
+        before.contains("anonymous:\n    enabled: false"),
+        "{before}"
+    );
+    let (code, kubelet) = kubelet_findings(node.path(), &[]);
+    assert_eq!(code, Some(1));
+    let anon =
+        finding(&kubelet, "kubelet-anonymous-auth").expect("anonymous access judged with the flag");
+    assert_eq!(anon["status"], "blocked", "{anon}");
+    assert_eq!(
+        anon["overridden_by"]["path"],
+        "/var/lib/kubelet/kubeadm-flags.env"
+    );
+    assert_eq!(anon["overridden_by"]["line"], 1);
+    assert_eq!(anon["overridden_by"]["column"], 95);
+    assert_eq!(anon["overridden_by"]["flag"], "--anonymous-auth=true");
+    assert_eq!(anon["overridden_by"]["variable"], "KUBELET_KUBEADM_ARGS");
+    assert!(
+        anon["manual"]
+            .as_str()
+            .unwrap_or("")
+            .contains("nodeRegistration.kubeletExtraArgs"),
+        "{anon}"
+    );
+    let port = finding(&kubelet, "kubelet-read-only-port").expect("read-only port from the flag");
+    assert_eq!(port["overridden_by"]["path"], "/etc/default/kubelet");
+    assert_eq!(port["overridden_by"]["line"], 2);
+    assert_eq!(port["overridden_by"]["column"], 20);
+    assert_eq!(port["overridden_by"]["flag"], "--read-only-port 10255");
+    assert!(
+        port["current"].as_str().unwrap_or("").contains("10255"),
+        "{port}"
+    );
+    // Both reports keep their schemas; SARIF points at the flag as a related location.
+    let json = kubeharden()
+        .args(["check", "--format", "json", "--root"])
+        .arg(node.path())
+        .output()
+        .expect("runs");
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json");
+    let schema = crate::schema::load_schema("docs/report.schema.json");
+    assert_eq!(crate::schema::errors(&schema, &json), Vec::<String>::new());
+    let sarif = kubeharden()
+        .args(["check", "--format", "sarif", "--root"])
+        .arg(node.path())
+        .output()
+        .expect("runs");
+    let sarif: serde_json::Value = serde_json::from_slice(&sarif.stdout).expect("sarif");
+    let schema = crate::schema::load_schema("tests/data/sarif-2.1.0-subset.schema.json");
+    assert_eq!(crate::schema::errors(&schema, &sarif), Vec::<String>::new());
+    let related: Vec<&serde_json::Value> = sarif["runs"][0]["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .filter_map(|r| r.get("relatedLocations"))
+        .collect();
+    assert_eq!(related.len(), 2, "{sarif}");
+    assert!(related
+        .iter()
+        .any(|r| r[0]["physicalLocation"]["artifactLocation"]["uri"]
+            == "file:///var/lib/kubelet/kubeadm-flags.env"));
+
+    // fix: config.yaml keeps what the flags override, and the run says why.
+    let out = kubeharden()
+        .args(["fix", "--yes", "--root"])
+        .arg(node.path())
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("not changed: kubelet-anonymous-auth: --anonymous-auth=true in /var/lib/kubelet/kubeadm-flags.env:1:95"),
+        "{err}"
+    );
+    let after = fs::read_to_string(&config).expect("config");
+    assert!(after.contains("anonymous:\n    enabled: false"), "{after}");
+    assert!(!after.contains("readOnlyPort"), "{after}");
+}
+
+/// Point 9: the command line as systemd builds it: a drop-in's `Environment=` and
+/// `ExecStart=` (`$VAR` split at whitespace), its own `--config` path, an environment file
+/// that overrides the drop-in's variable; a flag that makes a setting compliant wins too.
+#[test]
+fn kubelet_command_line_follows_the_systemd_drop_in() {
+    let drop_in = "[Unit]\nDescription=kubelet\n\n[Service]\n\
+Environment=\"KUBELET_CONFIG_ARGS=--config=/etc/kubelet/custom.yaml\"\n\
+Environment=\"KUBELET_EXTRA_ARGS=--protect-kernel-defaults=false\"\n\
+Environment=\"EXTRA=--read-only-port=0 --anonymous-auth\"\n\
+EnvironmentFile=-/etc/sysconfig/kubelet\n\
+ExecStart=\n\
+ExecStart=/usr/bin/kubelet $KUBELET_CONFIG_ARGS $KUBELET_EXTRA_ARGS $EXTRA\n";
+    let custom = fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/node/var/lib/kubelet/config.yaml"),
+    )
+    .expect("config")
+    .replace("readOnlyPort: 0", "")
+        + "readOnlyPort: 10255\n";
+    let node = kubelet_node(&[
+        (
+            "etc/systemd/system/kubelet.service.d/10-kubeadm.conf",
+            drop_in,
+        ),
+        ("etc/kubelet/custom.yaml", &custom),
+        (
+            "etc/sysconfig/kubelet",
+            "KUBELET_EXTRA_ARGS='--rotate-certificates=false'\n",
+        ),
+    ]);
+    let (_, kubelet) = kubelet_findings(node.path(), &["--profile", "strict"]);
+    assert!(
+        kubelet["path"]
+            .as_str()
+            .unwrap_or("")
+            .ends_with("etc/kubelet/custom.yaml"),
+        "the drop-in's --config names the file: {kubelet}"
+    );
+    // The environment file's KUBELET_EXTRA_ARGS wins over the drop-in's.
+    let rotate =
+        finding(&kubelet, "kubelet-rotate-certificates").expect("rotation off by the flag");
+    assert_eq!(rotate["overridden_by"]["path"], "/etc/sysconfig/kubelet");
+    assert!(finding(&kubelet, "kubelet-protect-kernel-defaults")
+        .is_none_or(|f| f.get("overridden_by").is_none()));
+    // The drop-in's own flags: --read-only-port=0 makes the file's 10255 harmless, and a bare
+    // --anonymous-auth means true.
+    assert!(
+        finding(&kubelet, "kubelet-read-only-port").is_none(),
+        "{kubelet}"
+    );
+    let anon = finding(&kubelet, "kubelet-anonymous-auth").expect("bare flag is true");
+    assert_eq!(
+        anon["overridden_by"]["path"],
+        "/etc/systemd/system/kubelet.service.d/10-kubeadm.conf"
+    );
+    assert_eq!(anon["overridden_by"]["line"], 7);
+}

@@ -113,6 +113,7 @@ fn a_kubeadm_file_without_a_final_newline_stays_without_one() {
             patches: None,
             new_cluster: false,
             on_node: None,
+            overrides: &[],
         };
         let report = kubeharden::pipeline::process(name, &text, &opts).expect("processes");
         let edited = report.edited.expect("strict changes the file");

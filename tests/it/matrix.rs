@@ -63,6 +63,7 @@ fn options<'a>(profile: &'a Profile, version: Option<Version>, report_only: bool
         patches: None,
         new_cluster: false,
         on_node: None,
+        overrides: &[],
     }
 }
 

@@ -299,6 +299,7 @@ fn run(
         patches: None,
         new_cluster: false,
         on_node: None,
+        overrides: &[],
     };
     engine::process("kube-apiserver.yaml", text, &opts)
 }

@@ -316,6 +316,7 @@ fn run(
         patches: None,
         new_cluster: false,
         on_node: None,
+        overrides: &[],
     };
     engine::process("kubeadm-config.yaml", text, &opts)
 }

@@ -68,6 +68,7 @@ fn every_partial_selection_is_a_complete_verified_manifest() {
                     patches: None,
                     new_cluster: false,
                     on_node: None,
+                    overrides: &[],
                 };
                 let mut who = Scripted {
                     state: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ u64::from(minor),
@@ -117,6 +118,7 @@ fn every_partial_selection_is_a_complete_verified_manifest() {
                     patches: None,
                     new_cluster: false,
                     on_node: None,
+                    overrides: &[],
                 };
                 let again = kubeharden::pipeline::process("m.yaml", edited, &opts).expect("again");
                 assert!(

@@ -15,8 +15,8 @@ use crate::cmd::args::FixArgs;
 use crate::cmd::batch::node_version_of;
 use crate::cmd::exit::Exit;
 use crate::document::{is_config_text, is_kubeadm_text};
-use crate::load::inputs::{referenced_configs, settings, Input, Settings, DEFAULT_KUBELET_CONFIG};
-use crate::load::node::{exists, is_within, normalize, real_path, Root};
+use crate::load::inputs::{kubelet_input, referenced_configs, settings, Input, Settings};
+use crate::load::node::{is_within, normalize, real_path, Root};
 use crate::load::read::read_input;
 use crate::model::report::{FileError, UsageError};
 use crate::pipeline::Options;
@@ -172,13 +172,7 @@ fn node_configs(args: &FixArgs, root: &Root, pods: &Path) -> Result<Vec<Input>, 
         return Ok(Vec::new());
     }
     let registry = Registry::builtin().map_err(|e| UsageError(e.to_string()))?;
-    let kubelet = root
-        .resolve(DEFAULT_KUBELET_CONFIG)
-        .map_err(|e| UsageError(e.to_string()))?;
-    let mut files = Vec::new();
-    if exists(&kubelet) {
-        files.push(Input::plain(kubelet, false, None));
-    }
+    let mut files: Vec<Input> = kubelet_input(root, &registry).into_iter().collect();
     files.extend(referenced_configs(pods, &registry, &|p| {
         root.resolve(p).ok()
     }));
@@ -280,6 +274,7 @@ fn choose(
         patches: Some(&crate::load::patches::kube_apiserver),
         new_cluster: false,
         on_node: Some(&look),
+        overrides: &[],
     };
     let mut everything = Everything {
         risky: args.risky,
@@ -311,9 +306,10 @@ fn choose(
         };
         let with_version = Options {
             node_version: input.version.or(opts.node_version),
+            overrides: &input.overrides,
             ..opts
         };
-        let opts = if s.version.is_none() {
+        let opts = if s.version.is_none() || !input.overrides.is_empty() {
             &with_version
         } else {
             &opts

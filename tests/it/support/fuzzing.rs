@@ -296,6 +296,7 @@ fn pipeline_with(data: &[u8], profile: usize, version: usize) {
         patches: None,
         new_cluster: false,
         on_node: None,
+        overrides: &[],
     };
     // check
     let checked = engine::process(PATH, text, &opts);

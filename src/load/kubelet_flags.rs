@@ -1,0 +1,382 @@
+//! The kubelet's command line on a node, as systemd gives it: the `ExecStart=` of its unit's
+//! drop-ins (kubeadm's `10-kubeadm.conf`), the variables they set with `Environment=`, and
+//! those of their `EnvironmentFile=`s (`/var/lib/kubelet/kubeadm-flags.env`, written by
+//! kubeadm; `/etc/default/kubelet` or `/etc/sysconfig/kubelet`, with `KUBELET_EXTRA_ARGS`, the
+//! administrator's). A flag there that sets a field of the kubelet's configuration file wins
+//! over the file (k/k cmd/kubelet/app/options/options.go, AddKubeletConfigFlags), so the
+//! configuration is judged with it.
+//!
+//! Syntax as systemd reads it (systemd.exec(5), "Environment=", "EnvironmentFile=",
+//! "Command lines"): `$VAR` splits the value at whitespace, `${VAR}` is one word; variables of
+//! environment files override those of `Environment=`, later files earlier ones.
+
+use super::node::Root;
+use crate::model::Override;
+use crate::profile::{FlagType, Registry};
+use crate::yaml::line_col;
+
+/// Where systemd looks for the kubelet's drop-ins: a file in /etc hides one of the same name
+/// in the packages' directories. kubeadm's packages ship 10-kubeadm.conf in one of them.
+const DROP_IN_DIRS: [&str; 3] = [
+    "/etc/systemd/system/kubelet.service.d",
+    "/usr/lib/systemd/system/kubelet.service.d",
+    "/lib/systemd/system/kubelet.service.d",
+];
+
+/// What kubeadm's packages put in 10-kubeadm.conf, for a node tree that holds the environment
+/// files but not the drop-in (kubernetes/release cmd/krel/templates/latest/kubeadm/10-kubeadm.conf).
+const KUBEADM_DROP_IN: &str = "[Service]
+Environment=\"KUBELET_KUBECONFIG_ARGS=--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf --kubeconfig=/etc/kubernetes/kubelet.conf\"
+Environment=\"KUBELET_CONFIG_ARGS=--config=/var/lib/kubelet/config.yaml\"
+EnvironmentFile=-/var/lib/kubelet/kubeadm-flags.env
+EnvironmentFile=-/etc/default/kubelet
+EnvironmentFile=-/etc/sysconfig/kubelet
+ExecStart=
+ExecStart=/usr/bin/kubelet $KUBELET_KUBECONFIG_ARGS $KUBELET_CONFIG_ARGS $KUBELET_KUBEADM_ARGS $KUBELET_EXTRA_ARGS
+";
+
+/// The file kubeadm writes the node's flags to (kubeadm init, join and upgrade).
+const KUBEADM_FLAGS_ENV: &str = "/var/lib/kubelet/kubeadm-flags.env";
+
+/// The kubelet's command line as read on the node.
+#[derive(Debug, Default)]
+pub(crate) struct KubeletCommandLine {
+    /// The flags that override settings of the configuration file, the last of each.
+    pub(crate) overrides: Vec<Override>,
+    /// The configuration file the kubelet reads (`--config`), as a path on the node.
+    pub(crate) config: Option<String>,
+}
+
+/// A word of the command line: its text and where it is written.
+#[derive(Clone, Copy)]
+struct Word<'t> {
+    text: &'t str,
+    file: &'t str,
+    source: &'t str,
+    offset: usize,
+    variable: Option<&'t str>,
+}
+
+/// A file read: its path on the node and its text.
+struct Read {
+    host: String,
+    text: String,
+}
+
+/// Reads the kubelet's command line on the node under `root`.
+pub(crate) fn read(root: &Root, registry: &Registry) -> KubeletCommandLine {
+    let read_at = |host: &str| -> Option<Read> {
+        let path = root.resolve(host).ok()?;
+        let text = std::fs::read_to_string(path).ok()?;
+        Some(Read {
+            host: host.to_string(),
+            text,
+        })
+    };
+    let mut drop_ins: Vec<(String, Read)> = Vec::new();
+    for dir in DROP_IN_DIRS {
+        let Some(entries) = root
+            .resolve(dir)
+            .ok()
+            .and_then(|d| std::fs::read_dir(d).ok())
+        else {
+            continue;
+        };
+        let mut names: Vec<String> = entries
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.ends_with(".conf"))
+            .collect();
+        names.sort();
+        for name in names {
+            if drop_ins.iter().any(|(n, _)| n == &name) {
+                continue;
+            }
+            if let Some(r) = read_at(&format!("{dir}/{name}")) {
+                drop_ins.push((name, r));
+            }
+        }
+    }
+    drop_ins.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut units: Vec<Read> = drop_ins.into_iter().map(|(_, r)| r).collect();
+    if units.is_empty() {
+        units.push(Read {
+            host: String::new(),
+            text: KUBEADM_DROP_IN.to_string(),
+        });
+    }
+    let unit = parse_units(&units);
+    let files: Vec<Read> = unit.env_files.iter().filter_map(|f| read_at(f)).collect();
+    let mut vars: Vec<(&str, Word)> = unit.environment;
+    for f in &files {
+        vars.extend(env_file(f));
+    }
+    let mut out = KubeletCommandLine::default();
+    let words = command_words(&unit.exec, &vars);
+    take_flags(&words, registry, &mut out);
+    out
+}
+
+/// What the drop-ins say, in order.
+#[derive(Default)]
+struct Unit<'t> {
+    environment: Vec<(&'t str, Word<'t>)>,
+    env_files: Vec<String>,
+    exec: Vec<Word<'t>>,
+}
+
+fn parse_units(units: &[Read]) -> Unit<'_> {
+    let mut out = Unit::default();
+    for u in units {
+        let mut service = false;
+        let mut at = 0;
+        for line in u.text.split_inclusive('\n') {
+            let start = at;
+            at += line.len();
+            let l = line.trim();
+            if l.starts_with('[') {
+                service = l == "[Service]";
+                continue;
+            }
+            if !service || l.starts_with('#') || l.starts_with(';') {
+                continue;
+            }
+            let Some((key, value)) = l.split_once('=') else {
+                continue;
+            };
+            let value_at = start + (line.len() - line.trim_start().len()) + key.len() + 1;
+            let value = value.trim_end();
+            match key.trim() {
+                "Environment" => {
+                    for w in words(value, &u.host, &u.text, value_at, None) {
+                        if let Some((name, v)) = w.text.split_once('=') {
+                            let word = Word {
+                                text: v,
+                                offset: w.offset + name.len() + 1,
+                                variable: Some(name),
+                                ..w
+                            };
+                            out.environment.push((name, word));
+                        }
+                    }
+                }
+                "EnvironmentFile" => out
+                    .env_files
+                    .push(value.trim_start_matches('-').trim().to_string()),
+                "ExecStart" if value.is_empty() => out.exec.clear(),
+                "ExecStart" => out.exec = words(value, &u.host, &u.text, value_at, None),
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+/// The whitespace-separated words of `value` (at `offset` of `source`), a double- or
+/// single-quoted word taken whole without its quotes.
+fn words<'t>(
+    value: &'t str,
+    file: &'t str,
+    source: &'t str,
+    offset: usize,
+    variable: Option<&'t str>,
+) -> Vec<Word<'t>> {
+    let mut out = Vec::new();
+    let b = value.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i].is_ascii_whitespace() {
+            i += 1;
+            continue;
+        }
+        let (start, end, next) = if b[i] == b'"' || b[i] == b'\'' {
+            let close = value[i + 1..]
+                .find(b[i] as char)
+                .map_or(b.len(), |j| i + 1 + j);
+            (i + 1, close, close + 1)
+        } else {
+            let end = value[i..]
+                .find(|c: char| c.is_ascii_whitespace())
+                .map_or(b.len(), |j| i + j);
+            (i, end, end)
+        };
+        out.push(Word {
+            text: &value[start..end],
+            file,
+            source,
+            offset: offset + start,
+            variable,
+        });
+        i = next;
+    }
+    out
+}
+
+/// The assignments of an environment file: `NAME=value`, the value optionally quoted.
+fn env_file(f: &Read) -> Vec<(&str, Word<'_>)> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    for line in f.text.split_inclusive('\n') {
+        let start = at;
+        at += line.len();
+        let l = line.trim();
+        if l.is_empty() || l.starts_with('#') || l.starts_with(';') {
+            continue;
+        }
+        let Some((name, value)) = l.split_once('=') else {
+            continue;
+        };
+        let name = name.trim().trim_start_matches("export ").trim();
+        let lead = line.len() - line.trim_start().len();
+        let mut value_at = start + lead + l.find('=').unwrap_or(0) + 1;
+        let mut v = value.trim_end();
+        if v.len() >= 2
+            && (v.starts_with('"') && v.ends_with('"') || v.starts_with('\'') && v.ends_with('\''))
+        {
+            v = &v[1..v.len() - 1];
+            value_at += 1;
+        }
+        out.push((
+            name,
+            Word {
+                text: v,
+                file: &f.host,
+                source: &f.text,
+                offset: value_at,
+                variable: Some(name),
+            },
+        ));
+    }
+    out
+}
+
+/// The words the kubelet gets: those of `ExecStart=` after the program, `$VAR` split at
+/// whitespace and `${VAR}` whole, from the last assignment of each variable.
+fn command_words<'t>(exec: &[Word<'t>], vars: &[(&'t str, Word<'t>)]) -> Vec<Word<'t>> {
+    let mut out = Vec::new();
+    for w in exec.iter().skip(1) {
+        let (name, split) =
+            if let Some(n) = w.text.strip_prefix("${").and_then(|n| n.strip_suffix('}')) {
+                (Some(n), false)
+            } else if let Some(n) = w.text.strip_prefix('$') {
+                (Some(n), true)
+            } else {
+                (None, false)
+            };
+        let Some(name) = name else {
+            out.push(Word { ..*w });
+            continue;
+        };
+        let Some((_, v)) = vars.iter().rev().find(|(n, _)| *n == name) else {
+            continue;
+        };
+        if split {
+            out.extend(words(v.text, v.file, v.source, v.offset, v.variable));
+        } else {
+            out.push(Word { ..*v });
+        }
+    }
+    out
+}
+
+/// The flags among `words` that set fields of the configuration file, the last of each (lists
+/// and maps: every occurrence, as pflag adds them up), and `--config`.
+fn take_flags(words: &[Word], registry: &Registry, out: &mut KubeletCommandLine) {
+    let mut i = 0;
+    while i < words.len() {
+        let w = &words[i];
+        i += 1;
+        let Some(flag) = w
+            .text
+            .strip_prefix("--")
+            .or_else(|| w.text.strip_prefix('-'))
+        else {
+            continue;
+        };
+        let (name, inline) = match flag.split_once('=') {
+            Some((n, v)) => (n, Some(v)),
+            None => (flag, None),
+        };
+        let setting = registry.setting_of_command_line("kubelet", name);
+        let boolean = setting.is_some_and(|(_, s)| s.kind == FlagType::Bool);
+        let (value, last) = match inline {
+            Some(v) => (v.to_string(), w),
+            None if boolean || name == "config" && words.get(i).is_none() => ("true".into(), w),
+            None => match words.get(i) {
+                Some(next) if !next.text.starts_with('-') => {
+                    i += 1;
+                    (next.text.to_string(), next)
+                }
+                _ => ("true".into(), w),
+            },
+        };
+        if name == "config" {
+            out.config = Some(value);
+            continue;
+        }
+        let Some((setting, spec)) = setting else {
+            continue;
+        };
+        let written = if std::ptr::eq(last, w) {
+            w.text.to_string()
+        } else {
+            format!("{} {}", w.text, last.text)
+        };
+        let value = match (
+            spec.kind,
+            out.overrides.iter().position(|o| o.setting == setting),
+        ) {
+            (FlagType::List | FlagType::Map, Some(p)) => {
+                format!("{},{value}", out.overrides.remove(p).value)
+            }
+            (_, Some(p)) => {
+                out.overrides.remove(p);
+                value
+            }
+            (_, None) => value,
+        };
+        let (line, column) = line_col(w.source, w.offset);
+        out.overrides.push(Override {
+            setting: setting.to_string(),
+            value,
+            written,
+            file: w.file.to_string(),
+            line,
+            column,
+            variable: w.variable.map(str::to_string),
+            kubeadm_writes: w.file == KUBEADM_FLAGS_ENV,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{command_words, env_file, words, Read};
+
+    #[test]
+    fn variables_expand_as_systemd_expands_them() {
+        let unit = "/usr/bin/kubelet $A ${B} --x=1";
+        let exec = words(unit, "unit", unit, 0, None);
+        let f = Read {
+            host: "/etc/default/kubelet".into(),
+            text: "# c\nA=\"--one=1  --two\"\nB='--three 3'\nA=--four\n".into(),
+        };
+        let vars = env_file(&f);
+        assert_eq!(vars.len(), 3);
+        let got: Vec<(&str, usize, Option<&str>)> = command_words(&exec, &vars)
+            .iter()
+            .map(|w| (w.text, w.offset, w.variable))
+            .collect();
+        // The last A wins and is split at whitespace; ${B} is one word; the literal stays.
+        assert_eq!(
+            got,
+            [
+                ("--four", 39, Some("A")),
+                ("--three 3", 26, Some("B")),
+                ("--x=1", 25, None)
+            ]
+        );
+        let first = &vars[0].1;
+        assert_eq!(words(first.text, "f", "", first.offset, None).len(), 2);
+        assert_eq!(&f.text[first.offset..first.offset + 7], "--one=1");
+    }
+}
