@@ -266,9 +266,17 @@ pub(crate) fn report_findings<'p>(
             .iter()
             .find(|(id, _)| id == &rule.id)
             .map(|(_, o)| (*o).clone());
-        let fixed = overridden_by.is_none()
-            && (plan.changes.iter().any(|c| c.rules.contains(&rule.id))
-                || (planned && check::evaluate(rule, &plan.after, env).is_none()));
+        let fixed = match &overridden_by {
+            // Taken out where it is written: fixed when the file is right after the plan.
+            Some(o) if o.removable() => {
+                check::evaluate(rule, if planned { &plan.after } else { model }, env).is_none()
+            }
+            Some(_) => false,
+            None => {
+                plan.changes.iter().any(|c| c.rules.contains(&rule.id))
+                    || (planned && check::evaluate(rule, &plan.after, env).is_none())
+            }
+        };
         // Left to the user: the reasons the profile's data gives (a rule for a person, a fix
         // the document cannot express, a version or a condition that rules the fix out).
         // Blocked: the file cannot be changed at all.
@@ -281,7 +289,8 @@ pub(crate) fn report_findings<'p>(
                     .or_else(|| rule.blocked_because(env.version, |c| check::holds(c, model, env)))
             })
             .flatten();
-        let left_to_user = left_to_user.filter(|_| overridden_by.is_none());
+        let left_to_user =
+            left_to_user.filter(|_| overridden_by.as_ref().is_none_or(|o| o.removable()));
         let blocked = !fixed && left_to_user.is_none();
         let manual = (!fixed).then(|| {
             left_to_user.unwrap_or_else(|| match &overridden_by {
@@ -324,18 +333,14 @@ fn held_by_flags<'o>(found: &[Finding], overrides: &'o [Override]) -> Vec<(Strin
         .collect()
 }
 
-/// Why a finding about a setting that a flag overrides is not fixed in the file, and what to do.
+/// Why a finding about a setting that a flag in a systemd unit overrides is not fixed, and
+/// what to do.
 fn overridden_reason(o: &Override) -> String {
-    let head = format!(
-        "{} overrides {} of this file, and the kubelet uses the flag",
+    format!(
+        "{} overrides {} of this file, and the kubelet uses the flag. It is written in a systemd unit, which kubeharden does not edit: take it out there (or give it the value the rule wants), run `systemctl daemon-reload` and `systemctl restart kubelet`, then run kubeharden again",
         o.at(),
         o.setting
-    );
-    if o.kubeadm_writes {
-        format!("{head}. kubeadm writes {} when it sets the node up (kubeadm init or join, from nodeRegistration.kubeletExtraArgs): remove the flag from that file and from the kubeadm configuration, restart the kubelet (`systemctl restart kubelet`), then run kubeharden again", o.file)
-    } else {
-        format!("{head}: remove it there (or give it the value the rule wants), restart the kubelet (`systemctl restart kubelet`), then run kubeharden again; kubeharden changes the configuration file, not the kubelet's unit or environment files")
-    }
+    )
 }
 
 /// `model` with the settings that `overrides` give, as the kubelet takes them: a flag replaces
@@ -478,6 +483,8 @@ struct Run<'a, 'p> {
     needs_probe_patch: bool,
     /// The command-line flags that override settings of the file's first part.
     overrides: &'a [Override],
+    /// The flags the fix takes out of the kubelet's environment files.
+    removals: Vec<crate::model::FlagPlace>,
 }
 
 impl<'p> Run<'_, 'p> {
@@ -577,6 +584,40 @@ impl<'p> Run<'_, 'p> {
         }
     }
 
+    /// For each fixed finding about a setting that flags in environment files override: the
+    /// change that takes them out, and where they are.
+    fn take_out_flags(&mut self, findings: &[ReportFinding]) {
+        for f in findings.iter().filter(|f| f.fixed) {
+            let Some(o) = f.overridden_by.as_ref().filter(|o| o.removable()) else {
+                continue;
+            };
+            if o.kubeadm_writes {
+                let note = format!("kubeadm writes {} when it sets a node up (kubeadm init or join, from nodeRegistration.kubeletExtraArgs): take {} out of the kubeadm configuration too, or the nodes set up later get it again", o.file, o.written);
+                if !self.notes.contains(&note) {
+                    self.notes.push(note);
+                }
+            }
+            self.changes.push(Planned {
+                change: Change::TakeOutFlag {
+                    flag: o.written.clone(),
+                    file: o.file.clone(),
+                    setting: o.setting.clone(),
+                },
+                rules: vec![f.rule.id.clone()],
+                before: Some(o.value.clone()),
+            });
+            for p in &o.places {
+                if !self
+                    .removals
+                    .iter()
+                    .any(|r| r.file == p.file && r.start == p.start)
+                {
+                    self.removals.push(p.clone());
+                }
+            }
+        }
+    }
+
     /// Takes `part` through the pipeline and adds what it finds and changes to the report.
     /// `found`: the findings on the part as it is; `later`: the part is not the file's first,
     /// and is read again from the text as the parts before it left it.
@@ -596,13 +637,16 @@ impl<'p> Run<'_, 'p> {
             }
             _ => Vec::new(),
         };
-        // What a command-line flag overrides is not changed in the file, where the change
-        // would not count: the finding is held, with the flag's place.
-        let held: Vec<(String, &Override)> = if later.is_none() {
+        // What a command-line flag overrides: when the flag is written in environment files,
+        // the fix takes it out there and makes the file right; when it is written in a unit,
+        // the finding is held (the file's change would not count), with the flag's place.
+        let flagged: Vec<(String, &Override)> = if later.is_none() {
             held_by_flags(&found, self.overrides)
         } else {
             Vec::new()
         };
+        let held: Vec<&(String, &Override)> =
+            flagged.iter().filter(|(_, o)| !o.removable()).collect();
         if !held.is_empty() {
             profile
                 .to_mut()
@@ -634,7 +678,7 @@ impl<'p> Run<'_, 'p> {
             env,
             &attempt.plan,
             &left,
-            &held,
+            &flagged,
             self.cannot.as_deref(),
             |flag| part.locate(flag),
             part.fallback(),
@@ -643,8 +687,9 @@ impl<'p> Run<'_, 'p> {
         self.needs_probe_patch |= findings
             .iter()
             .any(|f| !f.fixed && attempt.probe_rules.contains(&f.rule.id));
-        self.findings.extend(findings);
         self.changes.extend(attempt.plan.changes);
+        self.take_out_flags(&findings);
+        self.findings.extend(findings);
         self.required_files.extend(attempt.plan.required_files);
         if let Some(t) = attempt.edited {
             self.current = Some(t);
@@ -741,6 +786,7 @@ pub fn process<'p>(
         required_files: Vec::new(),
         needs_probe_patch: false,
         overrides,
+        removals: Vec::new(),
     };
     run.part(&*doc, found, None)?;
     if let Some(p) = later.map_err(|e| load_error(path, text, e))? {
@@ -766,6 +812,7 @@ pub fn process<'p>(
         edited: run.current.filter(|_| keep).map(|t| format!("{bom}{t}")),
         kubeadm: doc.is_kubeadm(),
         needs_probe_patch: run.needs_probe_patch,
+        removals: run.removals,
         unused_suppressions,
     })
 }

@@ -43,6 +43,55 @@ pub(crate) struct NewFile {
     pub(crate) content: Option<(String, String)>,
 }
 
+/// An environment file of the kubelet's unit with flags taken out (the kubelet's command line
+/// overrode its configuration file with them).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct EnvEdit {
+    /// Its path on the node.
+    pub(crate) host: String,
+    /// Its path on this machine (under the root).
+    pub(crate) local: PathBuf,
+    pub(crate) original: String,
+    pub(crate) new: String,
+}
+
+/// The environment files with the flags at `places` taken out, or why they cannot be.
+fn env_edits(places: &[crate::model::FlagPlace], node: &Node) -> Result<Vec<EnvEdit>, String> {
+    let mut files: Vec<&str> = places.iter().map(|p| p.file.as_str()).collect();
+    files.sort_unstable();
+    files.dedup();
+    let mut out = Vec::new();
+    for host in files {
+        let local = node.root.resolve(host).map_err(|e| e.to_string())?;
+        let original = found::bytes(&local)
+            .and_then(|b| String::from_utf8(b).ok())
+            .ok_or_else(|| format!("{host}: cannot read it again"))?;
+        let here: Vec<&crate::model::FlagPlace> =
+            places.iter().filter(|p| p.file == host).collect();
+        let new = crate::document::env_file::without_flags(&original, &here)?;
+        out.push(EnvEdit {
+            host: host.to_string(),
+            local,
+            original,
+            new,
+        });
+    }
+    Ok(out)
+}
+
+/// The diff `next` adds to the environment files as `before` left them.
+fn env_diff(before: &[EnvEdit], next: &[EnvEdit]) -> String {
+    next.iter()
+        .map(|e| {
+            let from = before
+                .iter()
+                .find(|b| b.host == e.host)
+                .map_or(&e.original, |b| &b.new);
+            diff_text(from, &e.new, &e.local.display().to_string())
+        })
+        .collect()
+}
+
 /// One change offered to the user: a rule's whole fix.
 pub struct Offer<'a> {
     pub(crate) file: &'a str,
@@ -79,6 +128,8 @@ pub struct Selection {
     /// when nothing is accepted.
     pub edited: Option<String>,
     pub(crate) new_files: Vec<NewFile>,
+    /// The kubelet's environment files with the accepted changes' flags taken out.
+    pub(crate) env_edits: Vec<EnvEdit>,
     /// Required files that exist already and are kept, though they differ from the template.
     pub(crate) kept: Vec<String>,
     /// The notes of the whole profile's report (the version assumed, say).
@@ -100,6 +151,7 @@ impl Selection {
             refused: Vec::new(),
             edited: None,
             new_files: Vec::new(),
+            env_edits: Vec::new(),
             kept: Vec::new(),
             notes: full
                 .notes
@@ -273,6 +325,24 @@ fn risk_on_node<'p>(
     }
 }
 
+/// `opts` for the rules accepted so far and the one offered (`restricted`): the fix as `fix
+/// --yes` would make it, the node's preconditions judged once for the whole file.
+fn only_accepted<'a>(opts: &Options<'a>, restricted: &'a profile::Profile) -> Options<'a> {
+    Options {
+        registry: opts.registry,
+        profile: restricted,
+        version: opts.version,
+        node_version: opts.node_version,
+        report_only: false,
+        keep_edits: false,
+        ignores: opts.ignores,
+        patches: opts.patches,
+        new_cluster: false,
+        on_node: None,
+        overrides: opts.overrides,
+    }
+}
+
 /// `decide`'s answer to `offer`, unless every change is taken already.
 fn ask(decide: &mut dyn Decide, offer: &Offer, state: Option<Answer>) -> Result<Answer, FileError> {
     if state == Some(Answer::All) {
@@ -309,19 +379,7 @@ pub fn select(
         let mut with = sel.accepted.clone();
         with.push(id.clone());
         let restricted = opts.profile.only(&with);
-        let sub = Options {
-            registry: opts.registry,
-            profile: &restricted,
-            version: opts.version,
-            node_version: opts.node_version,
-            report_only: false,
-            keep_edits: false,
-            ignores: opts.ignores,
-            patches: opts.patches,
-            new_cluster: false,
-            on_node: None,
-            overrides: opts.overrides,
-        };
+        let sub = only_accepted(opts, &restricted);
         let report = match pipeline::process(path, text, &sub) {
             Ok(r) => r,
             Err(e) => {
@@ -335,7 +393,15 @@ pub fn select(
             }
         };
         let next = report.edited.clone().unwrap_or_else(|| text.to_string());
-        if next == current || only_reorders(&current, &next, opts) {
+        let env = match env_edits(&report.removals, node) {
+            Ok(e) => e,
+            Err(why) => {
+                decide.tell(&format!("{path}: {id}: not offered: {why}"));
+                sel.refused.push((id.clone(), why));
+                continue;
+            }
+        };
+        if env == sel.env_edits && (next == current || only_reorders(&current, &next, opts)) {
             // The changes accepted already satisfy it, or all it would do is reorder what the
             // component sees anyway: nothing to offer.
             continue;
@@ -375,7 +441,7 @@ pub fn select(
                 .filter(|c| c.rules.contains(id))
                 .map(describe_change)
                 .collect(),
-            diff: diff_text(&current, &next, path),
+            diff: diff_text(&current, &next, path) + &env_diff(&sel.env_edits, &env),
             new_files: fresh.clone(),
             index: i + 1,
             total,
@@ -394,6 +460,7 @@ pub fn select(
                     }
                 }
                 sel.edited = Some(next.clone());
+                sel.env_edits = env;
                 current = next;
             }
             Answer::No => sel.declined.push(id.clone()),

@@ -96,8 +96,10 @@ fn diffs(
                     }
                 }
                 match render::diff(stdout, r, &header)
-                    .and_then(|()| probe_patch_diff(stdout, stderr, r, &header, s))
-                {
+                    .and_then(|()| env_files_diff(stdout, stderr, r))
+                    .and_then(|env| {
+                        probe_patch_diff(stdout, stderr, r, &header, s).map(|p| p || env)
+                    }) {
                     Ok(true) => {
                         extra_files = true;
                         if r.edited.is_none() {
@@ -118,6 +120,38 @@ fn diffs(
         }
     }
     Ok(extra_files)
+}
+
+/// The kubelet's flags the fix takes out of its environment files (on a node), as a diff of
+/// those files; true when there is one.
+fn env_files_diff(
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+    r: &FileReport,
+) -> std::io::Result<bool> {
+    let mut files: Vec<&str> = r.removals.iter().map(|p| p.file.as_str()).collect();
+    files.sort_unstable();
+    files.dedup();
+    let mut any = false;
+    for f in files {
+        let here: Vec<&crate::model::FlagPlace> =
+            r.removals.iter().filter(|p| p.file == f).collect();
+        let edited = read_input(Path::new(f))
+            .map_err(|e| e.message)
+            .and_then(|text| {
+                crate::document::env_file::without_flags(&text, &here).map(|new| (text, new))
+            });
+        match edited {
+            Ok((text, new)) => {
+                write!(stdout, "{}", render::diff_text(&text, &new, f))?;
+                any = true;
+            }
+            Err(why) => {
+                let _ = writeln!(stderr, "kubeharden: error: {f}: {why}");
+            }
+        }
+    }
+    Ok(any)
 }
 
 /// `--kubeadm-config`: the same profile on the kubeadm file, for the manifests' version, in

@@ -11,6 +11,7 @@
 //! has one, its KubeletConfiguration.
 
 pub mod component;
+pub mod env_file;
 mod kind;
 pub mod kubeadm;
 pub mod manifest;

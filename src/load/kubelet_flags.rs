@@ -11,7 +11,7 @@
 //! environment files override those of `Environment=`, later files earlier ones.
 
 use super::node::Root;
-use crate::model::Override;
+use crate::model::{FlagPlace, Override};
 use crate::profile::{FlagType, Registry};
 use crate::yaml::line_col;
 
@@ -55,6 +55,8 @@ struct Word<'t> {
     source: &'t str,
     offset: usize,
     variable: Option<&'t str>,
+    /// Written in an environment file, not in a unit.
+    editable: bool,
 }
 
 /// A file read: its path on the node and its text.
@@ -147,7 +149,7 @@ fn parse_units(units: &[Read]) -> Unit<'_> {
             let value = value.trim_end();
             match key.trim() {
                 "Environment" => {
-                    for w in words(value, &u.host, &u.text, value_at, None) {
+                    for w in words(value, &u.host, &u.text, value_at, None, false) {
                         if let Some((name, v)) = w.text.split_once('=') {
                             let word = Word {
                                 text: v,
@@ -163,7 +165,7 @@ fn parse_units(units: &[Read]) -> Unit<'_> {
                     .env_files
                     .push(value.trim_start_matches('-').trim().to_string()),
                 "ExecStart" if value.is_empty() => out.exec.clear(),
-                "ExecStart" => out.exec = words(value, &u.host, &u.text, value_at, None),
+                "ExecStart" => out.exec = words(value, &u.host, &u.text, value_at, None, false),
                 _ => {}
             }
         }
@@ -179,6 +181,7 @@ fn words<'t>(
     source: &'t str,
     offset: usize,
     variable: Option<&'t str>,
+    editable: bool,
 ) -> Vec<Word<'t>> {
     let mut out = Vec::new();
     let b = value.as_bytes();
@@ -205,6 +208,7 @@ fn words<'t>(
             source,
             offset: offset + start,
             variable,
+            editable,
         });
         i = next;
     }
@@ -243,6 +247,7 @@ fn env_file(f: &Read) -> Vec<(&str, Word<'_>)> {
                 source: &f.text,
                 offset: value_at,
                 variable: Some(name),
+                editable: true,
             },
         ));
     }
@@ -270,12 +275,40 @@ fn command_words<'t>(exec: &[Word<'t>], vars: &[(&'t str, Word<'t>)]) -> Vec<Wor
             continue;
         };
         if split {
-            out.extend(words(v.text, v.file, v.source, v.offset, v.variable));
+            out.extend(words(
+                v.text, v.file, v.source, v.offset, v.variable, v.editable,
+            ));
         } else {
             out.push(Word { ..*v });
         }
     }
     out
+}
+
+/// Where the flag `first` (with its value `last`, the same word or the next) is written: the
+/// words and one run of the whitespace that separates them from a neighbour, the one before
+/// when there is one.
+fn place(first: &Word, last: &Word) -> FlagPlace {
+    let src = first.source.as_bytes();
+    let mut start = first.offset;
+    let mut end = last.offset + last.text.len();
+    let blank = |b: u8| b == b' ' || b == b'\t';
+    if start > 0 && blank(src[start - 1]) {
+        while start > 0 && blank(src[start - 1]) {
+            start -= 1;
+        }
+    } else {
+        while end < src.len() && blank(src[end]) {
+            end += 1;
+        }
+    }
+    FlagPlace {
+        file: first.file.to_string(),
+        start,
+        end,
+        text: first.source[start..end].to_string(),
+        editable: first.editable && last.editable && std::ptr::eq(first.source, last.source),
+    }
 }
 
 /// The flags among `words` that set fields of the configuration file, the last of each (lists
@@ -321,18 +354,19 @@ fn take_flags(words: &[Word], registry: &Registry, out: &mut KubeletCommandLine)
         } else {
             format!("{} {}", w.text, last.text)
         };
-        let value = match (
-            spec.kind,
-            out.overrides.iter().position(|o| o.setting == setting),
-        ) {
-            (FlagType::List | FlagType::Map, Some(p)) => {
-                format!("{},{value}", out.overrides.remove(p).value)
+        // Every occurrence is kept as a place: taking out only the last would leave an earlier
+        // one in force.
+        let mut places = vec![place(w, last)];
+        let value = match out.overrides.iter().position(|o| o.setting == setting) {
+            Some(p) => {
+                let earlier = out.overrides.remove(p);
+                places.splice(0..0, earlier.places);
+                match spec.kind {
+                    FlagType::List | FlagType::Map => format!("{},{value}", earlier.value),
+                    _ => value,
+                }
             }
-            (_, Some(p)) => {
-                out.overrides.remove(p);
-                value
-            }
-            (_, None) => value,
+            None => value,
         };
         let (line, column) = line_col(w.source, w.offset);
         out.overrides.push(Override {
@@ -344,6 +378,7 @@ fn take_flags(words: &[Word], registry: &Registry, out: &mut KubeletCommandLine)
             column,
             variable: w.variable.map(str::to_string),
             kubeadm_writes: w.file == KUBEADM_FLAGS_ENV,
+            places,
         });
     }
 }
@@ -355,7 +390,7 @@ mod tests {
     #[test]
     fn variables_expand_as_systemd_expands_them() {
         let unit = "/usr/bin/kubelet $A ${B} --x=1";
-        let exec = words(unit, "unit", unit, 0, None);
+        let exec = words(unit, "unit", unit, 0, None, false);
         let f = Read {
             host: "/etc/default/kubelet".into(),
             text: "# c\nA=\"--one=1  --two\"\nB='--three 3'\nA=--four\n".into(),
@@ -376,7 +411,10 @@ mod tests {
             ]
         );
         let first = &vars[0].1;
-        assert_eq!(words(first.text, "f", "", first.offset, None).len(), 2);
+        assert_eq!(
+            words(first.text, "f", "", first.offset, None, true).len(),
+            2
+        );
         assert_eq!(&f.text[first.offset..first.offset + 7], "--one=1");
     }
 }

@@ -15,6 +15,13 @@ pub enum Change {
     ProbeToTcp { probe: String },
     /// Every `--flag value` pair of this flag is written `--flag=value`; the values stay.
     JoinFlag { flag: String },
+    /// The kubelet's flag `flag` (as written) is taken out of the environment file `file` on the
+    /// node, so that `setting` of the configuration file counts.
+    TakeOutFlag {
+        flag: String,
+        file: String,
+        setting: String,
+    },
 }
 
 #[derive(Clone, Debug)]

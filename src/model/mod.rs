@@ -26,9 +26,30 @@ pub struct Override {
     pub variable: Option<String>,
     /// kubeadm writes that file (`kubeadm-flags.env`), from `nodeRegistration.kubeletExtraArgs`.
     pub kubeadm_writes: bool,
+    /// Every place a flag for the setting is written (the last wins, or for lists and maps all
+    /// count): taking them all out leaves the setting to the file.
+    pub places: Vec<FlagPlace>,
+}
+
+/// Where a flag is written on the node: the bytes `start..end` of `file` (the flag, its value
+/// and the whitespace that separates it from its neighbours), which read `text`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FlagPlace {
+    pub file: String,
+    pub start: usize,
+    pub end: usize,
+    pub text: String,
+    /// In an environment file (`NAME=value` lines), which kubeharden edits; not in a systemd
+    /// unit, where a change also needs `systemctl daemon-reload`.
+    pub editable: bool,
 }
 
 impl Override {
+    /// The flags can be taken out where they are written: every place is in an environment file.
+    pub fn removable(&self) -> bool {
+        !self.places.is_empty() && self.places.iter().all(|p| p.editable)
+    }
+
     /// `--anonymous-auth=true in /var/lib/kubelet/kubeadm-flags.env:1:31 (KUBELET_KUBEADM_ARGS)`.
     pub fn at(&self) -> String {
         let var = self

@@ -201,6 +201,9 @@ pub struct FileReport<'p> {
     pub findings: Vec<ReportFinding<'p>>,
     pub changes: Vec<Planned>,
     pub required_files: Vec<RequiredFile>,
+    /// Flags the fix takes out of the kubelet's environment files on the node (the places are
+    /// in those files, not in this one).
+    pub removals: Vec<crate::model::FlagPlace>,
     /// The file's text (empty in `report_only` mode, which keeps no texts).
     pub original: String,
     /// The hardened text, when the plan changes anything (`None` in `report_only` mode).

@@ -200,6 +200,16 @@ fn json_change(p: &Planned) -> JsonChange<'_> {
             c.kind = "join_flag";
             c.flag = Some(flag);
         }
+        Change::TakeOutFlag {
+            flag,
+            file,
+            setting,
+        } => {
+            c.kind = "take_out_flag";
+            c.flag = Some(setting);
+            c.before = Some(flag);
+            c.after = Some(file);
+        }
     }
     c
 }

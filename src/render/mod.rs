@@ -32,6 +32,7 @@ mod tests {
             findings: Vec::new(),
             changes: Vec::new(),
             required_files: Vec::new(),
+            removals: Vec::new(),
             original: String::new(),
             edited: None,
             kubeadm: false,

@@ -120,5 +120,12 @@ pub(crate) fn describe_change(p: &Planned) -> String {
             format!("turn the {probe} into a TCP socket probe on the same host and port")
         }
         Change::JoinFlag { flag } => format!("write --{flag} VALUE as --{flag}=VALUE"),
+        Change::TakeOutFlag {
+            flag,
+            file,
+            setting,
+        } => {
+            format!("take {flag} out of {file}, so that {setting} of this file counts")
+        }
     }
 }

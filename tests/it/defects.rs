@@ -554,8 +554,9 @@ fn finding<'a>(file: &'a serde_json::Value, rule: &str) -> Option<&'a serde_json
 }
 
 /// Point 9: flags in kubeadm-flags.env and /etc/default/kubelet win over config.yaml: the
-/// kubelet is judged with them, the finding names the flag's place, and `fix` leaves the
-/// setting in config.yaml alone (where the change would not count) and says what to do.
+/// kubelet is judged with them, the finding names the flag's place, `fix` takes the flags out
+/// of those files (the rest of each file byte for byte as it was) in the same transaction as
+/// config.yaml, and `rollback` puts them back.
 #[test]
 fn kubelet_flags_in_environment_files_override_its_configuration() {
     let node = kubelet_node(&[
@@ -578,7 +579,7 @@ fn kubelet_flags_in_environment_files_override_its_configuration() {
     assert_eq!(code, Some(1));
     let anon =
         finding(&kubelet, "kubelet-anonymous-auth").expect("anonymous access judged with the flag");
-    assert_eq!(anon["status"], "blocked", "{anon}");
+    assert_eq!(anon["status"], "fixable", "{anon}");
     assert_eq!(
         anon["overridden_by"]["path"],
         "/var/lib/kubelet/kubeadm-flags.env"
@@ -588,11 +589,11 @@ fn kubelet_flags_in_environment_files_override_its_configuration() {
     assert_eq!(anon["overridden_by"]["flag"], "--anonymous-auth=true");
     assert_eq!(anon["overridden_by"]["variable"], "KUBELET_KUBEADM_ARGS");
     assert!(
-        anon["manual"]
+        kubelet["notes"].as_array().expect("notes").iter().any(|n| n
             .as_str()
             .unwrap_or("")
-            .contains("nodeRegistration.kubeletExtraArgs"),
-        "{anon}"
+            .contains("nodeRegistration.kubeletExtraArgs")),
+        "{kubelet}"
     );
     let port = finding(&kubelet, "kubelet-read-only-port").expect("read-only port from the flag");
     assert_eq!(port["overridden_by"]["path"], "/etc/default/kubelet");
@@ -632,20 +633,60 @@ fn kubelet_flags_in_environment_files_override_its_configuration() {
         .any(|r| r[0]["physicalLocation"]["artifactLocation"]["uri"]
             == "file:///var/lib/kubelet/kubeadm-flags.env"));
 
-    // fix: config.yaml keeps what the flags override, and the run says why.
+    // fix: the flags go, where they are written; the rest of those files stays.
+    let flags_env = node.path().join("var/lib/kubelet/kubeadm-flags.env");
+    let default = node.path().join("etc/default/kubelet");
+    let before_env = (
+        fs::read(&flags_env).expect("env"),
+        fs::read(&default).expect("default"),
+    );
     let out = kubeharden()
         .args(["fix", "--yes", "--root"])
         .arg(node.path())
         .output()
         .expect("runs");
     let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let shown = String::from_utf8_lossy(&out.stdout).to_string() + &err;
     assert!(
-        err.contains("not changed: kubelet-anonymous-auth: --anonymous-auth=true in /var/lib/kubelet/kubeadm-flags.env:1:95"),
-        "{err}"
+        shown.contains("-KUBELET_EXTRA_ARGS=--read-only-port 10255 --node-ip=10.0.0.7\n+KUBELET_EXTRA_ARGS=--node-ip=10.0.0.7\n"),
+        "{shown}"
+    );
+    assert_eq!(
+        fs::read_to_string(&flags_env).expect("env"),
+        "KUBELET_KUBEADM_ARGS=\"--container-runtime-endpoint=unix:///var/run/containerd/containerd.sock\"\n"
+    );
+    assert_eq!(
+        fs::read_to_string(&default).expect("default"),
+        "# local additions\nKUBELET_EXTRA_ARGS=--node-ip=10.0.0.7\n"
     );
     let after = fs::read_to_string(&config).expect("config");
     assert!(after.contains("anonymous:\n    enabled: false"), "{after}");
-    assert!(!after.contains("readOnlyPort"), "{after}");
+    let (code, kubelet) = kubelet_findings(node.path(), &[]);
+    assert_eq!(code, Some(0), "{kubelet}");
+    assert!(
+        finding(&kubelet, "kubelet-anonymous-auth").is_none(),
+        "{kubelet}"
+    );
+    assert!(
+        finding(&kubelet, "kubelet-read-only-port").is_none(),
+        "{kubelet}"
+    );
+    // rollback: byte for byte.
+    let out = kubeharden()
+        .args(["rollback", "--root"])
+        .arg(node.path())
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(fs::read(&flags_env).expect("env"), before_env.0);
+    assert_eq!(fs::read(&default).expect("default"), before_env.1);
+    assert_eq!(fs::read_to_string(&config).expect("config"), before);
 }
 
 /// Point 9: the command line as systemd builds it: a drop-in's `Environment=` and
@@ -703,4 +744,32 @@ ExecStart=/usr/bin/kubelet $KUBELET_CONFIG_ARGS $KUBELET_EXTRA_ARGS $EXTRA\n";
         "/etc/systemd/system/kubelet.service.d/10-kubeadm.conf"
     );
     assert_eq!(anon["overridden_by"]["line"], 7);
+    // Written in a unit: blocked, with what to do; fix leaves the unit alone.
+    assert_eq!(anon["status"], "blocked", "{anon}");
+    assert!(
+        anon["manual"]
+            .as_str()
+            .unwrap_or("")
+            .contains("systemctl daemon-reload"),
+        "{anon}"
+    );
+    let unit = node
+        .path()
+        .join("etc/systemd/system/kubelet.service.d/10-kubeadm.conf");
+    let out = kubeharden()
+        .args(["fix", "--yes", "--profile", "strict", "--root"])
+        .arg(node.path())
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("not changed: kubelet-anonymous-auth:"),
+        "{err}"
+    );
+    assert_eq!(fs::read_to_string(&unit).expect("unit"), drop_in);
+    // The flag from the environment file was taken out; the unit's variable is left.
+    assert_eq!(
+        fs::read_to_string(node.path().join("etc/sysconfig/kubelet")).expect("sysconfig"),
+        "KUBELET_EXTRA_ARGS=''\n"
+    );
 }

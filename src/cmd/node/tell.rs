@@ -46,13 +46,28 @@ pub(super) fn say_written(
                 format!("created the directory {host} ({})", w.target.modes())
             }
             Target::Create { .. } => format!("wrote {host} ({})", w.target.modes()),
-            _ => match edited.iter().find(|e| e.real == w.path) {
-                Some(e) => format!("wrote {} ({})", w.path.display(), e.sel.accepted.join(", ")),
-                None => format!(
-                    "wrote {} (the same changes in the kubeadm configuration)",
-                    w.path.display()
-                ),
-            },
+            _ => {
+                let env = edited.iter().find(|e| {
+                    e.sel
+                        .env_edits
+                        .iter()
+                        .any(|x| crate::load::node::real_path(&x.local) == w.path)
+                });
+                match (edited.iter().find(|e| e.real == w.path), env) {
+                    (Some(e), _) => {
+                        format!("wrote {} ({})", w.path.display(), e.sel.accepted.join(", "))
+                    }
+                    (None, Some(e)) => format!(
+                        "wrote {} (the kubelet's flags that overrode {} taken out)",
+                        w.path.display(),
+                        e.shown
+                    ),
+                    (None, None) => format!(
+                        "wrote {} (the same changes in the kubeadm configuration)",
+                        w.path.display()
+                    ),
+                }
+            }
         };
         let _ = writeln!(stderr, "kubeharden: {what}");
     }

@@ -87,15 +87,33 @@ pub(super) fn planned_writes(edited: &[Edited], stderr: &mut dyn Write) -> Resul
                 },
             });
         }
-        w.combined.push_str(&diff_text(&e.original, text, &e.shown));
-        w.manifests.push(Write1 {
-            path: e.real.clone(),
-            target: Target::Replace {
-                original: e.original.clone().into_bytes(),
-                new: text.clone().into_bytes(),
-                perms: None,
-            },
-        });
+        // Taking the kubelet's flags out of its environment files may be all a change does.
+        if *text != e.original {
+            w.combined.push_str(&diff_text(&e.original, text, &e.shown));
+            w.manifests.push(Write1 {
+                path: e.real.clone(),
+                target: Target::Replace {
+                    original: e.original.clone().into_bytes(),
+                    new: text.clone().into_bytes(),
+                    perms: None,
+                },
+            });
+        }
+        for env in &e.sel.env_edits {
+            w.combined.push_str(&diff_text(
+                &env.original,
+                &env.new,
+                &env.local.display().to_string(),
+            ));
+            w.manifests.push(Write1 {
+                path: real_path(&env.local),
+                target: Target::Replace {
+                    original: env.original.clone().into_bytes(),
+                    new: env.new.clone().into_bytes(),
+                    perms: None,
+                },
+            });
+        }
     }
     Ok(w)
 }

@@ -67,7 +67,8 @@ pub(crate) fn edits(cfg: &KubeadmConfig, plan: &Plan) -> Result<Vec<Splice>, Edi
                 remove.extend(idx);
             }
             Change::AddVolume { volume, mount } => volumes.push((volume.clone(), mount.clone())),
-            Change::JoinFlag { .. } => {}
+            // Not a change of this file: the plan never holds one (the report adds it).
+            Change::JoinFlag { .. } | Change::TakeOutFlag { .. } => {}
             Change::ProbeToTcp { probe } => {
                 return Err(refuse(
                     None,

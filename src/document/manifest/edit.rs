@@ -39,6 +39,8 @@ pub(crate) fn edits(m: &Manifest, plan: &Plan) -> Result<Vec<Splice>, EditError>
                 }
             }
             Change::ProbeToTcp { probe } => ed.probe_to_tcp(probe)?,
+            // Not a change of this file: the plan never holds one (the report adds it).
+            Change::TakeOutFlag { .. } => {}
             Change::JoinFlag { flag } => {
                 for occ in m
                     .flags
