@@ -1,5 +1,6 @@
 //! Pure evaluation: a model, a version and a profile give findings.
 
+pub mod files;
 pub mod suppress;
 
 use crate::model::{Handler, Model};
@@ -375,6 +376,8 @@ pub(crate) fn holds(cond: &Cond, model: &Model, env: Env) -> bool {
         Cond::ExistingCluster => !env.new_cluster,
         Cond::ConfigApiRead => config_api_rejected(model, env).is_none(),
         Cond::ExecHttpProbes => !exec_http_probes(model).is_empty(),
+        // Node files are judged by `files`, never in a document's model.
+        Cond::FileMode { .. } | Cond::FileOwner { .. } => true,
     }
 }
 
@@ -488,6 +491,14 @@ fn describe(cond: &Cond, model: &Model, env: Env) -> Description {
             format!("Kubernetes {}", env.version),
             format!("Kubernetes 1.{m} or later"),
         ),
+        Cond::FileMode { file, at_most } => (
+            None,
+            String::new(),
+            format!("{file} mode {at_most:o} or stricter"),
+        ),
+        Cond::FileOwner { file, owner } => {
+            (None, String::new(), format!("{file} owned by {owner}"))
+        }
         Cond::ExecHttpProbes => (
             None,
             format!(

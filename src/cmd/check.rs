@@ -42,14 +42,19 @@ pub(super) fn run(
     }
     // SARIF carries the fixes, so the edits are made and verified as for `fix`.
     let sarif = args.format == Format::Sarif;
-    s.node_root = node.map(|root| {
+    s.node_root = node.clone().map(|root| {
         Box::new(
             move |c: &crate::profile::NodeCheck, m: &crate::model::Model| {
                 crate::load::preconditions::on_node(c, &root, m)
             },
         ) as Box<crate::model::report::NodeLookup<'static>>
     });
-    let outcomes = process_all(&s, true, sarif, sarif || args.format == Format::Json);
+    let mut outcomes = process_all(&s, true, sarif, sarif || args.format == Format::Json);
+    // The node's files themselves: their modes and owners (CIS 1.1.x, 4.1.x).
+    if let (Some(root), true) = (&node, args.common.paths.is_empty()) {
+        let files = crate::load::node_files::read(root, &s.registry, &s.profile);
+        node_file_reports(&mut outcomes, &s, &files);
+    }
     let fail_on = args.fail_on;
     let node_scan = args.root.is_some() || args.common.paths.is_empty();
     let res = match args.format {
@@ -85,6 +90,38 @@ pub(super) fn run(
     Ok(summarise(&outcomes, |r| {
         r.findings.iter().any(|f| fail_on.fails(f))
     }))
+}
+
+/// The findings on the node's files, added to the report of the same file when the run has
+/// one, else as reports of their own after the others; judged for the version of the node's
+/// kube-apiserver (the newest kubeharden knows without one).
+fn node_file_reports<'p>(
+    outcomes: &mut Vec<Outcome<'p>>,
+    s: &'p crate::load::inputs::Settings,
+    files: &[crate::model::NodeFile],
+) {
+    let version = outcomes
+        .iter()
+        .find_map(|o| match o {
+            Outcome::Report(r) if r.component == "kube-apiserver" => Some(r.version),
+            _ => None,
+        })
+        .unwrap_or_else(|| crate::profile::version::Version::minor(s.registry.versions.newest));
+    for report in crate::check::files::reports(&s.profile, files, s.registry.judged(version)) {
+        let same = outcomes.iter_mut().find_map(|o| match o {
+            Outcome::Report(r)
+                if crate::load::node::canonical(Path::new(&r.path))
+                    == crate::load::node::canonical(Path::new(&report.path)) =>
+            {
+                Some(r)
+            }
+            _ => None,
+        });
+        match same {
+            Some(r) => r.findings.extend(report.findings),
+            None => outcomes.push(Outcome::Report(Box::new(report))),
+        }
+    }
 }
 
 /// How to fix what `check` found, in the words that fit where it ran: on a node, `fix` in

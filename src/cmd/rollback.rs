@@ -178,6 +178,9 @@ fn tell(done: &node::Restored, set: &node::BackupSet, args: &RollbackArgs, stder
     for (p, _) in &done.restored {
         let _ = writeln!(stderr, "kubeharden: restored {p}");
     }
+    for p in &done.perms {
+        let _ = writeln!(stderr, "kubeharden: gave {p} its mode and owner back");
+    }
     for p in &done.removed {
         let _ = writeln!(stderr, "kubeharden: removed {p} (the fix created it)");
     }

@@ -45,6 +45,10 @@ pub(crate) struct KubeletCommandLine {
     pub(crate) overrides: Vec<Override>,
     /// The configuration file the kubelet reads (`--config`), as a path on the node.
     pub(crate) config: Option<String>,
+    /// Every `--name=value` flag of the command line (the last of each name), as read.
+    pub(crate) flags: Vec<(String, String)>,
+    /// The systemd drop-ins read, as paths on the node.
+    pub(crate) units: Vec<String>,
 }
 
 /// A word of the command line: its text and where it is written.
@@ -112,7 +116,14 @@ pub(crate) fn read(root: &Root, registry: &Registry) -> KubeletCommandLine {
     for f in &files {
         vars.extend(env_file(f));
     }
-    let mut out = KubeletCommandLine::default();
+    let mut out = KubeletCommandLine {
+        units: units
+            .iter()
+            .filter(|u| !u.host.is_empty())
+            .map(|u| u.host.clone())
+            .collect(),
+        ..KubeletCommandLine::default()
+    };
     let words = command_words(&unit.exec, &vars);
     take_flags(&words, registry, &mut out);
     out
@@ -342,6 +353,8 @@ fn take_flags(words: &[Word], registry: &Registry, out: &mut KubeletCommandLine)
                 _ => ("true".into(), w),
             },
         };
+        out.flags.retain(|(n, _)| n != name);
+        out.flags.push((name.to_string(), value.clone()));
         if name == "config" {
             out.config = Some(value);
             continue;

@@ -6,6 +6,7 @@ pub(crate) mod certs;
 pub(crate) mod inputs;
 pub(crate) mod kubelet_flags;
 pub mod node;
+pub(crate) mod node_files;
 pub(crate) mod patches;
 pub(crate) mod preconditions;
 mod profile;

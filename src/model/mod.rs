@@ -7,6 +7,29 @@ pub mod report;
 use crate::paths::path_within;
 use crate::profile::{FlagType, Registry};
 
+/// A file of the node whose mode and owner rules check (CIS 1.1.x, 4.1.x), as read there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeFile {
+    /// Its role (registry `node_files`: `apiserver-manifest`, `pki-keys`, ...) and what that is.
+    pub role: String,
+    pub what: String,
+    /// Its path on the node, and as this machine reaches it (under `--root`).
+    pub host: String,
+    pub local: String,
+    pub directory: bool,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    /// `user:group` as the node's /etc/passwd and /etc/group name them (numbers where they
+    /// name none).
+    pub owner: String,
+    /// The owners rules want that the node has no account for (`etcd:etcd` on a kubeadm node,
+    /// which runs etcd as root).
+    pub missing_accounts: Vec<String>,
+    /// The uid and gid of each owner rules want (`user:group`) that the node has accounts for.
+    pub owner_ids: Vec<(String, u32, u32)>,
+}
+
 /// A setting of a configuration file that a command-line flag overrides: the kubelet's flags in
 /// its systemd unit and environment files win over its configuration file.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -80,6 +80,9 @@ pub(super) fn apply_step(
         }
         Step::Dedupe => Ok(dedupe(work, env)),
         Step::RemoveRemoved => remove_removed(work, env),
+        // A node file's mode and owner are no setting of a document: the rules of the
+        // node-files component never match a document's component, so no plan gets here.
+        Step::Chmod | Step::Chown => Ok(vec![]),
     }
 }
 

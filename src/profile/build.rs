@@ -4,7 +4,7 @@
 use super::error::ProfileError;
 use super::raw::{RawCond, RawRule, RawStep};
 use super::registry::{FlagType, Registry};
-use super::rule::{Cond, Op, Rule, Step, Variant};
+use super::rule::{Cond, Op, Rule, Step, Variant, NODE_FILES};
 use super::version::{Version, VersionReq};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -52,7 +52,7 @@ pub(super) fn build_rule(
     if !is_kebab(&raw.id) {
         return Err(invalid("ids are kebab-case (a-z, 0-9, `-`)".into()));
     }
-    if !registry.flags.contains_key(&raw.component) {
+    if !registry.flags.contains_key(&raw.component) && raw.component != NODE_FILES {
         return Err(invalid(format!("unknown component `{}`", raw.component)));
     }
     let versions = match &raw.versions {
@@ -285,6 +285,25 @@ impl Ctx<'_> {
         if let Some(paths) = &c.http_probes_within {
             found.push(Cond::HttpProbesWithin(paths.clone()));
         }
+        if let Some(m) = &c.file_mode {
+            let at_most = u32::from_str_radix(&m.at_most, 8)
+                .ok()
+                .filter(|v| *v <= 0o7777)
+                .ok_or_else(|| format!("`at_most: {}` is not an octal mode", m.at_most))?;
+            found.push(Cond::FileMode {
+                file: self.node_file(&m.file)?,
+                at_most,
+            });
+        }
+        if let Some(o) = &c.file_owner {
+            if o.owner.split(':').count() != 2 || o.owner.split(':').any(str::is_empty) {
+                return Err(format!("`owner: {}` is not user:group", o.owner));
+            }
+            found.push(Cond::FileOwner {
+                file: self.node_file(&o.file)?,
+                owner: o.owner.clone(),
+            });
+        }
         let mut ops = Vec::new();
         if let Some(v) = &c.equals {
             ops.push(Op::Equals(self.subst(v)?));
@@ -328,11 +347,24 @@ impl Ctx<'_> {
         }
         if found.len() != 1 {
             return Err(format!(
-                "each condition has exactly one form (a flag test, any, all, no_removed_flags, no_removed_plugins, probes_without_anonymous, no_duplicate_flags, files_mounted, no_conflicting_flags, no_split_flags, version_at_least, not, http_probes_within, http_probes_on_local_host, no_env_conflicts, no_removed_gates, existing_cluster, config_api_read, exec_http_probes), found {}",
+                "each condition has exactly one form (a flag test, any, all, no_removed_flags, no_removed_plugins, probes_without_anonymous, no_duplicate_flags, files_mounted, no_conflicting_flags, no_split_flags, version_at_least, not, http_probes_within, http_probes_on_local_host, no_env_conflicts, no_removed_gates, existing_cluster, config_api_read, exec_http_probes, file_mode, file_owner), found {}",
                 found.len()
             ));
         }
         Ok(found.remove(0))
+    }
+
+    /// A role of the registry's `node_files`, named by a rule of the `node-files` component.
+    fn node_file(&self, role: &str) -> Result<String, String> {
+        if self.component != NODE_FILES {
+            return Err(format!(
+                "file conditions belong to rules of the `{NODE_FILES}` component"
+            ));
+        }
+        if !self.registry.node_files.contains_key(role) {
+            return Err(format!("`{role}` is not a node file the registry knows"));
+        }
+        Ok(role.to_string())
     }
 
     fn step(&self, s: &RawStep) -> Result<Step, String> {
@@ -411,11 +443,13 @@ impl Ctx<'_> {
                 (s.dedupe, Step::Dedupe),
                 (s.mount_files, Step::MountFiles),
                 (s.join_split, Step::JoinSplit),
+                (s.chmod, Step::Chmod),
+                (s.chown, Step::Chown),
             ],
         );
         if found.len() != 1 {
             return Err(format!(
-                "each fix step has exactly one action (set, remove, add_to_list, remove_from_list, remove_keys, probes, remove_removed, dedupe, mount_files, join_split), found {}",
+                "each fix step has exactly one action (set, remove, add_to_list, remove_from_list, remove_keys, probes, remove_removed, dedupe, mount_files, join_split, chmod, chown), found {}",
                 found.len()
             ));
         }

@@ -17,10 +17,12 @@ pub(crate) use builtin::BUILTIN;
 pub(crate) use compose::find_builtin_rule;
 pub use compose::Profile;
 pub use error::ProfileError;
-pub use registry::{CisBenchmark, ComponentSpec, FlagSpec, FlagType, Gate, Lifecycle, Registry};
+pub use registry::{
+    CisBenchmark, ComponentSpec, FlagSpec, FlagType, Gate, Lifecycle, NodeFileSpec, Registry,
+};
 pub use rule::{
     Applicability, Cond, NodeCheck, Op, ProbeFix, Rule, Severity, Step, SupportFile, Variant,
-    Wanted,
+    Wanted, NODE_FILES,
 };
 pub use template::render_template;
 

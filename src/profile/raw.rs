@@ -126,6 +126,23 @@ pub(super) struct RawCond {
     pub(super) existing_cluster: Option<bool>,
     pub(super) config_api_read: Option<bool>,
     pub(super) exec_http_probes: Option<bool>,
+    pub(super) file_mode: Option<RawFileMode>,
+    pub(super) file_owner: Option<RawFileOwner>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawFileMode {
+    pub(super) file: String,
+    /// Octal, as kube-bench writes it (`"600"`).
+    pub(super) at_most: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawFileOwner {
+    pub(super) file: String,
+    pub(super) owner: String,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -165,6 +182,8 @@ pub(super) struct RawStep {
     pub(super) dedupe: Option<bool>,
     pub(super) mount_files: Option<bool>,
     pub(super) join_split: Option<bool>,
+    pub(super) chmod: Option<bool>,
+    pub(super) chown: Option<bool>,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -308,6 +308,42 @@ pub struct Registry {
     /// What kubeadm makes of its configuration (`profiles/kubeadm.yaml`).
     #[serde(skip)]
     pub kubeadm: Facts,
+    /// The files of a node whose mode and owner the benchmark checks, by role.
+    #[serde(default)]
+    pub(crate) node_files: BTreeMap<String, NodeFileSpec>,
+}
+
+/// A file (or files) of a node whose mode and owner rules check.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeFileSpec {
+    pub(crate) what: String,
+    /// Where kubeadm puts it, used when nothing on the node names it.
+    pub(crate) default: String,
+    /// What names it on the node.
+    #[serde(default)]
+    pub(crate) named_by: Option<NamedBy>,
+    /// The files below the directory whose names end so, at any depth; `**`: the directory and
+    /// everything below it.
+    #[serde(default)]
+    pub(crate) matching: Option<String>,
+    #[serde(rename = "source")]
+    pub(crate) _source: String,
+}
+
+/// What names a node file: a file of the static pod directory, a setting of a component, or
+/// the kubelet's systemd drop-ins.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NamedBy {
+    #[serde(default)]
+    pub(crate) static_pod: Option<String>,
+    #[serde(default)]
+    pub(crate) component: Option<String>,
+    #[serde(default)]
+    pub(crate) setting: Option<String>,
+    #[serde(default)]
+    pub(crate) kubelet_units: bool,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -4,6 +4,10 @@
 use super::version::{Version, VersionReq};
 use serde::Deserialize;
 
+/// The component of the rules about the modes and owners of a node's files (CIS 1.1.x, 4.1.x),
+/// which a node scan checks against the files themselves rather than a document's settings.
+pub const NODE_FILES: &str = "node-files";
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
@@ -82,6 +86,17 @@ pub enum Cond {
     /// kubeharden cannot rewrite it, so a fix that turns anonymous access off cannot keep it
     /// working.
     ExecHttpProbes,
+    /// A node file of this role (registry `node_files`) has no permission bit outside
+    /// `at_most` (`file_mode: { file, at_most: "600" }`, kube-bench's `bitmask`).
+    FileMode {
+        file: String,
+        at_most: u32,
+    },
+    /// A node file of this role belongs to `owner` (`user:group`).
+    FileOwner {
+        file: String,
+        owner: String,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -127,6 +142,10 @@ pub enum Step {
     MountFiles,
     /// Rewrites every `--flag value` pair as `--flag=value`.
     JoinSplit,
+    /// Takes the bits its `file_mode` check forbids away from a node file (never adds any).
+    Chmod,
+    /// Gives a node file the owner its `file_owner` check wants.
+    Chown,
 }
 
 #[derive(Clone, Debug)]

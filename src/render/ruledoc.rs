@@ -236,6 +236,11 @@ pub fn example_checked(
     if let Some(why) = entry.and_then(|m| m.none.as_ref()) {
         return Ok(Example::None(why.trim().to_string()));
     }
+    if rule.component == crate::profile::NODE_FILES {
+        return Ok(Example::None(
+            "`kubeharden fix` on the node changes the file's mode or owner, not its content (a patch shows it as git does: `old mode 100644`, `new mode 100600`); `rollback` gives the old ones back.".into(),
+        ));
+    }
     let Some((_, path, source, base)) = EXAMPLE_FILES
         .iter()
         .find(|(c, _, _, _)| *c == rule.component)

@@ -64,6 +64,8 @@ pub(crate) fn describe_step(step: &crate::profile::Step) -> String {
                 .to_string()
         }
         Step::JoinSplit => "write each `--flag value` pair as `--flag=value`".to_string(),
+        Step::Chmod => "take away the permission bits the check does not allow".to_string(),
+        Step::Chown => "give the file the owner the check wants".to_string(),
         Step::Remove { flag } => format!("remove `{}`", setting(flag)),
         Step::AddToList { flag, items } => format!(
             "add {} to `{}` (only names the version has)",

@@ -18,6 +18,7 @@ mod kube_bench;
 mod kubeadm_config;
 mod matrix;
 mod node;
+mod node_files;
 mod node_safety;
 mod precommit;
 mod props;

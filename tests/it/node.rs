@@ -118,9 +118,10 @@ fn yes_hardens_in_place_with_a_backup_and_supporting_files() {
         text(&check.stdout)
     );
 
-    // Mode kept; nothing but the manifest in the static pod directory.
+    // The mode tightened to CIS 1.1.1's 600 (a node scan judges the files too); nothing but
+    // the manifest in the static pod directory.
     let meta = fs::metadata(&manifest).expect("meta");
-    assert_eq!(meta.mode() & 0o7777, 0o640);
+    assert_eq!(meta.mode() & 0o7777, 0o600);
     let names: Vec<String> = fs::read_dir(manifest.parent().expect("dir"))
         .expect("read_dir")
         .map(|e| e.expect("entry").file_name().to_string_lossy().to_string())
@@ -421,7 +422,9 @@ fn ownership_is_kept_when_run_as_root() {
         return;
     }
     std::os::unix::fs::chown(&manifest, Some(4321), Some(4322)).expect("chown");
-    let out = fix(root.path(), &["--yes"]);
+    // The manifest named: its content is fixed, and the node's files are not judged (a node
+    // scan would give it to root:root, CIS 1.1.2).
+    let out = fix(root.path(), &["--yes", &manifest.display().to_string()]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let after = fs::metadata(&manifest).expect("meta");
     assert_eq!((after.uid(), after.gid()), (4321, 4322));
@@ -624,7 +627,9 @@ fn setuid_and_setgid_bits_survive_fix_and_rollback() {
     let root = node();
     let m = root.path().join(MANIFEST);
     fs::set_permissions(&m, fs::Permissions::from_mode(0o6750)).expect("chmod");
-    assert_eq!(fix(root.path(), &["--yes"]).status.code(), Some(0));
+    // Named, so that only the content changes (a node scan would take the bits, CIS 1.1.1).
+    let named = m.display().to_string();
+    assert_eq!(fix(root.path(), &["--yes", &named]).status.code(), Some(0));
     assert_eq!(fs::metadata(&m).expect("meta").mode() & 0o7777, 0o6750);
     fs::set_permissions(&m, fs::Permissions::from_mode(0o644)).expect("chmod");
     assert_eq!(rollback(root.path(), &[]).status.code(), Some(0));

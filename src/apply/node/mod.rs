@@ -14,8 +14,8 @@ mod stamp;
 mod transaction;
 mod trust;
 
-pub(crate) use files::atomic_write;
 pub use files::sha256_hex;
+pub(crate) use files::{atomic_write, Perms};
 pub(crate) use lock::{Lock, STATE_DIR};
 pub(crate) use record::{discard, find_set, list_sets, BackupSet};
 pub(crate) use rollback::{mark_complete, pending, rollback, Restored};

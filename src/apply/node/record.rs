@@ -39,6 +39,14 @@ pub(crate) struct FileRecord {
     pub(crate) written_sha256: Option<String>,
 }
 
+/// A directory's mode and owner before and after a run.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct DirPermsRecord {
+    pub(crate) path: String,
+    pub(crate) before: Perms,
+    pub(crate) after: Perms,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct Record {
     pub(crate) record_version: u32,
@@ -63,6 +71,9 @@ pub(crate) struct Record {
     /// Directories a rollback removed (outermost first), created again when it is undone.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) removed_dirs: Vec<String>,
+    /// Directories whose mode or owner the run changed (their contents untouched).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) dir_perms: Vec<DirPermsRecord>,
     /// The modes of the directories in `created_dirs` and `removed_dirs`, so that undoing a
     /// rollback makes them again as they were (0700 where a record has none).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]

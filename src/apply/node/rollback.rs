@@ -21,6 +21,8 @@ pub(crate) struct Restored {
     /// The files given their original bytes back, with those bytes.
     pub(crate) restored: Vec<(String, Vec<u8>)>,
     pub(crate) removed: Vec<String>,
+    /// Directories given their mode and owner back.
+    pub(crate) perms: Vec<String>,
     /// Files the set's run was to create that hold something else than it wrote: its run
     /// stopped before writing them, and someone else put them there. Left alone.
     pub(crate) left: Vec<String>,
@@ -122,6 +124,24 @@ pub(crate) fn rollback(
         let local = local_path(root, f)?;
         if let Some(w) = restore_write(set, f, local, &mut done)? {
             writes.push(w);
+        }
+    }
+    // Directories whose mode or owner the run changed get them back.
+    for d in &set.record.dir_perms {
+        let local = root.resolve(&d.path)?;
+        let Ok(meta) = fs::metadata(&local) else {
+            continue;
+        };
+        let now = Perms::of(&meta);
+        if now != d.before {
+            done.perms.push(d.path.clone());
+            writes.push(Write1 {
+                path: local,
+                target: Target::DirPerms {
+                    before: now,
+                    after: d.before,
+                },
+            });
         }
     }
     if writes.is_empty() {

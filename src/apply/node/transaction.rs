@@ -6,7 +6,9 @@ use super::files::{
     atomic_write, create_dirs, io_err, parent_of, remove_file, sha256_hex, sync_dir, write_private,
     Perms, WriteFailure,
 };
-use super::record::{discard, save_record, BackupSet, FileRecord, Record, RECORD_VERSION};
+use super::record::{
+    discard, save_record, BackupSet, DirPermsRecord, FileRecord, Record, RECORD_VERSION,
+};
 use super::stamp::Stamp;
 use super::trust::no_link_below;
 use crate::load::node::Root;
@@ -14,7 +16,7 @@ use crate::model::report::NodeError;
 use std::collections::BTreeMap;
 use std::fs;
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// The content a run will give a path, and how.
@@ -38,6 +40,8 @@ pub(crate) enum Target {
     Directory { mode: u32, parents: u32 },
     /// Remove the file (a rollback of a file a run created); it must hold `current`.
     Remove { current: Vec<u8> },
+    /// Give an existing directory the mode and owner `after`; it must have `before`.
+    DirPerms { before: Perms, after: Perms },
 }
 
 impl Target {
@@ -60,6 +64,7 @@ impl Target {
             Target::Directory { mode, .. } | Target::Create { mode, .. } => {
                 format!("mode {mode:04o}")
             }
+            Target::DirPerms { after, .. } => format!("mode {:04o}", after.mode),
             Target::Replace { .. } | Target::Remove { .. } => String::new(),
         }
     }
@@ -70,7 +75,7 @@ impl Target {
         match self {
             Target::Replace { original, .. } => Some(original),
             Target::Remove { current } => Some(current),
-            Target::Create { .. } | Target::Directory { .. } => None,
+            Target::Create { .. } | Target::Directory { .. } | Target::DirPerms { .. } => None,
         }
     }
 }
@@ -159,6 +164,16 @@ fn check(writes: &[Write1], backups: &Path, root: &Root) -> Result<(), NodeError
                 }
             }
             Target::Directory { .. } => {}
+            Target::DirPerms { before, .. } => {
+                let now =
+                    fs::symlink_metadata(&w.path).map_err(|e| io_err(&w.path, "inspect", e))?;
+                if !now.is_dir() || Perms::of(&now) != *before {
+                    return Err(NodeError::new(format!(
+                        "{}: its mode or owner changed while kubeharden was working; nothing was written",
+                        w.path.display()
+                    )));
+                }
+            }
         }
     }
     Ok(())
@@ -193,6 +208,7 @@ pub(crate) fn apply(
             files: Vec::new(),
             created_dirs: Vec::new(),
             removed_dirs: Vec::new(),
+            dir_perms: Vec::new(),
             dir_modes: BTreeMap::new(),
             incomplete: true,
         },
@@ -255,7 +271,7 @@ fn prepare(set: &mut BackupSet, writes: &[Write1], info: &RunInfo) -> Result<(),
             .unwrap_or_default();
         let written = match &w.target {
             Target::Replace { new, .. } | Target::Create { new, .. } => Some(sha256_hex(new)),
-            Target::Remove { .. } | Target::Directory { .. } => None,
+            Target::Remove { .. } | Target::Directory { .. } | Target::DirPerms { .. } => None,
         };
         let rec = match (&w.target, w.target.before()) {
             (_, Some(bytes)) => {
@@ -272,6 +288,14 @@ fn prepare(set: &mut BackupSet, writes: &[Write1], info: &RunInfo) -> Result<(),
                     perms: Some(Perms::of(&meta)),
                     written_sha256: written,
                 }
+            }
+            (Target::DirPerms { before, after }, None) => {
+                set.record.dir_perms.push(DirPermsRecord {
+                    path: host,
+                    before: *before,
+                    after: *after,
+                });
+                continue;
             }
             (Target::Create { .. }, None) => FileRecord {
                 path: host,
@@ -325,7 +349,33 @@ fn write_one(w: &Write1, made: &mut Vec<PathBuf>) -> Result<(), WriteFailure> {
             )
         }
         Target::Remove { current } => remove_file(&w.path, current),
+        Target::DirPerms { before, after } => Ok(dir_perms(&w.path, Some(before), after)?),
     }
+}
+
+/// Gives the directory `path` the mode and owner `to`, when it still has `from` (when given):
+/// owner first, since changing it clears the setuid and setgid bits the mode then sets.
+fn dir_perms(path: &Path, from: Option<&Perms>, to: &Perms) -> Result<(), NodeError> {
+    let meta = fs::symlink_metadata(path).map_err(|e| io_err(path, "inspect", e))?;
+    if !meta.is_dir() || from.is_some_and(|f| *f != Perms::of(&meta)) {
+        return Err(NodeError::new(format!(
+            "{}: its mode or owner changed since it was read; nothing more is written",
+            path.display()
+        )));
+    }
+    if (meta.uid(), meta.gid()) != (to.uid, to.gid) {
+        std::os::unix::fs::chown(path, Some(to.uid), Some(to.gid)).map_err(|e| {
+            NodeError::new(format!(
+                "{}: cannot give it its owner {}:{} ({e}); run kubeharden as root",
+                path.display(),
+                to.uid,
+                to.gid
+            ))
+        })?;
+    }
+    fs::set_permissions(path, fs::Permissions::from_mode(to.mode))
+        .map_err(|e| io_err(path, "set the mode of", e))?;
+    sync_dir(path)
 }
 
 /// Makes the writes, in the order given (supporting files before the manifests that name
@@ -377,6 +427,12 @@ fn write_all(mut set: BackupSet, writes: &[Write1], info: &RunInfo) -> Result<Ap
 fn undo(set: &BackupSet, done: &[&Write1], info: &RunInfo) -> Vec<String> {
     let mut errors = Vec::new();
     for w in done.iter().rev() {
+        if let Target::DirPerms { before, .. } = &w.target {
+            if let Err(e) = dir_perms(&w.path, None, before) {
+                errors.push(e.to_string());
+            }
+            continue;
+        }
         let (host, _) = node_path(info.root, &w.path);
         let rec = set.record.files.iter().find(|f| f.path == host);
         let r = match (w.target.before(), rec) {
@@ -408,10 +464,13 @@ fn still_changed(writes: &[Write1], info: &RunInfo) -> Vec<String> {
     writes
         .iter()
         .filter(|w| !matches!(w.target, Target::Directory { .. }))
-        .filter(|w| match w.target.before() {
-            Some(bytes) => fs::read(&w.path).ok().as_deref() != Some(bytes),
+        .filter(|w| match (w.target.before(), &w.target) {
+            (_, Target::DirPerms { before, .. }) => {
+                fs::metadata(&w.path).map(|m| Perms::of(&m)).ok() != Some(*before)
+            }
+            (Some(bytes), _) => fs::read(&w.path).ok().as_deref() != Some(bytes),
             // Created by the run: as before when nothing is there (or nothing can be).
-            None => fs::symlink_metadata(&w.path).is_ok(),
+            (None, _) => fs::symlink_metadata(&w.path).is_ok(),
         })
         .map(|w| node_path(info.root, &w.path).0)
         .collect()

@@ -4,6 +4,7 @@
 //! server (rolled back if it does not come back).
 
 use super::edited::{Edited, Read, Stop};
+use super::modes::{add_writes, choose_modes, said as modes_said};
 use super::place::Place;
 use super::tell::{next_steps, say_left_over, say_written};
 use super::wait::{serving_before, wait_healthy};
@@ -92,6 +93,34 @@ fn fix(args: &FixArgs, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result
     if let (Some(kc), false) = (&args.kubeadm_config, w.manifests.is_empty()) {
         kubeadm_too(kc, &s, &edited, &mut w, stderr)?;
     }
+    // The modes and owners of the node's files, on a node scan.
+    let modes = if args.common.paths.is_empty() && args.manifests_dir.is_none() {
+        let files = crate::load::node_files::read(&place.root, &s.registry, &s.profile);
+        let mut everything = Everything {
+            risky: args.risky,
+            ..Everything::default()
+        };
+        let decide: &mut dyn Decide = if args.yes {
+            &mut everything
+        } else {
+            &mut terminal
+        };
+        let mut state = None;
+        let chosen = choose_modes(&s.profile, &files, decide, &mut state, stderr);
+        if terminal.broken {
+            let _ = writeln!(
+                stderr,
+                "kubeharden: the questions were interrupted; nothing was written"
+            );
+            return Err(Stop::Exit(Exit::Error));
+        }
+        if !add_writes(&mut w, &chosen, stderr) {
+            return Err(Stop::Exit(Exit::Error));
+        }
+        chosen
+    } else {
+        Vec::new()
+    };
     let (writes, combined, supporting) = w.in_order();
     say_left_over(&edited, stderr);
     let done = if failed { Exit::Error } else { Exit::Ok };
@@ -112,6 +141,7 @@ fn fix(args: &FixArgs, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result
     stop_if_interrupted(&interrupts, stderr)?;
     let applied = write(args, &s, &place, &writes, &combined, stdout, stderr)?;
     say_written(&writes, &edited, &place, &applied.set, stderr);
+    modes_said(&modes, stderr);
     next_steps(args, &s.registry, &edited, &applied.set, stderr);
     let mut done = done;
     if let Some(e) = &applied.unfinished {

@@ -3,6 +3,7 @@
 
 mod edited;
 mod fix;
+mod modes;
 mod place;
 mod tell;
 mod wait;

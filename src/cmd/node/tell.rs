@@ -40,6 +40,12 @@ pub(super) fn say_written(
     stderr: &mut dyn Write,
 ) {
     for w in writes {
+        // A file whose bytes stay got a new mode or owner: said with the rules that asked.
+        if matches!(&w.target, Target::Replace { original, new, .. } if original == new)
+            || matches!(w.target, Target::DirPerms { .. })
+        {
+            continue;
+        }
         let host = place.host(&w.path);
         let what = match &w.target {
             Target::Directory { .. } => {

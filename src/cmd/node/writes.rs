@@ -31,6 +31,11 @@ pub(super) struct Writes {
 }
 
 impl Writes {
+    /// A change of a file's mode, as git writes it, joins the patch.
+    pub(super) fn add_mode_diff(&mut self, diff: &str) {
+        self.combined.push_str(diff);
+    }
+
     /// Supporting directories and files first (directories before the files in them),
     /// manifests last, so the kubelet never starts a component whose files are missing; the
     /// whole patch; and how many writes are supporting ones.
