@@ -15,6 +15,8 @@ use std::path::Path;
 
 /// What the node's files say about where the others are.
 struct Named {
+    /// The kubelet's command-line flag of each of its configuration file's settings.
+    command_line_of: BTreeMap<String, String>,
     /// The kubelet's command-line flags.
     command_line: Vec<(String, String)>,
     units: Vec<String>,
@@ -124,12 +126,38 @@ fn named(root: &Root, registry: &Registry) -> Named {
             }
         }
     }
+    let command_line_of = registry
+        .flags
+        .get("kubelet")
+        .map(|t| {
+            t.iter()
+                .filter_map(|(name, spec)| Some((name.clone(), spec.command_line.clone()?)))
+                .collect()
+        })
+        .unwrap_or_default();
     Named {
+        command_line_of,
         command_line: cl.flags,
         units: cl.units,
         kubelet,
         static_pods,
         manifests,
+    }
+}
+
+impl Named {
+    /// The value of the kubelet's command-line flag `name`, if it is given.
+    fn flag(&self, name: &str) -> Option<String> {
+        self.command_line
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    }
+
+    /// The kubelet's flag for a setting of its configuration file.
+    fn registry_flag(&self, setting: &str) -> Option<&str> {
+        self.command_line_of.get(setting).map(String::as_str)
     }
 }
 
@@ -157,15 +185,12 @@ fn paths(root: &Root, spec: &NodeFileSpec, named: &Named) -> Vec<String> {
                 "{}/{name}",
                 named.static_pods.trim_end_matches('/')
             )),
-            (None, Some("kubelet-command-line"), Some(s)) => named
-                .command_line
-                .iter()
-                .rev()
-                .find(|(n, _)| n == s)
-                .map(|(_, v)| v.clone()),
-            (None, Some("kubelet"), Some(s)) => {
-                named.kubelet.as_deref().and_then(|d| setting(d, s))
-            }
+            (None, Some("kubelet-command-line"), Some(s)) => named.flag(s),
+            // A flag of the kubelet's command line wins over its configuration file.
+            (None, Some("kubelet"), Some(s)) => named
+                .registry_flag(s)
+                .and_then(|f| named.flag(f))
+                .or_else(|| named.kubelet.as_deref().and_then(|d| setting(d, s))),
             (None, Some(c), Some(s)) => named.manifests.get(c).and_then(|m| m.value(s)),
             _ => None,
         },

@@ -515,3 +515,82 @@ fn file_checks_agree_with_kube_bench_and_the_rules() {
         }
     }
 }
+
+/// Paths come from the node's own files: the kubelet's command line (`--kubeconfig`, a
+/// `--client-ca-file` that wins over its configuration file) and etcd's `--data-dir`; a
+/// profile disables a file rule like any other.
+#[test]
+fn a_non_default_layout_is_judged_where_the_files_name_it() {
+    let node = loose_node();
+    let root = node.path();
+    let put = |p: &str, text: &str, mode: u32| {
+        let path = root.join(p);
+        fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        fs::write(&path, text).expect("write");
+        fs::set_permissions(&path, fs::Permissions::from_mode(mode)).expect("chmod");
+    };
+    put(
+        "etc/systemd/system/kubelet.service.d/10-kubeadm.conf",
+        "[Service]\nEnvironment=\"KUBELET_KUBECONFIG_ARGS=--kubeconfig=/etc/kubelet/node.conf --client-ca-file=/etc/kubelet/ca.pem\"\nExecStart=\nExecStart=/usr/bin/kubelet $KUBELET_KUBECONFIG_ARGS\n",
+        0o600,
+    );
+    put("etc/kubelet/node.conf", "apiVersion: v1\n", 0o640);
+    put("etc/kubelet/ca.pem", "certificate\n", 0o666);
+    let etcd = root.join("etc/kubernetes/manifests/etcd.yaml");
+    let text = fs::read_to_string(&etcd)
+        .expect("etcd")
+        .replace("--data-dir=/var/lib/etcd", "--data-dir=/data/etcd");
+    fs::write(&etcd, text).expect("write");
+    fs::create_dir_all(root.join("data/etcd")).expect("mkdir");
+    fs::set_permissions(root.join("data/etcd"), fs::Permissions::from_mode(0o750)).expect("chmod");
+    let (_, _, v) = cis_of_findings(root);
+    let current = |rule: &str| -> Vec<String> {
+        v["files"]
+            .as_array()
+            .expect("files")
+            .iter()
+            .flat_map(|f| f["findings"].as_array().into_iter().flatten())
+            .filter(|x| x["rule_id"] == rule)
+            .map(|x| x["current"].as_str().unwrap_or("").to_string())
+            .collect()
+    };
+    assert_eq!(
+        current("file-kubelet-client-ca-mode"),
+        ["/etc/kubelet/ca.pem (the CA the kubelet verifies client certificates with) mode 0666"]
+    );
+    assert_eq!(
+        current("file-kubelet-kubeconfig-mode"),
+        ["/etc/kubelet/node.conf (the kubelet's kubeconfig) mode 0640"]
+    );
+    assert_eq!(
+        current("file-etcd-data-dir-mode"),
+        ["/data/etcd (etcd's data directory) mode 0750"]
+    );
+    // Disabled by a profile: not judged.
+    let profile = root.join("ours.yaml");
+    fs::write(
+        &profile,
+        "name: ours\ndescription: baseline without 1.1.21\nextends: baseline\ndisable: [file-pki-keys-mode]\nrules: []\n",
+    )
+    .expect("write");
+    let (_, ids, _) = {
+        let out = kubeharden()
+            .args(["check", "--format", "json", "--profile"])
+            .arg(&profile)
+            .arg("--root")
+            .arg(root)
+            .output()
+            .expect("runs");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        let ids: BTreeSet<String> = v["files"]
+            .as_array()
+            .expect("files")
+            .iter()
+            .flat_map(|f| f["findings"].as_array().into_iter().flatten())
+            .map(|x| x["rule_id"].as_str().unwrap_or("").to_string())
+            .collect();
+        (out.status.code(), ids, v)
+    };
+    assert!(!ids.contains("file-pki-keys-mode"), "{ids:?}");
+    assert!(ids.contains("file-apiserver-manifest-mode"), "{ids:?}");
+}
