@@ -54,7 +54,11 @@ pub(super) fn run(
     let outcomes = process_all(&s, false, false, true);
     let mut tally = Tally::of(&outcomes);
     // A kubeadm patch file the diff creates is a pending change too.
-    let extra_files = diffs(&outcomes, &s, &mut tally, stdout, stderr)?;
+    let mut extra_files = diffs(&outcomes, &s, &mut tally, stdout, stderr)?;
+    // On a node: the modes the node-file rules change, as git writes them.
+    if common.paths.is_empty() {
+        extra_files |= node_modes(&s, stderr);
+    }
     messages::newer_to(stderr, messages::versions(&outcomes), &s.registry);
     messages::errors_to(stderr, &outcomes);
     messages::left_over_to(stderr, &outcomes);
@@ -120,6 +124,32 @@ fn diffs(
         }
     }
     Ok(extra_files)
+}
+
+/// The node's files whose mode or owner `fix` changes, said on standard error: a patch cannot
+/// carry them (git keeps only a file's executable bit, so `new mode 100600` would apply as
+/// 0644). True when there is any.
+fn node_modes(s: &Settings, stderr: &mut dyn Write) -> bool {
+    let root = crate::load::node::Root::system();
+    let mut any = false;
+    for f in crate::load::node_files::read(&root, &s.registry, &s.profile) {
+        let wrongs: Vec<_> = s
+            .profile
+            .rules
+            .iter()
+            .filter_map(|r| crate::check::files::judge(r, &f))
+            .filter(|w| w.manual.is_none())
+            .collect();
+        for w in &wrongs {
+            let _ = writeln!(
+                stderr,
+                "kubeharden: {} → {}: a patch cannot carry it; `sudo kubeharden fix` makes it",
+                w.current, w.desired
+            );
+        }
+        any |= !wrongs.is_empty();
+    }
+    any
 }
 
 /// The kubelet's flags the fix takes out of its environment files (on a node), as a diff of

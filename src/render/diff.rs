@@ -50,3 +50,27 @@ pub fn diff_text(old: &str, new: &str, path: &str) -> String {
         .header(&format!("a/{p}"), &format!("b/{p}"))
         .to_string()
 }
+
+/// A change of a file's mode as git writes it in a patch (`old mode 100644`, `new mode
+/// 100600`); nothing when the mode stays.
+pub fn mode_diff(path: &str, from: u32, to: u32) -> String {
+    if from == to {
+        return String::new();
+    }
+    let p = diff_path(path);
+    format!("diff --git a/{p} b/{p}\nold mode 10{from:04o}\nnew mode 10{to:04o}\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mode_diff;
+
+    #[test]
+    fn a_mode_change_is_written_as_git_writes_it() {
+        assert_eq!(
+            mode_diff("/etc/kubernetes/pki/ca.key", 0o755, 0o600),
+            "diff --git a/etc/kubernetes/pki/ca.key b/etc/kubernetes/pki/ca.key\nold mode 100755\nnew mode 100600\n"
+        );
+        assert_eq!(mode_diff("/etc/kubernetes/admin.conf", 0o600, 0o600), "");
+    }
+}

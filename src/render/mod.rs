@@ -11,7 +11,7 @@ pub mod sarif;
 pub mod text;
 pub mod words;
 
-pub use diff::{diff, diff_path, diff_text, new_file_diff};
+pub use diff::{diff, diff_path, diff_text, mode_diff, new_file_diff};
 pub use text::{text, visible, Paint};
 
 #[cfg(test)]

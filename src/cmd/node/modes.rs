@@ -75,7 +75,7 @@ pub(super) fn choose_modes(
                 file: &f.host,
                 rule,
                 changes: vec![what],
-                diff: mode_diff(&f.host, f.mode, w.mode),
+                diff: crate::render::mode_diff(&f.host, f.mode, w.mode),
                 new_files: Vec::new(),
                 risky: None,
                 checked: None,
@@ -110,15 +110,6 @@ pub(super) fn choose_modes(
     out
 }
 
-/// A mode change as git writes it in a patch.
-fn mode_diff(host: &str, from: u32, to: u32) -> String {
-    if from == to {
-        return String::new();
-    }
-    let p = host.trim_start_matches('/');
-    format!("diff --git a/{p} b/{p}\nold mode 10{from:04o}\nnew mode 10{to:04o}\n")
-}
-
 /// The accepted changes as writes: into the write of a file whose content changes too, else a
 /// write of the file's own bytes with the new mode and owner.
 pub(super) fn add_writes(w: &mut Writes, changes: &[ModeChange], stderr: &mut dyn Write) -> bool {
@@ -130,7 +121,7 @@ pub(super) fn add_writes(w: &mut Writes, changes: &[ModeChange], stderr: &mut dy
             uid: c.owner.0,
             gid: c.owner.1,
         };
-        w.add_mode_diff(&mode_diff(&c.host, c.before.0, c.mode));
+        w.add_mode_diff(&crate::render::mode_diff(&c.host, c.before.0, c.mode));
         if c.directory {
             w.manifests.push(Write1 {
                 path,
