@@ -251,3 +251,48 @@ fn help_at_an_offer_explains_the_answers() {
     p.exp_eof().expect("eof");
     assert_eq!(manifest(root.path()), before);
 }
+
+/// The node's files are offered like any change: a looser mode is shown with its rule and CIS
+/// id, accepted, and written with the rest.
+#[test]
+fn a_files_mode_is_offered_and_tightened() {
+    let root = node();
+    let m = root.path().join(MANIFEST);
+    fs::set_permissions(&m, fs::Permissions::from_mode(0o644)).expect("chmod");
+    let mut p = spawn(root.path(), &[]);
+    answer(&mut p, "apiserver-profiling", "n");
+    answer(&mut p, "apiserver-tls-min-version", "n");
+    answer(&mut p, "apiserver-tls-cipher-suites", "n");
+    p.exp_string("file-apiserver-manifest-mode").expect("offer");
+    p.exp_string("CIS 1.1.1").expect("cis id");
+    // (The arrow between them is not ASCII, which the terminal reader does not decode.)
+    p.exp_string("- mode 0644 ").expect("what changes");
+    p.exp_string(" 0600").expect("what it becomes");
+    p.exp_string("[q]uit").expect("prompt");
+    send(&mut p, "y\r");
+    p.exp_string("new mode 100600").expect("in the patch");
+    confirm(&mut p, "y");
+    assert_eq!(exit_code(&mut p), 0);
+    assert_eq!(
+        fs::metadata(&m).expect("meta").permissions().mode() & 0o7777,
+        0o600
+    );
+    assert_eq!(backups(root.path()), 1);
+}
+
+/// "quit" at a file's offer declines the node's files' changes too.
+#[test]
+fn quit_declines_the_files_modes_too() {
+    let root = node();
+    let m = root.path().join(MANIFEST);
+    fs::set_permissions(&m, fs::Permissions::from_mode(0o644)).expect("chmod");
+    let mut p = spawn(root.path(), &[]);
+    answer(&mut p, "apiserver-profiling", "q");
+    p.exp_string("nothing was written").expect("said");
+    assert_eq!(exit_code(&mut p), 0);
+    assert_eq!(
+        fs::metadata(&m).expect("meta").permissions().mode() & 0o7777,
+        0o644
+    );
+    assert_eq!(backups(root.path()), 0);
+}

@@ -79,7 +79,7 @@ fn fix(args: &FixArgs, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result
         pod_dirs: &pod_dirs,
     };
     let mut terminal = Terminal::new();
-    let (edited, failed) = choose(
+    let (edited, failed, mut answers) = choose(
         args,
         &s,
         texts,
@@ -105,8 +105,8 @@ fn fix(args: &FixArgs, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result
         } else {
             &mut terminal
         };
-        let mut state = None;
-        let chosen = choose_modes(&s.profile, &files, decide, &mut state, stderr);
+        // "all" and "quit" at the files' offers carry on to these.
+        let chosen = choose_modes(&s.profile, &files, decide, &mut answers, stderr);
         if terminal.broken {
             let _ = writeln!(
                 stderr,
@@ -271,7 +271,7 @@ fn static_pod_dirs(
 }
 
 /// Offers each file's changes (or takes them all with `--yes`); the files with their choices,
-/// and whether any input failed.
+/// whether any input failed, and "all" or "quit" when that was the last answer.
 fn choose(
     args: &FixArgs,
     s: &Settings,
@@ -280,7 +280,7 @@ fn choose(
     terminal: &mut Terminal,
     interrupts: &Interrupts,
     stderr: &mut dyn Write,
-) -> Result<(Vec<Edited>, bool), Stop> {
+) -> Result<(Vec<Edited>, bool, Option<Answer>), Stop> {
     let node_version = node_version_of(
         texts
             .iter()
@@ -387,7 +387,7 @@ fn choose(
         );
         return Err(Stop::Exit(Exit::Error));
     }
-    Ok((edited, failed))
+    Ok((edited, failed, answers))
 }
 
 /// The text of an input, unless it could not be read, is of the wrong kind, or is a
