@@ -116,6 +116,26 @@ pub(crate) fn process_all(
     keep_edits: bool,
     keep_changes: bool,
 ) -> Vec<Outcome<'_>> {
+    let mut outcomes = Vec::with_capacity(s.inputs.len());
+    process_each(s, report_only, keep_edits, keep_changes, &mut |o| {
+        outcomes.push(o)
+    });
+    outcomes
+}
+
+/// As [`process_all`], handing each outcome to `sink` in the inputs' order as soon as it and
+/// the ones before it are done, so that a run holds only the outcomes still waiting for an
+/// earlier one. A file that names no Kubernetes version (a KubeletConfiguration, etcd's
+/// manifest) takes the node's, when the run reads a kube-apiserver manifest that names one: it
+/// waits, with the files after it, until every file is read, and is then processed again with
+/// that version.
+pub(crate) fn process_each<'p>(
+    s: &'p Settings,
+    report_only: bool,
+    keep_edits: bool,
+    keep_changes: bool,
+    sink: &mut dyn FnMut(Outcome<'p>),
+) {
     let opts = Options {
         registry: &s.registry,
         profile: &s.profile,
@@ -130,50 +150,67 @@ pub(crate) fn process_all(
         overrides: &[],
     };
     let all: Vec<&Input> = s.inputs.iter().collect();
-    let mut outcomes = process_with(&all, &opts, keep_changes);
-    // Files that name no Kubernetes version (a KubeletConfiguration, etcd's manifest) take the
-    // node's, when the run read a kube-apiserver manifest that names one.
-    if s.version.is_none() {
-        if let Some(v) = node_version(&outcomes) {
-            let opts = Options {
-                node_version: Some(v),
-                ..opts
-            };
-            let again: Vec<usize> = outcomes
-                .iter()
-                .enumerate()
-                .filter(|(_, o)| {
-                    matches!(o, Outcome::Report(r) if r.version_source == VersionSource::Assumed)
-                })
-                .map(|(i, _)| i)
-                .collect();
-            let inputs: Vec<&Input> = again.iter().map(|&i| &s.inputs[i]).collect();
-            for (i, o) in again
-                .into_iter()
-                .zip(process_with(&inputs, &opts, keep_changes))
-            {
-                outcomes[i] = o;
-            }
+    let mut node = NodeVersion::default();
+    let mut held: Vec<(usize, Outcome<'p>)> = Vec::new();
+    stream_with(&all, &opts, keep_changes, &mut |i, o| {
+        node.see(&o);
+        let assumed = s.version.is_none()
+            && matches!(&o, Outcome::Report(r) if r.version_source == VersionSource::Assumed);
+        if assumed || !held.is_empty() {
+            held.push((i, o));
+        } else {
+            sink(o);
+        }
+    });
+    if let (Some(v), false) = (node.version(), held.is_empty()) {
+        let again: Vec<usize> = held
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, o))| {
+                matches!(o, Outcome::Report(r) if r.version_source == VersionSource::Assumed)
+            })
+            .map(|(k, _)| k)
+            .collect();
+        let inputs: Vec<&Input> = again.iter().map(|&k| all[held[k].0]).collect();
+        let opts = Options {
+            node_version: Some(v),
+            ..opts
+        };
+        let mut redone = Vec::with_capacity(inputs.len());
+        stream_with(&inputs, &opts, keep_changes, &mut |_, o| redone.push(o));
+        for (k, o) in again.into_iter().zip(redone) {
+            held[k].1 = o;
         }
     }
-    outcomes
+    for (_, o) in held {
+        sink(o);
+    }
 }
 
-/// The Kubernetes version of the kube-apiserver manifests' image tags, when they agree.
-fn node_version(outcomes: &[Outcome]) -> Option<Version> {
-    let mut found: Option<Version> = None;
-    for o in outcomes {
+/// The Kubernetes version of the kube-apiserver manifests' image tags seen so far, unless
+/// two disagree.
+#[derive(Default)]
+struct NodeVersion {
+    found: Option<Version>,
+    disagree: bool,
+}
+
+impl NodeVersion {
+    fn see(&mut self, o: &Outcome) {
         if let Outcome::Report(r) = o {
             if r.component == COMPONENT && !r.kubeadm && r.version_source == VersionSource::Image {
-                match found {
-                    Some(v) if v.minor != r.version.minor => return None,
+                match self.found {
+                    Some(v) if v.minor != r.version.minor => self.disagree = true,
                     Some(_) => {}
-                    None => found = Some(r.version),
+                    None => self.found = Some(r.version),
                 }
             }
         }
     }
-    found
+
+    fn version(&self) -> Option<Version> {
+        self.found.filter(|_| !self.disagree)
+    }
 }
 
 /// The same for texts not processed yet: the image tags of the kube-apiserver manifests among
@@ -210,16 +247,18 @@ pub(crate) fn node_version_of<'a>(
 }
 
 /// Processes `inputs` on every core: each worker takes the next file as soon as it is done with
-/// one, so a slow file holds up no others. The outcomes keep the order of the inputs; a file
-/// whose processing panics is an error of its own, and the others go on.
+/// one, so a slow file holds up no others. `f` gets each outcome with its index, in the
+/// inputs' order, as soon as it and the ones before it are done; a file whose processing
+/// panics is an error of its own, and the others go on.
 ///
 /// Without `keep_changes` (check's text output, which shows findings only), each report drops
 /// its planned changes as soon as it is made: they are most of what a report holds.
-fn process_with<'p>(
+fn stream_with<'p>(
     inputs: &[&'p Input],
     opts: &Options<'p>,
     keep_changes: bool,
-) -> Vec<Outcome<'p>> {
+    f: &mut dyn FnMut(usize, Outcome<'p>),
+) {
     let one = |input: &'p Input| {
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let mut o = process_one(input, opts);
@@ -228,58 +267,61 @@ fn process_with<'p>(
             }
             o
         }))
-        .unwrap_or_else(|_| {
-            Outcome::Error(FileError {
-                path: input.path.display().to_string(),
-                line_col: None,
-                message: "internal error while processing this file".into(),
-                unrecognized: false,
-            })
-        })
+        .unwrap_or_else(|_| internal_error(input))
     };
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(inputs.len());
     if workers <= 1 {
-        return inputs.iter().map(|i| one(i)).collect();
+        for (i, input) in inputs.iter().enumerate() {
+            f(i, one(input));
+        }
+        return;
     }
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut slots: Vec<Option<Outcome<'p>>> = Vec::with_capacity(inputs.len());
-    slots.resize_with(inputs.len(), || None);
+    // Bounded: when the outcomes are written more slowly than they are made, the workers wait
+    // rather than pile them up.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, Outcome<'p>)>(2 * workers);
     std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut done = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(input) = inputs.get(i) else { break };
-                        done.push((i, one(input)));
-                    }
-                    done
-                })
-            })
-            .collect();
-        for h in handles {
-            if let Ok(done) = h.join() {
-                for (i, o) in done {
-                    slots[i] = Some(o);
+        for _ in 0..workers {
+            let tx = tx.clone();
+            let (next, one) = (&next, &one);
+            scope.spawn(move || loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(input) = inputs.get(i) else { break };
+                if tx.send((i, one(input))).is_err() {
+                    break;
                 }
+            });
+        }
+        drop(tx);
+        // In the inputs' order: an outcome waits only for the ones before it.
+        let mut waiting: std::collections::BTreeMap<usize, Outcome<'p>> =
+            std::collections::BTreeMap::new();
+        let mut due = 0;
+        for (i, o) in rx {
+            waiting.insert(i, o);
+            while let Some(o) = waiting.remove(&due) {
+                f(due, o);
+                due += 1;
             }
         }
+        // A worker that died left its file without an outcome: an error of its own.
+        while due < inputs.len() {
+            let o = waiting
+                .remove(&due)
+                .unwrap_or_else(|| internal_error(inputs[due]));
+            f(due, o);
+            due += 1;
+        }
     });
-    slots
-        .into_iter()
-        .zip(inputs)
-        .map(|(o, input)| {
-            o.unwrap_or_else(|| {
-                Outcome::Error(FileError {
-                    path: input.path.display().to_string(),
-                    line_col: None,
-                    message: "internal error while processing this file".into(),
-                    unrecognized: false,
-                })
-            })
-        })
-        .collect()
+}
+
+fn internal_error(input: &Input) -> Outcome<'static> {
+    Outcome::Error(FileError {
+        path: input.path.display().to_string(),
+        line_col: None,
+        message: "internal error while processing this file".into(),
+        unrecognized: false,
+    })
 }

@@ -1,7 +1,7 @@
 //! `check`: the findings of a profile, as text, JSON or SARIF.
 
 use super::args::{CheckArgs, Format};
-use super::batch::process_all;
+use super::batch::{process_all, process_each};
 use super::exit::{summarise, written, Exit};
 use crate::load::inputs::{node_files_under, settings, DEFAULT_MANIFESTS_DIR};
 use crate::load::node::Root;
@@ -49,14 +49,21 @@ pub(super) fn run(
             },
         ) as Box<crate::model::report::NodeLookup<'static>>
     });
-    let mut outcomes = process_all(&s, true, sarif, sarif || args.format == Format::Json);
     // The node's files themselves: their modes and owners (CIS 1.1.x, 4.1.x).
-    if let (Some(root), true) = (&node, args.common.paths.is_empty()) {
-        let files = crate::load::node_files::read(root, &s.registry, &s.profile);
-        node_file_reports(&mut outcomes, &s, &files);
-    }
+    let files = match (&node, args.common.paths.is_empty()) {
+        (Some(root), true) => crate::load::node_files::read(root, &s.registry, &s.profile),
+        _ => Vec::new(),
+    };
     let fail_on = args.fail_on;
     let node_scan = args.root.is_some() || args.common.paths.is_empty();
+    if args.format == Format::Json {
+        // Written file by file as the files are done: a run holds no more than it must.
+        let (outcomes, res) = json_streamed(stdout, &s, &files, fail_on);
+        written(res, "the report")?;
+        return Ok(finish(args, &s, &outcomes, fail_on, stderr));
+    }
+    let mut outcomes = process_all(&s, true, sarif, sarif);
+    node_file_reports(&mut outcomes, &s, &files);
     let res = match args.format {
         Format::Text => render::text(stdout, &outcomes, &s.profile, paint)
             .and_then(|()| messages::below_fail_on(stdout, &outcomes, fail_on))
@@ -75,21 +82,112 @@ pub(super) fn run(
         }
     };
     written(res, "the report")?;
+    Ok(finish(args, &s, &outcomes, fail_on, stderr))
+}
+
+/// What follows the report: the notes and errors on standard error, and the exit code.
+fn finish(
+    args: &CheckArgs,
+    s: &crate::load::inputs::Settings,
+    outcomes: &[Outcome],
+    fail_on: crate::model::report::FailOn,
+    stderr: &mut dyn Write,
+) -> Exit {
     if args.skip_unrecognized
         && outcomes
             .iter()
             .all(|o| matches!(o, Outcome::Skipped { .. }))
     {
         // Nothing of ours among the files a hook passed: nothing to report.
-        return Ok(Exit::Ok);
+        return Exit::Ok;
     }
-    messages::newer_to(stderr, messages::versions(&outcomes), &s.registry);
-    messages::errors_to(stderr, &outcomes);
+    messages::newer_to(stderr, messages::versions(outcomes), &s.registry);
+    messages::errors_to(stderr, outcomes);
     // Suppressed findings, those below --fail-on and (unless it names them) the manual ones do
     // not fail the check.
-    Ok(summarise(&outcomes, |r| {
-        r.findings.iter().any(|f| fail_on.fails(f))
-    }))
+    summarise(outcomes, |r| r.findings.iter().any(|f| fail_on.fails(f)))
+}
+
+/// `check --format json`: each file's entry written as soon as it and the files before it are
+/// done, the node's files' findings joined to the entry of the same file (the others after
+/// the rest); what is kept of each outcome is what the exit code and the messages after the
+/// report need (see [`thin`]).
+fn json_streamed<'p>(
+    out: &mut dyn Write,
+    s: &'p crate::load::inputs::Settings,
+    files: &[crate::model::NodeFile],
+    fail_on: crate::model::report::FailOn,
+) -> (Vec<Outcome<'p>>, std::io::Result<()>) {
+    let newest = crate::profile::version::Version::minor(s.registry.versions.newest);
+    let mut pending = crate::check::files::reports(&s.profile, files, s.registry.judged(newest));
+    let mut kept: Vec<Outcome<'p>> = Vec::with_capacity(s.inputs.len());
+    let mut stream = match render::json::JsonStream::begin(out, &s.profile) {
+        Ok(st) => st,
+        Err(e) => return (kept, Err(e)),
+    };
+    let mut failed: Option<std::io::Error> = None;
+    let mut emit = |o: Outcome<'p>, kept: &mut Vec<Outcome<'p>>, out: &mut dyn Write| {
+        if failed.is_none() {
+            failed = stream.file(out, &o).err();
+        }
+        kept.push(thin(o, fail_on));
+    };
+    process_each(s, true, false, true, &mut |mut o| {
+        if let Outcome::Report(r) = &mut o {
+            let here = crate::load::node::canonical(Path::new(&r.path));
+            if let Some(i) = pending
+                .iter()
+                .position(|p| crate::load::node::canonical(Path::new(&p.path)) == here)
+            {
+                r.findings.extend(pending.remove(i).findings);
+            }
+        }
+        emit(o, &mut kept, out);
+    });
+    let version = kept
+        .iter()
+        .find_map(|o| match o {
+            Outcome::Report(r) if r.component == "kube-apiserver" => Some(r.version),
+            _ => None,
+        })
+        .unwrap_or(newest);
+    for mut r in pending {
+        r.version = s.registry.judged(version);
+        emit(Outcome::Report(Box::new(r)), &mut kept, out);
+    }
+    let res = match failed {
+        Some(e) => Err(e),
+        None => stream.end(out),
+    };
+    (kept, res)
+}
+
+/// What is kept of an outcome once it is written: an error or a skipped file whole (they are
+/// small, and said again on standard error); of a report its file, component and version, and
+/// one finding that fails the check, if any.
+fn thin(o: Outcome, fail_on: crate::model::report::FailOn) -> Outcome {
+    match o {
+        Outcome::Report(mut r) => {
+            r.findings.retain(|f| fail_on.fails(f));
+            r.findings.truncate(1);
+            for f in &mut r.findings {
+                f.manual = None;
+                f.desired = String::new();
+                f.current = String::new();
+            }
+            // What was room for every finding is given back too.
+            r.findings.shrink_to_fit();
+            r.notes = Vec::new();
+            r.changes = Vec::new();
+            r.required_files = Vec::new();
+            r.removals = Vec::new();
+            r.unused_suppressions = Vec::new();
+            r.original = String::new();
+            r.edited = None;
+            Outcome::Report(r)
+        }
+        other => other,
+    }
 }
 
 /// The findings on the node's files, added to the report of the same file when the run has

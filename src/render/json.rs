@@ -11,17 +11,6 @@ use std::io::{self, Write};
 pub(crate) const SCHEMA_VERSION: u32 = 1;
 
 #[derive(Serialize)]
-struct JsonReport<'a> {
-    schema_version: u32,
-    tool: JsonTool,
-    profile: &'a str,
-    /// The benchmark the findings' `cis` ids are of.
-    cis_benchmark: &'a str,
-    files: Vec<JsonFile<'a>>,
-    summary: JsonSummary,
-}
-
-#[derive(Serialize)]
 struct JsonTool {
     name: &'static str,
     version: &'static str,
@@ -215,100 +204,166 @@ fn json_change(p: &Planned) -> JsonChange<'_> {
 }
 
 pub fn json(out: &mut dyn Write, outcomes: &[Outcome], profile: &Profile) -> io::Result<()> {
-    let mut files = Vec::new();
-    let mut summary = JsonSummary {
-        files: 0,
-        findings: 0,
-        fixable: 0,
-        manual: 0,
-        errors: 0,
-        skipped: 0,
-        suppressed: 0,
-    };
+    let mut stream = JsonStream::begin(out, profile)?;
     for o in outcomes {
-        let empty = |path, status| JsonFile {
-            path,
-            status,
-            error: None,
-            skipped_reason: None,
-            component: None,
-            kubernetes_version: None,
-            version_source: None,
-            notes: vec![],
-            findings: vec![],
-            changes: vec![],
-            required_files: vec![],
-            unused_suppressions: vec![],
-        };
-        match o {
-            Outcome::Skipped { path, reason } => {
-                summary.skipped += 1;
-                let mut f = empty(path, "skipped");
-                f.skipped_reason = Some(reason);
-                files.push(f);
-            }
-            Outcome::Error(e) => {
-                summary.errors += 1;
-                let mut f = empty(&e.path, "error");
-                f.error = Some(JsonError {
-                    message: &e.message,
-                    line: e.line_col.map(|x| x.0),
-                    column: e.line_col.map(|x| x.1),
-                });
-                files.push(f);
-            }
-            Outcome::Report(r) => {
-                summary.files += 1;
-                let active = r.findings.iter().filter(|f| f.active());
-                summary.findings += active.clone().count();
-                summary.fixable += active.clone().filter(|f| f.fixed).count();
-                summary.manual += active.filter(|f| f.is_manual()).count();
-                summary.suppressed += r.findings.iter().filter(|f| !f.active()).count();
-                let mut f = empty(&r.path, "ok");
-                f.component = Some(&r.component);
-                f.kubernetes_version = Some(r.version.to_string());
-                f.version_source = Some(r.version_source.as_str());
-                f.notes = r.notes.iter().map(String::as_str).collect();
-                f.findings = r.findings.iter().map(json_finding).collect();
-                f.unused_suppressions = r
-                    .unused_suppressions
-                    .iter()
-                    .map(|u| JsonUnused {
-                        kind: u.kind.as_str(),
-                        rule_id: u.rule_id.as_deref(),
-                        line: u.line,
-                        column: u.column,
-                        message: &u.message,
-                    })
-                    .collect();
-                f.changes = r.changes.iter().map(json_change).collect();
-                f.required_files = r
-                    .required_files
-                    .iter()
-                    .map(|x| JsonRequiredFile {
-                        flag: &x.flag,
-                        path: &x.path,
-                        directory: x.directory,
-                        template: x.template.as_deref(),
-                    })
-                    .collect();
-                files.push(f);
-            }
+        stream.file(out, o)?;
+    }
+    stream.end(out)
+}
+
+/// The JSON report written file by file, as the outcomes come: the same bytes as serializing
+/// the whole report at once (serde_json's pretty printer indents by two spaces, and a JSON
+/// text has no line break but between tokens), holding only the summary.
+pub struct JsonStream {
+    summary: JsonSummary,
+    files: usize,
+}
+
+#[derive(Serialize)]
+struct JsonHead<'a> {
+    schema_version: u32,
+    tool: JsonTool,
+    profile: &'a str,
+    cis_benchmark: &'a str,
+}
+
+/// `text` with every line but the first indented by `by` spaces, or every line with `first`.
+fn indented(text: &str, by: usize, first: bool) -> String {
+    let pad = " ".repeat(by);
+    let mut out = String::with_capacity(text.len() + text.len() / 8);
+    for (n, line) in text.split('\n').enumerate() {
+        if n > 0 {
+            out.push('\n');
+        }
+        if n > 0 || first {
+            out.push_str(&pad);
+        }
+        out.push_str(line);
+    }
+    out
+}
+
+impl JsonStream {
+    /// Writes what comes before the files.
+    pub fn begin(out: &mut dyn Write, profile: &Profile) -> io::Result<JsonStream> {
+        let head = serde_json::to_string_pretty(&JsonHead {
+            schema_version: SCHEMA_VERSION,
+            tool: JsonTool {
+                name: env!("CARGO_PKG_NAME"),
+                version: env!("CARGO_PKG_VERSION"),
+            },
+            profile: &profile.name,
+            cis_benchmark: &profile.cis_benchmark,
+        })
+        .map_err(io::Error::other)?;
+        let open = head.strip_suffix("\n}").unwrap_or(&head);
+        write!(out, "{open},\n  \"files\": [")?;
+        Ok(JsonStream {
+            summary: JsonSummary {
+                files: 0,
+                findings: 0,
+                fixable: 0,
+                manual: 0,
+                errors: 0,
+                skipped: 0,
+                suppressed: 0,
+            },
+            files: 0,
+        })
+    }
+
+    /// Writes one file's entry and counts it.
+    pub fn file(&mut self, out: &mut dyn Write, o: &Outcome) -> io::Result<()> {
+        let f = json_file(o, &mut self.summary);
+        let text = serde_json::to_string_pretty(&f).map_err(io::Error::other)?;
+        let sep = if self.files == 0 { "\n" } else { ",\n" };
+        self.files += 1;
+        write!(out, "{sep}{}", indented(&text, 4, true))
+    }
+
+    /// Writes the summary and the end.
+    pub fn end(self, out: &mut dyn Write) -> io::Result<()> {
+        let close = if self.files == 0 { "]" } else { "\n  ]" };
+        let summary = serde_json::to_string_pretty(&self.summary).map_err(io::Error::other)?;
+        writeln!(
+            out,
+            "{close},\n  \"summary\": {}\n}}",
+            indented(&summary, 2, false)
+        )
+    }
+}
+
+/// One file's entry, counted in `summary`.
+fn json_file<'a>(o: &'a Outcome, summary: &mut JsonSummary) -> JsonFile<'a> {
+    let empty = |path, status| JsonFile {
+        path,
+        status,
+        error: None,
+        skipped_reason: None,
+        component: None,
+        kubernetes_version: None,
+        version_source: None,
+        notes: vec![],
+        findings: vec![],
+        changes: vec![],
+        required_files: vec![],
+        unused_suppressions: vec![],
+    };
+    match o {
+        Outcome::Skipped { path, reason } => {
+            summary.skipped += 1;
+            let mut f = empty(path, "skipped");
+            f.skipped_reason = Some(reason);
+            f
+        }
+        Outcome::Error(e) => {
+            summary.errors += 1;
+            let mut f = empty(&e.path, "error");
+            f.error = Some(JsonError {
+                message: &e.message,
+                line: e.line_col.map(|x| x.0),
+                column: e.line_col.map(|x| x.1),
+            });
+            f
+        }
+        Outcome::Report(r) => {
+            summary.files += 1;
+            let active = r.findings.iter().filter(|f| f.active());
+            summary.findings += active.clone().count();
+            summary.fixable += active.clone().filter(|f| f.fixed).count();
+            summary.manual += active.filter(|f| f.is_manual()).count();
+            summary.suppressed += r.findings.iter().filter(|f| !f.active()).count();
+            let mut f = empty(&r.path, "ok");
+            f.component = Some(&r.component);
+            f.kubernetes_version = Some(r.version.to_string());
+            f.version_source = Some(r.version_source.as_str());
+            f.notes = r.notes.iter().map(String::as_str).collect();
+            f.findings = r.findings.iter().map(json_finding).collect();
+            f.unused_suppressions = r
+                .unused_suppressions
+                .iter()
+                .map(|u| JsonUnused {
+                    kind: u.kind.as_str(),
+                    rule_id: u.rule_id.as_deref(),
+                    line: u.line,
+                    column: u.column,
+                    message: &u.message,
+                })
+                .collect();
+            f.changes = r.changes.iter().map(json_change).collect();
+            f.required_files = r
+                .required_files
+                .iter()
+                .map(|x| JsonRequiredFile {
+                    flag: &x.flag,
+                    path: &x.path,
+                    directory: x.directory,
+                    template: x.template.as_deref(),
+                })
+                .collect();
+            f
         }
     }
-    let report = JsonReport {
-        schema_version: SCHEMA_VERSION,
-        tool: JsonTool {
-            name: env!("CARGO_PKG_NAME"),
-            version: env!("CARGO_PKG_VERSION"),
-        },
-        profile: &profile.name,
-        cis_benchmark: &profile.cis_benchmark,
-        files,
-        summary,
-    };
-    serde_json::to_writer_pretty(&mut *out, &report).map_err(io::Error::other)?;
-    writeln!(out)
 }
 
 /// One finding as the report has it.

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Times `kubeharden check DIR --profile strict` with each report format on N kubeadm 1.30
+# kube-apiserver manifests that differ in their advertise address (each file its own), and
+# prints wall-clock seconds and peak memory (/usr/bin/time) for each, the median of 3 runs.
+# Usage: scripts/bench-report.sh [N...]   (default: 1000 10000)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release --locked -q
+bin=$PWD/target/release/kubeharden
+src=tests/fixtures/kubeadm/v1.30/kube-apiserver.yaml
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+sizes=("$@")
+[ ${#sizes[@]} -gt 0 ] || sizes=(1000 10000)
+echo "cores: $(nproc); load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+for n in "${sizes[@]}"; do
+  dir=$work/m$n
+  mkdir -p "$dir"
+  for ((i = 0; i < n; i++)); do
+    sed "s/192\.168\.0\.10/10.$((i / 65536)).$((i / 256 % 256)).$((i % 256))/g" "$src" >"$dir/m$i.yaml"
+  done
+  for format in text json sarif; do
+    runs=()
+    for _ in 1 2 3; do
+      # check exits 1 on findings: the timing is what counts here.
+      /usr/bin/time -f '%e %M' -o "$work/time" "$bin" check "$dir" --profile strict --format "$format" >/dev/null 2>&1 || true
+      runs+=("$(tail -1 "$work/time")")
+    done
+    median=$(printf '%s\n' "${runs[@]}" | sort -n | sed -n 2p)
+    printf '%6d files  %-5s  %5s s  %6d MB peak\n' "$n" "$format" "${median% *}" "$(( ${median#* } / 1024 ))"
+  done
+done
