@@ -265,7 +265,7 @@ pub(crate) fn report_findings<'p>(
         let overridden_by = held
             .iter()
             .find(|(id, _)| id == &rule.id)
-            .map(|(_, o)| (*o).clone());
+            .map(|(_, o)| Box::new((*o).clone()));
         let fixed = match &overridden_by {
             // Taken out where it is written: fixed when the file is right after the plan.
             Some(o) if o.removable() => {

@@ -62,8 +62,22 @@ pub(super) fn run(
         written(res, "the report")?;
         return Ok(finish(args, &s, &outcomes, fail_on, stderr));
     }
+    if args.format == Format::Text {
+        // Written a batch of neighbouring files at a time, as they are done.
+        let (outcomes, res) = text_streamed(stdout, &s, &files, paint);
+        let res = res
+            .and_then(|()| messages::below_fail_on(stdout, &outcomes, fail_on))
+            .and_then(|()| fix_hint(stdout, &outcomes, args, node_scan));
+        written(res, "the report")?;
+        return Ok(finish(args, &s, &outcomes, fail_on, stderr));
+    }
     let mut outcomes = process_all(&s, true, sarif, sarif);
-    node_file_reports(&mut outcomes, &s, &files);
+    let mut node = NodeFindings::new(&s, &files);
+    for o in &mut outcomes {
+        node.join(o);
+    }
+    let rest = node.rest(&s, &outcomes);
+    outcomes.extend(rest);
     let res = match args.format {
         Format::Text => render::text(stdout, &outcomes, &s.profile, paint)
             .and_then(|()| messages::below_fail_on(stdout, &outcomes, fail_on))
@@ -118,8 +132,7 @@ fn json_streamed<'p>(
     files: &[crate::model::NodeFile],
     fail_on: crate::model::report::FailOn,
 ) -> (Vec<Outcome<'p>>, std::io::Result<()>) {
-    let newest = crate::profile::version::Version::minor(s.registry.versions.newest);
-    let mut pending = crate::check::files::reports(&s.profile, files, s.registry.judged(newest));
+    let mut node = NodeFindings::new(s, files);
     let mut kept: Vec<Outcome<'p>> = Vec::with_capacity(s.inputs.len());
     let mut stream = match render::json::JsonStream::begin(out, &s.profile) {
         Ok(st) => st,
@@ -133,33 +146,137 @@ fn json_streamed<'p>(
         kept.push(thin(o, fail_on));
     };
     process_each(s, true, false, true, &mut |mut o| {
-        if let Outcome::Report(r) = &mut o {
-            let here = crate::load::node::canonical(Path::new(&r.path));
-            if let Some(i) = pending
-                .iter()
-                .position(|p| crate::load::node::canonical(Path::new(&p.path)) == here)
-            {
-                r.findings.extend(pending.remove(i).findings);
-            }
-        }
+        node.join(&mut o);
         emit(o, &mut kept, out);
     });
-    let version = kept
-        .iter()
-        .find_map(|o| match o {
-            Outcome::Report(r) if r.component == "kube-apiserver" => Some(r.version),
-            _ => None,
-        })
-        .unwrap_or(newest);
-    for mut r in pending {
-        r.version = s.registry.judged(version);
-        emit(Outcome::Report(Box::new(r)), &mut kept, out);
+    for o in node.rest(s, &kept) {
+        emit(o, &mut kept, out);
     }
     let res = match failed {
         Some(e) => Err(e),
         None => stream.end(out),
     };
     (kept, res)
+}
+
+/// The node's files' findings joined to the report of the same file, as the reports come; the
+/// files no report is of, after them.
+struct NodeFindings<'p> {
+    pending: Vec<Option<crate::model::report::FileReport<'p>>>,
+    at: Vec<Option<std::path::PathBuf>>,
+}
+
+impl<'p> NodeFindings<'p> {
+    fn new(s: &'p crate::load::inputs::Settings, files: &[crate::model::NodeFile]) -> Self {
+        let newest = crate::profile::version::Version::minor(s.registry.versions.newest);
+        let pending = crate::check::files::reports(&s.profile, files, s.registry.judged(newest));
+        let at = pending
+            .iter()
+            .map(|p| crate::load::node::canonical(Path::new(&p.path)))
+            .collect();
+        NodeFindings {
+            pending: pending.into_iter().map(Some).collect(),
+            at,
+        }
+    }
+
+    /// Joins the findings on `o`'s file to it.
+    fn join(&mut self, o: &mut Outcome<'p>) {
+        if let Outcome::Report(r) = o {
+            let here = crate::load::node::canonical(Path::new(&r.path));
+            if let Some(i) = self.at.iter().position(|p| p.is_some() && *p == here) {
+                if let Some(p) = self.pending[i].take() {
+                    r.findings.extend(p.findings);
+                }
+            }
+        }
+    }
+
+    /// The files no report was of, for the version of the node's kube-apiserver (the newest
+    /// kubeharden knows without one).
+    fn rest(self, s: &crate::load::inputs::Settings, kept: &[Outcome]) -> Vec<Outcome<'p>> {
+        let newest = crate::profile::version::Version::minor(s.registry.versions.newest);
+        let version = kept
+            .iter()
+            .find_map(|o| match o {
+                Outcome::Report(r) if r.component == "kube-apiserver" => Some(r.version),
+                _ => None,
+            })
+            .unwrap_or(newest);
+        self.pending
+            .into_iter()
+            .flatten()
+            .map(|mut r| {
+                r.version = s.registry.judged(version);
+                Outcome::Report(Box::new(r))
+            })
+            .collect()
+    }
+}
+
+/// `check` as text: the files' blocks written a batch at a time, as they are done; of each
+/// written file the run keeps what the lines after the blocks, the messages and the exit code
+/// count (its findings without their texts).
+fn text_streamed<'p>(
+    out: &mut dyn Write,
+    s: &'p crate::load::inputs::Settings,
+    files: &[crate::model::NodeFile],
+    paint: Paint,
+) -> (Vec<Outcome<'p>>, std::io::Result<()>) {
+    let mut node = NodeFindings::new(s, files);
+    let mut kept: Vec<Outcome<'p>> = Vec::with_capacity(s.inputs.len());
+    let mut batch: Vec<Outcome<'p>> = Vec::new();
+    let mut tally = render::text::Tally::default();
+    let mut failed: Option<std::io::Error> = None;
+    let mut flush =
+        |batch: &mut Vec<Outcome<'p>>, kept: &mut Vec<Outcome<'p>>, out: &mut dyn Write| {
+            if failed.is_none() {
+                failed = render::text::text_batch(out, batch, &s.profile, paint, &mut tally).err();
+            }
+            kept.extend(batch.drain(..).map(counted));
+        };
+    process_each(s, true, false, false, &mut |mut o| {
+        node.join(&mut o);
+        batch.push(o);
+        if batch.len() == render::text::TEXT_BATCH {
+            flush(&mut batch, &mut kept, out);
+        }
+    });
+    for o in node.rest(s, &kept) {
+        batch.push(o);
+        if batch.len() == render::text::TEXT_BATCH {
+            flush(&mut batch, &mut kept, out);
+        }
+    }
+    flush(&mut batch, &mut kept, out);
+    let res = match failed {
+        Some(e) => Err(e),
+        None => render::text::text_end(out, &kept, tally, paint),
+    };
+    (kept, res)
+}
+
+/// A written report as the lines after the blocks count it: every finding, without its texts.
+fn counted(o: Outcome) -> Outcome {
+    match o {
+        Outcome::Report(mut r) => {
+            for f in &mut r.findings {
+                f.manual = None;
+                f.desired = String::new();
+                f.current = String::new();
+            }
+            r.findings.shrink_to_fit();
+            r.notes = Vec::new();
+            r.changes = Vec::new();
+            r.required_files = Vec::new();
+            r.removals = Vec::new();
+            r.unused_suppressions = Vec::new();
+            r.original = String::new();
+            r.edited = None;
+            Outcome::Report(r)
+        }
+        other => other,
+    }
 }
 
 /// What is kept of an outcome once it is written: an error or a skipped file whole (they are
@@ -187,38 +304,6 @@ fn thin(o: Outcome, fail_on: crate::model::report::FailOn) -> Outcome {
             Outcome::Report(r)
         }
         other => other,
-    }
-}
-
-/// The findings on the node's files, added to the report of the same file when the run has
-/// one, else as reports of their own after the others; judged for the version of the node's
-/// kube-apiserver (the newest kubeharden knows without one).
-fn node_file_reports<'p>(
-    outcomes: &mut Vec<Outcome<'p>>,
-    s: &'p crate::load::inputs::Settings,
-    files: &[crate::model::NodeFile],
-) {
-    let version = outcomes
-        .iter()
-        .find_map(|o| match o {
-            Outcome::Report(r) if r.component == "kube-apiserver" => Some(r.version),
-            _ => None,
-        })
-        .unwrap_or_else(|| crate::profile::version::Version::minor(s.registry.versions.newest));
-    for report in crate::check::files::reports(&s.profile, files, s.registry.judged(version)) {
-        let same = outcomes.iter_mut().find_map(|o| match o {
-            Outcome::Report(r)
-                if crate::load::node::canonical(Path::new(&r.path))
-                    == crate::load::node::canonical(Path::new(&report.path)) =>
-            {
-                Some(r)
-            }
-            _ => None,
-        });
-        match same {
-            Some(r) => r.findings.extend(report.findings),
-            None => outcomes.push(Outcome::Report(Box::new(report))),
-        }
     }
 }
 

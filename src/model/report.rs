@@ -104,7 +104,7 @@ pub struct ReportFinding<'p> {
     pub blocked: bool,
     /// A command-line flag overrides the setting (the kubelet's, in its unit or environment
     /// files): the finding is judged with the flag's value and is not fixed in the file.
-    pub overridden_by: Option<crate::model::Override>,
+    pub overridden_by: Option<Box<crate::model::Override>>,
     /// The fix can stop a component or lock someone out unless its precondition holds, and the
     /// file does not show that it holds; `None`: safe.
     pub risky: Option<&'p crate::profile::Applicability>,

@@ -48,37 +48,63 @@ pub fn text(
     profile: &Profile,
     paint: Paint,
 ) -> io::Result<()> {
-    let bold = paint.styled(Style::new().bold());
-    // The files' blocks are rendered on every core, in batches of neighbouring files (which
-    // bounds what is held), and written in order.
-    const BATCH: usize = 2048;
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut t = Tally::default();
-    for batch in outcomes.chunks(BATCH) {
-        let per = batch.len().div_ceil(workers).max(64);
-        let rendered: Vec<io::Result<(Vec<u8>, Tally)>> = if per >= batch.len() {
-            vec![blocks(batch, profile, paint)]
-        } else {
-            std::thread::scope(|scope| {
-                let handles: Vec<_> = batch
-                    .chunks(per)
-                    .map(|run| scope.spawn(move || blocks(run, profile, paint)))
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| {
-                        h.join()
-                            .unwrap_or_else(|_| Err(io::Error::other("rendering failed")))
-                    })
-                    .collect()
-            })
-        };
-        for r in rendered {
-            let (bytes, part) = r?;
-            out.write_all(&bytes)?;
-            t.add(&part);
-        }
+    for batch in outcomes.chunks(TEXT_BATCH) {
+        text_batch(out, batch, profile, paint, &mut t)?;
     }
+    text_end(out, outcomes, t, paint)
+}
+
+/// How many neighbouring files are rendered together (on every core) before they are written:
+/// what a streamed report holds at most.
+pub const TEXT_BATCH: usize = 2048;
+
+/// Writes the blocks of a batch of neighbouring files (at most [`TEXT_BATCH`]), rendered on
+/// every core, and counts them.
+pub fn text_batch(
+    out: &mut dyn Write,
+    batch: &[Outcome],
+    profile: &Profile,
+    paint: Paint,
+    t: &mut Tally,
+) -> io::Result<()> {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let per = batch.len().div_ceil(workers).max(64);
+    let rendered: Vec<io::Result<(Vec<u8>, Tally)>> = if per >= batch.len() {
+        vec![blocks(batch, profile, paint)]
+    } else {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = batch
+                .chunks(per)
+                .map(|run| scope.spawn(move || blocks(run, profile, paint)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(io::Error::other("rendering failed")))
+                })
+                .collect()
+        })
+    };
+    for r in rendered {
+        let (bytes, part) = r?;
+        out.write_all(&bytes)?;
+        t.add(&part);
+    }
+    Ok(())
+}
+
+/// The lines after the files' blocks: one per component when the run covers more than one (a
+/// node scan), and the summary. `outcomes` may be the reports with their findings' texts let
+/// go: only what each finding is counts here.
+pub fn text_end(
+    out: &mut dyn Write,
+    outcomes: &[Outcome],
+    t: Tally,
+    paint: Paint,
+) -> io::Result<()> {
+    let bold = paint.styled(Style::new().bold());
     // One line per component when the run covers more than one (a node scan).
     let mut by_component: Vec<(&str, usize, usize, usize, usize)> = Vec::new();
     for o in outcomes {
@@ -133,7 +159,7 @@ pub fn text(
 
 /// What the summary line counts.
 #[derive(Default)]
-struct Tally {
+pub struct Tally {
     findings: usize,
     fixable: usize,
     manual: usize,
