@@ -814,6 +814,7 @@ pub fn process<'p>(
         needs_probe_patch: run.needs_probe_patch,
         removals: run.removals,
         unused_suppressions,
+        counted: None,
     })
 }
 

@@ -58,7 +58,7 @@ pub(super) fn run(
     let node_scan = args.root.is_some() || args.common.paths.is_empty();
     if args.format == Format::Json {
         // Written file by file as the files are done: a run holds no more than it must.
-        let (outcomes, res) = json_streamed(stdout, &s, &files, fail_on);
+        let (outcomes, res) = json_streamed(stdout, &s, &files);
         written(res, "the report")?;
         return Ok(finish(args, &s, &outcomes, fail_on, stderr));
     }
@@ -119,18 +119,17 @@ fn finish(
     messages::errors_to(stderr, outcomes);
     // Suppressed findings, those below --fail-on and (unless it names them) the manual ones do
     // not fail the check.
-    summarise(outcomes, |r| r.findings.iter().any(|f| fail_on.fails(f)))
+    summarise(outcomes, |r| r.counts().failing(fail_on) > 0)
 }
 
 /// `check --format json`: each file's entry written as soon as it and the files before it are
 /// done, the node's files' findings joined to the entry of the same file (the others after
 /// the rest); what is kept of each outcome is what the exit code and the messages after the
-/// report need (see [`thin`]).
+/// report need (see [`counted`]).
 fn json_streamed<'p>(
     out: &mut dyn Write,
     s: &'p crate::load::inputs::Settings,
     files: &[crate::model::NodeFile],
-    fail_on: crate::model::report::FailOn,
 ) -> (Vec<Outcome<'p>>, std::io::Result<()>) {
     let mut node = NodeFindings::new(s, files);
     let mut kept: Vec<Outcome<'p>> = Vec::with_capacity(s.inputs.len());
@@ -143,7 +142,7 @@ fn json_streamed<'p>(
         if failed.is_none() {
             failed = stream.file(out, &o).err();
         }
-        kept.push(thin(o, fail_on));
+        kept.push(counted(o));
     };
     process_each(s, true, false, true, &mut |mut o| {
         node.join(&mut o);
@@ -216,7 +215,7 @@ impl<'p> NodeFindings<'p> {
 
 /// `check` as text: the files' blocks written a batch at a time, as they are done; of each
 /// written file the run keeps what the lines after the blocks, the messages and the exit code
-/// count (its findings without their texts).
+/// count (see [`counted`]).
 fn text_streamed<'p>(
     out: &mut dyn Write,
     s: &'p crate::load::inputs::Settings,
@@ -256,44 +255,14 @@ fn text_streamed<'p>(
     (kept, res)
 }
 
-/// A written report as the lines after the blocks count it: every finding, without its texts.
+/// What is kept of a written report: what its findings count (for the lines after the report,
+/// the messages and the exit code), its file, component and version; errors and skipped files
+/// whole (they are small, and said again on standard error).
 fn counted(o: Outcome) -> Outcome {
     match o {
         Outcome::Report(mut r) => {
-            for f in &mut r.findings {
-                f.manual = None;
-                f.desired = String::new();
-                f.current = String::new();
-            }
-            r.findings.shrink_to_fit();
-            r.notes = Vec::new();
-            r.changes = Vec::new();
-            r.required_files = Vec::new();
-            r.removals = Vec::new();
-            r.unused_suppressions = Vec::new();
-            r.original = String::new();
-            r.edited = None;
-            Outcome::Report(r)
-        }
-        other => other,
-    }
-}
-
-/// What is kept of an outcome once it is written: an error or a skipped file whole (they are
-/// small, and said again on standard error); of a report its file, component and version, and
-/// one finding that fails the check, if any.
-fn thin(o: Outcome, fail_on: crate::model::report::FailOn) -> Outcome {
-    match o {
-        Outcome::Report(mut r) => {
-            r.findings.retain(|f| fail_on.fails(f));
-            r.findings.truncate(1);
-            for f in &mut r.findings {
-                f.manual = None;
-                f.desired = String::new();
-                f.current = String::new();
-            }
-            // What was room for every finding is given back too.
-            r.findings.shrink_to_fit();
+            r.counted = Some(r.counts());
+            r.findings = Vec::new();
             r.notes = Vec::new();
             r.changes = Vec::new();
             r.required_files = Vec::new();
@@ -318,9 +287,7 @@ fn fix_hint(
     let fixable: Vec<&str> = outcomes
         .iter()
         .filter_map(|o| match o {
-            Outcome::Report(r) if r.findings.iter().any(|f| f.fixed && f.active()) => {
-                Some(r.path.as_str())
-            }
+            Outcome::Report(r) if r.counts().fixable() > 0 => Some(r.path.as_str()),
             _ => None,
         })
         .collect();

@@ -115,6 +115,13 @@ pub struct ReportFinding<'p> {
     pub(crate) suppressed: Option<Suppressed>,
 }
 
+impl FileReport<'_> {
+    /// What its active findings count (kept after a streamed report let them go).
+    pub fn counts(&self) -> Counts {
+        self.counted.unwrap_or_else(|| Counts::of(&self.findings))
+    }
+}
+
 impl ReportFinding<'_> {
     /// Counts for the exit code and the totals: not silenced by a suppression.
     pub fn active(&self) -> bool {
@@ -133,6 +140,62 @@ impl ReportFinding<'_> {
             (false, false) => "manual",
             (false, true) => "blocked",
         }
+    }
+}
+
+/// What a report's active (not suppressed) findings count, by severity (low to critical) and
+/// kind (fixable, manual, blocked): all that the lines after a report and the exit code need.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    by: [[usize; 3]; 4],
+}
+
+impl Counts {
+    pub fn of(findings: &[ReportFinding]) -> Counts {
+        let mut c = Counts::default();
+        for f in findings.iter().filter(|f| f.active()) {
+            let kind = match (f.fixed, f.is_manual()) {
+                (true, _) => 0,
+                (false, true) => 1,
+                (false, false) => 2,
+            };
+            c.by[f.rule.severity as usize][kind] += 1;
+        }
+        c
+    }
+
+    fn sum(&self, severities: std::ops::Range<usize>, kinds: &[usize]) -> usize {
+        self.by[severities]
+            .iter()
+            .map(|k| kinds.iter().map(|&i| k[i]).sum::<usize>())
+            .sum()
+    }
+
+    /// Active findings, and those of them that are fixable.
+    pub fn active(&self) -> usize {
+        self.sum(0..4, &[0, 1, 2])
+    }
+
+    pub fn fixable(&self) -> usize {
+        self.sum(0..4, &[0])
+    }
+
+    /// Findings that make `check` exit 1 under `fail_on`.
+    pub fn failing(&self, fail_on: FailOn) -> usize {
+        let kinds: &[usize] = if fail_on.manual { &[0, 1, 2] } else { &[0, 2] };
+        self.sum(fail_on.severity as usize..4, kinds)
+    }
+
+    /// Active findings below `fail_on`'s severity, and the manual ones at or above it that
+    /// `fail_on` does not count.
+    pub fn below(&self, fail_on: FailOn) -> (usize, usize) {
+        let below = self.sum(0..fail_on.severity as usize, &[0, 1, 2]);
+        let manual = if fail_on.manual {
+            0
+        } else {
+            self.sum(fail_on.severity as usize..4, &[1])
+        };
+        (below, manual)
     }
 }
 
@@ -216,6 +279,9 @@ pub struct FileReport<'p> {
     /// Suppression comments that silence nothing (unused, unknown rule, no reason, not
     /// understood, misplaced).
     pub(crate) unused_suppressions: Vec<Unused>,
+    /// What the findings counted, once a streamed report has let them go (`None`: count
+    /// `findings`).
+    pub(crate) counted: Option<Counts>,
 }
 
 /// A finding silenced by a comment: the reason given and where the comment is.

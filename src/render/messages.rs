@@ -90,19 +90,13 @@ pub(crate) fn below_fail_on(
     outcomes: &[Outcome],
     fail_on: FailOn,
 ) -> std::io::Result<()> {
-    let active = || {
-        outcomes
-            .iter()
-            .filter_map(|o| match o {
-                Outcome::Report(r) => Some(r),
-                _ => None,
-            })
-            .flat_map(|r| &r.findings)
-            .filter(|f| f.active() && !fail_on.fails(f))
-    };
-    let below = active()
-        .filter(|f| f.rule.severity < fail_on.severity)
-        .count();
+    let (below, manual) = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            Outcome::Report(r) => Some(r.counts().below(fail_on)),
+            _ => None,
+        })
+        .fold((0, 0), |(b, m), (x, y)| (b + x, m + y));
     if below > 0 {
         writeln!(
             out,
@@ -110,9 +104,6 @@ pub(crate) fn below_fail_on(
             fail_on.severity.as_str()
         )?;
     }
-    let manual = active()
-        .filter(|f| f.rule.severity >= fail_on.severity)
-        .count();
     if manual > 0 {
         writeln!(
             out,

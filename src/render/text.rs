@@ -109,8 +109,8 @@ pub fn text_end(
     let mut by_component: Vec<(&str, usize, usize, usize, usize)> = Vec::new();
     for o in outcomes {
         if let Outcome::Report(r) = o {
-            let n = r.findings.iter().filter(|f| f.active()).count();
-            let fixed = r.findings.iter().filter(|f| f.active() && f.fixed).count();
+            let c = r.counts();
+            let (n, fixed) = (c.active(), c.fixable());
             let failing = usize::from(n > 0);
             match by_component.iter_mut().find(|c| c.0 == r.component) {
                 Some(c) => {

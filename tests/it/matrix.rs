@@ -174,3 +174,52 @@ fn refusals_are_listed_in_docs() {
         "docs/refusals.md is stale: run `KUBEHARDEN_BLESS=1 cargo test --test it refusals`"
     );
 }
+
+/// What a report's findings count (kept after a streamed report lets them go) agrees with the
+/// findings themselves for every `--fail-on`: failing, below the severity, manual, fixable.
+#[test]
+fn counts_agree_with_the_findings_for_every_fail_on() {
+    use kubeharden::model::report::FailOn;
+    let (_, baseline, strict) = builtins();
+    let files = files();
+    let wrong: Vec<String> = in_parallel(&files, |(path, text)| {
+        let mut wrong = Vec::new();
+        for profile in [baseline, strict] {
+            let Ok(r) = engine::process(path, text, &options(profile, None, true)) else {
+                continue;
+            };
+            let c = r.counts();
+            let active: Vec<_> = r.findings.iter().filter(|f| f.active()).collect();
+            if c.active() != active.len()
+                || c.fixable() != active.iter().filter(|f| f.fixed).count()
+            {
+                wrong.push(format!("{path}: active or fixable"));
+            }
+            for sev in ["low", "medium", "high", "critical"] {
+                for manual in ["", ",manual"] {
+                    let fo = FailOn::parse(&format!("{sev}{manual}")).expect("parses");
+                    let failing = active.iter().filter(|f| fo.fails(f)).count();
+                    let below = active
+                        .iter()
+                        .filter(|f| !fo.fails(f) && f.rule.severity < fo.severity)
+                        .count();
+                    let left = active
+                        .iter()
+                        .filter(|f| !fo.fails(f) && f.rule.severity >= fo.severity)
+                        .count();
+                    if c.failing(fo) != failing || c.below(fo) != (below, left) {
+                        wrong.push(format!(
+                            "{path} ({}, --fail-on {sev}{manual})",
+                            profile.name
+                        ));
+                    }
+                }
+            }
+        }
+        wrong
+    })
+    .into_iter()
+    .flatten()
+    .collect();
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
