@@ -239,7 +239,9 @@ pub(crate) fn failure_as_note<T>(
 /// The report's findings: for each of `found` (what `check::check(profile, model, env)` made),
 /// whether the plan fixes it (a change made for it, or the changes made for others satisfy
 /// it), and if not, why: the reason given in `left` for that rule, the rule's own, the
-/// version's, `cannot`, or `fallback`.
+/// version's, `cannot`, or `fallback`. A finding about a setting a kubelet flag overrides
+/// (`flagged`) is fixed only when the flag can be taken out of an environment file and the
+/// file is right; one whose flag sits in a systemd unit is blocked with what to do.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn report_findings<'p>(
     found: Vec<check::Finding>,
@@ -248,7 +250,7 @@ pub(crate) fn report_findings<'p>(
     env: Env,
     plan: &plan::Plan,
     left: &[(String, String)],
-    held: &[(String, &Override)],
+    flagged: &[(String, &Override)],
     cannot: Option<&str>,
     locate: impl Fn(Option<&str>) -> Region,
     fallback: &str,
@@ -262,7 +264,7 @@ pub(crate) fn report_findings<'p>(
         };
         let at = locate(f.flag.as_deref());
         // A setting a command-line flag overrides is not fixed by changing the file.
-        let overridden_by = held
+        let overridden_by = flagged
             .iter()
             .find(|(id, _)| id == &rule.id)
             .map(|(_, o)| Box::new((*o).clone()));
@@ -279,8 +281,9 @@ pub(crate) fn report_findings<'p>(
         };
         // Left to the user: the reasons the profile's data gives (a rule for a person, a fix
         // the document cannot express, a version or a condition that rules the fix out).
-        // Blocked: the file cannot be changed at all.
-        let left_to_user = (!fixed)
+        // Blocked: the file cannot be changed at all, or a flag in a systemd unit decides.
+        let in_unit = overridden_by.as_ref().is_some_and(|o| !o.removable());
+        let left_to_user = (!fixed && !in_unit)
             .then(|| {
                 left.iter()
                     .find(|(r, _)| r == &rule.id)
@@ -289,8 +292,6 @@ pub(crate) fn report_findings<'p>(
                     .or_else(|| rule.blocked_because(env.version, |c| check::holds(c, model, env)))
             })
             .flatten();
-        let left_to_user =
-            left_to_user.filter(|_| overridden_by.as_ref().is_none_or(|o| o.removable()));
         let blocked = !fixed && left_to_user.is_none();
         let manual = (!fixed).then(|| {
             left_to_user.unwrap_or_else(|| match &overridden_by {
@@ -748,7 +749,8 @@ pub fn process<'p>(
     // The kubelet runs with the flags of its command line over its configuration file
     // (k/k cmd/kubelet/app/options/options.go, AddKubeletConfigFlags): the file is judged as
     // the kubelet runs it.
-    let overrides = if doc.is_kubeadm() || doc.component() != "kubelet" {
+    let overrides = if doc.is_kubeadm() || doc.component() != crate::document::component::COMPONENT
+    {
         &[][..]
     } else {
         opts.overrides

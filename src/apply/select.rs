@@ -57,17 +57,12 @@ pub(crate) struct EnvEdit {
 
 /// The environment files with the flags at `places` taken out, or why they cannot be.
 fn env_edits(places: &[crate::model::FlagPlace], node: &Node) -> Result<Vec<EnvEdit>, String> {
-    let mut files: Vec<&str> = places.iter().map(|p| p.file.as_str()).collect();
-    files.sort_unstable();
-    files.dedup();
     let mut out = Vec::new();
-    for host in files {
+    for (host, here) in crate::document::env_file::by_file(places) {
         let local = node.root.resolve(host).map_err(|e| e.to_string())?;
         let original = found::bytes(&local)
             .and_then(|b| String::from_utf8(b).ok())
             .ok_or_else(|| format!("{host}: cannot read it again"))?;
-        let here: Vec<&crate::model::FlagPlace> =
-            places.iter().filter(|p| p.file == host).collect();
         let new = crate::document::env_file::without_flags(&original, &here)?;
         out.push(EnvEdit {
             host: host.to_string(),

@@ -23,7 +23,7 @@ pub(crate) struct Wrong {
 }
 
 /// What `rule` finds wrong with `f`, if anything.
-pub(crate) fn judge(rule: &Rule, f: &NodeFile) -> Option<Wrong> {
+fn judge(rule: &Rule, f: &NodeFile) -> Option<Wrong> {
     match &rule.check {
         Cond::FileMode { file, at_most } if *file == f.role => {
             (f.mode & !at_most != 0).then(|| Wrong {
@@ -63,6 +63,17 @@ pub(crate) fn judge(rule: &Rule, f: &NodeFile) -> Option<Wrong> {
         }),
         _ => None,
     }
+}
+
+/// What `fix` changes on `f` for `profile`'s node-file rules: each failing rule with what it
+/// finds, leaving out those left to the user (an account the node does not have).
+pub(crate) fn changes<'p>(profile: &'p Profile, f: &NodeFile) -> Vec<(&'p Rule, Wrong)> {
+    profile
+        .rules
+        .iter()
+        .filter_map(|r| judge(r, f).map(|w| (r, w)))
+        .filter(|(_, w)| w.manual.is_none())
+        .collect()
 }
 
 /// The findings of `profile`'s node-file rules on `files`, one report per file that has any

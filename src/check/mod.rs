@@ -314,23 +314,28 @@ pub(crate) fn unauthenticated_http_probes(model: &Model) -> Vec<String> {
     model
         .probes
         .iter()
-        .filter(|p| {
-            matches!(
-                p.handler,
-                Handler::HttpGet {
-                    authenticated: false,
-                    ..
-                } | Handler::Exec {
-                    http: true,
-                    authenticated: false
-                }
-            )
-        })
-        .map(|p| match p.handler {
-            Handler::Exec { .. } => format!("{} (an exec command fetching a URL)", p.kind),
-            _ => p.kind.clone(),
+        .filter_map(|p| match p.handler {
+            Handler::HttpGet {
+                authenticated: false,
+                ..
+            } => Some(p.kind.clone()),
+            _ if fetches_by_command(&p.handler) => {
+                Some(format!("{} (an exec command fetching a URL)", p.kind))
+            }
+            _ => None,
         })
         .collect()
+}
+
+/// A command that fetches a URL without credentials.
+fn fetches_by_command(h: &Handler) -> bool {
+    matches!(
+        h,
+        Handler::Exec {
+            http: true,
+            authenticated: false
+        }
+    )
 }
 
 /// The probes that are commands fetching a URL without credentials.
@@ -338,15 +343,7 @@ pub(crate) fn exec_http_probes(model: &Model) -> Vec<&str> {
     model
         .probes
         .iter()
-        .filter(|p| {
-            matches!(
-                p.handler,
-                Handler::Exec {
-                    http: true,
-                    authenticated: false
-                }
-            )
-        })
+        .filter(|p| fetches_by_command(&p.handler))
         .map(|p| p.kind.as_str())
         .collect()
 }

@@ -154,9 +154,7 @@ pub(crate) fn process_each<'p>(
     let mut held: Vec<(usize, Outcome<'p>)> = Vec::new();
     stream_with(&all, &opts, keep_changes, &mut |i, o| {
         node.see(&o);
-        let assumed = s.version.is_none()
-            && matches!(&o, Outcome::Report(r) if r.version_source == VersionSource::Assumed);
-        if assumed || !held.is_empty() {
+        if (s.version.is_none() && assumed(&o)) || !held.is_empty() {
             held.push((i, o));
         } else {
             sink(o);
@@ -166,9 +164,7 @@ pub(crate) fn process_each<'p>(
         let again: Vec<usize> = held
             .iter()
             .enumerate()
-            .filter(|(_, (_, o))| {
-                matches!(o, Outcome::Report(r) if r.version_source == VersionSource::Assumed)
-            })
+            .filter(|(_, (_, o))| assumed(o))
             .map(|(k, _)| k)
             .collect();
         let inputs: Vec<&Input> = again.iter().map(|&k| all[held[k].0]).collect();
@@ -185,6 +181,11 @@ pub(crate) fn process_each<'p>(
     for (_, o) in held {
         sink(o);
     }
+}
+
+/// The file names no Kubernetes version: the one it was judged for is assumed.
+fn assumed(o: &Outcome) -> bool {
+    matches!(o, Outcome::Report(r) if r.version_source == VersionSource::Assumed)
 }
 
 /// The Kubernetes version of the kube-apiserver manifests' image tags seen so far, unless

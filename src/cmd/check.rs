@@ -5,8 +5,8 @@ use super::batch::{process_all, process_each};
 use super::exit::{summarise, written, Exit};
 use crate::load::inputs::{node_files_under, settings, DEFAULT_MANIFESTS_DIR};
 use crate::load::node::Root;
-use crate::model::report::Outcome;
 use crate::model::report::UsageError;
+use crate::model::report::{Outcome, COMPONENT};
 use crate::render::{self, messages, sarif, Paint};
 use std::io::Write;
 use std::path::Path;
@@ -40,8 +40,6 @@ pub(super) fn run(
             i.from_dir = true;
         }
     }
-    // SARIF carries the fixes, so the edits are made and verified as for `fix`.
-    let sarif = args.format == Format::Sarif;
     s.node_root = node.clone().map(|root| {
         Box::new(
             move |c: &crate::profile::NodeCheck, m: &crate::model::Model| {
@@ -56,34 +54,27 @@ pub(super) fn run(
     };
     let fail_on = args.fail_on;
     let node_scan = args.root.is_some() || args.common.paths.is_empty();
-    if args.format == Format::Json {
+    let (outcomes, res) = match args.format {
         // Written file by file as the files are done: a run holds no more than it must.
-        let (outcomes, res) = json_streamed(stdout, &s, &files);
-        written(res, "the report")?;
-        return Ok(finish(args, &s, &outcomes, fail_on, stderr));
-    }
-    if args.format == Format::Text {
+        Format::Json => json_streamed(stdout, &s, &files),
         // Written a batch of neighbouring files at a time, as they are done.
-        let (outcomes, res) = text_streamed(stdout, &s, &files, paint);
-        let res = res
-            .and_then(|()| messages::below_fail_on(stdout, &outcomes, fail_on))
-            .and_then(|()| fix_hint(stdout, &outcomes, args, node_scan));
-        written(res, "the report")?;
-        return Ok(finish(args, &s, &outcomes, fail_on, stderr));
-    }
-    let mut outcomes = process_all(&s, true, sarif, sarif);
-    let mut node = NodeFindings::new(&s, &files);
-    for o in &mut outcomes {
-        node.join(o);
-    }
-    let rest = node.rest(&s, &outcomes);
-    outcomes.extend(rest);
-    let res = match args.format {
-        Format::Text => render::text(stdout, &outcomes, &s.profile, paint)
-            .and_then(|()| messages::below_fail_on(stdout, &outcomes, fail_on))
-            .and_then(|()| fix_hint(stdout, &outcomes, args, node_scan)),
-        Format::Json => render::json::json(stdout, &outcomes, &s.profile),
+        Format::Text => {
+            let (outcomes, res) = text_streamed(stdout, &s, &files, paint);
+            let res = res
+                .and_then(|()| messages::below_fail_on(stdout, &outcomes, fail_on))
+                .and_then(|()| fix_hint(stdout, &outcomes, args, node_scan));
+            (outcomes, res)
+        }
+        // Built whole, not yet streamed (docs/performance.md). SARIF carries the fixes, so
+        // the edits are made and verified as for `fix`.
         Format::Sarif => {
+            let mut outcomes = process_all(&s, true, true, true);
+            let mut node = NodeFindings::new(&s, &files);
+            for o in &mut outcomes {
+                node.join(o);
+            }
+            let rest = node.rest(&s, &outcomes);
+            outcomes.extend(rest);
             // File URIs are relative to the directory kubeharden runs in.
             let cwd = std::env::current_dir().unwrap_or_default();
             let ctx = sarif::Context {
@@ -92,7 +83,8 @@ pub(super) fn run(
                 ignores: s.ignores,
                 nothing_is_fine: args.skip_unrecognized,
             };
-            sarif::write(stdout, &outcomes, &s.profile, &ctx)
+            let res = sarif::write(stdout, &outcomes, &s.profile, &ctx);
+            (outcomes, res)
         }
     };
     written(res, "the report")?;
@@ -198,7 +190,7 @@ impl<'p> NodeFindings<'p> {
         let version = kept
             .iter()
             .find_map(|o| match o {
-                Outcome::Report(r) if r.component == "kube-apiserver" => Some(r.version),
+                Outcome::Report(r) if r.component == COMPONENT => Some(r.version),
                 _ => None,
             })
             .unwrap_or(newest);

@@ -133,14 +133,8 @@ fn node_modes(s: &Settings, stderr: &mut dyn Write) -> bool {
     let root = crate::load::node::Root::system();
     let mut any = false;
     for f in crate::load::node_files::read(&root, &s.registry, &s.profile) {
-        let wrongs: Vec<_> = s
-            .profile
-            .rules
-            .iter()
-            .filter_map(|r| crate::check::files::judge(r, &f))
-            .filter(|w| w.manual.is_none())
-            .collect();
-        for w in &wrongs {
+        let wrongs = crate::check::files::changes(&s.profile, &f);
+        for (_, w) in &wrongs {
             let _ = writeln!(
                 stderr,
                 "kubeharden: {} → {}: a patch cannot carry it; `sudo kubeharden fix` makes it",
@@ -159,13 +153,8 @@ fn env_files_diff(
     stderr: &mut dyn Write,
     r: &FileReport,
 ) -> std::io::Result<bool> {
-    let mut files: Vec<&str> = r.removals.iter().map(|p| p.file.as_str()).collect();
-    files.sort_unstable();
-    files.dedup();
     let mut any = false;
-    for f in files {
-        let here: Vec<&crate::model::FlagPlace> =
-            r.removals.iter().filter(|p| p.file == f).collect();
+    for (f, here) in crate::document::env_file::by_file(&r.removals) {
         let edited = read_input(Path::new(f))
             .map_err(|e| e.message)
             .and_then(|text| {

@@ -6,6 +6,19 @@
 
 use crate::model::FlagPlace;
 
+/// `places` by the file they are in, in path order.
+pub fn by_file(places: &[FlagPlace]) -> Vec<(&str, Vec<&FlagPlace>)> {
+    let mut out: Vec<(&str, Vec<&FlagPlace>)> = Vec::new();
+    for p in places {
+        match out.iter_mut().find(|(f, _)| *f == p.file) {
+            Some((_, here)) => here.push(p),
+            None => out.push((&p.file, vec![p])),
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(b.0));
+    out
+}
+
 /// `text` without the flags at `places` (all of them in this file), or why it cannot be done.
 pub fn without_flags(text: &str, places: &[&FlagPlace]) -> Result<String, String> {
     let mut cuts: Vec<&FlagPlace> = places.to_vec();

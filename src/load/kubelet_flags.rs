@@ -8,35 +8,14 @@
 //!
 //! Syntax as systemd reads it (systemd.exec(5), "Environment=", "EnvironmentFile=",
 //! "Command lines"): `$VAR` splits the value at whitespace, `${VAR}` is one word; variables of
-//! environment files override those of `Environment=`, later files earlier ones.
+//! environment files override those of `Environment=`, later files earlier ones. Where the
+//! drop-ins are, and what kubeadm's says when a node tree has none, is the registry's
+//! `kubelet_unit`.
 
 use super::node::Root;
 use crate::model::{FlagPlace, Override};
 use crate::profile::{FlagType, Registry};
 use crate::yaml::line_col;
-
-/// Where systemd looks for the kubelet's drop-ins: a file in /etc hides one of the same name
-/// in the packages' directories. kubeadm's packages ship 10-kubeadm.conf in one of them.
-const DROP_IN_DIRS: [&str; 3] = [
-    "/etc/systemd/system/kubelet.service.d",
-    "/usr/lib/systemd/system/kubelet.service.d",
-    "/lib/systemd/system/kubelet.service.d",
-];
-
-/// What kubeadm's packages put in 10-kubeadm.conf, for a node tree that holds the environment
-/// files but not the drop-in (kubernetes/release cmd/krel/templates/latest/kubeadm/10-kubeadm.conf).
-const KUBEADM_DROP_IN: &str = "[Service]
-Environment=\"KUBELET_KUBECONFIG_ARGS=--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf --kubeconfig=/etc/kubernetes/kubelet.conf\"
-Environment=\"KUBELET_CONFIG_ARGS=--config=/var/lib/kubelet/config.yaml\"
-EnvironmentFile=-/var/lib/kubelet/kubeadm-flags.env
-EnvironmentFile=-/etc/default/kubelet
-EnvironmentFile=-/etc/sysconfig/kubelet
-ExecStart=
-ExecStart=/usr/bin/kubelet $KUBELET_KUBECONFIG_ARGS $KUBELET_CONFIG_ARGS $KUBELET_KUBEADM_ARGS $KUBELET_EXTRA_ARGS
-";
-
-/// The file kubeadm writes the node's flags to (kubeadm init, join and upgrade).
-const KUBEADM_FLAGS_ENV: &str = "/var/lib/kubelet/kubeadm-flags.env";
 
 /// The kubelet's command line as read on the node.
 #[derive(Debug, Default)]
@@ -80,7 +59,7 @@ pub(crate) fn read(root: &Root, registry: &Registry) -> KubeletCommandLine {
         })
     };
     let mut drop_ins: Vec<(String, Read)> = Vec::new();
-    for dir in DROP_IN_DIRS {
+    for dir in &registry.kubelet_unit.drop_in_dirs {
         let Some(entries) = root
             .resolve(dir)
             .ok()
@@ -107,7 +86,7 @@ pub(crate) fn read(root: &Root, registry: &Registry) -> KubeletCommandLine {
     if units.is_empty() {
         units.push(Read {
             host: String::new(),
-            text: KUBEADM_DROP_IN.to_string(),
+            text: registry.kubelet_unit.kubeadm_drop_in.clone(),
         });
     }
     let unit = parse_units(&units);
@@ -340,7 +319,7 @@ fn take_flags(words: &[Word], registry: &Registry, out: &mut KubeletCommandLine)
             Some((n, v)) => (n, Some(v)),
             None => (flag, None),
         };
-        let setting = registry.setting_of_command_line("kubelet", name);
+        let setting = registry.setting_of_command_line(crate::document::component::COMPONENT, name);
         let boolean = setting.is_some_and(|(_, s)| s.kind == FlagType::Bool);
         let (value, last) = match inline {
             Some(v) => (v.to_string(), w),
@@ -390,7 +369,7 @@ fn take_flags(words: &[Word], registry: &Registry, out: &mut KubeletCommandLine)
             line,
             column,
             variable: w.variable.map(str::to_string),
-            kubeadm_writes: w.file == KUBEADM_FLAGS_ENV,
+            kubeadm_writes: w.file == registry.kubelet_unit.kubeadm_flags_env,
             places,
         });
     }

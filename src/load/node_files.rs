@@ -14,9 +14,8 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 /// What the node's files say about where the others are.
-struct Named {
-    /// The kubelet's command-line flag of each of its configuration file's settings.
-    command_line_of: BTreeMap<String, String>,
+struct Named<'r> {
+    registry: &'r Registry,
     /// The kubelet's command-line flags.
     command_line: Vec<(String, String)>,
     units: Vec<String>,
@@ -95,7 +94,7 @@ pub(crate) fn read(root: &Root, registry: &Registry, profile: &Profile) -> Vec<N
     out
 }
 
-fn named(root: &Root, registry: &Registry) -> Named {
+fn named<'r>(root: &Root, registry: &'r Registry) -> Named<'r> {
     let cl = kubelet_flags::read(root, registry);
     let config = cl
         .config
@@ -126,17 +125,8 @@ fn named(root: &Root, registry: &Registry) -> Named {
             }
         }
     }
-    let command_line_of = registry
-        .flags
-        .get("kubelet")
-        .map(|t| {
-            t.iter()
-                .filter_map(|(name, spec)| Some((name.clone(), spec.command_line.clone()?)))
-                .collect()
-        })
-        .unwrap_or_default();
     Named {
-        command_line_of,
+        registry,
         command_line: cl.flags,
         units: cl.units,
         kubelet,
@@ -145,7 +135,7 @@ fn named(root: &Root, registry: &Registry) -> Named {
     }
 }
 
-impl Named {
+impl Named<'_> {
     /// The value of the kubelet's command-line flag `name`, if it is given.
     fn flag(&self, name: &str) -> Option<String> {
         self.command_line
@@ -157,7 +147,10 @@ impl Named {
 
     /// The kubelet's flag for a setting of its configuration file.
     fn registry_flag(&self, setting: &str) -> Option<&str> {
-        self.command_line_of.get(setting).map(String::as_str)
+        self.registry
+            .flag(crate::document::component::COMPONENT, setting)?
+            .command_line
+            .as_deref()
     }
 }
 
@@ -187,7 +180,7 @@ fn paths(root: &Root, spec: &NodeFileSpec, named: &Named) -> Vec<String> {
             )),
             (None, Some("kubelet-command-line"), Some(s)) => named.flag(s),
             // A flag of the kubelet's command line wins over its configuration file.
-            (None, Some("kubelet"), Some(s)) => named
+            (None, Some(c), Some(s)) if c == crate::document::component::COMPONENT => named
                 .registry_flag(s)
                 .and_then(|f| named.flag(f))
                 .or_else(|| named.kubelet.as_deref().and_then(|d| setting(d, s))),

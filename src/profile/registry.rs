@@ -311,6 +311,18 @@ pub struct Registry {
     /// The files of a node whose mode and owner the benchmark checks, by role.
     #[serde(default)]
     pub(crate) node_files: BTreeMap<String, NodeFileSpec>,
+    /// How systemd starts the kubelet on a kubeadm node.
+    pub(crate) kubelet_unit: KubeletUnit,
+}
+
+/// How systemd starts the kubelet on a kubeadm node: where its drop-ins are, the drop-in
+/// kubeadm's packages install, and the environment file kubeadm writes.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KubeletUnit {
+    pub(crate) drop_in_dirs: Vec<String>,
+    pub(crate) kubeadm_flags_env: String,
+    pub(crate) kubeadm_drop_in: String,
 }
 
 /// A file (or files) of a node whose mode and owner rules check.

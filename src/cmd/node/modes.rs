@@ -37,12 +37,7 @@ pub(super) fn choose_modes(
     let root = rustix::process::geteuid().is_root();
     let mut out: Vec<ModeChange> = Vec::new();
     for f in files {
-        let wrongs: Vec<_> = profile
-            .rules
-            .iter()
-            .filter_map(|r| crate::check::files::judge(r, f).map(|w| (r, w)))
-            .filter(|(_, w)| w.manual.is_none())
-            .collect();
+        let wrongs = crate::check::files::changes(profile, f);
         let total = wrongs.len();
         let mut change = ModeChange {
             host: f.host.clone(),
