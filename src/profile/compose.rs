@@ -2,7 +2,7 @@
 //! validated as a whole.
 
 use super::build::{build_rule, op_accepts};
-use super::builtin::{template, BUILTIN};
+use super::builtin::{read, template, BUILTIN};
 use super::error::{yaml_err, ProfileError};
 use super::raw::{RawFile, RawProfile, RawRule};
 use super::registry::Registry;
@@ -30,12 +30,11 @@ impl Profile {
         name: &str,
         registry: &Registry,
     ) -> Option<Result<Profile, ProfileError>> {
-        let (name, text) = BUILTIN.iter().find(|(n, _)| *n == name)?;
-        Some(Profile::from_text(
-            &format!("profiles/{name}.yaml"),
-            text,
-            registry,
-        ))
+        let (name, json) = BUILTIN.iter().find(|(n, _)| *n == name)?;
+        Some(builtin_raw(name, json).and_then(|raw| {
+            let merged = resolve(&format!("profiles/{name}.yaml"), raw, 0)?;
+            finish(merged, registry)
+        }))
     }
 
     /// A profile from its text; `origin` names it in errors.
@@ -44,8 +43,8 @@ impl Profile {
         text: &str,
         registry: &Registry,
     ) -> Result<Profile, ProfileError> {
-        let merged = resolve(origin, text, 0)?;
-        finish(merged, registry)
+        let raw: RawProfile = yaml_serde::from_str(text).map_err(|e| yaml_err(origin, e))?;
+        finish(resolve(origin, raw, 0)?, registry)
     }
 
     /// The profile cut down to the rules named (in the profile's order).
@@ -69,8 +68,8 @@ pub(crate) fn find_builtin_rule(
     id: &str,
     registry: &Registry,
 ) -> Result<Option<Rule>, ProfileError> {
-    for (name, text) in BUILTIN.iter().rev() {
-        let p = Profile::from_text(&format!("profiles/{name}.yaml"), text, registry)?;
+    for (name, _) in BUILTIN.iter().rev() {
+        let p = Profile::builtin(name, registry).expect("a built-in profile")?;
         if let Some(r) = p.rule(id) {
             return Ok(Some(r.clone()));
         }
@@ -89,14 +88,18 @@ struct Merged {
     files: Vec<RawFile>,
 }
 
-fn resolve(origin: &str, text: &str, depth: usize) -> Result<Merged, ProfileError> {
+/// The built-in profile `name`, read from its compiled text.
+fn builtin_raw(name: &str, json: &str) -> Result<RawProfile, ProfileError> {
+    read(&format!("profiles/{name}.yaml"), json)
+}
+
+fn resolve(origin: &str, raw: RawProfile, depth: usize) -> Result<Merged, ProfileError> {
     if depth > 8 {
         return Err(ProfileError::Invalid {
             origin: origin.to_string(),
             message: "`extends` chain is longer than 8 profiles (a cycle?)".into(),
         });
     }
-    let raw: RawProfile = yaml_serde::from_str(text).map_err(|e| yaml_err(origin, e))?;
     let invalid = |message: String| ProfileError::Invalid {
         origin: origin.to_string(),
         message,
@@ -118,12 +121,16 @@ fn resolve(origin: &str, text: &str, depth: usize) -> Result<Merged, ProfileErro
             files: Vec::new(),
         },
         Some(parent) => {
-            let Some((pname, ptext)) = BUILTIN.iter().find(|(n, _)| n == parent) else {
+            let Some((pname, pjson)) = BUILTIN.iter().find(|(n, _)| n == parent) else {
                 return Err(invalid(format!(
                     "`extends: {parent}`: only built-in profiles (baseline, strict) can be extended"
                 )));
             };
-            resolve(&format!("profiles/{pname}.yaml"), ptext, depth + 1)?
+            resolve(
+                &format!("profiles/{pname}.yaml"),
+                builtin_raw(pname, pjson)?,
+                depth + 1,
+            )?
         }
     };
     merged.lineage.push(raw.name.clone());

@@ -1,12 +1,11 @@
 //! What kubeadm makes of its configuration: the API versions each release reads, the defaults
 //! it fills in, and the kube-apiserver flags, volumes and probes it writes (`profiles/kubeadm.yaml`).
 
+use super::builtin::{read, KUBEADM_FACTS};
+use super::error::ProfileError;
 use super::version::Version;
 use serde::Deserialize;
 use std::collections::BTreeMap;
-
-/// The facts in `profiles/kubeadm.yaml`.
-pub(crate) const FACTS_YAML: &str = include_str!("../../profiles/kubeadm.yaml");
 
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -39,8 +38,9 @@ pub struct Facts {
 }
 
 impl Facts {
-    pub(crate) fn builtin() -> Result<Facts, String> {
-        yaml_serde::from_str(FACTS_YAML).map_err(|e| format!("profiles/kubeadm.yaml: {e}"))
+    /// The facts in `profiles/kubeadm.yaml`.
+    pub(crate) fn builtin() -> Result<Facts, ProfileError> {
+        read("profiles/kubeadm.yaml", KUBEADM_FACTS)
     }
 
     /// The API's Init and Join configurations cannot name a patches directory.

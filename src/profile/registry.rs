@@ -2,8 +2,8 @@
 //! settings kubeharden knows with their types and the versions that accept them; admission
 //! plugins, feature gates, value sets and what kubeharden knows of each component besides.
 
-use super::builtin::{FEATURE_GATES_YAML, REGISTRY_YAML};
-use super::error::{yaml_err, ProfileError};
+use super::builtin::{read, FEATURE_GATES, REGISTRY};
+use super::error::ProfileError;
 use super::kubeadm::Facts;
 use super::version::Version;
 use serde::Deserialize;
@@ -172,9 +172,9 @@ impl CisBenchmark {
 }
 
 /// The generated gate file: `feature_gates:` only.
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct GateFile {
+pub(super) struct GateFile {
     feature_gates: BTreeMap<String, Gate>,
 }
 
@@ -441,14 +441,9 @@ impl Registry {
 
 impl Registry {
     pub fn builtin() -> Result<Registry, ProfileError> {
-        let mut r: Registry = yaml_serde::from_str(REGISTRY_YAML)
-            .map_err(|e| yaml_err("profiles/registry.yaml", e))?;
-        r.kubeadm = Facts::builtin().map_err(|message| ProfileError::Invalid {
-            origin: "profiles/kubeadm.yaml".into(),
-            message,
-        })?;
-        let gates: GateFile = yaml_serde::from_str(FEATURE_GATES_YAML)
-            .map_err(|e| yaml_err("profiles/feature-gates.yaml", e))?;
+        let mut r: Registry = read("profiles/registry.yaml", REGISTRY)?;
+        r.kubeadm = Facts::builtin()?;
+        let gates: GateFile = read("profiles/feature-gates.yaml", FEATURE_GATES)?;
         r.feature_gates = gates.feature_gates;
         Ok(r)
     }
