@@ -107,3 +107,55 @@ pub(crate) fn write_files(
     }
     Ok(())
 }
+
+/// Output that waits for what comes after it (the results of a SARIF log, written before the
+/// log around them): an unnamed temporary file, deleted when it is dropped, so that a run's
+/// memory does not grow with its output; memory when no temporary file can be made.
+pub enum Spool {
+    File(std::io::BufWriter<std::fs::File>),
+    Memory(Vec<u8>),
+}
+
+impl Spool {
+    pub fn new() -> Spool {
+        match tempfile::tempfile() {
+            Ok(f) => Spool::File(std::io::BufWriter::with_capacity(1 << 16, f)),
+            Err(_) => Spool::Memory(Vec::new()),
+        }
+    }
+
+    /// Copies what was written to `out`.
+    pub fn copy_to(&mut self, out: &mut dyn Write) -> std::io::Result<()> {
+        use std::io::{Seek, SeekFrom};
+        match self {
+            Spool::File(w) => {
+                w.flush()?;
+                let f = w.get_mut();
+                f.seek(SeekFrom::Start(0))?;
+                std::io::copy(f, out).map(drop)
+            }
+            Spool::Memory(v) => out.write_all(v),
+        }
+    }
+}
+
+impl Default for Spool {
+    fn default() -> Self {
+        Spool::new()
+    }
+}
+
+impl Write for Spool {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Spool::File(w) => w.write(buf),
+            Spool::Memory(v) => v.write(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Spool::File(w) => w.flush(),
+            Spool::Memory(_) => Ok(()),
+        }
+    }
+}

@@ -1,7 +1,7 @@
 //! `check`: the findings of a profile, as text, JSON or SARIF.
 
 use super::args::{CheckArgs, Format};
-use super::batch::{process_all, process_each};
+use super::batch::process_each;
 use super::exit::{summarise, written, Exit};
 use crate::load::inputs::{node_files_under, settings, DEFAULT_MANIFESTS_DIR};
 use crate::load::node::Root;
@@ -54,10 +54,10 @@ pub(super) fn run(
     };
     let fail_on = args.fail_on;
     let node_scan = args.root.is_some() || args.common.paths.is_empty();
+    // Every format is written file by file as the files are done: a run holds no more than it
+    // must, however many files it checks.
     let (outcomes, res) = match args.format {
-        // Written file by file as the files are done: a run holds no more than it must.
         Format::Json => json_streamed(stdout, &s, &files),
-        // Written a batch of neighbouring files at a time, as they are done.
         Format::Text => {
             let (outcomes, res) = text_streamed(stdout, &s, &files, paint);
             let res = res
@@ -65,27 +65,7 @@ pub(super) fn run(
                 .and_then(|()| fix_hint(stdout, &outcomes, args, node_scan));
             (outcomes, res)
         }
-        // Built whole, not yet streamed (docs/performance.md). SARIF carries the fixes, so
-        // the edits are made and verified as for `fix`.
-        Format::Sarif => {
-            let mut outcomes = process_all(&s, true, true, true);
-            let mut node = NodeFindings::new(&s, &files);
-            for o in &mut outcomes {
-                node.join(o);
-            }
-            let rest = node.rest(&s, &outcomes);
-            outcomes.extend(rest);
-            // File URIs are relative to the directory kubeharden runs in.
-            let cwd = std::env::current_dir().unwrap_or_default();
-            let ctx = sarif::Context {
-                cwd: &cwd,
-                real: &crate::load::node::canonical,
-                ignores: s.ignores,
-                nothing_is_fine: args.skip_unrecognized,
-            };
-            let res = sarif::write(stdout, &outcomes, &s.profile, &ctx);
-            (outcomes, res)
-        }
+        Format::Sarif => sarif_streamed(stdout, &s, &files, args.skip_unrecognized),
     };
     written(res, "the report")?;
     Ok(finish(args, &s, &outcomes, fail_on, stderr))
@@ -114,39 +94,91 @@ fn finish(
     summarise(outcomes, |r| r.counts().failing(fail_on) > 0)
 }
 
-/// `check --format json`: each file's entry written as soon as it and the files before it are
-/// done, the node's files' findings joined to the entry of the same file (the others after
-/// the rest); what is kept of each outcome is what the exit code and the messages after the
-/// report need (see [`counted`]).
+/// Runs the files and writes each outcome with `write` as it is done, in the inputs' order,
+/// with the node's files' findings joined; then the node's files no report is of. Of each
+/// outcome it keeps what [`Outcome::counted`] keeps; after a write fails, it writes no more.
+fn streamed<'p>(
+    s: &'p crate::load::inputs::Settings,
+    files: &[crate::model::NodeFile],
+    keep_edits: bool,
+    keep_changes: bool,
+    write: &mut dyn FnMut(&Outcome<'p>) -> std::io::Result<()>,
+) -> (Vec<Outcome<'p>>, std::io::Result<()>) {
+    let mut node = NodeFindings::new(s, files);
+    let mut kept: Vec<Outcome<'p>> = Vec::with_capacity(s.inputs.len());
+    let mut res = Ok(());
+    let mut apiserver = None;
+    let mut sink = |o: Outcome<'p>, kept: &mut Vec<Outcome<'p>>| {
+        if res.is_ok() {
+            res = write(&o);
+        }
+        kept.push(o.counted());
+    };
+    process_each(s, true, keep_edits, keep_changes, &mut |mut o| {
+        node.join(&mut o);
+        if let (None, Outcome::Report(r)) = (apiserver, &o) {
+            apiserver = (r.component == COMPONENT).then_some(r.version);
+        }
+        sink(o, &mut kept);
+    });
+    for o in node.rest(s, apiserver) {
+        sink(o, &mut kept);
+    }
+    (kept, res)
+}
+
+/// `check --format json`: written file by file as the files are done (with each file's
+/// changes).
 fn json_streamed<'p>(
     out: &mut dyn Write,
     s: &'p crate::load::inputs::Settings,
     files: &[crate::model::NodeFile],
 ) -> (Vec<Outcome<'p>>, std::io::Result<()>) {
-    let mut node = NodeFindings::new(s, files);
-    let mut kept: Vec<Outcome<'p>> = Vec::with_capacity(s.inputs.len());
     let mut stream = match render::json::JsonStream::begin(out, &s.profile) {
         Ok(st) => st,
-        Err(e) => return (kept, Err(e)),
+        Err(e) => return (Vec::new(), Err(e)),
     };
-    let mut failed: Option<std::io::Error> = None;
-    let mut emit = |o: Outcome<'p>, kept: &mut Vec<Outcome<'p>>, out: &mut dyn Write| {
-        if failed.is_none() {
-            failed = stream.file(out, &o).err();
-        }
-        kept.push(counted(o));
+    let (kept, res) = streamed(s, files, false, true, &mut |o| stream.file(out, o));
+    (kept, res.and_then(|()| stream.end(out)))
+}
+
+/// `check --format sarif`: each file's results written to a spool as the files are done, and
+/// the log around them at the end. SARIF carries the fixes, so the edits are made and
+/// verified as for `fix`.
+fn sarif_streamed<'p>(
+    out: &mut dyn Write,
+    s: &'p crate::load::inputs::Settings,
+    files: &[crate::model::NodeFile],
+    nothing_is_fine: bool,
+) -> (Vec<Outcome<'p>>, std::io::Result<()>) {
+    // File URIs are relative to the directory kubeharden runs in.
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let ctx = sarif::Context {
+        cwd: &cwd,
+        real: &crate::load::node::canonical,
+        ignores: s.ignores,
+        nothing_is_fine,
     };
-    process_each(s, true, false, true, &mut |mut o| {
-        node.join(&mut o);
-        emit(o, &mut kept, out);
+    let mut stream = sarif::SarifStream::new(&s.profile, &ctx);
+    let mut spool = crate::apply::output::Spool::new();
+    let (kept, res) = streamed(s, files, true, true, &mut |o| stream.file(&mut spool, o));
+    let res = res.and_then(|()| stream.end(out, &mut |out| spool.copy_to(out)));
+    (kept, res)
+}
+
+/// `check` as text: each file's block written as it is done; the lines after the blocks count
+/// from what is kept of each file (see [`Outcome::counted`]).
+fn text_streamed<'p>(
+    out: &mut dyn Write,
+    s: &'p crate::load::inputs::Settings,
+    files: &[crate::model::NodeFile],
+    paint: Paint,
+) -> (Vec<Outcome<'p>>, std::io::Result<()>) {
+    let mut tally = render::text::Tally::default();
+    let (kept, res) = streamed(s, files, false, false, &mut |o| {
+        render::text::text_file(out, o, &s.profile, paint, &mut tally)
     });
-    for o in node.rest(s, &kept) {
-        emit(o, &mut kept, out);
-    }
-    let res = match failed {
-        Some(e) => Err(e),
-        None => stream.end(out),
-    };
+    let res = res.and_then(|()| render::text::text_end(out, &kept, tally, paint));
     (kept, res)
 }
 
@@ -173,7 +205,7 @@ impl<'p> NodeFindings<'p> {
 
     /// Joins the findings on `o`'s file to it.
     fn join(&mut self, o: &mut Outcome<'p>) {
-        if let Outcome::Report(r) = o {
+        if let (Outcome::Report(r), false) = (o, self.pending.iter().all(Option::is_none)) {
             let here = crate::load::node::canonical(Path::new(&r.path));
             if let Some(i) = self.at.iter().position(|p| p.is_some() && *p == here) {
                 if let Some(p) = self.pending[i].take() {
@@ -185,15 +217,13 @@ impl<'p> NodeFindings<'p> {
 
     /// The files no report was of, for the version of the node's kube-apiserver (the newest
     /// kubeharden knows without one).
-    fn rest(self, s: &crate::load::inputs::Settings, kept: &[Outcome]) -> Vec<Outcome<'p>> {
+    fn rest(
+        self,
+        s: &crate::load::inputs::Settings,
+        apiserver: Option<crate::profile::version::Version>,
+    ) -> Vec<Outcome<'p>> {
         let newest = crate::profile::version::Version::minor(s.registry.versions.newest);
-        let version = kept
-            .iter()
-            .find_map(|o| match o {
-                Outcome::Report(r) if r.component == COMPONENT => Some(r.version),
-                _ => None,
-            })
-            .unwrap_or(newest);
+        let version = apiserver.unwrap_or(newest);
         self.pending
             .into_iter()
             .flatten()
@@ -202,69 +232,6 @@ impl<'p> NodeFindings<'p> {
                 Outcome::Report(Box::new(r))
             })
             .collect()
-    }
-}
-
-/// `check` as text: the files' blocks written a batch at a time, as they are done; of each
-/// written file the run keeps what the lines after the blocks, the messages and the exit code
-/// count (see [`counted`]).
-fn text_streamed<'p>(
-    out: &mut dyn Write,
-    s: &'p crate::load::inputs::Settings,
-    files: &[crate::model::NodeFile],
-    paint: Paint,
-) -> (Vec<Outcome<'p>>, std::io::Result<()>) {
-    let mut node = NodeFindings::new(s, files);
-    let mut kept: Vec<Outcome<'p>> = Vec::with_capacity(s.inputs.len());
-    let mut batch: Vec<Outcome<'p>> = Vec::new();
-    let mut tally = render::text::Tally::default();
-    let mut failed: Option<std::io::Error> = None;
-    let mut flush =
-        |batch: &mut Vec<Outcome<'p>>, kept: &mut Vec<Outcome<'p>>, out: &mut dyn Write| {
-            if failed.is_none() {
-                failed = render::text::text_batch(out, batch, &s.profile, paint, &mut tally).err();
-            }
-            kept.extend(batch.drain(..).map(counted));
-        };
-    process_each(s, true, false, false, &mut |mut o| {
-        node.join(&mut o);
-        batch.push(o);
-        if batch.len() == render::text::TEXT_BATCH {
-            flush(&mut batch, &mut kept, out);
-        }
-    });
-    for o in node.rest(s, &kept) {
-        batch.push(o);
-        if batch.len() == render::text::TEXT_BATCH {
-            flush(&mut batch, &mut kept, out);
-        }
-    }
-    flush(&mut batch, &mut kept, out);
-    let res = match failed {
-        Some(e) => Err(e),
-        None => render::text::text_end(out, &kept, tally, paint),
-    };
-    (kept, res)
-}
-
-/// What is kept of a written report: what its findings count (for the lines after the report,
-/// the messages and the exit code), its file, component and version; errors and skipped files
-/// whole (they are small, and said again on standard error).
-fn counted(o: Outcome) -> Outcome {
-    match o {
-        Outcome::Report(mut r) => {
-            r.counted = Some(r.counts());
-            r.findings = Vec::new();
-            r.notes = Vec::new();
-            r.changes = Vec::new();
-            r.required_files = Vec::new();
-            r.removals = Vec::new();
-            r.unused_suppressions = Vec::new();
-            r.original = String::new();
-            r.edited = None;
-            Outcome::Report(r)
-        }
-        other => other,
     }
 }
 

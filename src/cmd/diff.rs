@@ -1,9 +1,10 @@
 //! `diff`: the changes as one unified diff, for `git apply` or `patch -p1`.
 
 use super::args::DiffArgs;
-use super::batch::{kubeadm_options, kubeadm_version, process_all};
-use super::exit::{summarise, Exit};
+use super::batch::{kubeadm_options, kubeadm_version, process_each};
+use super::exit::Exit;
 use super::probe_patch;
+use crate::apply::output::Spool;
 use crate::load::inputs::{node_files, settings, Settings, DEFAULT_MANIFESTS_DIR};
 use crate::load::node::{canonical, exists};
 use crate::load::read::read_input;
@@ -24,19 +25,52 @@ struct Tally {
 }
 
 impl Tally {
-    fn of(outcomes: &[Outcome]) -> Tally {
-        let mut t = Tally::default();
-        for o in outcomes {
-            match o {
-                Outcome::Report(r) => {
-                    t.files += 1;
-                    t.changed += usize::from(r.edited.is_some());
-                }
-                Outcome::Error(_) => t.errors += 1,
-                Outcome::Skipped { .. } => t.skipped += 1,
+    fn add(&mut self, o: &Outcome) {
+        match o {
+            Outcome::Report(r) => {
+                self.files += 1;
+                self.changed += usize::from(r.edited.is_some());
             }
+            Outcome::Error(_) => self.errors += 1,
+            Outcome::Skipped { .. } => self.skipped += 1,
         }
-        t
+    }
+
+    /// The exit code of the diff: nothing checked or an error is an error (a CI gate must not
+    /// pass on an empty or wrong directory), a change is a finding.
+    fn exit(&self) -> Exit {
+        if self.files == 0 || self.errors > 0 {
+            Exit::Error
+        } else if self.changed > 0 {
+            Exit::Findings
+        } else {
+            Exit::Ok
+        }
+    }
+}
+
+/// The messages said on standard error after the diff, gathered file by file as the diff is
+/// written: the findings the change leaves, its risky changes, and the files it needs. They
+/// are spooled: a run over many files says a line or more of each.
+#[derive(Default)]
+struct After {
+    left_over: Spool,
+    risky: Spool,
+    required: Spool,
+}
+
+impl After {
+    fn add(&mut self, o: &Outcome) {
+        let one = std::slice::from_ref(o);
+        messages::left_over_to(&mut self.left_over, one);
+        messages::risky_to(&mut self.risky, one);
+        messages::required_files_to(&mut self.required, one);
+    }
+
+    fn write(&mut self, stderr: &mut dyn Write) {
+        for part in [&mut self.left_over, &mut self.risky, &mut self.required] {
+            let _ = part.copy_to(stderr);
+        }
     }
 }
 
@@ -51,20 +85,33 @@ pub(super) fn run(
         Path::new(DEFAULT_MANIFESTS_DIR),
         node_files(&common.paths)?,
     )?;
-    let outcomes = process_all(&s, false, false, true);
-    let mut tally = Tally::of(&outcomes);
-    // A kubeadm patch file the diff creates is a pending change too.
-    let mut extra_files = diffs(&outcomes, &s, &mut tally, stdout, stderr)?;
+    // Each file's diff is written as soon as it and the files before it are done; of each,
+    // the run keeps what the messages after the diff and the exit code need.
+    let mut tally = Tally::default();
+    let mut after = After::default();
+    let mut outcomes: Vec<Outcome> = Vec::with_capacity(s.inputs.len());
+    let mut extra_files = false;
+    let mut stopped: Result<bool, UsageError> = Ok(false);
+    process_each(&s, false, false, true, &mut |o| {
+        tally.add(&o);
+        if let Ok(false) = stopped {
+            stopped = diff_one(&o, &s, &mut tally, stdout, stderr).map(|(created, stop)| {
+                extra_files |= created;
+                stop
+            });
+        }
+        after.add(&o);
+        outcomes.push(o.counted());
+    });
+    stopped?;
     // On a node: the modes the node-file rules change, as git writes them.
     if common.paths.is_empty() {
         extra_files |= node_modes(&s, stderr);
     }
     messages::newer_to(stderr, messages::versions(&outcomes), &s.registry);
     messages::errors_to(stderr, &outcomes);
-    messages::left_over_to(stderr, &outcomes);
-    messages::risky_to(stderr, &outcomes);
-    messages::required_files_to(stderr, &outcomes);
-    let mut exit = summarise(&outcomes, |r| r.edited.is_some());
+    after.write(stderr);
+    let mut exit = tally.exit();
     if extra_files && matches!(exit, Exit::Ok) {
         exit = Exit::Findings;
     }
@@ -79,51 +126,46 @@ pub(super) fn run(
     Ok(exit)
 }
 
-/// Writes the diff of every report; true when one of them created a kubeadm patch file.
-fn diffs(
-    outcomes: &[Outcome],
+/// Writes the diff of one outcome: whether it created a kubeadm patch file, and whether the
+/// reader stopped reading (`| head`), after which nothing more is written.
+fn diff_one(
+    o: &Outcome,
     s: &Settings,
     tally: &mut Tally,
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
-) -> Result<bool, UsageError> {
-    let mut extra_files = false;
-    for o in outcomes {
-        match o {
-            Outcome::Report(r) => {
-                // git refuses `..` in patch paths: a file above the current directory is named
-                // by its absolute path (without the leading `/`).
-                let mut header = r.path.clone();
-                if render::diff_path(&header).starts_with("..") {
-                    if let Some(abs) = canonical(Path::new(&r.path)) {
-                        header = abs.display().to_string();
-                    }
+) -> Result<(bool, bool), UsageError> {
+    match o {
+        Outcome::Report(r) => {
+            // git refuses `..` in patch paths: a file above the current directory is named by
+            // its absolute path (without the leading `/`).
+            let mut header = r.path.clone();
+            if render::diff_path(&header).starts_with("..") {
+                if let Some(abs) = canonical(Path::new(&r.path)) {
+                    header = abs.display().to_string();
                 }
-                match render::diff(stdout, r, &header)
-                    .and_then(|()| env_files_diff(stdout, stderr, r))
-                    .and_then(|env| {
-                        probe_patch_diff(stdout, stderr, r, &header, s).map(|p| p || env)
-                    }) {
-                    Ok(true) => {
-                        extra_files = true;
-                        if r.edited.is_none() {
-                            tally.changed += 1;
-                        }
-                    }
-                    Ok(false) => {}
-                    // A reader that stops early (`| head`) is not an error worth a message.
-                    Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => break,
-                    Err(e) => return Err(UsageError(format!("cannot write the diff: {e}"))),
-                }
-                messages::notes_to(stderr, r);
             }
-            Outcome::Skipped { path, reason } => {
-                let _ = writeln!(stderr, "kubeharden: {path}: skipped: {reason}");
+            let created = match render::diff(stdout, r, &header)
+                .and_then(|()| env_files_diff(stdout, stderr, r))
+                .and_then(|env| probe_patch_diff(stdout, stderr, r, &header, s).map(|p| p || env))
+            {
+                Ok(created) => created,
+                // A reader that stops early is not an error worth a message.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok((false, true)),
+                Err(e) => return Err(UsageError(format!("cannot write the diff: {e}"))),
+            };
+            if created && r.edited.is_none() {
+                tally.changed += 1;
             }
-            Outcome::Error(_) => {}
+            messages::notes_to(stderr, r);
+            Ok((created, false))
         }
+        Outcome::Skipped { path, reason } => {
+            let _ = writeln!(stderr, "kubeharden: {path}: skipped: {reason}");
+            Ok((false, false))
+        }
+        Outcome::Error(_) => Ok((false, false)),
     }
-    Ok(extra_files)
 }
 
 /// The node's files whose mode or owner `fix` changes, said on standard error: a patch cannot

@@ -409,6 +409,29 @@ pub enum Outcome<'p> {
     },
 }
 
+impl Outcome<'_> {
+    /// What is kept of a written report: what its findings count (for the lines after the
+    /// report, the messages and the exit code), its file, component and version; errors and
+    /// skipped files whole (they are small, and said again on standard error).
+    pub(crate) fn counted(self) -> Self {
+        match self {
+            Outcome::Report(mut r) => {
+                r.counted = Some(r.counts());
+                r.findings = Vec::new();
+                r.notes = Vec::new();
+                r.changes = Vec::new();
+                r.required_files = Vec::new();
+                r.removals = Vec::new();
+                r.unused_suppressions = Vec::new();
+                r.original = String::new();
+                r.edited = None;
+                Outcome::Report(r)
+            }
+            other => other,
+        }
+    }
+}
+
 /// An error that stops a write or a rollback; nothing (more) is written.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]

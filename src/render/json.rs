@@ -228,7 +228,7 @@ struct JsonHead<'a> {
 }
 
 /// `text` with every line but the first indented by `by` spaces, or every line with `first`.
-fn indented(text: &str, by: usize, first: bool) -> String {
+pub(super) fn indented(text: &str, by: usize, first: bool) -> String {
     let pad = " ".repeat(by);
     let mut out = String::with_capacity(text.len() + text.len() / 8);
     for (n, line) in text.split('\n').enumerate() {

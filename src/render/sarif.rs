@@ -14,6 +14,7 @@
 //! - Errors, skipped files, notes and suppression comments that silence nothing are
 //!   notifications of the invocation (§3.20.21, §3.58).
 
+use super::json::indented;
 use crate::model::report::{FileReport, Outcome, ReportFinding};
 use crate::profile::{Profile, Rule, Severity};
 use serde_json::{json, Value};
@@ -493,43 +494,53 @@ fn report(
     }
 }
 
-/// The whole log.
-pub(crate) fn log(outcomes: &[Outcome], profile: &Profile, ctx: &Context) -> Value {
-    let rules: Vec<Value> = profile
-        .rules
-        .iter()
-        .map(|r| rule_descriptor(r, &profile.cis_benchmark))
-        .collect();
-    let mut results = Vec::new();
-    let mut notifications = Vec::new();
-    // Nothing checked and nothing failed: said once, as the text output says it (a run that
-    // failed on its files already has their errors).
-    let nothing = !outcomes
-        .iter()
-        .any(|o| matches!(o, Outcome::Report(_) | Outcome::Error(_)));
-    let mut failed = nothing && !ctx.nothing_is_fine;
-    if nothing {
-        notifications.push(notification(
-            0,
-            if ctx.nothing_is_fine { "note" } else { "error" },
-            "no control-plane manifest or kubelet configuration found among the inputs",
-            None,
-        ));
+/// The log written file by file: each file's results go to a spool as the outcomes come, and
+/// the log is written at the end around them, with the same bytes as serializing it whole
+/// (`invocations` comes before `results`, and it holds every file's notifications).
+pub struct SarifStream<'a> {
+    profile: &'a Profile,
+    ctx: &'a Context<'a>,
+    notifications: Vec<Value>,
+    failed: bool,
+    checked: bool,
+    results: usize,
+}
+
+/// Where the results go in the log (serde_json writes objects' keys sorted).
+const RESULTS_MARK: &str = "\u{0}results\u{0}";
+/// The indentation of a result in the pretty-printed log: `runs[0].results[i]`.
+const RESULT_INDENT: usize = 8;
+
+impl<'a> SarifStream<'a> {
+    pub fn new(profile: &'a Profile, ctx: &'a Context<'a>) -> Self {
+        SarifStream {
+            profile,
+            ctx,
+            notifications: Vec::new(),
+            failed: false,
+            checked: false,
+            results: 0,
+        }
     }
-    for o in outcomes {
+
+    /// Adds one outcome: its results are written to `spool`, its notifications kept.
+    pub fn file(&mut self, spool: &mut dyn Write, o: &Outcome) -> io::Result<()> {
+        let ctx = self.ctx;
         match o {
             Outcome::Error(e) => {
-                failed = true;
+                self.failed = true;
+                self.checked = true;
                 let mut loc =
                     json!({ "artifactLocation": artifact_location(&e.path, ctx.cwd, ctx.real) });
                 if let Some((l, c)) = e.line_col {
                     loc["region"] = json!({ "startLine": l, "startColumn": c });
                 }
-                notifications.push(notification(0, "error", &e.message, Some(loc)));
+                self.notifications
+                    .push(notification(0, "error", &e.message, Some(loc)));
             }
             Outcome::Skipped { path, reason } => {
                 let loc = json!({ "artifactLocation": artifact_location(path, ctx.cwd, ctx.real) });
-                notifications.push(notification(
+                self.notifications.push(notification(
                     1,
                     "note",
                     &format!("skipped: {reason}"),
@@ -537,70 +548,128 @@ pub(crate) fn log(outcomes: &[Outcome], profile: &Profile, ctx: &Context) -> Val
                 ));
             }
             Outcome::Report(r) => {
-                report(r, profile, ctx, &mut results, &mut notifications);
+                self.checked = true;
+                let mut results = Vec::new();
+                report(r, self.profile, ctx, &mut results, &mut self.notifications);
+                for v in results {
+                    let text = serde_json::to_string_pretty(&v).map_err(io::Error::other)?;
+                    let sep = if self.results == 0 { "\n" } else { ",\n" };
+                    self.results += 1;
+                    write!(spool, "{sep}{}", indented(&text, RESULT_INDENT, true))?;
+                }
             }
         }
+        Ok(())
     }
-    let descriptors: Vec<Value> = NOTIFICATIONS
-        .iter()
-        .map(|(id, text)| json!({ "id": id, "shortDescription": { "text": text } }))
-        .collect();
-    json!({
-        "$schema": SCHEMA,
-        "version": VERSION,
-        "runs": [{
-            "tool": {
-                "driver": {
-                    // No informationUri: §3.19.17 asks for an absolute URI, and the project
-                    // has no public one.
-                    "name": env!("CARGO_PKG_NAME"),
-                    "version": env!("CARGO_PKG_VERSION"),
-                    "semanticVersion": env!("CARGO_PKG_VERSION"),
-                    "rules": rules,
-                    "notifications": descriptors,
-                }
-            },
-            "invocations": [{
-                // §3.20.14; §3.20.21: an error notification means the run failed.
-                "executionSuccessful": !failed,
-                "toolExecutionNotifications": notifications,
-            }],
-            // §3.14.14: the absolute URI is left out (it may be omitted), so the log does not
-            // depend on the machine it was made on.
-            "originalUriBaseIds": {
-                SRCROOT: {
-                    "description": { "text": "The directory kubeharden ran in; file URIs are relative to it." }
-                }
-            },
-            "columnKind": "unicodeCodePoints",
-            "results": results,
-            "properties": { "profile": profile.name },
-        }],
-    })
+
+    /// Writes the log to `out`, with the results `spool` holds copied in their place.
+    pub fn end(
+        mut self,
+        out: &mut dyn Write,
+        spool: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>,
+    ) -> io::Result<()> {
+        let ctx = self.ctx;
+        // Nothing checked and nothing failed: said once, first, as the text output says it
+        // (a run that failed on its files already has their errors).
+        if !self.checked {
+            self.failed |= !ctx.nothing_is_fine;
+            self.notifications.insert(
+                0,
+                notification(
+                    0,
+                    if ctx.nothing_is_fine { "note" } else { "error" },
+                    "no control-plane manifest or kubelet configuration found among the inputs",
+                    None,
+                ),
+            );
+        }
+        let log = self.log(Value::String(RESULTS_MARK.into()));
+        let text = serde_json::to_string_pretty(&log).map_err(io::Error::other)?;
+        let mark = serde_json::to_string(RESULTS_MARK).map_err(io::Error::other)?;
+        let (before, after) = text
+            .split_once(&mark)
+            .ok_or_else(|| io::Error::other("the log has no place for its results"))?;
+        out.write_all(before.as_bytes())?;
+        if self.results == 0 {
+            out.write_all(b"[]")?;
+        } else {
+            out.write_all(b"[")?;
+            spool(out)?;
+            write!(out, "\n{}]", " ".repeat(RESULT_INDENT - 2))?;
+        }
+        out.write_all(after.as_bytes())?;
+        writeln!(out)
+    }
+
+    /// The log, with `results` as its results.
+    fn log(&mut self, results: Value) -> Log {
+        let rules: Vec<Value> = self
+            .profile
+            .rules
+            .iter()
+            .map(|r| rule_descriptor(r, &self.profile.cis_benchmark))
+            .collect();
+        let descriptors: Vec<Value> = NOTIFICATIONS
+            .iter()
+            .map(|(id, text)| json!({ "id": id, "shortDescription": { "text": text } }))
+            .collect();
+        Log {
+            version: VERSION,
+            schema: SCHEMA,
+            runs: json!([{
+                "tool": {
+                    "driver": {
+                        // No informationUri: §3.19.17 asks for an absolute URI, and the
+                        // project has no public one.
+                        "name": env!("CARGO_PKG_NAME"),
+                        "version": env!("CARGO_PKG_VERSION"),
+                        "semanticVersion": env!("CARGO_PKG_VERSION"),
+                        "rules": rules,
+                        "notifications": descriptors,
+                    }
+                },
+                "invocations": [{
+                    // §3.20.14; §3.20.21: an error notification means the run failed.
+                    "executionSuccessful": !self.failed,
+                    "toolExecutionNotifications": std::mem::take(&mut self.notifications),
+                }],
+                // §3.14.14: the absolute URI is left out (it may be omitted), so the log does
+                // not depend on the machine it was made on.
+                "originalUriBaseIds": {
+                    SRCROOT: {
+                        "description": { "text": "The directory kubeharden ran in; file URIs are relative to it." }
+                    }
+                },
+                "columnKind": "unicodeCodePoints",
+                "results": results,
+                "properties": { "profile": self.profile.name },
+            }]),
+        }
+    }
 }
 
+/// §3.13.2: `version` SHOULD come first (object keys are otherwise written sorted).
+#[derive(serde::Serialize)]
+struct Log {
+    version: &'static str,
+    #[serde(rename = "$schema")]
+    schema: &'static str,
+    runs: Value,
+}
+
+/// The whole log of `outcomes`, written at once (the results are held in memory).
 pub fn write(
     out: &mut dyn Write,
     outcomes: &[Outcome],
     profile: &Profile,
     ctx: &Context,
 ) -> io::Result<()> {
-    // §3.13.2: `version` SHOULD come first (object keys are otherwise written sorted).
-    #[derive(serde::Serialize)]
-    struct Log {
-        version: Value,
-        #[serde(rename = "$schema")]
-        schema: Value,
-        runs: Value,
+    let mut stream = SarifStream::new(profile, ctx);
+    let mut results = Vec::new();
+    for o in outcomes {
+        stream.file(&mut results, o)?;
     }
-    let mut v = log(outcomes, profile, ctx);
-    let ordered = Log {
-        version: v["version"].take(),
-        schema: v["$schema"].take(),
-        runs: v["runs"].take(),
-    };
-    serde_json::to_writer_pretty(&mut *out, &ordered).map_err(io::Error::other)?;
-    writeln!(out)
+    stream.end(out, &mut |out| out.write_all(&results))
 }
 
 #[cfg(test)]

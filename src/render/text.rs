@@ -49,49 +49,23 @@ pub fn text(
     paint: Paint,
 ) -> io::Result<()> {
     let mut t = Tally::default();
-    for batch in outcomes.chunks(TEXT_BATCH) {
-        text_batch(out, batch, profile, paint, &mut t)?;
+    for o in outcomes {
+        text_file(out, o, profile, paint, &mut t)?;
     }
     text_end(out, outcomes, t, paint)
 }
 
-/// How many neighbouring files are rendered together (on every core) before they are written:
-/// what a streamed report holds at most.
-pub const TEXT_BATCH: usize = 2048;
-
-/// Writes the blocks of a batch of neighbouring files (at most [`TEXT_BATCH`]), rendered on
-/// every core, and counts them.
-pub fn text_batch(
+/// Writes the block of one file, and counts it.
+pub fn text_file(
     out: &mut dyn Write,
-    batch: &[Outcome],
+    o: &Outcome,
     profile: &Profile,
     paint: Paint,
     t: &mut Tally,
 ) -> io::Result<()> {
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let per = batch.len().div_ceil(workers).max(64);
-    let rendered: Vec<io::Result<(Vec<u8>, Tally)>> = if per >= batch.len() {
-        vec![blocks(batch, profile, paint)]
-    } else {
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = batch
-                .chunks(per)
-                .map(|run| scope.spawn(move || blocks(run, profile, paint)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err(io::Error::other("rendering failed")))
-                })
-                .collect()
-        })
-    };
-    for r in rendered {
-        let (bytes, part) = r?;
-        out.write_all(&bytes)?;
-        t.add(&part);
-    }
+    let (bytes, part) = blocks(std::slice::from_ref(o), profile, paint)?;
+    out.write_all(&bytes)?;
+    t.add(&part);
     Ok(())
 }
 

@@ -532,3 +532,52 @@ fn empty_files_are_not_ours_and_a_run_with_nothing_to_check_can_be_fine() {
         .collect();
     assert!(!levels.contains(&"error"), "{levels:?}");
 }
+
+/// The log is written around results spooled file by file: its bytes are still those of
+/// serde_json's pretty printer over the whole log (`version` first, then `$schema` and `runs`),
+/// with results, notifications and an empty result list alike.
+#[test]
+fn the_streamed_log_is_the_whole_log_pretty_printed() {
+    let dir = inputs();
+    let empty = scratch("notes.txt", b"nothing\n");
+    for (cwd, args) in [
+        (dir.path(), vec!["--profile", "strict"]),
+        (dir.path(), vec!["--profile", "baseline", "--no-ignores"]),
+        (empty.path(), vec!["--skip-unrecognized"]),
+    ] {
+        let out = kubeharden()
+            .current_dir(cwd)
+            .args(["check", "--format", "sarif"])
+            .args(&args)
+            .arg(".")
+            .output()
+            .expect("runs");
+        let text = String::from_utf8(out.stdout).expect("UTF-8");
+        let v: Value = serde_json::from_str(&text).expect("SARIF is JSON");
+        // The top level's keys in the log's order, around each value pretty-printed whole.
+        let mut want = String::from("{\n");
+        let parts: Vec<String> = ["version", "$schema", "runs"]
+            .iter()
+            .map(|k| {
+                let value = serde_json::to_string_pretty(&v[*k]).expect("serializes");
+                format!(
+                    "  {}: {}",
+                    serde_json::to_string(k).expect("key"),
+                    value.replace('\n', "\n  ")
+                )
+            })
+            .collect();
+        want.push_str(&parts.join(",\n"));
+        want.push_str("\n}\n");
+        assert!(
+            text == want,
+            "{args:?}: the log differs from its pretty-printed whole"
+        );
+        let results = v["runs"][0]["results"].as_array().expect("results").len();
+        assert_eq!(
+            results == 0,
+            cwd == empty.path(),
+            "{args:?}: {results} results"
+        );
+    }
+}
