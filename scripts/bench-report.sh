@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Times `kubeharden check DIR --profile strict` with each report format on N kubeadm 1.30
-# kube-apiserver manifests that differ in their advertise address (each file its own), and
-# prints wall-clock seconds and peak memory (/usr/bin/time) for each, the median of 3 runs.
+# Times `kubeharden check DIR --profile strict` with each report format, and `diff DIR`, on N
+# kubeadm 1.30 kube-apiserver manifests that differ in their advertise address (each file its
+# own), and prints wall-clock seconds and peak memory (/usr/bin/time) for each, the median of
+# 3 runs; then `check` and `diff` of one such file, the mean wall-clock time of 50 runs (each
+# run a new process, as a pre-commit hook or an editor starts it).
 # Usage: scripts/bench-report.sh [N...]   (default: 1000 10000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,14 +21,28 @@ for n in "${sizes[@]}"; do
   for ((i = 0; i < n; i++)); do
     sed "s/192\.168\.0\.10/10.$((i / 65536)).$((i / 256 % 256)).$((i % 256))/g" "$src" >"$dir/m$i.yaml"
   done
-  for format in text json sarif; do
+  for what in text json sarif diff; do
+    case $what in
+      diff) cmd=(diff "$dir" --profile strict) ;;
+      *) cmd=(check "$dir" --profile strict --format "$what") ;;
+    esac
     runs=()
     for _ in 1 2 3; do
-      # check exits 1 on findings: the timing is what counts here.
-      /usr/bin/time -f '%e %M' -o "$work/time" "$bin" check "$dir" --profile strict --format "$format" >/dev/null 2>&1 || true
+      # check and diff exit 1 on findings: the timing is what counts here.
+      /usr/bin/time -f '%e %M' -o "$work/time" "$bin" "${cmd[@]}" >/dev/null 2>&1 || true
       runs+=("$(tail -1 "$work/time")")
     done
     median=$(printf '%s\n' "${runs[@]}" | sort -n | sed -n 2p)
-    printf '%6d files  %-5s  %5s s  %6d MB peak\n' "$n" "$format" "${median% *}" "$(( ${median#* } / 1024 ))"
+    printf '%6d files  %-5s  %5s s  %6d MB peak\n' "$n" "$what" "${median% *}" "$(( ${median#* } / 1024 ))"
   done
+done
+one=$work/one.yaml
+cp "$src" "$one"
+for what in check diff; do
+  start=$EPOCHREALTIME
+  for _ in $(seq 50); do
+    "$bin" "$what" "$one" --profile strict >/dev/null 2>&1 || true
+  done
+  end=$EPOCHREALTIME
+  awk -v s="$start" -v e="$end" -v w="$what" 'BEGIN { printf "     1 file   %-5s  %5.1f ms (mean of 50 runs)\n", w, (e - s) * 1000 / 50 }'
 done

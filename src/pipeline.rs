@@ -816,7 +816,6 @@ pub fn process<'p>(
         needs_probe_patch: run.needs_probe_patch,
         removals: run.removals,
         unused_suppressions,
-        counted: None,
     })
 }
 

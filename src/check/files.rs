@@ -131,7 +131,6 @@ pub fn reports<'p>(
                 kubeadm: false,
                 needs_probe_patch: false,
                 unused_suppressions: Vec::new(),
-                counted: None,
             }),
         }
     }

@@ -6,7 +6,7 @@ use super::exit::{summarise, written, Exit};
 use crate::load::inputs::{node_files_under, settings, DEFAULT_MANIFESTS_DIR};
 use crate::load::node::Root;
 use crate::model::report::UsageError;
-use crate::model::report::{Outcome, COMPONENT};
+use crate::model::report::{Kept, Outcome, COMPONENT};
 use crate::render::{self, messages, sarif, Paint};
 use std::io::Write;
 use std::path::Path;
@@ -56,63 +56,59 @@ pub(super) fn run(
     let node_scan = args.root.is_some() || args.common.paths.is_empty();
     // Every format is written file by file as the files are done: a run holds no more than it
     // must, however many files it checks.
-    let (outcomes, res) = match args.format {
+    let (kept, res) = match args.format {
         Format::Json => json_streamed(stdout, &s, &files),
         Format::Text => {
-            let (outcomes, res) = text_streamed(stdout, &s, &files, paint);
+            let (kept, res) = text_streamed(stdout, &s, &files, paint);
             let res = res
-                .and_then(|()| messages::below_fail_on(stdout, &outcomes, fail_on))
-                .and_then(|()| fix_hint(stdout, &outcomes, args, node_scan));
-            (outcomes, res)
+                .and_then(|()| messages::below_fail_on(stdout, &kept, fail_on))
+                .and_then(|()| fix_hint(stdout, &kept, args, node_scan));
+            (kept, res)
         }
         Format::Sarif => sarif_streamed(stdout, &s, &files, args.skip_unrecognized),
     };
     written(res, "the report")?;
-    Ok(finish(args, &s, &outcomes, fail_on, stderr))
+    Ok(finish(args, &s, &kept, fail_on, stderr))
 }
 
 /// What follows the report: the notes and errors on standard error, and the exit code.
 fn finish(
     args: &CheckArgs,
     s: &crate::load::inputs::Settings,
-    outcomes: &[Outcome],
+    kept: &Kept,
     fail_on: crate::model::report::FailOn,
     stderr: &mut dyn Write,
 ) -> Exit {
-    if args.skip_unrecognized
-        && outcomes
-            .iter()
-            .all(|o| matches!(o, Outcome::Skipped { .. }))
-    {
+    if args.skip_unrecognized && kept.only_skipped() {
         // Nothing of ours among the files a hook passed: nothing to report.
         return Exit::Ok;
     }
-    messages::newer_to(stderr, messages::versions(outcomes), &s.registry);
-    messages::errors_to(stderr, outcomes);
+    messages::newer_to(stderr, kept.versions.iter().copied(), &s.registry);
+    messages::errors_to(stderr, kept);
     // Suppressed findings, those below --fail-on and (unless it names them) the manual ones do
     // not fail the check.
-    summarise(outcomes, |r| r.counts().failing(fail_on) > 0)
+    summarise(kept, kept.counts.failing(fail_on) > 0)
 }
 
 /// Runs the files and writes each outcome with `write` as it is done, in the inputs' order,
 /// with the node's files' findings joined; then the node's files no report is of. Of each
-/// outcome it keeps what [`Outcome::counted`] keeps; after a write fails, it writes no more.
+/// outcome it keeps what [`Kept`] keeps; after a write fails, it writes no more.
 fn streamed<'p>(
     s: &'p crate::load::inputs::Settings,
     files: &[crate::model::NodeFile],
     keep_edits: bool,
     keep_changes: bool,
     write: &mut dyn FnMut(&Outcome<'p>) -> std::io::Result<()>,
-) -> (Vec<Outcome<'p>>, std::io::Result<()>) {
+) -> (Kept, std::io::Result<()>) {
     let mut node = NodeFindings::new(s, files);
-    let mut kept: Vec<Outcome<'p>> = Vec::with_capacity(s.inputs.len());
+    let mut kept = Kept::default();
     let mut res = Ok(());
     let mut apiserver = None;
-    let mut sink = |o: Outcome<'p>, kept: &mut Vec<Outcome<'p>>| {
+    let mut sink = |o: Outcome<'p>, kept: &mut Kept| {
         if res.is_ok() {
             res = write(&o);
         }
-        kept.push(o.counted());
+        kept.add(&o);
     };
     process_each(s, true, keep_edits, keep_changes, &mut |mut o| {
         node.join(&mut o);
@@ -129,14 +125,14 @@ fn streamed<'p>(
 
 /// `check --format json`: written file by file as the files are done (with each file's
 /// changes).
-fn json_streamed<'p>(
+fn json_streamed(
     out: &mut dyn Write,
-    s: &'p crate::load::inputs::Settings,
+    s: &crate::load::inputs::Settings,
     files: &[crate::model::NodeFile],
-) -> (Vec<Outcome<'p>>, std::io::Result<()>) {
+) -> (Kept, std::io::Result<()>) {
     let mut stream = match render::json::JsonStream::begin(out, &s.profile) {
         Ok(st) => st,
-        Err(e) => return (Vec::new(), Err(e)),
+        Err(e) => return (Kept::default(), Err(e)),
     };
     let (kept, res) = streamed(s, files, false, true, &mut |o| stream.file(out, o));
     (kept, res.and_then(|()| stream.end(out)))
@@ -145,12 +141,12 @@ fn json_streamed<'p>(
 /// `check --format sarif`: each file's results written to a spool as the files are done, and
 /// the log around them at the end. SARIF carries the fixes, so the edits are made and
 /// verified as for `fix`.
-fn sarif_streamed<'p>(
+fn sarif_streamed(
     out: &mut dyn Write,
-    s: &'p crate::load::inputs::Settings,
+    s: &crate::load::inputs::Settings,
     files: &[crate::model::NodeFile],
     nothing_is_fine: bool,
-) -> (Vec<Outcome<'p>>, std::io::Result<()>) {
+) -> (Kept, std::io::Result<()>) {
     // File URIs are relative to the directory kubeharden runs in.
     let cwd = std::env::current_dir().unwrap_or_default();
     let ctx = sarif::Context {
@@ -167,13 +163,13 @@ fn sarif_streamed<'p>(
 }
 
 /// `check` as text: each file's block written as it is done; the lines after the blocks count
-/// from what is kept of each file (see [`Outcome::counted`]).
-fn text_streamed<'p>(
+/// from what is kept of each file (see [`Kept`]).
+fn text_streamed(
     out: &mut dyn Write,
-    s: &'p crate::load::inputs::Settings,
+    s: &crate::load::inputs::Settings,
     files: &[crate::model::NodeFile],
     paint: Paint,
-) -> (Vec<Outcome<'p>>, std::io::Result<()>) {
+) -> (Kept, std::io::Result<()>) {
     let mut tally = render::text::Tally::default();
     let (kept, res) = streamed(s, files, false, false, &mut |o| {
         render::text::text_file(out, o, &s.profile, paint, &mut tally)
@@ -239,20 +235,13 @@ impl<'p> NodeFindings<'p> {
 /// place; for files (a repository), a patch to apply or a copy to write.
 fn fix_hint(
     out: &mut dyn Write,
-    outcomes: &[Outcome],
+    kept: &Kept,
     args: &CheckArgs,
     node_scan: bool,
 ) -> std::io::Result<()> {
-    let fixable: Vec<&str> = outcomes
-        .iter()
-        .filter_map(|o| match o {
-            Outcome::Report(r) if r.counts().fixable() > 0 => Some(r.path.as_str()),
-            _ => None,
-        })
-        .collect();
-    if fixable.is_empty() {
+    let Some(first) = kept.first_fixable.as_deref() else {
         return Ok(());
-    }
+    };
     let profile = if args.common.profile == "baseline" {
         String::new()
     } else {
@@ -269,8 +258,8 @@ fn fix_hint(
             "to fix: sudo kubeharden fix{profile}{root} (asks about each change, backs up first)"
         );
     }
-    let (files, one) = if fixable.len() == 1 {
-        (fixable[0].to_string(), fixable[0])
+    let (files, one) = if kept.fixable_files == 1 {
+        (first.to_string(), first)
     } else {
         ("FILE...".to_string(), "FILE")
     };

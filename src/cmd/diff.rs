@@ -9,7 +9,7 @@ use crate::load::inputs::{node_files, settings, Settings, DEFAULT_MANIFESTS_DIR}
 use crate::load::node::{canonical, exists};
 use crate::load::read::read_input;
 use crate::model::report::UsageError;
-use crate::model::report::{FileReport, Outcome};
+use crate::model::report::{FileReport, Kept, Outcome};
 use crate::pipeline;
 use crate::render::{self, messages};
 use std::io::Write;
@@ -89,7 +89,7 @@ pub(super) fn run(
     // the run keeps what the messages after the diff and the exit code need.
     let mut tally = Tally::default();
     let mut after = After::default();
-    let mut outcomes: Vec<Outcome> = Vec::with_capacity(s.inputs.len());
+    let mut kept = Kept::default();
     let mut extra_files = false;
     let mut stopped: Result<bool, UsageError> = Ok(false);
     process_each(&s, false, false, true, &mut |o| {
@@ -101,22 +101,30 @@ pub(super) fn run(
             });
         }
         after.add(&o);
-        outcomes.push(o.counted());
+        kept.add(&o);
     });
     stopped?;
     // On a node: the modes the node-file rules change, as git writes them.
     if common.paths.is_empty() {
         extra_files |= node_modes(&s, stderr);
     }
-    messages::newer_to(stderr, messages::versions(&outcomes), &s.registry);
-    messages::errors_to(stderr, &outcomes);
+    messages::newer_to(stderr, kept.versions.iter().copied(), &s.registry);
+    messages::errors_to(stderr, &kept);
     after.write(stderr);
     let mut exit = tally.exit();
     if extra_files && matches!(exit, Exit::Ok) {
         exit = Exit::Findings;
     }
     if let Some(kc) = &args.kubeadm_config {
-        kubeadm_config(kc, &outcomes, &s, &mut tally, &mut exit, stdout, stderr)?;
+        kubeadm_config(
+            kc,
+            kept.first_version,
+            &s,
+            &mut tally,
+            &mut exit,
+            stdout,
+            stderr,
+        )?;
     }
     let _ = writeln!(
         stderr,
@@ -219,17 +227,13 @@ fn env_files_diff(
 /// the same patch.
 fn kubeadm_config(
     kc: &Path,
-    outcomes: &[Outcome],
+    version: Option<crate::profile::version::Version>,
     s: &Settings,
     tally: &mut Tally,
     exit: &mut Exit,
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
 ) -> Result<(), UsageError> {
-    let version = outcomes.iter().find_map(|o| match o {
-        Outcome::Report(r) => Some(r.version),
-        _ => None,
-    });
     let shown = kc.display().to_string();
     let result = read_input(kc).and_then(|text| {
         let (version, note) = kubeadm_version(s, version, &text, &shown);

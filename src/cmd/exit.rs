@@ -1,6 +1,6 @@
 //! How a command ends: its exit code, and the code a run's outcomes come to.
 
-use crate::model::report::{FileReport, Outcome, UsageError};
+use crate::model::report::{Kept, UsageError};
 
 /// How a command ended, as the exit code says it.
 pub enum Exit {
@@ -19,19 +19,13 @@ impl Exit {
     }
 }
 
-/// The exit code for a run's outcomes: an error when nothing was checked or anything failed,
-/// else findings when `pending` holds for a report.
-pub(super) fn summarise(outcomes: &[Outcome], pending: impl Fn(&FileReport) -> bool) -> Exit {
+/// The exit code for what a run kept of its outcomes: an error when nothing was checked or
+/// anything failed, else findings when `pending`.
+pub(super) fn summarise(kept: &Kept, pending: bool) -> Exit {
     // Nothing checked is no success: a CI gate must not pass on an empty or wrong directory.
-    if !outcomes.iter().any(|o| matches!(o, Outcome::Report(_))) {
-        return Exit::Error;
-    }
-    if outcomes.iter().any(|o| matches!(o, Outcome::Error(_))) {
+    if kept.reports == 0 || !kept.errors.is_empty() {
         Exit::Error
-    } else if outcomes
-        .iter()
-        .any(|o| matches!(o, Outcome::Report(r) if pending(r)))
-    {
+    } else if pending {
         Exit::Findings
     } else {
         Exit::Ok

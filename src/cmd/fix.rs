@@ -8,8 +8,8 @@ use super::node::fix_default_dir;
 use crate::apply::output::write_output;
 use crate::load::inputs::settings;
 use crate::load::node::canonical;
-use crate::model::report::Outcome;
 use crate::model::report::UsageError;
+use crate::model::report::{Kept, Outcome};
 use crate::render::messages;
 use std::io::Write;
 use std::path::Path;
@@ -36,8 +36,9 @@ pub(super) fn run(
         )));
     }
     let outcomes = process_all(&s, false, false, true);
-    messages::newer_to(stderr, messages::versions(&outcomes), &s.registry);
-    messages::errors_to(stderr, &outcomes);
+    let kept = Kept::of(&outcomes);
+    messages::newer_to(stderr, kept.versions.iter().copied(), &s.registry);
+    messages::errors_to(stderr, &kept);
     let Some(Outcome::Report(r)) = outcomes.first() else {
         if let Some(Outcome::Skipped { path, reason }) = outcomes.first() {
             let _ = writeln!(stderr, "kubeharden: {path}: {reason}");

@@ -116,9 +116,9 @@ pub struct ReportFinding<'p> {
 }
 
 impl FileReport<'_> {
-    /// What its active findings count (kept after a streamed report let them go).
+    /// What its active findings count.
     pub fn counts(&self) -> Counts {
-        self.counted.unwrap_or_else(|| Counts::of(&self.findings))
+        Counts::of(&self.findings)
     }
 }
 
@@ -162,6 +162,15 @@ impl Counts {
             c.by[f.rule.severity as usize][kind] += 1;
         }
         c
+    }
+
+    /// Adds what `other` counts.
+    pub fn add(&mut self, other: &Counts) {
+        for (mine, theirs) in self.by.iter_mut().zip(other.by.iter()) {
+            for (m, t) in mine.iter_mut().zip(theirs.iter()) {
+                *m += t;
+            }
+        }
     }
 
     fn sum(&self, severities: std::ops::Range<usize>, kinds: &[usize]) -> usize {
@@ -279,9 +288,6 @@ pub struct FileReport<'p> {
     /// Suppression comments that silence nothing (unused, unknown rule, no reason, not
     /// understood, misplaced).
     pub(crate) unused_suppressions: Vec<Unused>,
-    /// What the findings counted, once a streamed report has let them go (`None`: count
-    /// `findings`).
-    pub(crate) counted: Option<Counts>,
 }
 
 /// A finding silenced by a comment: the reason given and where the comment is.
@@ -409,26 +415,70 @@ pub enum Outcome<'p> {
     },
 }
 
-impl Outcome<'_> {
-    /// What is kept of a written report: what its findings count (for the lines after the
-    /// report, the messages and the exit code), its file, component and version; errors and
-    /// skipped files whole (they are small, and said again on standard error).
-    pub(crate) fn counted(self) -> Self {
-        match self {
-            Outcome::Report(mut r) => {
-                r.counted = Some(r.counts());
-                r.findings = Vec::new();
-                r.notes = Vec::new();
-                r.changes = Vec::new();
-                r.required_files = Vec::new();
-                r.removals = Vec::new();
-                r.unused_suppressions = Vec::new();
-                r.original = String::new();
-                r.edited = None;
-                Outcome::Report(r)
+/// What a run keeps of its outcomes once each is written (a streamed report): what the lines
+/// after the report, the messages on standard error and the exit code need, the same for ten
+/// files or a hundred thousand (errors are kept whole: they are said again on standard error).
+#[derive(Debug, Default)]
+pub struct Kept {
+    /// Files checked (reports).
+    pub reports: usize,
+    pub skipped: usize,
+    pub errors: Vec<FileError>,
+    /// The Kubernetes versions of the reports, each once, and the first report's.
+    pub versions: std::collections::BTreeSet<Version>,
+    pub first_version: Option<Version>,
+    /// Per component, in the order they come: its files, with what their findings count, and
+    /// how many of them have active findings.
+    pub components: Vec<(String, usize, usize, Counts)>,
+    /// What the findings of every report count.
+    pub counts: Counts,
+    /// The files with fixable findings: how many, and the first one's path.
+    pub fixable_files: usize,
+    pub first_fixable: Option<String>,
+}
+
+impl Kept {
+    /// Keeps what `o` adds.
+    pub fn add(&mut self, o: &Outcome) {
+        match o {
+            Outcome::Report(r) => {
+                let c = r.counts();
+                self.reports += 1;
+                self.versions.insert(r.version);
+                self.first_version.get_or_insert(r.version);
+                match self.components.iter_mut().find(|k| k.0 == r.component) {
+                    Some(k) => {
+                        k.1 += 1;
+                        k.2 += usize::from(c.active() > 0);
+                        k.3.add(&c);
+                    }
+                    None => self.components.push((
+                        r.component.clone(),
+                        1,
+                        usize::from(c.active() > 0),
+                        c,
+                    )),
+                }
+                self.counts.add(&c);
+                if c.fixable() > 0 {
+                    self.fixable_files += 1;
+                    self.first_fixable.get_or_insert_with(|| r.path.clone());
+                }
             }
-            other => other,
+            Outcome::Error(e) => self.errors.push(e.clone()),
+            Outcome::Skipped { .. } => self.skipped += 1,
         }
+    }
+
+    pub fn of(outcomes: &[Outcome]) -> Kept {
+        let mut k = Kept::default();
+        outcomes.iter().for_each(|o| k.add(o));
+        k
+    }
+
+    /// Nothing but skipped files.
+    pub fn only_skipped(&self) -> bool {
+        self.reports == 0 && self.errors.is_empty()
     }
 }
 

@@ -1,24 +1,19 @@
 //! The one-line messages of `diff` and `fix` on standard error, and `check`'s closing remark
 //! on `--fail-on`: errors, notes, what is left for the user, and the files the node needs.
 
-use crate::model::report::{one_line, FailOn, FileReport, Outcome};
+use crate::model::report::{one_line, FailOn, FileReport, Kept, Outcome};
 use std::io::Write;
 
-pub(crate) fn errors_to(stderr: &mut dyn Write, outcomes: &[Outcome]) {
-    if !outcomes
-        .iter()
-        .any(|o| matches!(o, Outcome::Report(_) | Outcome::Error(_)))
-    {
+pub(crate) fn errors_to(stderr: &mut dyn Write, kept: &Kept) {
+    if kept.only_skipped() {
         let _ = writeln!(
             stderr,
             "kubeharden: error: no control-plane manifest or kubelet configuration found among the inputs ({} skipped); hidden files and what .gitignore and .ignore files list are not read",
-            outcomes.len()
+            kept.skipped
         );
     }
-    for o in outcomes {
-        if let Outcome::Error(e) = o {
-            let _ = writeln!(stderr, "kubeharden: error: {e}");
-        }
+    for e in &kept.errors {
+        let _ = writeln!(stderr, "kubeharden: error: {e}");
     }
 }
 
@@ -37,16 +32,6 @@ pub(crate) fn newer_to(
             let _ = writeln!(stderr, "kubeharden: note: {note}");
         }
     }
-}
-
-/// The versions of the reports among `outcomes`.
-pub(crate) fn versions<'a>(
-    outcomes: &'a [Outcome<'_>],
-) -> impl Iterator<Item = crate::profile::version::Version> + 'a {
-    outcomes.iter().filter_map(|o| match o {
-        Outcome::Report(r) => Some(r.version),
-        _ => None,
-    })
 }
 
 /// For diff and fix --output: the risky changes the output holds, each with what can go wrong
@@ -87,16 +72,10 @@ pub(crate) fn notes_to(stderr: &mut dyn Write, r: &FileReport) {
 /// `check --fail-on`: how many findings are reported without failing the check, and why.
 pub(crate) fn below_fail_on(
     out: &mut dyn Write,
-    outcomes: &[Outcome],
+    kept: &Kept,
     fail_on: FailOn,
 ) -> std::io::Result<()> {
-    let (below, manual) = outcomes
-        .iter()
-        .filter_map(|o| match o {
-            Outcome::Report(r) => Some(r.counts().below(fail_on)),
-            _ => None,
-        })
-        .fold((0, 0), |(b, m), (x, y)| (b + x, m + y));
+    let (below, manual) = kept.counts.below(fail_on);
     if below > 0 {
         writeln!(
             out,

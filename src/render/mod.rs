@@ -38,7 +38,6 @@ mod tests {
             kubeadm: false,
             needs_probe_patch: false,
             unused_suppressions: Vec::new(),
-            counted: None,
         };
         let mut out = Vec::new();
         text(

@@ -1,7 +1,7 @@
 //! The human report of `check`: a block per file, findings in file order, a summary line,
 //! and a line per component when the run covers more than one.
 
-use crate::model::report::{one_line, Outcome, ReportFinding, VersionSource};
+use crate::model::report::{one_line, Kept, Outcome, ReportFinding, VersionSource};
 use crate::profile::{Profile, Rule, Severity};
 use anstyle::{AnsiColor, Style};
 use std::io::{self, Write};
@@ -52,7 +52,7 @@ pub fn text(
     for o in outcomes {
         text_file(out, o, profile, paint, &mut t)?;
     }
-    text_end(out, outcomes, t, paint)
+    text_end(out, &Kept::of(outcomes), t, paint)
 }
 
 /// Writes the block of one file, and counts it.
@@ -70,33 +70,15 @@ pub fn text_file(
 }
 
 /// The lines after the files' blocks: one per component when the run covers more than one (a
-/// node scan), and the summary. `outcomes` may be the reports with their findings' texts let
-/// go: only what each finding is counts here.
-pub fn text_end(
-    out: &mut dyn Write,
-    outcomes: &[Outcome],
-    t: Tally,
-    paint: Paint,
-) -> io::Result<()> {
+/// node scan), and the summary, from what the run kept of its files.
+pub fn text_end(out: &mut dyn Write, kept: &Kept, t: Tally, paint: Paint) -> io::Result<()> {
     let bold = paint.styled(Style::new().bold());
     // One line per component when the run covers more than one (a node scan).
-    let mut by_component: Vec<(&str, usize, usize, usize, usize)> = Vec::new();
-    for o in outcomes {
-        if let Outcome::Report(r) = o {
-            let c = r.counts();
-            let (n, fixed) = (c.active(), c.fixable());
-            let failing = usize::from(n > 0);
-            match by_component.iter_mut().find(|c| c.0 == r.component) {
-                Some(c) => {
-                    c.1 += 1;
-                    c.2 += failing;
-                    c.3 += n;
-                    c.4 += fixed;
-                }
-                None => by_component.push((&r.component, 1, failing, n, fixed)),
-            }
-        }
-    }
+    let mut by_component: Vec<(&str, usize, usize, usize, usize)> = kept
+        .components
+        .iter()
+        .map(|(c, files, failing, n)| (c.as_str(), *files, *failing, n.active(), n.fixable()))
+        .collect();
     if by_component.len() > 1 {
         by_component.sort_by_key(|c| {
             crate::document::manifest::COMPONENTS
