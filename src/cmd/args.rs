@@ -132,7 +132,9 @@ profile leaves to you, each with its reason) are reported and do not fail the ch
 pub struct CheckArgs {
     #[command(flatten)]
     pub common: Common,
-    /// Output format: text, json (docs/json-output.md) or sarif (SARIF 2.1.0, docs/sarif.md)
+    /// Output format: text, json (docs/json-output.md), sarif (SARIF 2.1.0, docs/sarif.md),
+    /// github (annotations in a GitHub Actions run) or gitlab (a GitLab Code Quality report;
+    /// both in docs/review.md)
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub(crate) format: Format,
     /// Exit 1 only for findings of this severity or higher (low, medium, high, critical); with
@@ -150,6 +152,12 @@ pub struct CheckArgs {
     /// (its /proc/sys), as `fix` in place reads them on the node
     #[arg(long, value_name = "DIR")]
     pub(crate) root: Option<PathBuf>,
+    /// Review a change: judge only the files that differ from git revision REV (committed or
+    /// not, and new files git does not ignore) among the PATHs (default: the current
+    /// directory), and report only the findings on lines the change added or touched, or that
+    /// the file did not have at REV; the exit code follows those alone
+    #[arg(long, value_name = "REV", conflicts_with = "root")]
+    pub(crate) changed_since: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -288,6 +296,10 @@ pub(crate) enum Format {
     Text,
     Json,
     Sarif,
+    /// GitHub Actions workflow commands: annotations on the pull request's lines.
+    Github,
+    /// A GitLab Code Quality report.
+    Gitlab,
 }
 
 impl Common {

@@ -2,9 +2,10 @@
 //! outcomes in the order of the inputs, and the node's Kubernetes version passed on to the files
 //! that name none.
 
+use crate::load::git::Changed;
 use crate::load::inputs::{Input, Settings};
 use crate::load::read::read_input;
-use crate::model::report::{FileError, Outcome, VersionSource, COMPONENT};
+use crate::model::report::{FileError, FileReport, Outcome, VersionSource, COMPONENT};
 use crate::pipeline::{self, Options};
 use crate::profile::version::Version;
 use crate::profile::Registry;
@@ -45,13 +46,49 @@ fn process_one<'p>(input: &'p Input, opts: &Options<'p>) -> Outcome<'p> {
             None => pipeline::process(&shown, &text, opts),
         });
     match result {
-        Ok(r) => Outcome::Report(Box::new(r)),
+        Ok(mut r) => {
+            if let Some(changed) = &input.changed {
+                only_changed(&mut r, changed, &shown, opts);
+            }
+            Outcome::Report(Box::new(r))
+        }
         Err(e) if e.unrecognized && input.from_dir => Outcome::Skipped {
             path: shown,
             reason: e.message,
         },
         Err(e) => Outcome::Error(e),
     }
+}
+
+/// Of a file a change touched (`check --changed-since`): only the findings on the lines the
+/// change added or touched, and those the file did not have before it. The second catch what a
+/// change takes out: a flag removed leaves a finding where the flag is missing, which may be a
+/// line the change did not touch.
+fn only_changed(r: &mut FileReport, changed: &Changed, shown: &str, opts: &Options) {
+    if changed.lines.is_none() {
+        return;
+    }
+    // The findings the file had at the revision, by rule (a rule may fail once per document).
+    let mut before: Vec<String> = match changed.before.as_deref() {
+        Some(text) => match pipeline::process(shown, text, opts) {
+            Ok(b) => b.findings.into_iter().map(|f| f.rule.id.clone()).collect(),
+            // It did not read then: everything it says now is new.
+            Err(_) => Vec::new(),
+        },
+        None => Vec::new(),
+    };
+    r.findings.retain(|f| {
+        if changed.touches(f.line) {
+            return true;
+        }
+        match before.iter().position(|id| *id == f.rule.id) {
+            Some(i) => {
+                before.swap_remove(i);
+                false
+            }
+            None => true,
+        }
+    });
 }
 
 /// The Kubernetes version the `--kubeadm-config` file is judged for: `--kubernetes-version`

@@ -17,11 +17,17 @@ pub(super) fn run(
     stderr: &mut dyn Write,
     paint: Paint,
 ) -> Result<Exit, UsageError> {
+    // A change under review is read from the current directory when no path is given.
+    let here = [std::path::PathBuf::from(".")];
+    let paths = match (&args.changed_since, args.common.paths.is_empty()) {
+        (Some(_), true) => &here[..],
+        _ => &args.common.paths[..],
+    };
     // A node scan, or a node tree under --root: the preconditions of risky changes are read
     // there too.
     let node = match &args.root {
         Some(dir) => Some(Root::new(dir).map_err(|e| UsageError(e.to_string()))?),
-        None => args.common.paths.is_empty().then(Root::system),
+        None => paths.is_empty().then(Root::system),
     };
     let pods = match (&args.root, &node) {
         (Some(_), Some(r)) => r
@@ -30,11 +36,19 @@ pub(super) fn run(
         _ => Path::new(DEFAULT_MANIFESTS_DIR).to_path_buf(),
     };
     let mut s = settings(
-        &args.common.asked(),
+        &crate::load::inputs::Asked {
+            paths,
+            ..args.common.asked()
+        },
         &pods,
-        node_files_under(&args.common.paths, node.as_ref().unwrap_or(&Root::system()))?,
+        node_files_under(paths, node.as_ref().unwrap_or(&Root::system()))?,
     )?;
-    if args.skip_unrecognized {
+    if let Some(rev) = &args.changed_since {
+        only_changed(rev, &mut s)?;
+    }
+    // A change that touches no file of ours is nothing to fail on.
+    let skip_unrecognized = args.skip_unrecognized || args.changed_since.is_some();
+    if skip_unrecognized {
         // A named file that is not ours is skipped as one found in a directory would be.
         for i in &mut s.inputs {
             i.from_dir = true;
@@ -53,7 +67,7 @@ pub(super) fn run(
         _ => Vec::new(),
     };
     let fail_on = args.fail_on;
-    let node_scan = args.root.is_some() || args.common.paths.is_empty();
+    let node_scan = args.root.is_some() || paths.is_empty();
     // Every format is written file by file as the files are done: a run holds no more than it
     // must, however many files it checks.
     let (kept, res) = match args.format {
@@ -65,21 +79,45 @@ pub(super) fn run(
                 .and_then(|()| fix_hint(stdout, &kept, args, node_scan));
             (kept, res)
         }
-        Format::Sarif => sarif_streamed(stdout, &s, &files, args.skip_unrecognized),
+        Format::Sarif => sarif_streamed(stdout, &s, &files, skip_unrecognized),
+        Format::Github => {
+            let cwd = std::env::current_dir().unwrap_or_default();
+            let (kept, res) = streamed(&s, &files, false, false, &mut |o| {
+                render::review::github_file(stdout, o, &cwd)
+            });
+            let res = res.and_then(|()| render::review::github_end(stdout, &kept));
+            (kept, res)
+        }
+        Format::Gitlab => gitlab_streamed(stdout, &s, &files),
     };
     written(res, "the report")?;
-    Ok(finish(args, &s, &kept, fail_on, stderr))
+    Ok(finish(skip_unrecognized, &s, &kept, fail_on, stderr))
+}
+
+/// `--changed-since REV`: of the inputs, only the files that differ from REV, each with what
+/// the change did to it.
+fn only_changed(rev: &str, s: &mut crate::load::inputs::Settings) -> Result<(), UsageError> {
+    let cwd = std::env::current_dir().map_err(|e| UsageError(format!("--changed-since: {e}")))?;
+    let mut changes: std::collections::HashMap<_, _> = crate::load::git::changed_since(rev, &cwd)?
+        .into_iter()
+        .collect();
+    s.inputs.retain_mut(|i| {
+        let changed = crate::load::node::canonical(&i.path).and_then(|p| changes.remove(&p));
+        i.changed = changed.map(Box::new);
+        i.changed.is_some()
+    });
+    Ok(())
 }
 
 /// What follows the report: the notes and errors on standard error, and the exit code.
 fn finish(
-    args: &CheckArgs,
+    skip_unrecognized: bool,
     s: &crate::load::inputs::Settings,
     kept: &Kept,
     fail_on: crate::model::report::FailOn,
     stderr: &mut dyn Write,
 ) -> Exit {
-    if args.skip_unrecognized && kept.only_skipped() {
+    if skip_unrecognized && kept.only_skipped() {
         // Nothing of ours among the files a hook passed: nothing to report.
         return Exit::Ok;
     }
@@ -135,6 +173,21 @@ fn json_streamed(
         Err(e) => return (Kept::default(), Err(e)),
     };
     let (kept, res) = streamed(s, files, false, true, &mut |o| stream.file(out, o));
+    (kept, res.and_then(|()| stream.end(out)))
+}
+
+/// `check --format gitlab`: the issues written file by file as the files are done.
+fn gitlab_streamed(
+    out: &mut dyn Write,
+    s: &crate::load::inputs::Settings,
+    files: &[crate::model::NodeFile],
+) -> (Kept, std::io::Result<()>) {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let mut stream = match render::review::GitlabStream::begin(out) {
+        Ok(st) => st,
+        Err(e) => return (Kept::default(), Err(e)),
+    };
+    let (kept, res) = streamed(s, files, false, false, &mut |o| stream.file(out, o, &cwd));
     (kept, res.and_then(|()| stream.end(out)))
 }
 

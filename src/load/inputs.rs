@@ -47,6 +47,9 @@ pub(crate) struct Input {
     /// For the kubelet's configuration file on a node: the flags of its command line that
     /// override its settings.
     pub(crate) overrides: Vec<crate::model::Override>,
+    /// `check --changed-since`: what the change did to the file (its findings are those of
+    /// what it changed).
+    pub(crate) changed: Option<Box<super::git::Changed>>,
 }
 
 impl Input {
@@ -59,6 +62,7 @@ impl Input {
             version: None,
             error: None,
             overrides: Vec::new(),
+            changed: None,
         }
     }
 
@@ -205,6 +209,7 @@ pub(crate) fn referenced_configs(
                 version: m.image.as_deref().and_then(manifest::image_version),
                 error: None,
                 overrides: Vec::new(),
+                changed: None,
             });
         }
     }

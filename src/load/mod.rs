@@ -3,6 +3,7 @@
 //! ([`crate::document`]); nothing below this folder writes.
 
 pub(crate) mod certs;
+pub(crate) mod git;
 pub(crate) mod inputs;
 pub(crate) mod kubelet_flags;
 pub mod node;

@@ -23,6 +23,7 @@ mod node_safety;
 mod precommit;
 mod props;
 mod props_kubeadm;
+mod review;
 mod sarif;
 mod schema;
 mod scripts;

@@ -79,7 +79,7 @@ fn bash_completion_is_valid_bash_and_completes_commands_and_options() {
     );
     assert_eq!(
         bash_complete(&script, &["kubeharden", "check", "--format", ""]),
-        ["text", "json", "sarif"]
+        ["text", "json", "sarif", "github", "gitlab"]
     );
     let top = bash_complete(&script, &["kubeharden", ""]);
     for sub in [

@@ -1,0 +1,363 @@
+//! Reviewing a change: `check --changed-since REV` in a git repository the test builds (two
+//! commits, a manifest weakened in the second), and the formats reviewers read:
+//! `--format github` against GitHub's workflow-command syntax
+//! (tests/data/github-workflow-commands.txt) and `--format gitlab` against GitLab's Code
+//! Quality report format (tests/data/gitlab-code-quality.schema.json), both restated there
+//! with their sources.
+
+use crate::cli::kubeharden;
+use crate::schema::{errors, load_schema};
+use serde_json::Value;
+use std::path::Path;
+use std::process::Command;
+
+const MANIFEST: &str = "tests/fixtures/kubeadm/v1.30/kube-apiserver.yaml";
+
+fn git(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .current_dir(dir)
+        .args(args)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("HOME", dir)
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A repository with the kubeadm 1.30 kube-apiserver manifest (and a file that is not a
+/// manifest) committed, then `change` made to the manifest and committed.
+fn repository(change: &dyn Fn(&str) -> String) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    git(root, &["init", "-q", "-b", "main"]);
+    git(root, &["config", "user.email", "review@example.com"]);
+    git(root, &["config", "user.name", "review"]);
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(MANIFEST))
+        .expect("fixture");
+    std::fs::create_dir(root.join("manifests")).expect("mkdir");
+    std::fs::write(root.join("manifests/kube-apiserver.yaml"), &text).expect("write");
+    std::fs::write(root.join("values.yaml"), "replicas: 1\n").expect("write");
+    git(root, &["add", "."]);
+    git(root, &["commit", "-q", "-m", "first"]);
+    std::fs::write(root.join("manifests/kube-apiserver.yaml"), change(&text)).expect("write");
+    git(root, &["commit", "-q", "-a", "-m", "second"]);
+    dir
+}
+
+fn check(dir: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = kubeharden()
+        .current_dir(dir)
+        .arg("check")
+        .args(args)
+        .output()
+        .expect("runs");
+    (
+        out.status.code(),
+        String::from_utf8(out.stdout).expect("UTF-8"),
+        String::from_utf8(out.stderr).expect("UTF-8"),
+    )
+}
+
+fn json_findings(stdout: &str) -> Vec<(String, u64)> {
+    let v: Value = serde_json::from_str(stdout).expect("JSON");
+    v["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .flat_map(|f| f["findings"].as_array().cloned().unwrap_or_default())
+        .map(|f| {
+            (
+                f["rule_id"].as_str().expect("rule").to_string(),
+                f["line"].as_u64().expect("line"),
+            )
+        })
+        .collect()
+}
+
+fn weaken(text: &str) -> String {
+    text.replace(
+        "--authorization-mode=Node,RBAC",
+        "--authorization-mode=Node,RBAC,AlwaysAllow",
+    )
+}
+
+fn line_of(text: &str, needle: &str) -> u64 {
+    1 + text.lines().position(|l| l.contains(needle)).expect("line") as u64
+}
+
+#[test]
+fn a_review_reports_only_what_the_change_did() {
+    let repo = repository(&weaken);
+    let dir = repo.path();
+    let changed = std::fs::read_to_string(dir.join("manifests/kube-apiserver.yaml")).expect("read");
+    let line = line_of(&changed, "AlwaysAllow");
+    // The whole file has more findings than the change made.
+    let (_, all, _) = check(dir, &["--format", "json", "manifests"]);
+    let all = json_findings(&all);
+    assert!(all.len() > 1, "{all:?}");
+    let (code, out, err) = check(dir, &["--changed-since", "HEAD~1", "--format", "json"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(
+        json_findings(&out),
+        vec![("apiserver-authorization-no-always-allow".to_string(), line)],
+        "{err}"
+    );
+    // Against the second commit itself nothing changed: nothing to report, and that passes.
+    let (code, out, err) = check(dir, &["--changed-since", "HEAD"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("0 file(s) checked"), "{out}");
+}
+
+#[test]
+fn a_flag_taken_out_is_reported_where_it_is_missing() {
+    let repo = repository(&|t: &str| {
+        t.lines()
+            .filter(|l| !l.contains("--enable-admission-plugins="))
+            .map(|l| format!("{l}\n"))
+            .collect()
+    });
+    let (code, out, err) = check(
+        repo.path(),
+        &["--changed-since", "HEAD~1", "--format", "json"],
+    );
+    assert_eq!(code, Some(1), "{err}");
+    let found = json_findings(&out);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].0, "apiserver-admission-node-restriction");
+}
+
+#[test]
+fn new_files_report_every_finding_and_unchanged_ones_nothing() {
+    let repo = repository(&weaken);
+    let dir = repo.path();
+    std::fs::copy(
+        dir.join("manifests/kube-apiserver.yaml"),
+        dir.join("manifests/new.yaml"),
+    )
+    .expect("copy");
+    let (_, whole, _) = check(dir, &["--format", "json", "manifests/new.yaml"]);
+    let (code, out, err) = check(dir, &["--changed-since", "HEAD", "--format", "json"]);
+    assert_eq!(code, Some(1), "{err}");
+    let v: Value = serde_json::from_str(&out).expect("JSON");
+    let files: Vec<&str> = v["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .map(|f| f["path"].as_str().expect("path"))
+        .collect();
+    assert_eq!(files, vec!["./manifests/new.yaml"], "{err}");
+    assert_eq!(json_findings(&out).len(), json_findings(&whole).len());
+}
+
+#[test]
+fn a_review_outside_a_repository_or_of_no_commit_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (code, out, err) = check(dir.path(), &["--changed-since", "HEAD"]);
+    assert_eq!(code, Some(2));
+    assert!(out.is_empty());
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("--changed-since HEAD") && err.contains("not in a git repository"),
+        "{err}"
+    );
+    let repo = repository(&weaken);
+    let (code, _, err) = check(repo.path(), &["--changed-since", "no-such-branch"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("no such commit"), "{err}");
+}
+
+/// The grammar of tests/data/github-workflow-commands.txt: the `key:` lines.
+fn grammar() -> std::collections::HashMap<String, Vec<String>> {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/github-workflow-commands.txt"),
+    )
+    .expect("grammar");
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .filter_map(|l| l.split_once(": "))
+        .map(|(k, v)| (k.to_string(), v.split(' ').map(str::to_string).collect()))
+        .collect()
+}
+
+/// `s` with the escapes `allowed` undone; an error for a `%` that starts none of them, or for a
+/// character that must be escaped.
+fn unescape(s: &str, allowed: &[String], must: &[char]) -> Result<String, String> {
+    if let Some(c) = s.chars().find(|c| must.contains(c)) {
+        return Err(format!("unescaped {c:?} in {s:?}"));
+    }
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(i) = rest.find('%') {
+        out.push_str(&rest[..i]);
+        let esc = rest.get(i..i + 3).ok_or(format!("a bare % in {s:?}"))?;
+        if !allowed.iter().any(|a| a == esc) {
+            return Err(format!("{esc} is not an escape here: {s:?}"));
+        }
+        let byte = u8::from_str_radix(&esc[1..], 16).map_err(|e| e.to_string())?;
+        out.push(char::from(byte));
+        rest = &rest[i + 3..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// A workflow command: its command, properties and message, unescaped.
+type Command3 = (String, Vec<(String, String)>, String);
+
+/// A workflow command line, parsed.
+fn parse_command(
+    line: &str,
+    g: &std::collections::HashMap<String, Vec<String>>,
+) -> Result<Command3, String> {
+    let rest = line.strip_prefix("::").ok_or("no leading ::")?;
+    let (head, message) = rest.split_once("::").ok_or("no :: before the message")?;
+    let (command, props) = head.split_once(' ').unwrap_or((head, ""));
+    if !g["commands"].iter().any(|c| c == command) {
+        return Err(format!("unknown command {command}"));
+    }
+    let mut out = Vec::new();
+    for p in props.split(',').filter(|p| !p.is_empty()) {
+        let (k, v) = p
+            .split_once('=')
+            .ok_or(format!("property without =: {p}"))?;
+        if !g["properties"].iter().any(|x| x == k) {
+            return Err(format!("unknown property {k}"));
+        }
+        let v = unescape(v, &g["property-escapes"], &['\n', '\r', ':', ','])?;
+        if g["numeric"].iter().any(|x| x == k) && v.parse::<u64>().map_or(true, |n| n == 0) {
+            return Err(format!("{k}={v} is not a line or column"));
+        }
+        out.push((k.to_string(), v));
+    }
+    let message = unescape(message, &g["data-escapes"], &['\n', '\r'])?;
+    Ok((command.to_string(), out, message))
+}
+
+#[test]
+fn github_annotations_follow_the_documented_syntax_and_match_the_report() {
+    let repo = repository(&weaken);
+    let dir = repo.path();
+    // A file name that needs escaping in a property, and a broken file.
+    std::fs::copy(
+        dir.join("manifests/kube-apiserver.yaml"),
+        dir.join("manifests/a,b:c%.yaml"),
+    )
+    .expect("copy");
+    std::fs::write(dir.join("manifests/broken.yaml"), "kind: Pod\nspec: [\n").expect("write");
+    let g = grammar();
+    let (code, out, err) = check(dir, &["--format", "github", "manifests"]);
+    assert_eq!(code, Some(2), "the broken file is an error: {err}");
+    let (_, json, _) = check(dir, &["--format", "json", "manifests"]);
+    let v: Value = serde_json::from_str(&json).expect("JSON");
+    let mut want: Vec<(String, String, u64)> = Vec::new();
+    for f in v["files"].as_array().expect("files") {
+        let path = f["path"].as_str().expect("path").to_string();
+        for x in f["findings"].as_array().expect("findings") {
+            want.push((
+                path.clone(),
+                x["rule_id"].as_str().expect("rule").to_string(),
+                x["line"].as_u64().expect("line"),
+            ));
+        }
+    }
+    let mut got = Vec::new();
+    let mut errors_said = 0;
+    let lines: Vec<&str> = out.lines().collect();
+    let (summary, commands) = lines.split_last().expect("lines");
+    assert!(
+        summary.starts_with("kubeharden: 2 file(s) checked"),
+        "{summary}"
+    );
+    for line in commands {
+        let (command, props, message) =
+            parse_command(line, &g).unwrap_or_else(|e| panic!("{e}: {line}"));
+        let prop = |k: &str| props.iter().find(|(x, _)| x == k).map(|(_, v)| v.clone());
+        let file = prop("file").expect("every annotation names its file");
+        if file.ends_with("broken.yaml") {
+            assert_eq!(command, "error");
+            errors_said += 1;
+            continue;
+        }
+        let title = prop("title").expect("title");
+        let rule = title
+            .strip_prefix("kubeharden ")
+            .expect("rule in the title");
+        assert!(!message.is_empty());
+        got.push((
+            format!(
+                "manifests/{}",
+                file.strip_prefix("manifests/").expect("relative")
+            ),
+            rule.to_string(),
+            prop("line").expect("line").parse::<u64>().expect("number"),
+        ));
+    }
+    assert_eq!(errors_said, 1);
+    got.sort();
+    want.sort();
+    assert_eq!(got, want);
+    assert!(got.iter().any(|(p, _, _)| p == "manifests/a,b:c%.yaml"));
+}
+
+#[test]
+fn gitlab_reports_follow_the_documented_format_with_stable_fingerprints() {
+    let repo = repository(&weaken);
+    let dir = repo.path();
+    let schema = load_schema("tests/data/gitlab-code-quality.schema.json");
+    let (code, out, err) = check(
+        dir,
+        &["--format", "gitlab", "--profile", "strict", "manifests"],
+    );
+    assert_eq!(code, Some(1), "{err}");
+    let v: Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(errors(&schema, &v), Vec::<String>::new());
+    let issues = v.as_array().expect("array");
+    let (_, json, _) = check(
+        dir,
+        &["--format", "json", "--profile", "strict", "manifests"],
+    );
+    assert_eq!(issues.len(), json_findings(&json).len());
+    let prints = |v: &Value| -> Vec<(String, String)> {
+        v.as_array()
+            .expect("array")
+            .iter()
+            .map(|i| {
+                (
+                    i["check_name"].as_str().expect("name").to_string(),
+                    i["fingerprint"].as_str().expect("fingerprint").to_string(),
+                )
+            })
+            .collect()
+    };
+    let first = prints(&v);
+    let unique: std::collections::BTreeSet<&String> = first.iter().map(|(_, f)| f).collect();
+    assert_eq!(unique.len(), first.len(), "fingerprints are unique");
+    // Stable: a line added above the findings moves them, not their fingerprints.
+    let path = dir.join("manifests/kube-apiserver.yaml");
+    let text = std::fs::read_to_string(&path).expect("read");
+    std::fs::write(&path, format!("# reviewed\n{text}")).expect("write");
+    let (_, again, _) = check(
+        dir,
+        &["--format", "gitlab", "--profile", "strict", "manifests"],
+    );
+    let again_v: Value = serde_json::from_str(&again).expect("JSON");
+    let mut a = first.clone();
+    let mut b = prints(&again_v);
+    a.sort();
+    b.sort();
+    assert_eq!(a, b);
+    assert_ne!(
+        v[0]["location"]["lines"]["begin"], again_v[0]["location"]["lines"]["begin"],
+        "the lines moved"
+    );
+    // Nothing found is an empty array.
+    let (_, empty, _) = check(
+        dir,
+        &["--format", "gitlab", "values.yaml", "--skip-unrecognized"],
+    );
+    assert_eq!(empty, "[]\n");
+}
