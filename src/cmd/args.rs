@@ -120,6 +120,22 @@ pub struct DiffArgs {
     /// of the kubeadm-config ConfigMap), so `kubeadm upgrade` keeps them
     #[arg(long, value_name = "FILE")]
     pub(crate) kubeadm_config: Option<PathBuf>,
+    /// Output format: patch (a unified diff for `git apply`) or github-suggestions (a review
+    /// for GitHub's pull request review API, each change a suggestion on the lines it replaces;
+    /// docs/review.md)
+    #[arg(long, value_enum, default_value_t = DiffFormat::Patch)]
+    pub(crate) format: DiffFormat,
+    /// Only the files that differ from git revision REV (as `check --changed-since`); with
+    /// github-suggestions, a change on lines the pull request's diff does not show goes to the
+    /// review's body as a patch
+    #[arg(long, value_name = "REV", conflicts_with = "kubeadm_config")]
+    pub(crate) changed_since: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum DiffFormat {
+    Patch,
+    GithubSuggestions,
 }
 
 #[derive(Debug, Args)]

@@ -5,7 +5,7 @@
 use crate::load::git::Changed;
 use crate::load::inputs::{Input, Settings};
 use crate::load::read::read_input;
-use crate::model::report::{FileError, FileReport, Outcome, VersionSource, COMPONENT};
+use crate::model::report::{FileError, FileReport, Outcome, UsageError, VersionSource, COMPONENT};
 use crate::pipeline::{self, Options};
 use crate::profile::version::Version;
 use crate::profile::Registry;
@@ -58,6 +58,21 @@ fn process_one<'p>(input: &'p Input, opts: &Options<'p>) -> Outcome<'p> {
         },
         Err(e) => Outcome::Error(e),
     }
+}
+
+/// `--changed-since REV`: of the inputs, only the files that differ from REV, each with what
+/// the change did to it.
+pub(super) fn changed_inputs(rev: &str, s: &mut Settings) -> Result<(), UsageError> {
+    let cwd = std::env::current_dir().map_err(|e| UsageError(format!("--changed-since: {e}")))?;
+    let mut changes: std::collections::HashMap<_, _> = crate::load::git::changed_since(rev, &cwd)?
+        .into_iter()
+        .collect();
+    s.inputs.retain_mut(|i| {
+        let changed = crate::load::node::canonical(&i.path).and_then(|p| changes.remove(&p));
+        i.changed = changed.map(Box::new);
+        i.changed.is_some()
+    });
+    Ok(())
 }
 
 /// Of a file a change touched (`check --changed-since`): only the findings on the lines the

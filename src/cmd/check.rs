@@ -44,7 +44,7 @@ pub(super) fn run(
         node_files_under(paths, node.as_ref().unwrap_or(&Root::system()))?,
     )?;
     if let Some(rev) = &args.changed_since {
-        only_changed(rev, &mut s)?;
+        super::batch::changed_inputs(rev, &mut s)?;
     }
     // A change that touches no file of ours is nothing to fail on.
     let skip_unrecognized = args.skip_unrecognized || args.changed_since.is_some();
@@ -92,21 +92,6 @@ pub(super) fn run(
     };
     written(res, "the report")?;
     Ok(finish(skip_unrecognized, &s, &kept, fail_on, stderr))
-}
-
-/// `--changed-since REV`: of the inputs, only the files that differ from REV, each with what
-/// the change did to it.
-fn only_changed(rev: &str, s: &mut crate::load::inputs::Settings) -> Result<(), UsageError> {
-    let cwd = std::env::current_dir().map_err(|e| UsageError(format!("--changed-since: {e}")))?;
-    let mut changes: std::collections::HashMap<_, _> = crate::load::git::changed_since(rev, &cwd)?
-        .into_iter()
-        .collect();
-    s.inputs.retain_mut(|i| {
-        let changed = crate::load::node::canonical(&i.path).and_then(|p| changes.remove(&p));
-        i.changed = changed.map(Box::new);
-        i.changed.is_some()
-    });
-    Ok(())
 }
 
 /// What follows the report: the notes and errors on standard error, and the exit code.

@@ -1,6 +1,6 @@
 //! `diff`: the changes as one unified diff, for `git apply` or `patch -p1`.
 
-use super::args::DiffArgs;
+use super::args::{DiffArgs, DiffFormat};
 use super::batch::{kubeadm_options, kubeadm_version, process_each};
 use super::exit::Exit;
 use super::probe_patch;
@@ -38,8 +38,8 @@ impl Tally {
 
     /// The exit code of the diff: nothing checked or an error is an error (a CI gate must not
     /// pass on an empty or wrong directory), a change is a finding.
-    fn exit(&self) -> Exit {
-        if self.files == 0 || self.errors > 0 {
+    fn exit(&self, nothing_is_fine: bool) -> Exit {
+        if (self.files == 0 && !nothing_is_fine) || self.errors > 0 {
             Exit::Error
         } else if self.changed > 0 {
             Exit::Findings
@@ -80,11 +80,31 @@ pub(super) fn run(
     stderr: &mut dyn Write,
 ) -> Result<Exit, UsageError> {
     let common = &args.common;
-    let s = settings(
-        &common.asked(),
+    // A change under review is read from the current directory when no path is given.
+    let here = [std::path::PathBuf::from(".")];
+    let paths = match (&args.changed_since, common.paths.is_empty()) {
+        (Some(_), true) => &here[..],
+        _ => &common.paths[..],
+    };
+    let mut s = settings(
+        &crate::load::inputs::Asked {
+            paths,
+            ..common.asked()
+        },
         Path::new(DEFAULT_MANIFESTS_DIR),
-        node_files(&common.paths)?,
+        node_files(paths)?,
     )?;
+    if let Some(rev) = &args.changed_since {
+        super::batch::changed_inputs(rev, &mut s)?;
+        // A change that touches no file of ours is nothing to change.
+        for i in &mut s.inputs {
+            i.from_dir = true;
+        }
+    }
+    let suggest = args.format == DiffFormat::GithubSuggestions;
+    let commentable = Commentable::of(&s);
+    let mut review = render::review::Review::default();
+    let cwd = std::env::current_dir().unwrap_or_default();
     // Each file's diff is written as soon as it and the files before it are done; of each,
     // the run keeps what the messages after the diff and the exit code need.
     let mut tally = Tally::default();
@@ -94,7 +114,13 @@ pub(super) fn run(
     let mut stopped: Result<bool, UsageError> = Ok(false);
     process_each(&s, false, false, true, &mut |o| {
         tally.add(&o);
-        if let Ok(false) = stopped {
+        if suggest {
+            if let Outcome::Report(r) = &o {
+                let path = render::review::repository_path(&r.path, &cwd);
+                review.file(r, &path, &s.profile.name, &|l| commentable.at(&r.path, l));
+            }
+            notes_and_skips(&o, stderr);
+        } else if let Ok(false) = stopped {
             stopped = diff_one(&o, &s, &mut tally, stdout, stderr).map(|(created, stop)| {
                 extra_files |= created;
                 stop
@@ -104,14 +130,21 @@ pub(super) fn run(
         kept.add(&o);
     });
     stopped?;
+    if suggest {
+        if let Err(e) = review.write(stdout, &s.profile.name) {
+            if e.kind() != std::io::ErrorKind::BrokenPipe {
+                return Err(UsageError(format!("cannot write the review: {e}")));
+            }
+        }
+    }
     // On a node: the modes the node-file rules change, as git writes them.
-    if common.paths.is_empty() {
+    if paths.is_empty() {
         extra_files |= node_modes(&s, stderr);
     }
     messages::newer_to(stderr, kept.versions.iter().copied(), &s.registry);
     messages::errors_to(stderr, &kept);
     after.write(stderr);
-    let mut exit = tally.exit();
+    let mut exit = tally.exit(args.changed_since.is_some());
     if extra_files && matches!(exit, Exit::Ok) {
         exit = Exit::Findings;
     }
@@ -165,14 +198,56 @@ fn diff_one(
             if created && r.edited.is_none() {
                 tally.changed += 1;
             }
-            messages::notes_to(stderr, r);
+            notes_and_skips(o, stderr);
             Ok((created, false))
         }
-        Outcome::Skipped { path, reason } => {
-            let _ = writeln!(stderr, "kubeharden: {path}: skipped: {reason}");
+        other => {
+            notes_and_skips(other, stderr);
             Ok((false, false))
         }
-        Outcome::Error(_) => Ok((false, false)),
+    }
+}
+
+/// A report's notes, or that a file was skipped, on standard error.
+fn notes_and_skips(o: &Outcome, stderr: &mut dyn Write) {
+    match o {
+        Outcome::Report(r) => messages::notes_to(stderr, r),
+        Outcome::Skipped { path, reason } => {
+            let _ = writeln!(stderr, "kubeharden: {path}: skipped: {reason}");
+        }
+        Outcome::Error(_) => {}
+    }
+}
+
+/// The lines of each file a review can comment on: with `--changed-since`, those a pull
+/// request's diff shows (what the change added or touched, and the three lines of context git
+/// shows around each hunk; every line of a new file); without, every line.
+struct Commentable(std::collections::HashMap<String, Option<Vec<(usize, usize)>>>);
+
+impl Commentable {
+    fn of(s: &Settings) -> Commentable {
+        Commentable(
+            s.inputs
+                .iter()
+                .filter_map(|i| {
+                    let c = i.changed.as_ref()?;
+                    let around = c.lines.as_ref().map(|ranges| {
+                        ranges
+                            .iter()
+                            .map(|(a, b)| (a.saturating_sub(3).max(1), b + 3))
+                            .collect()
+                    });
+                    Some((i.path.display().to_string(), around))
+                })
+                .collect(),
+        )
+    }
+
+    fn at(&self, path: &str, line: usize) -> bool {
+        match self.0.get(path) {
+            None | Some(None) => true,
+            Some(Some(ranges)) => ranges.iter().any(|(a, b)| (*a..=*b).contains(&line)),
+        }
     }
 }
 

@@ -215,6 +215,31 @@ mod tests {
     }
 
     #[test]
+    fn suggestions_carried_out_give_the_new_text() {
+        for (old, new) in [
+            ("a\nb\nc\n", "a\nB\nc\n"),
+            ("a\nb\nc\n", "a\nb\nx\ny\nc\n"),
+            ("a\nb\n", "top\na\nb\n"),
+            ("a\nb\n", "a\nb\nend\n"),
+            ("a\r\nb\r\n", "a\r\nx\r\nb\r\n"),
+            ("a\nb", "a\nb\nc"),
+            ("a\nb\nc\nd\n", "a\nc\nd\n"),
+            ("a\nb\nc\nd\ne\n", "A\nb\nc\nd\nE\nf\n"),
+        ] {
+            let all = suggestions(old, new);
+            assert!(all.iter().all(|s| s.start >= 1 && s.start <= s.end));
+            let refs: Vec<&Suggestion> = all.iter().collect();
+            assert_eq!(applied(old, &refs), new, "{old:?} → {new:?}: {all:?}");
+        }
+    }
+
+    #[test]
+    fn fences_are_longer_than_the_backticks_inside() {
+        assert_eq!(fence(&["a".into()]), "```");
+        assert_eq!(fence(&["x ```` y".into()]), "`````");
+    }
+
+    #[test]
     fn paths_are_the_repository_s() {
         let cwd = Path::new("/repo");
         assert_eq!(repository_path("./m/a.yaml", cwd), "m/a.yaml");
@@ -224,5 +249,192 @@ mod tests {
             repository_path("/elsewhere/a.yaml", cwd),
             "/elsewhere/a.yaml"
         );
+    }
+}
+
+/// One change of a file as a review comment: the lines of the file as it is that it replaces
+/// (1-based, inclusive) and what replaces them.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Suggestion {
+    pub start: usize,
+    pub end: usize,
+    pub lines: Vec<String>,
+}
+
+/// The changes of `old` into `new` as suggestions: each hunk of a diff without context, as
+/// the lines it replaces and their replacement. A hunk that only adds lines replaces the line
+/// above it (the first line, at the top of the file) with itself and the new lines, because a
+/// suggestion replaces at least one line.
+pub fn suggestions(old: &str, new: &str) -> Vec<Suggestion> {
+    let diff = similar::TextDiff::from_lines(old, new);
+    let line = |s: &str| s.trim_end_matches('\n').trim_end_matches('\r').to_string();
+    // The lines as the diff counts them (each with its line break).
+    let old_lines: Vec<String> = old.split_inclusive('\n').map(line).collect();
+    let new_lines: Vec<String> = new.split_inclusive('\n').map(line).collect();
+    let mut out = Vec::new();
+    for hunk in diff.unified_diff().context_radius(0).iter_hunks() {
+        let (Some(first), Some(last)) = (hunk.ops().first(), hunk.ops().last()) else {
+            continue;
+        };
+        let (o0, o1) = (first.old_range().start, last.old_range().end);
+        let (n0, n1) = (first.new_range().start, last.new_range().end);
+        let mut lines: Vec<String> = new_lines[n0..n1].to_vec();
+        let (start, end) = if o1 > o0 {
+            (o0 + 1, o1)
+        } else if o0 > 0 {
+            lines.insert(0, old_lines[o0 - 1].clone());
+            (o0, o0)
+        } else if !old_lines.is_empty() {
+            lines.push(old_lines[0].clone());
+            (1, 1)
+        } else {
+            // A new file has no line to comment on.
+            continue;
+        };
+        out.push(Suggestion { start, end, lines });
+    }
+    out
+}
+
+/// `old` with `suggestions` (of `old`, in its order, not overlapping) carried out, as GitHub
+/// carries them out: each replaces its lines. New lines end as the file's lines end (CRLF in a
+/// CRLF file); a replacement of the last line keeps it without a line break when it had none.
+pub fn applied(old: &str, suggestions: &[&Suggestion]) -> String {
+    let eol = if old.contains("\r\n") { "\r\n" } else { "\n" };
+    let lines: Vec<&str> = old.split_inclusive('\n').collect();
+    let mut out = String::with_capacity(old.len());
+    let mut next = 1;
+    for s in suggestions {
+        for l in &lines[next - 1..s.start - 1] {
+            out.push_str(l);
+        }
+        let last_has_eol = lines.get(s.end - 1).is_some_and(|l| l.ends_with('\n'));
+        for (i, l) in s.lines.iter().enumerate() {
+            out.push_str(l);
+            if i + 1 < s.lines.len() || last_has_eol {
+                out.push_str(eol);
+            }
+        }
+        next = s.end + 1;
+    }
+    for l in lines.iter().skip(next - 1) {
+        out.push_str(l);
+    }
+    out
+}
+
+/// A fence for a code block around `lines`: three backticks, or one more than the longest run
+/// of backticks in them.
+fn fence(lines: &[String]) -> String {
+    let longest = lines
+        .iter()
+        .flat_map(|l| l.split(|c| c != '`'))
+        .map(str::len)
+        .max()
+        .unwrap_or(0);
+    "`".repeat(longest.max(2) + 1)
+}
+
+/// A review for GitHub's pull request review API (`POST /repos/OWNER/REPO/pulls/N/reviews`):
+/// a comment with a ```` ```suggestion ```` block per change on lines the pull request's diff
+/// shows, and the other changes as patches in the review's body.
+#[derive(Default)]
+pub struct Review {
+    comments: Vec<serde_json::Value>,
+    elsewhere: Vec<String>,
+    files: usize,
+}
+
+impl Review {
+    /// Adds the changes of one file. `path` is the repository's name for it; `commentable`
+    /// says whether a line of the file as it is can carry a comment (GitHub accepts comments
+    /// only on the lines of a pull request's diff).
+    pub fn file(
+        &mut self,
+        r: &crate::model::report::FileReport,
+        path: &str,
+        profile: &str,
+        commentable: &dyn Fn(usize) -> bool,
+    ) {
+        let Some(edited) = r.edited.as_deref() else {
+            return;
+        };
+        self.files += 1;
+        let fixed: Vec<&ReportFinding> = r
+            .findings
+            .iter()
+            .filter(|f| f.fixed && f.active())
+            .collect();
+        let all = suggestions(&r.original, edited);
+        let (here, elsewhere): (Vec<&Suggestion>, Vec<&Suggestion>) =
+            all.iter().partition(|s| (s.start..=s.end).all(commentable));
+        if !elsewhere.is_empty() {
+            // The changes a review cannot suggest, as a patch with context that `git apply`
+            // takes, of the file as it is.
+            let partial = applied(&r.original, &elsewhere);
+            self.elsewhere
+                .push(super::diff::diff_text(&r.original, &partial, path));
+        }
+        for s in here {
+            let here: Vec<String> = fixed
+                .iter()
+                .filter(|f| (s.start..=s.end).contains(&f.line))
+                .map(|f| {
+                    format!(
+                        "- `{}`: {} ({} → {})",
+                        f.rule.id, f.rule.title, f.current, f.desired
+                    )
+                })
+                .collect();
+            let why = if here.is_empty() {
+                format!("Part of what `kubeharden fix --profile {profile}` changes in this file.")
+            } else {
+                format!(
+                    "`kubeharden fix --profile {profile}` changes these lines:\n{}",
+                    here.join("\n")
+                )
+            };
+            let f = fence(&s.lines);
+            let mut body = format!("{why}\n\n{f}suggestion\n");
+            for l in &s.lines {
+                body.push_str(l);
+                body.push('\n');
+            }
+            body.push_str(&f);
+            let mut c = serde_json::json!({
+                "path": path,
+                "line": s.end,
+                "side": "RIGHT",
+                "body": body,
+            });
+            if s.start < s.end {
+                c["start_line"] = serde_json::json!(s.start);
+                c["start_side"] = serde_json::json!("RIGHT");
+            }
+            self.comments.push(c);
+        }
+    }
+
+    /// Writes the review as JSON.
+    pub fn write(self, out: &mut dyn Write, profile: &str) -> io::Result<()> {
+        let mut body = format!(
+            "kubeharden diff --profile {profile}: {} suggestion(s) in {} file(s).",
+            self.comments.len(),
+            self.files
+        );
+        if !self.elsewhere.is_empty() {
+            let patch = self.elsewhere.concat();
+            let f = fence(&patch.lines().map(str::to_string).collect::<Vec<_>>());
+            body.push_str(&format!(
+                "\n\nThese changes are on lines this pull request does not change, where a review cannot suggest them; apply them with `git apply`:\n\n{f}diff\n{patch}{f}"
+            ));
+        }
+        let review = serde_json::json!({
+            "event": "COMMENT",
+            "body": body,
+            "comments": self.comments,
+        });
+        serde_json::to_writer_pretty(&mut *out, &review).map_err(io::Error::other)?;
+        writeln!(out)
     }
 }

@@ -361,3 +361,113 @@ fn gitlab_reports_follow_the_documented_format_with_stable_fingerprints() {
     );
     assert_eq!(empty, "[]\n");
 }
+
+fn suggestions(dir: &Path, args: &[&str]) -> (Option<i32>, Value, String) {
+    let out = kubeharden()
+        .current_dir(dir)
+        .args(["diff", "--format", "github-suggestions"])
+        .args(args)
+        .output()
+        .expect("runs");
+    let v = serde_json::from_slice(&out.stdout).expect("a review is JSON");
+    (
+        out.status.code(),
+        v,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The text of a ```` ```suggestion ```` block in a comment's body.
+fn suggested(body: &str) -> Vec<String> {
+    let (_, rest) = body
+        .split_once("```suggestion\n")
+        .expect("a suggestion block");
+    let (block, _) = rest.rsplit_once("```").expect("the block ends");
+    block.lines().map(str::to_string).collect()
+}
+
+/// `text` with the comments' suggestions carried out as GitHub carries them out: each
+/// replaces the lines from `start_line` (or `line`) to `line`, the last first.
+fn apply_suggestions(text: &str, comments: &[Value]) -> String {
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let mut edits: Vec<(usize, usize, Vec<String>)> = comments
+        .iter()
+        .map(|c| {
+            let end = c["line"].as_u64().expect("line") as usize;
+            let start = c["start_line"].as_u64().map_or(end, |s| s as usize);
+            assert_eq!(c["side"], "RIGHT");
+            if c.get("start_line").is_some() {
+                assert_eq!(c["start_side"], "RIGHT");
+            }
+            (start, end, suggested(c["body"].as_str().expect("body")))
+        })
+        .collect();
+    edits.sort_by_key(|e| std::cmp::Reverse(e.0));
+    for (start, end, new) in edits {
+        lines.splice(start - 1..end, new);
+    }
+    lines.iter().map(|l| format!("{l}\n")).collect()
+}
+
+#[test]
+fn suggestions_applied_give_what_fix_writes() {
+    let repo = repository(&weaken);
+    let dir = repo.path();
+    for profile in ["baseline", "strict"] {
+        let path = "manifests/kube-apiserver.yaml";
+        let (code, review, err) = suggestions(dir, &["--profile", profile, path]);
+        assert_eq!(code, Some(1), "{err}");
+        assert_eq!(review["event"], "COMMENT");
+        let comments = review["comments"].as_array().expect("comments");
+        assert!(comments.len() > 1, "{review}");
+        for c in comments {
+            assert_eq!(c["path"], path);
+        }
+        let fixed = kubeharden()
+            .current_dir(dir)
+            .args(["fix", "--profile", profile, path, "--output", "-"])
+            .output()
+            .expect("runs");
+        let text = std::fs::read_to_string(dir.join(path)).expect("read");
+        assert_eq!(
+            apply_suggestions(&text, comments),
+            String::from_utf8(fixed.stdout).expect("UTF-8"),
+            "{profile}"
+        );
+        // Every change was a suggestion: nothing is left for the body.
+        assert!(!review["body"].as_str().expect("body").contains("```diff"));
+    }
+}
+
+#[test]
+fn suggestions_stay_on_the_lines_of_the_pull_request() {
+    let repo = repository(&weaken);
+    let dir = repo.path();
+    let text = std::fs::read_to_string(dir.join("manifests/kube-apiserver.yaml")).expect("read");
+    let line = line_of(&text, "AlwaysAllow");
+    let (code, review, err) = suggestions(dir, &["--changed-since", "HEAD~1"]);
+    assert_eq!(code, Some(1), "{err}");
+    let comments = review["comments"].as_array().expect("comments");
+    // The weakened line is suggested back; the other changes are far from it.
+    assert!(!comments.is_empty());
+    for c in comments {
+        let end = c["line"].as_u64().expect("line");
+        let start = c["start_line"].as_u64().unwrap_or(end);
+        assert!(start + 3 >= line && end <= line + 3, "{c}");
+        assert_eq!(c["path"], "manifests/kube-apiserver.yaml");
+    }
+    assert!(comments
+        .iter()
+        .any(|c| suggested(c["body"].as_str().expect("body"))
+            == ["    - --authorization-mode=Node,RBAC"]));
+    // The rest is a patch in the body that git applies to the file as it is.
+    let body = review["body"].as_str().expect("body");
+    let (_, patch) = body.split_once("```diff\n").expect("a patch in the body");
+    let (patch, _) = patch.rsplit_once("```").expect("the block ends");
+    std::fs::write(dir.join("rest.patch"), patch).expect("write");
+    git(dir, &["apply", "--check", "rest.patch"]);
+    // Nothing changed since the last commit: an empty review, and that is no failure.
+    let (code, review, err) = suggestions(dir, &["--changed-since", "HEAD"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(review["comments"], serde_json::json!([]));
+}
