@@ -471,3 +471,237 @@ fn suggestions_stay_on_the_lines_of_the_pull_request() {
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(review["comments"], serde_json::json!([]));
 }
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn binary() -> std::path::PathBuf {
+    assert_cmd::cargo::cargo_bin("kubeharden")
+}
+
+/// A `gh` that records its arguments and the file it is given with `--input`.
+fn fake_gh(dir: &Path) -> std::path::PathBuf {
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).expect("mkdir");
+    let gh = bin.join("gh");
+    std::fs::write(
+        &gh,
+        "#!/bin/sh\necho \"$@\" >\"$GH_LOG\"\nwhile [ $# -gt 0 ]; do if [ \"$1\" = --input ]; then cp \"$2\" \"$GH_LOG.json\"; fi; shift; done\n",
+    )
+    .expect("write");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&gh, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    bin
+}
+
+fn review_script(repo: &Path, work: &Path, base: &str) -> (Option<i32>, String, String) {
+    let bin = fake_gh(work);
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new("bash")
+        .arg(root().join("ci/review.sh"))
+        .current_dir(repo)
+        .env("PATH", path)
+        .env("KUBEHARDEN", binary())
+        .env("KH_PLATFORM", "github")
+        .env("KH_BASE", base)
+        .env("KH_OUT", work.join("out"))
+        .env("KH_SUGGEST", "1")
+        .env("KH_PR", "7")
+        .env("GITHUB_REPOSITORY", "owner/repo")
+        .env("GH_LOG", work.join("gh.log"))
+        .output()
+        .expect("bash runs");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_action_s_script_annotates_the_change_and_posts_its_fixes() {
+    let repo = repository(&weaken);
+    let dir = repo.path();
+    let work = tempfile::tempdir().expect("tempdir");
+    let text = std::fs::read_to_string(dir.join("manifests/kube-apiserver.yaml")).expect("read");
+    let line = line_of(&text, "AlwaysAllow");
+    let (code, out, err) = review_script(dir, work.path(), "HEAD~1");
+    assert_eq!(code, Some(1), "{out}{err}");
+    let annotations: Vec<&str> = out.lines().filter(|l| l.starts_with("::")).collect();
+    assert_eq!(
+        annotations.len(),
+        1,
+        "only the change's finding is annotated: {out}"
+    );
+    assert!(
+        annotations[0].starts_with(&format!(
+            "::error file=manifests/kube-apiserver.yaml,line={line},"
+        )),
+        "{out}"
+    );
+    // Code scanning gets every finding of the file.
+    let sarif: Value = serde_json::from_str(
+        &std::fs::read_to_string(work.path().join("out/kubeharden.sarif")).expect("SARIF"),
+    )
+    .expect("JSON");
+    assert!(
+        sarif["runs"][0]["results"]
+            .as_array()
+            .expect("results")
+            .len()
+            > 1
+    );
+    // The review went to the pull request's reviews.
+    let log = std::fs::read_to_string(work.path().join("gh.log")).expect("gh was run");
+    assert_eq!(
+        log.trim(),
+        format!(
+            "api --method POST repos/owner/repo/pulls/7/reviews --input {}",
+            work.path().join("out/review.json").display()
+        )
+    );
+    let posted: Value = serde_json::from_str(
+        &std::fs::read_to_string(work.path().join("gh.log.json")).expect("posted"),
+    )
+    .expect("JSON");
+    assert!(posted["comments"]
+        .as_array()
+        .expect("comments")
+        .iter()
+        .any(|c| c["line"] == line
+            && suggested(c["body"].as_str().expect("body"))
+                == ["    - --authorization-mode=Node,RBAC"]));
+    // A change that adds nothing: the job passes and nothing is posted.
+    let work = tempfile::tempdir().expect("tempdir");
+    let (code, out, err) = review_script(dir, work.path(), "HEAD");
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(!work.path().join("gh.log").exists(), "{out}");
+}
+
+#[test]
+fn the_action_passes_the_script_what_it_reads() {
+    let action: yaml_serde::Value = yaml_serde::from_str(
+        &std::fs::read_to_string(root().join("action.yml")).expect("action.yml"),
+    )
+    .expect("YAML");
+    assert_eq!(action["runs"]["using"].as_str(), Some("composite"));
+    let text = std::fs::read_to_string(root().join("action.yml")).expect("action.yml");
+    let inputs = action["inputs"].as_mapping().expect("inputs");
+    // Every input the steps use is declared.
+    let used = regex::Regex::new(r"inputs\.([a-z-]+)").expect("regex");
+    for c in used.captures_iter(&text) {
+        assert!(
+            inputs.contains_key(yaml_serde::Value::String(c[1].to_string())),
+            "inputs.{} is not declared",
+            &c[1]
+        );
+    }
+    // The review step sets every variable ci/review.sh reads.
+    let script = std::fs::read_to_string(root().join("ci/review.sh")).expect("script");
+    let steps = action["runs"]["steps"].as_sequence().expect("steps");
+    let review = steps
+        .iter()
+        .find(|s| s["id"].as_str() == Some("review"))
+        .expect("the review step");
+    assert!(review["run"]
+        .as_str()
+        .expect("run")
+        .contains("ci/review.sh"));
+    let env = review["env"].as_mapping().expect("env");
+    let read = regex::Regex::new(r"\$\{?(KH_[A-Z_]+|KUBEHARDEN)\b").expect("regex");
+    for c in read.captures_iter(&script) {
+        assert!(
+            env.contains_key(yaml_serde::Value::String(c[1].to_string())),
+            "the review step does not set {}",
+            &c[1]
+        );
+    }
+}
+
+/// The GitLab template's job, its lines run as GitLab's runner runs them: one bash session.
+fn gitlab_job(repo: &Path, base: Option<&str>) -> (Option<i32>, String) {
+    let template: yaml_serde::Value = yaml_serde::from_str(
+        &std::fs::read_to_string(root().join("ci/kubeharden.gitlab-ci.yml")).expect("template"),
+    )
+    .expect("YAML");
+    let job = &template["kubeharden"];
+    let lines = |key: &str| -> Vec<String> {
+        job[key]
+            .as_sequence()
+            .expect(key)
+            .iter()
+            .map(|l| l.as_str().expect("a line").to_string())
+            .collect()
+    };
+    let mut program = String::from("set -eo pipefail\n");
+    for l in lines("before_script").into_iter().chain(lines("script")) {
+        program.push_str(&l);
+        program.push('\n');
+    }
+    let bin = binary();
+    let mut cmd = Command::new("bash");
+    cmd.arg("-c").arg(program).current_dir(repo).env(
+        "PATH",
+        format!(
+            "{}:{}",
+            bin.parent().expect("dir").display(),
+            std::env::var("PATH").unwrap_or_default()
+        ),
+    );
+    for (k, v) in job["variables"].as_mapping().expect("variables") {
+        cmd.env(k.as_str().expect("name"), v.as_str().expect("value"));
+    }
+    if let Some(b) = base {
+        cmd.env("CI_MERGE_REQUEST_DIFF_BASE_SHA", b);
+    }
+    let out = cmd.output().expect("bash runs");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_gitlab_template_reports_the_merge_request_s_findings() {
+    let repo = repository(&weaken);
+    let dir = repo.path();
+    let base = String::from_utf8(
+        Command::new("git")
+            .current_dir(dir)
+            .args(["rev-parse", "HEAD~1"])
+            .output()
+            .expect("git")
+            .stdout,
+    )
+    .expect("UTF-8");
+    let schema = load_schema("tests/data/gitlab-code-quality.schema.json");
+    let report = || -> Value {
+        serde_json::from_str(
+            &std::fs::read_to_string(dir.join("gl-code-quality-report.json")).expect("report"),
+        )
+        .expect("JSON")
+    };
+    let (code, err) = gitlab_job(dir, Some(base.trim()));
+    assert_eq!(code, Some(1), "{err}");
+    let v = report();
+    assert_eq!(errors(&schema, &v), Vec::<String>::new());
+    let issues = v.as_array().expect("array");
+    assert_eq!(issues.len(), 1, "{v}");
+    assert_eq!(
+        issues[0]["check_name"],
+        "apiserver-authorization-no-always-allow"
+    );
+    assert_eq!(
+        issues[0]["location"]["path"],
+        "manifests/kube-apiserver.yaml"
+    );
+    // On the default branch every file is judged whole.
+    let (code, err) = gitlab_job(dir, None);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(report().as_array().expect("array").len() > 1);
+}
