@@ -60,13 +60,18 @@ fn process_one<'p>(input: &'p Input, opts: &Options<'p>) -> Outcome<'p> {
     }
 }
 
-/// `--changed-since REV`: of the inputs, only the files that differ from REV, each with what
-/// the change did to it.
-pub(super) fn changed_inputs(rev: &str, s: &mut Settings) -> Result<(), UsageError> {
+/// `--changed-since REV`: of the inputs (found under `paths`), only the files that differ from
+/// REV, each with what the change did to it.
+pub(super) fn changed_inputs(
+    rev: &str,
+    paths: &[std::path::PathBuf],
+    s: &mut Settings,
+) -> Result<(), UsageError> {
     let cwd = std::env::current_dir().map_err(|e| UsageError(format!("--changed-since: {e}")))?;
-    let mut changes: std::collections::HashMap<_, _> = crate::load::git::changed_since(rev, &cwd)?
-        .into_iter()
-        .collect();
+    let mut changes: std::collections::HashMap<_, _> =
+        crate::load::git::changed_since(rev, &cwd, paths)?
+            .into_iter()
+            .collect();
     s.inputs.retain_mut(|i| {
         let changed = crate::load::node::canonical(&i.path).and_then(|p| changes.remove(&p));
         i.changed = changed.map(Box::new);

@@ -44,7 +44,7 @@ pub(super) fn run(
         node_files_under(paths, node.as_ref().unwrap_or(&Root::system()))?,
     )?;
     if let Some(rev) = &args.changed_since {
-        super::batch::changed_inputs(rev, &mut s)?;
+        super::batch::changed_inputs(rev, paths, &mut s)?;
     }
     // A change that touches no file of ours is nothing to fail on.
     let skip_unrecognized = args.skip_unrecognized || args.changed_since.is_some();

@@ -95,7 +95,7 @@ pub(super) fn run(
         node_files(paths)?,
     )?;
     if let Some(rev) = &args.changed_since {
-        super::batch::changed_inputs(rev, &mut s)?;
+        super::batch::changed_inputs(rev, paths, &mut s)?;
         // A change that touches no file of ours is nothing to change.
         for i in &mut s.inputs {
             i.from_dir = true;

@@ -29,8 +29,13 @@ impl Changed {
     }
 }
 
-/// The files changed since `rev`, by their canonical path, for the repository `dir` is in.
-pub(crate) fn changed_since(rev: &str, dir: &Path) -> Result<Vec<(PathBuf, Changed)>, UsageError> {
+/// The files under `paths` (relative to `dir`) changed since `rev`, by their canonical path,
+/// for the repository `dir` is in. A path outside the repository is an error.
+pub(crate) fn changed_since(
+    rev: &str,
+    dir: &Path,
+    paths: &[PathBuf],
+) -> Result<Vec<(PathBuf, Changed)>, UsageError> {
     let fail = |m: String| UsageError(format!("--changed-since {rev}: {m}"));
     let top = git(dir, &["rev-parse", "--show-toplevel"]).map_err(|e| {
         fail(format!(
@@ -39,6 +44,22 @@ pub(crate) fn changed_since(rev: &str, dir: &Path) -> Result<Vec<(PathBuf, Chang
         ))
     })?;
     let top = PathBuf::from(top.trim_end_matches('\n'));
+    // The paths asked about, under the repository's root as git names it (links resolved):
+    // only their files count, and a path outside the repository is refused.
+    let real_top = super::node::canonical(&top).unwrap_or_else(|| top.clone());
+    let mut pathspecs = Vec::new();
+    for p in paths {
+        let abs = super::node::canonical(&dir.join(p))
+            .ok_or_else(|| fail(format!("{}: no such file or directory", p.display())))?;
+        let inside = abs.strip_prefix(&real_top).map_err(|_| {
+            fail(format!(
+                "{} is outside the repository {}",
+                p.display(),
+                top.display()
+            ))
+        })?;
+        pathspecs.push(top.join(inside));
+    }
     let commit = format!("{rev}^{{commit}}");
     git(
         &top,
@@ -74,6 +95,10 @@ pub(crate) fn changed_since(rev: &str, dir: &Path) -> Result<Vec<(PathBuf, Chang
     .map_err(fail)?;
     let mut out = Vec::new();
     for (old, new, lines) in parse_patch(&patch) {
+        let path = top.join(&new);
+        if !pathspecs.iter().any(|p| path.starts_with(p)) {
+            continue;
+        }
         let before = match &old {
             Some(old) => Some(
                 git(&top, &["show", &format!("{rev}:{old}")])
@@ -81,21 +106,13 @@ pub(crate) fn changed_since(rev: &str, dir: &Path) -> Result<Vec<(PathBuf, Chang
             ),
             None => None,
         };
-        out.push((top.join(&new), Changed { lines, before }));
+        out.push((path, Changed { lines, before }));
     }
     // Files git does not track (and does not ignore) are new since any revision.
-    let untracked = git(
-        &top,
-        &[
-            "-c",
-            "core.quotePath=false",
-            "ls-files",
-            "-z",
-            "--others",
-            "--exclude-standard",
-        ],
-    )
-    .map_err(fail)?;
+    let mut ls = vec!["-c", "core.quotePath=false", "ls-files", "-z", "--others"];
+    ls.extend(["--exclude-standard", "--"]);
+    ls.extend(pathspecs.iter().filter_map(|p| p.to_str()));
+    let untracked = git(&top, &ls).map_err(fail)?;
     for name in untracked.split('\0').filter(|n| !n.is_empty()) {
         let changed = Changed {
             lines: None,

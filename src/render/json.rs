@@ -228,6 +228,39 @@ struct JsonHead<'a> {
 }
 
 /// `text` with every line but the first indented by `by` spaces, or every line with `first`.
+/// Writes `value` pretty-printed, every line indented by `by` spaces more, as it would be
+/// nested that deep in a pretty-printed document: the serializer writes straight through, with
+/// the indentation put in after each line break.
+pub(super) fn write_nested<T: Serialize>(
+    out: &mut dyn Write,
+    value: &T,
+    by: usize,
+) -> io::Result<()> {
+    struct Nested<'a> {
+        out: &'a mut dyn Write,
+        pad: &'a [u8],
+    }
+    impl Write for Nested<'_> {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            let mut rest = buf;
+            while let Some(i) = rest.iter().position(|b| *b == b'\n') {
+                self.out.write_all(&rest[..=i])?;
+                self.out.write_all(self.pad)?;
+                rest = &rest[i + 1..];
+            }
+            self.out.write_all(rest)?;
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            self.out.flush()
+        }
+    }
+    let pad = vec![b' '; by];
+    out.write_all(&pad)?;
+    let mut nested = Nested { out, pad: &pad };
+    serde_json::to_writer_pretty(&mut nested, value).map_err(io::Error::other)
+}
+
 pub(super) fn indented(text: &str, by: usize, first: bool) -> String {
     let pad = " ".repeat(by);
     let mut out = String::with_capacity(text.len() + text.len() / 8);
@@ -275,10 +308,10 @@ impl JsonStream {
     /// Writes one file's entry and counts it.
     pub fn file(&mut self, out: &mut dyn Write, o: &Outcome) -> io::Result<()> {
         let f = json_file(o, &mut self.summary);
-        let text = serde_json::to_string_pretty(&f).map_err(io::Error::other)?;
         let sep = if self.files == 0 { "\n" } else { ",\n" };
         self.files += 1;
-        write!(out, "{sep}{}", indented(&text, 4, true))
+        out.write_all(sep.as_bytes())?;
+        write_nested(out, &f, 4)
     }
 
     /// Writes the summary and the end.

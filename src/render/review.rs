@@ -2,7 +2,7 @@
 //! GitHub Actions run turns into annotations on the lines of a pull request, and
 //! `check --format gitlab`, a GitLab Code Quality report. docs/review.md describes both.
 
-use super::json::indented;
+use super::json::write_nested;
 use crate::model::report::{Kept, Outcome, ReportFinding};
 use crate::profile::Severity;
 use sha2::{Digest, Sha256};
@@ -187,10 +187,10 @@ impl GitlabStream {
                     "lines": { "begin": f.line, "end": f.end_line.max(f.line) },
                 },
             });
-            let text = serde_json::to_string_pretty(&issue).map_err(io::Error::other)?;
             let sep = if self.issues == 0 { "\n" } else { ",\n" };
             self.issues += 1;
-            write!(out, "{sep}{}", indented(&text, 2, true))?;
+            out.write_all(sep.as_bytes())?;
+            write_nested(out, &issue, 2)?;
         }
         Ok(())
     }

@@ -168,6 +168,12 @@ fn a_review_outside_a_repository_or_of_no_commit_is_refused() {
     let (code, _, err) = check(repo.path(), &["--changed-since", "no-such-branch"]);
     assert_eq!(code, Some(2));
     assert!(err.contains("no such commit"), "{err}");
+    // A path outside the repository cannot have changed in it.
+    let outside = dir.path().to_str().expect("UTF-8");
+    let (code, out, err) = check(repo.path(), &["--changed-since", "HEAD", outside]);
+    assert_eq!(code, Some(2));
+    assert!(out.is_empty());
+    assert!(err.contains("is outside the repository"), "{err}");
 }
 
 /// The grammar of tests/data/github-workflow-commands.txt: the `key:` lines.
