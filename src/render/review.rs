@@ -46,7 +46,13 @@ fn in_order<'a, 'p>(findings: &'a [ReportFinding<'p>]) -> Vec<&'a ReportFinding<
 fn message(f: &ReportFinding) -> String {
     let mut text = format!("{}: {} → {}", f.rule.title, f.current, f.desired);
     match (&f.manual, f.fixed) {
-        (_, true) => text.push_str(" (kubeharden fix makes the change)"),
+        (_, true) => match f.risky {
+            Some(a) => text.push_str(&format!(
+                " (kubeharden fix makes the change, which is risky: {}; make sure first: {})",
+                a.risky, a.precondition
+            )),
+            None => text.push_str(" (kubeharden fix makes the change)"),
+        },
         (Some(m), false) => text.push_str(&format!(". Not fixed automatically: {m}")),
         (None, false) => {}
     }
@@ -380,8 +386,14 @@ impl Review {
                 .iter()
                 .filter(|f| (s.start..=s.end).contains(&f.line))
                 .map(|f| {
+                    let risk = f
+                        .risky
+                        .map(|a| {
+                            format!("; risky: {}; make sure first: {}", a.risky, a.precondition)
+                        })
+                        .unwrap_or_default();
                     format!(
-                        "- `{}`: {} ({} → {})",
+                        "- `{}`: {} ({} → {}){risk}",
                         f.rule.id, f.rule.title, f.current, f.desired
                     )
                 })
