@@ -71,7 +71,16 @@ pub(crate) fn changed_since(
             &commit,
         ],
     )
-    .map_err(|_| fail("no such commit in this repository".into()))?;
+    .map_err(|_| {
+        // A CI checkout is often shallow: the base of a pull request is then not there.
+        let shallow = git(&top, &["rev-parse", "--is-shallow-repository"])
+            .is_ok_and(|s| s.trim() == "true");
+        fail(if shallow {
+            "no such commit in this repository, which is a shallow clone: fetch the history (`git fetch --unshallow`, or actions/checkout with fetch-depth: 0)".into()
+        } else {
+            "no such commit in this repository".into()
+        })
+    })?;
     // The working tree against the revision: what a pull request's head changes when the
     // revision is its base. Renames are followed, so a file that only moved reports nothing.
     let patch = git(

@@ -168,6 +168,27 @@ fn a_review_outside_a_repository_or_of_no_commit_is_refused() {
     let (code, _, err) = check(repo.path(), &["--changed-since", "no-such-branch"]);
     assert_eq!(code, Some(2));
     assert!(err.contains("no such commit"), "{err}");
+    // A shallow clone lacks the base: the error says how to get it.
+    let shallow = tempfile::tempdir().expect("tempdir");
+    let url = format!("file://{}", repo.path().display());
+    let target = shallow.path().join("clone");
+    git(
+        shallow.path(),
+        &[
+            "clone",
+            "-q",
+            "--depth",
+            "1",
+            &url,
+            target.to_str().expect("UTF-8"),
+        ],
+    );
+    let (code, _, err) = check(&target, &["--changed-since", "HEAD~1"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("shallow clone") && err.contains("fetch-depth"),
+        "{err}"
+    );
     // A path outside the repository cannot have changed in it.
     let outside = dir.path().to_str().expect("UTF-8");
     let (code, out, err) = check(repo.path(), &["--changed-since", "HEAD", outside]);
