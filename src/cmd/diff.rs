@@ -118,6 +118,15 @@ pub(super) fn run(
             if let Outcome::Report(r) = &o {
                 let path = render::review::repository_path(&r.path, &cwd);
                 review.file(r, &path, &s.profile.name, &|l| commentable.at(&r.path, l));
+                // The kubeadm probe patch the fix creates goes to the body, as a new file.
+                let mut patch = Vec::new();
+                if let Ok(true) = probe_patch_diff(&mut patch, stderr, r, &path, &s) {
+                    review.patch(String::from_utf8_lossy(&patch).into_owned());
+                    extra_files = true;
+                    if r.edited.is_none() {
+                        tally.changed += 1;
+                    }
+                }
             }
             notes_and_skips(&o, stderr);
         } else if let Ok(false) = stopped {

@@ -427,6 +427,11 @@ impl Review {
         }
     }
 
+    /// A change no suggestion can make (a file the fix creates), as a patch for the body.
+    pub fn patch(&mut self, patch: String) {
+        self.elsewhere.push(patch);
+    }
+
     /// Writes the review as JSON.
     pub fn write(self, out: &mut dyn Write, profile: &str) -> io::Result<()> {
         let mut body = format!(
@@ -438,7 +443,7 @@ impl Review {
             let patch = self.elsewhere.concat();
             let f = fence(&patch.lines().map(str::to_string).collect::<Vec<_>>());
             body.push_str(&format!(
-                "\n\nThese changes are on lines this pull request does not change, where a review cannot suggest them; apply them with `git apply`:\n\n{f}diff\n{patch}{f}"
+                "\n\nThese changes cannot be suggestions (they are on lines this pull request does not change, or they create files); apply them with `git apply`:\n\n{f}diff\n{patch}{f}"
             ));
         }
         let review = serde_json::json!({

@@ -732,3 +732,23 @@ fn the_gitlab_template_reports_the_merge_request_s_findings() {
     assert_eq!(code, Some(1), "{err}");
     assert!(report().as_array().expect("array").len() > 1);
 }
+
+#[test]
+fn a_file_the_fix_creates_goes_to_the_review_s_body() {
+    // strict on a kubeadm configuration needs kubeadm's probe patch, a new file.
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::copy(
+        root().join("tests/fixtures/kubeadm-config/v1beta3-init-cluster.yaml"),
+        dir.path().join("cluster.yaml"),
+    )
+    .expect("copy");
+    let (code, review, err) = suggestions(dir.path(), &["--profile", "strict", "cluster.yaml"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(!review["comments"].as_array().expect("comments").is_empty());
+    let body = review["body"].as_str().expect("body");
+    let (_, patch) = body.split_once("```diff\n").expect("a patch in the body");
+    assert!(
+        patch.contains("+++ b/kube-apiserver+strategic.yaml") && patch.contains("tcpSocket"),
+        "{body}"
+    );
+}
