@@ -60,8 +60,21 @@ fn process_one<'p>(input: &'p Input, opts: &Options<'p>) -> Outcome<'p> {
     }
 }
 
+/// The paths a command reads: those given; with `--changed-since` and none given, the current
+/// directory, where a change under review is read.
+pub(super) fn read_paths<'a>(
+    changed_since: Option<&str>,
+    given: &'a [std::path::PathBuf],
+) -> std::borrow::Cow<'a, [std::path::PathBuf]> {
+    match (changed_since, given.is_empty()) {
+        (Some(_), true) => std::borrow::Cow::Owned(vec![std::path::PathBuf::from(".")]),
+        _ => std::borrow::Cow::Borrowed(given),
+    }
+}
+
 /// `--changed-since REV`: of the inputs (found under `paths`), only the files that differ from
-/// REV, each with what the change did to it.
+/// REV, each with what the change did to it. A changed file that is none of kubeharden's is
+/// skipped, as in a directory: a change that touches none is nothing to fail on.
 pub(super) fn changed_inputs(
     rev: &str,
     paths: &[std::path::PathBuf],
@@ -75,6 +88,7 @@ pub(super) fn changed_inputs(
     s.inputs.retain_mut(|i| {
         let changed = crate::load::node::canonical(&i.path).and_then(|p| changes.remove(&p));
         i.changed = changed.map(Box::new);
+        i.from_dir = true;
         i.changed.is_some()
     });
     Ok(())

@@ -17,12 +17,7 @@ pub(super) fn run(
     stderr: &mut dyn Write,
     paint: Paint,
 ) -> Result<Exit, UsageError> {
-    // A change under review is read from the current directory when no path is given.
-    let here = [std::path::PathBuf::from(".")];
-    let paths = match (&args.changed_since, args.common.paths.is_empty()) {
-        (Some(_), true) => &here[..],
-        _ => &args.common.paths[..],
-    };
+    let paths = &*super::batch::read_paths(args.changed_since.as_deref(), &args.common.paths);
     // A node scan, or a node tree under --root: the preconditions of risky changes are read
     // there too.
     let node = match &args.root {
@@ -48,7 +43,7 @@ pub(super) fn run(
     }
     // A change that touches no file of ours is nothing to fail on.
     let skip_unrecognized = args.skip_unrecognized || args.changed_since.is_some();
-    if skip_unrecognized {
+    if args.skip_unrecognized {
         // A named file that is not ours is skipped as one found in a directory would be.
         for i in &mut s.inputs {
             i.from_dir = true;

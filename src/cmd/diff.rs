@@ -80,12 +80,7 @@ pub(super) fn run(
     stderr: &mut dyn Write,
 ) -> Result<Exit, UsageError> {
     let common = &args.common;
-    // A change under review is read from the current directory when no path is given.
-    let here = [std::path::PathBuf::from(".")];
-    let paths = match (&args.changed_since, common.paths.is_empty()) {
-        (Some(_), true) => &here[..],
-        _ => &common.paths[..],
-    };
+    let paths = &*super::batch::read_paths(args.changed_since.as_deref(), &common.paths);
     let mut s = settings(
         &crate::load::inputs::Asked {
             paths,
@@ -96,10 +91,6 @@ pub(super) fn run(
     )?;
     if let Some(rev) = &args.changed_since {
         super::batch::changed_inputs(rev, paths, &mut s)?;
-        // A change that touches no file of ours is nothing to change.
-        for i in &mut s.inputs {
-            i.from_dir = true;
-        }
     }
     let suggest = args.format == DiffFormat::GithubSuggestions;
     let commentable = Commentable::of(&s);

@@ -68,9 +68,12 @@ pub(crate) fn find_builtin_rule(
     id: &str,
     registry: &Registry,
 ) -> Result<Option<Rule>, ProfileError> {
-    for (name, _) in BUILTIN.iter().rev() {
-        let p = Profile::builtin(name, registry).expect("a built-in profile")?;
-        if let Some(r) = p.rule(id) {
+    for p in BUILTIN
+        .iter()
+        .rev()
+        .filter_map(|(name, _)| Profile::builtin(name, registry))
+    {
+        if let Some(r) = p?.rule(id) {
             return Ok(Some(r.clone()));
         }
     }

@@ -228,14 +228,18 @@ struct JsonHead<'a> {
 }
 
 /// `text` with every line but the first indented by `by` spaces, or every line with `first`.
-/// Writes `value` pretty-printed, every line indented by `by` spaces more, as it would be
-/// nested that deep in a pretty-printed document: the serializer writes straight through, with
-/// the indentation put in after each line break.
-pub(super) fn write_nested<T: Serialize>(
+/// Writes `value` as the next item of a pretty-printed JSON array whose items are indented by
+/// `by` spaces (the array's `[` already written; `written` counts the items so far): the
+/// separator, then the value with every line indented, as serde_json prints a nested value. The
+/// serializer writes straight through, the indentation put in after each line break.
+pub(super) fn write_item<T: Serialize>(
     out: &mut dyn Write,
     value: &T,
     by: usize,
+    written: &mut usize,
 ) -> io::Result<()> {
+    out.write_all(if *written == 0 { b"\n" } else { b",\n" })?;
+    *written += 1;
     struct Nested<'a> {
         out: &'a mut dyn Write,
         pad: &'a [u8],
@@ -308,10 +312,7 @@ impl JsonStream {
     /// Writes one file's entry and counts it.
     pub fn file(&mut self, out: &mut dyn Write, o: &Outcome) -> io::Result<()> {
         let f = json_file(o, &mut self.summary);
-        let sep = if self.files == 0 { "\n" } else { ",\n" };
-        self.files += 1;
-        out.write_all(sep.as_bytes())?;
-        write_nested(out, &f, 4)
+        write_item(out, &f, 4, &mut self.files)
     }
 
     /// Writes the summary and the end.

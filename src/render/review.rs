@@ -2,37 +2,24 @@
 //! GitHub Actions run turns into annotations on the lines of a pull request, and
 //! `check --format gitlab`, a GitLab Code Quality report. docs/review.md describes both.
 
-use super::json::write_nested;
+use super::json::write_item;
 use crate::model::report::{Kept, Outcome, ReportFinding};
 use crate::profile::Severity;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::io::{self, Write};
-use std::path::{Component, Path, PathBuf};
+use std::path::Path;
 
 /// A report's path as the repository names it: relative to the directory kubeharden runs in
 /// (a workflow runs in the repository's root), without `./`; an absolute path outside it stays
 /// absolute.
 pub(crate) fn repository_path(path: &str, cwd: &Path) -> String {
     let p = Path::new(path);
-    let rel = if p.is_absolute() {
-        p.strip_prefix(cwd).unwrap_or(p)
-    } else {
-        p
-    };
-    let mut out = PathBuf::new();
-    for c in rel.components() {
-        match c {
-            Component::CurDir => {}
-            Component::ParentDir
-                if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
-            {
-                out.pop();
-            }
-            other => out.push(other.as_os_str()),
-        }
+    match p.strip_prefix(cwd) {
+        Ok(rel) => super::diff_path(&rel.to_string_lossy()),
+        Err(_) if p.is_absolute() => path.to_string(),
+        Err(_) => super::diff_path(path),
     }
-    out.to_string_lossy().into_owned()
 }
 
 /// The active findings of a report, in the file's order.
@@ -193,10 +180,7 @@ impl GitlabStream {
                     "lines": { "begin": f.line, "end": f.end_line.max(f.line) },
                 },
             });
-            let sep = if self.issues == 0 { "\n" } else { ",\n" };
-            self.issues += 1;
-            out.write_all(sep.as_bytes())?;
-            write_nested(out, &issue, 2)?;
+            write_item(out, &issue, 2, &mut self.issues)?;
         }
         Ok(())
     }

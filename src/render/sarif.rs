@@ -14,7 +14,7 @@
 //! - Errors, skipped files, notes and suppression comments that silence nothing are
 //!   notifications of the invocation (§3.20.21, §3.58).
 
-use super::json::write_nested;
+use super::json::write_item;
 use crate::model::report::{FileReport, Outcome, ReportFinding};
 use crate::profile::{Profile, Rule, Severity};
 use serde_json::{json, Value};
@@ -552,10 +552,7 @@ impl<'a> SarifStream<'a> {
                 let mut results = Vec::new();
                 report(r, self.profile, ctx, &mut results, &mut self.notifications);
                 for v in results {
-                    let sep = if self.results == 0 { "\n" } else { ",\n" };
-                    self.results += 1;
-                    spool.write_all(sep.as_bytes())?;
-                    write_nested(spool, &v, RESULT_INDENT)?;
+                    write_item(spool, &v, RESULT_INDENT, &mut self.results)?;
                 }
             }
         }

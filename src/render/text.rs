@@ -63,9 +63,100 @@ pub fn text_file(
     paint: Paint,
     t: &mut Tally,
 ) -> io::Result<()> {
-    let (bytes, part) = blocks(std::slice::from_ref(o), profile, paint)?;
-    out.write_all(&bytes)?;
-    t.add(&part);
+    let bold = paint.styled(Style::new().bold());
+    let dim = paint.styled(Style::new().dimmed());
+    let Tally {
+        findings,
+        fixable,
+        manual,
+        errors,
+        files,
+        skipped,
+        suppressed,
+    } = t;
+    match o {
+        Outcome::Skipped { path, reason } => {
+            *skipped += 1;
+            writeln!(
+                out,
+                "{dim}{}: skipped: {}{dim:#}",
+                visible(path),
+                visible(reason)
+            )?;
+        }
+        // Errors are the caller's to print, on standard error.
+        Outcome::Error(_) => *errors += 1,
+        Outcome::Report(r) => {
+            *files += 1;
+            writeln!(
+                out,
+                "{bold}{}{bold:#}: {} {} ({}), profile {}",
+                visible(&r.path),
+                r.component,
+                r.version,
+                match r.version_source {
+                    VersionSource::Option => "from --kubernetes-version",
+                    VersionSource::Node => "from a manifest of the same run",
+                    VersionSource::Image => "from the image tag",
+                    VersionSource::Config => "from kubernetesVersion",
+                    VersionSource::Assumed => "assumed",
+                },
+                profile.name
+            )?;
+            // A note quotes the file at times: one line each all the same.
+            for n in &r.notes {
+                writeln!(out, "  note: {}", one_line(n))?;
+            }
+            for u in &r.unused_suppressions {
+                writeln!(out, "  note: line {}: {}", u.line, one_line(&u.message))?;
+            }
+            let silenced = r.findings.iter().filter(|f| !f.active()).count();
+            *suppressed += silenced;
+            if silenced == r.findings.len() {
+                writeln!(out, "  no findings")?;
+            }
+            // In file order, as a reader goes through the manifest.
+            let mut ordered: Vec<_> = r.findings.iter().filter(|f| f.active()).collect();
+            ordered.sort_by_key(|f| (f.line, f.column));
+            for f in ordered {
+                *findings += 1;
+                if f.fixed {
+                    *fixable += 1;
+                }
+                if f.is_manual() {
+                    *manual += 1;
+                }
+                finding_to(out, f, paint)?;
+            }
+            if silenced > 0 {
+                writeln!(
+                    out,
+                    "  {silenced} suppressed (by `# kubeharden: ignore` comments; --no-ignores shows them)"
+                )?;
+            }
+            if !r.required_files.is_empty() {
+                writeln!(out, "  files the fix needs on the node:")?;
+                for rf in &r.required_files {
+                    let what = if rf.directory {
+                        "directory, created if missing"
+                    } else {
+                        "file"
+                    };
+                    let tmpl = rf
+                        .template
+                        .as_ref()
+                        .map(|t| format!("; kubeharden template `{t}`"))
+                        .unwrap_or_default();
+                    writeln!(
+                        out,
+                        "    {} ({what}, --{}{tmpl})",
+                        visible(&rf.path),
+                        rf.flag
+                    )?;
+                }
+            }
+        }
+    }
     Ok(())
 }
 
@@ -123,122 +214,6 @@ pub struct Tally {
     files: usize,
     skipped: usize,
     suppressed: usize,
-}
-
-impl Tally {
-    fn add(&mut self, other: &Tally) {
-        self.findings += other.findings;
-        self.fixable += other.fixable;
-        self.manual += other.manual;
-        self.errors += other.errors;
-        self.files += other.files;
-        self.skipped += other.skipped;
-        self.suppressed += other.suppressed;
-    }
-}
-
-/// The text blocks of a run of files, and what they count.
-fn blocks(outcomes: &[Outcome], profile: &Profile, paint: Paint) -> io::Result<(Vec<u8>, Tally)> {
-    let mut buf = Vec::with_capacity(outcomes.len() * 1024);
-    let out = &mut buf;
-    let bold = paint.styled(Style::new().bold());
-    let dim = paint.styled(Style::new().dimmed());
-    let mut t = Tally::default();
-    let Tally {
-        findings,
-        fixable,
-        manual,
-        errors,
-        files,
-        skipped,
-        suppressed,
-    } = &mut t;
-    for o in outcomes {
-        match o {
-            Outcome::Skipped { path, reason } => {
-                *skipped += 1;
-                writeln!(
-                    out,
-                    "{dim}{}: skipped: {}{dim:#}",
-                    visible(path),
-                    visible(reason)
-                )?;
-            }
-            // Errors are the caller's to print, on standard error.
-            Outcome::Error(_) => *errors += 1,
-            Outcome::Report(r) => {
-                *files += 1;
-                writeln!(
-                    out,
-                    "{bold}{}{bold:#}: {} {} ({}), profile {}",
-                    visible(&r.path),
-                    r.component,
-                    r.version,
-                    match r.version_source {
-                        VersionSource::Option => "from --kubernetes-version",
-                        VersionSource::Node => "from a manifest of the same run",
-                        VersionSource::Image => "from the image tag",
-                        VersionSource::Config => "from kubernetesVersion",
-                        VersionSource::Assumed => "assumed",
-                    },
-                    profile.name
-                )?;
-                // A note quotes the file at times: one line each all the same.
-                for n in &r.notes {
-                    writeln!(out, "  note: {}", one_line(n))?;
-                }
-                for u in &r.unused_suppressions {
-                    writeln!(out, "  note: line {}: {}", u.line, one_line(&u.message))?;
-                }
-                let silenced = r.findings.iter().filter(|f| !f.active()).count();
-                *suppressed += silenced;
-                if silenced == r.findings.len() {
-                    writeln!(out, "  no findings")?;
-                }
-                // In file order, as a reader goes through the manifest.
-                let mut ordered: Vec<_> = r.findings.iter().filter(|f| f.active()).collect();
-                ordered.sort_by_key(|f| (f.line, f.column));
-                for f in ordered {
-                    *findings += 1;
-                    if f.fixed {
-                        *fixable += 1;
-                    }
-                    if f.is_manual() {
-                        *manual += 1;
-                    }
-                    finding_to(out, f, paint)?;
-                }
-                if silenced > 0 {
-                    writeln!(
-                        out,
-                        "  {silenced} suppressed (by `# kubeharden: ignore` comments; --no-ignores shows them)"
-                    )?;
-                }
-                if !r.required_files.is_empty() {
-                    writeln!(out, "  files the fix needs on the node:")?;
-                    for rf in &r.required_files {
-                        let what = if rf.directory {
-                            "directory, created if missing"
-                        } else {
-                            "file"
-                        };
-                        let tmpl = rf
-                            .template
-                            .as_ref()
-                            .map(|t| format!("; kubeharden template `{t}`"))
-                            .unwrap_or_default();
-                        writeln!(
-                            out,
-                            "    {} ({what}, --{}{tmpl})",
-                            visible(&rf.path),
-                            rf.flag
-                        )?;
-                    }
-                }
-            }
-        }
-    }
-    Ok((buf, t))
 }
 
 /// Text from the files shown on a terminal without its control characters acting on it:
