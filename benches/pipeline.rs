@@ -1,4 +1,6 @@
-//! Per-file cost of the pipeline, without the walk, the reading of files or the report:
+//! What a run costs before its first file (`start`: the built-in registry read, a built-in
+//! profile built), and the per-file cost of the pipeline, without the walk, the reading of
+//! files or the report:
 //! - `load`: parsing a static pod manifest into its model (`manifest::load_any`);
 //! - `check`: `pipeline::process` as `kubeharden check` runs it (report only: load, check, plan
 //!   and edit, no final verification);
@@ -81,6 +83,18 @@ fn options<'a>(b: &'a Builtins, profile: &'a Profile, report_only: bool) -> Opti
 
 fn pipeline(c: &mut Criterion) {
     let b = builtins();
+
+    // What every run does before its first file: the built-in data read and the profile built.
+    let mut start = c.benchmark_group("start");
+    start.bench_function("registry", |bench| {
+        bench.iter(|| Registry::builtin().expect("registry"))
+    });
+    for name in ["baseline", "strict"] {
+        start.bench_function(format!("profile/{name}"), |bench| {
+            bench.iter(|| Profile::load(black_box(name), &b.registry).expect("profile"))
+        });
+    }
+    start.finish();
     let files: Vec<(&str, String)> = FILES
         .iter()
         .map(|(name, rel)| (*name, fixture(rel)))

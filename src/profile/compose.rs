@@ -213,26 +213,33 @@ fn build_rules(
 /// Two rules that set one flag to different values for overlapping versions can never both
 /// hold: the profile is refused rather than every manifest.
 fn no_conflicting_sets(rules: &[Rule]) -> Result<(), ProfileError> {
-    let sets = |r: &Rule| -> Vec<(String, String, VersionReq)> {
-        r.fix
-            .iter()
-            .flat_map(|v| {
-                v.steps.iter().filter_map(move |s| match s {
-                    Step::Set { flag, value } => Some((flag.clone(), value.clone(), v.versions)),
-                    _ => None,
+    // Each rule's settings, gathered once: the pairs below are many (a profile of n rules has
+    // n(n-1)/2 of them), the rules few.
+    let sets: Vec<Vec<(&str, &str, VersionReq)>> = rules
+        .iter()
+        .map(|r| {
+            r.fix
+                .iter()
+                .flat_map(|v| {
+                    v.steps.iter().filter_map(move |s| match s {
+                        Step::Set { flag, value } => {
+                            Some((flag.as_str(), value.as_str(), v.versions))
+                        }
+                        _ => None,
+                    })
                 })
-            })
-            .collect()
+                .collect()
+        })
+        .collect();
+    let overlap = |x: VersionReq, y: VersionReq| {
+        let lo = x.min.unwrap_or(0).max(y.min.unwrap_or(0));
+        let hi = x.below.unwrap_or(u32::MAX).min(y.below.unwrap_or(u32::MAX));
+        lo < hi
     };
     for (i, a) in rules.iter().enumerate() {
-        for b in &rules[i + 1..] {
-            for (fa, va, ra) in sets(a) {
-                for (fb, vb, rb) in sets(b) {
-                    let overlap = |x: VersionReq, y: VersionReq| {
-                        let lo = x.min.unwrap_or(0).max(y.min.unwrap_or(0));
-                        let hi = x.below.unwrap_or(u32::MAX).min(y.below.unwrap_or(u32::MAX));
-                        lo < hi
-                    };
+        for (j, b) in rules.iter().enumerate().skip(i + 1) {
+            for &(fa, va, ra) in &sets[i] {
+                for &(fb, vb, rb) in &sets[j] {
                     if fa == fb && va != vb && overlap(ra, rb) && overlap(a.versions, b.versions) {
                         return Err(ProfileError::Invalid {
                             origin: b.origin.clone(),

@@ -227,11 +227,9 @@ struct JsonHead<'a> {
     cis_benchmark: &'a str,
 }
 
-/// `text` with every line but the first indented by `by` spaces, or every line with `first`.
 /// Writes `value` as the next item of a pretty-printed JSON array whose items are indented by
 /// `by` spaces (the array's `[` already written; `written` counts the items so far): the
-/// separator, then the value with every line indented, as serde_json prints a nested value. The
-/// serializer writes straight through, the indentation put in after each line break.
+/// separator, then the value with every line indented, as serde_json prints a nested value.
 pub(super) fn write_item<T: Serialize>(
     out: &mut dyn Write,
     value: &T,
@@ -240,31 +238,24 @@ pub(super) fn write_item<T: Serialize>(
 ) -> io::Result<()> {
     out.write_all(if *written == 0 { b"\n" } else { b",\n" })?;
     *written += 1;
-    struct Nested<'a> {
-        out: &'a mut dyn Write,
-        pad: &'a [u8],
-    }
-    impl Write for Nested<'_> {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            let mut rest = buf;
-            while let Some(i) = rest.iter().position(|b| *b == b'\n') {
-                self.out.write_all(&rest[..=i])?;
-                self.out.write_all(self.pad)?;
-                rest = &rest[i + 1..];
-            }
-            self.out.write_all(rest)?;
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            self.out.flush()
-        }
-    }
+    // The value is printed whole into a buffer (the serializer's many small writes are cheap
+    // there), then written line by line with the indentation put in after each line break: a
+    // JSON text has line breaks only between tokens, never inside a string.
+    let mut buf = Vec::with_capacity(16 * 1024);
+    serde_json::to_writer_pretty(&mut buf, value).map_err(io::Error::other)?;
     let pad = vec![b' '; by];
-    out.write_all(&pad)?;
-    let mut nested = Nested { out, pad: &pad };
-    serde_json::to_writer_pretty(&mut nested, value).map_err(io::Error::other)
+    let mut item = Vec::with_capacity(buf.len() + buf.len() / 4);
+    for (n, line) in buf.split(|b| *b == b'\n').enumerate() {
+        if n > 0 {
+            item.push(b'\n');
+        }
+        item.extend_from_slice(&pad);
+        item.extend_from_slice(line);
+    }
+    out.write_all(&item)
 }
 
+/// `text` with every line but the first indented by `by` spaces, or every line with `first`.
 pub(super) fn indented(text: &str, by: usize, first: bool) -> String {
     let pad = " ".repeat(by);
     let mut out = String::with_capacity(text.len() + text.len() / 8);
