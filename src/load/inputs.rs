@@ -304,6 +304,10 @@ pub(crate) fn settings(
         } else {
             walk::walk(&p, pods)
         };
+        // Room for what the walk found, once: a list grown by doubling holds both its old and
+        // its new buffer while it grows, and up to twice what it needs after.
+        inputs.reserve(found.len());
+        seen.reserve(found.len());
         for f in found {
             match f {
                 walk::Found::File { path, key } => {
