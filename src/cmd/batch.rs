@@ -15,25 +15,25 @@ fn process_one<'p>(input: &'p Input, opts: &Options<'p>) -> Outcome<'p> {
     if let Some(e) = input.read_error() {
         return Outcome::Error(e);
     }
-    if let Some(note) = &input.note {
+    if let Some(note) = input.note() {
         return Outcome::Skipped {
             path: shown,
-            reason: note.clone(),
+            reason: note.to_string(),
         };
     }
     let with_version;
-    let opts = match input.version {
+    let opts = match input.version() {
         Some(v) if opts.version.is_none() => {
             with_version = Options {
                 node_version: Some(v),
-                overrides: &input.overrides,
+                overrides: input.overrides(),
                 ..*opts
             };
             &with_version
         }
-        _ if !input.overrides.is_empty() => {
+        _ if !input.overrides().is_empty() => {
             with_version = Options {
-                overrides: &input.overrides,
+                overrides: input.overrides(),
                 ..*opts
             };
             &with_version
@@ -47,7 +47,7 @@ fn process_one<'p>(input: &'p Input, opts: &Options<'p>) -> Outcome<'p> {
         });
     match result {
         Ok(mut r) => {
-            if let Some(changed) = &input.changed {
+            if let Some(changed) = input.changed() {
                 only_changed(&mut r, changed, &shown, opts);
             }
             Outcome::Report(Box::new(r))
@@ -87,9 +87,9 @@ pub(super) fn changed_inputs(
             .collect();
     s.inputs.retain_mut(|i| {
         let changed = crate::load::node::canonical(&i.path).and_then(|p| changes.remove(&p));
-        i.changed = changed.map(Box::new);
+        i.set_changed(changed);
         i.from_dir = true;
-        i.changed.is_some()
+        i.changed().is_some()
     });
     Ok(())
 }

@@ -230,7 +230,7 @@ impl Commentable {
             s.inputs
                 .iter()
                 .filter_map(|i| {
-                    let c = i.changed.as_ref()?;
+                    let c = i.changed()?;
                     let around = c.lines.as_ref().map(|ranges| {
                         ranges
                             .iter()

@@ -36,49 +36,91 @@ pub(crate) struct Input {
     pub(crate) path: PathBuf,
     /// Found inside a directory rather than named.
     pub(crate) from_dir: bool,
+    /// What only some inputs have (the files of a walk, thousands of them, have none of it):
+    /// kept apart, so that the list of inputs a run holds stays small.
+    more: Option<Box<More>>,
+}
+
+#[derive(Default)]
+struct More {
     /// Not processed; this is said instead.
-    pub(crate) note: Option<String>,
+    note: Option<String>,
     /// A file a manifest names (kube-scheduler's `--config`): the kind it must be, and the
     /// Kubernetes version of the manifest that reads it.
-    pub(crate) expect_kind: Option<String>,
-    pub(crate) version: Option<Version>,
+    expect_kind: Option<String>,
+    version: Option<Version>,
     /// Could not be read (a directory of a walk): an error for this path, said instead.
-    pub(crate) error: Option<String>,
+    error: Option<String>,
     /// For the kubelet's configuration file on a node: the flags of its command line that
     /// override its settings.
-    pub(crate) overrides: Vec<crate::model::Override>,
+    overrides: Vec<crate::model::Override>,
     /// `check --changed-since`: what the change did to the file (its findings are those of
     /// what it changed).
-    pub(crate) changed: Option<Box<super::git::Changed>>,
+    changed: Option<super::git::Changed>,
 }
 
 impl Input {
     pub(crate) fn plain(path: PathBuf, from_dir: bool, note: Option<String>) -> Input {
-        Input {
+        let mut input = Input {
             path,
             from_dir,
-            note,
-            expect_kind: None,
-            version: None,
-            error: None,
-            overrides: Vec::new(),
-            changed: None,
+            more: None,
+        };
+        if note.is_some() {
+            input.more().note = note;
+        }
+        input
+    }
+
+    fn more(&mut self) -> &mut More {
+        self.more.get_or_insert_with(Box::default)
+    }
+
+    /// Not processed; this is said instead.
+    pub(crate) fn note(&self) -> Option<&str> {
+        self.more.as_ref()?.note.as_deref()
+    }
+
+    /// Could not be read: this error is said instead.
+    pub(crate) fn error(&self) -> Option<&str> {
+        self.more.as_ref()?.error.as_deref()
+    }
+
+    /// The Kubernetes version of the manifest that names this file.
+    pub(crate) fn version(&self) -> Option<Version> {
+        self.more.as_ref()?.version
+    }
+
+    /// The command-line flags that override settings of this file (the kubelet's).
+    pub(crate) fn overrides(&self) -> &[crate::model::Override] {
+        self.more.as_ref().map_or(&[], |m| &m.overrides)
+    }
+
+    /// What the change since a revision did to this file (`--changed-since`).
+    pub(crate) fn changed(&self) -> Option<&super::git::Changed> {
+        self.more.as_ref()?.changed.as_ref()
+    }
+
+    /// Sets what the change did to this file; `None` takes it away.
+    pub(crate) fn set_changed(&mut self, changed: Option<super::git::Changed>) {
+        if changed.is_some() || self.more.is_some() {
+            self.more().changed = changed;
         }
     }
 
     /// The error this input stands for, if it is one.
     pub(crate) fn read_error(&self) -> Option<FileError> {
-        self.error.as_ref().map(|message| FileError {
+        self.error().map(|message| FileError {
             path: self.path.display().to_string(),
             line_col: None,
-            message: message.clone(),
+            message: message.to_string(),
             unrecognized: false,
         })
     }
 
     /// For a file a manifest names: an error unless it is of the kind the component reads.
     pub(crate) fn kind_error(&self, text: &str, registry: &Registry) -> Option<FileError> {
-        let want = self.expect_kind.as_deref()?;
+        let want = self.more.as_ref()?.expect_kind.as_deref()?;
         let docs = crate::yaml::parse(text.trim_start_matches('\u{feff}')).ok();
         let found = docs
             .as_deref()
@@ -201,16 +243,11 @@ pub(crate) fn referenced_configs(
             continue;
         }
         if !out.iter().any(|i| i.path == local) {
-            out.push(Input {
-                path: local,
-                from_dir: false,
-                note: None,
-                expect_kind: Some(kind.to_string()),
-                version: m.image.as_deref().and_then(manifest::image_version),
-                error: None,
-                overrides: Vec::new(),
-                changed: None,
-            });
+            let mut input = Input::plain(local, false, None);
+            let more = input.more();
+            more.expect_kind = Some(kind.to_string());
+            more.version = m.image.as_deref().and_then(manifest::image_version);
+            out.push(input);
         }
     }
     out
@@ -247,10 +284,11 @@ pub(crate) fn kubelet_input(root: &super::node::Root, registry: &Registry) -> Op
     let cl = super::kubelet_flags::read(root, registry);
     let config = cl.config.as_deref().unwrap_or(DEFAULT_KUBELET_CONFIG);
     let path = root.resolve(config).ok().filter(|p| p.exists())?;
-    Some(Input {
-        overrides: cl.overrides,
-        ..Input::plain(path, false, None)
-    })
+    let mut input = Input::plain(path, false, None);
+    if !cl.overrides.is_empty() {
+        input.more().overrides = cl.overrides;
+    }
+    Some(input)
 }
 
 /// What the command line asks of the inputs.
@@ -324,7 +362,7 @@ pub(crate) fn settings(
                 walk::Found::Error { path, message } => {
                     if seen.insert(std::path::absolute(&path).unwrap_or_else(|_| path.clone())) {
                         let mut input = Input::plain(path, true, None);
-                        input.error = Some(message);
+                        input.more().error = Some(message);
                         inputs.push(input);
                     }
                 }
@@ -334,7 +372,7 @@ pub(crate) fn settings(
     if node_scan {
         for extra in default_files {
             let key = std::fs::canonicalize(&extra.path).unwrap_or_else(|_| extra.path.clone());
-            if extra.note.is_some() || seen.insert(key) {
+            if extra.note().is_some() || seen.insert(key) {
                 inputs.push(extra);
             }
         }

@@ -234,7 +234,7 @@ fn read_all(s: &Settings, place: &Place) -> Result<Vec<Read>, UsageError> {
             texts.push(Some((i.path.clone(), Err(e))));
             continue;
         }
-        if i.note.is_some() {
+        if i.note().is_some() {
             texts.push(None);
             continue;
         }
@@ -255,7 +255,7 @@ fn static_pod_dirs(
     let named: Vec<PathBuf> = texts
         .iter()
         .zip(&s.inputs)
-        .filter(|(_, i)| i.error.is_none())
+        .filter(|(_, i)| i.error().is_none())
         .filter_map(|(t, _)| t.as_ref())
         .filter(|(_, t)| {
             !t.as_ref()
@@ -317,7 +317,7 @@ fn choose(
     for (input, read) in s.inputs.iter().zip(texts) {
         let shown = input.path.display().to_string();
         let Some((real, text)) = read else {
-            let note = input.note.as_deref().unwrap_or("");
+            let note = input.note().unwrap_or("");
             let _ = writeln!(stderr, "kubeharden: {shown}: skipped: {note}");
             continue;
         };
@@ -335,11 +335,11 @@ fn choose(
             &mut *terminal
         };
         let with_version = Options {
-            node_version: input.version.or(opts.node_version),
-            overrides: &input.overrides,
+            node_version: input.version().or(opts.node_version),
+            overrides: input.overrides(),
             ..opts
         };
-        let opts = if s.version.is_none() || !input.overrides.is_empty() {
+        let opts = if s.version.is_none() || !input.overrides().is_empty() {
             &with_version
         } else {
             &opts
