@@ -101,17 +101,17 @@ pub(super) fn build_rule(
             "needs either `fix` or `manual` (why it cannot be fixed automatically)".into(),
         ));
     }
-    let title = ctx.subst(&raw.title).map_err(&invalid)?;
-    let rationale = ctx.subst(raw.rationale.trim()).map_err(&invalid)?;
-    let risk = ctx.subst(raw.risk.trim()).map_err(&invalid)?;
-    let manual = match &raw.manual {
-        Some(m) => Some(ctx.subst(m.trim()).map_err(&invalid)?),
+    let title = ctx.subst_owned(raw.title).map_err(&invalid)?;
+    let rationale = ctx.subst_owned(trimmed(raw.rationale)).map_err(&invalid)?;
+    let risk = ctx.subst_owned(trimmed(raw.risk)).map_err(&invalid)?;
+    let manual = match raw.manual {
+        Some(m) => Some(ctx.subst_owned(trimmed(m)).map_err(&invalid)?),
         None => None,
     };
-    let applicability = match &raw.applicability {
+    let applicability = match raw.applicability {
         Some(a) => Some(crate::profile::rule::Applicability {
-            risky: ctx.subst(a.risky.trim()).map_err(&invalid)?,
-            precondition: ctx.subst(a.precondition.trim()).map_err(&invalid)?,
+            risky: ctx.subst_owned(trimmed(a.risky)).map_err(&invalid)?,
+            precondition: ctx.subst_owned(trimmed(a.precondition)).map_err(&invalid)?,
             safe_when: match &a.safe_when {
                 Some(c) => Some(ctx.cond(c).map_err(&invalid)?),
                 None => None,
@@ -197,7 +197,25 @@ struct Ctx<'a> {
     used: &'a std::cell::RefCell<BTreeSet<String>>,
 }
 
+/// `text` without its leading and trailing white space, in its own buffer.
+fn trimmed(mut text: String) -> String {
+    text.truncate(text.trim_end().len());
+    let lead = text.len() - text.trim_start().len();
+    text.drain(..lead);
+    text
+}
+
 impl Ctx<'_> {
+    /// [`Ctx::subst`] of a text the caller owns: returned as it is when it names no parameter
+    /// (most texts of a profile: a profile is built at every start, so no copy is wasted).
+    fn subst_owned(&self, text: String) -> Result<String, String> {
+        if text.contains("${") {
+            self.subst(&text)
+        } else {
+            Ok(text)
+        }
+    }
+
     fn subst(&self, text: &str) -> Result<String, String> {
         let mut out = String::new();
         let mut rest = text;
