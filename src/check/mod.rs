@@ -104,7 +104,7 @@ pub(crate) fn gate_rejection(model: &Model, env: Env, flag: &str, g: &str) -> Op
         .find(|(k, _)| *k == g)
         .and_then(|(_, v)| v);
     env.registry
-        .feature_gates
+        .feature_gates()
         .get(g)?
         .rejected_because(env.version, value)
 }
@@ -125,7 +125,7 @@ pub(crate) fn rejected_gates(model: &Model, env: Env) -> Vec<(String, String)> {
         }
         for kv in model.list(flag).unwrap_or_default() {
             let (key, value) = gate_setting(&kv);
-            if let Some(l) = env.registry.feature_gates.get(key) {
+            if let Some(l) = env.registry.feature_gates().get(key) {
                 if l.rejected_because(env.version, value).is_some()
                     && !out.iter().any(|(_, g)| g == key)
                 {

@@ -7,7 +7,7 @@ use super::error::ProfileError;
 use super::kubeadm::Facts;
 use super::version::Version;
 use serde::Deserialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -182,14 +182,40 @@ pub(super) struct GateFile {
 /// many times for every file it reads.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct FlagTable {
-    sorted: BTreeMap<String, FlagSpec>,
-    index: HashMap<String, FlagSpec, FxLike>,
+    /// The flags in name order.
+    entries: Vec<(String, FlagSpec)>,
+    /// Positions in `entries`, placed by the hash of the name (open addressing, linear
+    /// probing, at most half full; [`FlagTable::EMPTY`] marks a free slot): the names are not
+    /// copied into a map of their own, which a run would do for every flag of the registry at
+    /// every start.
+    slots: Vec<u32>,
+}
+
+impl FlagTable {
+    const EMPTY: u32 = u32::MAX;
+
+    fn slot_of(name: &str, slots: usize) -> usize {
+        use std::hash::Hasher;
+        let mut h = FxLike(0);
+        h.write(name.as_bytes());
+        // The high bits mix best in a multiplicative hash.
+        (h.finish() >> 32) as usize & (slots - 1)
+    }
 }
 
 impl From<BTreeMap<String, FlagSpec>> for FlagTable {
     fn from(sorted: BTreeMap<String, FlagSpec>) -> Self {
-        let index = sorted.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        FlagTable { sorted, index }
+        let entries: Vec<(String, FlagSpec)> = sorted.into_iter().collect();
+        let size = (entries.len() * 2).next_power_of_two().max(1);
+        let mut slots = vec![Self::EMPTY; size];
+        for (at, (name, _)) in entries.iter().enumerate() {
+            let mut i = Self::slot_of(name, size);
+            while slots[i] != Self::EMPTY {
+                i = (i + 1) & (size - 1);
+            }
+            slots[i] = u32::try_from(at).unwrap_or(Self::EMPTY);
+        }
+        FlagTable { entries, slots }
     }
 }
 
@@ -199,22 +225,39 @@ impl<'de> Deserialize<'de> for FlagTable {
     }
 }
 
+/// The flags of a table in name order, as [`FlagTable::iter`] gives them.
+pub(crate) type FlagIter<'a> = std::iter::Map<
+    std::slice::Iter<'a, (String, FlagSpec)>,
+    fn(&'a (String, FlagSpec)) -> (&'a String, &'a FlagSpec),
+>;
+
 impl FlagTable {
     pub(crate) fn get(&self, name: &str) -> Option<&FlagSpec> {
-        self.index.get(name)
+        let size = self.slots.len();
+        if size == 0 {
+            return None;
+        }
+        let mut i = Self::slot_of(name, size);
+        loop {
+            let (k, spec) = self.entries.get(*self.slots.get(i)? as usize)?;
+            if k == name {
+                return Some(spec);
+            }
+            i = (i + 1) & (size - 1);
+        }
     }
 
     /// The flags in name order.
-    pub(crate) fn iter(&self) -> std::collections::btree_map::Iter<'_, String, FlagSpec> {
-        self.sorted.iter()
+    pub(crate) fn iter(&self) -> FlagIter<'_> {
+        self.entries.iter().map(|(k, v)| (k, v))
     }
 }
 
 impl<'a> IntoIterator for &'a FlagTable {
     type Item = (&'a String, &'a FlagSpec);
-    type IntoIter = std::collections::btree_map::Iter<'a, String, FlagSpec>;
+    type IntoIter = FlagIter<'a>;
     fn into_iter(self) -> Self::IntoIter {
-        self.sorted.iter()
+        self.iter()
     }
 }
 
@@ -222,7 +265,7 @@ impl<'a> IntoIterator for &'a FlagTable {
 /// and the standard hasher's protection against chosen keys buys nothing for a table built
 /// from kubeharden's own data.
 #[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct FxLike(u64);
+struct FxLike(u64);
 
 impl FxLike {
     const K: u64 = 0x517c_c1b7_2722_0a95;
@@ -251,13 +294,6 @@ impl std::hash::Hasher for FxLike {
     }
     fn write_u8(&mut self, i: u8) {
         self.add(u64::from(i));
-    }
-}
-
-impl std::hash::BuildHasher for FxLike {
-    type Hasher = FxLike;
-    fn build_hasher(&self) -> FxLike {
-        FxLike(0)
     }
 }
 
@@ -300,9 +336,11 @@ pub struct Registry {
     #[serde(default)]
     pub(crate) components: BTreeMap<String, ComponentSpec>,
     /// Every feature gate of the components, with the versions that know them
-    /// (`profiles/feature-gates.yaml`).
+    /// (`profiles/feature-gates.yaml`), read when they are first asked for
+    /// ([`Registry::feature_gates`]): most files set no gate, and reading them is a third of
+    /// what reading the registry costs a run of one file.
     #[serde(skip)]
-    pub feature_gates: BTreeMap<String, Gate>,
+    feature_gates: std::sync::OnceLock<BTreeMap<String, Gate>>,
     /// The benchmark whose ids the rules' `cis` lists are.
     pub cis_benchmark: CisBenchmark,
     /// What kubeadm makes of its configuration (`profiles/kubeadm.yaml`).
@@ -443,9 +481,19 @@ impl Registry {
     pub fn builtin() -> Result<Registry, ProfileError> {
         let mut r: Registry = read("profiles/registry.yaml", REGISTRY)?;
         r.kubeadm = Facts::builtin()?;
-        let gates: GateFile = read("profiles/feature-gates.yaml", FEATURE_GATES)?;
-        r.feature_gates = gates.feature_gates;
         Ok(r)
+    }
+
+    /// Every feature gate of the components, with the versions that know them.
+    pub fn feature_gates(&self) -> &BTreeMap<String, Gate> {
+        self.feature_gates.get_or_init(|| {
+            // Compiled in: build.rs wrote this JSON from profiles/feature-gates.yaml, and the
+            // test `the_compiled_data_reads_as_its_yaml` reads it as this type, so it cannot
+            // fail to read in a binary that passed its tests.
+            read::<GateFile>("profiles/feature-gates.yaml", FEATURE_GATES)
+                .map(|g| g.feature_gates)
+                .expect("the compiled feature gates read")
+        })
     }
 
     pub fn flag(&self, component: &str, name: &str) -> Option<&FlagSpec> {
@@ -566,5 +614,40 @@ impl Registry {
             .filter(|s| v.minor >= s.since)
             .max_by_key(|s| s.since)
             .map(|s| s.value.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The table finds every flag it was built from and nothing else (no flag name has a `=`),
+    /// and lists them in name order; empty tables (a `Default`) find nothing.
+    #[test]
+    fn a_flag_table_finds_what_it_holds() {
+        let reg = Registry::builtin().expect("registry");
+        assert!(reg.flags.len() >= 5, "{}", reg.flags.len());
+        for (component, table) in &reg.flags {
+            let names: Vec<&String> = table.iter().map(|(n, _)| n).collect();
+            assert!(names.windows(2).all(|w| w[0] < w[1]), "{component}");
+            for (name, spec) in table {
+                let found = table.get(name).map(|s| s as *const FlagSpec);
+                assert_eq!(found, Some(spec as *const FlagSpec), "{component} {name}");
+                assert!(
+                    table.get(&format!("{name}=")).is_none(),
+                    "{component} {name}="
+                );
+            }
+            assert!(table.get("").is_none());
+        }
+        assert!(FlagTable::default().get("profiling").is_none());
+        let one = FlagTable::from(BTreeMap::from([(
+            "profiling".to_string(),
+            reg.flag("kube-apiserver", "profiling")
+                .expect("profiling")
+                .clone(),
+        )]));
+        assert!(one.get("profiling").is_some());
+        assert!(one.get("port").is_none());
     }
 }

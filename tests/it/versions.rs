@@ -281,7 +281,7 @@ fn removed_feature_gates_are_reported_on_every_component_with_their_release() {
 /// by hand against them.
 #[test]
 fn feature_gate_lifecycles_hold_known_facts() {
-    let gates = &builtins().0.feature_gates;
+    let gates = builtins().0.feature_gates();
     assert!(gates.len() > 400, "{}", gates.len());
     for (name, g) in gates {
         if let (Some(s), Some(r)) = (g.since, g.removed) {
