@@ -131,7 +131,7 @@ fn pipeline(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    // Short runs: 28 benchmarks of microseconds each; the defaults (3 s warm-up, 5 s
+    // Short runs: 31 benchmarks of microseconds each; the defaults (3 s warm-up, 5 s
     // measurement) would take four minutes for no better estimate.
     config = Criterion::default()
         .warm_up_time(Duration::from_secs(1))

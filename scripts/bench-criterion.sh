@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the criterion benchmarks (benches/pipeline.rs) and prints their medians as the Markdown
-# table of docs/performance.md: one row per file and profile, the time of loading the manifest,
-# of `check` and of the patch (`diff`/`fix`), per file.
+# tables of docs/performance.md: one row per file and profile, the time of loading the manifest,
+# of `check` and of the patch (`diff`/`fix`), per file; then what a run costs before its first
+# file (the built-in registry read, each built-in profile built).
 # Usage: scripts/bench-criterion.sh [--no-run-bench]   (the latter prints the last results only)
 # Needs: Rust (cargo) and python3.
 set -euo pipefail
@@ -31,4 +32,10 @@ for profile in ["baseline", "strict"]:
     for f in files:
         print(f"| {f} | {profile} | {median_us('load', f)} | "
               f"{median_us('check', f + '_' + profile)} | {median_us('patch', f + '_' + profile)} |")
+print()
+print("| before the first file | time |")
+print("|------|-----:|")
+print(f"| registry | {median_us('start', 'registry')} |")
+for profile in ["baseline", "strict"]:
+    print(f"| profile {profile} | {median_us('start', 'profile_' + profile)} |")
 EOF
