@@ -239,20 +239,93 @@ pub(super) fn write_item<T: Serialize>(
     out.write_all(if *written == 0 { b"\n" } else { b",\n" })?;
     *written += 1;
     // The value is printed whole into a buffer (the serializer's many small writes are cheap
-    // there), then written line by line with the indentation put in after each line break: a
-    // JSON text has line breaks only between tokens, never inside a string.
-    let mut buf = Vec::with_capacity(16 * 1024);
-    serde_json::to_writer_pretty(&mut buf, value).map_err(io::Error::other)?;
-    let pad = vec![b' '; by];
-    let mut item = Vec::with_capacity(buf.len() + buf.len() / 4);
-    for (n, line) in buf.split(|b| *b == b'\n').enumerate() {
-        if n > 0 {
-            item.push(b'\n');
-        }
-        item.extend_from_slice(&pad);
-        item.extend_from_slice(line);
-    }
+    // there), nested `by` spaces deep, and the buffer written at once.
+    let mut item = Vec::with_capacity(16 * 1024);
+    item.extend(std::iter::repeat_n(b' ', by));
+    let mut ser = serde_json::Serializer::with_formatter(&mut item, Nested::new(by));
+    value.serialize(&mut ser).map_err(io::Error::other)?;
     out.write_all(&item)
+}
+
+/// serde_json's pretty printing (two spaces a level) of a value nested `base` spaces deep: the
+/// same bytes as its `PrettyFormatter` with `base` spaces put after every line break.
+struct Nested {
+    base: usize,
+    level: usize,
+    has_value: bool,
+}
+
+impl Nested {
+    fn new(base: usize) -> Nested {
+        Nested {
+            base,
+            level: 0,
+            has_value: false,
+        }
+    }
+
+    fn line<W: ?Sized + Write>(&self, w: &mut W, first: bool) -> io::Result<()> {
+        w.write_all(if first { b"\n" } else { b",\n" })?;
+        self.indent(w)
+    }
+
+    fn indent<W: ?Sized + Write>(&self, w: &mut W) -> io::Result<()> {
+        const SPACES: &[u8] = &[b' '; 64];
+        let mut n = self.base + 2 * self.level;
+        while n > 0 {
+            let k = n.min(SPACES.len());
+            w.write_all(&SPACES[..k])?;
+            n -= k;
+        }
+        Ok(())
+    }
+
+    fn open<W: ?Sized + Write>(&mut self, w: &mut W, bracket: &[u8]) -> io::Result<()> {
+        self.level += 1;
+        self.has_value = false;
+        w.write_all(bracket)
+    }
+
+    fn close<W: ?Sized + Write>(&mut self, w: &mut W, bracket: &[u8]) -> io::Result<()> {
+        self.level -= 1;
+        if self.has_value {
+            w.write_all(b"\n")?;
+            self.indent(w)?;
+        }
+        w.write_all(bracket)
+    }
+}
+
+impl serde_json::ser::Formatter for Nested {
+    fn begin_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.open(w, b"[")
+    }
+    fn end_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.close(w, b"]")
+    }
+    fn begin_array_value<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        self.line(w, first)
+    }
+    fn end_array_value<W: ?Sized + Write>(&mut self, _: &mut W) -> io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
+    fn begin_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.open(w, b"{")
+    }
+    fn end_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.close(w, b"}")
+    }
+    fn begin_object_key<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        self.line(w, first)
+    }
+    fn begin_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        w.write_all(b": ")
+    }
+    fn end_object_value<W: ?Sized + Write>(&mut self, _: &mut W) -> io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
 }
 
 /// `text` with every line but the first indented by `by` spaces, or every line with `first`.
