@@ -341,9 +341,11 @@ fn stream_with<'p>(
         }))
         .unwrap_or_else(|_| internal_error(input))
     };
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(inputs.len());
+    // Asking how many cores there are reads the cgroup's files: not worth it for one input.
+    let workers = match inputs.len() {
+        0 | 1 => inputs.len(),
+        n => std::thread::available_parallelism().map_or(1, |c| c.get().min(n)),
+    };
     if workers <= 1 {
         for (i, input) in inputs.iter().enumerate() {
             f(i, one(input));
