@@ -195,11 +195,8 @@ impl FlagTable {
     const EMPTY: u32 = u32::MAX;
 
     fn slot_of(name: &str, slots: usize) -> usize {
-        use std::hash::Hasher;
-        let mut h = FxLike(0);
-        h.write(name.as_bytes());
         // The high bits mix best in a multiplicative hash.
-        (h.finish() >> 32) as usize & (slots - 1)
+        (name_hash(name) >> 32) as usize & (slots - 1)
     }
 }
 
@@ -262,39 +259,15 @@ impl<'a> IntoIterator for &'a FlagTable {
 }
 
 /// A multiply-rotate hash over eight bytes at a time (as rustc's FxHasher): flag names are short,
-/// and the standard hasher's protection against chosen keys buys nothing for a table built
-/// from kubeharden's own data.
-#[derive(Clone, Copy, Debug, Default)]
-struct FxLike(u64);
-
-impl FxLike {
+/// and a hash that resists chosen keys buys nothing for a table built from kubeharden's own
+/// data.
+fn name_hash(name: &str) -> u64 {
     const K: u64 = 0x517c_c1b7_2722_0a95;
-    fn add(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(Self::K);
-    }
-}
-
-impl std::hash::Hasher for FxLike {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(c);
-            self.add(u64::from_le_bytes(w));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut w = [0u8; 8];
-            w[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(w));
-        }
-    }
-    fn write_u8(&mut self, i: u8) {
-        self.add(u64::from(i));
-    }
+    name.as_bytes().chunks(8).fold(0, |h, c| {
+        let mut w = [0u8; 8];
+        w[..c.len()].copy_from_slice(c);
+        (h.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K)
+    })
 }
 
 impl FlagSpec {

@@ -242,9 +242,15 @@ pub(super) fn write_item<T: Serialize>(
     // there), nested `by` spaces deep, and the buffer written at once.
     let mut item = Vec::with_capacity(16 * 1024);
     item.extend(std::iter::repeat_n(b' ', by));
-    let mut ser = serde_json::Serializer::with_formatter(&mut item, Nested::new(by));
-    value.serialize(&mut ser).map_err(io::Error::other)?;
+    print_nested(value, by, &mut item)?;
     out.write_all(&item)
+}
+
+/// `value` pretty-printed into `buf` as serde_json prints a value nested `by` spaces deep (its
+/// first line not indented: it follows what is already on the line).
+fn print_nested<T: Serialize>(value: &T, by: usize, buf: &mut Vec<u8>) -> io::Result<()> {
+    let mut ser = serde_json::Serializer::with_formatter(buf, Nested::new(by));
+    value.serialize(&mut ser).map_err(io::Error::other)
 }
 
 /// serde_json's pretty printing (two spaces a level) of a value nested `base` spaces deep: the
@@ -328,22 +334,6 @@ impl serde_json::ser::Formatter for Nested {
     }
 }
 
-/// `text` with every line but the first indented by `by` spaces, or every line with `first`.
-pub(super) fn indented(text: &str, by: usize, first: bool) -> String {
-    let pad = " ".repeat(by);
-    let mut out = String::with_capacity(text.len() + text.len() / 8);
-    for (n, line) in text.split('\n').enumerate() {
-        if n > 0 {
-            out.push('\n');
-        }
-        if n > 0 || first {
-            out.push_str(&pad);
-        }
-        out.push_str(line);
-    }
-    out
-}
-
 impl JsonStream {
     /// Writes what comes before the files.
     pub fn begin(out: &mut dyn Write, profile: &Profile) -> io::Result<JsonStream> {
@@ -382,12 +372,11 @@ impl JsonStream {
     /// Writes the summary and the end.
     pub fn end(self, out: &mut dyn Write) -> io::Result<()> {
         let close = if self.files == 0 { "]" } else { "\n  ]" };
-        let summary = serde_json::to_string_pretty(&self.summary).map_err(io::Error::other)?;
-        writeln!(
-            out,
-            "{close},\n  \"summary\": {}\n}}",
-            indented(&summary, 2, false)
-        )
+        let mut summary = Vec::new();
+        print_nested(&self.summary, 2, &mut summary)?;
+        write!(out, "{close},\n  \"summary\": ")?;
+        out.write_all(&summary)?;
+        writeln!(out, "\n}}")
     }
 }
 
