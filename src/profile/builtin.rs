@@ -1,6 +1,7 @@
-//! The built-in data, compiled into the binary: the registry, the profiles `baseline` and
-//! `strict`, and the templates of supporting files. The YAML under profiles/ is the source;
-//! build.rs converts it to JSON, which is what a run reads (a tenth of the time).
+//! The built-in data, compiled into the binary: the registry and the profiles `baseline` and
+//! `strict`. The YAML under profiles/ is the source; build.rs converts it to JSON, which is what
+//! a run reads (a tenth of the time), and builds and validates the built-in profiles, so that a
+//! run reads them ready to use.
 
 use super::error::ProfileError;
 use serde::de::DeserializeOwned;
@@ -23,44 +24,26 @@ pub(crate) const BUILTIN: &[(&str, &str)] = &[
     ("strict", compiled!("strict")),
 ];
 
+/// The built-in profiles as build.rs built them from their source with the built-in registry.
+const BUILT: &[(&str, &str)] = &[
+    ("baseline", compiled!("baseline.built")),
+    ("strict", compiled!("strict.built")),
+];
+
+/// The built-in profile `name` as build.rs built it (a [`super::Profile`] in JSON).
+pub(super) fn built(name: &str) -> Option<&'static str> {
+    BUILT
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, json)| *json)
+}
+
 /// Reads compiled-in data; `origin` is the YAML file it came from.
 pub(super) fn read<T: DeserializeOwned>(origin: &str, json: &str) -> Result<T, ProfileError> {
     serde_json::from_str(json).map_err(|e| ProfileError::Invalid {
         origin: origin.to_string(),
         message: format!("the built-in data does not read: {e}"),
     })
-}
-
-/// Templates for the supporting files flags refer to: (name, source text).
-pub(crate) const TEMPLATES: &[(&str, &str)] = &[
-    (
-        "audit-policy",
-        include_str!("../../profiles/templates/audit-policy.yaml"),
-    ),
-    (
-        "admission-config",
-        include_str!("../../profiles/templates/admission-config.yaml"),
-    ),
-    (
-        "authentication-config",
-        include_str!("../../profiles/templates/authentication-config.yaml"),
-    ),
-    (
-        "encryption-config",
-        include_str!("../../profiles/templates/encryption-config.yaml"),
-    ),
-    (
-        "kubeadm-config",
-        include_str!("../../profiles/templates/kubeadm-config.yaml"),
-    ),
-    (
-        "kubeadm-probe-patch",
-        include_str!("../../profiles/templates/kubeadm-probe-patch.yaml"),
-    ),
-];
-
-pub(crate) fn template(name: &str) -> Option<&'static str> {
-    TEMPLATES.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
 }
 
 #[cfg(test)]

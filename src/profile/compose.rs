@@ -2,15 +2,16 @@
 //! validated as a whole.
 
 use super::build::{build_rule, op_accepts};
-use super::builtin::{read, template, BUILTIN};
+use super::builtin::{built, read, BUILTIN};
 use super::error::{yaml_err, ProfileError};
 use super::raw::{RawFile, RawProfile, RawRule};
 use super::registry::Registry;
 use super::rule::{Cond, Rule, Step, SupportFile};
+use super::template::template;
 use super::version::VersionReq;
 use std::collections::{BTreeMap, BTreeSet};
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Profile {
     pub name: String,
     pub(crate) description: String,
@@ -25,8 +26,22 @@ pub struct Profile {
 
 impl Profile {
     /// A built-in profile by name (`None` when there is no such profile); a profile file is
-    /// read by `load`.
+    /// read by `load`. The binary holds each built-in profile built (build.rs builds it with
+    /// [`Profile::builtin_from_source`]), so a run only reads it.
     pub(crate) fn builtin(
+        name: &str,
+        registry: &Registry,
+    ) -> Option<Result<Profile, ProfileError>> {
+        let origin = format!("profiles/{name}.yaml");
+        match built(name) {
+            Some(json) => Some(read(&origin, json)),
+            None => Self::builtin_from_source(name, registry),
+        }
+    }
+
+    /// A built-in profile built from its source: its own rules and those of the profiles it
+    /// extends, with its parameters, validated against the registry.
+    pub(crate) fn builtin_from_source(
         name: &str,
         registry: &Registry,
     ) -> Option<Result<Profile, ProfileError>> {

@@ -64,6 +64,20 @@ mod tests {
         assert!(s.rules.len() > b.rules.len());
     }
 
+    /// What a run reads of a built-in profile is what its source builds to now: build.rs
+    /// built it with this same code, from the same files.
+    #[test]
+    fn builtin_profiles_are_read_as_their_source_builds() {
+        let r = reg();
+        for (name, _) in BUILTIN {
+            let read = Profile::builtin(name, &r).expect("listed").expect("reads");
+            let built = Profile::builtin_from_source(name, &r)
+                .expect("listed")
+                .expect("builds");
+            assert_eq!(format!("{read:#?}"), format!("{built:#?}"), "{name}");
+        }
+    }
+
     #[test]
     fn rule_ids_are_unique_across_builtins() {
         let r = reg();

@@ -2,7 +2,7 @@
 //! variants of a fix for ranges of versions.
 
 use super::version::{Version, VersionReq};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The component of the rules about the modes and owners of a node's files (CIS 1.1.x, 4.1.x),
 /// which a node scan checks against the files themselves rather than a document's settings.
@@ -28,7 +28,7 @@ impl Severity {
     }
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Op {
     Equals(String),
     OneOf(Vec<String>),
@@ -42,7 +42,7 @@ pub enum Op {
     GateOff(String),
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Cond {
     Flag {
         flag: String,
@@ -99,14 +99,14 @@ pub enum Cond {
     },
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ProbeFix {
     /// Turn HTTP GET probes into TCP socket probes on the same host and port.
     TcpSocket,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Step {
     Set {
         flag: String,
@@ -148,7 +148,7 @@ pub enum Step {
     Chown,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Variant {
     pub(crate) versions: VersionReq,
     pub(crate) unless: Option<Cond>,
@@ -158,7 +158,7 @@ pub struct Variant {
     pub(crate) steps: Vec<Step>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Rule {
     pub id: String,
     pub component: String,
@@ -178,7 +178,7 @@ pub struct Rule {
 }
 
 /// What can go wrong with a rule's fix, and what makes it safe (`applicability` in a profile).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Applicability {
     pub risky: String,
     pub precondition: String,
@@ -189,7 +189,7 @@ pub struct Applicability {
 }
 
 /// A precondition read on the node.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum NodeCheck {
     /// Kernel settings under /proc/sys and the values wanted.
     Sysctls(Vec<(String, Wanted)>),
@@ -207,7 +207,7 @@ pub enum NodeCheck {
 }
 
 /// A kernel setting's wanted value.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Wanted {
     Equals(i64),
     AtLeast(i64),
@@ -295,7 +295,7 @@ impl Variant {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SupportFile {
     pub(crate) flag: String,
     pub(crate) template: String,

@@ -1,9 +1,40 @@
 //! Supporting-file templates rendered for a Kubernetes version and a profile's parameters.
 
-use super::builtin::template;
 use super::registry::Registry;
 use super::version::Version;
 use std::collections::BTreeMap;
+
+/// Templates for the supporting files flags refer to: (name, source text).
+pub(crate) const TEMPLATES: &[(&str, &str)] = &[
+    (
+        "audit-policy",
+        include_str!("../../profiles/templates/audit-policy.yaml"),
+    ),
+    (
+        "admission-config",
+        include_str!("../../profiles/templates/admission-config.yaml"),
+    ),
+    (
+        "authentication-config",
+        include_str!("../../profiles/templates/authentication-config.yaml"),
+    ),
+    (
+        "encryption-config",
+        include_str!("../../profiles/templates/encryption-config.yaml"),
+    ),
+    (
+        "kubeadm-config",
+        include_str!("../../profiles/templates/kubeadm-config.yaml"),
+    ),
+    (
+        "kubeadm-probe-patch",
+        include_str!("../../profiles/templates/kubeadm-probe-patch.yaml"),
+    ),
+];
+
+pub(crate) fn template(name: &str) -> Option<&'static str> {
+    TEMPLATES.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
+}
 
 /// Renders a supporting-file template for Kubernetes `v`: `${api_version:Kind}` becomes the
 /// apiVersion the registry gives for that kind and version, `${name}` a profile parameter, and

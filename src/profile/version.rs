@@ -49,7 +49,7 @@ impl fmt::Display for Version {
 }
 
 /// A half-open range of minor versions: `>=1.19`, `<1.22`, `>=1.23,<1.30`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct VersionReq {
     pub(crate) min: Option<u32>,
     pub(crate) below: Option<u32>,
