@@ -9,8 +9,9 @@ use crate::model::report::{FileError, FileReport, Outcome, UsageError, VersionSo
 use crate::pipeline::{self, Options};
 use crate::profile::version::Version;
 use crate::profile::Registry;
+use std::borrow::Cow;
 
-fn process_one<'p>(input: &'p Input, opts: &Options<'p>) -> Outcome<'p> {
+fn process_one<'p>(input: &Cow<'p, Input>, opts: &Options<'p>) -> Outcome<'p> {
     let shown = input.path.display().to_string();
     if let Some(e) = input.read_error() {
         return Outcome::Error(e);
@@ -21,21 +22,23 @@ fn process_one<'p>(input: &'p Input, opts: &Options<'p>) -> Outcome<'p> {
             reason: note.to_string(),
         };
     }
+    // An input made as the run goes is a file a walk found, which no command line overrides.
+    let overrides = match input {
+        Cow::Borrowed(i) => i.overrides(),
+        Cow::Owned(_) => &[],
+    };
     let with_version;
     let opts = match input.version() {
         Some(v) if opts.version.is_none() => {
             with_version = Options {
                 node_version: Some(v),
-                overrides: input.overrides(),
+                overrides,
                 ..*opts
             };
             &with_version
         }
-        _ if !input.overrides().is_empty() => {
-            with_version = Options {
-                overrides: input.overrides(),
-                ..*opts
-            };
+        _ if !overrides.is_empty() => {
+            with_version = Options { overrides, ..*opts };
             &with_version
         }
         _ => opts,
@@ -85,7 +88,7 @@ pub(super) fn changed_inputs(
         crate::load::git::changed_since(rev, &cwd, paths)?
             .into_iter()
             .collect();
-    s.inputs.retain_mut(|i| {
+    s.inputs.list().retain_mut(|i| {
         let changed = crate::load::node::canonical(&i.path).and_then(|p| changes.remove(&p));
         i.set_changed(changed);
         i.from_dir = true;
@@ -187,7 +190,7 @@ pub(crate) fn process_all(
     keep_edits: bool,
     keep_changes: bool,
 ) -> Vec<Outcome<'_>> {
-    let mut outcomes = Vec::with_capacity(s.inputs.len());
+    let mut outcomes = Vec::new();
     process_each(s, report_only, keep_edits, keep_changes, &mut |o| {
         outcomes.push(o)
     });
@@ -220,17 +223,21 @@ pub(crate) fn process_each<'p>(
         on_node: s.node_root.as_deref(),
         overrides: &[],
     };
-    let all: Vec<&Input> = s.inputs.iter().collect();
     let mut node = NodeVersion::default();
-    let mut held: Vec<(usize, Outcome<'p>)> = Vec::new();
-    stream_with(&all, &opts, keep_changes, &mut |i, o| {
-        node.see(&o);
-        if (s.version.is_none() && assumed(&o)) || !held.is_empty() {
-            held.push((i, o));
-        } else {
-            sink(o);
-        }
-    });
+    let mut held: Vec<(Cow<'p, Input>, Outcome<'p>)> = Vec::new();
+    stream_with(
+        &mut s.inputs.each(),
+        &opts,
+        keep_changes,
+        &mut |input, o| {
+            node.see(&o);
+            if (s.version.is_none() && assumed(&o)) || !held.is_empty() {
+                held.push((input, o));
+            } else {
+                sink(o);
+            }
+        },
+    );
     if let (Some(v), false) = (node.version(), held.is_empty()) {
         let again: Vec<usize> = held
             .iter()
@@ -238,13 +245,15 @@ pub(crate) fn process_each<'p>(
             .filter(|(_, (_, o))| assumed(o))
             .map(|(k, _)| k)
             .collect();
-        let inputs: Vec<&Input> = again.iter().map(|&k| all[held[k].0]).collect();
+        let inputs: Vec<Cow<'p, Input>> = again.iter().map(|&k| held[k].0.clone()).collect();
         let opts = Options {
             node_version: Some(v),
             ..opts
         };
         let mut redone = Vec::with_capacity(inputs.len());
-        stream_with(&inputs, &opts, keep_changes, &mut |_, o| redone.push(o));
+        stream_with(&mut inputs.into_iter(), &opts, keep_changes, &mut |_, o| {
+            redone.push(o)
+        });
         for (k, o) in again.into_iter().zip(redone) {
             held[k].1 = o;
         }
@@ -319,19 +328,20 @@ pub(crate) fn node_version_of<'a>(
 }
 
 /// Processes `inputs` on every core: each worker takes the next file as soon as it is done with
-/// one, so a slow file holds up no others. `f` gets each outcome with its index, in the
-/// inputs' order, as soon as it and the ones before it are done; a file whose processing
-/// panics is an error of its own, and the others go on.
+/// one, so a slow file holds up no others (the inputs are made as they are taken: a directory
+/// is walked as the run goes). `f` gets each input with its outcome, in the inputs' order, as
+/// soon as it and the ones before it are done; a file whose processing panics is an error of
+/// its own, and the others go on.
 ///
 /// Without `keep_changes` (check's text output, which shows findings only), each report drops
 /// its planned changes as soon as it is made: they are most of what a report holds.
 fn stream_with<'p>(
-    inputs: &[&'p Input],
+    inputs: &mut (dyn Iterator<Item = Cow<'p, Input>> + Send),
     opts: &Options<'p>,
     keep_changes: bool,
-    f: &mut dyn FnMut(usize, Outcome<'p>),
+    f: &mut dyn FnMut(Cow<'p, Input>, Outcome<'p>),
 ) {
-    let one = |input: &'p Input| {
+    let one = |input: &Cow<'p, Input>| {
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let mut o = process_one(input, opts);
             if let (false, Outcome::Report(r)) = (keep_changes, &mut o) {
@@ -342,51 +352,64 @@ fn stream_with<'p>(
         .unwrap_or_else(|_| internal_error(input))
     };
     // Asking how many cores there are reads the cgroup's files: not worth it for one input.
-    let workers = match inputs.len() {
-        0 | 1 => inputs.len(),
-        n => std::thread::available_parallelism().map_or(1, |c| c.get().min(n)),
+    let (first, second) = (inputs.next(), inputs.next());
+    let workers = match &second {
+        None => 1,
+        Some(_) => std::thread::available_parallelism().map_or(1, |c| c.get()),
     };
+    let mut inputs = first.into_iter().chain(second).chain(inputs);
     if workers <= 1 {
-        for (i, input) in inputs.iter().enumerate() {
-            f(i, one(input));
+        for input in inputs {
+            let o = one(&input);
+            f(input, o);
         }
         return;
     }
-    let next = std::sync::atomic::AtomicUsize::new(0);
+    // The next input and its place, taken by one worker at a time.
+    let next = std::sync::Mutex::new((0usize, &mut inputs));
     // Bounded: when the outcomes are written more slowly than they are made, the workers wait
     // rather than pile them up.
-    let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, Outcome<'p>)>(2 * workers);
+    let (tx, rx) =
+        std::sync::mpsc::sync_channel::<(usize, Cow<'p, Input>, Outcome<'p>)>(2 * workers);
     std::thread::scope(|scope| {
         for _ in 0..workers {
             let tx = tx.clone();
             let (next, one) = (&next, &one);
             scope.spawn(move || loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(input) = inputs.get(i) else { break };
-                if tx.send((i, one(input))).is_err() {
+                let taken = {
+                    let mut next = next
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    let (at, inputs) = &mut *next;
+                    inputs.next().map(|input| {
+                        *at += 1;
+                        (*at - 1, input)
+                    })
+                };
+                let Some((i, input)) = taken else { break };
+                let o = one(&input);
+                if tx.send((i, input, o)).is_err() {
                     break;
                 }
             });
         }
         drop(tx);
         // In the inputs' order: an outcome waits only for the ones before it.
-        let mut waiting: std::collections::BTreeMap<usize, Outcome<'p>> =
+        let mut waiting: std::collections::BTreeMap<usize, (Cow<'p, Input>, Outcome<'p>)> =
             std::collections::BTreeMap::new();
         let mut due = 0;
-        for (i, o) in rx {
-            waiting.insert(i, o);
-            while let Some(o) = waiting.remove(&due) {
-                f(due, o);
+        for (i, input, o) in rx {
+            waiting.insert(i, (input, o));
+            while let Some((input, o)) = waiting.remove(&due) {
+                f(input, o);
                 due += 1;
             }
         }
-        // A worker that died left its file without an outcome: an error of its own.
-        while due < inputs.len() {
-            let o = waiting
-                .remove(&due)
-                .unwrap_or_else(|| internal_error(inputs[due]));
-            f(due, o);
-            due += 1;
+        // Every input taken is sent with its outcome (a panic while processing it is an
+        // outcome of its own), so nothing is left waiting; should something be, it follows in
+        // order.
+        for (_, (input, o)) in waiting {
+            f(input, o);
         }
     });
 }

@@ -45,9 +45,7 @@ pub(super) fn run(
     let skip_unrecognized = args.skip_unrecognized || args.changed_since.is_some();
     if args.skip_unrecognized {
         // A named file that is not ours is skipped as one found in a directory would be.
-        for i in &mut s.inputs {
-            i.from_dir = true;
-        }
+        s.inputs.all_from_dir();
     }
     s.node_root = node.clone().map(|root| {
         Box::new(

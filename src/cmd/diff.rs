@@ -228,6 +228,7 @@ impl Commentable {
     fn of(s: &Settings) -> Commentable {
         Commentable(
             s.inputs
+                .listed()
                 .iter()
                 .filter_map(|i| {
                     let c = i.changed()?;

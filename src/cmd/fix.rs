@@ -20,8 +20,9 @@ pub(super) fn run(
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
 ) -> Result<Exit, UsageError> {
-    let s = settings(&args.common.asked(), &fix_default_dir(args)?, Vec::new())?;
-    if let (Some(input), Some(out)) = (s.inputs.first(), canonical(output)) {
+    let mut s = settings(&args.common.asked(), &fix_default_dir(args)?, Vec::new())?;
+    let inputs = s.inputs.list();
+    if let (Some(input), Some(out)) = (inputs.first(), canonical(output)) {
         if canonical(&input.path).is_some_and(|i| i == out) {
             return Err(UsageError(format!(
                 "fix --output {} is the input file; leave out --output to edit it in place (with backups)",
@@ -29,10 +30,10 @@ pub(super) fn run(
             )));
         }
     }
-    if s.inputs.len() != 1 {
+    if inputs.len() != 1 {
         return Err(UsageError(format!(
             "fix --output takes exactly one input manifest, got {}",
-            s.inputs.len()
+            inputs.len()
         )));
     }
     let outcomes = process_all(&s, false, false, true);

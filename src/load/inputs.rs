@@ -24,7 +24,7 @@ pub(crate) struct Settings {
     pub(crate) registry: Registry,
     pub(crate) profile: Profile,
     pub(crate) version: Option<Version>,
-    pub(crate) inputs: Vec<Input>,
+    pub(crate) inputs: Inputs,
     /// Read `# kubeharden: ignore[...]` comments (not with `--no-ignores`).
     pub(crate) ignores: bool,
     /// The node the files are from, where the preconditions of risky changes are read (`check`
@@ -32,6 +32,7 @@ pub(crate) struct Settings {
     pub(crate) node_root: Option<Box<crate::model::report::NodeLookup<'static>>>,
 }
 
+#[derive(Clone)]
 pub(crate) struct Input {
     pub(crate) path: PathBuf,
     /// Found inside a directory rather than named.
@@ -41,7 +42,7 @@ pub(crate) struct Input {
     more: Option<Box<More>>,
 }
 
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct More {
     /// Not processed; this is said instead.
     note: Option<String>,
@@ -325,64 +326,181 @@ pub(crate) fn settings(
     // The static pod directory is read one level deep wherever it is met: the kubelet reads
     // only the files directly in it.
     let pods = walk::DirId::of(default_dir);
-    let mut inputs: Vec<Input> = Vec::new();
-    let mut seen: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
+    let mut sources: Vec<Source> = Vec::new();
     for p in paths {
-        let found = if !p.is_dir() {
-            // The same file named twice, or reached through a link, is processed once: two
-            // patches for one file would not apply.
-            let key = std::fs::canonicalize(&p).unwrap_or_else(|_| p.clone());
-            if seen.insert(key) {
-                inputs.push(Input::plain(p, false, None));
-            }
-            continue;
+        if !p.is_dir() {
+            sources.push(Source::Input(Input::plain(p, false, None)));
         } else if node_scan || (pods.is_some() && walk::DirId::of(&p) == pods) {
-            walk::one_level(&p)
-                .map_err(|e| UsageError(format!("{}: cannot read directory: {e}", p.display())))?
+            let found = walk::one_level(&p)
+                .map_err(|e| UsageError(format!("{}: cannot read directory: {e}", p.display())))?;
+            sources.extend(found.into_iter().map(|f| Source::Input(found_input(f).0)));
         } else {
-            walk::walk(&p, pods)
-        };
-        // Room for what the walk found, once: a list grown by doubling holds both its old and
-        // its new buffer while it grows, and up to twice what it needs after.
-        inputs.reserve(found.len());
-        seen.reserve(found.len());
-        for f in found {
-            match f {
-                walk::Found::File { path, key } => {
-                    if seen.insert(key) {
-                        inputs.push(Input::plain(path, true, None));
-                    }
-                }
-                // Said once, however often the path is reached.
-                walk::Found::Note { path, reason } => {
-                    if seen.insert(std::path::absolute(&path).unwrap_or_else(|_| path.clone())) {
-                        inputs.push(Input::plain(path, true, Some(reason)));
-                    }
-                }
-                walk::Found::Error { path, message } => {
-                    if seen.insert(std::path::absolute(&path).unwrap_or_else(|_| path.clone())) {
-                        let mut input = Input::plain(path, true, None);
-                        input.more().error = Some(message);
-                        inputs.push(input);
-                    }
-                }
-            }
+            sources.push(Source::Walk(p, pods));
         }
     }
     if node_scan {
-        for extra in default_files {
-            let key = std::fs::canonicalize(&extra.path).unwrap_or_else(|_| extra.path.clone());
-            if extra.note().is_some() || seen.insert(key) {
-                inputs.push(extra);
-            }
-        }
+        sources.extend(default_files.into_iter().map(Source::Extra));
     }
     Ok(Settings {
         registry,
         profile,
         version,
-        inputs,
+        inputs: Inputs::Sources(sources),
         ignores: common.ignores,
         node_root: None,
     })
+}
+
+/// A run's inputs, in the order of the paths, each file once however often it is reached (two
+/// patches for one file would not apply). A directory is walked as the run reads its files
+/// ([`Inputs::each`]), so that a run holds no list of them; the commands that need the whole
+/// list first ([`Inputs::list`]) make it.
+pub(crate) enum Inputs {
+    /// Not listed yet: what the paths are, with the directories still to walk.
+    Sources(Vec<Source>),
+    Listed(Vec<Input>),
+}
+
+pub(crate) enum Source {
+    /// A file named, or found in a static pod directory.
+    Input(Input),
+    /// A directory to walk, and the static pod directory, read one level deep where the walk
+    /// meets it.
+    Walk(PathBuf, Option<walk::DirId>),
+    /// A file of the node read besides the paths (the kubelet's configuration, a file a
+    /// manifest names); one with a note is said however often it is reached.
+    Extra(Input),
+}
+
+impl Inputs {
+    /// Every input, in order, walking the directories as it goes.
+    pub(crate) fn each(&self) -> Each<'_> {
+        match self {
+            Inputs::Sources(sources) => Each {
+                sources: sources.iter(),
+                listed: [].iter(),
+                walking: None,
+                seen: std::collections::HashSet::new(),
+            },
+            Inputs::Listed(list) => Each {
+                sources: [].iter(),
+                listed: list.iter(),
+                walking: None,
+                seen: std::collections::HashSet::new(),
+            },
+        }
+    }
+
+    /// The whole list of inputs, made now if it is not yet.
+    pub(crate) fn list(&mut self) -> &mut Vec<Input> {
+        if let Inputs::Sources(_) = self {
+            let list = self.each().map(std::borrow::Cow::into_owned).collect();
+            *self = Inputs::Listed(list);
+        }
+        match self {
+            Inputs::Listed(list) => list,
+            Inputs::Sources(_) => unreachable!("listed above"),
+        }
+    }
+
+    /// The list [`Inputs::list`] made; empty before.
+    pub(crate) fn listed(&self) -> &[Input] {
+        match self {
+            Inputs::Listed(list) => list,
+            Inputs::Sources(_) => &[],
+        }
+    }
+
+    /// Every input is taken as one found in a directory (a file that is none of kubeharden's
+    /// is skipped rather than an error).
+    pub(crate) fn all_from_dir(&mut self) {
+        let set = |i: &mut Input| i.from_dir = true;
+        match self {
+            Inputs::Listed(list) => list.iter_mut().for_each(set),
+            Inputs::Sources(sources) => {
+                for s in sources {
+                    if let Source::Input(i) | Source::Extra(i) = s {
+                        set(i);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The inputs one after the other (see [`Inputs::each`]): those named borrowed, those a walk
+/// finds made as it finds them.
+pub(crate) struct Each<'a> {
+    sources: std::slice::Iter<'a, Source>,
+    listed: std::slice::Iter<'a, Input>,
+    walking: Option<walk::Walk>,
+    /// The real path of every file given out (a note's or an error's absolute path).
+    seen: std::collections::HashSet<Box<Path>>,
+}
+
+impl<'a> Iterator for Each<'a> {
+    type Item = std::borrow::Cow<'a, Input>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        use std::borrow::Cow;
+        if let Some(i) = self.listed.next() {
+            return Some(Cow::Borrowed(i));
+        }
+        loop {
+            if let Some(w) = &mut self.walking {
+                match w.next() {
+                    Some(f) => {
+                        let (input, key) = found_input(f);
+                        if self.seen.insert(key.into_boxed_path()) {
+                            return Some(Cow::Owned(input));
+                        }
+                        continue;
+                    }
+                    None => self.walking = None,
+                }
+            }
+            let i = match self.sources.next()? {
+                Source::Walk(root, pods) => {
+                    self.walking = Some(walk::walk(root, *pods));
+                    continue;
+                }
+                // Said however often it is reached.
+                Source::Extra(i) if i.note().is_some() => i,
+                Source::Input(i) if i.note().is_some() || i.error().is_some() => {
+                    let key = std::path::absolute(&i.path).unwrap_or_else(|_| i.path.clone());
+                    if !self.seen.insert(key.into_boxed_path()) {
+                        continue;
+                    }
+                    i
+                }
+                Source::Input(i) | Source::Extra(i) => {
+                    let key = std::fs::canonicalize(&i.path).unwrap_or_else(|_| i.path.clone());
+                    if !self.seen.insert(key.into_boxed_path()) {
+                        continue;
+                    }
+                    i
+                }
+            };
+            return Some(Cow::Borrowed(i));
+        }
+    }
+}
+
+/// The input a directory's entry stands for, and the key that makes it once: a file's real
+/// path, a note's or an error's absolute path.
+fn found_input(f: walk::Found) -> (Input, PathBuf) {
+    let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    match f {
+        walk::Found::File { path, key } => (Input::plain(path, true, None), key),
+        walk::Found::Note { path, reason } => {
+            let key = absolute(&path);
+            (Input::plain(path, true, Some(reason)), key)
+        }
+        walk::Found::Error { path, message } => {
+            let key = absolute(&path);
+            let mut input = Input::plain(path, true, None);
+            input.more().error = Some(message);
+            (input, key)
+        }
+    }
 }

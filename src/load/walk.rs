@@ -111,10 +111,11 @@ pub(crate) fn one_level(dir: &Path) -> std::io::Result<Vec<Found>> {
     Ok(out)
 }
 
-/// Every candidate under `root`, recursively, sorted by path. `pods` is the static pod
-/// directory: met inside the walk, it is read one level deep. Unreadable directories become
-/// errors for their path and the walk goes on.
-pub(crate) fn walk(root: &Path, pods: Option<DirId>) -> Vec<Found> {
+/// Every candidate under `root`, recursively, in path order, met as the walk goes: a run holds
+/// no list of a directory's files. `pods` is the static pod directory: met inside the walk, it
+/// is read one level deep. Unreadable directories become errors for their path and the walk
+/// goes on.
+pub(crate) fn walk(root: &Path, pods: Option<DirId>) -> Walk {
     let mut builder = ignore::WalkBuilder::new(root);
     builder
         // Hidden entries, `.ignore`, and in a git repository `.gitignore` (here and in the
@@ -125,7 +126,10 @@ pub(crate) fn walk(root: &Path, pods: Option<DirId>) -> Vec<Found> {
         .require_git(true)
         // The user's global excludes would make the result depend on who runs it.
         .git_global(false)
-        .follow_links(false);
+        .follow_links(false)
+        // Each directory's entries in name order: paths compare by component, so the walk
+        // meets them in path order, whatever the order of the directory.
+        .sort_by_file_name(|a, b| a.cmp(b));
     if let Some(pods) = pods {
         // Inside the static pod directory, only the files directly in it.
         builder.filter_entry(move |e| {
@@ -133,66 +137,118 @@ pub(crate) fn walk(root: &Path, pods: Option<DirId>) -> Vec<Found> {
             !(is_dir && e.depth() > 0 && e.path().parent().and_then(DirId::of) == Some(pods))
         });
     }
-    // Below the root no link is followed, so a file's real path is the root's joined with the
-    // rest; only links need resolving.
-    let real_root = canonical(root);
-    let mut out = Vec::new();
-    for entry in builder.build() {
+    Walk {
+        entries: builder.build(),
+        root: root.to_path_buf(),
+        // Below the root no link is followed, so a file's real path is the root's joined with
+        // the rest; only links need resolving.
+        real_root: canonical(root),
+        pending: Vec::new(),
+        ahead: None,
+        done: false,
+    }
+}
+
+/// A walk under way (see [`walk`]).
+pub(crate) struct Walk {
+    entries: ignore::Walk,
+    root: PathBuf,
+    real_root: PathBuf,
+    /// Problems met (an ignore file's line that is not a pattern, an unreadable directory),
+    /// in path order, each given out when the walk has passed its path. The walk meets an
+    /// ignore file's problems with its directory, before any path after the file.
+    pending: Vec<Found>,
+    /// The next entry the walk met, once the problems before it are given out.
+    ahead: Option<Found>,
+    done: bool,
+}
+
+impl Iterator for Walk {
+    type Item = Found;
+
+    fn next(&mut self) -> Option<Found> {
+        while self.ahead.is_none() && !self.done {
+            match self.entries.next() {
+                Some(entry) => self.ahead = self.found_of(entry),
+                None => self.done = true,
+            }
+        }
+        // A problem met before the entry ahead comes first where their paths are the same, as
+        // in a stable sort of everything met.
+        let problem_first = match (&self.ahead, self.pending.first()) {
+            (_, None) => false,
+            (None, Some(_)) => true,
+            (Some(a), Some(p)) => p.path() <= a.path(),
+        };
+        if problem_first {
+            return Some(self.pending.remove(0));
+        }
+        self.ahead.take()
+    }
+}
+
+impl Walk {
+    /// What an entry of the walk gives: its problems go to `pending`; the entry itself, when
+    /// it is a candidate, a copy-like name or a link to a directory.
+    fn found_of(&mut self, entry: Result<ignore::DirEntry, ignore::Error>) -> Option<Found> {
+        let mut problems = Vec::new();
         let entry = match entry {
             Ok(e) => e,
             Err(e) => {
-                problems_of(&e, None, &mut out);
-                continue;
+                problems_of(&e, None, &mut problems);
+                self.hold(problems);
+                return None;
             }
         };
         if let Some(e) = entry.error() {
             // A line of an ignore file that is not a pattern: what it would leave out is read.
             // (An ignore file that cannot be read at all the crate passes over in silence.)
-            problems_of(e, None, &mut out);
+            problems_of(e, None, &mut problems);
         }
+        self.hold(problems);
         if entry.depth() == 0 {
-            continue;
+            return None;
         }
-        let Some(file_type) = entry.file_type() else {
-            continue;
-        };
+        let file_type = entry.file_type()?;
         let path = entry.into_path();
-        let Some(name) = path.file_name() else {
-            continue;
-        };
+        let name = path.file_name()?;
         let key = if file_type.is_file() {
-            match path.strip_prefix(root) {
-                Ok(rest) => real_root.join(rest),
+            match path.strip_prefix(&self.root) {
+                Ok(rest) => self.real_root.join(rest),
                 Err(_) => canonical(&path),
             }
         } else if file_type.is_symlink() {
             match fs::metadata(&path) {
                 Ok(m) if m.is_file() => canonical(&path),
                 Ok(m) if m.is_dir() => {
-                    out.push(Found::Note {
+                    return Some(Found::Note {
                         path,
                         reason: LINK_NOTE.into(),
-                    });
-                    continue;
+                    })
                 }
                 // A dangling link, or a link to a device or a pipe: nothing to read.
-                _ => continue,
+                _ => return None,
             }
         } else {
-            continue;
+            return None;
         };
         match classify(name) {
-            Name::Candidate => out.push(Found::File { path, key }),
-            Name::CopyLike => out.push(Found::Note {
+            Name::Candidate => Some(Found::File { path, key }),
+            Name::CopyLike => Some(Found::Note {
                 path,
                 reason: COPY_NOTE.into(),
             }),
-            Name::Other => {}
+            Name::Other => None,
         }
     }
-    // Paths compare by component, which is the order of a walk that sorts each directory.
-    out.sort_by(|a, b| a.path().cmp(b.path()));
-    out
+
+    /// Puts problems among those pending, in path order (after those with the same path).
+    fn hold(&mut self, problems: Vec<Found>) {
+        for p in problems {
+            let at = self.pending.partition_point(|q| q.path() <= p.path());
+            self.pending.insert(at, p);
+        }
+    }
 }
 
 /// A walk's error: an unreadable directory is an error for its path; a problem with an ignore
@@ -329,7 +385,7 @@ mod tests {
         ] {
             touch(&r.join(p));
         }
-        let got = rel(r, &walk(r, None));
+        let got = rel(r, &walk(r, None).collect::<Vec<_>>());
         assert_eq!(
             got,
             [
@@ -352,13 +408,13 @@ mod tests {
         let pods = DirId::of(&r.join("pods"));
         assert!(pods.is_some());
         assert_eq!(
-            rel(r, &walk(r, pods)),
+            rel(r, &walk(r, pods).collect::<Vec<_>>()),
             [
                 "file other/old/kube-apiserver.yaml",
                 "file pods/kube-apiserver.yaml"
             ]
         );
-        assert_eq!(rel(r, &walk(r, None)).len(), 3);
+        assert_eq!(rel(r, &walk(r, None).collect::<Vec<_>>()).len(), 3);
     }
 
     #[test]
@@ -367,7 +423,7 @@ mod tests {
         let r = dir.path();
         touch(&r.join("sub/m.yaml"));
         fs::write(r.join("sub/.ignore"), "ok.yaml\n{a\n").expect("write");
-        let found = walk(r, None);
+        let found: Vec<Found> = walk(r, None).collect();
         assert_eq!(rel(r, &found), ["note sub/.ignore", "file sub/m.yaml"]);
         match &found[0] {
             Found::Note { reason, .. } => {
@@ -387,7 +443,7 @@ mod tests {
         touch(&r.join("a/m.yaml"));
         std::os::unix::fs::symlink(r.join("a/m.yaml"), r.join("link.yaml")).expect("link");
         std::os::unix::fs::symlink(r.join("a"), r.join("dirlink")).expect("link");
-        let found = walk(r, None);
+        let found: Vec<Found> = walk(r, None).collect();
         let keys: Vec<&PathBuf> = found
             .iter()
             .filter_map(|f| match f {

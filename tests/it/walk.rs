@@ -380,6 +380,54 @@ fn symlinked_directories_are_mentioned_not_followed_and_named_links_are_read() {
     }
 }
 
+/// A file reached more than once (through links to it inside the walk, or by a path named
+/// besides the directory) is read once, where it comes first in the order of the inputs.
+#[test]
+fn a_file_reached_twice_is_read_once_where_it_comes_first() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path().join("d");
+    put(&d.join("b.yaml"), &manifest("kube-apiserver"));
+    put(
+        &dir.path().join("elsewhere/e.yaml"),
+        &manifest("kube-scheduler"),
+    );
+    for (link, to) in [
+        ("a-link.yaml", d.join("b.yaml")),
+        ("z-link.yaml", d.join("b.yaml")),
+        ("sub/y-link.yaml", d.join("b.yaml")),
+        ("x-out.yaml", dir.path().join("elsewhere/e.yaml")),
+        ("sub/w-out.yaml", dir.path().join("elsewhere/e.yaml")),
+    ] {
+        fs::create_dir_all(d.join(link).parent().expect("parent")).expect("mkdir");
+        std::os::unix::fs::symlink(&to, d.join(link)).expect("link");
+    }
+    let shown = |names: &[&str]| -> Vec<String> {
+        names
+            .iter()
+            .map(|n| d.join(n).display().to_string())
+            .collect()
+    };
+    let b = d.join("b.yaml");
+    let e = dir.path().join("elsewhere/e.yaml");
+    for (paths, want) in [
+        (vec![&d], shown(&["a-link.yaml", "sub/w-out.yaml"])),
+        (vec![&d, &b], shown(&["a-link.yaml", "sub/w-out.yaml"])),
+        (vec![&d, &d], shown(&["a-link.yaml", "sub/w-out.yaml"])),
+        (
+            vec![&b, &d],
+            [vec![b.display().to_string()], shown(&["sub/w-out.yaml"])].concat(),
+        ),
+        (
+            vec![&e, &d, &b],
+            [vec![e.display().to_string()], shown(&["a-link.yaml"])].concat(),
+        ),
+    ] {
+        let paths: Vec<&Path> = paths.into_iter().map(PathBuf::as_path).collect();
+        let out = run(&["check"], &paths);
+        assert_eq!(checked(&out), want, "{paths:?}: {}", text(&out.stderr));
+    }
+}
+
 /// Runs kubeharden as a user whom file permissions bind: this user, or, as root (where they do
 /// not), the unprivileged uid 65534 when it can run the binary. None when neither can be had.
 pub(crate) fn unprivileged() -> Option<std::process::Command> {

@@ -60,11 +60,13 @@ fn fix(args: &FixArgs, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result
     let interrupts = Interrupts::install();
     // The lock comes first: what is read under it is what the run decides on.
     let lock = place.lock(&args.node)?;
-    let s = settings(
+    let mut s = settings(
         &args.common.asked(),
         &place.pods,
         node_configs(args, &place.root, &place.pods)?,
     )?;
+    // Every input is read up front.
+    s.inputs.list();
     let texts = read_all(&s, &place)?;
     let pod_dirs = match static_pod_dirs(&s, &texts, &place) {
         Ok(d) => d,
@@ -228,7 +230,7 @@ fn read_all(s: &Settings, place: &Place) -> Result<Vec<Read>, UsageError> {
         }
     };
     let mut texts: Vec<Read> = Vec::new();
-    for i in &s.inputs {
+    for i in s.inputs.listed() {
         if let Some(e) = i.read_error() {
             // A directory of a walk that could not be read: an error for that path.
             texts.push(Some((i.path.clone(), Err(e))));
@@ -254,7 +256,7 @@ fn static_pod_dirs(
 ) -> Result<Vec<PathBuf>, UsageError> {
     let named: Vec<PathBuf> = texts
         .iter()
-        .zip(&s.inputs)
+        .zip(s.inputs.listed())
         .filter(|(_, i)| i.error().is_none())
         .filter_map(|(t, _)| t.as_ref())
         .filter(|(_, t)| {
@@ -314,7 +316,7 @@ fn choose(
     let mut edited: Vec<Edited> = Vec::new();
     let mut failed = false;
     let mut reports = 0;
-    for (input, read) in s.inputs.iter().zip(texts) {
+    for (input, read) in s.inputs.listed().iter().zip(texts) {
         let shown = input.path.display().to_string();
         let Some((real, text)) = read else {
             let note = input.note().unwrap_or("");
