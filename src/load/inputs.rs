@@ -380,12 +380,14 @@ impl Inputs {
                 sources: sources.iter(),
                 listed: [].iter(),
                 walking: None,
+                walked: Vec::new(),
                 seen: std::collections::HashSet::new(),
             },
             Inputs::Listed(list) => Each {
                 sources: [].iter(),
                 listed: list.iter(),
                 walking: None,
+                walked: Vec::new(),
                 seen: std::collections::HashSet::new(),
             },
         }
@@ -429,13 +431,28 @@ impl Inputs {
 }
 
 /// The inputs one after the other (see [`Inputs::each`]): those named borrowed, those a walk
-/// finds made as it finds them.
+/// finds made as it gives them out.
 pub(crate) struct Each<'a> {
     sources: std::slice::Iter<'a, Source>,
     listed: std::slice::Iter<'a, Input>,
     walking: Option<walk::Walk>,
-    /// The real path of every file given out (a note's or an error's absolute path).
+    /// The walks done, while inputs remain that one of them may have given already.
+    walked: Vec<walk::Walk>,
+    /// The real paths of the files named or read besides (a walk keeps its own), and the
+    /// absolute paths of the notes and errors given out.
     seen: std::collections::HashSet<Box<Path>>,
+}
+
+impl Each<'_> {
+    /// Whether an input before gave the file whose real path is `key`.
+    fn given(&self, key: &Path) -> bool {
+        self.seen.contains(key) || self.walked.iter().any(|w| w.gives(key))
+    }
+
+    /// Keeps `key` for what follows; false when an input before had it.
+    fn first(&mut self, key: PathBuf) -> bool {
+        !self.walked.iter().any(|w| w.gives(&key)) && self.seen.insert(key.into_boxed_path())
+    }
 }
 
 impl<'a> Iterator for Each<'a> {
@@ -449,15 +466,26 @@ impl<'a> Iterator for Each<'a> {
         loop {
             if let Some(w) = &mut self.walking {
                 match w.next() {
+                    // A walk gives each of its files once; another input may have given it.
+                    Some(walk::Found::File { path, key }) => {
+                        if !self.given(&key) {
+                            return Some(Cow::Owned(Input::plain(path, true, None)));
+                        }
+                    }
                     Some(f) => {
                         let (input, key) = found_input(f);
-                        if self.seen.insert(key.into_boxed_path()) {
+                        if self.first(key) {
                             return Some(Cow::Owned(input));
                         }
-                        continue;
                     }
-                    None => self.walking = None,
+                    None => {
+                        let done = self.walking.take();
+                        if self.sources.len() > 0 {
+                            self.walked.extend(done);
+                        }
+                    }
                 }
+                continue;
             }
             let i = match self.sources.next()? {
                 Source::Walk(root, pods) => {
@@ -468,14 +496,14 @@ impl<'a> Iterator for Each<'a> {
                 Source::Extra(i) if i.note().is_some() => i,
                 Source::Input(i) if i.note().is_some() || i.error().is_some() => {
                     let key = std::path::absolute(&i.path).unwrap_or_else(|_| i.path.clone());
-                    if !self.seen.insert(key.into_boxed_path()) {
+                    if !self.first(key) {
                         continue;
                     }
                     i
                 }
                 Source::Input(i) | Source::Extra(i) => {
                     let key = std::fs::canonicalize(&i.path).unwrap_or_else(|_| i.path.clone());
-                    if !self.seen.insert(key.into_boxed_path()) {
+                    if !self.first(key) {
                         continue;
                     }
                     i

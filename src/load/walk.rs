@@ -111,10 +111,15 @@ pub(crate) fn one_level(dir: &Path) -> std::io::Result<Vec<Found>> {
     Ok(out)
 }
 
-/// Every candidate under `root`, recursively, in path order, met as the walk goes: a run holds
-/// no list of a directory's files. `pods` is the static pod directory: met inside the walk, it
-/// is read one level deep. Unreadable directories become errors for their path and the walk
-/// goes on.
+/// Every candidate under `root`, recursively, in path order. `pods` is the static pod
+/// directory: met inside the walk, it is read one level deep. Unreadable directories become
+/// errors for their path and the walk goes on.
+///
+/// The walk first lists what it finds compactly (each path relative to the root, one after the
+/// other in one buffer, a few bytes besides), sorts it, and then gives out one [`Found`] at a
+/// time: a directory of thousands of files costs a run little more than their names. It gives
+/// each file once: a link to a file the walk also meets (or that another link already gave) is
+/// left out where it comes second in path order.
 pub(crate) fn walk(root: &Path, pods: Option<DirId>) -> Walk {
     let mut builder = ignore::WalkBuilder::new(root);
     builder
@@ -126,10 +131,7 @@ pub(crate) fn walk(root: &Path, pods: Option<DirId>) -> Walk {
         .require_git(true)
         // The user's global excludes would make the result depend on who runs it.
         .git_global(false)
-        .follow_links(false)
-        // Each directory's entries in name order: paths compare by component, so the walk
-        // meets them in path order, whatever the order of the directory.
-        .sort_by_file_name(|a, b| a.cmp(b));
+        .follow_links(false);
     if let Some(pods) = pods {
         // Inside the static pod directory, only the files directly in it.
         builder.filter_entry(move |e| {
@@ -138,106 +140,219 @@ pub(crate) fn walk(root: &Path, pods: Option<DirId>) -> Walk {
         });
     }
     Walk {
-        entries: builder.build(),
+        builder: Some(builder),
         root: root.to_path_buf(),
         // Below the root no link is followed, so a file's real path is the root's joined with
         // the rest; only links need resolving.
         real_root: canonical(root),
+        names: Vec::new(),
+        entries: Vec::new(),
+        links: Vec::new(),
+        linked: std::collections::HashSet::new(),
         pending: Vec::new(),
-        ahead: None,
-        done: false,
+        at: 0,
     }
 }
 
-/// A walk under way (see [`walk`]).
+/// A walk (see [`walk`]): listed when first asked for an entry, then given out in order.
 pub(crate) struct Walk {
-    entries: ignore::Walk,
+    /// The walk still to make.
+    builder: Option<ignore::WalkBuilder>,
     root: PathBuf,
     real_root: PathBuf,
-    /// Problems met (an ignore file's line that is not a pattern, an unreadable directory),
-    /// in path order, each given out when the walk has passed its path. The walk meets an
-    /// ignore file's problems with its directory, before any path after the file.
+    /// The paths met, relative to the root, one after the other.
+    names: Vec<u8>,
+    /// What the walk met, in path order once listed.
+    entries: Vec<Entry>,
+    /// The real paths of the links to files met (an [`Kind::Link`] is a place here).
+    links: Vec<PathBuf>,
+    /// The real paths of the links given out so far.
+    linked: std::collections::HashSet<PathBuf>,
+    /// Problems met (an ignore file's line that is not a pattern, an unreadable directory), in
+    /// path order, each given out at its place among the entries.
     pending: Vec<Found>,
-    /// The next entry the walk met, once the problems before it are given out.
-    ahead: Option<Found>,
-    done: bool,
+    /// The next entry to give out.
+    at: usize,
+}
+
+/// An entry of a walk: where its path is in [`Walk::names`], and what it is (16 bytes: a walk
+/// of many files holds one for each).
+#[derive(Clone, Copy)]
+struct Entry {
+    start: u32,
+    len: u32,
+    kind: Kind,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A candidate file.
+    File,
+    /// A candidate that is a link to a file, with its place in [`Walk::links`].
+    Link(u32),
+    /// A candidate file a link before it in path order gave already.
+    Given,
+    /// Named like a copy of a manifest.
+    CopyLike,
+    /// A link to a directory.
+    DirLink,
 }
 
 impl Iterator for Walk {
     type Item = Found;
 
     fn next(&mut self) -> Option<Found> {
-        while self.ahead.is_none() && !self.done {
-            match self.entries.next() {
-                Some(entry) => self.ahead = self.found_of(entry),
-                None => self.done = true,
+        if let Some(builder) = self.builder.take() {
+            self.list(&builder);
+        }
+        loop {
+            let ahead = self.entries.get(self.at).copied();
+            // A problem comes before an entry with the same path, as in a stable sort of
+            // everything met in the order met.
+            if let Some(p) = self.pending.first() {
+                if ahead.is_none_or(|e| p.path() <= self.root.join(self.rel(&e)).as_path()) {
+                    return Some(self.pending.remove(0));
+                }
             }
+            let e = ahead?;
+            self.at += 1;
+            let path = self.root.join(self.rel(&e));
+            return Some(match e.kind {
+                Kind::Given => continue,
+                Kind::File => {
+                    let key = self.real_root.join(self.rel(&e));
+                    Found::File { path, key }
+                }
+                Kind::Link(i) => {
+                    let key = self.links[i as usize].clone();
+                    if !self.gives_link_first(&key) {
+                        continue;
+                    }
+                    Found::File { path, key }
+                }
+                Kind::CopyLike => Found::Note {
+                    path,
+                    reason: COPY_NOTE.into(),
+                },
+                Kind::DirLink => Found::Note {
+                    path,
+                    reason: LINK_NOTE.into(),
+                },
+            });
         }
-        // A problem met before the entry ahead comes first where their paths are the same, as
-        // in a stable sort of everything met.
-        let problem_first = match (&self.ahead, self.pending.first()) {
-            (_, None) => false,
-            (None, Some(_)) => true,
-            (Some(a), Some(p)) => p.path() <= a.path(),
-        };
-        if problem_first {
-            return Some(self.pending.remove(0));
-        }
-        self.ahead.take()
     }
 }
 
 impl Walk {
-    /// What an entry of the walk gives: its problems go to `pending`; the entry itself, when
-    /// it is a candidate, a copy-like name or a link to a directory.
-    fn found_of(&mut self, entry: Result<ignore::DirEntry, ignore::Error>) -> Option<Found> {
-        let mut problems = Vec::new();
-        let entry = match entry {
-            Ok(e) => e,
-            Err(e) => {
-                problems_of(&e, None, &mut problems);
-                self.hold(problems);
-                return None;
-            }
-        };
-        if let Some(e) = entry.error() {
-            // A line of an ignore file that is not a pattern: what it would leave out is read.
-            // (An ignore file that cannot be read at all the crate passes over in silence.)
-            problems_of(e, None, &mut problems);
+    /// The path of `e`, relative to the root.
+    fn rel(&self, e: &Entry) -> &Path {
+        relative(&self.names, e)
+    }
+
+    /// Whether the walk gives (or gave) a file whose real path is `key`.
+    pub(crate) fn gives(&self, key: &Path) -> bool {
+        self.linked.contains(key) || self.place_of(key).is_some()
+    }
+
+    /// The place among the entries of the file the walk meets at the real path `key`, when it
+    /// is a candidate that is no link.
+    fn place_of(&self, key: &Path) -> Option<usize> {
+        let rel = key.strip_prefix(&self.real_root).ok()?;
+        let names = &self.names;
+        let at = self
+            .entries
+            .binary_search_by(|e| relative(names, e).cmp(rel))
+            .ok()?;
+        matches!(self.entries[at].kind, Kind::File | Kind::Given).then_some(at)
+    }
+
+    /// Whether the link to the file at `key` that the walk meets now comes first: no link
+    /// before it gave that file, and the walk does not meet the file itself before it. When
+    /// the walk meets the file after it, the file is left out there.
+    fn gives_link_first(&mut self, key: &Path) -> bool {
+        if self.linked.contains(key) {
+            return false;
         }
-        self.hold(problems);
+        if let Some(at) = self.place_of(key) {
+            if at < self.at {
+                return false;
+            }
+            self.entries[at].kind = Kind::Given;
+        }
+        self.linked.insert(key.to_path_buf());
+        true
+    }
+
+    /// Walks the whole tree, keeping what it meets, and sorts it by path.
+    fn list(&mut self, builder: &ignore::WalkBuilder) {
+        for entry in builder.build() {
+            let mut problems = Vec::new();
+            let entry = match entry {
+                Ok(e) => e,
+                Err(e) => {
+                    problems_of(&e, None, &mut problems);
+                    self.hold(problems);
+                    continue;
+                }
+            };
+            if let Some(e) = entry.error() {
+                // A line of an ignore file that is not a pattern: what it would leave out is
+                // read. (An ignore file that cannot be read at all the crate passes over in
+                // silence.)
+                problems_of(e, None, &mut problems);
+            }
+            self.hold(problems);
+            if let Some(kind) = self.kind_of(&entry) {
+                // Every entry below the root is the root joined with the rest.
+                if let Ok(rel) = entry.path().strip_prefix(&self.root) {
+                    let bytes = std::os::unix::ffi::OsStrExt::as_bytes(rel.as_os_str());
+                    match (u32::try_from(self.names.len()), u32::try_from(bytes.len())) {
+                        (Ok(start), Ok(len)) => {
+                            self.entries.push(Entry { start, len, kind });
+                            self.names.extend_from_slice(bytes);
+                        }
+                        _ => self.hold(vec![Found::Error {
+                            path: entry.into_path(),
+                            message: "not read: the walk met more than 4 GiB of paths".into(),
+                        }]),
+                    }
+                }
+            }
+        }
+        let names = &self.names;
+        // Paths compare by component, the order of a walk that sorts each directory.
+        self.entries
+            .sort_unstable_by(|a, b| relative(names, a).cmp(relative(names, b)));
+    }
+
+    /// What an entry of the walk is to kubeharden, if anything.
+    fn kind_of(&mut self, entry: &ignore::DirEntry) -> Option<Kind> {
         if entry.depth() == 0 {
             return None;
         }
         let file_type = entry.file_type()?;
-        let path = entry.into_path();
-        let name = path.file_name()?;
-        let key = if file_type.is_file() {
-            match path.strip_prefix(&self.root) {
-                Ok(rest) => self.real_root.join(rest),
-                Err(_) => canonical(&path),
-            }
+        let path = entry.path();
+        let link = if file_type.is_file() {
+            None
         } else if file_type.is_symlink() {
-            match fs::metadata(&path) {
-                Ok(m) if m.is_file() => canonical(&path),
-                Ok(m) if m.is_dir() => {
-                    return Some(Found::Note {
-                        path,
-                        reason: LINK_NOTE.into(),
-                    })
-                }
+            match fs::metadata(path) {
+                Ok(m) if m.is_file() => Some(canonical(path)),
+                Ok(m) if m.is_dir() => return Some(Kind::DirLink),
                 // A dangling link, or a link to a device or a pipe: nothing to read.
                 _ => return None,
             }
         } else {
             return None;
         };
-        match classify(name) {
-            Name::Candidate => Some(Found::File { path, key }),
-            Name::CopyLike => Some(Found::Note {
-                path,
-                reason: COPY_NOTE.into(),
+        match classify(path.file_name()?) {
+            Name::Candidate => Some(match link {
+                Some(key) => {
+                    self.links.push(key);
+                    Kind::Link(u32::try_from(self.links.len() - 1).ok()?)
+                }
+                None => Kind::File,
             }),
+            Name::CopyLike => Some(Kind::CopyLike),
             Name::Other => None,
         }
     }
@@ -249,6 +364,13 @@ impl Walk {
             self.pending.insert(at, p);
         }
     }
+}
+
+/// The path of `e` in `names`.
+fn relative<'a>(names: &'a [u8], e: &Entry) -> &'a Path {
+    let (start, len) = (e.start as usize, e.len as usize);
+    let bytes = &names[start..start + len];
+    Path::new(<OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(bytes))
 }
 
 /// A walk's error: an unreadable directory is an error for its path; a problem with an ignore
@@ -437,13 +559,28 @@ mod tests {
     }
 
     #[test]
-    fn keys_are_real_paths() {
+    fn keys_are_real_paths_and_a_file_is_given_once() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let r = dir.path();
+        let r = &dir.path().join("walked");
         touch(&r.join("a/m.yaml"));
-        std::os::unix::fs::symlink(r.join("a/m.yaml"), r.join("link.yaml")).expect("link");
+        touch(&dir.path().join("out/o.yaml"));
+        // Before and after the file they name in path order; and two to a file outside.
+        for (link, to) in [
+            ("0-first.yaml", "a/m.yaml"),
+            ("link.yaml", "a/m.yaml"),
+            ("x.yaml", "../out/o.yaml"),
+            ("y.yaml", "../out/o.yaml"),
+        ] {
+            std::os::unix::fs::symlink(r.join(to), r.join(link)).expect("link");
+        }
         std::os::unix::fs::symlink(r.join("a"), r.join("dirlink")).expect("link");
-        let found: Vec<Found> = walk(r, None).collect();
+        let walked = walk(r, None);
+        let found: Vec<Found> = walked.collect();
+        assert_eq!(
+            rel(r, &found),
+            ["file 0-first.yaml", "note dirlink", "file x.yaml"],
+        );
+        let real = canonical(r);
         let keys: Vec<&PathBuf> = found
             .iter()
             .filter_map(|f| match f {
@@ -451,11 +588,12 @@ mod tests {
                 _ => None,
             })
             .collect();
-        assert_eq!(keys.len(), 2);
-        assert_eq!(keys[0], keys[1], "{found:?}");
-        assert!(
-            rel(r, &found).contains(&"note dirlink".to_string()),
-            "{found:?}"
-        );
+        let out = canonical(&dir.path().join("out/o.yaml"));
+        assert_eq!(keys, [&real.join("a/m.yaml"), &out]);
+        // What it gave, for the inputs after it.
+        let mut w = walk(r, None);
+        w.by_ref().for_each(drop);
+        assert!(w.gives(&real.join("a/m.yaml")) && w.gives(&out));
+        assert!(!w.gives(&real.join("a")) && !w.gives(&r.join("a/m.yaml.bak")));
     }
 }
