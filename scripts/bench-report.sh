@@ -3,7 +3,8 @@
 # kubeadm 1.30 kube-apiserver manifests that differ in their advertise address (each file its
 # own), and prints wall-clock seconds and peak memory (/usr/bin/time) for each, the median of
 # 3 runs; then `check` and `diff` of one such file, the mean wall-clock time of 50 runs (each
-# run a new process, as a pre-commit hook or an editor starts it).
+# run a new process, as a pre-commit hook or an editor starts it). With more than one N, it
+# also prints how much more peak memory the most files take than the fewest.
 # Usage: scripts/bench-report.sh [N...]   (default: 1000 10000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +16,7 @@ trap 'rm -rf "$work"' EXIT
 sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(1000 10000)
 echo "cores: $(nproc); load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+declare -A peaks
 for n in "${sizes[@]}"; do
   dir=$work/m$n
   mkdir -p "$dir"
@@ -33,9 +35,19 @@ for n in "${sizes[@]}"; do
       runs+=("$(tail -1 "$work/time")")
     done
     median=$(printf '%s\n' "${runs[@]}" | sort -n | sed -n 2p)
-    printf '%6d files  %-5s  %5s s  %6d MB peak\n' "$n" "$what" "${median% *}" "$(( ${median#* } / 1024 ))"
+    peak=$(printf '%s\n' "${runs[@]}" | awk '{print $2}' | sort -n | sed -n 2p)
+    printf '%6d files  %-5s  %5s s  %6.1f MB peak\n' "$n" "$what" "${median% *}" "$(awk -v k="$peak" 'BEGIN { print k / 1024 }')"
+    peaks[$what]+="$peak "
   done
 done
+# How peak memory grows with the number of files: the most files against the fewest.
+if [ ${#sizes[@]} -gt 1 ]; then
+  for what in text json sarif diff; do
+    read -r -a p <<<"${peaks[$what]}"
+    awk -v a="${p[0]}" -v b="${p[-1]}" -v w="$what" -v lo="${sizes[0]}" -v hi="${sizes[-1]}" \
+      'BEGIN { printf "peak memory, %s: %d files %+.0f%% against %d files\n", w, hi, (b / a - 1) * 100, lo }'
+  done
+fi
 one=$work/one.yaml
 cp "$src" "$one"
 for what in check diff; do

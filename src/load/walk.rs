@@ -145,8 +145,7 @@ pub(crate) fn walk(root: &Path, pods: Option<DirId>) -> Walk {
         // Below the root no link is followed, so a file's real path is the root's joined with
         // the rest; only links need resolving.
         real_root: canonical(root),
-        names: Vec::new(),
-        entries: Vec::new(),
+        listing: Listing::default(),
         links: Vec::new(),
         linked: std::collections::HashSet::new(),
         pending: Vec::new(),
@@ -160,10 +159,8 @@ pub(crate) struct Walk {
     builder: Option<ignore::WalkBuilder>,
     root: PathBuf,
     real_root: PathBuf,
-    /// The paths met, relative to the root, one after the other.
-    names: Vec<u8>,
-    /// What the walk met, in path order once listed.
-    entries: Vec<Entry>,
+    /// What the walk met.
+    listing: Listing,
     /// The real paths of the links to files met (an [`Kind::Link`] is a place here).
     links: Vec<PathBuf>,
     /// The real paths of the links given out so far.
@@ -171,14 +168,106 @@ pub(crate) struct Walk {
     /// Problems met (an ignore file's line that is not a pattern, an unreadable directory), in
     /// path order, each given out at its place among the entries.
     pending: Vec<Found>,
-    /// The next entry to give out.
+    /// The place in path order of the next entry to give out.
     at: usize,
 }
 
-/// An entry of a walk: where its path is in [`Walk::names`], and what it is (16 bytes: a walk
-/// of many files holds one for each).
+/// What a walk met, kept compactly: each path relative to the root, one after the other in
+/// blocks of bytes, and an entry for each, in blocks too; then the entries' order by path.
+/// Each block is allocated once at its full size, so the listing never copies itself to grow
+/// (and holds no room a copy left behind).
+#[derive(Default)]
+struct Listing {
+    names: Vec<Vec<u8>>,
+    entries: Vec<Vec<Entry>>,
+    /// The entries' numbers, in path order, once sorted.
+    order: Vec<u32>,
+}
+
+impl Listing {
+    const NAME_BLOCK: usize = 64 * 1024;
+    const ENTRY_BLOCK: usize = 4096;
+
+    /// Keeps the relative path `rel` of an entry of `kind`; `None` when the listing cannot
+    /// number it (past four billion entries or bytes in a block).
+    fn push(&mut self, rel: &[u8], kind: Kind) -> Option<()> {
+        if self
+            .names
+            .last()
+            .is_none_or(|b| b.capacity() - b.len() < rel.len())
+        {
+            self.names
+                .push(Vec::with_capacity(Self::NAME_BLOCK.max(rel.len())));
+        }
+        if self
+            .entries
+            .last()
+            .is_none_or(|b| b.len() == Self::ENTRY_BLOCK)
+        {
+            self.entries.push(Vec::with_capacity(Self::ENTRY_BLOCK));
+        }
+        let block = self.names.len() - 1;
+        let names = &mut self.names[block];
+        let entry = Entry {
+            block: u32::try_from(block).ok()?,
+            start: u32::try_from(names.len()).ok()?,
+            len: u32::try_from(rel.len()).ok()?,
+            kind,
+        };
+        // Its number, which the order of the entries holds.
+        let last = self.entries.len() - 1;
+        u32::try_from(last * Self::ENTRY_BLOCK + self.entries[last].len()).ok()?;
+        names.extend_from_slice(rel);
+        self.entries[last].push(entry);
+        Some(())
+    }
+
+    fn entry(&self, n: u32) -> &Entry {
+        let n = n as usize;
+        &self.entries[n / Self::ENTRY_BLOCK][n % Self::ENTRY_BLOCK]
+    }
+
+    fn entry_mut(&mut self, n: u32) -> &mut Entry {
+        let n = n as usize;
+        &mut self.entries[n / Self::ENTRY_BLOCK][n % Self::ENTRY_BLOCK]
+    }
+
+    /// The path of entry `n`, relative to the root.
+    fn path(&self, n: u32) -> &Path {
+        let e = self.entry(n);
+        let start = e.start as usize;
+        let bytes = &self.names[e.block as usize][start..start + e.len as usize];
+        Path::new(<OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(bytes))
+    }
+
+    /// Puts the entries in path order: paths compare by component, the order of a walk that
+    /// sorts each directory.
+    fn sort(&mut self) {
+        let count = self.entries.iter().map(Vec::len).sum::<usize>();
+        // Every entry was numbered when it was pushed.
+        let mut order: Vec<u32> = (0..count)
+            .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
+            .collect();
+        order.sort_unstable_by(|&a, &b| self.path(a).cmp(self.path(b)));
+        self.order = order;
+    }
+
+    /// The entry at place `at` in path order.
+    fn at(&self, at: usize) -> Option<u32> {
+        self.order.get(at).copied()
+    }
+
+    /// The place in path order of the entry at the relative path `rel`.
+    fn find(&self, rel: &Path) -> Option<usize> {
+        self.order.binary_search_by(|&n| self.path(n).cmp(rel)).ok()
+    }
+}
+
+/// An entry of a walk: where its path is among [`Listing::names`], and what it is (20 bytes: a
+/// walk of many files holds one for each).
 #[derive(Clone, Copy)]
 struct Entry {
+    block: u32,
     start: u32,
     len: u32,
     kind: Kind,
@@ -206,21 +295,23 @@ impl Iterator for Walk {
             self.list(&builder);
         }
         loop {
-            let ahead = self.entries.get(self.at).copied();
+            let ahead = self.listing.at(self.at);
             // A problem comes before an entry with the same path, as in a stable sort of
             // everything met in the order met.
             if let Some(p) = self.pending.first() {
-                if ahead.is_none_or(|e| p.path() <= self.root.join(self.rel(&e)).as_path()) {
+                let l = &self.listing;
+                if ahead.is_none_or(|n| p.path() <= self.root.join(l.path(n)).as_path()) {
                     return Some(self.pending.remove(0));
                 }
             }
-            let e = ahead?;
+            let n = ahead?;
             self.at += 1;
-            let path = self.root.join(self.rel(&e));
-            return Some(match e.kind {
+            let rel = self.listing.path(n);
+            let path = self.root.join(rel);
+            return Some(match self.listing.entry(n).kind {
                 Kind::Given => continue,
                 Kind::File => {
-                    let key = self.real_root.join(self.rel(&e));
+                    let key = self.real_root.join(rel);
                     Found::File { path, key }
                 }
                 Kind::Link(i) => {
@@ -244,11 +335,6 @@ impl Iterator for Walk {
 }
 
 impl Walk {
-    /// The path of `e`, relative to the root.
-    fn rel(&self, e: &Entry) -> &Path {
-        relative(&self.names, e)
-    }
-
     /// Whether the walk gives (or gave) a file whose real path is `key`.
     pub(crate) fn gives(&self, key: &Path) -> bool {
         self.linked.contains(key) || self.place_of(key).is_some()
@@ -258,12 +344,9 @@ impl Walk {
     /// is a candidate that is no link.
     fn place_of(&self, key: &Path) -> Option<usize> {
         let rel = key.strip_prefix(&self.real_root).ok()?;
-        let names = &self.names;
-        let at = self
-            .entries
-            .binary_search_by(|e| relative(names, e).cmp(rel))
-            .ok()?;
-        matches!(self.entries[at].kind, Kind::File | Kind::Given).then_some(at)
+        let at = self.listing.find(rel)?;
+        let n = self.listing.at(at)?;
+        matches!(self.listing.entry(n).kind, Kind::File | Kind::Given).then_some(at)
     }
 
     /// Whether the link to the file at `key` that the walk meets now comes first: no link
@@ -277,7 +360,9 @@ impl Walk {
             if at < self.at {
                 return false;
             }
-            self.entries[at].kind = Kind::Given;
+            if let Some(n) = self.listing.at(at) {
+                self.listing.entry_mut(n).kind = Kind::Given;
+            }
         }
         self.linked.insert(key.to_path_buf());
         true
@@ -306,23 +391,16 @@ impl Walk {
                 // Every entry below the root is the root joined with the rest.
                 if let Ok(rel) = entry.path().strip_prefix(&self.root) {
                     let bytes = std::os::unix::ffi::OsStrExt::as_bytes(rel.as_os_str());
-                    match (u32::try_from(self.names.len()), u32::try_from(bytes.len())) {
-                        (Ok(start), Ok(len)) => {
-                            self.entries.push(Entry { start, len, kind });
-                            self.names.extend_from_slice(bytes);
-                        }
-                        _ => self.hold(vec![Found::Error {
+                    if self.listing.push(bytes, kind).is_none() {
+                        self.hold(vec![Found::Error {
                             path: entry.into_path(),
-                            message: "not read: the walk met more than 4 GiB of paths".into(),
-                        }]),
+                            message: "not read: the walk met more than four billion files".into(),
+                        }]);
                     }
                 }
             }
         }
-        let names = &self.names;
-        // Paths compare by component, the order of a walk that sorts each directory.
-        self.entries
-            .sort_unstable_by(|a, b| relative(names, a).cmp(relative(names, b)));
+        self.listing.sort();
     }
 
     /// What an entry of the walk is to kubeharden, if anything.
@@ -364,13 +442,6 @@ impl Walk {
             self.pending.insert(at, p);
         }
     }
-}
-
-/// The path of `e` in `names`.
-fn relative<'a>(names: &'a [u8], e: &Entry) -> &'a Path {
-    let (start, len) = (e.start as usize, e.len as usize);
-    let bytes = &names[start..start + len];
-    Path::new(<OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(bytes))
 }
 
 /// A walk's error: an unreadable directory is an error for its path; a problem with an ignore
@@ -518,6 +589,28 @@ mod tests {
                 "file b.yaml",
             ]
         );
+    }
+
+    /// More entries and more bytes of paths than one block of the listing holds.
+    #[test]
+    fn a_walk_of_thousands_of_files_gives_each_once_in_path_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let r = dir.path();
+        let mut want = Vec::new();
+        for d in 0..50 {
+            fs::create_dir(r.join(format!("d{d}"))).expect("mkdir");
+            for f in 0..100 {
+                let rel = format!("d{d}/a-rather-long-file-name-to-fill-the-blocks-{f}.yaml");
+                fs::write(r.join(&rel), "x").expect("write");
+                want.push(PathBuf::from(rel));
+            }
+        }
+        want.sort();
+        let got: Vec<PathBuf> = walk(r, None)
+            .map(|f| f.path().strip_prefix(r).expect("under root").to_path_buf())
+            .collect();
+        assert_eq!(got.len(), 5000);
+        assert!(got == want, "not in path order");
     }
 
     #[test]
