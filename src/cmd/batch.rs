@@ -365,31 +365,34 @@ fn stream_with<'p>(
         }
         return;
     }
-    // The next input and its place, taken by one worker at a time.
+    // The next input and its place, taken by one thread at a time.
     let next = std::sync::Mutex::new((0usize, &mut inputs));
+    let take = || {
+        let mut next = next
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (at, inputs) = &mut *next;
+        inputs.next().map(|input| {
+            *at += 1;
+            (*at - 1, input)
+        })
+    };
     // Bounded: when the outcomes are written more slowly than they are made, the workers wait
     // rather than pile them up.
     let (tx, rx) =
         std::sync::mpsc::sync_channel::<(usize, Cow<'p, Input>, Outcome<'p>)>(2 * workers);
     std::thread::scope(|scope| {
-        for _ in 0..workers {
+        // This thread is a worker too: as many threads as cores, and no thread woken for each
+        // outcome while this one has files of its own to process.
+        for _ in 1..workers {
             let tx = tx.clone();
-            let (next, one) = (&next, &one);
-            scope.spawn(move || loop {
-                let taken = {
-                    let mut next = next
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner);
-                    let (at, inputs) = &mut *next;
-                    inputs.next().map(|input| {
-                        *at += 1;
-                        (*at - 1, input)
-                    })
-                };
-                let Some((i, input)) = taken else { break };
-                let o = one(&input);
-                if tx.send((i, input, o)).is_err() {
-                    break;
+            let (take, one) = (&take, &one);
+            scope.spawn(move || {
+                while let Some((i, input)) = take() {
+                    let o = one(&input);
+                    if tx.send((i, input, o)).is_err() {
+                        break;
+                    }
                 }
             });
         }
@@ -398,14 +401,23 @@ fn stream_with<'p>(
         let mut waiting: std::collections::BTreeMap<usize, (Cow<'p, Input>, Outcome<'p>)> =
             std::collections::BTreeMap::new();
         let mut due = 0;
-        for (i, input, o) in rx {
-            waiting.insert(i, (input, o));
+        let mut hand_over = |waiting: &mut std::collections::BTreeMap<_, _>| {
             while let Some((input, o)) = waiting.remove(&due) {
                 f(input, o);
                 due += 1;
             }
+        };
+        while let Some((i, input)) = take() {
+            let o = one(&input);
+            waiting.insert(i, (input, o));
+            waiting.extend(rx.try_iter().map(|(i, input, o)| (i, (input, o))));
+            hand_over(&mut waiting);
         }
-        // Every input taken is sent with its outcome (a panic while processing it is an
+        for (i, input, o) in rx {
+            waiting.insert(i, (input, o));
+            hand_over(&mut waiting);
+        }
+        // Every input taken is handed over with its outcome (a panic while processing it is an
         // outcome of its own), so nothing is left waiting; should something be, it follows in
         // order.
         for (_, (input, o)) in waiting {
