@@ -1,6 +1,6 @@
 //! What a run costs before its first file (`start`: the built-in registry read, a built-in
-//! profile built), and the per-file cost of the pipeline, without the walk, the reading of
-//! files or the report:
+//! profile read as build.rs built it), and the per-file cost of the pipeline, without the
+//! walk, the reading of files or the report:
 //! - `load`: parsing a static pod manifest into its model (`manifest::load_any`);
 //! - `check`: `pipeline::process` as `kubeharden check` runs it (report only: load, check, plan
 //!   and edit, no final verification);
