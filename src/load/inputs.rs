@@ -333,7 +333,7 @@ pub(crate) fn settings(
         } else if node_scan || (pods.is_some() && walk::DirId::of(&p) == pods) {
             let found = walk::one_level(&p)
                 .map_err(|e| UsageError(format!("{}: cannot read directory: {e}", p.display())))?;
-            sources.extend(found.into_iter().map(|f| Source::Input(found_input(f).0)));
+            sources.extend(found.into_iter().map(Source::Found));
         } else {
             sources.push(Source::Walk(p, pods));
         }
@@ -362,8 +362,10 @@ pub(crate) enum Inputs {
 }
 
 pub(crate) enum Source {
-    /// A file named, or found in a static pod directory.
+    /// A file named.
     Input(Input),
+    /// An entry of a static pod directory, read one level deep when the settings were made.
+    Found(walk::Found),
     /// A directory to walk, and the static pod directory, read one level deep where the walk
     /// meets it.
     Walk(PathBuf, Option<walk::DirId>),
@@ -375,21 +377,16 @@ pub(crate) enum Source {
 impl Inputs {
     /// Every input, in order, walking the directories as it goes.
     pub(crate) fn each(&self) -> Each<'_> {
-        match self {
-            Inputs::Sources(sources) => Each {
-                sources: sources.iter(),
-                listed: [].iter(),
-                walking: None,
-                walked: Vec::new(),
-                seen: std::collections::HashSet::new(),
-            },
-            Inputs::Listed(list) => Each {
-                sources: [].iter(),
-                listed: list.iter(),
-                walking: None,
-                walked: Vec::new(),
-                seen: std::collections::HashSet::new(),
-            },
+        let (sources, listed) = match self {
+            Inputs::Sources(sources) => (sources.iter(), [].iter()),
+            Inputs::Listed(list) => ([].iter(), list.iter()),
+        };
+        Each {
+            sources,
+            listed,
+            walking: None,
+            walked: Vec::new(),
+            seen: std::collections::HashSet::new(),
         }
     }
 
@@ -492,15 +489,15 @@ impl<'a> Iterator for Each<'a> {
                     self.walking = Some(walk::walk(root, *pods));
                     continue;
                 }
+                Source::Found(f) => {
+                    let (input, key) = found_input(f.clone());
+                    if self.first(key) {
+                        return Some(Cow::Owned(input));
+                    }
+                    continue;
+                }
                 // Said however often it is reached.
                 Source::Extra(i) if i.note().is_some() => i,
-                Source::Input(i) if i.note().is_some() || i.error().is_some() => {
-                    let key = std::path::absolute(&i.path).unwrap_or_else(|_| i.path.clone());
-                    if !self.first(key) {
-                        continue;
-                    }
-                    i
-                }
                 Source::Input(i) | Source::Extra(i) => {
                     let key = std::fs::canonicalize(&i.path).unwrap_or_else(|_| i.path.clone());
                     if !self.first(key) {

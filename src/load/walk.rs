@@ -115,8 +115,8 @@ pub(crate) fn one_level(dir: &Path) -> std::io::Result<Vec<Found>> {
 /// directory: met inside the walk, it is read one level deep. Unreadable directories become
 /// errors for their path and the walk goes on.
 ///
-/// The walk first lists what it finds compactly (each path relative to the root, one after the
-/// other in one buffer, a few bytes besides), sorts it, and then gives out one [`Found`] at a
+/// The walk first lists what it finds compactly (each path relative to the root, in blocks of
+/// bytes, and 20 bytes besides: [`Listing`]), sorts it, and then gives out one [`Found`] at a
 /// time: a directory of thousands of files costs a run little more than their names. It gives
 /// each file once: a link to a file the walk also meets (or that another link already gave) is
 /// left out where it comes second in path order.
