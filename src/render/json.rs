@@ -5,6 +5,8 @@ use crate::model::change::{Change, Planned};
 use crate::model::report::Outcome;
 use crate::profile::Profile;
 use serde::Serialize;
+use serde_json::value::RawValue;
+use std::collections::HashMap;
 use std::io::{self, Write};
 
 /// The JSON report's schema version; see docs/json-output.md.
@@ -68,10 +70,12 @@ struct JsonUnused<'a> {
     message: &'a str,
 }
 
+/// A finding's texts that come from its rule are written as JSON strings escaped once per run
+/// ([`RuleTexts`]): the same bytes as the strings themselves, which are most of a report.
 #[derive(Serialize)]
 struct JsonFinding<'a> {
     rule_id: &'a str,
-    title: &'a str,
+    title: &'a RawValue,
     severity: &'static str,
     cis: &'a [String],
     line: usize,
@@ -80,16 +84,16 @@ struct JsonFinding<'a> {
     end_column: usize,
     current: &'a str,
     desired: &'a str,
-    rationale: &'a str,
-    risk: &'a str,
+    rationale: &'a RawValue,
+    risk: &'a RawValue,
     fixable: bool,
     /// `safe`, or `risky` with `risky_because` and `precondition`: whether the fix can stop a
     /// component or lock someone out given what the file says.
     applicability: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    risky_because: Option<&'a str>,
+    risky_because: Option<Text<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    precondition: Option<&'a str>,
+    precondition: Option<Text<'a>>,
     /// The risky fix's precondition as read on the node: whether it holds, and what was read.
     #[serde(skip_serializing_if = "Option::is_none")]
     on_node: Option<JsonOnNode<'a>>,
@@ -100,9 +104,48 @@ struct JsonFinding<'a> {
     /// The command-line flag that overrides the setting, where it is written.
     #[serde(skip_serializing_if = "Option::is_none")]
     overridden_by: Option<JsonOverride<'a>>,
-    docs: String,
+    docs: &'a RawValue,
     #[serde(skip_serializing_if = "Option::is_none")]
     suppressed: Option<JsonSuppressed<'a>>,
+}
+
+/// A text written as a JSON string: escaped already, or as it is.
+#[derive(Clone, Copy, Serialize)]
+#[serde(untagged)]
+enum Text<'a> {
+    Escaped(&'a RawValue),
+    Plain(&'a str),
+}
+
+/// The texts of a rule as JSON strings: its title, rationale, risk, the anchor of its page in
+/// docs/rules.md, and why its fix is risky and what makes it safe, if it is.
+struct RuleTexts {
+    title: Box<RawValue>,
+    rationale: Box<RawValue>,
+    risk: Box<RawValue>,
+    docs: Box<RawValue>,
+    risky: Option<(Box<RawValue>, Box<RawValue>)>,
+}
+
+/// `s` as a JSON string.
+fn escaped(s: &str) -> io::Result<Box<RawValue>> {
+    let json = serde_json::to_string(s).map_err(io::Error::other)?;
+    RawValue::from_string(json).map_err(io::Error::other)
+}
+
+impl RuleTexts {
+    fn of(rule: &crate::profile::Rule) -> io::Result<RuleTexts> {
+        Ok(RuleTexts {
+            title: escaped(&rule.title)?,
+            rationale: escaped(&rule.rationale)?,
+            risk: escaped(&rule.risk)?,
+            docs: escaped(&format!("docs/rules.md#{}", rule.id))?,
+            risky: match &rule.applicability {
+                Some(a) => Some((escaped(&a.risky)?, escaped(&a.precondition)?)),
+                None => None,
+            },
+        })
+    }
 }
 
 #[derive(Serialize)]
@@ -217,6 +260,8 @@ pub fn json(out: &mut dyn Write, outcomes: &[Outcome], profile: &Profile) -> io:
 pub struct JsonStream {
     summary: JsonSummary,
     files: usize,
+    /// The texts of each rule found so far, by id.
+    texts: HashMap<String, RuleTexts>,
 }
 
 #[derive(Serialize)]
@@ -360,12 +405,20 @@ impl JsonStream {
                 suppressed: 0,
             },
             files: 0,
+            texts: HashMap::new(),
         })
     }
 
     /// Writes one file's entry and counts it.
     pub fn file(&mut self, out: &mut dyn Write, o: &Outcome) -> io::Result<()> {
-        let f = json_file(o, &mut self.summary);
+        if let Outcome::Report(r) = o {
+            for x in &r.findings {
+                if !self.texts.contains_key(&x.rule.id) {
+                    self.texts.insert(x.rule.id.clone(), RuleTexts::of(x.rule)?);
+                }
+            }
+        }
+        let f = json_file(o, &mut self.summary, &self.texts);
         write_item(out, &f, 4, &mut self.files)
     }
 
@@ -381,7 +434,11 @@ impl JsonStream {
 }
 
 /// One file's entry, counted in `summary`.
-fn json_file<'a>(o: &'a Outcome, summary: &mut JsonSummary) -> JsonFile<'a> {
+fn json_file<'a>(
+    o: &'a Outcome,
+    summary: &mut JsonSummary,
+    texts: &'a HashMap<String, RuleTexts>,
+) -> JsonFile<'a> {
     let empty = |path, status| JsonFile {
         path,
         status,
@@ -425,7 +482,11 @@ fn json_file<'a>(o: &'a Outcome, summary: &mut JsonSummary) -> JsonFile<'a> {
             f.kubernetes_version = Some(r.version.to_string());
             f.version_source = Some(r.version_source.as_str());
             f.notes = r.notes.iter().map(String::as_str).collect();
-            f.findings = r.findings.iter().map(json_finding).collect();
+            f.findings = r
+                .findings
+                .iter()
+                .map(|x| json_finding(x, &texts[&x.rule.id]))
+                .collect();
             f.unused_suppressions = r
                 .unused_suppressions
                 .iter()
@@ -454,10 +515,24 @@ fn json_file<'a>(o: &'a Outcome, summary: &mut JsonSummary) -> JsonFile<'a> {
 }
 
 /// One finding as the report has it.
-fn json_finding<'a>(x: &'a crate::model::report::ReportFinding) -> JsonFinding<'a> {
+fn json_finding<'a>(
+    x: &'a crate::model::report::ReportFinding,
+    texts: &'a RuleTexts,
+) -> JsonFinding<'a> {
+    // The risky fix's texts, escaped already where they are the rule's (`pipeline::risky`).
+    let rules = |a| {
+        x.rule
+            .applicability
+            .as_ref()
+            .is_some_and(|o| std::ptr::eq(o, a))
+    };
+    let risky = x.risky.map(|a| match &texts.risky {
+        Some((r, p)) if rules(a) => (Text::Escaped(r), Text::Escaped(p)),
+        _ => (Text::Plain(&a.risky), Text::Plain(&a.precondition)),
+    });
     JsonFinding {
         rule_id: &x.rule.id,
-        title: &x.rule.title,
+        title: &texts.title,
         severity: x.rule.severity.as_str(),
         cis: &x.rule.cis,
         line: x.line,
@@ -466,12 +541,12 @@ fn json_finding<'a>(x: &'a crate::model::report::ReportFinding) -> JsonFinding<'
         end_column: x.end_column,
         current: &x.current,
         desired: &x.desired,
-        rationale: &x.rule.rationale,
-        risk: &x.rule.risk,
+        rationale: &texts.rationale,
+        risk: &texts.risk,
         fixable: x.fixed,
         applicability: if x.risky.is_some() { "risky" } else { "safe" },
-        risky_because: x.risky.map(|a| a.risky.as_str()),
-        precondition: x.risky.map(|a| a.precondition.as_str()),
+        risky_because: risky.as_ref().map(|(r, _)| *r),
+        precondition: risky.map(|(_, p)| p),
         on_node: x.on_node.as_ref().map(|r| match r {
             Ok(d) => JsonOnNode {
                 holds: true,
@@ -491,7 +566,7 @@ fn json_finding<'a>(x: &'a crate::model::report::ReportFinding) -> JsonFinding<'
             column: o.column,
             variable: o.variable.as_deref(),
         }),
-        docs: format!("docs/rules.md#{}", x.rule.id),
+        docs: &texts.docs,
         suppressed: x.suppressed.as_ref().map(|s| JsonSuppressed {
             reason: &s.reason,
             line: s.line,
