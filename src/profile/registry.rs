@@ -633,7 +633,11 @@ mod tests {
         // Names that hash alike (the same length and first and last eight bytes) are told
         // apart by the probe.
         let spec = one.get("profiling").expect("profiling").clone();
-        let names = ["audit-log-x-maxsize", "audit-log-y-maxsize", "audit-log-z-maxsize"];
+        let names = [
+            "audit-log-x-maxsize",
+            "audit-log-y-maxsize",
+            "audit-log-z-maxsize",
+        ];
         assert_eq!(name_hash(names[0]), name_hash(names[1]));
         let alike = FlagTable::from(
             names[..2]

@@ -260,7 +260,8 @@ pub fn json(out: &mut dyn Write, outcomes: &[Outcome], profile: &Profile) -> io:
 pub struct JsonStream {
     summary: JsonSummary,
     files: usize,
-    /// The texts of each rule found so far, by id.
+    /// The texts of each rule found so far, by id: a report's findings are those of the
+    /// profile it begins with, where no two rules have the same id (`Profile` refuses it).
     texts: HashMap<String, RuleTexts>,
 }
 
