@@ -250,6 +250,84 @@ fn json_output_follows_schema_version_1() {
     );
 }
 
+/// A rule's texts are written into the JSON report escaped once per run and reused: they read
+/// back exactly, with quotes, backslashes, tabs, line breaks, a line separator, a control
+/// character and non-ASCII letters, in every file that has the finding.
+#[test]
+fn json_reports_a_rules_texts_exactly_in_every_file() {
+    let bytes = std::fs::read(fixture("v1.30")).expect("fixture");
+    let dir = scratch("a.yaml", &bytes);
+    std::fs::write(dir.path().join("b.yaml"), &bytes).expect("write");
+    let texts = [
+        ("title", "Say \"no\" to C:\\pprof\tnow"),
+        (
+            "rationale",
+            "Line one\nline two: caf\u{e9} \u{2713}, a separator \u{2028} and a control \u{1} char",
+        ),
+        ("risk", "Backslash \\ and slash / and quote \" at the end\""),
+        ("risky_because", "it is \"risky\"\tindeed"),
+        ("precondition", "\u{e9}t\u{e9} \\ \"ok\""),
+    ];
+    // The YAML double-quoted form of each text, in ASCII: a line separator written as it is
+    // would be a line break to the profile's YAML reader.
+    let yaml = |t: &str| {
+        let mut q = String::from("\"");
+        for c in t.chars() {
+            match c {
+                '"' => q.push_str("\\\""),
+                '\\' => q.push_str("\\\\"),
+                ' '..='~' => q.push(c),
+                c => q.push_str(&format!("\\u{:04x}", u32::from(c))),
+            }
+        }
+        q + "\""
+    };
+    let profile = format!(
+        "name: ours\ndescription: texts that need escaping\nextends: baseline\n\
+         disable: [apiserver-profiling]\nrules:\n  - id: ours-profiling\n    \
+         component: kube-apiserver\n    cis: []\n    severity: low\n    title: {}\n    \
+         rationale: {}\n    risk: {}\n    check: {{ flag: profiling, equals: \"false\" }}\n    \
+         applicability:\n      risky: {}\n      precondition: {}\n    fix:\n      - steps:\n          \
+         - set: {{ flag: profiling, value: \"false\" }}\n",
+        yaml(texts[0].1),
+        yaml(texts[1].1),
+        yaml(texts[2].1),
+        yaml(texts[3].1),
+        yaml(texts[4].1),
+    );
+    std::fs::write(dir.path().join("ours.yaml"), profile).expect("write");
+    let out = kubeharden()
+        .current_dir(dir.path())
+        .args([
+            "check",
+            "--format",
+            "json",
+            "--profile",
+            "ours.yaml",
+            "a.yaml",
+            "b.yaml",
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+    let files = v["files"].as_array().expect("files");
+    assert_eq!(files.len(), 2);
+    for file in files {
+        let f = file["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .find(|f| f["rule_id"] == "ours-profiling")
+            .expect("the profile's finding");
+        for (field, text) in texts {
+            assert_eq!(f[field].as_str(), Some(text), "{field} in {}", file["path"]);
+        }
+        assert_eq!(f["docs"], "docs/rules.md#ours-profiling");
+        assert_eq!(f["applicability"], "risky");
+    }
+}
+
 #[test]
 fn fix_output_leaves_the_input_untouched() {
     let bytes = std::fs::read(fixture("v1.29")).expect("fixture");
