@@ -152,18 +152,46 @@ pub(crate) fn rejected_plugins(model: &Model, env: Env) -> Vec<(String, String)>
     out
 }
 
+/// How often each name is on the command line (the environment cannot repeat a flag), in the
+/// order the names first come. A command line of up to [`FLAGS_SCANNED`] flags is counted by
+/// looking each name up among those before it; a longer one in its flags sorted by name, so
+/// that tens of thousands of flags take no time to the square of that.
+fn flag_counts(model: &Model) -> Vec<(&str, usize)> {
+    let mut times: Vec<(&str, usize)> = Vec::with_capacity(model.flags.len());
+    if model.flags.len() <= FLAGS_SCANNED {
+        for f in &model.flags {
+            match times.iter_mut().find(|(n, _)| *n == f.name) {
+                Some((_, k)) => *k += 1,
+                None => times.push((&f.name, 1)),
+            }
+        }
+        return times;
+    }
+    let mut sorted: Vec<(&str, usize)> = model
+        .flags
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (f.name.as_str(), i))
+        .collect();
+    sorted.sort_unstable();
+    let mut first: Vec<(usize, &str, usize)> = sorted
+        .chunk_by(|a, b| a.0 == b.0)
+        .map(|group| (group[0].1, group[0].0, group.len()))
+        .collect();
+    first.sort_unstable_by_key(|(at, _, _)| *at);
+    times.extend(first.into_iter().map(|(_, name, k)| (name, k)));
+    times
+}
+
+/// Up to this many flags (a control-plane component has about 40), [`flag_counts`] compares
+/// names one by one.
+const FLAGS_SCANNED: usize = 64;
+
 /// Flags written more than once where that is ambiguous or wrong: single-valued flags given
 /// more than once (the last wins, scanners read the first), and list flags that are repeated
 /// or name an item twice (kube-apiserver refuses a repeated authorization mode).
 pub(crate) fn duplicated_flags(model: &Model, env: Env) -> Vec<String> {
-    // How often each name is on the command line (the environment cannot repeat a flag).
-    let mut times: Vec<(&str, usize)> = Vec::with_capacity(model.flags.len());
-    for f in &model.flags {
-        match times.iter_mut().find(|(n, _)| *n == f.name) {
-            Some((_, k)) => *k += 1,
-            None => times.push((&f.name, 1)),
-        }
-    }
+    let times = flag_counts(model);
     let mut out: Vec<String> = Vec::new();
     for (name, k) in times {
         let spec = env.registry.flag(&model.component, name);
@@ -176,11 +204,9 @@ pub(crate) fn duplicated_flags(model: &Model, env: Env) -> Vec<String> {
             Some(FlagType::List) => {
                 repeated
                     || spec.is_some_and(|s| s.unique_items) && {
-                        let items = model.list(name).unwrap_or_default();
-                        items
-                            .iter()
-                            .enumerate()
-                            .any(|(i, x)| items[..i].contains(x))
+                        let mut items = model.list_ref(name).unwrap_or_default();
+                        items.sort_unstable();
+                        items.windows(2).any(|w| w[0] == w[1])
                     }
             }
             Some(_) => repeated,
@@ -682,6 +708,54 @@ mod tests {
                 .collect(),
             ..Model::default()
         }
+    }
+
+    /// Repeated flags are found the same way on a short command line and on a long one (past
+    /// the names compared one by one), in the order the names first come.
+    #[test]
+    fn repeated_flags_on_short_and_long_command_lines() {
+        let reg = Registry::builtin().expect("registry");
+        let env = Env {
+            registry: &reg,
+            version: Version::minor(30),
+            new_cluster: false,
+        };
+        let wrong = [
+            ("secure-port", Some("6443")),
+            ("tls-cipher-suites", Some("A,B")),
+            ("profiling", Some("false")),
+            ("authorization-mode", Some("Node,RBAC,Node")),
+            ("tls-cipher-suites", Some("C")),
+            ("profiling", Some("true")),
+            ("secure-port", Some("6444")),
+        ];
+        // Single-valued flags repeated, a list given twice (which appends), and a list that
+        // names an item twice (authorization-mode, which kube-apiserver refuses); in the order
+        // they first come, which is not the order of their names.
+        let expected = [
+            "secure-port",
+            "tls-cipher-suites",
+            "profiling",
+            "authorization-mode",
+        ];
+        let short = model(&wrong);
+        assert_eq!(duplicated_flags(&short, env), expected);
+        let names: Vec<String> = (0..2 * FLAGS_SCANNED).map(|i| format!("x{i}")).collect();
+        let mut long: Vec<(&str, Option<&str>)> =
+            names.iter().map(|n| (n.as_str(), Some("1"))).collect();
+        for (k, f) in wrong.iter().enumerate() {
+            long.insert(k * 10, *f);
+        }
+        assert!(long.len() > FLAGS_SCANNED);
+        let long = model(&long);
+        assert_eq!(duplicated_flags(&long, env), expected);
+        let counts = flag_counts(&long);
+        assert_eq!(counts.len(), 2 * FLAGS_SCANNED + 4);
+        assert_eq!(counts[0], ("secure-port", 2));
+        assert_eq!(counts[1], ("x0", 1));
+        let auth = counts.iter().find(|(n, _)| *n == "authorization-mode");
+        assert_eq!(auth, Some(&("authorization-mode", 1)));
+        assert_eq!(counts.last(), Some(&("x127", 1)));
     }
 
     #[test]

@@ -135,8 +135,12 @@ pub(super) fn required_files(
 /// The volumes the working model has that the original lacks, with their mounts.
 pub(super) fn new_volumes(model: &Model, p: &Planner) -> Vec<Planned> {
     let mut volumes = Vec::new();
+    // A set of the names: a pod of tens of thousands of volumes takes no time to the square
+    // of that.
+    let had: std::collections::HashSet<&str> =
+        model.volumes.iter().map(|o| o.name.as_str()).collect();
     for v in &p.work.volumes {
-        if model.volumes.iter().any(|o| o.name == v.name) {
+        if had.contains(v.name.as_str()) {
             continue;
         }
         let Some(mount) = p.work.mounts.iter().find(|m| m.name == v.name) else {

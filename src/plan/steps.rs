@@ -206,16 +206,17 @@ fn remove_removed(work: &mut Model, env: Env) -> Result<Vec<String>, PlanError> 
     Ok(touched)
 }
 
-/// Drops repeated items, keeping the first of each.
+/// Drops repeated items, keeping the first of each (with a set of those seen: a list of
+/// hundreds of thousands of items takes no time to the square of that).
 fn dedup(list: &mut Vec<String>) {
-    let mut seen: Vec<String> = Vec::with_capacity(list.len());
-    list.retain(|x| {
-        if seen.contains(x) {
-            false
-        } else {
-            seen.push(x.clone());
-            true
-        }
+    let first: Vec<bool> = {
+        let mut seen = std::collections::HashSet::with_capacity(list.len());
+        list.iter().map(|x| seen.insert(x.as_str())).collect()
+    };
+    let mut at = 0;
+    list.retain(|_| {
+        at += 1;
+        first[at - 1]
     });
 }
 

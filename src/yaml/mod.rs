@@ -53,6 +53,34 @@ mod tests {
         assert!(err.message.contains("duplicate mapping key `a`"));
     }
 
+    /// A mapping of more keys than are compared one by one looks them up in a set: the same
+    /// duplicates are found at the same place, and a large mapping without one parses.
+    #[test]
+    fn duplicate_keys_in_a_large_mapping_are_rejected_with_position() {
+        let keys: String = (0..200).map(|i| format!("k{i}: {i}\n")).collect();
+        let docs = parse(&keys).expect("200 distinct keys");
+        let Kind::Map { entries, .. } = &docs[0].root.kind else {
+            panic!("a mapping");
+        };
+        assert_eq!(entries.len(), 200);
+        // A key repeated before the set is made, one repeated after, and one whose first
+        // place is in the set's first fill.
+        for (again, line) in [("k3", 5), ("k150", 201), ("k10", 201)] {
+            let text = if line == 5 {
+                format!("k0: 0\nk1: 1\nk2: 2\nk3: 3\n{again}: x\n{keys}")
+            } else {
+                format!("{keys}{again}: x\n")
+            };
+            let err = parse(&text).expect_err(again);
+            assert_eq!((err.line, err.column), (line, 1), "{again}: {err}");
+            assert!(
+                err.message
+                    .contains(&format!("duplicate mapping key `{again}`")),
+                "{err}"
+            );
+        }
+    }
+
     #[test]
     fn syntax_errors_carry_line_and_column() {
         let err = parse("a: [1, 2\nb: 3\n").expect_err("unclosed flow sequence");

@@ -2,6 +2,7 @@
 
 use super::tree::{line_col, Document, Kind, Node, Span, Style, YamlError};
 use saphyr_parser::{Event, Parser, ScalarStyle};
+use std::collections::HashSet;
 
 /// Deepest nesting accepted. Pod manifests are a dozen levels deep; anything near this
 /// bound is hostile or broken input.
@@ -47,8 +48,28 @@ enum Body {
     Map {
         entries: Vec<(Node, Node)>,
         pending_key: Option<Node>,
+        /// The scalar keys so far, once there are [`KEYS_SCANNED`] entries: a duplicate is
+        /// looked up in it rather than among all the entries, so that a mapping of tens of
+        /// thousands of keys takes no time to the square of that.
+        keys: Option<HashSet<String>>,
     },
 }
+
+/// Whether the key `k` of a large mapping is among its keys so far, which go into `keys` the
+/// first time (away from the loop over a small mapping's keys, which every manifest takes).
+#[cold]
+#[inline(never)]
+fn seen_in_set(entries: &[(Node, Node)], keys: &mut Option<HashSet<String>>, k: &str) -> bool {
+    let set = keys.get_or_insert_with(|| {
+        let all = entries.iter().filter_map(|(e, _)| e.as_str());
+        all.map(str::to_string).collect()
+    });
+    !set.insert(k.to_string())
+}
+
+/// Up to this many entries, a mapping's keys are compared one by one (a manifest's mappings
+/// are small); from it on, they are looked up in a set.
+const KEYS_SCANNED: usize = 32;
 
 /// The tree being built: the collections open around the current event, and the root of the
 /// current document.
@@ -111,6 +132,7 @@ impl Builder<'_> {
             Body::Map {
                 entries,
                 pending_key,
+                ..
             } => {
                 if pending_key.is_some() {
                     return Err(self.error_at(start, "mapping key without a value".into()));
@@ -141,12 +163,18 @@ impl Builder<'_> {
                     Body::Map {
                         entries,
                         pending_key,
+                        keys,
                     },
                 ..
             }) => match pending_key.take() {
                 None => {
                     if let Some(k) = node.as_str() {
-                        if entries.iter().any(|(e, _)| e.as_str() == Some(k)) {
+                        let seen = if keys.is_none() && entries.len() < KEYS_SCANNED {
+                            entries.iter().any(|(e, _)| e.as_str() == Some(k))
+                        } else {
+                            seen_in_set(entries, keys, k)
+                        };
+                        if seen {
                             let message = format!("duplicate mapping key `{k}`");
                             return Err(self.error_at(node.span.start, message));
                         }
@@ -204,6 +232,7 @@ impl Builder<'_> {
                 let body = Body::Map {
                     entries: Vec::new(),
                     pending_key: None,
+                    keys: None,
                 };
                 let tagged = tag.is_some_and(|t| !core(&t, "map"));
                 self.open(start, end, decorated(anchor, tagged), body)

@@ -18,6 +18,8 @@
 //! - a manifest that is a symlink, inside or outside the directory:
 //!   `a_manifest_that_is_a_symlink_is_read_through_it`; links to directories:
 //!   walk::symlinked_directories_are_mentioned_not_followed_and_named_links_are_read.
+//! - long lists in one manifest (100,000 flags, a list flag of 100,000 items, a mapping of
+//!   100,000 keys, 60,000 volumes): `long_lists_in_a_manifest_take_time_in_proportion`.
 //! - a directory of 100,000 files: `a_directory_of_100000_files_is_checked_in_bounded_time`
 //!   (and 10,000: `many_small_files_of_another_kind_are_skipped_in_bounded_time`).
 //! - unreadable files: `an_unreadable_file_is_an_error_for_that_file_only`; unreadable
@@ -110,6 +112,73 @@ fn a_file_over_the_size_limit_is_refused_unread_and_a_long_line_is_fine() {
     assert_eq!(code, Some(1), "{err}");
     assert!(out.contains("apiserver-profiling"), "{out}");
     assert!(took < CEILING, "{took:?}");
+}
+
+/// Every comparison of a flag, an item, a key or a volume with all the others (repeated flags,
+/// repeated items, duplicate keys, new volumes) would take these files minutes: each was
+/// one once (23 to 33 s for the first three in a release build). Both commands finish well
+/// inside the ceiling in a debug build, and judge the files as any others.
+#[test]
+fn long_lists_in_a_manifest_take_time_in_proportion() {
+    const N: usize = 100_000;
+    const VOLUMES: usize = 60_000;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = example();
+    let put = |name: &str, at: &str, with: String| {
+        assert!(base.contains(at), "{at}");
+        std::fs::write(dir.path().join(name), base.replacen(at, &with, 1)).expect("write");
+    };
+    let flags: String = (0..N).map(|i| format!("    - --x{i}=1\n")).collect();
+    put(
+        "flags.yaml",
+        "    - --advertise-address=",
+        format!("{flags}    - --advertise-address="),
+    );
+    let items: Vec<String> = (0..N).map(|i| format!("P{i}")).collect();
+    put(
+        "items.yaml",
+        "--enable-admission-plugins=NodeRestriction",
+        format!(
+            "--enable-admission-plugins=NodeRestriction,{}",
+            items.join(",")
+        ),
+    );
+    let keys: String = (0..N).map(|i| format!("    k{i}: v\n")).collect();
+    put(
+        "keys.yaml",
+        "  annotations:\n",
+        format!("  annotations:\n{keys}"),
+    );
+    let mounts: String = (0..VOLUMES)
+        .map(|i| format!("    - mountPath: /v{i}\n      name: v{i}\n"))
+        .collect();
+    let volumes: String = (0..VOLUMES)
+        .map(|i| format!("  - hostPath:\n      path: /v{i}\n    name: v{i}\n"))
+        .collect();
+    let text = base
+        .replacen(
+            "    volumeMounts:\n",
+            &format!("    volumeMounts:\n{mounts}"),
+            1,
+        )
+        .replacen("  volumes:\n", &format!("  volumes:\n{volumes}"), 1);
+    std::fs::write(dir.path().join("volumes.yaml"), text).expect("write");
+    let (code, out, err, took) = check(dir.path(), &["check", "--profile", "strict", "."]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("4 file(s) checked") && l.contains(" 0 error(s)")),
+        "{out}"
+    );
+    assert!(took < CEILING, "check: {took:?}");
+    let (code, out, err, took) = check(dir.path(), &["diff", "--profile", "strict", "."]);
+    assert_eq!(code, Some(1), "{err}");
+    for name in ["flags", "items", "keys", "volumes"] {
+        assert!(out.contains(&format!("+++ b/{name}.yaml")), "{name}");
+    }
+    // The plugins strict enables join the long list once each.
+    assert_eq!(out.matches(",AlwaysPullImages").count(), 4, "{err}");
+    assert!(took < CEILING, "diff: {took:?}");
 }
 
 #[test]
