@@ -206,13 +206,16 @@ fn remove_removed(work: &mut Model, env: Env) -> Result<Vec<String>, PlanError> 
     Ok(touched)
 }
 
-/// Drops repeated items, keeping the first of each (with a set of those seen: a list of
-/// hundreds of thousands of items takes no time to the square of that).
+/// Drops repeated items, keeping the first of each: found in the places sorted by item (a
+/// stable sort keeps the first of equal items first), so that a list of hundreds of thousands
+/// of items takes no time to the square of that.
 fn dedup(list: &mut Vec<String>) {
-    let first: Vec<bool> = {
-        let mut seen = std::collections::HashSet::with_capacity(list.len());
-        list.iter().map(|x| seen.insert(x.as_str())).collect()
-    };
+    let mut order: Vec<usize> = (0..list.len()).collect();
+    order.sort_by(|&a, &b| list[a].cmp(&list[b]));
+    let mut first = vec![false; list.len()];
+    for same in order.chunk_by(|&a, &b| list[a] == list[b]) {
+        first[same[0]] = true;
+    }
     let mut at = 0;
     list.retain(|_| {
         at += 1;
@@ -263,5 +266,28 @@ pub(super) fn set_flag(work: &mut Model, flag: &str, value: &str) {
     match first {
         Some(i) => work.flags.insert(i.min(work.flags.len()), new),
         None => work.flags.push(new),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dedup;
+
+    /// The first of each item stays where it was, short list or long.
+    #[test]
+    fn dedup_keeps_the_first_of_each_item_in_place() {
+        let mut l: Vec<String> = ["b", "a", "b", "c", "a"].map(String::from).to_vec();
+        dedup(&mut l);
+        assert_eq!(l, ["b", "a", "c"]);
+        let mut long: Vec<String> = (0..3000).map(|i| format!("p{}", (i * 7) % 1000)).collect();
+        let mut expected: Vec<String> = Vec::new();
+        for x in &long {
+            if !expected.contains(x) {
+                expected.push(x.clone());
+            }
+        }
+        dedup(&mut long);
+        assert_eq!(long.len(), 1000);
+        assert_eq!(long, expected);
     }
 }
