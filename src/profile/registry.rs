@@ -481,6 +481,7 @@ impl Registry {
     pub fn flag(&self, component: &str, name: &str) -> Option<&FlagSpec> {
         self.flags.get(component).and_then(|m| m.get(name))
     }
+
     /// The setting of `component`'s configuration file that its command-line flag `flag`
     /// overrides, with the setting's facts.
     pub(crate) fn setting_of_command_line(

@@ -256,7 +256,8 @@ pub fn json(out: &mut dyn Write, outcomes: &[Outcome], profile: &Profile) -> io:
 
 /// The JSON report written file by file, as the outcomes come: the same bytes as serializing
 /// the whole report at once (serde_json's pretty printer indents by two spaces, and a JSON
-/// text has no line break but between tokens), holding only the summary.
+/// text has no line break but between tokens), holding only the summary and the texts of the
+/// rules found so far.
 pub struct JsonStream {
     summary: JsonSummary,
     files: usize,
