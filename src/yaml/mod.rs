@@ -1,23 +1,35 @@
 //! A YAML tree that remembers where every node came from.
 //!
-//! The tree is built from `saphyr-parser` events. Each node carries the byte range it occupies
+//! The tree is built from `saphyr-parser` events, or for plain block YAML by `block.rs`, which
+//! builds the same tree faster (see there). Each node carries the byte range it occupies
 //! in the original text, so that the patcher can splice replacements into the untouched text
 //! instead of re-serialising the document (DESIGN invariant 1).
 //!
 //! Aliases are recorded, never expanded, so an alias bomb costs nothing; nesting depth is
 //! bounded; duplicate mapping keys are an error (the Kubernetes decoders reject them too).
 
+mod block;
+mod builder;
 pub mod compare;
 mod parse;
 mod scalar;
 mod tree;
 
-pub use parse::parse;
+pub use parse::parse_full;
 pub use scalar::{
     double_quote, plain_ok, plain_string_ok, render_scalar, yaml11_bool, yaml11_non_string,
 };
 pub(crate) use tree::{head_end, line_end_inclusive, line_start};
 pub use tree::{line_col, Document, Kind, Node, Span, Style, YamlError};
+
+/// Parses every document in `text`: plain block YAML with the block reader, anything else (and
+/// any error) with the full parser, which give the same trees.
+pub fn parse(text: &str) -> Result<Vec<Document>, YamlError> {
+    match block::parse(text) {
+        Some(docs) => Ok(docs),
+        None => parse_full(text),
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -1,12 +1,9 @@
-//! The parser: `saphyr-parser` events folded into a tree of nodes with byte spans.
+//! The full parser: `saphyr-parser` events handed to the builder (`builder.rs`), which makes
+//! them the tree of nodes with byte spans.
 
-use super::tree::{line_col, Document, Kind, Node, Span, Style, YamlError};
+use super::builder::Builder;
+use super::tree::{Document, Kind, Node, Span, Style, YamlError};
 use saphyr_parser::{Event, Parser, ScalarStyle};
-use std::collections::HashSet;
-
-/// Deepest nesting accepted. Pod manifests are a dozen levels deep; anything near this
-/// bound is hostile or broken input.
-const MAX_DEPTH: usize = 64;
 
 /// Maps the parser's character indices to byte offsets.
 struct Offsets {
@@ -35,177 +32,18 @@ impl Offsets {
     }
 }
 
-/// A collection being read: where it starts, its style, and what it holds so far.
-struct Frame {
-    start: usize,
-    flow: bool,
-    decorated: bool,
-    body: Body,
-}
-
-enum Body {
-    Seq(Vec<Node>),
-    Map {
-        entries: Vec<(Node, Node)>,
-        pending_key: Option<Node>,
-        /// The scalar keys so far, once there are [`KEYS_SCANNED`] entries: a duplicate is
-        /// looked up in it rather than among all the entries, so that a mapping of tens of
-        /// thousands of keys takes no time to the square of that.
-        keys: Option<HashSet<String>>,
-    },
-}
-
-/// Whether the key `k` of a large mapping is among its keys so far, which go into `keys` the
-/// first time (away from the loop over a small mapping's keys, which every manifest takes).
-#[cold]
-#[inline(never)]
-fn seen_in_set(entries: &[(Node, Node)], keys: &mut Option<HashSet<String>>, k: &str) -> bool {
-    let set = keys.get_or_insert_with(|| {
-        let all = entries.iter().filter_map(|(e, _)| e.as_str());
-        all.map(str::to_string).collect()
-    });
-    !set.insert(k.to_string())
-}
-
-/// Up to this many entries, a mapping's keys are compared one by one (a manifest's mappings
-/// are small); from it on, they are looked up in a set.
-const KEYS_SCANNED: usize = 32;
-
-/// The tree being built: the collections open around the current event, and the root of the
-/// current document.
-struct Builder<'t> {
-    text: &'t str,
-    stack: Vec<Frame>,
-    root: Option<Node>,
-    docs: Vec<Document>,
-}
-
 impl Builder<'_> {
-    fn error_at(&self, offset: usize, message: String) -> YamlError {
-        let (line, column) = line_col(self.text, offset);
-        YamlError {
-            line,
-            column,
-            message,
-        }
-    }
-
-    /// Opens a collection at the event `[start, end)` (a flow collection's event has a
-    /// length), unless that would nest deeper than [`MAX_DEPTH`].
-    fn open(
-        &mut self,
-        start: usize,
-        end: usize,
-        decorated: bool,
-        body: Body,
-    ) -> Result<Option<Node>, YamlError> {
-        if self.stack.len() >= MAX_DEPTH {
-            return Err(self.error_at(
-                start,
-                format!("nesting deeper than {MAX_DEPTH} levels is not accepted"),
-            ));
-        }
-        self.stack.push(Frame {
-            start,
-            // The event spans `[` or `{` of a flow collection, and nothing or the properties
-            // (an anchor, a tag) of a block one.
-            flow: self.text[start..end].trim_end().ends_with(['[', '{']),
-            decorated,
-            body,
-        });
-        Ok(None)
-    }
-
-    /// Closes the innermost collection at the event `[start, end)`: the node it makes.
-    fn close(&mut self, start: usize, end: usize) -> Result<Option<Node>, YamlError> {
-        let Some(Frame {
-            start: s,
-            flow,
-            decorated,
-            body,
-        }) = self.stack.pop()
-        else {
-            return Err(self.error_at(start, "unbalanced collection end".into()));
-        };
-        let kind = match body {
-            Body::Seq(items) => Kind::Seq { items, flow },
-            Body::Map {
-                entries,
-                pending_key,
-                ..
-            } => {
-                if pending_key.is_some() {
-                    return Err(self.error_at(start, "mapping key without a value".into()));
-                }
-                Kind::Map { entries, flow }
-            }
-        };
-        Ok(Some(Node {
-            kind,
-            span: Span {
-                start: s,
-                end: if flow { end } else { start.max(s) },
-            },
-            decorated,
-        }))
-    }
-
-    /// Puts a finished node where it belongs: the root, an item, a key or a value.
-    fn attach(&mut self, node: Node) -> Result<(), YamlError> {
-        match self.stack.last_mut() {
-            None => self.root = Some(node),
-            Some(Frame {
-                body: Body::Seq(items),
-                ..
-            }) => items.push(node),
-            Some(Frame {
-                body:
-                    Body::Map {
-                        entries,
-                        pending_key,
-                        keys,
-                    },
-                ..
-            }) => match pending_key.take() {
-                None => {
-                    if let Some(k) = node.as_str() {
-                        let seen = if keys.is_none() && entries.len() < KEYS_SCANNED {
-                            entries.iter().any(|(e, _)| e.as_str() == Some(k))
-                        } else {
-                            seen_in_set(entries, keys, k)
-                        };
-                        if seen {
-                            let message = format!("duplicate mapping key `{k}`");
-                            return Err(self.error_at(node.span.start, message));
-                        }
-                    }
-                    *pending_key = Some(node);
-                }
-                Some(key) => entries.push((key, node)),
-            },
-        }
-        Ok(())
-    }
-
     /// Takes one event spanning `[start, end)`: the node it finishes, if any.
     fn event(&mut self, event: Event, start: usize, end: usize) -> Result<Option<Node>, YamlError> {
         let decorated = |anchor: usize, tag: bool| anchor != 0 || tag;
         match event {
             Event::StreamStart | Event::Nothing | Event::StreamEnd => Ok(None),
             Event::DocumentStart(_) => {
-                self.root = None;
+                self.start_document();
                 Ok(None)
             }
             Event::DocumentEnd => {
-                let node = self.root.take().unwrap_or(Node {
-                    kind: Kind::Scalar {
-                        value: String::new(),
-                        style: Style::Plain,
-                    },
-                    span: Span { start, end },
-                    decorated: false,
-                });
-                self.docs.push(Document { root: node });
+                self.end_document(start, end);
                 Ok(None)
             }
             Event::Alias(_) => Ok(Some(Node {
@@ -214,7 +52,7 @@ impl Builder<'_> {
                 decorated: true,
             })),
             Event::Scalar(value, style, anchor, tag) => Ok(Some(scalar(
-                self.text,
+                self.text(),
                 value.into_owned(),
                 style,
                 Span { start, end },
@@ -222,20 +60,15 @@ impl Builder<'_> {
             ))),
             // `!!seq` on a sequence and `!!map` on a mapping say what the node is anyway: they
             // change nothing, for kubeharden or for the kubelet's reader.
-            Event::SequenceStart(anchor, tag) => self.open(
-                start,
-                end,
-                decorated(anchor, tag.is_some_and(|t| !core(&t, "seq"))),
-                Body::Seq(Vec::new()),
-            ),
+            Event::SequenceStart(anchor, tag) => {
+                let tagged = tag.is_some_and(|t| !core(&t, "seq"));
+                self.open_seq(start, end, decorated(anchor, tagged))?;
+                Ok(None)
+            }
             Event::MappingStart(anchor, tag) => {
-                let body = Body::Map {
-                    entries: Vec::new(),
-                    pending_key: None,
-                    keys: None,
-                };
                 let tagged = tag.is_some_and(|t| !core(&t, "map"));
-                self.open(start, end, decorated(anchor, tagged), body)
+                self.open_map(start, end, decorated(anchor, tagged))?;
+                Ok(None)
             }
             Event::SequenceEnd | Event::MappingEnd => self.close(start, end),
         }
@@ -274,16 +107,12 @@ fn scalar(text: &str, value: String, style: ScalarStyle, span: Span, decorated: 
     }
 }
 
-/// Parses every document in `text`.
-pub fn parse(text: &str) -> Result<Vec<Document>, YamlError> {
+/// Parses every document in `text` with the full YAML parser, whatever the text: what
+/// [`parse`] gives for every text (tests hold the two to each other).
+pub fn parse_full(text: &str) -> Result<Vec<Document>, YamlError> {
     let offsets = Offsets::new(text);
     let mut parser = Parser::new_from_str(text);
-    let mut b = Builder {
-        text,
-        stack: Vec::new(),
-        root: None,
-        docs: Vec::new(),
-    };
+    let mut b = Builder::new(text);
     loop {
         let (event, span) = match parser.next_event() {
             None | Some(Ok((Event::StreamEnd, _))) => break,

@@ -3,8 +3,9 @@
 //! breaks one of its promises: a panic here is a bug, whatever the input.
 //!
 //! - [`load`]: the YAML reader and the loaders of manifests, kubeadm configuration files and
-//!   component configuration files. Spans stay inside the text on character boundaries, and
-//!   errors say something, at a position inside the file.
+//!   component configuration files. The YAML reader gives what the full parser gives (trees or
+//!   errors), spans stay inside the text on character boundaries, and errors say something, at
+//!   a position inside the file.
 //! - [`pipeline`]: [`engine::process`] as `check`, `check --format sarif` and `diff`/`fix` run
 //!   it, with both built-in profiles and several versions, and every renderer over the result.
 //!   An edit must be verified, keep the byte-order mark, the line endings and the final newline,
@@ -125,7 +126,15 @@ pub fn load(data: &[u8]) {
         return;
     };
     let (registry, _, _) = builtins();
-    match yaml::parse(text) {
+    let parsed = yaml::parse(text);
+    // The reader of plain block YAML takes only what the full parser reads the same way.
+    let full = yaml::parse_full(text);
+    assert_eq!(
+        format!("{parsed:?}"),
+        format!("{full:?}"),
+        "the block reader and the full parser differ"
+    );
+    match parsed {
         Ok(docs) => {
             for d in &docs {
                 check_spans(text, &d.root, (0, text.len()), 0);
