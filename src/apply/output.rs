@@ -109,19 +109,22 @@ pub(crate) fn write_files(
 }
 
 /// Output that waits for what comes after it (the results of a SARIF log, written before the
-/// log around them): an unnamed temporary file, deleted when it is dropped, so that a run's
-/// memory does not grow with its output; memory when no temporary file can be made.
+/// log around them; the messages `diff` says after the patches): memory up to
+/// [`SPOOL_IN_MEMORY`] bytes, then an unnamed temporary file, deleted when it is dropped, so
+/// that a run's memory does not grow with its output (memory still when no temporary file can
+/// be made). A run of a few files makes no file at all.
 pub enum Spool {
-    File(std::io::BufWriter<std::fs::File>),
     Memory(Vec<u8>),
+    File(std::io::BufWriter<std::fs::File>),
 }
+
+/// What a [`Spool`] keeps in memory before it moves to a temporary file: the size of the
+/// buffer it then writes the file through.
+pub const SPOOL_IN_MEMORY: usize = 1 << 16;
 
 impl Spool {
     pub fn new() -> Spool {
-        match tempfile::tempfile() {
-            Ok(f) => Spool::File(std::io::BufWriter::with_capacity(1 << 16, f)),
-            Err(_) => Spool::Memory(Vec::new()),
-        }
+        Spool::Memory(Vec::new())
     }
 
     /// Copies what was written to `out`.
@@ -149,6 +152,15 @@ impl Write for Spool {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         match self {
             Spool::File(w) => w.write(buf),
+            Spool::Memory(v) if v.len() + buf.len() > SPOOL_IN_MEMORY => {
+                if let Ok(f) = tempfile::tempfile() {
+                    let mut w = std::io::BufWriter::with_capacity(SPOOL_IN_MEMORY, f);
+                    w.write_all(v)?;
+                    *self = Spool::File(w);
+                    return self.write(buf);
+                }
+                v.write(buf)
+            }
             Spool::Memory(v) => v.write(buf),
         }
     }
@@ -157,5 +169,36 @@ impl Write for Spool {
             Spool::File(w) => w.flush(),
             Spool::Memory(_) => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A spool keeps a little in memory, moves to a temporary file past
+    /// [`SPOOL_IN_MEMORY`] bytes, and gives back every byte in order either way.
+    #[test]
+    fn a_spool_moves_to_a_file_past_its_memory_and_keeps_every_byte() {
+        let mut small = Spool::new();
+        small.write_all(b"one\n").expect("write");
+        small.write_all(b"two\n").expect("write");
+        assert!(matches!(small, Spool::Memory(_)));
+        let mut out = Vec::new();
+        small.copy_to(&mut out).expect("copy");
+        assert_eq!(out, b"one\ntwo\n");
+
+        let mut large = Spool::new();
+        let mut written = Vec::new();
+        for i in 0..10_000 {
+            let line = format!("line {i}\n");
+            large.write_all(line.as_bytes()).expect("write");
+            written.extend_from_slice(line.as_bytes());
+        }
+        assert!(written.len() > SPOOL_IN_MEMORY);
+        assert!(matches!(large, Spool::File(_)), "past its memory");
+        let mut out = Vec::new();
+        large.copy_to(&mut out).expect("copy");
+        assert_eq!(out, written);
     }
 }
