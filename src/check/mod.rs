@@ -68,8 +68,9 @@ fn op_holds(model: &Model, env: Env, flag: &str, op: &Op) -> bool {
 /// Flags present in the model that the version does not accept.
 pub(crate) fn rejected_flags(model: &Model, env: Env) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
+    let table = env.registry.flags_of(&model.component);
     for f in &model.flags {
-        if let Some(spec) = env.registry.flag(&model.component, &f.name) {
+        if let Some(spec) = table.get(&f.name) {
             if !spec.accepted_in(env.version) && !out.contains(&f.name) {
                 out.push(f.name.clone());
             }
@@ -193,8 +194,9 @@ const FLAGS_SCANNED: usize = 64;
 pub(crate) fn duplicated_flags(model: &Model, env: Env) -> Vec<String> {
     let times = flag_counts(model);
     let mut out: Vec<String> = Vec::new();
+    let table = env.registry.flags_of(&model.component);
     for (name, k) in times {
-        let spec = env.registry.flag(&model.component, name);
+        let spec = table.get(name);
         let kind = spec.map(|s| s.kind);
         let repeated = k > 1;
         // Flags the registry does not know may add up when repeated: leave them alone. An item
@@ -222,8 +224,9 @@ pub(crate) fn duplicated_flags(model: &Model, env: Env) -> Vec<String> {
 /// (or, for a log path, no writable one).
 pub fn unmounted_files(model: &Model, env: Env) -> Vec<(String, String)> {
     let mut out = Vec::new();
+    let table = env.registry.flags_of(&model.component);
     for f in &model.flags {
-        let Some(spec) = env.registry.flag(&model.component, &f.name) else {
+        let Some(spec) = table.get(&f.name) else {
             continue;
         };
         if !spec.kind.references_file() {
@@ -260,8 +263,9 @@ pub(crate) fn conflicting_flags(model: &Model, env: Env) -> Vec<(String, String)
     names.sort_unstable();
     names.dedup();
     let mut out = Vec::new();
+    let table = env.registry.flags_of(&model.component);
     for name in &names {
-        let Some(spec) = env.registry.flag(&model.component, name) else {
+        let Some(spec) = table.get(name) else {
             continue;
         };
         for other in &spec.conflicts_with {
@@ -671,6 +675,35 @@ pub fn evaluate(rule: &Rule, model: &Model, env: Env) -> Option<Finding> {
 
 /// The rules of the profile that apply and do not hold, in profile order: what `check` finds,
 /// without describing it.
+/// Whether `cond` reads the model's mounts or volumes, which are all a [`Step::MountFiles`]
+/// fix changes (every kind of condition is named, so that a new one is decided here).
+///
+/// [`Step::MountFiles`]: crate::profile::Step::MountFiles
+pub(crate) fn reads_mounts(cond: &Cond) -> bool {
+    match cond {
+        Cond::FilesMounted => true,
+        Cond::Any(cs) | Cond::All(cs) => cs.iter().any(reads_mounts),
+        Cond::Not(c) => reads_mounts(c),
+        Cond::Flag { .. }
+        | Cond::NoRemovedFlags
+        | Cond::NoRemovedPlugins
+        | Cond::ProbesWithoutAnonymous
+        | Cond::NoDuplicateFlags
+        | Cond::NoConflictingFlags
+        | Cond::NoSplitFlags
+        | Cond::VersionAtLeast(_)
+        | Cond::HttpProbesWithin(_)
+        | Cond::ProbesOnLocalHost
+        | Cond::NoEnvConflicts
+        | Cond::NoRemovedGates
+        | Cond::ExistingCluster
+        | Cond::ConfigApiRead
+        | Cond::ExecHttpProbes
+        | Cond::FileMode { .. }
+        | Cond::FileOwner { .. } => false,
+    }
+}
+
 pub(crate) fn failing<'p, 'm>(
     profile: &'p Profile,
     model: &'m Model,
@@ -708,6 +741,26 @@ mod tests {
                 .collect(),
             ..Model::default()
         }
+    }
+
+    /// A condition reads the mounts when `files_mounted` is anywhere in it, however nested.
+    #[test]
+    fn conditions_that_read_the_mounts() {
+        let flag = || Cond::Flag {
+            flag: "profiling".into(),
+            op: Op::Equals("false".into()),
+        };
+        assert!(reads_mounts(&Cond::FilesMounted));
+        assert!(!reads_mounts(&flag()));
+        assert!(!reads_mounts(&Cond::All(vec![
+            flag(),
+            Cond::NoDuplicateFlags
+        ])));
+        let nested = Cond::Any(vec![
+            flag(),
+            Cond::Not(Box::new(Cond::All(vec![flag(), Cond::FilesMounted]))),
+        ]);
+        assert!(reads_mounts(&nested));
     }
 
     /// Repeated flags are found the same way on a short command line and on a long one (past

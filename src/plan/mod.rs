@@ -54,6 +54,7 @@ pub(crate) fn plan_from(
         join_rules: BTreeMap::new(),
         mounted_files: Vec::new(),
         probe_rules: Vec::new(),
+        beyond_mounts: false,
     };
     p.rounds(profile, failing_first)?;
     safety::settle_admission_overlap(model, &mut p.work, &mut p.touched);
@@ -173,6 +174,27 @@ mod tests {
         ));
         let err = plan(&p, &model(&[]), env(25)).expect_err("rejected");
         assert!(matches!(err, PlanError::RejectedFlag { .. }), "{err}");
+    }
+
+    /// A round whose fixes only mounted files is followed by one that evaluates only the rules
+    /// that read the mounts: a rule that the new mount makes fail is still fixed there.
+    #[test]
+    fn a_rule_the_new_mounts_make_fail_is_fixed_in_the_next_round() {
+        let p = profile(&format!(
+            "{}  check: {{flag: audit-log-path, present: true}}\n  fix: [{{steps: [{{set: {{flag: audit-log-path, value: /var/log/audit/a.log}}}}]}}]\n{}  check: {{files_mounted: true}}\n  fix: [{{steps: [{{mount_files: true}}]}}]\n{}  check: {{any: [{{flag: audit-log-path, absent: true}}, {{not: {{files_mounted: true}}}}, {{flag: audit-log-maxage, present: true}}]}}\n  fix: [{{steps: [{{set: {{flag: audit-log-maxage, value: \"30\"}}}}]}}]\n",
+            RULE.replace("ID", "log"),
+            RULE.replace("ID", "mounted"),
+            RULE.replace("ID", "age-once-mounted")
+        ));
+        let pl = plan(&p, &model(&[]), env(30)).expect("plan");
+        assert_eq!(pl.after.value("audit-log-maxage").as_deref(), Some("30"));
+        let rules: Vec<&str> = pl
+            .changes
+            .iter()
+            .flat_map(|c| c.rules.iter().map(String::as_str))
+            .collect();
+        assert!(rules.contains(&"age-once-mounted"), "{rules:?}");
+        assert!(rules.contains(&"mounted"), "{rules:?}");
     }
 
     #[test]

@@ -21,6 +21,17 @@ pub(super) struct Planner<'a> {
     pub(super) mounted_files: Vec<(String, String)>,
     /// The rules whose fixes change the probes.
     pub(super) probe_rules: Vec<String>,
+    /// A fix of the current round changed more than the mounts and volumes.
+    pub(super) beyond_mounts: bool,
+}
+
+/// Whether the mounts and volumes decide whether `rule` holds or which of its fixes applies.
+fn reads_mounts(rule: &Rule) -> bool {
+    check::reads_mounts(&rule.check)
+        || rule.fix.iter().any(|v| {
+            v.unless.as_ref().is_some_and(check::reads_mounts)
+                || v.refuse.iter().any(|(c, _)| check::reads_mounts(c))
+        })
 }
 
 impl Planner<'_> {
@@ -36,6 +47,9 @@ impl Planner<'_> {
             return Ok(());
         };
         for step in &variant.steps {
+            // Mounting files changes only the mounts and volumes; the node's files are not in
+            // the model.
+            self.beyond_mounts |= !matches!(step, Step::MountFiles | Step::Chmod | Step::Chown);
             let mut added = Vec::new();
             let mut joined = Vec::new();
             let flags =
@@ -84,12 +98,27 @@ impl Planner<'_> {
     ) -> Result<(), PlanError> {
         const ROUNDS: usize = 4;
         let env = self.env;
+        // The last round changed nothing but the mounts and volumes.
+        let mut mounts_only = false;
         for round in 0..=ROUNDS {
             let failing: Vec<&Rule> = match failing_first.filter(|_| round == 0) {
                 Some(ids) => profile
                     .rules
                     .iter()
                     .filter(|r| ids.contains(&r.id.as_str()))
+                    .collect(),
+                // Every rule held or was fixed at the end of the last round, whose fixes only
+                // mounted files: only a rule that reads the mounts can fail now (the second
+                // round of a manifest whose new flags name files, which `check` plans for
+                // every such file).
+                None if mounts_only => profile
+                    .rules
+                    .iter()
+                    .filter(|r| {
+                        reads_mounts(r)
+                            && check::applies(r, &self.work, env.version)
+                            && !check::holds(&r.check, &self.work, env)
+                    })
                     .collect(),
                 None => check::failing(profile, &self.work, env).collect(),
             };
@@ -106,9 +135,11 @@ impl Planner<'_> {
             if round == ROUNDS {
                 return Err(self.conflict(&fixable));
             }
+            self.beyond_mounts = false;
             for rule in fixable {
                 self.fix(rule)?;
             }
+            mounts_only = !self.beyond_mounts;
         }
         Ok(())
     }

@@ -482,6 +482,16 @@ impl Registry {
         self.flags.get(component).and_then(|m| m.get(name))
     }
 
+    /// The flags of `component` (an empty table for a component it does not know): for looking
+    /// up every flag of a command line, the component found once.
+    pub(crate) fn flags_of(&self, component: &str) -> &FlagTable {
+        static NONE: FlagTable = FlagTable {
+            entries: Vec::new(),
+            slots: Vec::new(),
+        };
+        self.flags.get(component).unwrap_or(&NONE)
+    }
+
     /// The setting of `component`'s configuration file that its command-line flag `flag`
     /// overrides, with the setting's facts.
     pub(crate) fn setting_of_command_line(
