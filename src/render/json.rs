@@ -1,6 +1,7 @@
 //! The JSON report (`check --format json`), schema version 1: a separate type from the
 //! internal model, so that refactoring does not change what users read (docs/json-output.md).
 
+use super::pretty::Pretty;
 use crate::model::change::{Change, Planned};
 use crate::model::report::Outcome;
 use crate::profile::Profile;
@@ -264,6 +265,8 @@ pub struct JsonStream {
     /// The texts of each rule found so far, by id: a report's findings are those of the
     /// profile it begins with, where no two rules have the same id (`Profile` refuses it).
     texts: HashMap<String, RuleTexts>,
+    /// The buffer a file's entry is written into.
+    entry: Vec<u8>,
 }
 
 #[derive(Serialize)]
@@ -408,6 +411,7 @@ impl JsonStream {
             },
             files: 0,
             texts: HashMap::new(),
+            entry: Vec::new(),
         })
     }
 
@@ -421,7 +425,15 @@ impl JsonStream {
             }
         }
         let f = json_file(o, &mut self.summary, &self.texts);
-        write_item(out, &f, 4, &mut self.files)
+        out.write_all(if self.files == 0 { b"\n" } else { b",\n" })?;
+        self.files += 1;
+        // The entry is written whole into a buffer, nested 4 spaces deep, and the buffer
+        // written at once; the buffer is kept for the next file.
+        let item = &mut self.entry;
+        item.clear();
+        item.resize(4, b' ');
+        f.write(&mut Pretty::new(item, 4));
+        out.write_all(item)
     }
 
     /// Writes the summary and the end.
@@ -432,6 +444,217 @@ impl JsonStream {
         write!(out, "{close},\n  \"summary\": ")?;
         out.write_all(&summary)?;
         writeln!(out, "\n}}")
+    }
+}
+
+/// The file entries written by hand as serde_json would print them ([`Pretty`]): field by field
+/// in the order of the structs' fields, which the derived `Serialize` follows too (a test holds
+/// the two to each other).
+impl JsonFile<'_> {
+    fn write(&self, p: &mut Pretty) {
+        let mut o = p.open(b'{');
+        p.key(&mut o, "path");
+        p.str(self.path);
+        p.key(&mut o, "status");
+        p.str(self.status);
+        if let Some(e) = &self.error {
+            p.key(&mut o, "error");
+            let mut e_o = p.open(b'{');
+            p.key(&mut e_o, "message");
+            p.str(e.message);
+            p.key(&mut e_o, "line");
+            p.opt_uint(e.line);
+            p.key(&mut e_o, "column");
+            p.opt_uint(e.column);
+            p.close(e_o, b'}');
+        }
+        if let Some(r) = self.skipped_reason {
+            p.key(&mut o, "skipped_reason");
+            p.str(r);
+        }
+        p.key(&mut o, "component");
+        p.opt_str(self.component);
+        p.key(&mut o, "kubernetes_version");
+        p.opt_str(self.kubernetes_version.as_deref());
+        p.key(&mut o, "version_source");
+        p.opt_str(self.version_source);
+        p.key(&mut o, "notes");
+        p.strs(self.notes.iter().copied());
+        p.key(&mut o, "findings");
+        let mut a = p.open(b'[');
+        for f in &self.findings {
+            p.item(&mut a);
+            f.write(p);
+        }
+        p.close(a, b']');
+        p.key(&mut o, "changes");
+        let mut a = p.open(b'[');
+        for c in &self.changes {
+            p.item(&mut a);
+            c.write(p);
+        }
+        p.close(a, b']');
+        p.key(&mut o, "required_files");
+        let mut a = p.open(b'[');
+        for r in &self.required_files {
+            p.item(&mut a);
+            let mut r_o = p.open(b'{');
+            p.key(&mut r_o, "flag");
+            p.str(r.flag);
+            p.key(&mut r_o, "path");
+            p.str(r.path);
+            p.key(&mut r_o, "directory");
+            p.bool(r.directory);
+            p.key(&mut r_o, "template");
+            p.opt_str(r.template);
+            p.close(r_o, b'}');
+        }
+        p.close(a, b']');
+        p.key(&mut o, "unused_suppressions");
+        let mut a = p.open(b'[');
+        for u in &self.unused_suppressions {
+            p.item(&mut a);
+            let mut u_o = p.open(b'{');
+            p.key(&mut u_o, "kind");
+            p.str(u.kind);
+            p.key(&mut u_o, "rule_id");
+            p.opt_str(u.rule_id);
+            p.key(&mut u_o, "line");
+            p.uint(u.line);
+            p.key(&mut u_o, "column");
+            p.uint(u.column);
+            p.key(&mut u_o, "message");
+            p.str(u.message);
+            p.close(u_o, b'}');
+        }
+        p.close(a, b']');
+        p.close(o, b'}');
+    }
+}
+
+impl JsonFinding<'_> {
+    fn write(&self, p: &mut Pretty) {
+        let text = |p: &mut Pretty, t: &Text| match t {
+            Text::Escaped(r) => p.raw(r),
+            Text::Plain(s) => p.str(s),
+        };
+        let mut o = p.open(b'{');
+        p.key(&mut o, "rule_id");
+        p.str(self.rule_id);
+        p.key(&mut o, "title");
+        p.raw(self.title);
+        p.key(&mut o, "severity");
+        p.str(self.severity);
+        p.key(&mut o, "cis");
+        p.strs(self.cis.iter().map(String::as_str));
+        p.key(&mut o, "line");
+        p.uint(self.line);
+        p.key(&mut o, "column");
+        p.uint(self.column);
+        p.key(&mut o, "end_line");
+        p.uint(self.end_line);
+        p.key(&mut o, "end_column");
+        p.uint(self.end_column);
+        p.key(&mut o, "current");
+        p.str(self.current);
+        p.key(&mut o, "desired");
+        p.str(self.desired);
+        p.key(&mut o, "rationale");
+        p.raw(self.rationale);
+        p.key(&mut o, "risk");
+        p.raw(self.risk);
+        p.key(&mut o, "fixable");
+        p.bool(self.fixable);
+        p.key(&mut o, "applicability");
+        p.str(self.applicability);
+        if let Some(t) = &self.risky_because {
+            p.key(&mut o, "risky_because");
+            text(p, t);
+        }
+        if let Some(t) = &self.precondition {
+            p.key(&mut o, "precondition");
+            text(p, t);
+        }
+        if let Some(n) = &self.on_node {
+            p.key(&mut o, "on_node");
+            let mut n_o = p.open(b'{');
+            p.key(&mut n_o, "holds");
+            p.bool(n.holds);
+            p.key(&mut n_o, "detail");
+            p.str(n.detail);
+            p.close(n_o, b'}');
+        }
+        p.key(&mut o, "manual");
+        p.opt_str(self.manual);
+        p.key(&mut o, "status");
+        p.str(self.status);
+        if let Some(v) = &self.overridden_by {
+            p.key(&mut o, "overridden_by");
+            let mut v_o = p.open(b'{');
+            p.key(&mut v_o, "flag");
+            p.str(v.flag);
+            p.key(&mut v_o, "path");
+            p.str(v.path);
+            p.key(&mut v_o, "line");
+            p.uint(v.line);
+            p.key(&mut v_o, "column");
+            p.uint(v.column);
+            p.key(&mut v_o, "variable");
+            p.opt_str(v.variable);
+            p.close(v_o, b'}');
+        }
+        p.key(&mut o, "docs");
+        p.raw(self.docs);
+        if let Some(s) = &self.suppressed {
+            p.key(&mut o, "suppressed");
+            let mut s_o = p.open(b'{');
+            p.key(&mut s_o, "reason");
+            p.str(s.reason);
+            p.key(&mut s_o, "line");
+            p.uint(s.line);
+            p.key(&mut s_o, "column");
+            p.uint(s.column);
+            p.close(s_o, b'}');
+        }
+        p.close(o, b'}');
+    }
+}
+
+impl JsonChange<'_> {
+    fn write(&self, p: &mut Pretty) {
+        let mut o = p.open(b'{');
+        p.key(&mut o, "kind");
+        p.str(self.kind);
+        p.key(&mut o, "rules");
+        p.strs(self.rules.iter().map(String::as_str));
+        for (name, value) in [
+            ("flag", self.flag),
+            ("before", self.before),
+            ("after", self.after),
+        ] {
+            if let Some(v) = value {
+                p.key(&mut o, name);
+                p.str(v);
+            }
+        }
+        if let Some(v) = &self.volume {
+            p.key(&mut o, "volume");
+            let mut v_o = p.open(b'{');
+            p.key(&mut v_o, "name");
+            p.str(v.name);
+            p.key(&mut v_o, "host_path");
+            p.opt_str(v.host_path);
+            p.key(&mut v_o, "mount_path");
+            p.str(v.mount_path);
+            p.key(&mut v_o, "read_only");
+            p.bool(v.read_only);
+            p.close(v_o, b'}');
+        }
+        if let Some(v) = self.probe {
+            p.key(&mut o, "probe");
+            p.str(v);
+        }
+        p.close(o, b'}');
     }
 }
 
@@ -574,5 +797,232 @@ fn json_finding<'a>(
             line: s.line,
             column: s.column,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::report::{file_error, Outcome};
+    use crate::pipeline::{self, Options};
+    use crate::profile::Registry;
+    use std::path::Path;
+
+    /// What serde_json prints for an entry, and what is written by hand, nested as the report
+    /// nests them.
+    fn both(f: &JsonFile) -> (String, String) {
+        let mut serde = Vec::new();
+        print_nested(f, 4, &mut serde).expect("prints");
+        let mut hand = Vec::new();
+        f.write(&mut Pretty::new(&mut hand, 4));
+        let text = |b: Vec<u8>| String::from_utf8(b).expect("UTF-8");
+        (text(serde), text(hand))
+    }
+
+    fn yaml_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for p in entries.flatten().map(|e| e.path()) {
+            if p.is_dir() {
+                yaml_files(&p, out);
+            } else if p.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+                out.push(p);
+            }
+        }
+    }
+
+    /// A string with characters JSON escapes and some it does not.
+    const ODD: &str = "a \"quoted\" \\ back\tslash\nnew line \u{1} \u{1f} \u{7f} \u{2028} é";
+
+    fn no_summary() -> JsonSummary {
+        JsonSummary {
+            files: 0,
+            findings: 0,
+            fixable: 0,
+            manual: 0,
+            errors: 0,
+            skipped: 0,
+            suppressed: 0,
+        }
+    }
+
+    /// Every fixture's entry with both built-in profiles: the bytes written by hand are
+    /// serde_json's.
+    #[test]
+    fn fixture_entries_written_by_hand_are_what_serde_json_prints() {
+        let registry = Registry::builtin().expect("registry");
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut paths = Vec::new();
+        yaml_files(&root.join("tests/fixtures"), &mut paths);
+        yaml_files(&root.join("examples"), &mut paths);
+        paths.sort();
+        assert!(paths.len() > 100, "{} files", paths.len());
+        let mut findings = 0;
+        for name in ["baseline", "strict"] {
+            let profile = Profile::load(name, &registry).expect("profile");
+            let opts = Options {
+                registry: &registry,
+                profile: &profile,
+                version: None,
+                node_version: None,
+                report_only: true,
+                keep_edits: false,
+                ignores: true,
+                patches: None,
+                new_cluster: false,
+                on_node: None,
+                overrides: &[],
+            };
+            let mut texts = HashMap::new();
+            let mut summary = no_summary();
+            for path in &paths {
+                let Ok(text) = std::fs::read_to_string(path) else {
+                    continue;
+                };
+                let shown = path.display().to_string();
+                let o = match pipeline::process(&shown, &text, &opts) {
+                    Ok(r) => Outcome::Report(Box::new(r)),
+                    Err(e) => Outcome::Error(e),
+                };
+                if let Outcome::Report(r) = &o {
+                    findings += r.findings.len();
+                    for x in &r.findings {
+                        if !texts.contains_key(&x.rule.id) {
+                            texts.insert(x.rule.id.clone(), RuleTexts::of(x.rule).expect("texts"));
+                        }
+                    }
+                }
+                let (serde, hand) = both(&json_file(&o, &mut summary, &texts));
+                assert_eq!(serde, hand, "{shown} with {name}");
+            }
+        }
+        assert!(findings > 1_000, "{findings} findings");
+    }
+
+    /// Entries of errors, skipped files and each ASCII character alone: what JSON escapes is
+    /// escaped as serde_json does it.
+    #[test]
+    fn odd_strings_written_by_hand_are_what_serde_json_prints() {
+        let odd = ODD;
+        let error = Outcome::Error(file_error("m.yaml", "a: b\n", Some(2), None, odd.into()));
+        let skipped = Outcome::Skipped {
+            path: odd.into(),
+            reason: odd.into(),
+        };
+        let mut summary = no_summary();
+        let texts = HashMap::new();
+        for o in [&error, &skipped] {
+            let (serde, hand) = both(&json_file(o, &mut summary, &texts));
+            assert_eq!(serde, hand);
+        }
+        // Each ASCII character alone among letters, and a few others.
+        let mut alone: Vec<String> = (0..0x80u8).map(|c| format!("x{}y", c as char)).collect();
+        alone.extend(["\u{80}", "\u{2028}", "\u{feff}", "é"].map(String::from));
+        for one in &alone {
+            let skipped = Outcome::Skipped {
+                path: one.clone(),
+                reason: one.clone(),
+            };
+            let (serde, hand) = both(&json_file(&skipped, &mut summary, &texts));
+            assert_eq!(serde, hand, "{one:?}");
+        }
+    }
+
+    /// An entry with every optional field, both ways each can be written.
+    #[test]
+    fn every_field_written_by_hand_is_what_serde_json_prints() {
+        let odd = ODD;
+        let raw = escaped(odd).expect("escapes");
+        let cis = vec!["1.2.3".to_string(), odd.to_string()];
+        let rules = vec!["r1".to_string(), odd.to_string()];
+        let finding = |plain: bool| JsonFinding {
+            rule_id: odd,
+            title: &raw,
+            severity: "high",
+            cis: &cis,
+            line: 1,
+            column: 22,
+            end_line: 333,
+            end_column: 4444,
+            current: odd,
+            desired: "",
+            rationale: &raw,
+            risk: &raw,
+            fixable: plain,
+            applicability: "risky",
+            risky_because: Some(if plain {
+                Text::Plain(odd)
+            } else {
+                Text::Escaped(&raw)
+            }),
+            precondition: Some(Text::Plain(odd)),
+            on_node: Some(JsonOnNode {
+                holds: plain,
+                detail: odd,
+            }),
+            manual: plain.then_some(odd),
+            status: "manual",
+            overridden_by: Some(JsonOverride {
+                flag: odd,
+                path: odd,
+                line: 5,
+                column: 0,
+                variable: plain.then_some(odd),
+            }),
+            docs: &raw,
+            suppressed: Some(JsonSuppressed {
+                reason: odd,
+                line: 7,
+                column: 8,
+            }),
+        };
+        let change = |plain: bool| JsonChange {
+            kind: "add_volume",
+            rules: &rules,
+            flag: plain.then_some(odd),
+            before: Some(odd),
+            after: plain.then_some(odd),
+            volume: Some(JsonVolume {
+                name: odd,
+                host_path: plain.then_some(odd),
+                mount_path: odd,
+                read_only: plain,
+            }),
+            probe: Some(odd),
+        };
+        for plain in [false, true] {
+            let f = JsonFile {
+                path: odd,
+                status: "ok",
+                error: Some(JsonError {
+                    message: odd,
+                    line: plain.then_some(3),
+                    column: None,
+                }),
+                skipped_reason: Some(odd),
+                component: Some(odd),
+                kubernetes_version: Some(odd.to_string()),
+                version_source: None,
+                notes: vec![odd, ""],
+                findings: vec![finding(plain), finding(!plain)],
+                changes: vec![change(plain), change(!plain)],
+                required_files: vec![JsonRequiredFile {
+                    flag: odd,
+                    path: odd,
+                    directory: plain,
+                    template: plain.then_some(odd),
+                }],
+                unused_suppressions: vec![JsonUnused {
+                    kind: "unknown_rule",
+                    rule_id: plain.then_some(odd),
+                    line: 9,
+                    column: 10,
+                    message: odd,
+                }],
+            };
+            let (serde, hand) = both(&f);
+            assert_eq!(serde, hand);
+        }
     }
 }

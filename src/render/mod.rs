@@ -6,6 +6,7 @@
 pub(crate) mod diff;
 pub mod json;
 pub(crate) mod messages;
+mod pretty;
 pub mod review;
 pub mod ruledoc;
 pub mod sarif;
