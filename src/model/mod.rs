@@ -183,10 +183,15 @@ impl Model {
         &'a self,
         name: &'n str,
     ) -> impl Iterator<Item = &'a Flag> + use<'a, 'n> {
-        let on_line = self.flags.iter().any(|f| f.name == name);
-        let from = if on_line { &self.flags } else { &self.env };
-        from.iter()
-            .filter(move |f| f.name == name && (on_line || f.value.as_deref() != Some("")))
+        // The command line from its first occurrence of the flag on, else the environment.
+        let first = self.flags.iter().position(|f| same_name(&f.name, name));
+        let (from, on_line) = match first {
+            Some(i) => (&self.flags[i..], true),
+            None => (&self.env[..], false),
+        };
+        from.iter().filter(move |f| {
+            same_name(&f.name, name) && (on_line || f.value.as_deref() != Some(""))
+        })
     }
 
     /// The flag has a variable in the environment (even an empty one) and is not on the
@@ -269,6 +274,15 @@ impl Model {
     }
 }
 
+/// Whether two flag names are the same: the last bytes compared before the rest, which tells
+/// most names of the same length apart without a call to compare them whole (a manifest's
+/// flags are looked up by name hundreds of times for every file).
+#[inline]
+fn same_name(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    a.len() == b.len() && a.last() == b.last() && a == b
+}
+
 fn owned(items: Vec<&str>) -> Vec<String> {
     items.into_iter().map(str::to_string).collect()
 }
@@ -306,6 +320,45 @@ pub(crate) fn host_path(work: &Model, path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A flag's occurrences: the command line's from the first on, the environment's only when
+    /// the command line has none (and an empty variable not), names that differ only inside or
+    /// only at the end told apart.
+    #[test]
+    fn occurrences_of_a_flag_by_its_name() {
+        let flag = |n: &str, v: &str| Flag {
+            name: n.into(),
+            value: Some(v.into()),
+        };
+        let m = Model {
+            flags: vec![
+                flag("tls-cert-file", "a"),
+                flag("tls-key-file", "b"),
+                flag("tls-cert-filf", "c"),
+                flag("tls-cert-file", "d"),
+                flag("tlx-cert-file", "e"),
+            ],
+            env: vec![
+                flag("tls-key-file", "env"),
+                flag("data-dir", ""),
+                flag("name", "n"),
+            ],
+            ..Model::default()
+        };
+        let values = |name: &str| -> Vec<&str> {
+            m.occurrences(name)
+                .filter_map(|f| f.value.as_deref())
+                .collect()
+        };
+        assert_eq!(values("tls-cert-file"), ["a", "d"]);
+        assert_eq!(values("tls-cert-filf"), ["c"]);
+        assert_eq!(values("tlx-cert-file"), ["e"]);
+        assert_eq!(values("tls-key-file"), ["b"]);
+        assert_eq!(values("name"), ["n"]);
+        assert!(values("data-dir").is_empty());
+        assert!(values("tls-cert-fil").is_empty());
+        assert_eq!(m.value_ref("tls-cert-file"), Some("d"));
+    }
 
     #[test]
     fn effective_values_follow_pflag() {

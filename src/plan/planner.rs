@@ -115,8 +115,8 @@ impl Planner<'_> {
                     .rules
                     .iter()
                     .filter(|r| {
-                        reads_mounts(r)
-                            && check::applies(r, &self.work, env.version)
+                        check::applies(r, &self.work, env.version)
+                            && reads_mounts(r)
                             && !check::holds(&r.check, &self.work, env)
                     })
                     .collect(),
