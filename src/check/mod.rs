@@ -412,42 +412,55 @@ pub(crate) fn holds(cond: &Cond, model: &Model, env: Env) -> bool {
 /// configuration file (`authentication.anonymous.enabled`, `readOnlyPort`), which flags never
 /// look like (they are lower case, without dots).
 pub(crate) fn setting(flag: &str) -> String {
-    if flag.contains('.') || flag.chars().any(|c| c.is_ascii_uppercase()) {
-        flag.to_string()
+    joined(&[dashes(flag), flag])
+}
+
+/// `--` before a command-line flag; nothing before a setting of a configuration file (a path
+/// with dots, or a camelCase name).
+fn dashes(flag: &str) -> &'static str {
+    if flag.contains('.') || flag.bytes().any(|c| c.is_ascii_uppercase()) {
+        ""
     } else {
-        format!("--{flag}")
+        "--"
     }
+}
+
+/// The pieces one after the other, in a string of their size: a finding's words are made for
+/// every finding of every file.
+fn joined(pieces: &[&str]) -> String {
+    let mut s = String::with_capacity(pieces.iter().map(|p| p.len()).sum());
+    pieces.iter().for_each(|p| s.push_str(p));
+    s
 }
 
 /// `--flag=value`, or `path: value` for a configuration file.
 pub(crate) fn setting_is(flag: &str, value: &str) -> String {
-    let s = setting(flag);
-    if s.starts_with("--") {
-        format!("{s}={value}")
-    } else {
-        format!("{s}: {value}")
+    match dashes(flag) {
+        "" => joined(&[flag, ": ", value]),
+        d => joined(&[d, flag, "=", value]),
     }
 }
 
 fn show_flag(model: &Model, env: Env, flag: &str) -> String {
     match model.values(env.registry, flag) {
-        None => format!("{} not set", setting(flag)),
+        None => joined(&[dashes(flag), flag, " not set"]),
         Some(vs) => setting_is(flag, &vs.join(",")),
     }
 }
 
 fn want(flag: &str, op: &Op) -> String {
-    let f = setting(flag);
+    let f = &[dashes(flag), flag];
+    let with = |words: &str, rest: &str| joined(&[f[0], f[1], words, rest]);
     match op {
-        Op::Present => format!("{f} set"),
-        Op::Absent => format!("{f} not set"),
+        Op::Present => with(" set", ""),
+        Op::Absent => with(" not set", ""),
         Op::Equals(v) => setting_is(flag, v),
-        Op::OneOf(vs) => format!("{f} one of {}", vs.join(", ")),
-        Op::Contains(vs) => format!("{f} including {}", vs.join(",")),
-        Op::Excludes(vs) => format!("{f} without {}", vs.join(",")),
-        Op::AtLeast(n) => format!("{f} at least {n}"),
-        Op::SubsetOf(vs) => format!("{f} limited to {}", vs.join(",")),
-        Op::GateOff(k) => format!("{f} turning {k} off"),
+        Op::OneOf(vs) => with(" one of ", &vs.join(", ")),
+        Op::Contains(vs) => with(" including ", &vs.join(",")),
+        Op::Excludes(vs) => with(" without ", &vs.join(",")),
+        Op::AtLeast(n) => with(" at least ", &n.to_string()),
+        Op::SubsetOf(vs) => with(" limited to ", &vs.join(",")),
+        Op::GateOff(k) => joined(&[f[0], f[1], " turning ", k, " off"]),
     }
 }
 
@@ -498,7 +511,14 @@ fn describe(cond: &Cond, model: &Model, env: Env) -> Description {
                 .find(|c| matches!(c, Cond::Flag { flag, .. } if model.present(flag)))
                 .or(cs.first());
             let first = shown.map(|c| describe(c, model, env));
-            let wants: Vec<String> = cs.iter().map(|c| describe(c, model, env).2).collect();
+            // What each alternative wants (what is found is said of one of them only).
+            let wants: Vec<String> = cs
+                .iter()
+                .map(|c| match c {
+                    Cond::Flag { flag, op } => want(flag, op),
+                    _ => describe(c, model, env).2,
+                })
+                .collect();
             let (flag, current, _) = first.unwrap_or((None, String::new(), String::new()));
             (flag, current, wants.join(" or "))
         }
