@@ -172,9 +172,10 @@ impl Reader<'_> {
         self.line.map_or(self.bytes.len(), |l| l.content)
     }
 
-    /// The current line, which ends the collection at `col` (`indentless`: a sequence at its
-    /// key's column, which the key's mapping goes on after): `Ok(false)` when the collection
-    /// goes on with this line, `Ok(true)` when it ends before it.
+    /// Whether the current line ends the collection at column `col` (`item`: a sequence, whose
+    /// lines start with `- `, else a mapping; `indentless`: a sequence at its key's column,
+    /// which the key's mapping goes on after): `Ok(false)` when the collection goes on with this
+    /// line, `Ok(true)` when it ends before it, `Err` when the line fits neither.
     fn ends(&self, col: usize, item: bool, indentless: bool) -> Read<bool> {
         match self.line {
             None => Ok(true),
