@@ -477,8 +477,7 @@ mod tests {
         out
     }
 
-    /// Every YAML file of the repository, and of the shared folder beside it when it is there
-    /// (kube-bench's check definitions), reads the same both ways.
+    /// Every YAML file of the repository reads the same both ways.
     #[test]
     fn the_repository_s_yaml_reads_the_same_as_with_the_full_parser() {
         let files = corpus();
@@ -496,17 +495,6 @@ mod tests {
             "{taken} of {} read here",
             files.len()
         );
-        // kube-bench's check definitions, where the shared folder is beside the repository.
-        let mut peers = Vec::new();
-        yaml_files(
-            &Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"),
-            &mut peers,
-        );
-        for text in &peers {
-            if let Err(e) = same(text) {
-                panic!("{e}\n--- text:\n{text}");
-            }
-        }
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/kubeadm");
         let mut kubeadm = Vec::new();
         yaml_files(&root, &mut kubeadm);

@@ -49,6 +49,21 @@ fn the_fuzz_entry_points_hold_on_every_fixture() {
     on_every_file(&files, fuzzing::pipeline);
 }
 
+/// kube-bench's control files, where they are beside the repository (CI): YAML that kubeharden
+/// did not write, read by the YAML reader's entry point (which holds the block reader to the
+/// full parser) like any fixture.
+#[test]
+fn the_yaml_entry_point_holds_on_kube_bench_s_control_files() {
+    let Some(dir) = crate::kube_bench::shared_kube_bench_dir() else {
+        return;
+    };
+    let mut files = Vec::new();
+    inputs(&dir, &mut files);
+    files.sort();
+    assert!(!files.is_empty(), "no YAML under {}", dir.display());
+    on_every_file(&files, fuzzing::load);
+}
+
 fn found(name: &str) -> Vec<u8> {
     std::fs::read(root().join("tests/fixtures/fuzz").join(name)).expect("a reproducer")
 }
