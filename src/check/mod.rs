@@ -412,7 +412,7 @@ pub(crate) fn holds(cond: &Cond, model: &Model, env: Env) -> bool {
 /// configuration file (`authentication.anonymous.enabled`, `readOnlyPort`), which flags never
 /// look like (they are lower case, without dots).
 pub(crate) fn setting(flag: &str) -> String {
-    joined(&[dashes(flag), flag])
+    [dashes(flag), flag].concat()
 }
 
 /// `--` before a command-line flag; nothing before a setting of a configuration file (a path
@@ -425,32 +425,26 @@ fn dashes(flag: &str) -> &'static str {
     }
 }
 
-/// The pieces one after the other, in a string of their size: a finding's words are made for
-/// every finding of every file.
-fn joined(pieces: &[&str]) -> String {
-    let mut s = String::with_capacity(pieces.iter().map(|p| p.len()).sum());
-    pieces.iter().for_each(|p| s.push_str(p));
-    s
-}
-
 /// `--flag=value`, or `path: value` for a configuration file.
 pub(crate) fn setting_is(flag: &str, value: &str) -> String {
     match dashes(flag) {
-        "" => joined(&[flag, ": ", value]),
-        d => joined(&[d, flag, "=", value]),
+        "" => [flag, ": ", value].concat(),
+        d => [d, flag, "=", value].concat(),
     }
 }
 
 fn show_flag(model: &Model, env: Env, flag: &str) -> String {
     match model.values(env.registry, flag) {
-        None => joined(&[dashes(flag), flag, " not set"]),
+        None => [dashes(flag), flag, " not set"].concat(),
         Some(vs) => setting_is(flag, &vs.join(",")),
     }
 }
 
 fn want(flag: &str, op: &Op) -> String {
-    let f = &[dashes(flag), flag];
-    let with = |words: &str, rest: &str| joined(&[f[0], f[1], words, rest]);
+    // A finding's words are made for every finding of every file: the pieces are put
+    // together in a string of their size, without `format!`.
+    let d = dashes(flag);
+    let with = |words: &str, rest: &str| [d, flag, words, rest].concat();
     match op {
         Op::Present => with(" set", ""),
         Op::Absent => with(" not set", ""),
@@ -460,7 +454,7 @@ fn want(flag: &str, op: &Op) -> String {
         Op::Excludes(vs) => with(" without ", &vs.join(",")),
         Op::AtLeast(n) => with(" at least ", &n.to_string()),
         Op::SubsetOf(vs) => with(" limited to ", &vs.join(",")),
-        Op::GateOff(k) => joined(&[f[0], f[1], " turning ", k, " off"]),
+        Op::GateOff(k) => [d, flag, " turning ", k, " off"].concat(),
     }
 }
 
@@ -693,8 +687,6 @@ pub fn evaluate(rule: &Rule, model: &Model, env: Env) -> Option<Finding> {
     })
 }
 
-/// The rules of the profile that apply and do not hold, in profile order: what `check` finds,
-/// without describing it.
 /// Whether `cond` reads the model's mounts or volumes, which are all a [`Step::MountFiles`]
 /// fix changes (every kind of condition is named, so that a new one is decided here).
 ///
@@ -724,6 +716,8 @@ pub(crate) fn reads_mounts(cond: &Cond) -> bool {
     }
 }
 
+/// The rules of the profile that apply and do not hold, in profile order: what `check` finds,
+/// without describing it.
 pub(crate) fn failing<'p, 'm>(
     profile: &'p Profile,
     model: &'m Model,

@@ -479,7 +479,7 @@ impl Registry {
     }
 
     pub fn flag(&self, component: &str, name: &str) -> Option<&FlagSpec> {
-        self.flags.get(component).and_then(|m| m.get(name))
+        self.flags_of(component).get(name)
     }
 
     /// The flags of `component` (an empty table for a component it does not know): for looking

@@ -452,209 +452,131 @@ impl JsonStream {
 /// the two to each other).
 impl JsonFile<'_> {
     fn write(&self, p: &mut Pretty) {
-        let mut o = p.open(b'{');
-        p.key(&mut o, "path");
-        p.str(self.path);
-        p.key(&mut o, "status");
-        p.str(self.status);
+        let mut o = p.object();
+        o.str("path", self.path).str("status", self.status);
         if let Some(e) = &self.error {
-            p.key(&mut o, "error");
-            let mut e_o = p.open(b'{');
-            p.key(&mut e_o, "message");
-            p.str(e.message);
-            p.key(&mut e_o, "line");
-            p.opt_uint(e.line);
-            p.key(&mut e_o, "column");
-            p.opt_uint(e.column);
-            p.close(e_o, b'}');
+            let mut e_o = o.field("error").object();
+            e_o.str("message", e.message)
+                .opt_uint("line", e.line)
+                .opt_uint("column", e.column);
+            e_o.end();
         }
         if let Some(r) = self.skipped_reason {
-            p.key(&mut o, "skipped_reason");
-            p.str(r);
+            o.str("skipped_reason", r);
         }
-        p.key(&mut o, "component");
-        p.opt_str(self.component);
-        p.key(&mut o, "kubernetes_version");
-        p.opt_str(self.kubernetes_version.as_deref());
-        p.key(&mut o, "version_source");
-        p.opt_str(self.version_source);
-        p.key(&mut o, "notes");
-        p.strs(self.notes.iter().copied());
-        p.key(&mut o, "findings");
-        let mut a = p.open(b'[');
-        for f in &self.findings {
-            p.item(&mut a);
-            f.write(p);
-        }
-        p.close(a, b']');
-        p.key(&mut o, "changes");
-        let mut a = p.open(b'[');
-        for c in &self.changes {
-            p.item(&mut a);
-            c.write(p);
-        }
-        p.close(a, b']');
-        p.key(&mut o, "required_files");
-        let mut a = p.open(b'[');
-        for r in &self.required_files {
-            p.item(&mut a);
-            let mut r_o = p.open(b'{');
-            p.key(&mut r_o, "flag");
-            p.str(r.flag);
-            p.key(&mut r_o, "path");
-            p.str(r.path);
-            p.key(&mut r_o, "directory");
-            p.bool(r.directory);
-            p.key(&mut r_o, "template");
-            p.opt_str(r.template);
-            p.close(r_o, b'}');
-        }
-        p.close(a, b']');
-        p.key(&mut o, "unused_suppressions");
-        let mut a = p.open(b'[');
-        for u in &self.unused_suppressions {
-            p.item(&mut a);
-            let mut u_o = p.open(b'{');
-            p.key(&mut u_o, "kind");
-            p.str(u.kind);
-            p.key(&mut u_o, "rule_id");
-            p.opt_str(u.rule_id);
-            p.key(&mut u_o, "line");
-            p.uint(u.line);
-            p.key(&mut u_o, "column");
-            p.uint(u.column);
-            p.key(&mut u_o, "message");
-            p.str(u.message);
-            p.close(u_o, b'}');
-        }
-        p.close(a, b']');
-        p.close(o, b'}');
+        o.opt_str("component", self.component)
+            .opt_str("kubernetes_version", self.kubernetes_version.as_deref())
+            .opt_str("version_source", self.version_source)
+            .strs("notes", self.notes.iter().copied());
+        o.field("findings").array(&self.findings, |p, f| f.write(p));
+        o.field("changes").array(&self.changes, |p, c| c.write(p));
+        o.field("required_files")
+            .array(&self.required_files, |p, r| {
+                let mut r_o = p.object();
+                r_o.str("flag", r.flag)
+                    .str("path", r.path)
+                    .bool("directory", r.directory)
+                    .opt_str("template", r.template);
+                r_o.end();
+            });
+        o.field("unused_suppressions")
+            .array(&self.unused_suppressions, |p, u| {
+                let mut u_o = p.object();
+                u_o.str("kind", u.kind)
+                    .opt_str("rule_id", u.rule_id)
+                    .uint("line", u.line)
+                    .uint("column", u.column)
+                    .str("message", u.message);
+                u_o.end();
+            });
+        o.end();
     }
 }
 
 impl JsonFinding<'_> {
     fn write(&self, p: &mut Pretty) {
-        let text = |p: &mut Pretty, t: &Text| match t {
-            Text::Escaped(r) => p.raw(r),
-            Text::Plain(s) => p.str(s),
-        };
-        let mut o = p.open(b'{');
-        p.key(&mut o, "rule_id");
-        p.str(self.rule_id);
-        p.key(&mut o, "title");
-        p.raw(self.title);
-        p.key(&mut o, "severity");
-        p.str(self.severity);
-        p.key(&mut o, "cis");
-        p.strs(self.cis.iter().map(String::as_str));
-        p.key(&mut o, "line");
-        p.uint(self.line);
-        p.key(&mut o, "column");
-        p.uint(self.column);
-        p.key(&mut o, "end_line");
-        p.uint(self.end_line);
-        p.key(&mut o, "end_column");
-        p.uint(self.end_column);
-        p.key(&mut o, "current");
-        p.str(self.current);
-        p.key(&mut o, "desired");
-        p.str(self.desired);
-        p.key(&mut o, "rationale");
-        p.raw(self.rationale);
-        p.key(&mut o, "risk");
-        p.raw(self.risk);
-        p.key(&mut o, "fixable");
-        p.bool(self.fixable);
-        p.key(&mut o, "applicability");
-        p.str(self.applicability);
-        if let Some(t) = &self.risky_because {
-            p.key(&mut o, "risky_because");
-            text(p, t);
-        }
-        if let Some(t) = &self.precondition {
-            p.key(&mut o, "precondition");
-            text(p, t);
+        let mut o = p.object();
+        o.str("rule_id", self.rule_id)
+            .raw("title", self.title)
+            .str("severity", self.severity)
+            .strs("cis", self.cis.iter().map(String::as_str))
+            .uint("line", self.line)
+            .uint("column", self.column)
+            .uint("end_line", self.end_line)
+            .uint("end_column", self.end_column)
+            .str("current", self.current)
+            .str("desired", self.desired)
+            .raw("rationale", self.rationale)
+            .raw("risk", self.risk)
+            .bool("fixable", self.fixable)
+            .str("applicability", self.applicability);
+        for (name, text) in [
+            ("risky_because", &self.risky_because),
+            ("precondition", &self.precondition),
+        ] {
+            match text {
+                Some(Text::Escaped(r)) => {
+                    o.raw(name, r);
+                }
+                Some(Text::Plain(s)) => {
+                    o.str(name, s);
+                }
+                None => {}
+            }
         }
         if let Some(n) = &self.on_node {
-            p.key(&mut o, "on_node");
-            let mut n_o = p.open(b'{');
-            p.key(&mut n_o, "holds");
-            p.bool(n.holds);
-            p.key(&mut n_o, "detail");
-            p.str(n.detail);
-            p.close(n_o, b'}');
+            let mut n_o = o.field("on_node").object();
+            n_o.bool("holds", n.holds).str("detail", n.detail);
+            n_o.end();
         }
-        p.key(&mut o, "manual");
-        p.opt_str(self.manual);
-        p.key(&mut o, "status");
-        p.str(self.status);
+        o.opt_str("manual", self.manual).str("status", self.status);
         if let Some(v) = &self.overridden_by {
-            p.key(&mut o, "overridden_by");
-            let mut v_o = p.open(b'{');
-            p.key(&mut v_o, "flag");
-            p.str(v.flag);
-            p.key(&mut v_o, "path");
-            p.str(v.path);
-            p.key(&mut v_o, "line");
-            p.uint(v.line);
-            p.key(&mut v_o, "column");
-            p.uint(v.column);
-            p.key(&mut v_o, "variable");
-            p.opt_str(v.variable);
-            p.close(v_o, b'}');
+            let mut v_o = o.field("overridden_by").object();
+            v_o.str("flag", v.flag)
+                .str("path", v.path)
+                .uint("line", v.line)
+                .uint("column", v.column)
+                .opt_str("variable", v.variable);
+            v_o.end();
         }
-        p.key(&mut o, "docs");
-        p.raw(self.docs);
+        o.raw("docs", self.docs);
         if let Some(s) = &self.suppressed {
-            p.key(&mut o, "suppressed");
-            let mut s_o = p.open(b'{');
-            p.key(&mut s_o, "reason");
-            p.str(s.reason);
-            p.key(&mut s_o, "line");
-            p.uint(s.line);
-            p.key(&mut s_o, "column");
-            p.uint(s.column);
-            p.close(s_o, b'}');
+            let mut s_o = o.field("suppressed").object();
+            s_o.str("reason", s.reason)
+                .uint("line", s.line)
+                .uint("column", s.column);
+            s_o.end();
         }
-        p.close(o, b'}');
+        o.end();
     }
 }
 
 impl JsonChange<'_> {
     fn write(&self, p: &mut Pretty) {
-        let mut o = p.open(b'{');
-        p.key(&mut o, "kind");
-        p.str(self.kind);
-        p.key(&mut o, "rules");
-        p.strs(self.rules.iter().map(String::as_str));
+        let mut o = p.object();
+        o.str("kind", self.kind)
+            .strs("rules", self.rules.iter().map(String::as_str));
         for (name, value) in [
             ("flag", self.flag),
             ("before", self.before),
             ("after", self.after),
         ] {
             if let Some(v) = value {
-                p.key(&mut o, name);
-                p.str(v);
+                o.str(name, v);
             }
         }
         if let Some(v) = &self.volume {
-            p.key(&mut o, "volume");
-            let mut v_o = p.open(b'{');
-            p.key(&mut v_o, "name");
-            p.str(v.name);
-            p.key(&mut v_o, "host_path");
-            p.opt_str(v.host_path);
-            p.key(&mut v_o, "mount_path");
-            p.str(v.mount_path);
-            p.key(&mut v_o, "read_only");
-            p.bool(v.read_only);
-            p.close(v_o, b'}');
+            let mut v_o = o.field("volume").object();
+            v_o.str("name", v.name)
+                .opt_str("host_path", v.host_path)
+                .str("mount_path", v.mount_path)
+                .bool("read_only", v.read_only);
+            v_o.end();
         }
         if let Some(v) = self.probe {
-            p.key(&mut o, "probe");
-            p.str(v);
+            o.str("probe", v);
         }
-        p.close(o, b'}');
+        o.end();
     }
 }
 

@@ -26,7 +26,7 @@ pub(super) struct Pretty<'b> {
 }
 
 /// An object or an array being written: whether it has a member yet.
-pub(super) struct Open {
+struct Open {
     empty: bool,
 }
 
@@ -60,14 +60,14 @@ impl<'b> Pretty<'b> {
     }
 
     /// Opens an object (`{`) or an array (`[`).
-    pub(super) fn open(&mut self, bracket: u8) -> Open {
+    fn open(&mut self, bracket: u8) -> Open {
         self.buf.push(bracket);
         self.level += 1;
         Open { empty: true }
     }
 
     /// Closes what `open` opened with `bracket` (`}` or `]`).
-    pub(super) fn close(&mut self, open: Open, bracket: u8) {
+    fn close(&mut self, open: Open, bracket: u8) {
         self.level -= 1;
         if !open.empty {
             self.buf.push(b'\n');
@@ -77,14 +77,14 @@ impl<'b> Pretty<'b> {
     }
 
     /// The next member of an array: its separator and indentation.
-    pub(super) fn item(&mut self, open: &mut Open) {
+    fn item(&mut self, open: &mut Open) {
         self.line(open.empty);
         open.empty = false;
     }
 
     /// The next member of an object, up to its value: `name` is a field's name, which JSON
     /// writes as it is (ASCII letters and `_`).
-    pub(super) fn key(&mut self, open: &mut Open, name: &str) {
+    fn key(&mut self, open: &mut Open, name: &str) {
         debug_assert!(name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
         self.item(open);
         self.buf.push(b'"');
@@ -149,12 +149,85 @@ impl<'b> Pretty<'b> {
 
     /// An array of strings.
     pub(super) fn strs<'s>(&mut self, items: impl IntoIterator<Item = &'s str>) {
+        self.array(items, |p, s| p.str(s));
+    }
+
+    /// An array of `items`, each written by `write`.
+    pub(super) fn array<T>(
+        &mut self,
+        items: impl IntoIterator<Item = T>,
+        mut write: impl FnMut(&mut Self, T),
+    ) {
         let mut a = self.open(b'[');
-        for s in items {
+        for x in items {
             self.item(&mut a);
-            self.str(s);
+            write(self, x);
         }
         self.close(a, b']');
+    }
+
+    /// An object, to be written field by field and ended with [`Object::end`].
+    pub(super) fn object(&mut self) -> Object<'_, 'b> {
+        let open = self.open(b'{');
+        Object { p: self, open }
+    }
+}
+
+/// An object being written: each field's name, then its value.
+pub(super) struct Object<'p, 'b> {
+    p: &'p mut Pretty<'b>,
+    open: Open,
+}
+
+impl<'b> Object<'_, 'b> {
+    /// The field `name` (ASCII letters and `_`), its value to be written next.
+    pub(super) fn field(&mut self, name: &str) -> &mut Pretty<'b> {
+        self.p.key(&mut self.open, name);
+        self.p
+    }
+
+    pub(super) fn str(&mut self, name: &str, v: &str) -> &mut Self {
+        self.field(name).str(v);
+        self
+    }
+
+    pub(super) fn opt_str(&mut self, name: &str, v: Option<&str>) -> &mut Self {
+        self.field(name).opt_str(v);
+        self
+    }
+
+    pub(super) fn raw(&mut self, name: &str, v: &RawValue) -> &mut Self {
+        self.field(name).raw(v);
+        self
+    }
+
+    pub(super) fn uint(&mut self, name: &str, v: usize) -> &mut Self {
+        self.field(name).uint(v);
+        self
+    }
+
+    pub(super) fn opt_uint(&mut self, name: &str, v: Option<usize>) -> &mut Self {
+        self.field(name).opt_uint(v);
+        self
+    }
+
+    pub(super) fn bool(&mut self, name: &str, v: bool) -> &mut Self {
+        self.field(name).bool(v);
+        self
+    }
+
+    pub(super) fn strs<'s>(
+        &mut self,
+        name: &str,
+        items: impl IntoIterator<Item = &'s str>,
+    ) -> &mut Self {
+        self.field(name).strs(items);
+        self
+    }
+
+    /// Closes the object.
+    pub(super) fn end(self) {
+        self.p.close(self.open, b'}');
     }
 }
 
@@ -187,21 +260,13 @@ mod tests {
                 serde_json::Value::Bool(b) => p.bool(*b),
                 serde_json::Value::Number(n) => p.opt_uint(n.as_u64().map(|n| n as usize)),
                 serde_json::Value::String(s) => p.str(s),
-                serde_json::Value::Array(items) => {
-                    let mut a = p.open(b'[');
-                    for i in items {
-                        p.item(&mut a);
-                        write(p, i);
-                    }
-                    p.close(a, b']');
-                }
+                serde_json::Value::Array(items) => p.array(items, write),
                 serde_json::Value::Object(fields) => {
-                    let mut o = p.open(b'{');
+                    let mut o = p.object();
                     for (k, v) in fields {
-                        p.key(&mut o, k);
-                        write(p, v);
+                        write(o.field(k), v);
                     }
-                    p.close(o, b'}');
+                    o.end();
                 }
             }
         }
