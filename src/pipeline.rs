@@ -71,6 +71,10 @@ impl Options<'_> {
 /// `E2 80 A9`), found by bytes: the text is scanned once for every file.
 fn line_separator(text: &str) -> Option<usize> {
     const SEPARATORS: [&[u8]; 3] = [&[0xc2, 0x85], &[0xe2, 0x80, 0xa8], &[0xe2, 0x80, 0xa9]];
+    // Most files are ASCII, which a word-at-a-time check tells without looking at each byte.
+    if text.is_ascii() {
+        return None;
+    }
     let b = text.as_bytes();
     let mut from = 0;
     while let Some(i) = b[from..].iter().position(|&x| x == 0xc2 || x == 0xe2) {
@@ -126,12 +130,18 @@ fn screen(path: &str, text: &str) -> Result<(), FileError> {
 
 /// The offset of the first template tag (`{{`, `{%`) outside a comment line.
 fn template_tag(text: &str) -> Option<usize> {
-    // Most files have no `{` followed by `{` or `%` at all: one pass over the bytes.
-    if !text
-        .as_bytes()
-        .windows(2)
-        .any(|w| w[0] == b'{' && (w[1] == b'{' || w[1] == b'%'))
-    {
+    // Most files have no `{` followed by `{` or `%` at all, and few `{`: each is found with
+    // `find`, which skips the bytes between them a word at a time.
+    let b = text.as_bytes();
+    let mut from = 0;
+    let opens_tag = loop {
+        match text[from..].find('{') {
+            Some(i) if matches!(b.get(from + i + 1), Some(b'{' | b'%')) => break true,
+            Some(i) => from += i + 1,
+            None => break false,
+        }
+    };
+    if !opens_tag {
         return None;
     }
     let mut offset = 0;
@@ -849,7 +859,24 @@ fn take_patches(
 
 #[cfg(test)]
 mod tests {
-    use super::line_separator;
+    use super::{line_separator, template_tag};
+
+    #[test]
+    fn template_tags_are_found_outside_comment_lines() {
+        let cases = [
+            (Some(7), "image: {{ .Values.image }}\n"),
+            (Some(12), "a: b\nc: \"x\" {% if x %}y{% endif %}\n"),
+            (Some(32), "# {{ not this }}\nvolumes: {}\nx: {{y}}"),
+            // Braces that open no tag, a tag that never closes, a file ending in a brace.
+            (None, "a: {}\nb: {x: {}}\nc: { {\n"),
+            (None, "a: {{ open\n"),
+            (None, "a: {"),
+            (None, ""),
+        ];
+        for (at, text) in cases {
+            assert_eq!(template_tag(text), at, "{text:?}");
+        }
+    }
 
     #[test]
     fn line_separators_are_found_by_their_bytes() {
@@ -873,7 +900,6 @@ mod tests {
     }
 }
 
-#[cfg(test)]
 #[cfg(test)]
 mod verify_tests {
     use super::verified;

@@ -79,22 +79,30 @@ pub(crate) fn block_map(
     nested_col: usize,
     out: &mut Vec<String>,
 ) {
+    // `lead` `key`: `value`, put together in one string of its size (these lines are written
+    // for every new volume and mount of every file).
+    let line = |lead: &str, indent: usize, k: &str, v: Option<&str>| {
+        let value = v.map(|v| scalar_text(v, false, false));
+        let size = lead.len() + indent + k.len() + 2 + value.as_ref().map_or(0, String::len);
+        let mut line = String::with_capacity(size);
+        line.push_str(lead);
+        line.extend(std::iter::repeat_n(' ', indent));
+        line.push_str(k);
+        line.push(':');
+        if let Some(v) = value {
+            line.push(' ');
+            line.push_str(&v);
+        }
+        line
+    };
     for (i, (k, v)) in kv.iter().enumerate() {
-        let lead = if i == 0 {
-            prefix.to_string()
-        } else {
-            " ".repeat(key_col)
-        };
+        let (lead, indent) = if i == 0 { (prefix, 0) } else { ("", key_col) };
         match v {
-            Value::Scalar(s) => out.push(format!("{lead}{k}: {}", scalar_text(s, false, false))),
+            Value::Scalar(s) => out.push(line(lead, indent, k, Some(s))),
             Value::Map(m) => {
-                out.push(format!("{lead}{k}:"));
+                out.push(line(lead, indent, k, None));
                 for (a, b) in m {
-                    out.push(format!(
-                        "{}{a}: {}",
-                        " ".repeat(nested_col),
-                        scalar_text(b, false, false)
-                    ));
+                    out.push(line("", nested_col, a, Some(b)));
                 }
             }
         }

@@ -53,11 +53,10 @@ pub fn plain_ok(value: &str, flow: bool) -> bool {
         return false;
     }
     // Words a YAML 1.1 or 1.2 reader turns into something other than a string.
-    let lower = value.to_ascii_lowercase();
-    if matches!(
-        lower.as_str(),
-        "true" | "false" | "yes" | "no" | "on" | "off" | "y" | "n" | "null" | "~"
-    ) {
+    const WORDS: [&str; 10] = [
+        "true", "false", "yes", "no", "on", "off", "y", "n", "null", "~",
+    ];
+    if WORDS.iter().any(|w| value.eq_ignore_ascii_case(w)) {
         return false;
     }
     if value.parse::<f64>().is_ok() || value.starts_with("0x") || value.starts_with("0o") {
