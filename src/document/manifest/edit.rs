@@ -237,26 +237,20 @@ impl<'a> FlagEditor<'a> {
         let (list, seq) = self.target_list()?;
         // Items being deleted from a flow list are no place to insert before.
         let doomed = |f: &FlagItem| seq.is_flow() && self.ed.deletes(seq, f.index);
-        let flag_items: Vec<(&FlagItem, &Node)> = self
-            .m
-            .flags
-            .iter()
-            .filter(|f| f.list == list && !doomed(f))
-            .map(|f| (f, &seq.items()[f.index]))
-            .collect();
-        let sorted = flag_items.windows(2).all(|w| w[0].0.name <= w[1].0.name);
-        let before: Option<&Node> = if sorted {
-            flag_items
-                .iter()
-                .find(|(f, _)| f.name.as_str() > flag)
-                .map(|(_, n)| *n)
-        } else {
-            None
-        };
+        // In one pass over the list's flags: whether they are in name order, the first that
+        // comes after `flag`, and the last.
+        let (mut sorted, mut after, mut last): (bool, Option<&FlagItem>, Option<&FlagItem>) =
+            (true, None, None);
+        for f in self.m.flags.iter().filter(|f| f.list == list && !doomed(f)) {
+            sorted &= last.is_none_or(|l| l.name <= f.name);
+            if after.is_none() && f.name.as_str() > flag {
+                after = Some(f);
+            }
+            last = Some(f);
+        }
         let items = seq.items();
-        let like = before
-            .or(flag_items.last().map(|(_, n)| *n))
-            .or(items.last());
+        let before: Option<&Node> = after.filter(|_| sorted).map(|f| &items[f.index]);
+        let like = before.or(last.map(|f| &items[f.index])).or(items.last());
         if seq.is_flow() {
             let rendered = self.ed.scalar(item_text, like, true);
             match (before, items.last()) {
