@@ -434,7 +434,7 @@ pub(crate) fn setting_is(flag: &str, value: &str) -> String {
 }
 
 fn show_flag(model: &Model, env: Env, flag: &str) -> String {
-    match model.values(env.registry, flag) {
+    match model.values_ref(env.registry, flag) {
         None => [dashes(flag), flag, " not set"].concat(),
         Some(vs) => setting_is(flag, &vs.join(",")),
     }
