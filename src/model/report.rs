@@ -51,7 +51,20 @@ impl Region {
     /// The region of the byte range `[start, end)` of `text`.
     pub(crate) fn of(text: &str, start: usize, end: usize) -> Region {
         let (line, column) = line_col(text, start);
-        let (end_line, end_column) = line_col(text, end.max(start));
+        let end = end.max(start);
+        // The end counted on from the start, over the bytes between them only (a region is
+        // mostly one item of a line, and every finding of every file is located).
+        let (end_line, end_column) = match text.get(start..end) {
+            Some(between) if start <= text.len() => match between.bytes().rposition(|b| b == b'\n')
+            {
+                None => (line, column + between.chars().count()),
+                Some(last) => (
+                    line + between.bytes().filter(|&b| b == b'\n').count(),
+                    between[last + 1..].chars().count() + 1,
+                ),
+            },
+            _ => line_col(text, end),
+        };
         Region {
             line,
             column,
@@ -506,8 +519,37 @@ pub struct UsageError(pub String);
 
 #[cfg(test)]
 mod tests {
-    use super::FailOn;
+    use super::{FailOn, Region};
     use crate::profile::Severity;
+    use crate::yaml::line_col;
+
+    /// A region's end counted on from its start is where the whole text says it is: every
+    /// pair of offsets of texts with several lines, CRLF, characters of 2 to 4 bytes, offsets
+    /// inside a character and past the end.
+    #[test]
+    fn a_region_ends_where_the_whole_text_says() {
+        let texts = [
+            "",
+            "a",
+            "ab\ncd\n",
+            "\n\n",
+            "é: ü\r\n  - --x=€\n\n𝄞 y\nz",
+            "no newline é",
+        ];
+        for text in texts {
+            for start in 0..=text.len() + 2 {
+                for end in 0..=text.len() + 2 {
+                    let r = Region::of(text, start, end);
+                    let whole = line_col(text, end.max(start));
+                    assert_eq!(
+                        (r.start(), (r.end_line, r.end_column)),
+                        (line_col(text, start), whole),
+                        "{text:?} {start}..{end}"
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn fail_on_takes_one_severity_and_manual() {
