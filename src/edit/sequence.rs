@@ -31,7 +31,7 @@ fn names_flag(comment: &str, name: &str) -> bool {
             .next()
             .is_some_and(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     starts
-        || names_word(comment, &format!("--{name}"))
+        || names_word(comment, &["--", name].concat())
         || (name.contains('-') && names_word(comment, name))
 }
 

@@ -309,12 +309,12 @@ pub(crate) fn host_path(work: &Model, path: &str) -> String {
         return path.to_string();
     };
     let rest = &path[m.mount_path.trim_end_matches('/').len()..];
-    let sub = m
-        .sub_path
-        .as_deref()
-        .map(|s| format!("/{}", s.trim_matches('/')))
-        .unwrap_or_default();
-    format!("{}{sub}{rest}", host.trim_end_matches('/'))
+    // Put together without `format!`: every file a fix needs is placed on the node this way.
+    let (slash, sub) = match m.sub_path.as_deref() {
+        Some(s) => ("/", s.trim_matches('/')),
+        None => ("", ""),
+    };
+    [host.trim_end_matches('/'), slash, sub, rest].concat()
 }
 
 #[cfg(test)]

@@ -114,7 +114,8 @@ impl<'a> FlagEditor<'a> {
     fn set_flag(&mut self, flag: &str, value: &str) -> Result<(), EditError> {
         let m = self.m;
         let occs: Vec<&FlagItem> = m.flags.iter().filter(|f| f.name == flag).collect();
-        let item_text = format!("--{flag}={value}");
+        // Put together without `format!`, as the lines below: a flag is added to most files.
+        let item_text = ["--", flag, "=", value].concat();
         if occs.is_empty() {
             if m.model.from_env(flag) {
                 return self.set_env(flag, value);
@@ -283,7 +284,7 @@ impl<'a> FlagEditor<'a> {
                 self.ed.push(
                     at,
                     at,
-                    format!("{prefix}{rendered}{}", self.ed.nl_near(b.span.start)),
+                    [prefix.as_str(), &rendered, self.ed.nl_near(b.span.start)].concat(),
                 );
             }
             None => {
@@ -295,7 +296,7 @@ impl<'a> FlagEditor<'a> {
                 })?;
                 let prefix = self.ed.item_prefix(last)?;
                 self.ed
-                    .append_lines_after(last, &[format!("{prefix}{rendered}")]);
+                    .append_lines_after(last, &[[prefix, rendered].concat()]);
             }
         }
         Ok(())
