@@ -14,6 +14,10 @@ use crate::yaml::{self, line_end_inclusive, line_start, Kind, Node, Style};
 struct FlagEditor<'a> {
     m: &'a Manifest,
     ed: Editor<'a>,
+    /// The flags of the block lists `command` and `args`, in order, and whether they are in
+    /// name order: made once, for every flag added to the list (a flow list's flags are read
+    /// again each time, as they leave out those whose items the edit deletes).
+    block_flags: [Option<(Vec<&'a FlagItem>, bool)>; 2],
 }
 
 /// Produces the splices that carry out `plan` on `m`.
@@ -21,6 +25,7 @@ pub(crate) fn edits(m: &Manifest, plan: &Plan) -> Result<Vec<Splice>, EditError>
     let mut ed = FlagEditor {
         m,
         ed: Editor::new(&m.text, m.newline),
+        block_flags: [None, None],
     };
     // New flags are inserted in name order so that several insertions at one place stay sorted.
     let mut sets: Vec<(&String, &String)> = Vec::new();
@@ -234,21 +239,43 @@ impl<'a> FlagEditor<'a> {
         }
     }
 
+    /// The flags of the block list `list` in order, and whether they are in name order.
+    fn block_flags(&mut self, list: ArgList) -> (&[&'a FlagItem], bool) {
+        let m: &'a Manifest = self.m;
+        let slot = &mut self.block_flags[usize::from(list == ArgList::Args)];
+        let (flags, sorted) = slot.get_or_insert_with(|| {
+            let flags: Vec<&FlagItem> = m.flags.iter().filter(|f| f.list == list).collect();
+            let sorted = flags.windows(2).all(|w| w[0].name <= w[1].name);
+            (flags, sorted)
+        });
+        (flags, *sorted)
+    }
+
     fn insert_flag(&mut self, flag: &str, item_text: &str) -> Result<(), EditError> {
         let (list, seq) = self.target_list()?;
-        // Items being deleted from a flow list are no place to insert before.
-        let doomed = |f: &FlagItem| seq.is_flow() && self.ed.deletes(seq, f.index);
-        // In one pass over the list's flags: whether they are in name order, the first that
-        // comes after `flag`, and the last.
-        let (mut sorted, mut after, mut last): (bool, Option<&FlagItem>, Option<&FlagItem>) =
-            (true, None, None);
-        for f in self.m.flags.iter().filter(|f| f.list == list && !doomed(f)) {
-            sorted &= last.is_none_or(|l| l.name <= f.name);
-            if after.is_none() && f.name.as_str() > flag {
-                after = Some(f);
+        // The list's flags: whether they are in name order, the first that comes after `flag`,
+        // and the last.
+        let (sorted, after, last) = if seq.is_flow() {
+            // Items being deleted from a flow list are no place to insert before.
+            let mut found: (bool, Option<&FlagItem>, Option<&FlagItem>) = (true, None, None);
+            for f in self.m.flags.iter().filter(|f| f.list == list) {
+                if self.ed.deletes(seq, f.index) {
+                    continue;
+                }
+                found.0 &= found.2.is_none_or(|l| l.name <= f.name);
+                if found.1.is_none() && f.name.as_str() > flag {
+                    found.1 = Some(f);
+                }
+                found.2 = Some(f);
             }
-            last = Some(f);
-        }
+            found
+        } else {
+            let (flags, sorted) = self.block_flags(list);
+            let after = sorted
+                .then(|| flags.partition_point(|f| f.name.as_str() <= flag))
+                .and_then(|i| flags.get(i).copied());
+            (sorted, after, flags.last().copied())
+        };
         let items = seq.items();
         let before: Option<&Node> = after.filter(|_| sorted).map(|f| &items[f.index]);
         let like = before.or(last.map(|f| &items[f.index])).or(items.last());
