@@ -5,6 +5,7 @@
 use super::error::PlanError;
 use crate::check::{self, Env};
 use crate::model::{Flag, Model};
+use crate::profile::FlagSpec;
 use std::collections::BTreeMap;
 
 /// A plugin both enabled and disabled stops kube-apiserver ("... in
@@ -55,21 +56,25 @@ pub(super) fn check(
 ) -> Result<(), PlanError> {
     // Never combine flags the component refuses together (e.g. --admission-control with
     // --enable-admission-plugins): the safety net under the profiles' own `unless` conditions.
+    // The component's flags that name others they conflict with, in the registry's order,
+    // found once rather than for each flag touched (a component has hundreds of flags).
+    let table = env.registry.flags_of(&work.component);
+    let refusing: Vec<(&String, &FlagSpec)> = table
+        .iter()
+        .filter(|(_, s)| !s.conflicts_with.is_empty())
+        .collect();
     for (flag, rules) in touched {
         if !work.present(flag) {
             continue;
         }
-        let Some(spec) = env.registry.flag(&work.component, flag) else {
+        let Some(spec) = table.get(flag) else {
             continue;
         };
         let others = spec.conflicts_with.iter().cloned().chain(
-            env.registry
-                .flags
-                .get(&work.component)
-                .into_iter()
-                .flat_map(|m| m.iter())
+            refusing
+                .iter()
                 .filter(|(_, s)| s.conflicts_with.contains(flag))
-                .map(|(n, _)| n.clone()),
+                .map(|(n, _)| (*n).clone()),
         );
         for other in others {
             if work.present(&other) {
