@@ -256,19 +256,18 @@ impl<'a> FlagEditor<'a> {
         // The list's flags: whether they are in name order, the first that comes after `flag`,
         // and the last.
         let (sorted, after, last) = if seq.is_flow() {
+            let (mut sorted, mut after, mut last): (bool, Option<&FlagItem>, Option<&FlagItem>) =
+                (true, None, None);
             // Items being deleted from a flow list are no place to insert before.
-            let mut found: (bool, Option<&FlagItem>, Option<&FlagItem>) = (true, None, None);
-            for f in self.m.flags.iter().filter(|f| f.list == list) {
-                if self.ed.deletes(seq, f.index) {
-                    continue;
+            let kept = |f: &&FlagItem| f.list == list && !self.ed.deletes(seq, f.index);
+            for f in self.m.flags.iter().filter(kept) {
+                sorted &= last.is_none_or(|l| l.name <= f.name);
+                if after.is_none() && f.name.as_str() > flag {
+                    after = Some(f);
                 }
-                found.0 &= found.2.is_none_or(|l| l.name <= f.name);
-                if found.1.is_none() && f.name.as_str() > flag {
-                    found.1 = Some(f);
-                }
-                found.2 = Some(f);
+                last = Some(f);
             }
-            found
+            (sorted, after, last)
         } else {
             let (flags, sorted) = self.block_flags(list);
             let after = sorted
