@@ -64,20 +64,12 @@ fn builtins() -> Builtins {
 
 fn options<'a>(b: &'a Builtins, profile: &'a Profile, report_only: bool) -> Options<'a> {
     Options {
-        registry: &b.registry,
-        profile,
         // Every fixture names its version (image tag or kubernetesVersion), except the
         // KubeletConfiguration, which `check` would give the version of the kube-apiserver
         // manifest of the same run.
-        version: None,
         node_version: kubeharden::profile::version::Version::parse("1.31"),
         report_only,
-        keep_edits: false,
-        ignores: true,
-        patches: None,
-        new_cluster: false,
-        on_node: None,
-        overrides: &[],
+        ..Options::new(&b.registry, profile)
     }
 }
 

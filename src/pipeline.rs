@@ -55,7 +55,26 @@ pub use crate::model::report::NodeLookup;
 /// them; or why there are none to read.
 pub type PatchLookup<'a> = dyn Fn(&str, &str) -> Result<Vec<(String, String)>, String> + Sync + 'a;
 
-impl Options<'_> {
+impl<'a> Options<'a> {
+    /// `diff` of a file on its own: the version the file names, suppression comments read, no
+    /// patches, node or command-line flags, the configuration of a running cluster. A run sets
+    /// what differs with `Options { report_only: true, ..Options::new(registry, profile) }`.
+    pub fn new(registry: &'a Registry, profile: &'a Profile) -> Options<'a> {
+        Options {
+            registry,
+            profile,
+            version: None,
+            node_version: None,
+            report_only: false,
+            keep_edits: false,
+            ignores: true,
+            patches: None,
+            new_cluster: false,
+            on_node: None,
+            overrides: &[],
+        }
+    }
+
     /// The edit is verified before it is reported.
     pub(crate) fn verifies(&self) -> bool {
         !self.report_only || self.keep_edits

@@ -324,17 +324,12 @@ fn risk_on_node<'p>(
 /// --yes` would make it, the node's preconditions judged once for the whole file.
 fn only_accepted<'a>(opts: &Options<'a>, restricted: &'a profile::Profile) -> Options<'a> {
     Options {
-        registry: opts.registry,
-        profile: restricted,
         version: opts.version,
         node_version: opts.node_version,
-        report_only: false,
-        keep_edits: false,
         ignores: opts.ignores,
         patches: opts.patches,
-        new_cluster: false,
-        on_node: None,
         overrides: opts.overrides,
+        ..Options::new(opts.registry, restricted)
     }
 }
 

@@ -166,17 +166,10 @@ pub(crate) fn kubeadm_options<'s>(
     version: Option<Version>,
 ) -> Options<'s> {
     Options {
-        registry: &s.registry,
-        profile,
         version: s.version.or(version),
-        node_version: None,
-        report_only: false,
-        keep_edits: false,
         ignores: s.ignores,
         patches: Some(&crate::load::patches::kube_apiserver),
-        new_cluster: false,
-        on_node: None,
-        overrides: &[],
+        ..Options::new(&s.registry, profile)
     }
 }
 
@@ -211,17 +204,13 @@ pub(crate) fn process_each<'p>(
     sink: &mut dyn FnMut(Outcome<'p>),
 ) {
     let opts = Options {
-        registry: &s.registry,
-        profile: &s.profile,
         version: s.version,
-        node_version: None,
         report_only,
         keep_edits,
         ignores: s.ignores,
         patches: Some(&crate::load::patches::kube_apiserver),
-        new_cluster: false,
         on_node: s.node_root.as_deref(),
-        overrides: &[],
+        ..Options::new(&s.registry, &s.profile)
     };
     let mut node = NodeVersion::default();
     let mut held: Vec<(Cow<'p, Input>, Outcome<'p>)> = Vec::new();

@@ -241,17 +241,10 @@ fn kubeadm(
     let process = |params: &Values, with_patch: bool| {
         let skeleton = render_template("kubeadm-config", v, registry, params)?;
         let opts = Options {
-            registry,
-            profile,
             version: Some(v),
-            node_version: None,
-            report_only: false,
-            keep_edits: false,
-            ignores: true,
             patches: with_patch.then_some(&lookup as &pipeline::PatchLookup),
             new_cluster: true,
-            on_node: None,
-            overrides: &[],
+            ..Options::new(registry, profile)
         };
         pipeline::process("kubeadm-config.yaml", &skeleton, &opts)
             .map(|r| (r, skeleton))

@@ -784,17 +784,8 @@ mod tests {
         for name in ["baseline", "strict"] {
             let profile = Profile::load(name, &registry).expect("profile");
             let opts = Options {
-                registry: &registry,
-                profile: &profile,
-                version: None,
-                node_version: None,
                 report_only: true,
-                keep_edits: false,
-                ignores: true,
-                patches: None,
-                new_cluster: false,
-                on_node: None,
-                overrides: &[],
+                ..Options::new(&registry, &profile)
             };
             let mut texts = HashMap::new();
             let mut summary = no_summary();

@@ -262,17 +262,9 @@ pub fn example_checked(
     }
     let only = fixer.only(std::slice::from_ref(&rule.id));
     let opts = Options {
-        registry,
-        profile: &only,
         version: Some(version),
-        node_version: None,
-        report_only: false,
-        keep_edits: false,
         ignores: false,
-        patches: None,
-        new_cluster: false,
-        on_node: None,
-        overrides: &[],
+        ..Options::new(registry, &only)
     };
     let fails = |text: &str| -> Result<Option<FileReport>, String> {
         let r = pipeline::process(path, text, &opts).map_err(|e| e.to_string())?;

@@ -34,22 +34,14 @@ fn process(
     version: Option<&str>,
 ) -> Result<FileReport<'static>, kubeharden::model::report::FileError> {
     let (registry, baseline, strict) = builtins();
+    let profile = if profile == "strict" {
+        strict
+    } else {
+        baseline
+    };
     let opts = Options {
-        registry,
-        profile: if profile == "strict" {
-            strict
-        } else {
-            baseline
-        },
         version: version.map(|v| Version::parse(v).expect("version")),
-        node_version: None,
-        report_only: false,
-        keep_edits: false,
-        ignores: true,
-        patches: None,
-        new_cluster: false,
-        on_node: None,
-        overrides: &[],
+        ..Options::new(registry, profile)
     };
     engine::process(name, text, &opts)
 }

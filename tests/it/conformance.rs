@@ -82,17 +82,9 @@ pub fn try_run(
         other => panic!("unknown built-in profile {other}"),
     };
     let opts = Options {
-        registry,
-        profile,
         version: version.map(|v| Version::parse(v).expect("version")),
-        node_version: None,
         report_only,
-        keep_edits: false,
-        ignores: true,
-        patches: None,
-        new_cluster: false,
-        on_node: None,
-        overrides: &[],
+        ..Options::new(registry, profile)
     };
     engine::process("kube-apiserver.yaml", text, &opts)
 }

@@ -117,19 +117,7 @@ fn a_kubeadm_file_without_a_final_newline_stays_without_one() {
         fuzzing::load(&bytes);
         fuzzing::pipeline_all(&bytes);
         let text = String::from_utf8(bytes).expect("UTF-8");
-        let opts = kubeharden::pipeline::Options {
-            registry,
-            profile: strict,
-            version: None,
-            node_version: None,
-            report_only: false,
-            keep_edits: false,
-            ignores: true,
-            patches: None,
-            new_cluster: false,
-            on_node: None,
-            overrides: &[],
-        };
+        let opts = kubeharden::pipeline::Options::new(registry, strict);
         let report = kubeharden::pipeline::process(name, &text, &opts).expect("processes");
         let edited = report.edited.expect("strict changes the file");
         assert!(!edited.ends_with('\n'), "{name}: a final newline added");

@@ -53,17 +53,10 @@ fn files() -> Vec<(String, String)> {
 
 fn options<'a>(profile: &'a Profile, version: Option<Version>, report_only: bool) -> Options<'a> {
     Options {
-        registry: &builtins().0,
-        profile,
         version,
-        node_version: None,
         report_only,
         keep_edits: !report_only,
-        ignores: true,
-        patches: None,
-        new_cluster: false,
-        on_node: None,
-        overrides: &[],
+        ..Options::new(&builtins().0, profile)
     }
 }
 

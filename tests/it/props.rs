@@ -284,23 +284,12 @@ fn run(
     profile: &str,
 ) -> Result<kubeharden::model::report::FileReport<'static>, kubeharden::model::report::FileError> {
     let (registry, baseline, strict) = builtins();
-    let opts = Options {
-        registry,
-        profile: if profile == "strict" {
-            strict
-        } else {
-            baseline
-        },
-        version: None,
-        node_version: None,
-        report_only: false,
-        keep_edits: false,
-        ignores: true,
-        patches: None,
-        new_cluster: false,
-        on_node: None,
-        overrides: &[],
+    let profile = if profile == "strict" {
+        strict
+    } else {
+        baseline
     };
+    let opts = Options::new(registry, profile);
     engine::process("kube-apiserver.yaml", text, &opts)
 }
 

@@ -57,19 +57,7 @@ fn every_partial_selection_is_a_complete_verified_manifest() {
     for (name, minor, text) in kubeadm_fixtures() {
         for profile in [baseline, strict] {
             for seed in 1..=6u64 {
-                let opts = Options {
-                    registry,
-                    profile,
-                    version: None,
-                    node_version: None,
-                    report_only: false,
-                    keep_edits: false,
-                    ignores: true,
-                    patches: None,
-                    new_cluster: false,
-                    on_node: None,
-                    overrides: &[],
-                };
+                let opts = Options::new(registry, profile);
                 let mut who = Scripted {
                     state: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ u64::from(minor),
                     offered: Vec::new(),
@@ -107,19 +95,7 @@ fn every_partial_selection_is_a_complete_verified_manifest() {
                 );
                 // A rule declined and satisfied by nothing else stays failing.
                 let full = profile.only(&sel.accepted);
-                let opts = Options {
-                    registry,
-                    profile: &full,
-                    version: None,
-                    node_version: None,
-                    report_only: false,
-                    keep_edits: false,
-                    ignores: true,
-                    patches: None,
-                    new_cluster: false,
-                    on_node: None,
-                    overrides: &[],
-                };
+                let opts = Options::new(registry, &full);
                 let again = kubeharden::pipeline::process("m.yaml", edited, &opts).expect("again");
                 assert!(
                     again.edited.is_none(),

@@ -296,17 +296,12 @@ fn choose(
         crate::load::preconditions::on_node(c, root, m)
     };
     let opts = Options {
-        registry: &s.registry,
-        profile: &s.profile,
         version: s.version,
         node_version,
-        report_only: false,
-        keep_edits: false,
         ignores: s.ignores,
         patches: Some(&crate::load::patches::kube_apiserver),
-        new_cluster: false,
         on_node: Some(&look),
-        overrides: &[],
+        ..Options::new(&s.registry, &s.profile)
     };
     let mut everything = Everything {
         risky: args.risky,

@@ -295,17 +295,11 @@ fn pipeline_with(data: &[u8], profile: usize, version: usize) {
         _ => (Some(Version::minor(registry.versions.oldest)), None),
     };
     let opts = Options {
-        registry,
-        profile,
         version,
         node_version,
         report_only: true,
-        keep_edits: false,
         ignores: version.is_none(),
-        patches: None,
-        new_cluster: false,
-        on_node: None,
-        overrides: &[],
+        ..Options::new(registry, profile)
     };
     // check
     let checked = engine::process(PATH, text, &opts);
