@@ -1,7 +1,7 @@
 //! What a model's flags mean: the occurrences of each, in order.
 
 use crate::model::Model;
-use std::collections::BTreeMap;
+use std::cmp::Ordering;
 
 /// The entry of [`flag_meaning`] for one key, without building the whole map.
 pub(crate) fn meaning_of<'a>(m: &'a Model, key: &str) -> Option<Vec<Option<&'a str>>> {
@@ -25,9 +25,10 @@ pub(crate) fn meaning_of<'a>(m: &'a Model, key: &str) -> Option<Vec<Option<&'a s
 /// The occurrences of each flag, in order: what the component makes of its arguments. The
 /// entry of a key is [`meaning_of`] it, gathered in one pass over the flags and one over the
 /// environment (a command line of tens of thousands of flags takes no time to the square of
-/// that).
-pub(crate) fn flag_meaning(m: &Model) -> BTreeMap<String, Vec<Option<String>>> {
-    let mut out: BTreeMap<String, Vec<Option<String>>> = BTreeMap::new();
+/// that). Runs compare meanings with [`same_flag_meaning`]; this map is what it is held to.
+#[cfg(test)]
+pub(crate) fn flag_meaning(m: &Model) -> std::collections::BTreeMap<String, Vec<Option<String>>> {
+    let mut out = std::collections::BTreeMap::<String, Vec<Option<String>>>::new();
     let mut add = |key: String, value: Option<&str>| {
         out.entry(key).or_default().push(value.map(str::to_string));
     };
@@ -40,6 +41,73 @@ pub(crate) fn flag_meaning(m: &Model) -> BTreeMap<String, Vec<Option<String>>> {
         add(format!("${}", f.name), f.value.as_deref());
     }
     out
+}
+
+/// A key of [`flag_meaning`]: a flag's name, or `$` and an environment variable's name.
+#[derive(Clone, Copy)]
+struct Key<'a> {
+    env: bool,
+    name: &'a str,
+}
+
+impl Key<'_> {
+    /// Keys in the order of their strings, the `$` of a variable's included.
+    fn cmp(self, other: Key) -> Ordering {
+        if self.env == other.env {
+            return self.name.cmp(other.name);
+        }
+        let bytes = |k: Key<'_>| {
+            let dollar: &[u8] = if k.env { b"$" } else { b"" };
+            dollar
+                .iter()
+                .chain(k.name.as_bytes())
+                .copied()
+                .collect::<Vec<u8>>()
+        };
+        bytes(self).cmp(&bytes(other))
+    }
+}
+
+/// Every occurrence of a flag or variable with its key, in the keys' order, each key's in the
+/// order of [`flag_meaning`]'s entry (the sort is stable): the flags, then the environment.
+fn by_key(m: &Model) -> Vec<(Key<'_>, Option<&str>)> {
+    let mut v: Vec<(Key, Option<&str>)> = m
+        .flags
+        .iter()
+        .map(|f| {
+            (
+                Key {
+                    env: false,
+                    name: &f.name,
+                },
+                f.value.as_deref(),
+            )
+        })
+        .chain(m.env.iter().map(|f| {
+            (
+                Key {
+                    env: true,
+                    name: &f.name,
+                },
+                f.value.as_deref(),
+            )
+        }))
+        .collect();
+    v.sort_by(|a, b| a.0.cmp(b.0));
+    v
+}
+
+/// Whether the flags of `a` and `b` mean the same (`flag_meaning(a) == flag_meaning(b)`),
+/// without copying every name and value into a map of its own (the check after every edit).
+pub(crate) fn same_flag_meaning(a: &Model, b: &Model) -> bool {
+    if a.flags == b.flags && a.env == b.env {
+        return true;
+    }
+    let (x, y) = (by_key(a), by_key(b));
+    x.len() == y.len()
+        && x.iter()
+            .zip(&y)
+            .all(|(p, q)| p.0.cmp(q.0) == Ordering::Equal && p.1 == q.1)
 }
 
 #[cfg(test)]
@@ -79,6 +147,71 @@ mod tests {
         assert_eq!(
             all["$X"],
             [Some("line".to_string()), Some("env".to_string())]
+        );
+    }
+
+    /// Two models' flags mean the same exactly when their [`flag_meaning`] maps are equal:
+    /// thousands of pairs, one made from the other by moving, changing, adding or taking out
+    /// flags and variables, names such as `$X` and `X` among them.
+    #[test]
+    fn the_same_meaning_is_the_same_map() {
+        let names = ["a", "b", "$X", "X", "Y", "$Y", "ab"];
+        let values = [None, Some("1"), Some("2"), Some("")];
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        let flag = |next: &mut dyn FnMut(usize) -> usize| Flag {
+            name: names[next(names.len())].into(),
+            value: values[next(values.len())].map(str::to_string),
+        };
+        let (mut same, mut tried) = (0, 0);
+        for _ in 0..20_000 {
+            let mut a = Model::default();
+            for _ in 0..next(6) {
+                a.flags.push(flag(&mut next));
+            }
+            for _ in 0..next(3) {
+                a.env.push(flag(&mut next));
+            }
+            let mut b = a.clone();
+            for _ in 0..1 + next(2) {
+                let list = if next(3) == 0 {
+                    &mut b.env
+                } else {
+                    &mut b.flags
+                };
+                match next(4) {
+                    0 if list.len() > 1 => {
+                        let (i, j) = (next(list.len()), next(list.len()));
+                        list.swap(i, j);
+                    }
+                    1 if !list.is_empty() => {
+                        let i = next(list.len());
+                        list[i].value = values[next(values.len())].map(str::to_string);
+                    }
+                    2 if !list.is_empty() => {
+                        list.remove(next(list.len()));
+                    }
+                    _ => {
+                        let at = next(list.len() + 1);
+                        list.insert(at, flag(&mut next));
+                    }
+                }
+            }
+            let expected = flag_meaning(&a) == flag_meaning(&b);
+            assert_eq!(same_flag_meaning(&a, &b), expected, "{a:?}\n{b:?}");
+            assert_eq!(same_flag_meaning(&b, &a), expected, "{b:?}\n{a:?}");
+            same += usize::from(expected);
+            tried += 1;
+        }
+        // Both answers come up often.
+        assert!(
+            same * 10 > tried && (tried - same) * 10 > tried,
+            "{same} of {tried}"
         );
     }
 }

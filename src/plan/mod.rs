@@ -10,7 +10,7 @@ mod safety;
 mod steps;
 
 pub(crate) use error::PlanError;
-pub(crate) use meaning::flag_meaning;
+pub(crate) use meaning::same_flag_meaning;
 
 use crate::check::Env;
 use crate::model::change::{Planned, RequiredFile};

@@ -6,7 +6,7 @@
 use crate::check::{self, Env};
 use crate::model::change::Change;
 use crate::model::Model;
-use crate::plan::{self, flag_meaning, Plan};
+use crate::plan::{self, same_flag_meaning, Plan};
 use crate::profile::{FlagType, Profile};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -61,7 +61,7 @@ pub(crate) fn verify(
     nouns: Nouns,
 ) -> Result<(), VerifyError> {
     // 1. The flags mean exactly what the plan says.
-    if flag_meaning(after) != flag_meaning(&plan.after) {
+    if !same_flag_meaning(after, &plan.after) {
         return Err(fail(format!(
             "the edited {} differ from the planned ones",
             nouns.flags
