@@ -976,6 +976,51 @@ mod verify_tests {
         assert!(err.0.contains("no longer loads"), "{err}");
     }
 
+    /// The edited text's mounts and volumes must be the planned ones, field by field.
+    #[test]
+    fn mounts_and_volumes_other_than_the_planned_ones_are_caught() {
+        use crate::model::{Mount, Volume};
+        let (env, prof, m) = setup();
+        let mut p = plan::plan(&prof, &m.model, env).expect("plan");
+        let good = edited(&m, &p, env.registry);
+        // A plan whose model has one mount and its volume more than the edit makes.
+        p.after.mounts.push(Mount {
+            name: "logs".into(),
+            mount_path: "/var/log/kubernetes".into(),
+            read_only: false,
+            sub_path: None,
+        });
+        p.after.volumes.push(Volume {
+            name: "logs".into(),
+            host_path: Some("/var/log/kubernetes".into()),
+            path_type: Some("DirectoryOrCreate".into()),
+        });
+        let with_good = |p: &Plan| verified(&m, p, &good, &prof, env);
+        let err = with_good(&p).expect_err("a planned mount is missing");
+        assert!(err.0.contains("differ from the planned ones"), "{err}");
+        // The edit makes that mount and volume: each field told apart.
+        let added = [
+            good.as_str(),
+            "    volumeMounts:\n    - mountPath: /var/log/kubernetes\n      name: logs\n",
+            "  volumes:\n  - hostPath:\n      path: /var/log/kubernetes\n      type: DirectoryOrCreate\n    name: logs\n",
+        ]
+        .concat();
+        let check = |p: &Plan| verified(&m, p, &added, &prof, env);
+        check(&p).expect("the mount and volume as planned");
+        for change in [
+            |p: &mut Plan| p.after.mounts[0].read_only = true,
+            |p: &mut Plan| p.after.mounts[0].mount_path = "/var/log".into(),
+            |p: &mut Plan| p.after.volumes[0].path_type = None,
+            |p: &mut Plan| p.after.volumes[0].host_path = Some("/var/log".into()),
+            |p: &mut Plan| p.after.volumes[0].name = "other".into(),
+        ] {
+            let mut q = p.clone();
+            change(&mut q);
+            let err = check(&q).expect_err("a field differs");
+            assert!(err.0.contains("differ from the planned ones"), "{err}");
+        }
+    }
+
     #[test]
     fn a_plan_that_leaves_work_behind_is_not_idempotent() {
         let (env, prof, m) = setup();

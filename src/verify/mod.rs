@@ -17,30 +17,34 @@ pub(crate) fn fail(msg: impl Into<String>) -> VerifyError {
     VerifyError(msg.into())
 }
 
-fn sorted<T: Clone + Ord>(v: &[T]) -> Vec<T> {
-    let mut v = v.to_vec();
-    v.sort();
-    v
-}
+/// A mount as the edit must keep it: its volume's name, where it is mounted, and whether read
+/// only.
+type MountRow<'a> = (&'a str, &'a str, bool);
+/// A volume as the edit must keep it: its name, and its hostPath's path and type.
+type VolumeRow<'a> = (&'a str, Option<&'a str>, Option<&'a str>);
 
-type MountRow = (String, String, bool);
-type VolumeRow = (String, Option<String>, Option<String>);
-
-fn mounts_key(m: &Model) -> (Vec<MountRow>, Vec<VolumeRow>) {
-    (
-        sorted(
-            &m.mounts
-                .iter()
-                .map(|x| (x.name.clone(), x.mount_path.clone(), x.read_only))
-                .collect::<Vec<_>>(),
-        ),
-        sorted(
-            &m.volumes
-                .iter()
-                .map(|x| (x.name.clone(), x.host_path.clone(), x.path_type.clone()))
-                .collect::<Vec<_>>(),
-        ),
-    )
+/// A model's mounts and volumes in an order of their own, borrowed from it: two models have the
+/// same ones exactly when these are equal.
+fn mounts_key(m: &Model) -> (Vec<MountRow<'_>>, Vec<VolumeRow<'_>>) {
+    let mut mounts: Vec<MountRow> = m
+        .mounts
+        .iter()
+        .map(|x| (x.name.as_str(), x.mount_path.as_str(), x.read_only))
+        .collect();
+    mounts.sort_unstable();
+    let mut volumes: Vec<VolumeRow> = m
+        .volumes
+        .iter()
+        .map(|x| {
+            (
+                x.name.as_str(),
+                x.host_path.as_deref(),
+                x.path_type.as_deref(),
+            )
+        })
+        .collect();
+    volumes.sort_unstable();
+    (mounts, volumes)
 }
 
 /// What a document kind calls its flags and its volumes, in messages.
