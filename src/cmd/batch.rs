@@ -10,6 +10,8 @@ use crate::pipeline::{self, Options};
 use crate::profile::version::Version;
 use crate::profile::Registry;
 use std::borrow::Cow;
+use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 fn process_one<'p>(input: &Cow<'p, Input>, opts: &Options<'p>) -> Outcome<'p> {
     let shown = input.path.display().to_string();
@@ -185,7 +187,8 @@ pub(crate) fn process_all(
 ) -> Vec<Outcome<'_>> {
     let mut outcomes = Vec::new();
     process_each(s, report_only, keep_edits, keep_changes, &mut |o| {
-        outcomes.push(o)
+        outcomes.push(o);
+        ControlFlow::Continue(())
     });
     outcomes
 }
@@ -195,13 +198,14 @@ pub(crate) fn process_all(
 /// earlier one. A file that names no Kubernetes version (a KubeletConfiguration, etcd's
 /// manifest) takes the node's, when the run reads a kube-apiserver manifest that names one: it
 /// waits, with the files after it, until every file is read, and is then processed again with
-/// that version.
+/// that version. When `sink` breaks (its output failed), no more files are read and no more
+/// outcomes handed over.
 pub(crate) fn process_each<'p>(
     s: &'p Settings,
     report_only: bool,
     keep_edits: bool,
     keep_changes: bool,
-    sink: &mut dyn FnMut(Outcome<'p>),
+    sink: &mut dyn FnMut(Outcome<'p>) -> ControlFlow<()>,
 ) {
     let opts = Options {
         version: s.version,
@@ -214,6 +218,7 @@ pub(crate) fn process_each<'p>(
     };
     let mut node = NodeVersion::default();
     let mut held: Vec<(Cow<'p, Input>, Outcome<'p>)> = Vec::new();
+    let mut flow = ControlFlow::Continue(());
     stream_with(
         &mut s.inputs.each(),
         &opts,
@@ -223,10 +228,14 @@ pub(crate) fn process_each<'p>(
             if (s.version.is_none() && assumed(&o)) || !held.is_empty() {
                 held.push((input, o));
             } else {
-                sink(o);
+                flow = sink(o);
             }
+            flow
         },
     );
+    if flow.is_break() {
+        return;
+    }
     if let (Some(v), false) = (node.version(), held.is_empty()) {
         let again: Vec<usize> = held
             .iter()
@@ -241,14 +250,17 @@ pub(crate) fn process_each<'p>(
         };
         let mut redone = Vec::with_capacity(inputs.len());
         stream_with(&mut inputs.into_iter(), &opts, keep_changes, &mut |_, o| {
-            redone.push(o)
+            redone.push(o);
+            ControlFlow::Continue(())
         });
         for (k, o) in again.into_iter().zip(redone) {
             held[k].1 = o;
         }
     }
     for (_, o) in held {
-        sink(o);
+        if sink(o).is_break() {
+            return;
+        }
     }
 }
 
@@ -324,11 +336,14 @@ pub(crate) fn node_version_of<'a>(
 ///
 /// Without `keep_changes` (check's text output, which shows findings only), each report drops
 /// its planned changes as soon as it is made: they are most of what a report holds.
+///
+/// When `f` breaks (the output it writes to failed: a full disk), no input is taken after it
+/// and `f` gets no more outcomes; the files being processed are finished and dropped.
 fn stream_with<'p>(
     inputs: &mut (dyn Iterator<Item = Cow<'p, Input>> + Send),
     opts: &Options<'p>,
     keep_changes: bool,
-    f: &mut dyn FnMut(Cow<'p, Input>, Outcome<'p>),
+    f: &mut dyn FnMut(Cow<'p, Input>, Outcome<'p>) -> ControlFlow<()>,
 ) {
     let one = |input: &Cow<'p, Input>| {
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -350,13 +365,20 @@ fn stream_with<'p>(
     if workers <= 1 {
         for input in inputs {
             let o = one(&input);
-            f(input, o);
+            if f(input, o).is_break() {
+                return;
+            }
         }
         return;
     }
+    // Set when `f` breaks: no input is taken after it.
+    let stop = AtomicBool::new(false);
     // The next input and its place, taken by one thread at a time.
     let next = std::sync::Mutex::new((0usize, &mut inputs));
     let take = || {
+        if stop.load(Ordering::Relaxed) {
+            return None;
+        }
         let mut next = next
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -391,8 +413,17 @@ fn stream_with<'p>(
             std::collections::BTreeMap::new();
         let mut due = 0;
         let mut hand_over = |waiting: &mut std::collections::BTreeMap<_, _>| {
+            if stop.load(Ordering::Relaxed) {
+                // What is still to come is dropped as it arrives.
+                waiting.clear();
+                return;
+            }
             while let Some((input, o)) = waiting.remove(&due) {
-                f(input, o);
+                if f(input, o).is_break() {
+                    stop.store(true, Ordering::Relaxed);
+                    waiting.clear();
+                    return;
+                }
                 due += 1;
             }
         };
@@ -410,7 +441,9 @@ fn stream_with<'p>(
         // outcome of its own), so nothing is left waiting; should something be, it follows in
         // order.
         for (_, (input, o)) in waiting {
-            f(input, o);
+            if f(input, o).is_break() {
+                break;
+            }
         }
     });
 }
@@ -422,4 +455,63 @@ fn internal_error(input: &Input) -> Outcome<'static> {
         message: "internal error while processing this file".into(),
         unrecognized: false,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::Profile;
+    use std::sync::atomic::AtomicUsize;
+
+    /// Once the outcomes' writer breaks, no more inputs are taken, whether one thread or two
+    /// take them; without a break every input is taken and handed over, in order.
+    #[test]
+    fn a_writer_that_breaks_stops_the_inputs() {
+        let registry = Registry::builtin().expect("registry");
+        let profile = Profile::load("baseline", &registry).expect("profile");
+        let opts = Options::new(&registry, &profile);
+        const N: usize = 2_000;
+        // Inputs with a note are not read: each is said to be skipped, at once.
+        let inputs = || -> Vec<Cow<Input>> {
+            (0..N)
+                .map(|i| {
+                    let path = std::path::PathBuf::from(format!("f{i:05}.yaml"));
+                    Cow::Owned(Input::plain(path, true, Some("not read".into())))
+                })
+                .collect()
+        };
+        for breaks_after in [None, Some(1), Some(10)] {
+            let taken = AtomicUsize::new(0);
+            let mut handed = Vec::new();
+            let mut each = inputs().into_iter();
+            let counted = &taken;
+            let mut counting = std::iter::from_fn(|| {
+                let next = each.next();
+                if next.is_some() {
+                    counted.fetch_add(1, Ordering::Relaxed);
+                }
+                next
+            });
+            stream_with(&mut counting, &opts, false, &mut |input, _| {
+                handed.push(input.path.display().to_string());
+                match breaks_after {
+                    Some(n) if handed.len() == n => ControlFlow::Break(()),
+                    _ => ControlFlow::Continue(()),
+                }
+            });
+            let taken = taken.load(Ordering::Relaxed);
+            match breaks_after {
+                None => {
+                    assert_eq!(taken, N);
+                    let expected: Vec<String> = (0..N).map(|i| format!("f{i:05}.yaml")).collect();
+                    assert_eq!(handed, expected, "every outcome, in order");
+                }
+                Some(n) => {
+                    assert_eq!(handed.len(), n, "nothing handed over after the break");
+                    // The inputs in flight when it broke: a few for each thread.
+                    assert!(taken < n + 50, "{taken} inputs taken after a break at {n}");
+                }
+            }
+        }
+    }
 }

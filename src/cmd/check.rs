@@ -9,6 +9,7 @@ use crate::model::report::UsageError;
 use crate::model::report::{Kept, Outcome, COMPONENT};
 use crate::render::{self, messages, sarif, Paint};
 use std::io::Write;
+use std::ops::ControlFlow;
 use std::path::Path;
 
 pub(super) fn run(
@@ -125,16 +126,24 @@ fn streamed<'p>(
             res = write(&o);
         }
         kept.add(&o);
+        // A reader that stopped reading (`| head`) leaves the exit code to every file; any
+        // other failure ends the run with an error, and nothing more need be read.
+        match &res {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => ControlFlow::Break(()),
+            _ => ControlFlow::Continue(()),
+        }
     };
     process_each(s, true, keep_edits, keep_changes, &mut |mut o| {
         node.join(&mut o);
         if let (None, Outcome::Report(r)) = (apiserver, &o) {
             apiserver = (r.component == COMPONENT).then_some(r.version);
         }
-        sink(o, &mut kept);
+        sink(o, &mut kept)
     });
     for o in node.rest(s, apiserver) {
-        sink(o, &mut kept);
+        if sink(o, &mut kept).is_break() {
+            break;
+        }
     }
     (kept, res)
 }

@@ -128,6 +128,11 @@ pub(super) fn run(
         }
         after.add(&o);
         kept.add(&o);
+        // A diff that cannot be written ends the run with an error: no more files are read.
+        match stopped {
+            Err(_) => std::ops::ControlFlow::Break(()),
+            Ok(_) => std::ops::ControlFlow::Continue(()),
+        }
     });
     stopped?;
     if suggest {

@@ -846,3 +846,43 @@ pub fn left_after_fix(stdout: &[u8]) -> Vec<String> {
         })
         .collect()
 }
+
+/// A report or diff written to a full device: one line naming what could not be written, exit
+/// code 2, no panic, whatever the format (the run stops reading files when its output fails).
+#[cfg(target_os = "linux")]
+#[test]
+fn a_full_output_device_is_one_error_line_and_exit_2() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let manifest = std::fs::read_to_string(fixture("v1.30")).expect("fixture");
+    for i in 0..200 {
+        std::fs::write(dir.path().join(format!("m{i:03}.yaml")), &manifest).expect("write");
+    }
+    let d = dir.path().to_str().expect("utf8");
+    let runs: [(&[&str], &str); 6] = [
+        (&["check", d], "the report"),
+        (&["check", d, "--format", "json"], "the report"),
+        (&["check", d, "--format", "sarif"], "the report"),
+        (&["check", d, "--format", "gitlab"], "the report"),
+        (&["check", d, "--format", "github"], "the report"),
+        (&["diff", d, "--profile", "strict"], "the diff"),
+    ];
+    for (args, what) in runs {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .expect("/dev/full");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_kubeharden"))
+            .args(args)
+            .stdout(full)
+            .output()
+            .expect("runs");
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(
+            err.starts_with(&format!("kubeharden: error: cannot write {what}: "))
+                && err.contains("No space left on device"),
+            "{args:?}: {err}"
+        );
+    }
+}
