@@ -366,6 +366,13 @@ fn held_by_flags<'o>(found: &[Finding], overrides: &'o [Override]) -> Vec<(Strin
 /// Why a finding about a setting that a flag in a systemd unit overrides is not fixed, and
 /// what to do.
 fn overridden_reason(o: &Override) -> String {
+    if o.places.iter().any(|p| p.value_apart) {
+        return format!(
+            "{} overrides {} of this file, and the kubelet uses the flag. Its value is written apart from it (in another variable or file), so kubeharden cannot take the flag out without leaving the value behind as an argument of its own: take both out (or give the flag the value the rule wants), run `systemctl daemon-reload` if a unit changed and `systemctl restart kubelet`, then run kubeharden again",
+            o.at(),
+            o.setting
+        );
+    }
     format!(
         "{} overrides {} of this file, and the kubelet uses the flag. It is written in a systemd unit, which kubeharden does not edit: take it out there (or give it the value the rule wants), run `systemctl daemon-reload` and `systemctl restart kubelet`, then run kubeharden again",
         o.at(),

@@ -79,6 +79,7 @@ mod tests {
             end: start + cut.len(),
             text: cut.into(),
             editable: true,
+            value_apart: false,
         }
     }
 

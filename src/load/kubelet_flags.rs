@@ -277,12 +277,21 @@ fn command_words<'t>(exec: &[Word<'t>], vars: &[(&'t str, Word<'t>)]) -> Vec<Wor
 
 /// Where the flag `first` (with its value `last`, the same word or the next) is written: the
 /// words and one run of the whitespace that separates them from a neighbour, the one before
-/// when there is one.
+/// when there is one. A value written apart from its flag (in another variable, or another
+/// file, as `$A $B` expands `A=--read-only-port` and `B=10255`) is not part of the place,
+/// which then cannot be taken out: taking out the flag alone would leave its value behind as
+/// an argument of its own.
 fn place(first: &Word, last: &Word) -> FlagPlace {
     let src = first.source.as_bytes();
+    let blank = |b: u8| b == b' ' || b == b'\t';
+    let flag_end = first.offset + first.text.len();
+    let together = std::ptr::eq(first, last)
+        || std::ptr::eq(first.source, last.source)
+            && last.offset >= flag_end
+            && src[flag_end..last.offset].iter().all(|&b| blank(b));
+    let last = if together { last } else { first };
     let mut start = first.offset;
     let mut end = last.offset + last.text.len();
-    let blank = |b: u8| b == b' ' || b == b'\t';
     if start > 0 && blank(src[start - 1]) {
         while start > 0 && blank(src[start - 1]) {
             start -= 1;
@@ -297,13 +306,21 @@ fn place(first: &Word, last: &Word) -> FlagPlace {
         start,
         end,
         text: first.source[start..end].to_string(),
-        editable: first.editable && last.editable && std::ptr::eq(first.source, last.source),
+        editable: together && first.editable && last.editable,
+        value_apart: !together,
     }
 }
 
 /// The flags among `words` that set fields of the configuration file, the last of each (lists
-/// and maps: every occurrence, as pflag adds them up), and `--config`.
+/// and maps: every occurrence, as pflag adds them up), and `--config`. Linear in the number of
+/// words: a command line of tens of thousands of flags (a hostile environment file) takes no
+/// time to the square of that.
 fn take_flags(words: &[Word], registry: &Registry, out: &mut KubeletCommandLine) {
+    // Every flag in order; the last of each name is kept at the end.
+    let mut flags: Vec<(&str, String)> = Vec::new();
+    // Where each override's last occurrence is written, beside `out.overrides`: its line and
+    // column are counted once, at the end.
+    let mut at: Vec<&Word> = Vec::new();
     let mut i = 0;
     while i < words.len() {
         let w = &words[i];
@@ -332,8 +349,7 @@ fn take_flags(words: &[Word], registry: &Registry, out: &mut KubeletCommandLine)
                 _ => ("true".into(), w),
             },
         };
-        out.flags.retain(|(n, _)| n != name);
-        out.flags.push((name.to_string(), value.clone()));
+        flags.push((name, value.clone()));
         if name == "config" {
             out.config = Some(value);
             continue;
@@ -347,37 +363,61 @@ fn take_flags(words: &[Word], registry: &Registry, out: &mut KubeletCommandLine)
             format!("{} {}", w.text, last.text)
         };
         // Every occurrence is kept as a place: taking out only the last would leave an earlier
-        // one in force.
-        let mut places = vec![place(w, last)];
-        let value = match out.overrides.iter().position(|o| o.setting == setting) {
+        // one in force. The settings are the registry's, so `overrides` stays short.
+        let here = place(w, last);
+        let (value, places) = match out.overrides.iter().position(|o| o.setting == setting) {
             Some(p) => {
                 let earlier = out.overrides.remove(p);
-                places.splice(0..0, earlier.places);
-                match spec.kind {
-                    FlagType::List | FlagType::Map => format!("{},{value}", earlier.value),
+                at.remove(p);
+                let mut places = earlier.places;
+                places.push(here);
+                let value = match spec.kind {
+                    FlagType::List | FlagType::Map => {
+                        let mut all = earlier.value;
+                        all.push(',');
+                        all.push_str(&value);
+                        all
+                    }
                     _ => value,
-                }
+                };
+                (value, places)
             }
-            None => value,
+            None => (value, vec![here]),
         };
-        let (line, column) = line_col(w.source, w.offset);
         out.overrides.push(Override {
             setting: setting.to_string(),
             value,
             written,
             file: w.file.to_string(),
-            line,
-            column,
+            line: 0,
+            column: 0,
             variable: w.variable.map(str::to_string),
             kubeadm_writes: w.file == registry.kubelet_unit.kubeadm_flags_env,
             places,
         });
+        at.push(w);
     }
+    for (o, w) in out.overrides.iter_mut().zip(at) {
+        (o.line, o.column) = line_col(w.source, w.offset);
+    }
+    // The last of each name, in the order of those last ones.
+    let mut seen = std::collections::HashSet::new();
+    let mut last: Vec<(String, String)> = flags
+        .into_iter()
+        .rev()
+        .filter(|(name, _)| seen.insert(*name))
+        .map(|(name, value)| (name.to_string(), value))
+        .collect();
+    last.reverse();
+    out.flags.extend(last);
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{command_words, env_file, words, Read};
+    use super::{
+        command_words, env_file, line_col, place, words, FlagType, KubeletCommandLine, Override,
+        Read, Registry, Word,
+    };
 
     #[test]
     fn variables_expand_as_systemd_expands_them() {
@@ -408,5 +448,200 @@ mod tests {
             2
         );
         assert_eq!(&f.text[first.offset..first.offset + 7], "--one=1");
+    }
+
+    /// A flag and its value written together are one place, which can be taken out; a value
+    /// written apart (in another variable, after the flag or before it in the file) is not
+    /// part of the flag's place, and the place cannot be taken out.
+    #[test]
+    fn a_value_written_apart_from_its_flag_is_not_part_of_its_place() {
+        let unit = "/usr/bin/kubelet $A $C $B";
+        let exec = words(unit, "unit", unit, 0, None, false);
+        let f = Read {
+            host: "/etc/default/kubelet".into(),
+            text: "A=\"--v=2 --read-only-port 10255\"\nB=--anonymous-auth\nC=false\n".into(),
+        };
+        let vars = env_file(&f);
+        let w = command_words(&exec, &vars);
+        let texts: Vec<&str> = w.iter().map(|w| w.text).collect();
+        assert_eq!(
+            texts,
+            [
+                "--v=2",
+                "--read-only-port",
+                "10255",
+                "false",
+                "--anonymous-auth"
+            ]
+        );
+        let together = place(&w[1], &w[2]);
+        assert_eq!(together.text, " --read-only-port 10255");
+        assert!(together.editable && !together.value_apart);
+        // `--anonymous-auth` in B, its value in C: each way round, the flag's word alone.
+        for (flag, value) in [(4, 3), (3, 4)] {
+            let apart = place(&w[flag], &w[value]);
+            assert_eq!(apart.text, w[flag].text, "{flag} {value}");
+            assert!(!apart.editable && apart.value_apart, "{flag} {value}");
+            assert_eq!(&f.text[apart.start..apart.end], w[flag].text);
+        }
+        let alone = place(&w[0], &w[0]);
+        assert_eq!(alone.text, "--v=2 ");
+        assert!(alone.editable);
+    }
+
+    /// The reading before it was made linear, as it was: every flag taken out of the list
+    /// of the last of each when it comes again, each repeated override's places and value
+    /// copied whole, each override's line and column counted from the start of its file.
+    fn take_flags_by_scanning(words: &[Word], registry: &Registry, out: &mut KubeletCommandLine) {
+        let mut i = 0;
+        while i < words.len() {
+            let w = &words[i];
+            i += 1;
+            let Some(flag) = w
+                .text
+                .strip_prefix("--")
+                .or_else(|| w.text.strip_prefix('-'))
+            else {
+                continue;
+            };
+            let (name, inline) = match flag.split_once('=') {
+                Some((n, v)) => (n, Some(v)),
+                None => (flag, None),
+            };
+            let setting =
+                registry.setting_of_command_line(crate::document::component::COMPONENT, name);
+            let boolean = setting.is_some_and(|(_, s)| s.kind == FlagType::Bool);
+            let (value, last) = match inline {
+                Some(v) => (v.to_string(), w),
+                None if boolean || name == "config" && words.get(i).is_none() => ("true".into(), w),
+                None => match words.get(i) {
+                    Some(next) if !next.text.starts_with('-') => {
+                        i += 1;
+                        (next.text.to_string(), next)
+                    }
+                    _ => ("true".into(), w),
+                },
+            };
+            out.flags.retain(|(n, _)| n != name);
+            out.flags.push((name.to_string(), value.clone()));
+            if name == "config" {
+                out.config = Some(value);
+                continue;
+            }
+            let Some((setting, spec)) = setting else {
+                continue;
+            };
+            let written = if std::ptr::eq(last, w) {
+                w.text.to_string()
+            } else {
+                format!("{} {}", w.text, last.text)
+            };
+            // Every occurrence is kept as a place: taking out only the last would leave an earlier
+            // one in force.
+            let mut places = vec![place(w, last)];
+            let value = match out.overrides.iter().position(|o| o.setting == setting) {
+                Some(p) => {
+                    let earlier = out.overrides.remove(p);
+                    places.splice(0..0, earlier.places);
+                    match spec.kind {
+                        FlagType::List | FlagType::Map => format!("{},{value}", earlier.value),
+                        _ => value,
+                    }
+                }
+                None => value,
+            };
+            let (line, column) = line_col(w.source, w.offset);
+            out.overrides.push(Override {
+                setting: setting.to_string(),
+                value,
+                written,
+                file: w.file.to_string(),
+                line,
+                column,
+                variable: w.variable.map(str::to_string),
+                kubeadm_writes: w.file == registry.kubelet_unit.kubeadm_flags_env,
+                places,
+            });
+        }
+    }
+
+    /// Random command lines (known settings of every kind repeated, unknown flags, values as
+    /// the next word, `--config`, bare flags, words of a second file) read the same as by the
+    /// reading it replaced: the same overrides with the same places, lines and columns, the
+    /// same last flag of each name, the same configuration file.
+    #[test]
+    fn flags_are_read_as_before_it_was_linear() {
+        use super::take_flags;
+        let registry = Registry::builtin().expect("registry");
+        let pieces = [
+            "--anonymous-auth=false",
+            "--anonymous-auth",
+            "--read-only-port=0",
+            "--read-only-port",
+            "10255",
+            "--feature-gates=A=true",
+            "--feature-gates",
+            "B=false,C=true",
+            "--tls-cipher-suites=X,Y",
+            "--rotate-certificates",
+            "--config=/var/lib/kubelet/config.yaml",
+            "--config",
+            "/etc/k/c.yaml",
+            "--unknown=1",
+            "-v=2",
+            "plain",
+            "--protect-kernel-defaults=true",
+        ];
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        let mut compared = 0;
+        for _ in 0..2_000 {
+            // Two files, the words of each on lines of a few words.
+            let texts: Vec<String> = (0..2)
+                .map(|_| {
+                    let mut t = String::new();
+                    for k in 0..next(12) {
+                        t.push_str(pieces[next(pieces.len())]);
+                        t.push(if k % 3 == 2 { '\n' } else { ' ' });
+                    }
+                    t
+                })
+                .collect();
+            let files = ["/var/lib/kubelet/kubeadm-flags.env", "/etc/default/kubelet"];
+            let mut words: Vec<Word> = Vec::new();
+            for (f, text) in texts.iter().enumerate() {
+                let mut offset = 0;
+                for piece in text.split_inclusive([' ', '\n']) {
+                    let word = piece.trim_end();
+                    if !word.is_empty() {
+                        words.push(Word {
+                            text: word,
+                            file: files[f],
+                            source: text,
+                            offset,
+                            variable: (f == 0).then_some("KUBELET_KUBEADM_ARGS"),
+                            editable: f == 0,
+                        });
+                    }
+                    offset += piece.len();
+                }
+            }
+            // The two files' words taken in turns, as variables interleave them.
+            if next(2) == 0 {
+                words.sort_by_key(|w| (w.offset, w.file));
+            }
+            let (mut linear, mut scanning) =
+                (KubeletCommandLine::default(), KubeletCommandLine::default());
+            take_flags(&words, &registry, &mut linear);
+            take_flags_by_scanning(&words, &registry, &mut scanning);
+            assert_eq!(format!("{linear:?}"), format!("{scanning:?}"), "{texts:?}");
+            compared += usize::from(!scanning.overrides.is_empty());
+        }
+        assert!(compared > 1_000, "{compared} command lines with overrides");
     }
 }

@@ -63,8 +63,12 @@ pub struct FlagPlace {
     pub end: usize,
     pub text: String,
     /// In an environment file (`NAME=value` lines), which kubeharden edits; not in a systemd
-    /// unit, where a change also needs `systemctl daemon-reload`.
+    /// unit, where a change also needs `systemctl daemon-reload`, nor with its value written
+    /// apart from it.
     pub editable: bool,
+    /// The flag's value is written apart from it (in another variable, or another file): the
+    /// place is the flag alone, which cannot be taken out without leaving the value behind.
+    pub value_apart: bool,
 }
 
 impl Override {

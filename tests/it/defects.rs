@@ -773,3 +773,49 @@ ExecStart=/usr/bin/kubelet $KUBELET_CONFIG_ARGS $KUBELET_EXTRA_ARGS $EXTRA\n";
         "KUBELET_EXTRA_ARGS=''\n"
     );
 }
+
+/// A flag whose value comes from another variable (`$FLAG $VALUE`, the value defined first):
+/// the kubelet is judged with it, the finding says that the flag cannot be taken out without
+/// its value, and `fix` leaves the environment file as it is (it used to stop with a panic).
+#[test]
+fn a_kubelet_flag_whose_value_is_in_another_variable_is_held() {
+    let drop_in = "[Service]\n\
+Environment=\"KUBELET_CONFIG_ARGS=--config=/var/lib/kubelet/config.yaml\"\n\
+EnvironmentFile=-/etc/sysconfig/kubelet\n\
+ExecStart=\n\
+ExecStart=/usr/bin/kubelet $KUBELET_CONFIG_ARGS $PORT_FLAG $PORT\n";
+    let env = "PORT=10255\nPORT_FLAG=--read-only-port\n";
+    let node = kubelet_node(&[
+        (
+            "etc/systemd/system/kubelet.service.d/10-kubeadm.conf",
+            drop_in,
+        ),
+        ("etc/sysconfig/kubelet", env),
+    ]);
+    let (code, kubelet) = kubelet_findings(node.path(), &[]);
+    assert_eq!(code, Some(1), "{kubelet}");
+    let port = finding(&kubelet, "kubelet-read-only-port").expect("the flag's 10255");
+    assert_eq!(
+        port["overridden_by"]["path"], "/etc/sysconfig/kubelet",
+        "{port}"
+    );
+    assert_eq!(port["overridden_by"]["line"], 2, "{port}");
+    assert_eq!(port["status"], "blocked", "{port}");
+    let why = port["manual"].as_str().unwrap_or("");
+    assert!(why.contains("written apart from it"), "{port}");
+    let out = kubeharden()
+        .args(["fix", "--yes", "--root"])
+        .arg(node.path())
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        err.contains("not changed: kubelet-read-only-port:"),
+        "{err}"
+    );
+    assert_eq!(
+        fs::read_to_string(node.path().join("etc/sysconfig/kubelet")).expect("env"),
+        env
+    );
+}
