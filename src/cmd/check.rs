@@ -178,8 +178,8 @@ fn gitlab_streamed(
     (kept, res.and_then(|()| stream.end(out)))
 }
 
-/// `check --format sarif`: each file's results written to a spool as the files are done, and
-/// the log around them at the end. SARIF carries the fixes, so the edits are made and
+/// `check --format sarif`: each file's results and notifications written to spools of their
+/// own as the files are done, and the log around them at the end. SARIF carries the fixes, so the edits are made and
 /// verified as for `fix`.
 fn sarif_streamed(
     out: &mut dyn Write,
@@ -196,9 +196,18 @@ fn sarif_streamed(
         nothing_is_fine,
     };
     let mut stream = sarif::SarifStream::new(&s.profile, &ctx);
-    let mut spool = crate::apply::output::Spool::new();
-    let (kept, res) = streamed(s, files, true, true, &mut |o| stream.file(&mut spool, o));
-    let res = res.and_then(|()| stream.end(out, &mut |out| spool.copy_to(out)));
+    let (mut spool, mut notes) = (
+        crate::apply::output::Spool::new(),
+        crate::apply::output::Spool::new(),
+    );
+    let (kept, res) = streamed(s, files, true, true, &mut |o| {
+        stream.file(&mut spool, &mut notes, o)
+    });
+    let res = res.and_then(|()| {
+        stream.end(out, &mut |out| spool.copy_to(out), &mut |out| {
+            notes.copy_to(out)
+        })
+    });
     (kept, res)
 }
 

@@ -441,19 +441,19 @@ fn notification(kind: usize, level: &str, text: &str, location: Option<Value>) -
 }
 
 /// One file's results and notifications: its notes, its suppression comments that silence
-/// nothing, and a result per finding.
+/// nothing (each handed to `note` as it is made), and a result per finding.
 fn report(
     r: &FileReport,
     profile: &Profile,
     ctx: &Context,
     results: &mut Vec<Value>,
-    notifications: &mut Vec<Value>,
-) {
+    note: &mut dyn FnMut(&Value) -> io::Result<()>,
+) -> io::Result<()> {
     let index_of = |id: &str| profile.rules.iter().position(|r| r.id == id);
     let location = artifact_location(&r.path, ctx.cwd, ctx.real);
     for n in &r.notes {
         let loc = json!({ "artifactLocation": location });
-        notifications.push(notification(2, "note", n, Some(loc)));
+        note(&notification(2, "note", n, Some(loc)))?;
     }
     for u in &r.unused_suppressions {
         let loc = json!({
@@ -474,7 +474,7 @@ fn report(
         {
             n["associatedRule"] = json!({ "id": id, "index": i });
         }
-        notifications.push(n);
+        note(&n)?;
     }
     // The file's fix is one edit: it goes once, with the first result it fixes, so
     // that a log of many files does not repeat it per finding.
@@ -492,15 +492,18 @@ fn report(
         };
         results.push(result(f, r, i, &location, here.as_ref(), ctx));
     }
+    Ok(())
 }
 
-/// The log written file by file: each file's results go to a spool as the outcomes come, and
-/// the log is written at the end around them, with the same bytes as serializing it whole
-/// (`invocations` comes before `results`, and it holds every file's notifications).
+/// The log written file by file: each file's results and notifications go to spools of their
+/// own as the outcomes come, and the log is written at the end around them, with the same
+/// bytes as serializing it whole (`invocations` comes before `results`, and it holds every
+/// file's notifications; neither is held in memory, however many a run has).
 pub struct SarifStream<'a> {
     profile: &'a Profile,
     ctx: &'a Context<'a>,
-    notifications: Vec<Value>,
+    /// How many notifications the notifications' spool holds.
+    notifications: usize,
     failed: bool,
     checked: bool,
     results: usize,
@@ -510,22 +513,34 @@ pub struct SarifStream<'a> {
 const RESULTS_MARK: &str = "\u{0}results\u{0}";
 /// The indentation of a result in the pretty-printed log: `runs[0].results[i]`.
 const RESULT_INDENT: usize = 8;
+/// Where the notifications go in the log.
+const NOTIFICATIONS_MARK: &str = "\u{0}notifications\u{0}";
+/// The indentation of a notification in the pretty-printed log:
+/// `runs[0].invocations[0].toolExecutionNotifications[i]`.
+const NOTIFICATION_INDENT: usize = 12;
 
 impl<'a> SarifStream<'a> {
     pub fn new(profile: &'a Profile, ctx: &'a Context<'a>) -> Self {
         SarifStream {
             profile,
             ctx,
-            notifications: Vec::new(),
+            notifications: 0,
             failed: false,
             checked: false,
             results: 0,
         }
     }
 
-    /// Adds one outcome: its results are written to `spool`, its notifications kept.
-    pub fn file(&mut self, spool: &mut dyn Write, o: &Outcome) -> io::Result<()> {
+    /// Adds one outcome: its results are written to `spool`, its notifications to `notes`.
+    pub fn file(
+        &mut self,
+        spool: &mut dyn Write,
+        notes: &mut dyn Write,
+        o: &Outcome,
+    ) -> io::Result<()> {
         let ctx = self.ctx;
+        let count = &mut self.notifications;
+        let mut note = |n: &Value| write_item(notes, n, NOTIFICATION_INDENT, count);
         match o {
             Outcome::Error(e) => {
                 self.failed = true;
@@ -535,22 +550,21 @@ impl<'a> SarifStream<'a> {
                 if let Some((l, c)) = e.line_col {
                     loc["region"] = json!({ "startLine": l, "startColumn": c });
                 }
-                self.notifications
-                    .push(notification(0, "error", &e.message, Some(loc)));
+                note(&notification(0, "error", &e.message, Some(loc)))?;
             }
             Outcome::Skipped { path, reason } => {
                 let loc = json!({ "artifactLocation": artifact_location(path, ctx.cwd, ctx.real) });
-                self.notifications.push(notification(
+                note(&notification(
                     1,
                     "note",
                     &format!("skipped: {reason}"),
                     Some(loc),
-                ));
+                ))?;
             }
             Outcome::Report(r) => {
                 self.checked = true;
                 let mut results = Vec::new();
-                report(r, self.profile, ctx, &mut results, &mut self.notifications);
+                report(r, self.profile, ctx, &mut results, &mut note)?;
                 for v in results {
                     write_item(spool, &v, RESULT_INDENT, &mut self.results)?;
                 }
@@ -559,34 +573,53 @@ impl<'a> SarifStream<'a> {
         Ok(())
     }
 
-    /// Writes the log to `out`, with the results `spool` holds copied in their place.
+    /// Writes the log to `out`, with the results `spool` holds and the notifications `notes`
+    /// holds copied in their places.
     pub fn end(
         mut self,
         out: &mut dyn Write,
         spool: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>,
+        notes: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>,
     ) -> io::Result<()> {
         let ctx = self.ctx;
         // Nothing checked and nothing failed: said once, first, as the text output says it
         // (a run that failed on its files already has their errors).
-        if !self.checked {
+        let first = (!self.checked).then(|| {
             self.failed |= !ctx.nothing_is_fine;
-            self.notifications.insert(
+            notification(
                 0,
-                notification(
-                    0,
-                    if ctx.nothing_is_fine { "note" } else { "error" },
-                    "no control-plane manifest or kubelet configuration found among the inputs",
-                    None,
-                ),
-            );
-        }
-        let log = self.log(Value::String(RESULTS_MARK.into()));
+                if ctx.nothing_is_fine { "note" } else { "error" },
+                "no control-plane manifest or kubelet configuration found among the inputs",
+                None,
+            )
+        });
+        let log = self.log(
+            Value::String(RESULTS_MARK.into()),
+            Value::String(NOTIFICATIONS_MARK.into()),
+        );
         let text = serde_json::to_string_pretty(&log).map_err(io::Error::other)?;
-        let mark = serde_json::to_string(RESULTS_MARK).map_err(io::Error::other)?;
-        let (before, after) = text
-            .split_once(&mark)
-            .ok_or_else(|| io::Error::other("the log has no place for its results"))?;
+        let mark = |m: &str| serde_json::to_string(m).map_err(io::Error::other);
+        let no_place = || io::Error::other("the log has no place for its notifications or results");
+        let (before, rest) = text
+            .split_once(&mark(NOTIFICATIONS_MARK)?)
+            .ok_or_else(no_place)?;
+        let (between, after) = rest.split_once(&mark(RESULTS_MARK)?).ok_or_else(no_place)?;
         out.write_all(before.as_bytes())?;
+        if first.is_none() && self.notifications == 0 {
+            out.write_all(b"[]")?;
+        } else {
+            out.write_all(b"[")?;
+            if let Some(n) = &first {
+                write_item(out, n, NOTIFICATION_INDENT, &mut 0)?;
+                if self.notifications > 0 {
+                    // The spool's first item starts its line without the comma.
+                    out.write_all(b",")?;
+                }
+            }
+            notes(out)?;
+            write!(out, "\n{}]", " ".repeat(NOTIFICATION_INDENT - 2))?;
+        }
+        out.write_all(between.as_bytes())?;
         if self.results == 0 {
             out.write_all(b"[]")?;
         } else {
@@ -598,8 +631,9 @@ impl<'a> SarifStream<'a> {
         writeln!(out)
     }
 
-    /// The log, with `results` as its results.
-    fn log(&mut self, results: Value) -> Log {
+    /// The log, with `results` as its results and `notifications` as its invocation's
+    /// notifications.
+    fn log(&mut self, results: Value, notifications: Value) -> Log {
         let rules: Vec<Value> = self
             .profile
             .rules
@@ -628,7 +662,7 @@ impl<'a> SarifStream<'a> {
                 "invocations": [{
                     // §3.20.14; §3.20.21: an error notification means the run failed.
                     "executionSuccessful": !self.failed,
-                    "toolExecutionNotifications": std::mem::take(&mut self.notifications),
+                    "toolExecutionNotifications": notifications,
                 }],
                 // §3.14.14: the absolute URI is left out (it may be omitted), so the log does
                 // not depend on the machine it was made on.
@@ -662,11 +696,13 @@ pub fn write(
     ctx: &Context,
 ) -> io::Result<()> {
     let mut stream = SarifStream::new(profile, ctx);
-    let mut results = Vec::new();
+    let (mut results, mut notes) = (Vec::new(), Vec::new());
     for o in outcomes {
-        stream.file(&mut results, o)?;
+        stream.file(&mut results, &mut notes, o)?;
     }
-    stream.end(out, &mut |out| out.write_all(&results))
+    stream.end(out, &mut |out| out.write_all(&results), &mut |out| {
+        out.write_all(&notes)
+    })
 }
 
 #[cfg(test)]
