@@ -592,13 +592,7 @@ mod tests {
             "plain",
             "--protect-kernel-defaults=true",
         ];
-        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
-        let mut next = |n: usize| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % n as u64) as usize
-        };
+        let mut next = crate::testing::seeded();
         let mut compared = 0;
         for _ in 0..2_000 {
             // Two files, the words of each on lines of a few words.

@@ -157,13 +157,7 @@ mod tests {
     fn the_same_meaning_is_the_same_map() {
         let names = ["a", "b", "$X", "X", "Y", "$Y", "ab"];
         let values = [None, Some("1"), Some("2"), Some("")];
-        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
-        let mut next = |n: usize| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % n as u64) as usize
-        };
+        let mut next = crate::testing::seeded();
         let flag = |next: &mut dyn FnMut(usize) -> usize| Flag {
             name: names[next(names.len())].into(),
             value: values[next(values.len())].map(str::to_string),

@@ -109,30 +109,12 @@ mod tests {
     /// or with an added last line break; and for empty and equal texts.
     #[test]
     fn diffs_are_what_similar_writes() {
-        fn yaml(dir: &std::path::Path, out: &mut Vec<String>) {
-            let Ok(entries) = std::fs::read_dir(dir) else {
-                return;
-            };
-            let mut paths: Vec<_> = entries.flatten().map(|e| e.path()).collect();
-            paths.sort();
-            for p in paths {
-                if p.is_dir() {
-                    yaml(&p, out);
-                } else if p.extension().is_some_and(|x| x == "yaml") {
-                    out.extend(std::fs::read_to_string(&p));
-                }
-            }
-        }
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
         let mut texts = vec![String::new(), "x".to_string(), "x\n".to_string()];
-        yaml(&root.join("tests/fixtures/kubeadm"), &mut texts);
-        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut next = |n: usize| {
-            seed = seed
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            ((seed >> 33) as usize) % n.max(1)
-        };
+        texts.extend(crate::testing::yaml_texts(
+            &root.join("tests/fixtures/kubeadm"),
+        ));
+        let mut next = crate::testing::seeded();
         let mut compared = 0;
         for old in &texts {
             let mut variants = vec![String::new(), old.clone()];

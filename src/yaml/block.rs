@@ -450,29 +450,12 @@ mod tests {
         }
     }
 
-    fn yaml_files(dir: &Path, out: &mut Vec<String>) {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return;
-        };
-        let mut paths: Vec<_> = entries.flatten().map(|e| e.path()).collect();
-        paths.sort();
-        for p in paths {
-            if p.is_dir() {
-                yaml_files(&p, out);
-            } else if p.extension().is_some_and(|e| e == "yaml" || e == "yml") {
-                if let Ok(t) = std::fs::read_to_string(&p) {
-                    out.push(t);
-                }
-            }
-        }
-    }
-
     /// The repository's YAML: manifests, kubeadm and component configuration files, profiles.
     fn corpus() -> Vec<String> {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let mut out = Vec::new();
         for dir in ["tests", "examples", "profiles", "deploy"] {
-            yaml_files(&root.join(dir), &mut out);
+            out.extend(crate::testing::yaml_texts(&root.join(dir)));
         }
         out
     }
@@ -496,8 +479,7 @@ mod tests {
             files.len()
         );
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/kubeadm");
-        let mut kubeadm = Vec::new();
-        yaml_files(&root, &mut kubeadm);
+        let kubeadm = crate::testing::yaml_texts(&root);
         assert!(!kubeadm.is_empty());
         for text in &kubeadm {
             assert_eq!(same(text), Ok(true), "{text}");
@@ -562,19 +544,12 @@ mod tests {
     #[test]
     fn variants_read_the_same_or_are_left_to_the_full_parser() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-        let mut files = Vec::new();
-        yaml_files(&root, &mut files);
+        let files = crate::testing::yaml_texts(&root);
         let inserts: &[&str] = &[
             ":", " ", "#", "-", "- ", "'", "\"", "{", "}", "[", "]", "\n", "&", "*", "!", "|", ">",
             "?", "%", "x", ": ", " #", "\n-", "\n ", "{}", "[]", "''", "---\n", ",", "@",
         ];
-        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut next = |n: usize| {
-            seed = seed
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            ((seed >> 33) as usize) % n.max(1)
-        };
+        let mut next = crate::testing::seeded();
         let (mut taken, mut tried) = (0, 0);
         for text in files.iter().filter(|t| t.len() < 8_000) {
             for _ in 0..60 {
