@@ -7,12 +7,13 @@
 //! error, so that the full parser words every error kubeharden reports.
 //!
 //! Giving up is always safe; taking something that YAML reads otherwise is not. Anything that
-//! could mean something else is therefore left to the full parser: tabs, carriage returns,
-//! bytes outside printable ASCII, anchors, aliases, tags, directives, block scalars, flow
-//! collections with content, escapes, a scalar over more than one line, a mapping key that
-//! is not a plain name (letters, digits, `.`, `_`, `/`, `-`), an empty document. A test reads
-//! every YAML file of the repository and thousands of generated variants both ways and
-//! requires the same trees.
+//! could mean something else is therefore left to the full parser: tabs, a carriage return
+//! that is not part of a `\r\n` line break (lines broken as Windows breaks them are read
+//! here), bytes outside printable ASCII, anchors, aliases, tags, directives, block scalars,
+//! flow collections with content, escapes, a scalar over more than one line, a mapping key
+//! that is not a plain name (letters, digits, `.`, `_`, `/`, `-`), an empty document. A test
+//! reads every YAML file of the repository, with its lines broken both ways, and thousands of
+//! generated variants both ways and requires the same trees.
 //!
 //! The positions follow the full parser's events, which the tree keeps: a block mapping
 //! starts at its first key, a block sequence at its first `-` (or, when it sits at its key's
@@ -40,8 +41,10 @@ struct Line {
     start: usize,
     /// Where its first byte other than a space is.
     content: usize,
-    /// Where it ends, before its line break.
+    /// Where it ends, before its line break (`\n`, or `\r\n`).
     end: usize,
+    /// Where the line after it starts.
+    next: usize,
     /// A `---` line between documents.
     marker: bool,
 }
@@ -75,14 +78,17 @@ pub(super) fn parse(text: &str) -> Option<Vec<Document>> {
     Some(r.tree.docs)
 }
 
-/// Whether `b` holds only printable ASCII and line feeds: checked a block of bytes at a time,
-/// without stopping at the first other byte, which the compiler turns into vector operations.
+/// Whether `b` holds only printable ASCII and line breaks (`\n`, and `\r\n` as Windows
+/// writes them; a carriage return alone is left to the full parser): checked a block of bytes
+/// at a time, without stopping at the first other byte, which the compiler turns into vector
+/// operations; a text with carriage returns is looked at again, byte by byte.
 fn printable(b: &[u8]) -> bool {
-    b.chunks(64).all(|block| {
-        block.iter().fold(true, |ok, &c| {
-            ok & ((b' '..=b'~').contains(&c) | (c == b'\n'))
-        })
-    })
+    let plain = |c: u8| (b' '..=b'~').contains(&c) | (c == b'\n');
+    b.chunks(64)
+        .all(|block| block.iter().fold(true, |ok, &c| ok & plain(c)))
+        || b.iter()
+            .enumerate()
+            .all(|(i, &c)| plain(c) || c == b'\r' && b.get(i + 1) == Some(&b'\n'))
 }
 
 /// A byte a mapping key read here may hold: a Kubernetes field name, label or annotation key.
@@ -98,10 +104,16 @@ impl Reader<'_> {
     fn advance(&mut self, mut from: usize) -> Read<()> {
         let b = self.bytes;
         while from < b.len() {
-            let end = b[from..]
+            let brk = b[from..]
                 .iter()
                 .position(|&c| c == b'\n')
                 .map_or(b.len(), |i| from + i);
+            // A `\r` is only ever before a `\n` here (`printable`): it is part of the break.
+            let end = if brk > from && b[brk - 1] == b'\r' {
+                brk - 1
+            } else {
+                brk
+            };
             let content = b[from..end]
                 .iter()
                 .position(|&c| c != b' ')
@@ -116,11 +128,12 @@ impl Reader<'_> {
                     start: from,
                     content,
                     end,
+                    next: brk + 1,
                     marker,
                 });
                 return Ok(());
             }
-            from = end + 1;
+            from = brk + 1;
         }
         self.line = None;
         Ok(())
@@ -128,7 +141,7 @@ impl Reader<'_> {
 
     /// Where the line after the current one starts.
     fn next_line(&self, line: Line) -> usize {
-        line.end + 1
+        line.next
     }
 
     fn stream(&mut self) -> Read<()> {
@@ -471,6 +484,11 @@ mod tests {
                 Ok(t) => taken += usize::from(t),
                 Err(e) => panic!("{e}\n--- text:\n{text}"),
             }
+            // The same file as Windows writes it.
+            let crlf = text.replace('\n', "\r\n");
+            if let Err(e) = same(&crlf) {
+                panic!("{e}\n--- text with CRLF:\n{crlf}");
+            }
         }
         // Most of them are plain block YAML; kubeadm's manifests all are.
         assert!(
@@ -483,6 +501,8 @@ mod tests {
         assert!(!kubeadm.is_empty());
         for text in &kubeadm {
             assert_eq!(same(text), Ok(true), "{text}");
+            let crlf = text.replace('\n', "\r\n");
+            assert_eq!(same(&crlf), Ok(true), "{crlf:?}");
         }
     }
 
@@ -502,6 +522,10 @@ mod tests {
             "a: http://x:80/y#z\nb: x#y\nc: '' \nd: \"\"\n",
             "  a: 1\n  b: 2\n",
             "a: {} # c\nb: []  \nc: \"x\"  # d\n",
+            "a: b\r\n",
+            "a:\r\n  - x\r\n  - 'y' # c\r\n\r\n  # d\r\nb: {}  \r\nc:\r\n",
+            "---\r\na: 1\r\n---\r\nb: \"q\" \r\n",
+            "a: 1\nb:\r\n  c: x y\r\n",
         ];
         for text in taken {
             assert_eq!(same(text), Ok(true), "{text:?}");
@@ -519,7 +543,10 @@ mod tests {
             "a: [1]\n",
             "a: \"x\\ty\"\n",
             "a:\tb\n",
-            "a: b\r\n",
+            "a: b\rc: d\n",
+            "a: b\r",
+            "a: b\r\r\n",
+            "\r\n",
             "\"a\": b\n",
             "a: b: c\n",
             "a: - x\n",
@@ -538,21 +565,14 @@ mod tests {
         }
     }
 
-    /// Thousands of variants of the repository's manifests, each a byte changed, inserted or
-    /// taken out, or a line moved in or out: whatever this reader takes, the full parser reads
-    /// the same way.
-    #[test]
-    fn variants_read_the_same_or_are_left_to_the_full_parser() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-        let files = crate::testing::yaml_texts(&root);
-        let inserts: &[&str] = &[
-            ":", " ", "#", "-", "- ", "'", "\"", "{", "}", "[", "]", "\n", "&", "*", "!", "|", ">",
-            "?", "%", "x", ": ", " #", "\n-", "\n ", "{}", "[]", "''", "---\n", ",", "@",
-        ];
+    /// `per_text` variants of each of `texts`, each a byte changed, inserted (or one of
+    /// `inserts`) or taken out, or a line moved in or out: whatever this reader takes, the full
+    /// parser must read the same way. How many were tried, and how many this reader took.
+    fn variants(texts: &[String], inserts: &[&str], per_text: usize) -> (usize, usize) {
         let mut next = crate::testing::seeded();
         let (mut taken, mut tried) = (0, 0);
-        for text in files.iter().filter(|t| t.len() < 8_000) {
-            for _ in 0..60 {
+        for text in texts.iter().filter(|t| t.len() < 8_000) {
+            for _ in 0..per_text {
                 let mut v = text.clone();
                 for _ in 0..1 + next(3) {
                     let at = next(v.len() + 1);
@@ -580,11 +600,41 @@ mod tests {
                 tried += 1;
                 match same(&v) {
                     Ok(t) => taken += usize::from(t),
-                    Err(e) => panic!("{e}\n--- text:\n{v}"),
+                    Err(e) => panic!("{e}\n--- text:\n{v:?}"),
                 }
             }
         }
+        (tried, taken)
+    }
+
+    const INSERTS: &[&str] = &[
+        ":", " ", "#", "-", "- ", "'", "\"", "{", "}", "[", "]", "\n", "&", "*", "!", "|", ">",
+        "?", "%", "x", ": ", " #", "\n-", "\n ", "{}", "[]", "''", "---\n", ",", "@",
+    ];
+
+    /// Thousands of variants of the repository's manifests: whatever this reader takes, the
+    /// full parser reads the same way.
+    #[test]
+    fn variants_read_the_same_or_are_left_to_the_full_parser() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        let (tried, taken) = variants(&crate::testing::yaml_texts(&root), INSERTS, 60);
         assert!(tried > 5_000, "{tried} variants");
+        assert!(taken * 8 > tried, "{taken} of {tried} read here");
+    }
+
+    /// The same with the lines broken as Windows breaks them (`\r\n`), and carriage returns
+    /// and line breaks of either kind inserted.
+    #[test]
+    fn variants_with_crlf_read_the_same_or_are_left_to_the_full_parser() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/kubeadm");
+        let texts: Vec<String> = crate::testing::yaml_texts(&root)
+            .iter()
+            .map(|t| t.replace('\n', "\r\n"))
+            .collect();
+        let mut inserts = INSERTS.to_vec();
+        inserts.extend(["\r", "\r\n", "\r\n-", "\r\n ", "---\r\n", " \r\n"]);
+        let (tried, taken) = variants(&texts, &inserts, 60);
+        assert!(tried > 2_000, "{tried} variants");
         assert!(taken * 8 > tried, "{taken} of {tried} read here");
     }
 }
