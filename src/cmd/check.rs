@@ -2,7 +2,7 @@
 
 use super::args::{CheckArgs, Format};
 use super::batch::process_each;
-use super::exit::{summarise, written, Exit};
+use super::exit::{ends_run, summarise, written, Exit};
 use crate::load::inputs::{node_files_under, settings, DEFAULT_MANIFESTS_DIR};
 use crate::load::node::Root;
 use crate::model::report::UsageError;
@@ -129,7 +129,7 @@ fn streamed<'p>(
         // A reader that stopped reading (`| head`) leaves the exit code to every file; any
         // other failure ends the run with an error, and nothing more need be read.
         match &res {
-            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => ControlFlow::Break(()),
+            Err(e) if ends_run(e) => ControlFlow::Break(()),
             _ => ControlFlow::Continue(()),
         }
     };
@@ -179,8 +179,8 @@ fn gitlab_streamed(
 }
 
 /// `check --format sarif`: each file's results and notifications written to spools of their
-/// own as the files are done, and the log around them at the end. SARIF carries the fixes, so the edits are made and
-/// verified as for `fix`.
+/// own as the files are done, and the log around them at the end. SARIF carries the fixes, so
+/// the edits are made and verified as for `fix`.
 fn sarif_streamed(
     out: &mut dyn Write,
     s: &crate::load::inputs::Settings,

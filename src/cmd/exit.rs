@@ -32,13 +32,16 @@ pub(super) fn summarise(kept: &Kept, pending: bool) -> Exit {
     }
 }
 
-/// An error writing the output, unless the reader stopped early (`| head`), which is not worth
-/// a message.
+/// Whether a failure to write the output ends the run with an error: any but a reader that
+/// stopped early (`| head`), which is not worth a message.
+pub(super) fn ends_run(e: &std::io::Error) -> bool {
+    e.kind() != std::io::ErrorKind::BrokenPipe
+}
+
+/// An error writing the output, unless the reader stopped early.
 pub(super) fn written(res: std::io::Result<()>, what: &str) -> Result<(), UsageError> {
     match res {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-            Err(UsageError(format!("cannot write {what}: {e}")))
-        }
+        Err(e) if ends_run(&e) => Err(UsageError(format!("cannot write {what}: {e}"))),
         _ => Ok(()),
     }
 }

@@ -50,21 +50,19 @@ struct Key<'a> {
     name: &'a str,
 }
 
-impl Key<'_> {
+impl<'a> Key<'a> {
+    /// The key's string: the flag's name, or `$` and the variable's.
+    fn bytes(self) -> impl Iterator<Item = &'a u8> {
+        let dollar: &'static [u8] = if self.env { b"$" } else { b"" };
+        dollar.iter().chain(self.name.as_bytes())
+    }
+
     /// Keys in the order of their strings, the `$` of a variable's included.
     fn cmp(self, other: Key) -> Ordering {
         if self.env == other.env {
             return self.name.cmp(other.name);
         }
-        let bytes = |k: Key<'_>| {
-            let dollar: &[u8] = if k.env { b"$" } else { b"" };
-            dollar
-                .iter()
-                .chain(k.name.as_bytes())
-                .copied()
-                .collect::<Vec<u8>>()
-        };
-        bytes(self).cmp(&bytes(other))
+        self.bytes().cmp(other.bytes())
     }
 }
 

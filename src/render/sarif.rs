@@ -605,28 +605,15 @@ impl<'a> SarifStream<'a> {
             .ok_or_else(no_place)?;
         let (between, after) = rest.split_once(&mark(RESULTS_MARK)?).ok_or_else(no_place)?;
         out.write_all(before.as_bytes())?;
-        if first.is_none() && self.notifications == 0 {
-            out.write_all(b"[]")?;
-        } else {
-            out.write_all(b"[")?;
-            if let Some(n) = &first {
-                write_item(out, n, NOTIFICATION_INDENT, &mut 0)?;
-                if self.notifications > 0 {
-                    // The spool's first item starts its line without the comma.
-                    out.write_all(b",")?;
-                }
-            }
-            notes(out)?;
-            write!(out, "\n{}]", " ".repeat(NOTIFICATION_INDENT - 2))?;
-        }
+        spooled_list(
+            out,
+            first.as_ref(),
+            self.notifications,
+            NOTIFICATION_INDENT,
+            notes,
+        )?;
         out.write_all(between.as_bytes())?;
-        if self.results == 0 {
-            out.write_all(b"[]")?;
-        } else {
-            out.write_all(b"[")?;
-            spool(out)?;
-            write!(out, "\n{}]", " ".repeat(RESULT_INDENT - 2))?;
-        }
+        spooled_list(out, None, self.results, RESULT_INDENT, spool)?;
         out.write_all(after.as_bytes())?;
         writeln!(out)
     }
@@ -677,6 +664,31 @@ impl<'a> SarifStream<'a> {
             }]),
         }
     }
+}
+
+/// A JSON array as serde_json prints it nested `indent - 2` spaces deep: `first`, when there is
+/// one, then the `n` items `spooled` holds (written with `write_item`, `indent` deep), or `[]`
+/// when there are none.
+fn spooled_list(
+    out: &mut dyn Write,
+    first: Option<&Value>,
+    n: usize,
+    indent: usize,
+    spooled: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<()> {
+    if first.is_none() && n == 0 {
+        return out.write_all(b"[]");
+    }
+    out.write_all(b"[")?;
+    if let Some(v) = first {
+        write_item(out, v, indent, &mut 0)?;
+        if n > 0 {
+            // The spool's first item starts its line without the comma.
+            out.write_all(b",")?;
+        }
+    }
+    spooled(out)?;
+    write!(out, "\n{}]", " ".repeat(indent - 2))
 }
 
 /// §3.13.2: `version` SHOULD come first (object keys are otherwise written sorted).
