@@ -95,9 +95,16 @@ fn volume_name(dir: &str, taken: &[Volume]) -> String {
     } else {
         base.chars().take(55).collect()
     };
+    // The names that could be taken, in a set: a pod of thousands of volumes named
+    // `base`, `base-2`, `base-3` ... takes no time to the square of that.
+    let taken: std::collections::HashSet<&str> = taken
+        .iter()
+        .map(|v| v.name.as_str())
+        .filter(|v| v.starts_with(base.as_str()))
+        .collect();
     let mut name = base.clone();
     let mut n = 2;
-    while taken.iter().any(|v| v.name == name) {
+    while taken.contains(name.as_str()) {
         name = format!("{base}-{n}");
         n += 1;
     }

@@ -19,7 +19,9 @@
 //!   `a_manifest_that_is_a_symlink_is_read_through_it`; links to directories:
 //!   walk::symlinked_directories_are_mentioned_not_followed_and_named_links_are_read.
 //! - long lists in one manifest (100,000 flags, a list flag of 100,000 items, a mapping of
-//!   100,000 keys, 60,000 volumes): `long_lists_in_a_manifest_take_time_in_proportion`.
+//!   100,000 keys, 60,000 volumes, 20,000 mounts of one directory, 60,000 volumes named as a
+//!   new one would be):
+//!   `long_lists_in_a_manifest_take_time_in_proportion`.
 //! - a directory of 100,000 files: `a_directory_of_100000_files_is_checked_in_bounded_time`
 //!   (and 10,000: `many_small_files_of_another_kind_are_skipped_in_bounded_time`).
 //! - unreadable files: `an_unreadable_file_is_an_error_for_that_file_only`; unreadable
@@ -122,6 +124,7 @@ fn a_file_over_the_size_limit_is_refused_unread_and_a_long_line_is_fine() {
 fn long_lists_in_a_manifest_take_time_in_proportion() {
     const N: usize = 100_000;
     const VOLUMES: usize = 60_000;
+    const MOUNTS: usize = 20_000;
     let dir = tempfile::tempdir().expect("tempdir");
     let base = example();
     let put = |name: &str, at: &str, with: String| {
@@ -163,21 +166,70 @@ fn long_lists_in_a_manifest_take_time_in_proportion() {
         )
         .replacen("  volumes:\n", &format!("  volumes:\n{volumes}"), 1);
     std::fs::write(dir.path().join("volumes.yaml"), text).expect("write");
+    // The same directory mounted from every volume: which mount makes a flag's file visible
+    // was found by looking up each covering mount's volume among all the volumes (8,000 of
+    // them took 3.4 s to check in a release build, 20,000 would take 20 s).
+    let mounts: String = (0..MOUNTS)
+        .map(|i| format!("    - mountPath: /etc/kubernetes/pki\n      name: p{i}\n"))
+        .collect();
+    let volumes: String = (0..MOUNTS)
+        .map(|i| format!("  - hostPath:\n      path: /p{i}\n    name: p{i}\n"))
+        .collect();
+    let text = base
+        .replacen(
+            "    volumeMounts:\n",
+            &format!("    volumeMounts:\n{mounts}"),
+            1,
+        )
+        .replacen("  volumes:\n", &format!("  volumes:\n{volumes}"), 1);
+    std::fs::write(dir.path().join("mounts.yaml"), text).expect("write");
+    // Volumes named as the audit log's new volume would be, and `-2`, `-3` ... after it: the
+    // first free name was looked for among all the volumes for each number tried (6.8 s for
+    // these in a release build).
+    let names: Vec<String> = std::iter::once("var-log-kubernetes-audit".to_string())
+        .chain((2..=VOLUMES).map(|i| format!("var-log-kubernetes-audit-{i}")))
+        .collect();
+    let mounts: String = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| format!("    - mountPath: /q{i}\n      name: {n}\n"))
+        .collect();
+    let volumes: String = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| format!("  - hostPath:\n      path: /q{i}\n    name: {n}\n"))
+        .collect();
+    let text = base
+        .replacen(
+            "    volumeMounts:\n",
+            &format!("    volumeMounts:\n{mounts}"),
+            1,
+        )
+        .replacen("  volumes:\n", &format!("  volumes:\n{volumes}"), 1);
+    std::fs::write(dir.path().join("names.yaml"), text).expect("write");
     let (code, out, err, took) = check(dir.path(), &["check", "--profile", "strict", "."]);
     assert_eq!(code, Some(1), "{err}");
     assert!(
         out.lines()
-            .any(|l| l.starts_with("4 file(s) checked") && l.contains(" 0 error(s)")),
+            .any(|l| l.starts_with("6 file(s) checked") && l.contains(" 0 error(s)")),
         "{out}"
     );
     assert!(took < CEILING, "check: {took:?}");
     let (code, out, err, took) = check(dir.path(), &["diff", "--profile", "strict", "."]);
     assert_eq!(code, Some(1), "{err}");
-    for name in ["flags", "items", "keys", "volumes"] {
+    for name in ["flags", "items", "keys", "volumes", "mounts", "names"] {
         assert!(out.contains(&format!("+++ b/{name}.yaml")), "{name}");
     }
     // The plugins strict enables join the long list once each.
-    assert_eq!(out.matches(",AlwaysPullImages").count(), 4, "{err}");
+    assert_eq!(out.matches(",AlwaysPullImages").count(), 6, "{err}");
+    // The audit log's volume takes the first name left free.
+    assert!(
+        out.contains(&format!(
+            "+    name: var-log-kubernetes-audit-{}\n",
+            VOLUMES + 1
+        )),
+        "{err}"
+    );
     assert!(took < CEILING, "diff: {took:?}");
 }
 
