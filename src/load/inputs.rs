@@ -386,6 +386,8 @@ impl Inputs {
             listed,
             walking: None,
             walked: Vec::new(),
+            walked_at: std::collections::HashMap::new(),
+            linked: std::collections::HashSet::new(),
             seen: std::collections::HashSet::new(),
         }
     }
@@ -435,6 +437,12 @@ pub(crate) struct Each<'a> {
     walking: Option<walk::Walk>,
     /// The walks done, while inputs remain that one of them may have given already.
     walked: Vec<walk::Walk>,
+    /// The walks done by the real path of their directory: only a walk of a directory that
+    /// holds a file gives it but through a link, so a file is looked for in those alone, not
+    /// in every walk (thousands of directories named would take time to the square of that).
+    walked_at: std::collections::HashMap<PathBuf, Vec<usize>>,
+    /// The real paths of the files the walks done gave through links.
+    linked: std::collections::HashSet<PathBuf>,
     /// The real paths of the files named or read besides (a walk keeps its own), and the
     /// absolute paths of the notes and errors given out.
     seen: std::collections::HashSet<Box<Path>>,
@@ -443,12 +451,32 @@ pub(crate) struct Each<'a> {
 impl Each<'_> {
     /// Whether an input before gave the file whose real path is `key`.
     fn given(&self, key: &Path) -> bool {
-        self.seen.contains(key) || self.walked.iter().any(|w| w.gives(key))
+        self.seen.contains(key) || self.walked_gave(key)
     }
 
     /// Keeps `key` for what follows; false when an input before had it.
     fn first(&mut self, key: PathBuf) -> bool {
-        !self.walked.iter().any(|w| w.gives(&key)) && self.seen.insert(key.into_boxed_path())
+        !self.walked_gave(&key) && self.seen.insert(key.into_boxed_path())
+    }
+
+    /// Whether a walk done gave the file whose real path is `key`.
+    fn walked_gave(&self, key: &Path) -> bool {
+        self.linked.contains(key)
+            || key.ancestors().any(|dir| {
+                self.walked_at
+                    .get(dir)
+                    .is_some_and(|ws| ws.iter().any(|&w| self.walked[w].gives(key)))
+            })
+    }
+
+    /// Keeps a walk given out to the end for the inputs that follow.
+    fn keep(&mut self, mut w: walk::Walk) {
+        self.linked.extend(w.finish());
+        self.walked_at
+            .entry(w.real_root().to_path_buf())
+            .or_default()
+            .push(self.walked.len());
+        self.walked.push(w);
     }
 }
 
@@ -477,8 +505,8 @@ impl<'a> Iterator for Each<'a> {
                     }
                     None => {
                         let done = self.walking.take();
-                        if self.sources.len() > 0 {
-                            self.walked.extend(done);
+                        if let Some(w) = done.filter(|_| self.sources.len() > 0) {
+                            self.keep(w);
                         }
                     }
                 }

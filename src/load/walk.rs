@@ -252,6 +252,12 @@ impl Listing {
         self.order = order;
     }
 
+    /// Gives back the room the last blocks did not fill.
+    fn shrink(&mut self) {
+        self.names.iter_mut().for_each(Vec::shrink_to_fit);
+        self.entries.iter_mut().for_each(Vec::shrink_to_fit);
+    }
+
     /// The entry at place `at` in path order.
     fn at(&self, at: usize) -> Option<u32> {
         self.order.get(at).copied()
@@ -335,6 +341,23 @@ impl Iterator for Walk {
 }
 
 impl Walk {
+    /// The real path of the walked directory: the walk gives no file outside it but through
+    /// a link.
+    pub(crate) fn real_root(&self) -> &Path {
+        &self.real_root
+    }
+
+    /// Ends a walk given out to the end, kept to say which files it gave: what only walking
+    /// needs is dropped, the listing gives back its unused room, and the real paths of the
+    /// links it gave are handed over (the caller keeps those of every walk in one set).
+    pub(crate) fn finish(&mut self) -> std::collections::HashSet<PathBuf> {
+        self.builder = None;
+        self.links = Vec::new();
+        self.pending = Vec::new();
+        self.listing.shrink();
+        std::mem::take(&mut self.linked)
+    }
+
     /// Whether the walk gives (or gave) a file whose real path is `key`.
     pub(crate) fn gives(&self, key: &Path) -> bool {
         self.linked.contains(key) || self.place_of(key).is_some()

@@ -428,6 +428,36 @@ fn a_file_reached_twice_is_read_once_where_it_comes_first() {
     }
 }
 
+/// Directories named inside one another, in either order and among others, give each file
+/// once: the first walk that holds a file gives it, and a later walk of a directory around it
+/// or inside it does not (a walk is looked for by the directories around a file, not among all
+/// the walks before).
+#[test]
+fn nested_directories_named_in_any_order_give_each_file_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path().join("p");
+    let q = p.join("q");
+    let other = dir.path().join("other");
+    put(&q.join("x.yaml"), &manifest("kube-apiserver"));
+    put(&p.join("y.yaml"), &manifest("kube-scheduler"));
+    put(&other.join("z.yaml"), &manifest("etcd"));
+    let (x, y, z) = (q.join("x.yaml"), p.join("y.yaml"), other.join("z.yaml"));
+    let shown = |files: &[&PathBuf]| -> Vec<String> {
+        files.iter().map(|f| f.display().to_string()).collect()
+    };
+    for (paths, want) in [
+        (vec![&q, &p], shown(&[&x, &y])),
+        (vec![&p, &q], shown(&[&x, &y])),
+        (vec![&q, &other, &p], shown(&[&x, &z, &y])),
+        (vec![&p, &other, &q, &p], shown(&[&x, &y, &z])),
+        (vec![&other, &q, &other, &p, &q], shown(&[&z, &x, &y])),
+    ] {
+        let paths: Vec<&Path> = paths.into_iter().map(PathBuf::as_path).collect();
+        let out = run(&["check"], &paths);
+        assert_eq!(checked(&out), want, "{paths:?}: {}", text(&out.stderr));
+    }
+}
+
 /// Runs kubeharden as a user whom file permissions bind: this user, or, as root (where they do
 /// not), the unprivileged uid 65534 when it can run the binary. None when neither can be had.
 pub(crate) fn unprivileged() -> Option<std::process::Command> {
