@@ -102,20 +102,25 @@ pub(crate) fn changed_since(
         ],
     )
     .map_err(fail)?;
+    let files: Vec<FileChange> = parse_patch(&patch)
+        .into_iter()
+        .filter(|(_, new, _)| pathspecs.iter().any(|p| top.join(new).starts_with(p)))
+        .collect();
+    let olds: Vec<&str> = files
+        .iter()
+        .filter_map(|(old, _, _)| old.as_deref())
+        .collect();
+    let mut befores = texts_at(&top, rev, &olds).map_err(fail)?.into_iter();
     let mut out = Vec::new();
-    for (old, new, lines) in parse_patch(&patch) {
-        let path = top.join(&new);
-        if !pathspecs.iter().any(|p| path.starts_with(p)) {
-            continue;
-        }
-        let before = match &old {
-            Some(old) => Some(
-                git(&top, &["show", &format!("{rev}:{old}")])
-                    .map_err(|e| fail(format!("{old} at {rev}: {e}")))?,
-            ),
-            None => None,
-        };
-        out.push((path, Changed { lines, before }));
+    for (old, new, lines) in &files {
+        let before = old.as_ref().and_then(|_| befores.next());
+        out.push((
+            top.join(new),
+            Changed {
+                lines: lines.clone(),
+                before,
+            },
+        ));
     }
     // Files git does not track (and does not ignore) are new since any revision.
     let mut ls = vec!["-c", "core.quotePath=false", "ls-files", "-z", "--others"];
@@ -133,6 +138,78 @@ pub(crate) fn changed_since(
         .into_iter()
         .map(|(p, c)| (super::node::canonical(&p).unwrap_or(p), c))
         .collect())
+}
+
+/// The texts of the files `paths` (relative to the repository's root `top`) at `rev`, in their
+/// order: read by one `git cat-file --batch` rather than a `git show` each, which took 2.5 ms a
+/// file (5 s for a change of 2,000 files). A name with a line break, which the batch's lines
+/// cannot carry, is read with `git show`.
+fn texts_at(top: &Path, rev: &str, paths: &[&str]) -> Result<Vec<String>, String> {
+    use std::io::{BufRead, Read, Write};
+    let one = |p: &str| {
+        git(top, &["show", &format!("{rev}:{p}")]).map_err(|e| format!("{p} at {rev}: {e}"))
+    };
+    let batched: Vec<&str> = paths
+        .iter()
+        .copied()
+        .filter(|p| !p.contains('\n'))
+        .collect();
+    if batched.len() < 2 {
+        return paths.iter().map(|p| one(p)).collect();
+    }
+    let mut child = Command::new("git")
+        .current_dir(top)
+        .args(["cat-file", "--batch"])
+        .env("GIT_PAGER", "cat")
+        .env("LC_ALL", "C")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot run git: {e}"))?;
+    let requests: String = batched.iter().map(|p| format!("{rev}:{p}\n")).collect();
+    let mut stdin = child.stdin.take().ok_or("git cat-file has no input")?;
+    // Written from a thread of its own: git answers while it reads, and a pipe holds only so
+    // much of its answers before git waits for them to be read.
+    let writer = std::thread::spawn(move || stdin.write_all(requests.as_bytes()));
+    let stdout = child.stdout.take().ok_or("git cat-file has no output")?;
+    let mut answers = std::io::BufReader::new(stdout);
+    let mut read = |p: &str| -> Result<String, String> {
+        let broken = |e: std::io::Error| format!("git cat-file: {e}");
+        let mut header = String::new();
+        answers.read_line(&mut header).map_err(broken)?;
+        // `<object> blob <size>`, or `<name> missing` (or `ambiguous`) for no such blob.
+        let mut words = header.trim_end().rsplitn(3, ' ');
+        let (size, kind) = (words.next(), words.next());
+        let size = match (kind, size.and_then(|s| s.parse::<usize>().ok())) {
+            (Some("blob"), Some(size)) => size,
+            _ => return Err(format!("{p} at {rev}: not a file there")),
+        };
+        let mut text = vec![0; size + 1];
+        answers.read_exact(&mut text).map_err(broken)?;
+        text.pop();
+        String::from_utf8(text).map_err(|_| "git's output is not UTF-8".to_string())
+    };
+    let mut texts = Vec::with_capacity(paths.len());
+    let mut failed = None;
+    for p in paths {
+        let text = if p.contains('\n') { one(p) } else { read(p) };
+        match text {
+            Ok(t) => texts.push(t),
+            Err(e) => {
+                failed = Some(e);
+                break;
+            }
+        }
+    }
+    drop(answers);
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = writer.join();
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(texts),
+    }
 }
 
 /// Runs git in `dir`: its standard output, or what it said on standard error.
@@ -243,6 +320,87 @@ fn unquote(field: &str, prefix: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One batch reads what `git show` reads for each file, in the order asked: names with
+    /// spaces, quotes, non-ASCII letters and a line break (read apart), an empty file, one
+    /// without a last line break, one with CRLF lines, and files larger than a pipe holds,
+    /// among others; a name that is not there is an error that names it. Fails when an
+    /// answer's last line break is kept or its size misread, or the order is lost.
+    #[test]
+    fn a_batch_reads_what_git_show_reads() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let top = dir.path();
+        let run = |args: &[&str]| {
+            let ok = Command::new("git")
+                .current_dir(top)
+                .args(args)
+                .env("GIT_CONFIG_GLOBAL", "/dev/null")
+                .env("GIT_CONFIG_NOSYSTEM", "1")
+                .output()
+                .expect("git runs")
+                .status
+                .success();
+            assert!(ok, "git {args:?}");
+        };
+        run(&["init", "-q", "."]);
+        let big: String = (0..12_000).map(|i| format!("    - --x{i}=1\n")).collect();
+        let files: Vec<(String, String)> = [
+            ("a.yaml", "kind: Pod\n".to_string()),
+            ("sp ace.yaml", "a: 1\n".to_string()),
+            ("q\"uote.yaml", "b: 2\n".to_string()),
+            ("\u{fc}ber.yaml", "c: \u{e9}\n".to_string()),
+            ("line\nbreak.yaml", "d: 4\n".to_string()),
+            ("empty.yaml", String::new()),
+            ("no-break.yaml", "e: 5".to_string()),
+            ("crlf.yaml", "f: 6\r\ng: 7\r\n".to_string()),
+            ("big.yaml", big.clone()),
+            ("dir/big2.yaml", big.replace("--x", "--y")),
+            ("dir/z.yaml", "z: 26\n\n".to_string()),
+        ]
+        .into_iter()
+        .map(|(n, t)| (n.to_string(), t))
+        .collect();
+        for (name, text) in &files {
+            let path = top.join(name);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            std::fs::write(path, text).expect("write");
+        }
+        run(&["add", "-A"]);
+        run(&[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-q",
+            "-m",
+            "x",
+        ]);
+        // Every order of a few of them, and all of them twice over.
+        let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+        let mut asks: Vec<Vec<&str>> = vec![names.iter().chain(&names).copied().collect()];
+        let mut next = crate::testing::seeded();
+        for _ in 0..20 {
+            asks.push((0..1 + next(6)).map(|_| names[next(names.len())]).collect());
+        }
+        for ask in &asks {
+            let got = texts_at(top, "HEAD", ask).expect("read");
+            let want: Vec<String> = ask
+                .iter()
+                .map(|n| git(top, &["show", &format!("HEAD:{n}")]).expect("show"))
+                .collect();
+            assert_eq!(got, want, "{ask:?}");
+            let written: Vec<&str> = ask
+                .iter()
+                .map(|n| files.iter().find(|(f, _)| f == n).map(|(_, t)| t.as_str()))
+                .map(Option::unwrap_or_default)
+                .collect();
+            assert_eq!(got, written, "{ask:?}");
+        }
+        let err = texts_at(top, "HEAD", &["a.yaml", "gone.yaml", "big.yaml"])
+            .expect_err("gone.yaml is not there");
+        assert!(err.starts_with("gone.yaml at HEAD"), "{err}");
+    }
 
     #[test]
     fn patches_give_the_new_lines_each_hunk_adds_or_touches() {
