@@ -11,7 +11,6 @@ use crate::profile::version::Version;
 use crate::profile::Registry;
 use std::borrow::Cow;
 use std::ops::ControlFlow;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 fn process_one<'p>(input: &Cow<'p, Input>, opts: &Options<'p>) -> Outcome<'p> {
     let shown = input.path.display().to_string();
@@ -371,35 +370,23 @@ fn stream_with<'p>(
         }
         return;
     }
-    // Set when `f` breaks: no input is taken after it.
-    let stop = AtomicBool::new(false);
-    // The next input and its place, taken by one thread at a time.
-    let next = std::sync::Mutex::new((0usize, &mut inputs));
-    let take = || {
-        if stop.load(Ordering::Relaxed) {
-            return None;
-        }
-        let mut next = next
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let (at, inputs) = &mut *next;
-        inputs.next().map(|input| {
-            *at += 1;
-            (*at - 1, input)
-        })
-    };
+    let pace = Pace::new(&mut inputs, window(workers));
+    let take = |worker: bool| pace.take(worker);
     // Bounded: when the outcomes are written more slowly than they are made, the workers wait
     // rather than pile them up.
     let (tx, rx) =
         std::sync::mpsc::sync_channel::<(usize, Cow<'p, Input>, Outcome<'p>)>(2 * workers);
     std::thread::scope(|scope| {
+        // However this thread leaves (a panic in `f` included), the workers that wait for the
+        // outcomes to catch up are told to stop, or the scope would wait for them forever.
+        let _wake = Wake(&pace);
         // This thread is a worker too: as many threads as cores, and no thread woken for each
         // outcome while this one has files of its own to process.
         for _ in 1..workers {
             let tx = tx.clone();
             let (take, one) = (&take, &one);
             scope.spawn(move || {
-                while let Some((i, input)) = take() {
+                while let Ok(Some((i, input))) = take(true) {
                     let o = one(&input);
                     if tx.send((i, input, o)).is_err() {
                         break;
@@ -412,25 +399,43 @@ fn stream_with<'p>(
         let mut waiting: std::collections::BTreeMap<usize, (Cow<'p, Input>, Outcome<'p>)> =
             std::collections::BTreeMap::new();
         let mut due = 0;
+        let mut stopped = false;
         let mut hand_over = |waiting: &mut std::collections::BTreeMap<_, _>| {
-            if stop.load(Ordering::Relaxed) {
+            if stopped {
                 // What is still to come is dropped as it arrives.
                 waiting.clear();
                 return;
             }
+            let before = due;
             while let Some((input, o)) = waiting.remove(&due) {
                 if f(input, o).is_break() {
-                    stop.store(true, Ordering::Relaxed);
+                    stopped = true;
                     waiting.clear();
-                    return;
+                    break;
                 }
                 due += 1;
             }
+            if due != before || stopped {
+                pace.handed(due, stopped);
+            }
         };
-        while let Some((i, input)) = take() {
-            let o = one(&input);
-            waiting.insert(i, (input, o));
-            waiting.extend(rx.try_iter().map(|(i, input, o)| (i, (input, o))));
+        loop {
+            match take(false) {
+                Ok(Some((i, input))) => {
+                    let o = one(&input);
+                    waiting.insert(i, (input, o));
+                    waiting.extend(rx.try_iter().map(|(i, input, o)| (i, (input, o))));
+                }
+                // A slow file holds up the outcomes: wait for the next one rather than take
+                // more inputs, whose outcomes would pile up behind it.
+                Err(()) => match rx.recv() {
+                    Ok((i, input, o)) => {
+                        waiting.insert(i, (input, o));
+                    }
+                    Err(_) => break,
+                },
+                Ok(None) => break,
+            }
             hand_over(&mut waiting);
         }
         for (i, input, o) in rx {
@@ -440,12 +445,114 @@ fn stream_with<'p>(
         // Every input taken is handed over with its outcome (a panic while processing it is an
         // outcome of its own), so nothing is left waiting; should something be, it follows in
         // order.
-        for (_, (input, o)) in waiting {
-            if f(input, o).is_break() {
-                break;
+        if !stopped {
+            for (_, (input, o)) in waiting {
+                if f(input, o).is_break() {
+                    break;
+                }
             }
         }
     });
+}
+
+/// The inputs of a run on several threads, taken one at a time, no further ahead of the
+/// outcomes handed over than a window.
+struct Pace<'i, 'p> {
+    taking: std::sync::Mutex<Taking<'i, 'p>>,
+    /// Wakes the workers that wait for the outcomes to catch up.
+    caught_up: std::sync::Condvar,
+    window: usize,
+}
+
+/// What [`Pace`] keeps under its lock.
+struct Taking<'i, 'p> {
+    inputs: &'i mut (dyn Iterator<Item = Cow<'p, Input>> + Send),
+    /// How many inputs have been taken, and how many outcomes handed over.
+    taken: usize,
+    handed: usize,
+    /// The outcomes' writer broke: no more inputs are taken.
+    stop: bool,
+    /// The workers waiting for the outcomes to catch up.
+    asleep: usize,
+}
+
+impl<'i, 'p> Pace<'i, 'p> {
+    fn new(inputs: &'i mut (dyn Iterator<Item = Cow<'p, Input>> + Send), window: usize) -> Self {
+        let taking = Taking {
+            inputs,
+            taken: 0,
+            handed: 0,
+            stop: false,
+            asleep: 0,
+        };
+        Pace {
+            taking: std::sync::Mutex::new(taking),
+            caught_up: std::sync::Condvar::new(),
+            window,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Taking<'i, 'p>> {
+        self.taking
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The next input with its place; `Err(())` when the outcomes not yet handed over fill the
+    /// window: the writing thread then waits for one, a `worker` until they catch up.
+    fn take(&self, worker: bool) -> Result<Option<(usize, Cow<'p, Input>)>, ()> {
+        let mut t = self.lock();
+        loop {
+            if t.stop {
+                return Ok(None);
+            }
+            if t.taken < t.handed + self.window {
+                break;
+            }
+            if !worker {
+                return Err(());
+            }
+            t.asleep += 1;
+            t = self
+                .caught_up
+                .wait(t)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            t.asleep -= 1;
+        }
+        Ok(t.inputs.next().map(|input| {
+            t.taken += 1;
+            (t.taken - 1, input)
+        }))
+    }
+
+    /// `handed` outcomes are handed over (and, when `stop`, no more will be): the workers that
+    /// wait go on.
+    fn handed(&self, handed: usize, stop: bool) {
+        let mut t = self.lock();
+        t.handed = handed;
+        t.stop |= stop;
+        if t.asleep > 0 {
+            self.caught_up.notify_all();
+        }
+    }
+}
+
+/// Stops the workers and wakes those waiting, when dropped.
+struct Wake<'a, 'i, 'p>(&'a Pace<'i, 'p>);
+
+impl Drop for Wake<'_, '_, '_> {
+    fn drop(&mut self) {
+        let mut t = self.0.lock();
+        t.stop = true;
+        self.0.caught_up.notify_all();
+    }
+}
+
+/// How many outcomes may wait to be handed over, with `workers` threads: enough that files of
+/// unequal cost keep every thread busy, few enough that a slow file does not have the outcomes
+/// of thousands after it pile up behind it (the memory of a run stays flat).
+fn window(workers: usize) -> usize {
+    128 * workers
 }
 
 fn internal_error(input: &Input) -> Outcome<'static> {
@@ -461,7 +568,7 @@ fn internal_error(input: &Input) -> Outcome<'static> {
 mod tests {
     use super::*;
     use crate::profile::Profile;
-    use std::sync::atomic::AtomicUsize;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     /// Once the outcomes' writer breaks, no more inputs are taken, whether one thread or two
     /// take them; without a break every input is taken and handed over, in order.
@@ -508,10 +615,111 @@ mod tests {
                 }
                 Some(n) => {
                     assert_eq!(handed.len(), n, "nothing handed over after the break");
-                    // The inputs in flight when it broke: a few for each thread.
-                    assert!(taken < n + 50, "{taken} inputs taken after a break at {n}");
+                    // The inputs taken before the outcomes caught up: at most the window.
+                    let most = n + window(workers());
+                    assert!(taken <= most, "{taken} inputs taken after a break at {n}");
                 }
             }
         }
+    }
+
+    /// The kube-apiserver example with `n` hostPath volumes more, written in `dir`: a file that
+    /// takes a while to check (about 0.3 s for 20,000 in a debug build).
+    fn volumes_manifest(dir: &std::path::Path, n: usize) -> Cow<'static, Input> {
+        let example = include_str!("../../examples/kube-apiserver.yaml");
+        let volumes: String = (0..n)
+            .map(|i| format!("  - hostPath:\n      path: /v{i}\n    name: v{i}\n"))
+            .collect();
+        let path = dir.join(format!("slow{n}.yaml"));
+        let text = example.replacen("  volumes:\n", &format!("  volumes:\n{volumes}"), 1);
+        std::fs::write(&path, text).expect("write");
+        Cow::Owned(Input::plain(path, true, None))
+    }
+
+    /// A writer that panics ends the run with its panic, also while a worker waits for the
+    /// outcomes to catch up (the writing thread took a slow file first, the worker filled the
+    /// window with quick ones): the worker is woken and stops, where it used to wait forever.
+    #[test]
+    fn a_writer_that_panics_ends_the_run() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let slow = volumes_manifest(dir.path(), 20_000);
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let registry = Registry::builtin().expect("registry");
+            let profile = Profile::load("baseline", &registry).expect("profile");
+            let opts = Options::new(&registry, &profile);
+            let mut each = (0..2_000).map(|i| match i {
+                0 => slow.clone(),
+                i => {
+                    let path = std::path::PathBuf::from(format!("f{i:05}.yaml"));
+                    Cow::Owned(Input::plain(path, true, Some("not read".into())))
+                }
+            });
+            let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                stream_with(&mut each, &opts, false, &mut |_, _| {
+                    panic!("the writer breaks down")
+                })
+            }));
+            let _ = done.send(run.is_err());
+        });
+        let panicked = finished
+            .recv_timeout(std::time::Duration::from_secs(120))
+            .expect("the run ends");
+        assert!(panicked, "the writer's panic ends the run");
+    }
+
+    fn workers() -> usize {
+        std::thread::available_parallelism().map_or(1, |c| c.get())
+    }
+
+    /// While one thread processes a slow file, the others take no more inputs than the window
+    /// holds: the outcomes after the slow one do not pile up (before, the writing thread went
+    /// on through all 2,000 inputs after it, holding each outcome until the slow one was done).
+    /// The writing thread takes the first input, a manifest of 20,000 volumes, at once, and a
+    /// worker, once started, the second, one of 60,000 that takes longer: the writing thread is
+    /// done first, and would go on. (Should the worker take the first, the writing thread has
+    /// the slower one and nothing piles up either way; with one core there is no other thread.)
+    #[test]
+    fn a_slow_file_holds_up_no_more_inputs_than_the_window() {
+        let registry = Registry::builtin().expect("registry");
+        let profile = Profile::load("baseline", &registry).expect("profile");
+        let opts = Options::new(&registry, &profile);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let slow = |n| volumes_manifest(dir.path(), n);
+        let (slow, slower) = (slow(20_000), slow(60_000));
+        const N: usize = 2_000;
+        let note = |i: usize| {
+            let path = std::path::PathBuf::from(format!("f{i:05}.yaml"));
+            Cow::Owned(Input::plain(path, true, Some("not read".into())))
+        };
+        let mut each = (0..N).map(|i| match i {
+            0 => slow.clone(),
+            1 => slower.clone(),
+            i => note(i),
+        });
+        let taken = AtomicUsize::new(0);
+        let counted = &taken;
+        let mut counting = std::iter::from_fn(|| {
+            let next = each.next();
+            if next.is_some() {
+                counted.fetch_add(1, Ordering::Relaxed);
+            }
+            next
+        });
+        let (mut handed, mut ahead) = (0, 0);
+        stream_with(&mut counting, &opts, false, &mut |_, o| {
+            if handed < 2 {
+                assert!(
+                    matches!(o, Outcome::Report(_)),
+                    "the slow files are checked"
+                );
+            }
+            ahead = ahead.max(taken.load(Ordering::Relaxed) - handed);
+            handed += 1;
+            ControlFlow::Continue(())
+        });
+        assert_eq!(handed, N);
+        let most = if workers() > 1 { window(workers()) } else { 1 };
+        assert!(ahead <= most, "{ahead} inputs taken ahead of the outcomes");
     }
 }
