@@ -148,7 +148,7 @@ pub(crate) fn walk(root: &Path, pods: Option<DirId>) -> Walk {
         listing: Listing::default(),
         links: Vec::new(),
         linked: std::collections::HashSet::new(),
-        pending: Vec::new(),
+        pending: std::collections::VecDeque::new(),
         at: 0,
     }
 }
@@ -167,7 +167,7 @@ pub(crate) struct Walk {
     linked: std::collections::HashSet<PathBuf>,
     /// Problems met (an ignore file's line that is not a pattern, an unreadable directory), in
     /// path order, each given out at its place among the entries.
-    pending: Vec<Found>,
+    pending: std::collections::VecDeque<Found>,
     /// The place in path order of the next entry to give out.
     at: usize,
 }
@@ -304,10 +304,10 @@ impl Iterator for Walk {
             let ahead = self.listing.at(self.at);
             // A problem comes before an entry with the same path, as in a stable sort of
             // everything met in the order met.
-            if let Some(p) = self.pending.first() {
+            if let Some(p) = self.pending.front() {
                 let l = &self.listing;
                 if ahead.is_none_or(|n| p.path() <= self.root.join(l.path(n)).as_path()) {
-                    return Some(self.pending.remove(0));
+                    return self.pending.pop_front();
                 }
             }
             let n = ahead?;
@@ -353,7 +353,7 @@ impl Walk {
     pub(crate) fn finish(&mut self) -> std::collections::HashSet<PathBuf> {
         self.builder = None;
         self.links = Vec::new();
-        self.pending = Vec::new();
+        self.pending = std::collections::VecDeque::new();
         self.listing.shrink();
         std::mem::take(&mut self.linked)
     }
@@ -424,6 +424,12 @@ impl Walk {
             }
         }
         self.listing.sort();
+        // In path order, those with the same path in the order met (a stable sort), sorted
+        // once: an ignore file of a hundred thousand lines that are not patterns is as many
+        // problems, which put one by one in their places took time to the square of that.
+        self.pending
+            .make_contiguous()
+            .sort_by(|a, b| a.path().cmp(b.path()));
     }
 
     /// What an entry of the walk is to kubeharden, if anything.
@@ -458,12 +464,9 @@ impl Walk {
         }
     }
 
-    /// Puts problems among those pending, in path order (after those with the same path).
+    /// Keeps problems met, to be given out among the entries in path order.
     fn hold(&mut self, problems: Vec<Found>) {
-        for p in problems {
-            let at = self.pending.partition_point(|q| q.path() <= p.path());
-            self.pending.insert(at, p);
-        }
+        self.pending.extend(problems);
     }
 }
 
@@ -653,6 +656,46 @@ mod tests {
             ]
         );
         assert_eq!(rel(r, &walk(r, None).collect::<Vec<_>>()).len(), 3);
+    }
+
+    /// Problems of several ignore files come in path order among the entries, those of one
+    /// file in the order of its lines, however many there are.
+    #[test]
+    fn problems_come_in_path_order_each_file_s_in_line_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let r = dir.path();
+        for d in ["c", "a", "b/deep", "b"] {
+            touch(&r.join(d).join("m.yaml"));
+        }
+        fs::write(r.join("c/.ignore"), "{c1\n{c2\n").expect("write");
+        fs::write(r.join("b/.ignore"), "{b1\nok.yaml\n{b3\n").expect("write");
+        fs::write(r.join("b/deep/.ignore"), "{d1\n").expect("write");
+        let lines: String = (0..20_000).map(|i| format!("{{a{i}\n")).collect();
+        fs::write(r.join("a/.ignore"), lines).expect("write");
+        let found: Vec<Found> = walk(r, None).collect();
+        let mut want = vec!["note a/.ignore"; 20_000];
+        want.extend([
+            "file a/m.yaml",
+            "note b/.ignore",
+            "note b/.ignore",
+            "note b/deep/.ignore",
+            "file b/deep/m.yaml",
+            "file b/m.yaml",
+            "note c/.ignore",
+            "note c/.ignore",
+            "file c/m.yaml",
+        ]);
+        assert_eq!(rel(r, &found), want);
+        let reasons: Vec<String> = found
+            .iter()
+            .filter_map(|f| match f {
+                Found::Note { reason, .. } => reason.split(':').next().map(str::to_string),
+                _ => None,
+            })
+            .collect();
+        let mut lines: Vec<String> = (1..=20_000).map(|i| format!("line {i}")).collect();
+        lines.extend(["line 1", "line 3", "line 1", "line 1", "line 2"].map(String::from));
+        assert_eq!(reasons, lines);
     }
 
     #[test]
