@@ -579,27 +579,11 @@ mod tests {
         let opts = Options::new(&registry, &profile);
         const N: usize = 2_000;
         // Inputs with a note are not read: each is said to be skipped, at once.
-        let inputs = || -> Vec<Cow<Input>> {
-            (0..N)
-                .map(|i| {
-                    let path = std::path::PathBuf::from(format!("f{i:05}.yaml"));
-                    Cow::Owned(Input::plain(path, true, Some("not read".into())))
-                })
-                .collect()
-        };
         for breaks_after in [None, Some(1), Some(10)] {
             let taken = AtomicUsize::new(0);
             let mut handed = Vec::new();
-            let mut each = inputs().into_iter();
-            let counted = &taken;
-            let mut counting = std::iter::from_fn(|| {
-                let next = each.next();
-                if next.is_some() {
-                    counted.fetch_add(1, Ordering::Relaxed);
-                }
-                next
-            });
-            stream_with(&mut counting, &opts, false, &mut |input, _| {
+            let mut inputs = counting((0..N).map(note), &taken);
+            stream_with(&mut inputs, &opts, false, &mut |input, _| {
                 handed.push(input.path.display().to_string());
                 match breaks_after {
                     Some(n) if handed.len() == n => ControlFlow::Break(()),
@@ -650,10 +634,7 @@ mod tests {
             let opts = Options::new(&registry, &profile);
             let mut each = (0..2_000).map(|i| match i {
                 0 => slow.clone(),
-                i => {
-                    let path = std::path::PathBuf::from(format!("f{i:05}.yaml"));
-                    Cow::Owned(Input::plain(path, true, Some("not read".into())))
-                }
+                i => note(i),
             });
             let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 stream_with(&mut each, &opts, false, &mut |_, _| {
@@ -666,6 +647,26 @@ mod tests {
             .recv_timeout(std::time::Duration::from_secs(120))
             .expect("the run ends");
         assert!(panicked, "the writer's panic ends the run");
+    }
+
+    /// An input with a note, which is not read: said to be skipped, at once.
+    fn note<'a>(i: usize) -> Cow<'a, Input> {
+        let path = std::path::PathBuf::from(format!("f{i:05}.yaml"));
+        Cow::Owned(Input::plain(path, true, Some("not read".into())))
+    }
+
+    /// `inputs`, counting in `taken` those taken.
+    fn counting<'a, T: 'a>(
+        mut inputs: impl Iterator<Item = T> + Send + 'a,
+        taken: &'a AtomicUsize,
+    ) -> impl Iterator<Item = T> + Send + 'a {
+        std::iter::from_fn(move || {
+            let next = inputs.next();
+            if next.is_some() {
+                taken.fetch_add(1, Ordering::Relaxed);
+            }
+            next
+        })
     }
 
     fn workers() -> usize {
@@ -688,26 +689,15 @@ mod tests {
         let slow = |n| volumes_manifest(dir.path(), n);
         let (slow, slower) = (slow(20_000), slow(60_000));
         const N: usize = 2_000;
-        let note = |i: usize| {
-            let path = std::path::PathBuf::from(format!("f{i:05}.yaml"));
-            Cow::Owned(Input::plain(path, true, Some("not read".into())))
-        };
-        let mut each = (0..N).map(|i| match i {
+        let each = (0..N).map(|i| match i {
             0 => slow.clone(),
             1 => slower.clone(),
             i => note(i),
         });
         let taken = AtomicUsize::new(0);
-        let counted = &taken;
-        let mut counting = std::iter::from_fn(|| {
-            let next = each.next();
-            if next.is_some() {
-                counted.fetch_add(1, Ordering::Relaxed);
-            }
-            next
-        });
+        let mut inputs = counting(each, &taken);
         let (mut handed, mut ahead) = (0, 0);
-        stream_with(&mut counting, &opts, false, &mut |_, o| {
+        stream_with(&mut inputs, &opts, false, &mut |_, o| {
             if handed < 2 {
                 assert!(
                     matches!(o, Outcome::Report(_)),
