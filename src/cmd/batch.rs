@@ -371,7 +371,6 @@ fn stream_with<'p>(
         return;
     }
     let pace = Pace::new(&mut inputs, window(workers));
-    let take = |worker: bool| pace.take(worker);
     // Bounded: when the outcomes are written more slowly than they are made, the workers wait
     // rather than pile them up.
     let (tx, rx) =
@@ -384,9 +383,9 @@ fn stream_with<'p>(
         // outcome while this one has files of its own to process.
         for _ in 1..workers {
             let tx = tx.clone();
-            let (take, one) = (&take, &one);
+            let (pace, one) = (&pace, &one);
             scope.spawn(move || {
-                while let Ok(Some((i, input))) = take(true) {
+                while let Ok(Some((i, input))) = pace.take(true) {
                     let o = one(&input);
                     if tx.send((i, input, o)).is_err() {
                         break;
@@ -420,7 +419,7 @@ fn stream_with<'p>(
             }
         };
         loop {
-            match take(false) {
+            match pace.take(false) {
                 Ok(Some((i, input))) => {
                     let o = one(&input);
                     waiting.insert(i, (input, o));

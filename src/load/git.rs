@@ -157,11 +157,8 @@ fn texts_at(top: &Path, rev: &str, paths: &[&str]) -> Result<Vec<String>, String
     if batched.len() < 2 {
         return paths.iter().map(|p| one(p)).collect();
     }
-    let mut child = Command::new("git")
-        .current_dir(top)
+    let mut child = command(top)
         .args(["cat-file", "--batch"])
-        .env("GIT_PAGER", "cat")
-        .env("LC_ALL", "C")
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
@@ -190,35 +187,31 @@ fn texts_at(top: &Path, rev: &str, paths: &[&str]) -> Result<Vec<String>, String
         text.pop();
         String::from_utf8(text).map_err(|_| "git's output is not UTF-8".to_string())
     };
-    let mut texts = Vec::with_capacity(paths.len());
-    let mut failed = None;
-    for p in paths {
-        let text = if p.contains('\n') { one(p) } else { read(p) };
-        match text {
-            Ok(t) => texts.push(t),
-            Err(e) => {
-                failed = Some(e);
-                break;
-            }
-        }
-    }
+    // Up to the first that fails.
+    let texts = paths
+        .iter()
+        .map(|p| if p.contains('\n') { one(p) } else { read(p) })
+        .collect();
     drop(answers);
     let _ = child.kill();
     let _ = child.wait();
     let _ = writer.join();
-    match failed {
-        Some(e) => Err(e),
-        None => Ok(texts),
-    }
+    texts
+}
+
+/// git, to be run in `dir`: no pager, messages in English.
+fn command(dir: &Path) -> Command {
+    let mut c = Command::new("git");
+    c.current_dir(dir)
+        .env("GIT_PAGER", "cat")
+        .env("LC_ALL", "C");
+    c
 }
 
 /// Runs git in `dir`: its standard output, or what it said on standard error.
 fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
-    let out = Command::new("git")
-        .current_dir(dir)
+    let out = command(dir)
         .args(args)
-        .env("GIT_PAGER", "cat")
-        .env("LC_ALL", "C")
         .output()
         .map_err(|e| format!("cannot run git: {e}"))?;
     if !out.status.success() {

@@ -14,7 +14,7 @@
 
 use super::node::Root;
 use crate::model::{FlagPlace, Override};
-use crate::profile::{FlagType, Registry};
+use crate::profile::{FlagSpec, FlagType, Registry};
 use crate::yaml::line_col;
 
 /// The kubelet's command line as read on the node.
@@ -311,6 +311,49 @@ fn place(first: &Word, last: &Word) -> FlagPlace {
     }
 }
 
+/// A flag on the kubelet's command line: its name, its value and the word that value ends at,
+/// and the setting of the configuration file it overrides, if any.
+struct Flag<'w> {
+    name: &'w str,
+    value: String,
+    last: &'w Word<'w>,
+    setting: Option<(&'w str, &'w FlagSpec)>,
+}
+
+/// The flag the word before `words[*i]` starts, if it is one: its value written with it
+/// (`--x=v`), the next word (`--x v`, unless the flag is a boolean or that word is a flag), or
+/// `true`; `*i` moves past the value's word.
+fn read_flag<'w>(words: &'w [Word<'w>], i: &mut usize, registry: &'w Registry) -> Option<Flag<'w>> {
+    let w = &words[*i - 1];
+    let flag = w
+        .text
+        .strip_prefix("--")
+        .or_else(|| w.text.strip_prefix('-'))?;
+    let (name, inline) = match flag.split_once('=') {
+        Some((n, v)) => (n, Some(v)),
+        None => (flag, None),
+    };
+    let setting = registry.setting_of_command_line(crate::document::component::COMPONENT, name);
+    let boolean = setting.is_some_and(|(_, s)| s.kind == FlagType::Bool);
+    let (value, last) = match inline {
+        Some(v) => (v.to_string(), w),
+        None if boolean || name == "config" && words.get(*i).is_none() => ("true".into(), w),
+        None => match words.get(*i) {
+            Some(next) if !next.text.starts_with('-') => {
+                *i += 1;
+                (next.text.to_string(), next)
+            }
+            _ => ("true".into(), w),
+        },
+    };
+    Some(Flag {
+        name,
+        value,
+        last,
+        setting,
+    })
+}
+
 /// The flags among `words` that set fields of the configuration file, the last of each (lists
 /// and maps: every occurrence, as pflag adds them up), and `--config`. Linear in the number of
 /// words: a command line of tens of thousands of flags (a hostile environment file) takes no
@@ -325,29 +368,14 @@ fn take_flags(words: &[Word], registry: &Registry, out: &mut KubeletCommandLine)
     while i < words.len() {
         let w = &words[i];
         i += 1;
-        let Some(flag) = w
-            .text
-            .strip_prefix("--")
-            .or_else(|| w.text.strip_prefix('-'))
+        let Some(Flag {
+            name,
+            value,
+            last,
+            setting,
+        }) = read_flag(words, &mut i, registry)
         else {
             continue;
-        };
-        let (name, inline) = match flag.split_once('=') {
-            Some((n, v)) => (n, Some(v)),
-            None => (flag, None),
-        };
-        let setting = registry.setting_of_command_line(crate::document::component::COMPONENT, name);
-        let boolean = setting.is_some_and(|(_, s)| s.kind == FlagType::Bool);
-        let (value, last) = match inline {
-            Some(v) => (v.to_string(), w),
-            None if boolean || name == "config" && words.get(i).is_none() => ("true".into(), w),
-            None => match words.get(i) {
-                Some(next) if !next.text.starts_with('-') => {
-                    i += 1;
-                    (next.text.to_string(), next)
-                }
-                _ => ("true".into(), w),
-            },
         };
         flags.push((name, value.clone()));
         if name == "config" {
@@ -497,30 +525,16 @@ mod tests {
         while i < words.len() {
             let w = &words[i];
             i += 1;
-            let Some(flag) = w
-                .text
-                .strip_prefix("--")
-                .or_else(|| w.text.strip_prefix('-'))
+            // Each flag's words are read as they are by the linear reading: what it changed
+            // is what the readings do with them.
+            let Some(super::Flag {
+                name,
+                value,
+                last,
+                setting,
+            }) = super::read_flag(words, &mut i, registry)
             else {
                 continue;
-            };
-            let (name, inline) = match flag.split_once('=') {
-                Some((n, v)) => (n, Some(v)),
-                None => (flag, None),
-            };
-            let setting =
-                registry.setting_of_command_line(crate::document::component::COMPONENT, name);
-            let boolean = setting.is_some_and(|(_, s)| s.kind == FlagType::Bool);
-            let (value, last) = match inline {
-                Some(v) => (v.to_string(), w),
-                None if boolean || name == "config" && words.get(i).is_none() => ("true".into(), w),
-                None => match words.get(i) {
-                    Some(next) if !next.text.starts_with('-') => {
-                        i += 1;
-                        (next.text.to_string(), next)
-                    }
-                    _ => ("true".into(), w),
-                },
             };
             out.flags.retain(|(n, _)| n != name);
             out.flags.push((name.to_string(), value.clone()));

@@ -803,11 +803,7 @@ ExecStart=/usr/bin/kubelet $KUBELET_CONFIG_ARGS $PORT_FLAG $PORT\n";
     assert_eq!(port["status"], "blocked", "{port}");
     let why = port["manual"].as_str().unwrap_or("");
     assert!(why.contains("written apart from it"), "{port}");
-    let out = kubeharden()
-        .args(["fix", "--yes", "--root"])
-        .arg(node.path())
-        .output()
-        .expect("runs");
+    let out = crate::node::fix(node.path(), &["--yes"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains("panicked"), "{err}");
     assert!(
