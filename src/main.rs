@@ -7,7 +7,7 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let cli = kubeharden::cmd::args::Cli::parse();
     let (mut stdout, color) = kubeharden::apply::output::stdout();
-    let mut stderr = anstream::stderr();
+    let mut stderr = kubeharden::apply::output::stderr();
     let paint = kubeharden::render::Paint { color };
     let result = kubeharden::cmd::run(cli, &mut stdout, &mut stderr, paint);
     let flushed = stdout.flush();

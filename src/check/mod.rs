@@ -716,17 +716,17 @@ pub(crate) fn reads_mounts(cond: &Cond) -> bool {
     }
 }
 
-/// The rules of the profile that apply and do not hold, in profile order: what `check` finds,
+/// Those of `rules` that apply and do not hold, in their order: what `check` finds of them,
 /// without describing it.
 pub(crate) fn failing<'p, 'm>(
-    profile: &'p Profile,
+    rules: impl Iterator<Item = &'p Rule> + 'm,
     model: &'m Model,
     env: Env<'m>,
-) -> impl Iterator<Item = &'p Rule> + use<'p, 'm> {
-    profile
-        .rules
-        .iter()
-        .filter(move |r| applies(r, model, env.version) && !holds(&r.check, model, env))
+) -> impl Iterator<Item = &'p Rule> + 'm
+where
+    'p: 'm,
+{
+    rules.filter(move |r| applies(r, model, env.version) && !holds(&r.check, model, env))
 }
 
 /// Evaluates every rule of the profile, in profile order.

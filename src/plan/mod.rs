@@ -55,6 +55,7 @@ pub(crate) fn plan_from(
         mounted_files: Vec::new(),
         probe_rules: Vec::new(),
         beyond_mounts: false,
+        since_judged: planner::SinceJudged::default(),
     };
     p.rounds(profile, failing_first)?;
     safety::settle_admission_overlap(model, &mut p.work, &mut p.touched);

@@ -23,6 +23,20 @@ pub(super) struct Planner<'a> {
     pub(super) probe_rules: Vec<String>,
     /// A fix of the current round changed more than the mounts and volumes.
     pub(super) beyond_mounts: bool,
+    /// What is known of the working model since the current round judged its rules: whether
+    /// a fix has run its steps on it since, and the rule whose fix ran last, which held right
+    /// after it.
+    pub(super) since_judged: SinceJudged,
+}
+
+/// What a round knows of its rules without judging them again.
+#[derive(Default)]
+pub(super) struct SinceJudged {
+    /// The model is no longer the one the round found its failing rules on.
+    pub(super) changed: bool,
+    /// The id of the rule whose fix ran last: it held once its steps were done, and no step
+    /// has run since, so it holds on the model as it is.
+    pub(super) held: Option<String>,
 }
 
 /// Whether the mounts and volumes decide whether `rule` holds or which of its fixes applies.
@@ -38,8 +52,9 @@ impl Planner<'_> {
     /// Applies the fix of `rule`, which must then hold.
     fn fix(&mut self, rule: &Rule) -> Result<(), PlanError> {
         let env = self.env;
-        // A previous fix in this round may already have satisfied the rule.
-        if check::holds(&rule.check, &self.work, env) {
+        // A previous fix in this round may already have satisfied the rule; until one has run,
+        // the model is the one the round found the rule failing on.
+        if self.since_judged.changed && check::holds(&rule.check, &self.work, env) {
             return Ok(());
         }
         let Some(variant) = rule.variant_for(env.version, |c| check::holds(c, &self.work, env))
@@ -77,6 +92,12 @@ impl Planner<'_> {
                 self.probe_rules.push(rule.id.clone());
             }
         }
+        if !variant.steps.is_empty() {
+            self.since_judged = SinceJudged {
+                changed: true,
+                held: None,
+            };
+        }
         if !check::holds(&rule.check, &self.work, env) {
             let (_, current, desired) = check::evaluate(rule, &self.work, env)
                 .map(|f| (f.flag, f.current, f.desired))
@@ -85,6 +106,9 @@ impl Planner<'_> {
                 rule: rule.id.clone(),
                 detail: format!("after the fix: {current}; wanted {desired}"),
             });
+        }
+        if self.since_judged.changed {
+            self.since_judged.held = Some(rule.id.clone());
         }
         Ok(())
     }
@@ -101,7 +125,15 @@ impl Planner<'_> {
         // The last round changed nothing but the mounts and volumes.
         let mut mounts_only = false;
         for round in 0..=ROUNDS {
+            // The rule fixed last in the round before holds as the model is: it is not judged
+            // again (the mounts' rule, whose fix is most often the only one of its round, is
+            // the dearest to judge).
+            let held = self.since_judged.held.take();
+            let unjudged = |r: &&Rule| held.as_deref() != Some(r.id.as_str());
             let failing: Vec<&Rule> = match failing_first.filter(|_| round == 0) {
+                // Found failing on the caller's model, which may not be the working one (the
+                // kubelet's configuration is judged with the flags that override it): each is
+                // judged again before it is fixed.
                 Some(ids) => profile
                     .rules
                     .iter()
@@ -114,13 +146,16 @@ impl Planner<'_> {
                 None if mounts_only => profile
                     .rules
                     .iter()
+                    .filter(unjudged)
                     .filter(|r| {
                         check::applies(r, &self.work, env.version)
                             && reads_mounts(r)
                             && !check::holds(&r.check, &self.work, env)
                     })
                     .collect(),
-                None => check::failing(profile, &self.work, env).collect(),
+                None => {
+                    check::failing(profile.rules.iter().filter(unjudged), &self.work, env).collect()
+                }
             };
             let fixable: Vec<&Rule> = failing
                 .into_iter()
@@ -136,6 +171,8 @@ impl Planner<'_> {
                 return Err(self.conflict(&fixable));
             }
             self.beyond_mounts = false;
+            // The rules were judged on the model as it is, unless the caller judged them.
+            self.since_judged.changed = round == 0 && failing_first.is_some();
             for rule in fixable {
                 self.fix(rule)?;
             }
