@@ -19,18 +19,26 @@ pub fn stdout() -> (std::io::BufWriter<Box<dyn Write>>, bool) {
     (std::io::BufWriter::with_capacity(1 << 16, raw), !plain)
 }
 
-/// Standard error for messages, unbuffered. When it takes no colour it is written as it is:
-/// nothing kubeharden writes there is coloured then (the prompt asks the same question of it),
-/// and text from the files is shown with its control characters escaped
-/// ([`crate::render::visible`]); a stream that strips escape codes would only look at every
-/// byte of the messages (`diff` of 10,000 manifests writes 22 MB of them, and stripping them
-/// was 3% of its instructions).
-pub fn stderr() -> Box<dyn Write> {
-    if anstream::AutoStream::choice(&std::io::stderr()) == anstream::ColorChoice::Never {
-        Box::new(std::io::stderr())
-    } else {
-        Box::new(anstream::stderr())
-    }
+/// Standard error for messages, written a line at a time: a message written in pieces (a
+/// `writeln!` writes each piece of its format apart, nine for a note) goes out in one write when
+/// its line is complete, so that a file with 50,000 notes costs 50,000 writes rather than
+/// 450,000 (0.93 s of `diff`, against 0.10 s of `check`, whose report is buffered). Every
+/// message is a whole line, so none waits; what a line holds when the run ends goes out when
+/// the writer is dropped.
+///
+/// When standard error takes no colour it is written as it is: nothing kubeharden writes there
+/// is coloured then (the prompt asks the same question of it), and text from the files is shown
+/// with its control characters escaped ([`crate::render::visible`]); a stream that strips escape
+/// codes would only look at every byte of the messages (`diff` of 10,000 manifests writes 22 MB
+/// of them, and stripping them was 3% of its instructions).
+pub fn stderr() -> std::io::LineWriter<Box<dyn Write>> {
+    let raw: Box<dyn Write> =
+        if anstream::AutoStream::choice(&std::io::stderr()) == anstream::ColorChoice::Never {
+            Box::new(std::io::stderr())
+        } else {
+            Box::new(anstream::stderr())
+        };
+    std::io::LineWriter::new(raw)
 }
 
 /// Writes `text` to `path` through a temporary file in the same directory and a rename, so a
@@ -149,7 +157,11 @@ impl Spool {
                 w.flush()?;
                 let f = w.get_mut();
                 f.seek(SeekFrom::Start(0))?;
-                std::io::copy(f, out).map(drop)
+                // In blocks of the spool's buffer, not `copy`'s 8 KB: standard error, written a
+                // line at a time, takes each block in two writes (its whole lines, then the
+                // part line it kept), the 22 MB of 10,000 files' messages in 700.
+                let mut blocks = std::io::BufReader::with_capacity(SPOOL_IN_MEMORY, f);
+                std::io::copy(&mut blocks, out).map(drop)
             }
             Spool::Memory(v) => out.write_all(v),
         }
