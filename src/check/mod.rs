@@ -225,6 +225,7 @@ pub(crate) fn duplicated_flags(model: &Model, env: Env) -> Vec<String> {
 pub fn unmounted_files(model: &Model, env: Env) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let table = env.registry.flags_of(&model.component);
+    let index = model.mount_index();
     for f in &model.flags {
         let Some(spec) = table.get(&f.name) else {
             continue;
@@ -241,7 +242,7 @@ pub fn unmounted_files(model: &Model, env: Env) -> Vec<(String, String)> {
         // A relative path or one with `..` is not what a mount check can vouch for.
         let ok = clean_path(path)
             && model
-                .mount_covering(path)
+                .mount_covering_with(index.as_ref(), path)
                 .is_some_and(|m| spec.kind != FlagType::Logpath || !m.read_only);
         if !ok {
             out.push((f.name.clone(), path.to_string()));

@@ -6,9 +6,10 @@ use super::meaning::meaning_of;
 use super::mounts::{ensure_mount, required_file};
 use super::planner::Planner;
 use crate::model::change::{Change, Planned, RequiredFile};
-use crate::model::Model;
+use crate::model::{Model, Mount, MOUNTS_SCANNED};
 use crate::paths::container_provided;
 use crate::profile::{FlagType, Profile};
+use std::collections::{HashMap, HashSet};
 
 /// The flags set or removed, the `--flag value` pairs joined, and the probes turned into TCP
 /// probes.
@@ -103,32 +104,28 @@ pub(super) fn required_files(
         {
             continue;
         }
-        if let Some(name) = ensure_mount(&mut p.work, flag, value, writable)? {
+        if let Some(name) = ensure_mount(&mut p.work, None, flag, value, writable)? {
             p.volume_rules
                 .entry(name)
                 .or_default()
                 .extend(c.rules.iter().cloned());
         }
-        required.push(required_file(profile, &p.work, flag, value, writable));
+        required.push(required_file(profile, &p.work, None, flag, value, writable));
     }
+    // Each file the fix steps mounted is placed on the node through the mounts: many of them
+    // are looked up in an index of the mounts.
+    let index = p.work.mount_index();
     for (flag, path) in &p.mounted_files {
         let writable = env
             .registry
             .flag(&p.work.component, flag)
             .is_some_and(|s| s.kind == FlagType::Logpath);
-        required.push(required_file(profile, &p.work, flag, path, writable));
+        let index = index.as_ref();
+        required.push(required_file(profile, &p.work, index, flag, path, writable));
     }
     // A file can be both newly named and newly mounted: list it once.
-    let mut seen_required: Vec<(String, String)> = Vec::new();
-    required.retain(|r: &RequiredFile| {
-        let key = (r.flag.clone(), r.path.clone());
-        if seen_required.contains(&key) {
-            false
-        } else {
-            seen_required.push(key);
-            true
-        }
-    });
+    let mut seen_required: HashSet<(String, String)> = HashSet::new();
+    required.retain(|r: &RequiredFile| seen_required.insert((r.flag.clone(), r.path.clone())));
     Ok(required)
 }
 
@@ -137,13 +134,26 @@ pub(super) fn new_volumes(model: &Model, p: &Planner) -> Vec<Planned> {
     let mut volumes = Vec::new();
     // A set of the names: a pod of tens of thousands of volumes takes no time to the square
     // of that.
-    let had: std::collections::HashSet<&str> =
-        model.volumes.iter().map(|o| o.name.as_str()).collect();
+    let had: HashSet<&str> = model.volumes.iter().map(|o| o.name.as_str()).collect();
+    // The first mount of each volume, found in a map when there are many new volumes and many
+    // mounts to look for their mounts among.
+    let new = p.work.volumes.len().saturating_sub(model.volumes.len());
+    let mut first_mount: HashMap<&str, &Mount> = HashMap::new();
+    if new > 1 && new * p.work.mounts.len() > MOUNTS_SCANNED * MOUNTS_SCANNED {
+        for m in p.work.mounts.iter().rev() {
+            first_mount.insert(&m.name, m);
+        }
+    }
     for v in &p.work.volumes {
         if had.contains(v.name.as_str()) {
             continue;
         }
-        let Some(mount) = p.work.mounts.iter().find(|m| m.name == v.name) else {
+        let mount = if first_mount.is_empty() {
+            p.work.mounts.iter().find(|m| m.name == v.name)
+        } else {
+            first_mount.get(v.name.as_str()).copied()
+        };
+        let Some(mount) = mount else {
             continue;
         };
         volumes.push(Planned {

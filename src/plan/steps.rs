@@ -3,7 +3,7 @@
 use super::error::PlanError;
 use super::mounts::ensure_mount;
 use crate::check::{self, Env};
-use crate::model::{Flag, Handler, Model};
+use crate::model::{Flag, Handler, Model, MountIndex, MOUNTS_SCANNED};
 use crate::profile::{FlagType, Step};
 use std::collections::BTreeMap;
 
@@ -96,12 +96,16 @@ fn mount_files(
     // Shallow directories first, so that one mount covers the files below it.
     let mut files = check::unmounted_files(work, env);
     files.sort_by_key(|(_, p)| p.matches('/').count());
+    // Each file is held against the mounts the files before it were given, too: with many of
+    // either, the mounts are indexed as they come.
+    let mut index =
+        (work.mounts.len() + files.len() > MOUNTS_SCANNED).then(|| MountIndex::new(work));
     for (flag, path) in files {
         let writable = env
             .registry
             .flag(&work.component, &flag)
             .is_some_and(|s| s.kind == FlagType::Logpath);
-        if let Some(name) = ensure_mount(work, &flag, &path, writable)? {
+        if let Some(name) = ensure_mount(work, index.as_mut(), &flag, &path, writable)? {
             volumes.push((name, flag.clone(), path.clone()));
         }
     }

@@ -121,9 +121,10 @@ fn a_file_over_the_size_limit_is_refused_unread_and_a_long_line_is_fine() {
     assert!(took < CEILING, "{took:?}");
 }
 
-/// Every comparison of a flag, an item, a key or a volume with all the others (repeated flags,
-/// repeated items, duplicate keys, new volumes) would take these files minutes: each was
-/// one once (23 to 33 s for the first three in a release build). Both commands finish well
+/// Every comparison of a flag, an item, a key, a volume or a mount with all the others
+/// (repeated flags, repeated items, duplicate keys, new volumes, files held against every
+/// mount) would take these files minutes: each was one once (23 to 33 s for the first three
+/// in a release build). Both commands finish well
 /// inside the ceiling in a debug build, file by file, and judge the files as any others.
 #[test]
 fn long_lists_in_a_manifest_take_time_in_proportion() {
@@ -222,12 +223,24 @@ fn long_lists_in_a_manifest_take_time_in_proportion() {
             plugins.join(",")
         ),
     );
+    // A file flag repeated with files in directories of their own, none of them mounted: the
+    // fix mounts each directory, and each file was held against every mount, several times
+    // over (20,000 took 13 s to check in a release build, over a minute in a debug one).
+    let files: String = (0..MOUNTS)
+        .map(|i| format!("    - --service-account-key-file=/srv/keys/d{i}/sa.pub\n"))
+        .collect();
+    put(
+        "files.yaml",
+        "    - --advertise-address=",
+        format!("{files}    - --advertise-address="),
+    );
     // Each file by itself, so that each run has the whole ceiling: a file whose work grew with
     // the square of its list took longer than that alone.
     let mut diffs = String::new();
-    for name in [
-        "flags", "items", "keys", "volumes", "mounts", "names", "plugins",
-    ] {
+    let cases = [
+        "flags", "items", "keys", "volumes", "mounts", "names", "plugins", "files",
+    ];
+    for name in cases {
         let file = format!("{name}.yaml");
         let (code, out, err, took) = check(dir.path(), &["check", "--profile", "strict", &file]);
         assert_eq!(code, Some(1), "{name}: {err}");
@@ -243,11 +256,14 @@ fn long_lists_in_a_manifest_take_time_in_proportion() {
         assert!(took < CEILING, "diff {name}: {took:?}");
         diffs.push_str(&out);
     }
-    // The plugins strict enables join the long list once each.
-    assert_eq!(diffs.matches(",AlwaysPullImages").count(), 7);
+    // The plugins strict enables join each file's list once.
+    assert_eq!(diffs.matches(",AlwaysPullImages").count(), cases.len());
     // The plugins the version no longer has are taken out, every one.
     assert!(diffs.contains("+    - --enable-admission-plugins=NodeRestriction,Q0,Q1,"));
     assert!(!diffs.contains("+    - --enable-admission-plugins=NodeRestriction,PodSecurityPolicy"));
+    // Each directory of the keys is mounted by a volume of its own.
+    assert_eq!(diffs.matches("+    name: srv-keys-d").count(), MOUNTS);
+    assert!(diffs.contains(&format!("+      name: srv-keys-d{}\n", MOUNTS - 1)));
     // The audit log's volume takes the first name left free.
     assert!(diffs.contains(&format!(
         "+    name: var-log-kubernetes-audit-{}\n",
