@@ -123,9 +123,21 @@ pub(super) fn required_files(
         let index = index.as_ref();
         required.push(required_file(profile, &p.work, index, flag, path, writable));
     }
-    // A file can be both newly named and newly mounted: list it once.
-    let mut seen_required: HashSet<(String, String)> = HashSet::new();
-    required.retain(|r: &RequiredFile| seen_required.insert((r.flag.clone(), r.path.clone())));
+    // A file can be both newly named and newly mounted: list it once (the ones seen are told
+    // apart in a set when there are many, else by a scan).
+    let many = required.len() > MOUNTS_SCANNED;
+    let (mut seen_few, mut seen_many) = (Vec::new(), HashSet::new());
+    required.retain(|r: &RequiredFile| {
+        let key = (r.flag.clone(), r.path.clone());
+        if many {
+            seen_many.insert(key)
+        } else if seen_few.contains(&key) {
+            false
+        } else {
+            seen_few.push(key);
+            true
+        }
+    });
     Ok(required)
 }
 
