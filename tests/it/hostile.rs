@@ -304,6 +304,42 @@ fn many_feature_gates_in_a_kubelet_configuration_take_time_in_proportion() {
     assert!(took < CEILING, "diff: {took:?}");
 }
 
+/// A kubeadm ClusterConfiguration whose API server takes 20,000 key files in directories of
+/// their own: the fix gives each directory an extra volume, and each file was held against
+/// every mount, several times over (17.8 s to check in a release build, 67 s in a debug one).
+/// Both commands finish inside the ceiling, and the diff adds a volume for each directory.
+#[test]
+fn many_file_flags_in_a_kubeadm_configuration_take_time_in_proportion() {
+    const FILES: usize = 20_000;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let args: String = (0..FILES)
+        .map(|i| {
+            format!("    - name: service-account-key-file\n      value: /srv/keys/d{i}/sa.pub\n")
+        })
+        .collect();
+    let text = format!("apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nkubernetesVersion: v1.34.0\napiServer:\n  extraArgs:\n{args}");
+    std::fs::write(dir.path().join("kubeadm.yaml"), text).expect("write");
+    let (code, out, err, took) = check(
+        dir.path(),
+        &["check", "--profile", "strict", "kubeadm.yaml"],
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(out.contains("1 file(s) checked"), "{out}");
+    assert!(took < CEILING, "check: {took:?}");
+    let (code, out, err, took) =
+        check(dir.path(), &["diff", "--profile", "strict", "kubeadm.yaml"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(out.contains("+  extraVolumes:\n"), "{out}");
+    for d in ["d0", &format!("d{}", FILES - 1)] {
+        assert!(
+            out.contains(&format!("+      hostPath: /srv/keys/{d}\n")),
+            "{d}"
+        );
+    }
+    assert_eq!(out.matches("+      hostPath: /srv/keys/d").count(), FILES);
+    assert!(took < CEILING, "diff: {took:?}");
+}
+
 /// An `.ignore` file of 200,000 lines that are not patterns: each is a problem of the walk,
 /// and each was put in its place among the others one by one and taken from the front of the
 /// list, which took time to the square of their number (80,000 lines: 6.3 s in a release
