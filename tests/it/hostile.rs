@@ -378,6 +378,45 @@ fn many_suppression_comments_take_time_in_proportion() {
     }
 }
 
+/// An etcd manifest of 60,000 flags and 60,000 variables, one of which sets a flag the command
+/// line sets too: each variable was held against every flag (13.9 s to check in a release
+/// build). Both commands finish inside the ceiling, and the one conflict is found.
+#[test]
+fn many_flags_and_variables_of_etcd_take_time_in_proportion() {
+    const N: usize = 60_000;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let base = std::fs::read_to_string(root.join("tests/fixtures/kubeadm/v1.31/etcd.yaml"))
+        .expect("fixture");
+    let flags: String = (0..N).map(|i| format!("    - --x{i}=1\n")).collect();
+    let vars: String = (0..N)
+        .map(|i| {
+            format!(
+                "    - name: ETCD_{}{i}\n      value: \"1\"\n",
+                ["Y", "X"][usize::from(i == 7)]
+            )
+        })
+        .collect();
+    let (command, image) = ("    - etcd\n", "    image: ");
+    assert!(base.contains(command) && base.contains(image));
+    let text = base
+        .replacen(command, &format!("{command}{flags}"), 1)
+        .replacen(image, &format!("    env:\n{vars}{image}"), 1);
+    std::fs::write(dir.path().join("etcd.yaml"), text).expect("write");
+    let (code, out, err, took) = check(dir.path(), &["check", "--profile", "strict", "etcd.yaml"]);
+    assert!(matches!(code, Some(0 | 1)), "{err}");
+    assert!(out.contains("etcd-flag-and-variable"), "{out}");
+    assert!(
+        out.contains(": --x7 both as a flag and as a variable"),
+        "{out}"
+    );
+    assert!(!out.contains("--x8 both"), "{out}");
+    assert!(took < CEILING, "check: {took:?}");
+    let (code, _, err, took) = check(dir.path(), &["diff", "--profile", "strict", "etcd.yaml"]);
+    assert!(matches!(code, Some(0 | 1)), "{err}");
+    assert!(took < CEILING, "diff: {took:?}");
+}
+
 /// An `.ignore` file of 200,000 lines that are not patterns: each is a problem of the walk,
 /// and each was put in its place among the others one by one and taken from the front of the
 /// list, which took time to the square of their number (80,000 lines: 6.3 s in a release
