@@ -6,7 +6,7 @@ use super::error::PlanError;
 use crate::check::{self, Env};
 use crate::model::{Flag, Model};
 use crate::profile::FlagSpec;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 /// A plugin both enabled and disabled stops kube-apiserver ("... in
 /// --enable-admission-plugins and --disable-admission-plugins overlapped": Validate in
@@ -20,15 +20,23 @@ pub(super) fn settle_admission_overlap(
     const ENABLE: &str = "enable-admission-plugins";
     const DISABLE: &str = "disable-admission-plugins";
     if let (Some(en), Some(dis)) = (work.list(ENABLE), work.list(DISABLE)) {
-        let was_en = model.list(ENABLE).unwrap_or_default();
-        let was_dis = model.list(DISABLE).unwrap_or_default();
-        let clash: Vec<String> = dis
+        let (was_en, was_dis) = (model.list(ENABLE), model.list(DISABLE));
+        // In sets: lists of thousands of plugins were each looked for in the others.
+        fn set(v: Option<&Vec<String>>) -> HashSet<&str> {
+            v.into_iter().flatten().map(String::as_str).collect()
+        }
+        let (en, was_en, was_dis) = (set(Some(&en)), set(was_en.as_ref()), set(was_dis.as_ref()));
+        let clash: HashSet<&str> = dis
             .iter()
+            .map(String::as_str)
             .filter(|p| en.contains(p) && !(was_en.contains(p) && was_dis.contains(p)))
-            .cloned()
             .collect();
         if !clash.is_empty() {
-            let keep: Vec<String> = dis.into_iter().filter(|p| !clash.contains(p)).collect();
+            let keep: Vec<&str> = dis
+                .iter()
+                .map(String::as_str)
+                .filter(|p| !clash.contains(p))
+                .collect();
             work.flags.retain(|f| f.name != DISABLE);
             if !keep.is_empty() {
                 work.flags.push(Flag {

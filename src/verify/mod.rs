@@ -8,6 +8,7 @@ use crate::model::change::Change;
 use crate::model::Model;
 use crate::plan::{self, same_flag_meaning, Plan};
 use crate::profile::{FlagType, Profile};
+use std::collections::HashSet;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("verification failed: {0}; nothing was written")]
@@ -141,18 +142,22 @@ fn common(
         }
     }
     // 5b. No admission plugin newly both enabled and disabled (kube-apiserver refuses it).
+    //     The plugins are looked up in sets: lists of thousands were each looked for in the
+    //     other.
     let overlap = |m: &Model| -> Vec<String> {
         let en = m.list("enable-admission-plugins").unwrap_or_default();
+        let en: HashSet<&str> = en.iter().map(String::as_str).collect();
         m.list("disable-admission-plugins")
             .unwrap_or_default()
             .into_iter()
-            .filter(|p| en.contains(p))
+            .filter(|p| en.contains(p.as_str()))
             .collect()
     };
     let had_overlap = overlap(orig_model);
+    let had_overlap: HashSet<&str> = had_overlap.iter().map(String::as_str).collect();
     if let Some(p) = overlap(after_model)
         .into_iter()
-        .find(|p| !had_overlap.contains(p))
+        .find(|p| !had_overlap.contains(p.as_str()))
     {
         return Err(fail(format!(
             "admission plugin {p} would be both enabled and disabled, which kube-apiserver refuses"
