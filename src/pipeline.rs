@@ -287,8 +287,13 @@ pub(crate) fn report_findings<'p>(
 ) -> Vec<ReportFinding<'p>> {
     let planned = plan.after.component == model.component && !plan.is_empty();
     let mut findings = Vec::new();
+    // The findings come in the profile's order: each rule is looked for from the last one on.
+    let mut at = 0;
     for f in found {
-        let Some(rule) = profile.rule(&f.rule_id) else {
+        let Some(rule) = profile.position_from(&f.rule_id, at).map(|i| {
+            at = i + 1;
+            &profile.rules[i]
+        }) else {
             continue;
         };
         let at = locate(f.flag.as_deref());

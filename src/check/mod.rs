@@ -7,7 +7,9 @@ use crate::model::{Handler, Model};
 use crate::paths::{clean_path, container_provided};
 use crate::profile::values::{parse_bool, parse_go_int};
 use crate::profile::version::Version;
-use crate::profile::{Cond, FlagType, Op, Profile, Registry, Rule};
+use crate::profile::{
+    name_hash, same_name, Cond, FlagTable, FlagType, Op, Profile, Registry, Rule,
+};
 use std::collections::HashSet;
 
 /// Everything a condition needs besides the model.
@@ -30,14 +32,21 @@ pub struct Finding {
 }
 
 fn op_holds(model: &Model, env: Env, flag: &str, op: &Op) -> bool {
-    let values = || model.values_ref(env.registry, flag);
+    // The flag's type, for the operators that read its values as the type has them (looked
+    // up once, and the values read one by one without collecting them: every rule of every
+    // file is judged this way several times).
+    let kind = || env.registry.flag(&model.component, flag).map(|s| s.kind);
+    let values = |kind| model.each_value(kind, flag);
     // Whether the flag has a value as its type reads it: a file or array flag given only bare
-    // (`--x`) has none.
-    let set = || match env.registry.flag(&model.component, flag).map(|s| s.kind) {
-        Some(FlagType::Files | FlagType::Array) => values().is_some(),
-        _ => model.present(flag),
+    // (`--x`) has none. The type is looked up only for a flag given bare every time.
+    let set = || {
+        let mut occurrences = model.occurrences(flag);
+        occurrences.next().is_some_and(|first| {
+            first.value.is_some()
+                || occurrences.any(|f| f.value.is_some())
+                || !matches!(kind(), Some(FlagType::Files | FlagType::Array))
+        })
     };
-    let has = |vs: &[&str], item: &String| vs.contains(&item.as_str());
     match op {
         Op::Present => set(),
         Op::Absent => !set(),
@@ -45,21 +54,30 @@ fn op_holds(model: &Model, env: Env, flag: &str, op: &Op) -> bool {
         Op::OneOf(set) => model
             .value_ref(flag)
             .is_some_and(|v| set.iter().any(|s| s == v)),
-        Op::Contains(items) => values().is_some_and(|vs| items.iter().all(|i| has(&vs, i))),
-        Op::Excludes(items) => values().is_none_or(|vs| !items.iter().any(|i| has(&vs, i))),
+        Op::Contains(items) => values(kind())
+            .is_some_and(|vs| items.iter().all(|i| vs.clone().any(|v| v == i.as_str()))),
+        Op::Excludes(items) => {
+            values(kind()).is_none_or(|mut vs| !vs.any(|v| items.iter().any(|i| i == v)))
+        }
         Op::AtLeast(n) => model
             .value_ref(flag)
             .and_then(parse_go_int)
             .is_some_and(|v| v >= *n),
-        Op::SubsetOf(allowed) => values()
-            .is_some_and(|vs| !vs.is_empty() && vs.iter().all(|v| allowed.iter().any(|a| a == v))),
+        Op::SubsetOf(allowed) => values(kind()).is_some_and(|mut vs| {
+            let mut any = false;
+            vs.all(|v| {
+                any = true;
+                allowed.iter().any(|a| a == v)
+            }) && any
+        }),
         // The last setting of the key wins, as when the component merges repeated maps.
         Op::GateOff(key) => {
-            values()
-                .unwrap_or_default()
-                .iter()
+            values(kind())
+                .into_iter()
+                .flatten()
                 .filter_map(|kv| kv.split_once('='))
-                .rfind(|(k, _)| k.trim() == key)
+                .filter(|(k, _)| k.trim() == key)
+                .last()
                 .and_then(|(_, v)| parse_bool(v.trim()))
                 == Some(false)
         }
@@ -95,15 +113,23 @@ pub(crate) fn gate_setting(kv: &str) -> (&str, Option<bool>) {
     }
 }
 
+/// The items of a list flag ([`Model::list`]), read without copying them.
+fn list_items<'a, 'n>(
+    model: &'a Model,
+    flag: &'n str,
+) -> impl Iterator<Item = &'a str> + use<'a, 'n> {
+    model
+        .each_value(Some(FlagType::List), flag)
+        .into_iter()
+        .flatten()
+}
+
 /// Why the version rejects the gate `g` as `model` sets it.
 pub(crate) fn gate_rejection(model: &Model, env: Env, flag: &str, g: &str) -> Option<String> {
-    let value = model
-        .list(flag)
-        .unwrap_or_default()
-        .iter()
-        .rev()
-        .map(|kv| gate_setting(kv))
-        .find(|(k, _)| *k == g)
+    let value = list_items(model, flag)
+        .map(gate_setting)
+        .filter(|(k, _)| *k == g)
+        .last()
         .and_then(|(_, v)| v);
     env.registry
         .feature_gates()
@@ -125,8 +151,8 @@ pub(crate) fn rejected_gates(model: &Model, env: Env) -> Vec<(String, String)> {
         if !spec.names_feature_gates {
             continue;
         }
-        for kv in model.list(flag).unwrap_or_default() {
-            let (key, value) = gate_setting(&kv);
+        for kv in list_items(model, flag) {
+            let (key, value) = gate_setting(kv);
             if let Some(l) = env.registry.feature_gates().get(key) {
                 if l.rejected_because(env.version, value).is_some()
                     && !out.iter().any(|(_, g)| g == key)
@@ -143,10 +169,10 @@ pub(crate) fn rejected_gates(model: &Model, env: Env) -> Vec<(String, String)> {
 pub(crate) fn rejected_plugins(model: &Model, env: Env) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for flag in env.registry.plugin_list_flags(&model.component) {
-        for p in model.list(flag).unwrap_or_default() {
-            if let Some(l) = env.registry.admission_plugins.get(&p) {
+        for p in list_items(model, flag) {
+            if let Some(l) = env.registry.admission_plugins.get(p) {
                 if !l.accepted_in(env.version) {
-                    out.push((flag.to_string(), p));
+                    out.push((flag.to_string(), p.to_string()));
                 }
             }
         }
@@ -156,15 +182,32 @@ pub(crate) fn rejected_plugins(model: &Model, env: Env) -> Vec<(String, String)>
 
 /// How often each name is on the command line (the environment cannot repeat a flag), in the
 /// order the names first come. A command line of up to [`FLAGS_SCANNED`] flags is counted by
-/// looking each name up among those before it; a longer one in its flags sorted by name, so
+/// looking each name up by its hash among those before it; a longer one in its flags sorted by name, so
 /// that tens of thousands of flags take no time to the square of that.
 fn flag_counts(model: &Model) -> Vec<(&str, usize)> {
     let mut times: Vec<(&str, usize)> = Vec::with_capacity(model.flags.len());
     if model.flags.len() <= FLAGS_SCANNED {
+        // A small table of the names by hash, on the stack: each slot the position in `times`
+        // (plus one) of a name that hashes there, at most half of them taken.
+        const SLOTS: usize = 2 * FLAGS_SCANNED;
+        let mut slots = [0u8; SLOTS];
         for f in &model.flags {
-            match times.iter_mut().find(|(n, _)| *n == f.name) {
-                Some((_, k)) => *k += 1,
-                None => times.push((&f.name, 1)),
+            let mut i = (name_hash(&f.name) >> 32) as usize % SLOTS;
+            loop {
+                match slots[i] {
+                    0 => {
+                        times.push((&f.name, 1));
+                        slots[i] = u8::try_from(times.len()).unwrap_or(u8::MAX);
+                        break;
+                    }
+                    at => match times.get_mut(usize::from(at) - 1) {
+                        Some((n, k)) if same_name(n, &f.name) => {
+                            *k += 1;
+                            break;
+                        }
+                        _ => i = (i + 1) % SLOTS,
+                    },
+                }
             }
         }
         return times;
@@ -253,19 +296,59 @@ pub fn unmounted_files(model: &Model, env: Env) -> Vec<(String, String)> {
 }
 
 /// Pairs of flags present together that the component refuses together
-/// (`conflicts_with` in the registry).
+/// (`conflicts_with` in the registry), in the order of the first flag's name, each pair once.
 pub(crate) fn conflicting_flags(model: &Model, env: Env) -> Vec<(String, String)> {
-    // The flags in effect, in name order (the registry's), each once.
-    let mut names: Vec<&str> = model
+    let table = env.registry.flags_of(&model.component);
+    if model.flags.len() + model.env.len() <= FLAGS_SCANNED {
+        conflicts_scanned(model, table)
+    } else {
+        conflicts_sorted(model, table)
+    }
+}
+
+/// The flags in effect: the command line's, and the environment's non-empty variables.
+fn in_effect(model: &Model) -> impl Iterator<Item = &crate::model::Flag> + Clone {
+    model
         .flags
         .iter()
         .chain(model.env.iter().filter(|f| f.value.as_deref() != Some("")))
-        .map(|f| f.name.as_str())
-        .collect();
+}
+
+/// [`conflicting_flags`] on a command line of a few dozen flags: each flag's table entry looked
+/// up in turn, and the few that conflict with something looked for among the flags (most
+/// conflict with nothing; sorting every name, which the long form does, was most of the time).
+fn conflicts_scanned(model: &Model, table: &FlagTable) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for (i, f) in in_effect(model).enumerate() {
+        let Some(spec) = table.get(&f.name) else {
+            continue;
+        };
+        // Each name once: a repeated flag's first occurrence speaks for it.
+        if spec.conflicts_with.is_empty()
+            || in_effect(model)
+                .take(i)
+                .any(|e| same_name(&e.name, &f.name))
+        {
+            continue;
+        }
+        for other in &spec.conflicts_with {
+            if in_effect(model).any(|e| same_name(&e.name, other)) {
+                out.push((f.name.clone(), other.clone()));
+            }
+        }
+    }
+    // In name order, each name's pairs in the order of its conflicts (the sort is stable).
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// [`conflicting_flags`] on a command line of any length: the names sorted, each once, and
+/// each conflict found by a halving search.
+fn conflicts_sorted(model: &Model, table: &FlagTable) -> Vec<(String, String)> {
+    let mut names: Vec<&str> = in_effect(model).map(|f| f.name.as_str()).collect();
     names.sort_unstable();
     names.dedup();
     let mut out = Vec::new();
-    let table = env.registry.flags_of(&model.component);
     for name in &names {
         let Some(spec) = table.get(name) else {
             continue;
@@ -443,10 +526,32 @@ pub(crate) fn setting_is(flag: &str, value: &str) -> String {
 }
 
 fn show_flag(model: &Model, env: Env, flag: &str) -> String {
-    match model.values_ref(env.registry, flag) {
+    let kind = env.registry.flag(&model.component, flag).map(|s| s.kind);
+    match model.each_value(kind, flag) {
         None => [dashes(flag), flag, " not set"].concat(),
-        Some(vs) => setting_is(flag, &vs.join(",")),
+        Some(vs) => match dashes(flag) {
+            "" => joined(&[flag, ": "], vs, ","),
+            d => joined(&[d, flag, "="], vs, ","),
+        },
     }
+}
+
+/// `pieces`, then `items` separated by `sep`, written into one string: a finding's words are
+/// made for every finding of every file, and a list joined first is a string more.
+fn joined<'a>(pieces: &[&str], items: impl Iterator<Item = &'a str> + Clone, sep: &str) -> String {
+    let size = pieces.iter().map(|p| p.len()).sum::<usize>()
+        + items.clone().map(|i| i.len() + sep.len()).sum::<usize>();
+    let mut s = String::with_capacity(size);
+    for p in pieces {
+        s.push_str(p);
+    }
+    for (i, item) in items.enumerate() {
+        if i > 0 {
+            s.push_str(sep);
+        }
+        s.push_str(item);
+    }
+    s
 }
 
 fn want(flag: &str, op: &Op) -> String {
@@ -454,15 +559,18 @@ fn want(flag: &str, op: &Op) -> String {
     // together in a string of their size, without `format!`.
     let d = dashes(flag);
     let with = |words: &str, rest: &str| [d, flag, words, rest].concat();
+    let items = |words: &str, vs: &[String], sep: &str| {
+        joined(&[d, flag, words], vs.iter().map(String::as_str), sep)
+    };
     match op {
         Op::Present => with(" set", ""),
         Op::Absent => with(" not set", ""),
         Op::Equals(v) => setting_is(flag, v),
-        Op::OneOf(vs) => with(" one of ", &vs.join(", ")),
-        Op::Contains(vs) => with(" including ", &vs.join(",")),
-        Op::Excludes(vs) => with(" without ", &vs.join(",")),
+        Op::OneOf(vs) => items(" one of ", vs, ", "),
+        Op::Contains(vs) => items(" including ", vs, ","),
+        Op::Excludes(vs) => items(" without ", vs, ","),
         Op::AtLeast(n) => with(" at least ", &n.to_string()),
-        Op::SubsetOf(vs) => with(" limited to ", &vs.join(",")),
+        Op::SubsetOf(vs) => items(" limited to ", vs, ","),
         Op::GateOff(k) => [d, flag, " turning ", k, " off"].concat(),
     }
 }
@@ -832,6 +940,152 @@ mod tests {
         let auth = counts.iter().find(|(n, _)| *n == "authorization-mode");
         assert_eq!(auth, Some(&("authorization-mode", 1)));
         assert_eq!(counts.last(), Some(&("x127", 1)));
+    }
+
+    /// Conflicting flags are found the same way on a short command line, where each flag's
+    /// conflicts are looked for among the flags, and on a long one, where the names are sorted:
+    /// the same pairs in the same order, over random command lines and environments that
+    /// repeat flags, leave variables empty and name every flag that conflicts with another.
+    #[test]
+    fn conflicts_scanned_are_the_conflicts_sorted() {
+        let reg = Registry::builtin().expect("registry");
+        let table = reg.flags_of("kube-apiserver");
+        let pool = [
+            "admission-control",
+            "enable-admission-plugins",
+            "disable-admission-plugins",
+            "authentication-config",
+            "oidc-issuer-url",
+            "oidc-client-id",
+            "oidc-ca-file",
+            "anonymous-auth",
+            "authorization-config",
+            "authorization-mode",
+            "profiling",
+            "not-a-flag",
+        ];
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        let mut found = 0;
+        for _ in 0..3000 {
+            let flags = |next: &mut dyn FnMut(usize) -> usize, most: usize, empty: bool| {
+                (0..next(most))
+                    .map(|_| crate::model::Flag {
+                        name: pool[next(pool.len())].into(),
+                        value: Some(if empty && next(3) == 0 { "" } else { "x" }.into()),
+                    })
+                    .collect::<Vec<_>>()
+            };
+            let env = flags(&mut next, 3, true);
+            let flags = flags(&mut next, 8, false);
+            let m = Model {
+                component: "kube-apiserver".into(),
+                flags,
+                env,
+                ..Model::default()
+            };
+            let sorted = conflicts_sorted(&m, table);
+            assert_eq!(
+                conflicts_scanned(&m, table),
+                sorted,
+                "{:?} {:?}",
+                m.flags,
+                m.env
+            );
+            found += sorted.len();
+        }
+        assert!(found > 1000, "{found}");
+    }
+
+    /// A flag is set as its type reads it: a file or array flag only with a value, any other
+    /// flag even bare; whatever the order of its bare and valued occurrences, on the command
+    /// line or in the environment (where an empty variable sets nothing).
+    #[test]
+    fn a_flag_is_set_as_its_type_reads_it() {
+        let reg = Registry::builtin().expect("registry");
+        let env = Env {
+            registry: &reg,
+            version: Version::minor(30),
+            new_cluster: false,
+        };
+        let present = |m: &Model, flag: &str| {
+            let set = op_holds(m, env, flag, &Op::Present);
+            assert_eq!(op_holds(m, env, flag, &Op::Absent), !set);
+            set
+        };
+        // What the type says, written out: a file or array flag needs a value.
+        let expected =
+            |m: &Model, flag: &str| match reg.flag("kube-apiserver", flag).map(|s| s.kind) {
+                Some(FlagType::Files | FlagType::Array) => {
+                    m.occurrences(flag).any(|f| f.value.is_some())
+                }
+                _ => m.occurrences(flag).next().is_some(),
+            };
+        let flags = ["service-account-key-file", "profiling", "not-a-flag"];
+        let values = [None, Some(""), Some("/k.pem")];
+        for flag in flags {
+            for a in values {
+                for b in values {
+                    for on_line in [true, false] {
+                        let occurrences = vec![
+                            crate::model::Flag {
+                                name: flag.into(),
+                                value: a.map(str::to_string),
+                            },
+                            crate::model::Flag {
+                                name: flag.into(),
+                                value: b.map(str::to_string),
+                            },
+                        ];
+                        let mut m = model(&[("secure-port", Some("6443"))]);
+                        if on_line {
+                            m.flags.extend(occurrences);
+                        } else {
+                            m.env = occurrences;
+                        }
+                        assert_eq!(present(&m, flag), expected(&m, flag), "{flag} {a:?} {b:?}");
+                    }
+                }
+            }
+        }
+        let bare = model(&[("service-account-key-file", None), ("profiling", None)]);
+        assert!(!present(&bare, "service-account-key-file"));
+        assert!(present(&bare, "profiling"));
+    }
+
+    /// Names counted by their hash are counted as one by one: over random command lines of
+    /// up to [`FLAGS_SCANNED`] flags that repeat names, in the order the names first come.
+    #[test]
+    fn flags_counted_by_hash_are_counted_one_by_one() {
+        let pool: Vec<String> = (0..80).map(|i| format!("flag-{}", i * 7)).collect();
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        for round in 0..2000 {
+            let few = 1 + next(if round % 2 == 0 { 8 } else { pool.len() });
+            let len = next(FLAGS_SCANNED + 1);
+            let flags: Vec<(&str, Option<&str>)> = (0..len)
+                .map(|_| (pool[next(few)].as_str(), Some("1")))
+                .collect();
+            let m = model(&flags);
+            let mut naive: Vec<(&str, usize)> = Vec::new();
+            for f in &m.flags {
+                match naive.iter_mut().find(|(n, _)| *n == f.name) {
+                    Some((_, k)) => *k += 1,
+                    None => naive.push((&f.name, 1)),
+                }
+            }
+            assert_eq!(flag_counts(&m), naive, "{flags:?}");
+        }
     }
 
     #[test]

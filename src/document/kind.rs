@@ -179,15 +179,53 @@ pub(crate) fn version_range(env: Env, notes: &mut Vec<String>) -> Option<String>
     })
 }
 
+/// Whether `text` holds `word` anywhere: a search of the whole text of every file read, made a
+/// block of bytes at a time (`memchr`'s `memmem`) rather than by the standard library's
+/// byte-by-byte search.
+pub(crate) fn has(text: &str, word: &str) -> bool {
+    memchr::memmem::find(text.as_bytes(), word.as_bytes()).is_some()
+}
+
 /// The text ends a line with a carriage return alone, which kubeharden does not edit.
 pub(crate) fn has_bare_cr(text: &str) -> bool {
+    // The carriage returns are found by a search for the byte (memchr), not by looking at
+    // every byte in turn: this is asked of every file that is edited.
     let bytes = text.as_bytes();
-    bytes
-        .iter()
-        .enumerate()
-        .any(|(i, b)| *b == b'\r' && bytes.get(i + 1) != Some(&b'\n'))
+    text.match_indices('\r')
+        .any(|(i, _)| bytes.get(i + 1) != Some(&b'\n'))
 }
 
 /// Why kubeharden edits no file that [`has_bare_cr`].
 pub(crate) const BARE_CR: &str =
     "the file ends lines with bare carriage returns (old Mac OS line endings), and kubeharden edits files with LF or CRLF line endings: convert them first (`tr '\\r' '\\n' < FILE > NEW`), then run kubeharden on the result";
+
+#[cfg(test)]
+mod tests {
+    use super::has_bare_cr;
+
+    #[test]
+    fn a_bare_carriage_return_is_found_where_a_scan_of_every_byte_finds_it() {
+        let scan = |t: &str| {
+            let b = t.as_bytes();
+            (0..b.len()).any(|i| b[i] == b'\r' && b.get(i + 1) != Some(&b'\n'))
+        };
+        let pieces = ["a", "\r", "\n", "\r\n", "é", "\u{2028}", " ", "\r\r"];
+        // Every text of up to four pieces.
+        let mut texts = vec![String::new()];
+        for _ in 0..4 {
+            let longer: Vec<String> = texts
+                .iter()
+                .flat_map(|t| pieces.iter().map(move |p| format!("{t}{p}")))
+                .collect();
+            texts.extend(longer);
+        }
+        texts.sort();
+        texts.dedup();
+        for t in &texts {
+            assert_eq!(has_bare_cr(t), scan(t), "{t:?}");
+        }
+        assert!(has_bare_cr("a: 1\rb: 2\r"));
+        assert!(!has_bare_cr("a: 1\r\nb: 2\r\n"));
+        assert!(has_bare_cr("a: 1\r\nb: 2\r"));
+    }
+}

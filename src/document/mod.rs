@@ -17,13 +17,14 @@ pub mod kubeadm;
 pub mod manifest;
 
 use crate::profile::Registry;
+use kind::has;
 pub(crate) use kind::{has_bare_cr, BARE_CR};
 pub use kind::{Document, LoadError, Part};
 
 /// Recognises the kind of `text` and loads it.
 pub(crate) fn load(text: &str, registry: &Registry) -> Result<Box<dyn Document>, LoadError> {
     // kubeadm configuration files: a cheap look before parsing anything twice.
-    if text.contains(kubeadm::GROUP) {
+    if has(text, kubeadm::GROUP) {
         if let Ok(docs) = crate::yaml::parse(text) {
             if kubeadm::is_kubeadm(&docs) {
                 return Ok(Box::new(kubeadm::load(text, docs, &registry.kubeadm)?));
@@ -31,7 +32,7 @@ pub(crate) fn load(text: &str, registry: &Registry) -> Result<Box<dyn Document>,
         }
     }
     // Component configuration files (KubeletConfiguration, KubeSchedulerConfiguration).
-    if text.contains("Configuration") {
+    if has(text, "Configuration") {
         if let Ok(docs) = crate::yaml::parse(text) {
             if component::config_kind(&docs, registry).is_some() {
                 return component::load(text, docs, registry)
@@ -49,14 +50,14 @@ pub(crate) fn load(text: &str, registry: &Registry) -> Result<Box<dyn Document>,
 /// Whether `text` is a component's configuration file (a KubeletConfiguration, a
 /// KubeSchedulerConfiguration).
 pub(crate) fn is_config_text(text: &str, registry: &Registry) -> bool {
-    text.contains("Configuration")
+    has(text, "Configuration")
         && crate::yaml::parse(text.trim_start_matches('\u{feff}'))
             .is_ok_and(|d| component::config_kind(&d, registry).is_some())
 }
 
 /// Whether `text` is a kubeadm configuration file.
 pub(crate) fn is_kubeadm_text(text: &str) -> bool {
-    text.contains(kubeadm::GROUP)
+    has(text, kubeadm::GROUP)
         && crate::yaml::parse(text.trim_start_matches('\u{feff}'))
             .is_ok_and(|d| kubeadm::is_kubeadm(&d))
 }

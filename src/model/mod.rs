@@ -5,7 +5,7 @@ pub mod change;
 pub mod report;
 
 use crate::paths::path_within;
-use crate::profile::{FlagType, Registry};
+use crate::profile::{same_name, FlagType, Registry};
 use std::collections::{HashMap, HashSet};
 
 /// A file of the node whose mode and owner rules check (CIS 1.1.x, 4.1.x), as read there.
@@ -184,19 +184,18 @@ impl Model {
     /// those in the environment (etcd's `flags.SetFlagsFromEnv` only fills flags the command
     /// line leaves unset).
     /// An empty variable sets nothing (etcd skips it).
-    pub(crate) fn occurrences<'a, 'n>(
-        &'a self,
-        name: &'n str,
-    ) -> impl Iterator<Item = &'a Flag> + use<'a, 'n> {
+    pub(crate) fn occurrences<'a, 'n>(&'a self, name: &'n str) -> Occurrences<'a, 'n> {
         // The command line from its first occurrence of the flag on, else the environment.
         let first = self.flags.iter().position(|f| same_name(&f.name, name));
         let (from, on_line) = match first {
             Some(i) => (&self.flags[i..], true),
             None => (&self.env[..], false),
         };
-        from.iter().filter(move |f| {
-            same_name(&f.name, name) && (on_line || f.value.as_deref() != Some(""))
-        })
+        Occurrences {
+            rest: from.iter(),
+            name,
+            on_line,
+        }
     }
 
     /// The flag has a variable in the environment (even an empty one) and is not on the
@@ -229,15 +228,8 @@ impl Model {
 
     /// [`Model::list`] without copying the items.
     pub(crate) fn list_ref<'a>(&'a self, name: &str) -> Option<Vec<&'a str>> {
-        let mut found = false;
-        let mut out = Vec::new();
-        for f in self.occurrences(name) {
-            found = true;
-            if let Some(v) = &f.value {
-                out.extend(v.split(',').map(str::trim).filter(|s| !s.is_empty()));
-            }
-        }
-        found.then_some(out)
+        self.each_value(Some(FlagType::List), name)
+            .map(Iterator::collect)
     }
 
     /// Values of a flag as the component reads them, according to its type.
@@ -251,16 +243,34 @@ impl Model {
         registry: &Registry,
         name: &str,
     ) -> Option<Vec<&'a str>> {
-        match registry.flag(&self.component, name).map(|s| s.kind) {
-            Some(FlagType::List | FlagType::Map) => self.list_ref(name),
-            Some(FlagType::Files | FlagType::Array) => {
-                let v: Vec<&str> = self
-                    .occurrences(name)
-                    .filter_map(|f| f.value.as_deref())
-                    .collect();
-                (!v.is_empty()).then_some(v)
+        let kind = registry.flag(&self.component, name).map(|s| s.kind);
+        self.each_value(kind, name).map(Iterator::collect)
+    }
+
+    /// [`Model::values_ref`] one by one, for a flag of the type `kind` (as the registry has
+    /// it, if it has it), without collecting them: the conditions of every rule read them.
+    pub(crate) fn each_value<'a, 'n>(
+        &'a self,
+        kind: Option<FlagType>,
+        name: &'n str,
+    ) -> Option<Values<'a, 'n>> {
+        match kind {
+            // Found when the flag is given at all, even bare (no items, then).
+            Some(FlagType::List | FlagType::Map) => {
+                let occurrences = self.occurrences(name);
+                occurrences.clone().next()?;
+                Some(Values::Items {
+                    occurrences,
+                    items: None,
+                })
             }
-            _ => self.value_ref(name).map(|v| vec![v]),
+            // Found when an occurrence has a value.
+            Some(FlagType::Files | FlagType::Array) => {
+                let occurrences = self.occurrences(name);
+                occurrences.clone().find(|f| f.value.is_some())?;
+                Some(Values::Whole(occurrences))
+            }
+            _ => self.value_ref(name).map(|v| Values::One(Some(v))),
         }
     }
 
@@ -309,13 +319,59 @@ impl Model {
     }
 }
 
-/// Whether two flag names are the same: the last bytes compared before the rest, which tells
-/// most names of the same length apart without a call to compare them whole (a manifest's
-/// flags are looked up by name hundreds of times for every file).
-#[inline]
-fn same_name(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    a.len() == b.len() && a.last() == b.last() && a == b
+/// The occurrences that set a flag ([`Model::occurrences`]).
+#[derive(Clone)]
+pub(crate) struct Occurrences<'a, 'n> {
+    rest: std::slice::Iter<'a, Flag>,
+    name: &'n str,
+    /// The occurrences are on the command line, where an empty value counts.
+    on_line: bool,
+}
+
+impl<'a> Iterator for Occurrences<'a, '_> {
+    type Item = &'a Flag;
+
+    fn next(&mut self) -> Option<&'a Flag> {
+        let (name, on_line) = (self.name, self.on_line);
+        self.rest
+            .find(|f| same_name(&f.name, name) && (on_line || f.value.as_deref() != Some("")))
+    }
+}
+
+/// A flag's values as the component reads them ([`Model::each_value`]).
+#[derive(Clone)]
+pub(crate) enum Values<'a, 'n> {
+    /// A list or a map: the comma-separated items of every occurrence, trimmed, empty ones
+    /// left out (pflag slices append across repeated flags).
+    Items {
+        occurrences: Occurrences<'a, 'n>,
+        /// What is left of the current occurrence's items.
+        items: Option<std::str::Split<'a, char>>,
+    },
+    /// Files or an array: every occurrence's value, whole.
+    Whole(Occurrences<'a, 'n>),
+    /// Any other type: the value in effect (the last occurrence's).
+    One(Option<&'a str>),
+}
+
+impl<'a> Iterator for Values<'a, '_> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        match self {
+            Values::Items { occurrences, items } => loop {
+                if let Some(item) = items
+                    .as_mut()
+                    .and_then(|split| split.by_ref().map(str::trim).find(|t| !t.is_empty()))
+                {
+                    return Some(item);
+                }
+                *items = occurrences.next()?.value.as_deref().map(|v| v.split(','));
+            },
+            Values::Whole(occurrences) => occurrences.find_map(|f| f.value.as_deref()),
+            Values::One(v) => v.take(),
+        }
+    }
 }
 
 fn owned(items: Vec<&str>) -> Vec<String> {

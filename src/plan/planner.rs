@@ -134,11 +134,18 @@ impl Planner<'_> {
                 // Found failing on the caller's model, which may not be the working one (the
                 // kubelet's configuration is judged with the flags that override it): each is
                 // judged again before it is fixed.
-                Some(ids) => profile
-                    .rules
-                    .iter()
-                    .filter(|r| ids.contains(&r.id.as_str()))
-                    .collect(),
+                Some(ids) => {
+                    // The profile's rules of those ids, in the profile's order (ids are unique),
+                    // found in one pass when the ids come in that order.
+                    let mut at: Vec<usize> = Vec::with_capacity(ids.len());
+                    for id in ids {
+                        let from = at.last().map_or(0, |i| i + 1);
+                        at.extend(profile.position_from(id, from));
+                    }
+                    at.sort_unstable();
+                    at.dedup();
+                    at.into_iter().map(|i| &profile.rules[i]).collect()
+                }
                 // Every rule held or was fixed at the end of the last round, whose fixes only
                 // mounted files: only a rule that reads the mounts can fail now (the second
                 // round of a manifest whose new flags name files, which `check` plans for

@@ -73,6 +73,19 @@ impl Profile {
         self.rules.iter().find(|r| r.id == id)
     }
 
+    /// The position of the rule `id`, looked for from `from` on and then before it: ids asked
+    /// for in the profile's order (a file's findings, which `check` makes in that order), each
+    /// from where the one before was found, are all found in one pass over the rules.
+    pub(crate) fn position_from(&self, id: &str, from: usize) -> Option<usize> {
+        let from = from.min(self.rules.len());
+        let (before, after) = self.rules.split_at(from);
+        after
+            .iter()
+            .position(|r| r.id == id)
+            .map(|i| from + i)
+            .or_else(|| before.iter().position(|r| r.id == id))
+    }
+
     pub(crate) fn support_file(&self, flag: &str) -> Option<&SupportFile> {
         self.files.iter().find(|f| f.flag == flag)
     }

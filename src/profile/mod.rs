@@ -17,6 +17,7 @@ pub(crate) use builtin::BUILTIN;
 pub(crate) use compose::find_builtin_rule;
 pub use compose::Profile;
 pub use error::ProfileError;
+pub(crate) use registry::{name_hash, same_name, FlagTable};
 pub use registry::{
     CisBenchmark, ComponentSpec, FlagSpec, FlagType, Gate, Lifecycle, NodeFileSpec, Registry,
 };
@@ -62,6 +63,22 @@ mod tests {
             vec!["baseline".to_string(), "strict".to_string()]
         );
         assert!(s.rules.len() > b.rules.len());
+    }
+
+    /// A rule looked for from a position is the rule of that id wherever it is: after the
+    /// position, before it, or nowhere; for every id of strict and one it lacks, from every
+    /// position.
+    #[test]
+    fn a_rule_looked_for_from_a_position_is_found_wherever_it_is() {
+        let s = Profile::load("strict", &reg()).expect("strict");
+        let mut ids: Vec<&str> = s.rules.iter().map(|r| r.id.as_str()).collect();
+        ids.push("no-such-rule");
+        for id in ids {
+            let wanted = s.rules.iter().position(|r| r.id == id);
+            for from in 0..=s.rules.len() + 1 {
+                assert_eq!(s.position_from(id, from), wanted, "{id} from {from}");
+            }
+        }
     }
 
     /// What a run reads of a built-in profile is what its source builds to now: build.rs

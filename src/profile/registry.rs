@@ -222,6 +222,49 @@ impl<'de> Deserialize<'de> for FlagTable {
     }
 }
 
+/// The components' flag tables, in the order of the components' names. A handful of
+/// components, kept in a list and told apart by the length and last byte of their names before
+/// the names are compared: a component's table is found for every flag a condition looks up,
+/// and a search of a map compared each name it passed whole.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct FlagTables(Vec<(String, FlagTable)>);
+
+impl FlagTables {
+    pub(crate) fn get(&self, component: &str) -> Option<&FlagTable> {
+        self.0
+            .iter()
+            .find(|(name, _)| same_name(name, component))
+            .map(|(_, table)| table)
+    }
+
+    pub(crate) fn contains_key(&self, component: &str) -> bool {
+        self.get(component).is_some()
+    }
+
+    pub(crate) fn values(&self) -> impl Iterator<Item = &FlagTable> {
+        self.0.iter().map(|(_, table)| table)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+impl<'a> IntoIterator for &'a FlagTables {
+    type Item = &'a (String, FlagTable);
+    type IntoIter = std::slice::Iter<'a, (String, FlagTable)>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+impl<'de> Deserialize<'de> for FlagTables {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        BTreeMap::<String, FlagTable>::deserialize(d).map(|m| FlagTables(m.into_iter().collect()))
+    }
+}
+
 /// The flags of a table in name order, as [`FlagTable::iter`] gives them.
 pub(crate) type FlagIter<'a> = std::iter::Map<
     std::slice::Iter<'a, (String, FlagSpec)>,
@@ -237,7 +280,7 @@ impl FlagTable {
         let mut i = Self::slot_of(name, size);
         loop {
             let (k, spec) = self.entries.get(*self.slots.get(i)? as usize)?;
-            if k == name {
+            if same_name(k, name) {
                 return Some(spec);
             }
             i = (i + 1) & (size - 1);
@@ -258,12 +301,21 @@ impl<'a> IntoIterator for &'a FlagTable {
     }
 }
 
+/// Whether two flag names are the same: the last bytes compared before the rest, which tells
+/// most names of the same length apart without a call to compare them whole (a manifest's
+/// flags are looked up by name hundreds of times for every file).
+#[inline]
+pub(crate) fn same_name(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    a.len() == b.len() && a.last() == b.last() && a == b
+}
+
 /// A multiply-rotate hash (as rustc's FxHasher) of a name's length and its first and last eight
 /// bytes: flag names are short and differ at one end or the other, a probe settles the rare
 /// collision, and a hash that resists chosen keys buys nothing for a table built from
 /// kubeharden's own data. Reading two words, whatever the length, keeps the hash a few
 /// instructions where a lookup's time goes (the checker looks a flag up for every condition).
-fn name_hash(name: &str) -> u64 {
+pub(crate) fn name_hash(name: &str) -> u64 {
     const K: u64 = 0x517c_c1b7_2722_0a95;
     let b = name.as_bytes();
     let word = |s: &[u8]| {
@@ -303,7 +355,7 @@ pub struct VersionBounds {
 #[serde(deny_unknown_fields)]
 pub struct Registry {
     pub versions: VersionBounds,
-    pub(crate) flags: BTreeMap<String, FlagTable>,
+    pub(crate) flags: FlagTables,
     pub admission_plugins: BTreeMap<String, Lifecycle>,
     #[serde(default)]
     pub(crate) config_api_versions: BTreeMap<String, Vec<ApiVersionStep>>,

@@ -277,7 +277,11 @@ fn load_root(
     };
     let (mounts, volumes) = read_volumes(container, spec)?;
     let model = model_of(component, &flags, &env, container, mounts, volumes);
-    let newline = if text.contains("\r\n") { "\r\n" } else { "\n" };
+    let newline = if crate::document::kind::has(text, "\r\n") {
+        "\r\n"
+    } else {
+        "\n"
+    };
     Ok(Manifest {
         text: text.to_string(),
         component: component.to_string(),
