@@ -787,7 +787,7 @@ fn version_possible(c: &Cond, env: Env) -> bool {
 
 /// Whether a rule applies to the component and version.
 pub(crate) fn applies(rule: &Rule, model: &Model, version: Version) -> bool {
-    rule.component == model.component && rule.versions.matches(version)
+    same_name(&rule.component, &model.component) && rule.versions.matches(version)
 }
 
 /// Evaluates one rule.

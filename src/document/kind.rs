@@ -191,8 +191,7 @@ pub(crate) fn has_bare_cr(text: &str) -> bool {
     // The carriage returns are found by a search for the byte (memchr), not by looking at
     // every byte in turn: this is asked of every file that is edited.
     let bytes = text.as_bytes();
-    text.match_indices('\r')
-        .any(|(i, _)| bytes.get(i + 1) != Some(&b'\n'))
+    memchr::memchr_iter(b'\r', bytes).any(|i| bytes.get(i + 1) != Some(&b'\n'))
 }
 
 /// Why kubeharden edits no file that [`has_bare_cr`].

@@ -201,7 +201,8 @@ impl Model {
     /// The flag has a variable in the environment (even an empty one) and is not on the
     /// command line: a change to it goes to the variable, since etcd refuses both.
     pub fn from_env(&self, name: &str) -> bool {
-        !self.flags.iter().any(|f| f.name == name) && self.env.iter().any(|f| f.name == name)
+        !self.flags.iter().any(|f| same_name(&f.name, name))
+            && self.env.iter().any(|f| same_name(&f.name, name))
     }
 
     pub fn present(&self, name: &str) -> bool {

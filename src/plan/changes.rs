@@ -12,13 +12,27 @@ use crate::profile::{FlagType, Profile};
 use std::collections::{HashMap, HashSet};
 
 /// The flags set or removed, the `--flag value` pairs joined, and the probes turned into TCP
-/// probes.
-pub(super) fn changes(model: &Model, p: &Planner) -> Vec<Planned> {
+/// probes. The rules that asked for each are taken out of the planner (the changes are all
+/// that is made of them), not copied.
+pub(super) fn changes(model: &Model, p: &mut Planner) -> Vec<Planned> {
     let (env, work) = (p.env, &p.work);
+    let touched = std::mem::take(&mut p.touched);
+    let mut joins = Vec::new();
+    for (flag, rules) in std::mem::take(&mut p.join_rules) {
+        // A flag that is set or removed anyway is rewritten by that change.
+        if touched.contains_key(&flag) && meaning_of(model, &flag) != meaning_of(work, &flag) {
+            continue;
+        }
+        joins.push(Planned {
+            before: model.values(env.registry, &flag).map(|v| v.join(",")),
+            change: Change::JoinFlag { flag },
+            rules,
+        });
+    }
     let mut changes = Vec::new();
-    for (flag, rules) in &p.touched {
+    for (flag, rules) in touched {
         // A setting held in the environment is compared there.
-        let key = if model.from_env(flag) {
+        let key = if model.from_env(&flag) {
             format!("${flag}")
         } else {
             flag.clone()
@@ -28,36 +42,26 @@ pub(super) fn changes(model: &Model, p: &Planner) -> Vec<Planned> {
         if b == a {
             continue;
         }
-        let shown_before = model.values(env.registry, flag).map(|v| v.join(","));
+        let shown_before = model.values(env.registry, &flag).map(|v| v.join(","));
         let change = match a {
-            None => Change::RemoveFlag { flag: flag.clone() },
+            None => Change::RemoveFlag { flag },
             Some(occ) => Change::SetFlag {
-                flag: flag.clone(),
                 value: occ
                     .last()
                     .copied()
                     .flatten()
                     .unwrap_or_default()
                     .to_string(),
+                flag,
             },
         };
         changes.push(Planned {
             change,
-            rules: rules.clone(),
+            rules,
             before: shown_before,
         });
     }
-    for (flag, rules) in &p.join_rules {
-        // A flag that is set or removed anyway is rewritten by that change.
-        if p.touched.contains_key(flag) && meaning_of(model, flag) != meaning_of(work, flag) {
-            continue;
-        }
-        changes.push(Planned {
-            change: Change::JoinFlag { flag: flag.clone() },
-            rules: rules.clone(),
-            before: model.values(env.registry, flag).map(|v| v.join(",")),
-        });
-    }
+    changes.extend(joins);
     for (p_before, p_after) in model.probes.iter().zip(work.probes.iter()) {
         if p_before != p_after {
             changes.push(Planned {

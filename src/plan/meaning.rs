@@ -1,6 +1,7 @@
 //! What a model's flags mean: the occurrences of each, in order.
 
 use crate::model::Model;
+use crate::profile::same_name;
 use std::cmp::Ordering;
 
 /// The entry of [`flag_meaning`] for one key, without building the whole map.
@@ -8,14 +9,14 @@ pub(crate) fn meaning_of<'a>(m: &'a Model, key: &str) -> Option<Vec<Option<&'a s
     let mut v: Vec<Option<&str>> = m
         .flags
         .iter()
-        .filter(|f| f.name == key)
+        .filter(|f| same_name(&f.name, key))
         .map(|f| f.value.as_deref())
         .collect();
     if let Some(name) = key.strip_prefix('$') {
         v.extend(
             m.env
                 .iter()
-                .filter(|f| f.name == name)
+                .filter(|f| same_name(&f.name, name))
                 .map(|f| f.value.as_deref()),
         );
     }

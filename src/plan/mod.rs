@@ -60,7 +60,7 @@ pub(crate) fn plan_from(
     p.rounds(profile, failing_first)?;
     safety::settle_admission_overlap(model, &mut p.work, &mut p.touched);
     safety::check(model, &p.work, &p.touched, env)?;
-    let mut changes = changes::changes(model, &p);
+    let mut changes = changes::changes(model, &mut p);
     let required = changes::required_files(profile, model, &mut p, &changes)?;
     changes.extend(changes::new_volumes(model, &p));
     Ok(Plan {

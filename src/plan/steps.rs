@@ -4,7 +4,7 @@ use super::error::PlanError;
 use super::mounts::ensure_mount;
 use crate::check::{self, Env};
 use crate::model::{Flag, Handler, Model, MountIndex, MOUNTS_SCANNED};
-use crate::profile::{FlagType, Step};
+use crate::profile::{same_name, FlagType, Step};
 use std::collections::BTreeMap;
 
 /// The error for a fix of `rule` that would write `flag`, unless the version accepts it.
@@ -262,23 +262,76 @@ pub(super) fn set_flag(work: &mut Model, flag: &str, value: &str) {
         }
         return;
     }
-    // Written anew, the flag is one `--flag=value` item.
+    // Written anew, the flag is one `--flag=value` item, where its first occurrence was.
     work.split_flags.retain(|n| n != flag);
-    let first = work.flags.iter().position(|f| f.name == flag);
-    work.flags.retain(|f| f.name != flag);
-    let new = Flag {
-        name: flag.to_string(),
-        value: Some(value.to_string()),
-    };
+    let same = |f: &Flag| same_name(&f.name, flag);
+    let first = work.flags.iter().position(same);
     match first {
-        Some(i) => work.flags.insert(i.min(work.flags.len()), new),
-        None => work.flags.push(new),
+        // Given once: only its value changes.
+        Some(i) if !work.flags[i + 1..].iter().any(same) => {
+            work.flags[i].value = Some(value.to_string());
+        }
+        Some(i) => {
+            work.flags.retain(|f| !same(f));
+            let new = Flag {
+                name: flag.to_string(),
+                value: Some(value.to_string()),
+            };
+            work.flags.insert(i.min(work.flags.len()), new);
+        }
+        None => work.flags.push(Flag {
+            name: flag.to_string(),
+            value: Some(value.to_string()),
+        }),
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::dedup;
+    use super::{dedup, set_flag};
+    use crate::model::{Flag, Model};
+
+    /// A flag set on the command line is one `--flag=value` item where its first occurrence was,
+    /// given once or many times, bare or with values, or at the end when it was not there:
+    /// over random command lines, what the written-out rule makes of them.
+    #[test]
+    fn a_flag_set_is_one_item_where_it_first_was() {
+        let names = ["a", "b", "profiling", "tls-cipher-suites"];
+        let mut seed: u64 = 0x853c_49e6_748f_ea9b;
+        let mut next = move |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        for _ in 0..3000 {
+            let flags: Vec<Flag> = (0..next(7))
+                .map(|_| Flag {
+                    name: names[next(names.len())].into(),
+                    value: [None, Some("1".to_string()), Some(String::new())][next(3)].clone(),
+                })
+                .collect();
+            let flag = names[next(names.len())];
+            let mut expected = flags.clone();
+            let first = expected.iter().position(|f| f.name == flag);
+            expected.retain(|f| f.name != flag);
+            let new = Flag {
+                name: flag.into(),
+                value: Some("v".into()),
+            };
+            match first {
+                Some(i) => expected.insert(i.min(expected.len()), new),
+                None => expected.push(new),
+            }
+            let mut work = Model {
+                component: "kube-apiserver".into(),
+                flags: flags.clone(),
+                ..Model::default()
+            };
+            set_flag(&mut work, flag, "v");
+            assert_eq!(work.flags, expected, "{flag} in {flags:?}");
+        }
+    }
 
     /// The first of each item stays where it was, short list or long.
     #[test]

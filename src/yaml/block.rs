@@ -104,10 +104,7 @@ impl Reader<'_> {
     fn advance(&mut self, mut from: usize) -> Read<()> {
         let b = self.bytes;
         while from < b.len() {
-            let brk = b[from..]
-                .iter()
-                .position(|&c| c == b'\n')
-                .map_or(b.len(), |i| from + i);
+            let brk = memchr::memchr(b'\n', &b[from..]).map_or(b.len(), |i| from + i);
             // A `\r` is only ever before a `\n` here (`printable`): it is part of the break.
             let end = if brk > from && b[brk - 1] == b'\r' {
                 brk - 1
