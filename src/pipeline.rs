@@ -13,7 +13,7 @@ use crate::model::report::{
 use crate::model::Override;
 use crate::plan::{self, Plan};
 use crate::profile::version::Version;
-use crate::profile::{Profile, Registry};
+use crate::profile::{same_name, Profile, Registry};
 use crate::verify::{self, VerifyError};
 use std::borrow::Cow;
 
@@ -310,7 +310,9 @@ pub(crate) fn report_findings<'p>(
             }
             Some(_) => false,
             None => {
-                plan.changes.iter().any(|c| c.rules.contains(&rule.id))
+                plan.changes
+                    .iter()
+                    .any(|c| c.rules.iter().any(|r| same_name(r, &rule.id)))
                     || (planned && check::evaluate(rule, &plan.after, env).is_none())
             }
         };

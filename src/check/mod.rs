@@ -555,23 +555,50 @@ fn joined<'a>(pieces: &[&str], items: impl Iterator<Item = &'a str> + Clone, sep
 }
 
 fn want(flag: &str, op: &Op) -> String {
-    // A finding's words are made for every finding of every file: the pieces are put
-    // together in a string of their size, without `format!`.
+    let mut out = String::new();
+    write_want(&mut out, flag, op);
+    out
+}
+
+/// [`want`], written at the end of `out`: a finding's words are made for every finding of
+/// every file, so the pieces are put together without `format!`, and the alternatives of a
+/// condition into one string.
+fn write_want(out: &mut String, flag: &str, op: &Op) {
     let d = dashes(flag);
-    let with = |words: &str, rest: &str| [d, flag, words, rest].concat();
-    let items = |words: &str, vs: &[String], sep: &str| {
-        joined(&[d, flag, words], vs.iter().map(String::as_str), sep)
+    let items = |vs: &[String]| vs.iter().map(|v| v.len() + 2).sum::<usize>();
+    let size = match op {
+        Op::OneOf(vs) | Op::Contains(vs) | Op::Excludes(vs) | Op::SubsetOf(vs) => items(vs),
+        Op::Equals(v) | Op::GateOff(v) => v.len(),
+        _ => 0,
+    };
+    out.reserve(d.len() + flag.len() + 16 + size);
+    let mut put = |pieces: &[&str], list: Option<(&[String], &str)>| {
+        for p in pieces {
+            out.push_str(p);
+        }
+        if let Some((vs, sep)) = list {
+            for (i, v) in vs.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(sep);
+                }
+                out.push_str(v);
+            }
+        }
     };
     match op {
-        Op::Present => with(" set", ""),
-        Op::Absent => with(" not set", ""),
-        Op::Equals(v) => setting_is(flag, v),
-        Op::OneOf(vs) => items(" one of ", vs, ", "),
-        Op::Contains(vs) => items(" including ", vs, ","),
-        Op::Excludes(vs) => items(" without ", vs, ","),
-        Op::AtLeast(n) => with(" at least ", &n.to_string()),
-        Op::SubsetOf(vs) => items(" limited to ", vs, ","),
-        Op::GateOff(k) => [d, flag, " turning ", k, " off"].concat(),
+        Op::Present => put(&[d, flag, " set"], None),
+        Op::Absent => put(&[d, flag, " not set"], None),
+        // As [`setting_is`] writes it.
+        Op::Equals(v) => match d {
+            "" => put(&[flag, ": ", v], None),
+            d => put(&[d, flag, "=", v], None),
+        },
+        Op::OneOf(vs) => put(&[d, flag, " one of "], Some((vs, ", "))),
+        Op::Contains(vs) => put(&[d, flag, " including "], Some((vs, ","))),
+        Op::Excludes(vs) => put(&[d, flag, " without "], Some((vs, ","))),
+        Op::AtLeast(n) => put(&[d, flag, " at least ", &n.to_string()], None),
+        Op::SubsetOf(vs) => put(&[d, flag, " limited to "], Some((vs, ","))),
+        Op::GateOff(k) => put(&[d, flag, " turning ", k, " off"], None),
     }
 }
 
@@ -622,16 +649,20 @@ fn describe(cond: &Cond, model: &Model, env: Env) -> Description {
                 .find(|c| matches!(c, Cond::Flag { flag, .. } if model.present(flag)))
                 .or(cs.first());
             let first = shown.map(|c| describe(c, model, env));
-            // What each alternative wants (what is found is said of one of them only).
-            let wants: Vec<String> = cs
-                .iter()
-                .map(|c| match c {
-                    Cond::Flag { flag, op } => want(flag, op),
-                    _ => describe(c, model, env).2,
-                })
-                .collect();
+            // What each alternative wants (what is found is said of one of them only), in one
+            // string.
+            let mut wants = String::new();
+            for (i, c) in cs.iter().enumerate() {
+                if i > 0 {
+                    wants.push_str(" or ");
+                }
+                match c {
+                    Cond::Flag { flag, op } => write_want(&mut wants, flag, op),
+                    _ => wants.push_str(&describe(c, model, env).2),
+                }
+            }
             let (flag, current, _) = first.unwrap_or((None, String::new(), String::new()));
-            (flag, current, wants.join(" or "))
+            (flag, current, wants)
         }
         Cond::Not(c) => {
             let (flag, current, desired) = describe(c, model, env);
@@ -1085,6 +1116,36 @@ mod tests {
                 }
             }
             assert_eq!(flag_counts(&m), naive, "{flags:?}");
+        }
+    }
+
+    /// What a condition on one flag wants, in words: each operator, for a flag and for a
+    /// setting of a configuration file, as `format!` would write it.
+    #[test]
+    fn what_each_operator_wants_in_words() {
+        let vs = || vec!["A".to_string(), "B".to_string(), "C".to_string()];
+        for (flag, d, is) in [
+            ("tls-cipher-suites", "--", "="),
+            ("authentication.anonymous.enabled", "", ": "),
+        ] {
+            let cases = [
+                (Op::Present, format!("{d}{flag} set")),
+                (Op::Absent, format!("{d}{flag} not set")),
+                (Op::Equals("x".into()), format!("{d}{flag}{is}x")),
+                (Op::OneOf(vs()), format!("{d}{flag} one of A, B, C")),
+                (Op::Contains(vs()), format!("{d}{flag} including A,B,C")),
+                (Op::Excludes(vs()), format!("{d}{flag} without A,B,C")),
+                (Op::AtLeast(30), format!("{d}{flag} at least 30")),
+                (Op::SubsetOf(vs()), format!("{d}{flag} limited to A,B,C")),
+                (Op::SubsetOf(vec![]), format!("{d}{flag} limited to ")),
+                (Op::GateOff("G".into()), format!("{d}{flag} turning G off")),
+            ];
+            for (op, words) in cases {
+                assert_eq!(want(flag, &op), words);
+                let mut after = String::from("x or ");
+                write_want(&mut after, flag, &op);
+                assert_eq!(after, format!("x or {words}"));
+            }
         }
     }
 

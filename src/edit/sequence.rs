@@ -584,7 +584,6 @@ impl<'a> Editor<'a> {
         let last = list
             .items()
             .last()
-            .cloned()
             .ok_or_else(|| refuse(None, "empty list"))?;
         if list.is_flow() {
             let mut text = String::new();
@@ -594,13 +593,13 @@ impl<'a> Editor<'a> {
             }
             self.push(last.span.end, last.span.end, text);
         } else if last.is_flow() || !last.is_map() {
-            let prefix = self.item_prefix(&last)?;
+            let prefix = self.item_prefix(last)?;
             let lines: Vec<String> = (0..n)
                 .map(|i| format!("{prefix}{}", flow_map(&build(i), self.json)))
                 .collect();
-            self.append_lines_after(&last, &lines);
+            self.append_lines_after(last, &lines);
         } else {
-            let prefix = self.item_prefix(&last)?;
+            let prefix = self.item_prefix(last)?;
             let key_col = prefix.len();
             let nested_indent = last
                 .get("hostPath")
@@ -612,7 +611,7 @@ impl<'a> Editor<'a> {
             for i in 0..n {
                 block_map(&build(i), &prefix, key_col, nested_indent, &mut lines);
             }
-            self.append_lines_after(&last, &lines);
+            self.append_lines_after(last, &lines);
         }
         Ok(())
     }

@@ -238,6 +238,21 @@ impl Model {
         self.values_ref(registry, name).map(owned)
     }
 
+    /// [`Model::values`] joined by commas, as a change shows what a flag was: written into one
+    /// string, without copying the values first.
+    pub(crate) fn shown_values(&self, registry: &Registry, name: &str) -> Option<String> {
+        let kind = registry.flag(&self.component, name).map(|s| s.kind);
+        let values = self.each_value(kind, name)?;
+        let mut shown = String::new();
+        for (i, v) in values.enumerate() {
+            if i > 0 {
+                shown.push(',');
+            }
+            shown.push_str(v);
+        }
+        Some(shown)
+    }
+
     /// [`Model::values`] without copying them.
     pub(crate) fn values_ref<'a>(
         &'a self,
@@ -523,6 +538,75 @@ pub(crate) fn host_path_with(work: &Model, index: Option<&MountIndex>, path: &st
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A flag's values read one by one are those collected, and shown joined by commas the
+    /// same: over random command lines and environments of list, files, single-valued and
+    /// unknown flags, bare, empty and with values.
+    #[test]
+    fn values_read_one_by_one_are_those_collected() {
+        let reg = Registry::builtin().expect("registry");
+        let names = [
+            "tls-cipher-suites",
+            "service-account-key-file",
+            "profiling",
+            "no-such-flag",
+        ];
+        let values = [None, Some(""), Some("a"), Some("a, b,,c"), Some(" ")];
+        let mut seed: u64 = 0x1d8e_4e27_c47d_124f;
+        let mut next = move |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        for _ in 0..3000 {
+            let flags = |next: &mut dyn FnMut(usize) -> usize, most: usize| {
+                (0..next(most))
+                    .map(|_| Flag {
+                        name: names[next(names.len())].into(),
+                        value: values[next(values.len())].map(str::to_string),
+                    })
+                    .collect::<Vec<_>>()
+            };
+            let m = Model {
+                component: "kube-apiserver".into(),
+                flags: flags(&mut next, 6),
+                env: flags(&mut next, 3),
+                ..Model::default()
+            };
+            for name in names {
+                let kind = reg.flag("kube-apiserver", name).map(|s| s.kind);
+                let collected = match kind {
+                    // As the list was read before: every occurrence's items, trimmed.
+                    Some(FlagType::List | FlagType::Map) => {
+                        let mut found = false;
+                        let mut items = Vec::new();
+                        for f in m.occurrences(name) {
+                            found = true;
+                            if let Some(v) = &f.value {
+                                items.extend(v.split(',').map(str::trim).filter(|s| !s.is_empty()));
+                            }
+                        }
+                        found.then_some(items)
+                    }
+                    Some(FlagType::Files | FlagType::Array) => {
+                        let v: Vec<&str> = m
+                            .occurrences(name)
+                            .filter_map(|f| f.value.as_deref())
+                            .collect();
+                        (!v.is_empty()).then_some(v)
+                    }
+                    _ => m.value_ref(name).map(|v| vec![v]),
+                };
+                assert_eq!(m.values_ref(&reg, name), collected, "{name} {m:?}");
+                assert_eq!(
+                    m.shown_values(&reg, name),
+                    collected.map(|v| v.join(",")),
+                    "{name} {m:?}"
+                );
+            }
+        }
+    }
 
     /// `mount_covering` as it was first written (each covering mount's volume looked up among
     /// all the volumes): the oracle.

@@ -24,7 +24,7 @@ pub(super) fn changes(model: &Model, p: &mut Planner) -> Vec<Planned> {
             continue;
         }
         joins.push(Planned {
-            before: model.values(env.registry, &flag).map(|v| v.join(",")),
+            before: model.shown_values(env.registry, &flag),
             change: Change::JoinFlag { flag },
             rules,
         });
@@ -42,7 +42,7 @@ pub(super) fn changes(model: &Model, p: &mut Planner) -> Vec<Planned> {
         if b == a {
             continue;
         }
-        let shown_before = model.values(env.registry, &flag).map(|v| v.join(","));
+        let shown_before = model.shown_values(env.registry, &flag);
         let change = match a {
             None => Change::RemoveFlag { flag },
             Some(occ) => Change::SetFlag {

@@ -100,6 +100,9 @@ pub(super) fn check(
         for occ in work.occurrences(flag) {
             let Some(value) = &occ.value else { continue };
             let bad = env.registry.rejected_values(flag, value, Some(env.version));
+            if bad.is_empty() {
+                continue;
+            }
             let had = model.values(env.registry, flag).unwrap_or_default();
             if let Some(v) = bad
                 .into_iter()

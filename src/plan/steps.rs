@@ -95,7 +95,7 @@ fn mount_files(
 ) -> Result<Vec<String>, PlanError> {
     // Shallow directories first, so that one mount covers the files below it.
     let mut files = check::unmounted_files(work, env);
-    files.sort_by_key(|(_, p)| p.matches('/').count());
+    files.sort_by_key(|(_, p)| p.bytes().filter(|&b| b == b'/').count());
     // Each file is held against the mounts the files before it were given, too: with many of
     // either, the mounts are indexed as they come.
     let mut index =

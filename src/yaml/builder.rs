@@ -185,7 +185,6 @@ impl<'t> Builder<'t> {
     }
 
     /// Puts a finished node where it belongs: the root, an item, a key or a value.
-    #[inline]
     pub(super) fn attach(&mut self, node: Node) -> Result<(), YamlError> {
         match self.stack.last_mut() {
             None => self.root = Some(node),

@@ -8,6 +8,7 @@ use crate::edit::{refuse, EditError, Editor, Splice};
 use crate::model::change::Change;
 use crate::model::{Mount, Volume};
 use crate::plan::Plan;
+use crate::profile::same_name;
 use crate::yaml::{self, line_end_inclusive, line_start, Kind, Node, Style};
 
 /// The editor of one manifest.
@@ -18,6 +19,8 @@ struct FlagEditor<'a> {
     /// name order: made once, for every flag added to the list (a flow list's flags are read
     /// again each time, as they leave out those whose items the edit deletes).
     block_flags: [Option<(Vec<&'a FlagItem>, bool)>; 2],
+    /// The list new flags go into, once found (every flag added asks for it).
+    target: Option<(ArgList, &'a Node)>,
 }
 
 /// Produces the splices that carry out `plan` on `m`.
@@ -26,6 +29,7 @@ pub(crate) fn edits(m: &Manifest, plan: &Plan) -> Result<Vec<Splice>, EditError>
         m,
         ed: Editor::new(&m.text, m.newline),
         block_flags: [None, None],
+        target: None,
     };
     // New flags are inserted in name order so that several insertions at one place stay sorted.
     let mut sets: Vec<(&String, &String)> = Vec::new();
@@ -118,7 +122,11 @@ impl<'a> FlagEditor<'a> {
 
     fn set_flag(&mut self, flag: &str, value: &str) -> Result<(), EditError> {
         let m = self.m;
-        let occs: Vec<&FlagItem> = m.flags.iter().filter(|f| f.name == flag).collect();
+        let occs: Vec<&FlagItem> = m
+            .flags
+            .iter()
+            .filter(|f| same_name(&f.name, flag))
+            .collect();
         // Put together without `format!`, as the lines below: a flag is added to most files.
         let item_text = ["--", flag, "=", value].concat();
         if occs.is_empty() {
@@ -206,8 +214,18 @@ impl<'a> FlagEditor<'a> {
         Ok(())
     }
 
+    /// Where new flags go ([`FlagEditor::find_target_list`]), found once for all of them.
+    fn target_list(&mut self) -> Result<(ArgList, &'a Node), EditError> {
+        if let Some(found) = self.target {
+            return Ok(found);
+        }
+        let found = self.find_target_list()?;
+        self.target = Some(found);
+        Ok(found)
+    }
+
     /// Where new flags go: the list that already holds flags, `args` before `command`.
-    fn target_list(&self) -> Result<(ArgList, &'a Node), EditError> {
+    fn find_target_list(&self) -> Result<(ArgList, &'a Node), EditError> {
         let has_flags = |l: ArgList| self.m.flags.iter().any(|f| f.list == l);
         // Without a program in `command` (an empty or missing one), the image's entrypoint
         // runs, and flags belong in `args`: anything put in `command` would replace it.

@@ -293,6 +293,7 @@ fn load_root(
         newline,
         container_index,
         root,
+        unset_at: std::sync::OnceLock::new(),
     })
 }
 

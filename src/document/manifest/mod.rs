@@ -18,7 +18,7 @@ use crate::model::report::{Region, VersionSource};
 use crate::model::Model;
 use crate::plan::Plan;
 use crate::profile::version::Version;
-use crate::profile::Registry;
+use crate::profile::{same_name, Registry};
 use crate::verify::Nouns;
 use crate::yaml::{head_end, line_col};
 
@@ -45,7 +45,7 @@ impl Part for Manifest {
     /// container's argument list (its first item), else the container (its first key).
     fn locate(&self, flag: Option<&str>) -> Region {
         // The occurrence in effect: the last one (pflag and Go's flag package keep the last).
-        if let Some(item) = flag.and_then(|f| self.flags.iter().rfind(|x| x.name == f)) {
+        if let Some(item) = flag.and_then(|f| self.flags.iter().rfind(|x| same_name(&x.name, f))) {
             return Region::of(&self.text, item.span.start, item.span.end);
         }
         // A setting etcd takes from a variable: its value.
@@ -56,16 +56,19 @@ impl Part for Manifest {
         {
             return Region::of(&self.text, span.start, span.end);
         }
-        let node = self
-            .args()
-            .filter(|_| self.flags.iter().any(|f| f.list == ArgList::Args))
-            .or_else(|| self.command())
-            .unwrap_or(self.container());
-        // A missing flag: the list's first item (the program), in block and flow lists alike.
-        match node.items().first() {
-            Some(first) => Region::of(&self.text, first.span.start, head_end(first)),
-            None => Region::of(&self.text, node.span.start, head_end(node)),
-        }
+        *self.unset_at.get_or_init(|| {
+            let node = self
+                .args()
+                .filter(|_| self.flags.iter().any(|f| f.list == ArgList::Args))
+                .or_else(|| self.command())
+                .unwrap_or(self.container());
+            // A missing flag: the list's first item (the program), in block and flow lists
+            // alike.
+            match node.items().first() {
+                Some(first) => Region::of(&self.text, first.span.start, head_end(first)),
+                None => Region::of(&self.text, node.span.start, head_end(node)),
+            }
+        })
     }
 
     fn model(&self) -> &Model {

@@ -1,6 +1,7 @@
 //! A loaded static Pod manifest: the text, the tree, and the parts kubeharden reads and
 //! edits, each with where it sits in the text.
 
+use crate::model::report::Region;
 use crate::model::Model;
 use crate::yaml::{Node, Span};
 
@@ -69,6 +70,9 @@ pub struct Manifest {
     /// Index of the component's container in `spec.containers`.
     pub(crate) container_index: usize,
     pub root: Node,
+    /// Where a finding about a flag the manifest does not set points, once found: most
+    /// findings of most files are about such flags, and the place is the same for all of them.
+    pub(crate) unset_at: std::sync::OnceLock<Region>,
 }
 
 impl Manifest {
