@@ -271,15 +271,15 @@ pub fn unmounted_files(model: &Model, env: Env) -> Vec<(String, String)> {
     let table = env.registry.flags_of(&model.component);
     let index = model.mount_index();
     for f in &model.flags {
+        let Some(path) = f.value.as_deref() else {
+            continue;
+        };
         let Some(spec) = table.get(&f.name) else {
             continue;
         };
         if !spec.kind.references_file() {
             continue;
         }
-        let Some(path) = f.value.as_deref() else {
-            continue;
-        };
         if (spec.kind == FlagType::Logpath && path == "-") || container_provided(path) {
             continue;
         }

@@ -216,9 +216,17 @@ impl Model {
 
     /// [`Model::value`] without copying it.
     pub(crate) fn value_ref<'a>(&'a self, name: &str) -> Option<&'a str> {
-        self.occurrences(name)
-            .last()
-            .map(|f| f.value.as_deref().unwrap_or("true"))
+        // The last of the occurrences, looked for from the end: the command line's last, else
+        // the environment's last non-empty variable.
+        let same = |f: &&Flag| same_name(&f.name, name);
+        let last = match self.flags.iter().rfind(same) {
+            Some(f) => f,
+            None => self
+                .env
+                .iter()
+                .rfind(|f| same(f) && f.value.as_deref() != Some(""))?,
+        };
+        Some(last.value.as_deref().unwrap_or("true"))
     }
 
     /// The items of a list flag: every occurrence's comma-separated items, in order
@@ -599,6 +607,12 @@ mod tests {
                     _ => m.value_ref(name).map(|v| vec![v]),
                 };
                 assert_eq!(m.values_ref(&reg, name), collected, "{name} {m:?}");
+                let last = m.occurrences(name).last();
+                assert_eq!(
+                    m.value_ref(name),
+                    last.map(|f| f.value.as_deref().unwrap_or("true")),
+                    "{name} {m:?}"
+                );
                 assert_eq!(
                     m.shown_values(&reg, name),
                     collected.map(|v| v.join(",")),
