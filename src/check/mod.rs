@@ -995,13 +995,7 @@ mod tests {
             "profiling",
             "not-a-flag",
         ];
-        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut next = move |n: usize| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % n as u64) as usize
-        };
+        let mut next = crate::testing::seeded();
         let mut found = 0;
         for _ in 0..3000 {
             let flags = |next: &mut dyn FnMut(usize) -> usize, most: usize, empty: bool| {
@@ -1094,13 +1088,7 @@ mod tests {
     #[test]
     fn flags_counted_by_hash_are_counted_one_by_one() {
         let pool: Vec<String> = (0..80).map(|i| format!("flag-{}", i * 7)).collect();
-        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
-        let mut next = move |n: usize| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % n as u64) as usize
-        };
+        let mut next = crate::testing::seeded();
         for round in 0..2000 {
             let few = 1 + next(if round % 2 == 0 { 8 } else { pool.len() });
             let len = next(FLAGS_SCANNED + 1);

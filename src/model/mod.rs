@@ -560,13 +560,7 @@ mod tests {
             "no-such-flag",
         ];
         let values = [None, Some(""), Some("a"), Some("a, b,,c"), Some(" ")];
-        let mut seed: u64 = 0x1d8e_4e27_c47d_124f;
-        let mut next = move |n: usize| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % n as u64) as usize
-        };
+        let mut next = crate::testing::seeded();
         for _ in 0..3000 {
             let flags = |next: &mut dyn FnMut(usize) -> usize, most: usize| {
                 (0..next(most))

@@ -297,13 +297,7 @@ mod tests {
     #[test]
     fn a_flag_set_is_one_item_where_it_first_was() {
         let names = ["a", "b", "profiling", "tls-cipher-suites"];
-        let mut seed: u64 = 0x853c_49e6_748f_ea9b;
-        let mut next = move |n: usize| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % n as u64) as usize
-        };
+        let mut next = crate::testing::seeded();
         for _ in 0..3000 {
             let flags: Vec<Flag> = (0..next(7))
                 .map(|_| Flag {
