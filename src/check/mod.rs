@@ -3,7 +3,7 @@
 pub mod files;
 pub mod suppress;
 
-use crate::model::{Handler, Model};
+use crate::model::{push_joined, Handler, Model};
 use crate::paths::{clean_path, container_provided};
 use crate::profile::values::{parse_bool, parse_go_int};
 use crate::profile::version::Version;
@@ -311,7 +311,7 @@ fn in_effect(model: &Model) -> impl Iterator<Item = &crate::model::Flag> + Clone
     model
         .flags
         .iter()
-        .chain(model.env.iter().filter(|f| f.value.as_deref() != Some("")))
+        .chain(model.env.iter().filter(|f| f.sets()))
 }
 
 /// [`conflicting_flags`] on a command line of a few dozen flags: each flag's table entry looked
@@ -526,8 +526,7 @@ pub(crate) fn setting_is(flag: &str, value: &str) -> String {
 }
 
 fn show_flag(model: &Model, env: Env, flag: &str) -> String {
-    let kind = env.registry.flag(&model.component, flag).map(|s| s.kind);
-    match model.each_value(kind, flag) {
+    match model.values_of(env.registry, flag) {
         None => [dashes(flag), flag, " not set"].concat(),
         Some(vs) => match dashes(flag) {
             "" => joined(&[flag, ": "], vs, ","),
@@ -545,12 +544,7 @@ fn joined<'a>(pieces: &[&str], items: impl Iterator<Item = &'a str> + Clone, sep
     for p in pieces {
         s.push_str(p);
     }
-    for (i, item) in items.enumerate() {
-        if i > 0 {
-            s.push_str(sep);
-        }
-        s.push_str(item);
-    }
+    push_joined(&mut s, items, sep);
     s
 }
 
@@ -577,12 +571,7 @@ fn write_want(out: &mut String, flag: &str, op: &Op) {
             out.push_str(p);
         }
         if let Some((vs, sep)) = list {
-            for (i, v) in vs.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(sep);
-                }
-                out.push_str(v);
-            }
+            push_joined(out, vs.iter().map(String::as_str), sep);
         }
     };
     match op {
@@ -891,6 +880,15 @@ mod tests {
     use super::*;
     use crate::model::Flag;
 
+    /// What a condition needs besides the model, for Kubernetes 1.30.
+    fn env_30(reg: &Registry) -> Env<'_> {
+        Env {
+            registry: reg,
+            version: Version::minor(30),
+            new_cluster: false,
+        }
+    }
+
     fn model(flags: &[(&str, Option<&str>)]) -> Model {
         Model {
             component: "kube-apiserver".into(),
@@ -930,11 +928,7 @@ mod tests {
     #[test]
     fn repeated_flags_on_short_and_long_command_lines() {
         let reg = Registry::builtin().expect("registry");
-        let env = Env {
-            registry: &reg,
-            version: Version::minor(30),
-            new_cluster: false,
-        };
+        let env = env_30(&reg);
         let wrong = [
             ("secure-port", Some("6443")),
             ("tls-cipher-suites", Some("A,B")),
@@ -1033,11 +1027,7 @@ mod tests {
     #[test]
     fn a_flag_is_set_as_its_type_reads_it() {
         let reg = Registry::builtin().expect("registry");
-        let env = Env {
-            registry: &reg,
-            version: Version::minor(30),
-            new_cluster: false,
-        };
+        let env = env_30(&reg);
         let present = |m: &Model, flag: &str| {
             let set = op_holds(m, env, flag, &Op::Present);
             assert_eq!(op_holds(m, env, flag, &Op::Absent), !set);
@@ -1140,11 +1130,7 @@ mod tests {
     #[test]
     fn operators() {
         let reg = Registry::builtin().expect("registry");
-        let env = Env {
-            registry: &reg,
-            version: Version::minor(30),
-            new_cluster: false,
-        };
+        let env = env_30(&reg);
         let m = model(&[
             ("profiling", Some("false")),
             ("authorization-mode", Some("Node,RBAC")),

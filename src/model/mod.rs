@@ -98,6 +98,14 @@ pub struct Flag {
     pub value: Option<String>,
 }
 
+impl Flag {
+    /// As a variable of the environment, whether it sets its flag: an empty one sets nothing
+    /// (etcd skips it).
+    pub(crate) fn sets(&self) -> bool {
+        self.value.as_deref() != Some("")
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Mount {
     pub(crate) name: String,
@@ -221,10 +229,7 @@ impl Model {
         let same = |f: &&Flag| same_name(&f.name, name);
         let last = match self.flags.iter().rfind(same) {
             Some(f) => f,
-            None => self
-                .env
-                .iter()
-                .rfind(|f| same(f) && f.value.as_deref() != Some(""))?,
+            None => self.env.iter().rfind(|f| same(f) && f.sets())?,
         };
         Some(last.value.as_deref().unwrap_or("true"))
     }
@@ -249,15 +254,8 @@ impl Model {
     /// [`Model::values`] joined by commas, as a change shows what a flag was: written into one
     /// string, without copying the values first.
     pub(crate) fn shown_values(&self, registry: &Registry, name: &str) -> Option<String> {
-        let kind = registry.flag(&self.component, name).map(|s| s.kind);
-        let values = self.each_value(kind, name)?;
         let mut shown = String::new();
-        for (i, v) in values.enumerate() {
-            if i > 0 {
-                shown.push(',');
-            }
-            shown.push_str(v);
-        }
+        push_joined(&mut shown, self.values_of(registry, name)?, ",");
         Some(shown)
     }
 
@@ -267,8 +265,17 @@ impl Model {
         registry: &Registry,
         name: &str,
     ) -> Option<Vec<&'a str>> {
+        self.values_of(registry, name).map(Iterator::collect)
+    }
+
+    /// [`Model::each_value`] for the type the registry gives the flag.
+    pub(crate) fn values_of<'a, 'n>(
+        &'a self,
+        registry: &Registry,
+        name: &'n str,
+    ) -> Option<Values<'a, 'n>> {
         let kind = registry.flag(&self.component, name).map(|s| s.kind);
-        self.each_value(kind, name).map(Iterator::collect)
+        self.each_value(kind, name)
     }
 
     /// [`Model::values_ref`] one by one, for a flag of the type `kind` (as the registry has
@@ -358,7 +365,7 @@ impl<'a> Iterator for Occurrences<'a, '_> {
     fn next(&mut self) -> Option<&'a Flag> {
         let (name, on_line) = (self.name, self.on_line);
         self.rest
-            .find(|f| same_name(&f.name, name) && (on_line || f.value.as_deref() != Some("")))
+            .find(|f| same_name(&f.name, name) && (on_line || f.sets()))
     }
 }
 
@@ -395,6 +402,21 @@ impl<'a> Iterator for Values<'a, '_> {
             Values::Whole(occurrences) => occurrences.find_map(|f| f.value.as_deref()),
             Values::One(v) => v.take(),
         }
+    }
+}
+
+/// `items` written at the end of `out`, `sep` between them: a list shown in words, without
+/// joining it into a string of its own first.
+pub(crate) fn push_joined<'a>(
+    out: &mut String,
+    items: impl IntoIterator<Item = &'a str>,
+    sep: &str,
+) {
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push_str(sep);
+        }
+        out.push_str(item);
     }
 }
 

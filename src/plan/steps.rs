@@ -266,23 +266,19 @@ pub(super) fn set_flag(work: &mut Model, flag: &str, value: &str) {
     work.split_flags.retain(|n| n != flag);
     let same = |f: &Flag| same_name(&f.name, flag);
     let first = work.flags.iter().position(same);
+    // Given once: only its value changes.
+    if let Some(i) = first.filter(|&i| !work.flags[i + 1..].iter().any(same)) {
+        work.flags[i].value = Some(value.to_string());
+        return;
+    }
+    work.flags.retain(|f| !same(f));
+    let new = Flag {
+        name: flag.to_string(),
+        value: Some(value.to_string()),
+    };
     match first {
-        // Given once: only its value changes.
-        Some(i) if !work.flags[i + 1..].iter().any(same) => {
-            work.flags[i].value = Some(value.to_string());
-        }
-        Some(i) => {
-            work.flags.retain(|f| !same(f));
-            let new = Flag {
-                name: flag.to_string(),
-                value: Some(value.to_string()),
-            };
-            work.flags.insert(i.min(work.flags.len()), new);
-        }
-        None => work.flags.push(Flag {
-            name: flag.to_string(),
-            value: Some(value.to_string()),
-        }),
+        Some(i) => work.flags.insert(i.min(work.flags.len()), new),
+        None => work.flags.push(new),
     }
 }
 
