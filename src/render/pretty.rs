@@ -7,6 +7,7 @@
 //! entry written here to serde_json's printing of the same value.
 
 use serde_json::value::RawValue;
+use std::cell::OnceCell;
 
 /// `,`, a line break and the spaces of the deepest indentation copied whole ([`Pretty::line`]):
 /// a report's entries are 4 spaces deep and their fields a few levels more.
@@ -173,6 +174,11 @@ impl<'b> Pretty<'b> {
     }
 }
 
+/// Fields of an object as [`Object::fields`] wrote them: how deep they were, whether they were
+/// the object's first, and their bytes (from the line break before the first field).
+#[derive(Default)]
+pub(super) struct Written(OnceCell<(usize, bool, Vec<u8>)>);
+
 /// An object being written: each field's name, then its value.
 pub(super) struct Object<'p, 'b> {
     p: &'p mut Pretty<'b>,
@@ -225,6 +231,47 @@ impl<'b> Object<'_, 'b> {
         self
     }
 
+    /// The fields `write` writes, which are the same every time it is called with `runs`
+    /// (a rule's texts in each of its findings): the first time, written and kept in `runs`;
+    /// then copied from it wherever they come at the same depth and place (first in their
+    /// object or not), else written again. A report writes the same few texts of each rule
+    /// thousands of times, at one depth.
+    pub(super) fn fields(
+        &mut self,
+        runs: Option<&Written>,
+        write: impl FnOnce(&mut Self),
+    ) -> &mut Self {
+        let at = (self.p.base + 2 * self.p.level, self.open.empty);
+        let kept = runs
+            .and_then(|r| r.0.get())
+            .filter(|(indent, first, _)| (*indent, *first) == at);
+        let from = self.p.buf.len();
+        match kept {
+            Some((_, _, bytes)) => {
+                // Tests write the fields too, and hold what was kept to them.
+                if cfg!(debug_assertions) {
+                    write(self);
+                    let again = self.p.buf.split_off(from);
+                    assert_eq!(
+                        bytes, &again,
+                        "the fields kept differ from the fields written"
+                    );
+                    self.open.empty = at.1;
+                }
+                self.p.buf.extend_from_slice(bytes);
+                self.open.empty &= bytes.is_empty();
+            }
+            None => {
+                write(self);
+                if let Some(r) = runs {
+                    // Kept once: fields that come at another depth later are only written.
+                    let _ = r.0.set((at.0, at.1, self.p.buf[from..].to_vec()));
+                }
+            }
+        }
+        self
+    }
+
     /// Closes the object.
     pub(super) fn end(self) {
         self.p.close(self.open, b'}');
@@ -274,5 +321,44 @@ mod tests {
         write(&mut Pretty::new(&mut hand, 0), &value);
         let serde = serde_json::to_string_pretty(&value).expect("prints");
         assert_eq!(String::from_utf8(hand).expect("UTF-8"), serde);
+    }
+
+    /// Fields kept once are copied only where they come at the depth and place they were
+    /// written: objects at three depths, the fields first in them or after another, each
+    /// written twice, are the same bytes as the fields written every time; and what was kept is
+    /// what the first object got.
+    #[test]
+    fn kept_fields_are_copied_where_they_were_written() {
+        let odd = "a \"quoted\" value";
+        let write = |p: &mut Pretty, runs: Option<&Written>| {
+            for depth in [1, 3, 2, 1, 3] {
+                for first in [true, false, true] {
+                    // An object nested `depth` arrays deep.
+                    let mut p = Pretty {
+                        buf: &mut *p.buf,
+                        base: 2,
+                        level: depth,
+                    };
+                    let mut o = p.object();
+                    if !first {
+                        o.uint("before", depth);
+                    }
+                    o.fields(runs, |o| {
+                        o.str("title", odd).strs("cis", ["1.2.3", "4"]);
+                    })
+                    .bool("after", first);
+                    o.end();
+                }
+            }
+        };
+        let (mut fresh, mut copied) = (Vec::new(), Vec::new());
+        write(&mut Pretty::new(&mut fresh, 0), None);
+        let runs = Written::default();
+        write(&mut Pretty::new(&mut copied, 0), Some(&runs));
+        assert_eq!(String::from_utf8(copied), String::from_utf8(fresh));
+        let (indent, first, bytes) = runs.0.get().expect("kept");
+        assert_eq!((*indent, *first), (2 + 2 * 2, true));
+        let kept = String::from_utf8(bytes.clone()).expect("UTF-8");
+        assert!(kept.starts_with("\n      \"title\": "), "{kept:?}");
     }
 }
