@@ -9,9 +9,9 @@ use std::path::Path;
 /// Standard output for the reports, buffered (they are written in many small pieces), and
 /// whether it takes colour. Output that takes no colour is written as it is, and the report
 /// leaves its colour codes out.
-pub fn stdout() -> (std::io::BufWriter<Box<dyn Write>>, bool) {
+pub fn stdout() -> (std::io::BufWriter<Box<dyn Write + Send>>, bool) {
     let plain = anstream::AutoStream::choice(&std::io::stdout()) == anstream::ColorChoice::Never;
-    let raw: Box<dyn Write> = if plain {
+    let raw: Box<dyn Write + Send> = if plain {
         Box::new(std::io::stdout())
     } else {
         Box::new(anstream::stdout())
@@ -31,8 +31,8 @@ pub fn stdout() -> (std::io::BufWriter<Box<dyn Write>>, bool) {
 /// with its control characters escaped ([`crate::render::visible`]); a stream that strips escape
 /// codes would only look at every byte of the messages (`diff` of 10,000 manifests writes 22 MB
 /// of them, and stripping them was 3% of its instructions).
-pub fn stderr() -> std::io::LineWriter<Box<dyn Write>> {
-    let raw: Box<dyn Write> =
+pub fn stderr() -> std::io::LineWriter<Box<dyn Write + Send>> {
+    let raw: Box<dyn Write + Send> =
         if anstream::AutoStream::choice(&std::io::stderr()) == anstream::ColorChoice::Never {
             Box::new(std::io::stderr())
         } else {

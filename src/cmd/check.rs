@@ -14,7 +14,7 @@ use std::path::Path;
 
 pub(super) fn run(
     args: &CheckArgs,
-    stdout: &mut dyn Write,
+    stdout: &mut (dyn Write + Send),
     stderr: &mut dyn Write,
     paint: Paint,
 ) -> Result<Exit, UsageError> {
@@ -115,7 +115,7 @@ fn streamed<'p>(
     files: &[crate::model::NodeFile],
     keep_edits: bool,
     keep_changes: bool,
-    write: &mut dyn FnMut(&Outcome<'p>) -> std::io::Result<()>,
+    write: &mut (dyn FnMut(&Outcome<'p>) -> std::io::Result<()> + Send),
 ) -> (Kept, std::io::Result<()>) {
     let mut node = NodeFindings::new(s, files);
     let mut kept = Kept::default();
@@ -151,7 +151,7 @@ fn streamed<'p>(
 /// `check --format json`: written file by file as the files are done (with each file's
 /// changes).
 fn json_streamed(
-    out: &mut dyn Write,
+    out: &mut (dyn Write + Send),
     s: &crate::load::inputs::Settings,
     files: &[crate::model::NodeFile],
 ) -> (Kept, std::io::Result<()>) {
@@ -165,7 +165,7 @@ fn json_streamed(
 
 /// `check --format gitlab`: the issues written file by file as the files are done.
 fn gitlab_streamed(
-    out: &mut dyn Write,
+    out: &mut (dyn Write + Send),
     s: &crate::load::inputs::Settings,
     files: &[crate::model::NodeFile],
 ) -> (Kept, std::io::Result<()>) {
@@ -182,7 +182,7 @@ fn gitlab_streamed(
 /// own as the files are done, and the log around them at the end. SARIF carries the fixes, so
 /// the edits are made and verified as for `fix`.
 fn sarif_streamed(
-    out: &mut dyn Write,
+    out: &mut (dyn Write + Send),
     s: &crate::load::inputs::Settings,
     files: &[crate::model::NodeFile],
     nothing_is_fine: bool,
@@ -214,7 +214,7 @@ fn sarif_streamed(
 /// `check` as text: each file's block written as it is done; the lines after the blocks count
 /// from what is kept of each file (see [`Kept`]).
 fn text_streamed(
-    out: &mut dyn Write,
+    out: &mut (dyn Write + Send),
     s: &crate::load::inputs::Settings,
     files: &[crate::model::NodeFile],
     paint: Paint,

@@ -76,8 +76,8 @@ impl After {
 
 pub(super) fn run(
     args: &DiffArgs,
-    stdout: &mut dyn Write,
-    stderr: &mut dyn Write,
+    stdout: &mut (dyn Write + Send),
+    stderr: &mut (dyn Write + Send),
 ) -> Result<Exit, UsageError> {
     let common = &args.common;
     let paths = &*super::batch::read_paths(args.changed_since.as_deref(), &common.paths);

@@ -30,8 +30,8 @@ pub use exit::Exit;
 /// `stderr`.
 pub fn run(
     cli: Cli,
-    stdout: &mut dyn Write,
-    stderr: &mut dyn Write,
+    stdout: &mut (dyn Write + Send),
+    stderr: &mut (dyn Write + Send),
     paint: Paint,
 ) -> Result<Exit, UsageError> {
     match cli.command {

@@ -56,7 +56,7 @@ pub struct Context<'a> {
     /// The directory file URIs are relative to (the current directory).
     pub cwd: &'a Path,
     /// A path as the file system resolves it (symbolic links followed), when it can.
-    pub real: &'a dyn Fn(&Path) -> Option<PathBuf>,
+    pub real: &'a (dyn Fn(&Path) -> Option<PathBuf> + Sync),
     /// Suppression comments were read (not `--no-ignores`): every result then carries a
     /// `suppressions` array, empty when it is not suppressed (§3.27.23).
     pub ignores: bool,
