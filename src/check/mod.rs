@@ -519,19 +519,24 @@ fn dashes(flag: &str) -> &'static str {
 
 /// `--flag=value`, or `path: value` for a configuration file.
 pub(crate) fn setting_is(flag: &str, value: &str) -> String {
+    let [d, name, is] = setting_head(flag);
+    [d, name, is, value].concat()
+}
+
+/// What comes before a setting's value: `--flag=` for a command-line flag, `path: ` for a
+/// setting of a configuration file, in three pieces (for [`setting_is`] and the words that
+/// show or want a value without making it a string of its own first).
+fn setting_head(flag: &str) -> [&str; 3] {
     match dashes(flag) {
-        "" => [flag, ": ", value].concat(),
-        d => [d, flag, "=", value].concat(),
+        "" => ["", flag, ": "],
+        d => [d, flag, "="],
     }
 }
 
 fn show_flag(model: &Model, env: Env, flag: &str) -> String {
     match model.values_of(env.registry, flag) {
         None => [dashes(flag), flag, " not set"].concat(),
-        Some(vs) => match dashes(flag) {
-            "" => joined(&[flag, ": "], vs, ","),
-            d => joined(&[d, flag, "="], vs, ","),
-        },
+        Some(vs) => joined(&setting_head(flag), vs, ","),
     }
 }
 
@@ -578,10 +583,10 @@ fn write_want(out: &mut String, flag: &str, op: &Op) {
         Op::Present => put(&[d, flag, " set"], None),
         Op::Absent => put(&[d, flag, " not set"], None),
         // As [`setting_is`] writes it.
-        Op::Equals(v) => match d {
-            "" => put(&[flag, ": ", v], None),
-            d => put(&[d, flag, "=", v], None),
-        },
+        Op::Equals(v) => {
+            let [d, name, is] = setting_head(flag);
+            put(&[d, name, is, v], None)
+        }
         Op::OneOf(vs) => put(&[d, flag, " one of "], Some((vs, ", "))),
         Op::Contains(vs) => put(&[d, flag, " including "], Some((vs, ","))),
         Op::Excludes(vs) => put(&[d, flag, " without "], Some((vs, ","))),
